@@ -1,0 +1,235 @@
+using System.Buffers;
+
+namespace GeoRelay.Codec.Frames;
+
+/// <summary>Sent before closing a connection: why. <code>u16 code | str message</code></summary>
+public readonly record struct ErrorFrame(CodecError Code, string Message)
+{
+    public const int MaxMessageLength = 1024;
+
+    public void Write(IBufferWriter<byte> w)
+    {
+        PayloadWriter.UInt16(w, (ushort)Code);
+        PayloadWriter.String(w, Message.Length > MaxMessageLength / 4 ? Message[..(MaxMessageLength / 4)] : Message);
+    }
+
+    public static ErrorFrame Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, "Error");
+        var code = (CodecError)r.ReadUInt16("code");
+        var message = r.ReadString("message", MaxMessageLength);
+        r.ExpectEnd();
+        return new ErrorFrame(code, message);
+    }
+}
+
+/// <summary>
+/// Per-connection, per-direction memory of the last epoch and commit index sent, so a frame may omit
+/// them when unchanged. Reset with the connection.
+/// </summary>
+public struct DeltaState
+{
+    public ulong Epoch;
+    public ulong Commit;
+    public bool Primed;
+
+    public void Reset() => this = default;
+
+    /// <summary>Writes the presence byte and the fields that changed, and remembers them.</summary>
+    public void WriteEpochCommit(IBufferWriter<byte> w, ulong epoch, ulong commit)
+    {
+        byte present = 0;
+        if (!Primed || epoch != Epoch) present |= 1;
+        if (!Primed || commit != Commit) present |= 2;
+        PayloadWriter.Byte(w, present);
+        if ((present & 1) != 0) PayloadWriter.Varint(w, epoch);
+        if ((present & 2) != 0) PayloadWriter.Varint(w, commit);
+        Epoch = epoch;
+        Commit = commit;
+        Primed = true;
+    }
+
+    public void ReadEpochCommit(ref PayloadReader r, out ulong epoch, out ulong commit)
+    {
+        byte present = r.ReadByte("present");
+        if ((present & ~3) != 0) throw r.Corrupt("present", $"has unknown bits 0x{present:x2}");
+        if (!Primed && present != 3)
+            throw r.Corrupt("present", "omits a field before the connection has sent it once");
+        epoch = (present & 1) != 0 ? r.ReadVarint("epoch") : Epoch;
+        commit = (present & 2) != 0 ? r.ReadVarint("commit") : Commit;
+        Epoch = epoch;
+        Commit = commit;
+        Primed = true;
+    }
+
+    /// <summary>Writes both fields, leaving the state alone: for messages forwarded to another connection.</summary>
+    public static void WriteFull(IBufferWriter<byte> w, ulong epoch, ulong commit)
+    {
+        PayloadWriter.Byte(w, 3);
+        PayloadWriter.Varint(w, epoch);
+        PayloadWriter.Varint(w, commit);
+    }
+}
+
+/// <summary>Keeps an idle link alive and carries the commit index. <code>epoch/commit (delta) | v timeMicros</code></summary>
+public readonly record struct Heartbeat(ulong Epoch, ulong Commit, long TimeMicros)
+{
+    public void Write(IBufferWriter<byte> w, ref DeltaState delta)
+    {
+        delta.WriteEpochCommit(w, Epoch, Commit);
+        PayloadWriter.Varint(w, (ulong)TimeMicros);
+    }
+
+    public static Heartbeat Read(ReadOnlySequence<byte> payload, ref DeltaState delta)
+    {
+        var r = new PayloadReader(payload, nameof(Heartbeat));
+        delta.ReadEpochCommit(ref r, out var epoch, out var commit);
+        var time = (long)r.ReadVarint("time");
+        r.ExpectEnd();
+        return new Heartbeat(epoch, commit, time);
+    }
+}
+
+/// <summary>A member's progress. <code>v epoch | v durable | v last</code></summary>
+public readonly record struct Ack(ulong Epoch, ulong DurableIndex, ulong LastIndex)
+{
+    public void Write(IBufferWriter<byte> w)
+    {
+        PayloadWriter.Varint(w, Epoch);
+        PayloadWriter.Varint(w, DurableIndex);
+        PayloadWriter.Varint(w, LastIndex);
+    }
+
+    public static Ack Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(Ack));
+        var ack = new Ack(r.ReadVarint("epoch"), r.ReadVarint("durable"), r.ReadVarint("last"));
+        r.ExpectEnd();
+        if (ack.DurableIndex > ack.LastIndex) throw r.Corrupt("durable", "is above last");
+        return ack;
+    }
+}
+
+public enum MemberLinkState : byte
+{
+    Down = 0,
+    Up = 1,
+}
+
+public readonly record struct MemberProgress(int Slot, ulong DurableIndex, MemberLinkState State);
+
+/// <summary>
+/// A proxy's one aggregated ack for its datacenter.
+/// <code>v epoch | v retained | v n | n × (v slot | v durable | u8 state)</code>
+/// </summary>
+public readonly struct DcAck
+{
+    public const int MaxMembers = 65536;
+
+    public readonly ulong Epoch;
+    public readonly ulong RetainedIndex;
+    public readonly MemberProgress[] Members;
+
+    public DcAck(ulong epoch, ulong retainedIndex, MemberProgress[] members)
+    {
+        Epoch = epoch;
+        RetainedIndex = retainedIndex;
+        Members = members;
+    }
+
+    public void Write(IBufferWriter<byte> w)
+    {
+        PayloadWriter.Varint(w, Epoch);
+        PayloadWriter.Varint(w, RetainedIndex);
+        PayloadWriter.Varint(w, (ulong)Members.Length);
+        foreach (var m in Members)
+        {
+            PayloadWriter.Varint(w, (ulong)m.Slot);
+            PayloadWriter.Varint(w, m.DurableIndex);
+            PayloadWriter.Byte(w, (byte)m.State);
+        }
+    }
+
+    public static DcAck Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(DcAck));
+        var epoch = r.ReadVarint("epoch");
+        var retained = r.ReadVarint("retained");
+        var n = r.ReadVarint("count");
+        // Each member takes at least 3 bytes: check before allocating.
+        if (n > MaxMembers || (long)n * 3 > r.Remaining) throw r.Corrupt("count", $"{n} does not fit the payload");
+        var members = new MemberProgress[(int)n];
+        for (int i = 0; i < members.Length; i++)
+        {
+            var slot = r.ReadVarint("slot");
+            if (slot >= MaxMembers) throw r.Corrupt("slot", $"{slot} is out of range");
+            var durable = r.ReadVarint("durable");
+            var state = r.ReadByte("state");
+            if (state > 1) throw r.Corrupt("state", $"{state} is not a link state");
+            members[i] = new MemberProgress((int)slot, durable, (MemberLinkState)state);
+        }
+        r.ExpectEnd();
+        return new DcAck(epoch, retained, members);
+    }
+}
+
+[Flags]
+public enum SubscribeFlags : byte
+{
+    None = 0,
+    /// <summary>The learner will send Confirm frames for what its application processed.</summary>
+    Confirms = 1,
+}
+
+/// <summary>A learner's request. <code>v fromIndex | bytes keyPrefix | u8 flags</code></summary>
+public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> KeyPrefix, SubscribeFlags Flags)
+{
+    public const int MaxPrefixLength = 1024;
+
+    public void Write(IBufferWriter<byte> w)
+    {
+        PayloadWriter.Varint(w, FromIndex);
+        PayloadWriter.Bytes(w, KeyPrefix.Span);
+        PayloadWriter.Byte(w, (byte)Flags);
+    }
+
+    public static Subscribe Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(Subscribe));
+        var from = r.ReadVarint("from");
+        if (from == 0) throw r.Corrupt("from", "must be at least 1 (indexes start at 1)");
+        var prefix = r.ReadBytes("prefix", MaxPrefixLength).ToArray();
+        var flags = (SubscribeFlags)r.ReadByte("flags");
+        if (((byte)flags & ~1) != 0) throw r.Corrupt("flags", $"has unknown bits 0x{(byte)flags:x2}");
+        r.ExpectEnd();
+        return new Subscribe(from, prefix, flags);
+    }
+}
+
+/// <summary>Nothing reachable holds the requested index any more. <code>v oldestIndex</code></summary>
+public readonly record struct SnapshotRequired(ulong OldestIndex)
+{
+    public void Write(IBufferWriter<byte> w) => PayloadWriter.Varint(w, OldestIndex);
+
+    public static SnapshotRequired Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(SnapshotRequired));
+        var oldest = r.ReadVarint("oldest");
+        r.ExpectEnd();
+        return new SnapshotRequired(oldest);
+    }
+}
+
+/// <summary>A learner's application has processed everything up to Index. <code>v index</code></summary>
+public readonly record struct Confirm(ulong Index)
+{
+    public void Write(IBufferWriter<byte> w) => PayloadWriter.Varint(w, Index);
+
+    public static Confirm Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(Confirm));
+        var index = r.ReadVarint("index");
+        r.ExpectEnd();
+        return new Confirm(index);
+    }
+}

@@ -1,0 +1,279 @@
+using System.Buffers;
+
+namespace GeoRelay.Codec.Frames;
+
+/// <summary>One log entry as read from a frame; Key and Payload are slices of the frame, not copies.</summary>
+public readonly struct EntryView
+{
+    public readonly ulong Index;
+    public readonly ulong Epoch;
+    public readonly long TimestampMicros;
+    public readonly ReadOnlySequence<byte> Key;
+    public readonly ReadOnlySequence<byte> Payload;
+
+    public EntryView(ulong index, ulong epoch, long timestampMicros, ReadOnlySequence<byte> key, ReadOnlySequence<byte> payload)
+    {
+        Index = index;
+        Epoch = epoch;
+        TimestampMicros = timestampMicros;
+        Key = key;
+        Payload = payload;
+    }
+}
+
+/// <summary>
+/// One entry record. Records are self-contained so a range of them can be sliced out of a batch
+/// (the mux shares ranges); the index is implicit: previous + 1 + gap (gaps only in filtered streams).
+/// <code>v gap | v epoch | v timeMicros | bytes key | bytes payload</code>
+/// </summary>
+public static class EntryRecord
+{
+    public const int MaxKeyLength = 1024;
+
+    public static int SizeOf(ulong gap, ulong epoch, long timeMicros, int keyLength, int payloadLength) =>
+        Varint.SizeOf(gap) + Varint.SizeOf(epoch) + Varint.SizeOf((ulong)timeMicros)
+        + Varint.SizeOf((ulong)keyLength) + keyLength + Varint.SizeOf((ulong)payloadLength) + payloadLength;
+
+    public static void Write(IBufferWriter<byte> w, ulong gap, ulong epoch, long timeMicros, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
+    {
+        int size = SizeOf(gap, epoch, timeMicros, key.Length, payload.Length);
+        var span = w.GetSpan(size);
+        int o = Varint.Write(span, gap);
+        o += Varint.Write(span.Slice(o), epoch);
+        o += Varint.Write(span.Slice(o), (ulong)timeMicros);
+        o += Varint.Write(span.Slice(o), (ulong)key.Length);
+        key.CopyTo(span.Slice(o));
+        o += key.Length;
+        o += Varint.Write(span.Slice(o), (ulong)payload.Length);
+        payload.CopyTo(span.Slice(o));
+        w.Advance(o + payload.Length);
+    }
+}
+
+/// <summary>Iterates <c>count</c> entry records starting at index <c>first</c>.</summary>
+public ref struct EntriesReader
+{
+    private PayloadReader _reader;
+    private ulong _remaining;
+    private ulong _next;
+
+    public EntriesReader(PayloadReader reader, ulong first, ulong count)
+    {
+        _reader = reader;
+        _next = first;
+        _remaining = count;
+    }
+
+    public readonly ulong Remaining => _remaining;
+
+    public bool TryNext(out EntryView entry)
+    {
+        if (_remaining == 0)
+        {
+            _reader.ExpectEnd();
+            entry = default;
+            return false;
+        }
+        ulong gap = _reader.ReadVarint("entry.gap");
+        ulong index = _next + gap;
+        if (index < _next) throw _reader.Corrupt("entry.gap", "overflows the index");
+        ulong epoch = _reader.ReadVarint("entry.epoch");
+        long time = (long)_reader.ReadVarint("entry.time");
+        var key = _reader.ReadBytes("entry.key", EntryRecord.MaxKeyLength);
+        var payload = _reader.ReadBytes("entry.payload", int.MaxValue);
+        entry = new EntryView(index, epoch, time, key, payload);
+        _next = index + 1;
+        _remaining--;
+        return true;
+    }
+
+    /// <summary>Checks that the count fits the bytes before anyone sizes a buffer from it.</summary>
+    internal static void CheckCount(ref PayloadReader r, ulong first, ulong count)
+    {
+        // every record takes at least 5 bytes
+        if (count > (ulong)r.Remaining / 5)
+            throw r.Corrupt("count", $"{count} entries do not fit {r.Remaining} bytes");
+        if (first == 0 && count > 0) throw r.Corrupt("first", "entry indexes start at 1");
+        if (first + count < first) throw r.Corrupt("count", "overflows the index");
+    }
+}
+
+/// <summary>
+/// Entries for one member: its header, then its range of entry records.
+/// <code>epoch/commit (delta or full) | v first | v count | records</code>
+/// </summary>
+public static class AppendFrame
+{
+    public static void WriteHeader(IBufferWriter<byte> w, ref DeltaState delta, ulong epoch, ulong commit, ulong first, ulong count)
+    {
+        delta.WriteEpochCommit(w, epoch, commit);
+        PayloadWriter.Varint(w, first);
+        PayloadWriter.Varint(w, count);
+    }
+
+    /// <summary>A header with every field present, for a message a proxy forwards unchanged.</summary>
+    public static void WriteFullHeader(IBufferWriter<byte> w, ulong epoch, ulong commit, ulong first, ulong count)
+    {
+        DeltaState.WriteFull(w, epoch, commit);
+        PayloadWriter.Varint(w, first);
+        PayloadWriter.Varint(w, count);
+    }
+
+    public static EntriesReader Read(ReadOnlySequence<byte> payload, ref DeltaState delta, out ulong epoch, out ulong commit, out ulong first, out ulong count)
+    {
+        var r = new PayloadReader(payload, "Append");
+        delta.ReadEpochCommit(ref r, out epoch, out commit);
+        first = r.ReadVarint("first");
+        count = r.ReadVarint("count");
+        EntriesReader.CheckCount(ref r, first, count);
+        return new EntriesReader(r, first, count);
+    }
+}
+
+/// <summary>
+/// A proxy's or learner's stream of entries, also packet 0 of a Batch (the proxy's retention).
+/// <code>v first | v count | v through | records</code>; <c>through</c> ≥ the last index covered, so a
+/// filtered stream can move the resume point past entries it skipped.
+/// </summary>
+public static class DeliverFrame
+{
+    public static void WriteHeader(IBufferWriter<byte> w, ulong first, ulong count, ulong through)
+    {
+        PayloadWriter.Varint(w, first);
+        PayloadWriter.Varint(w, count);
+        PayloadWriter.Varint(w, through);
+    }
+
+    public static EntriesReader Read(ReadOnlySequence<byte> payload, out ulong first, out ulong count, out ulong through)
+    {
+        var r = new PayloadReader(payload, "Deliver");
+        first = r.ReadVarint("first");
+        count = r.ReadVarint("count");
+        through = r.ReadVarint("through");
+        EntriesReader.CheckCount(ref r, first, count);
+        if (count > 0 && through < first + count - 1) throw r.Corrupt("through", "is below the last entry");
+        return new EntriesReader(r, first, count);
+    }
+}
+
+/// <summary>
+/// One multiplexed batch for a datacenter. Packet 0 of the mux is a Deliver for the proxy's
+/// retention; packet 1+i is the Append payload for member <c>slots[i]</c> of the datacenter.
+/// <code>epoch/commit (delta) | v seq | v k | k × v slot | mux batch</code>
+/// </summary>
+public static class BatchFrame
+{
+    public const int MaxMembers = 65535;
+
+    public static void WriteHeader(IBufferWriter<byte> w, ref DeltaState delta, ulong epoch, ulong commit, ulong seq, ReadOnlySpan<int> slots)
+    {
+        delta.WriteEpochCommit(w, epoch, commit);
+        PayloadWriter.Varint(w, seq);
+        PayloadWriter.Varint(w, (ulong)slots.Length);
+        foreach (var s in slots) PayloadWriter.Varint(w, (ulong)s);
+    }
+
+    /// <summary>Reads the header; <paramref name="slots"/> receives the member slots; returns the mux bytes.</summary>
+    public static ReadOnlySequence<byte> Read(ReadOnlySequence<byte> payload, ref DeltaState delta, List<int> slots, out ulong epoch, out ulong commit, out ulong seq)
+    {
+        var r = new PayloadReader(payload, "Batch");
+        delta.ReadEpochCommit(ref r, out epoch, out commit);
+        seq = r.ReadVarint("seq");
+        var k = r.ReadVarint("k");
+        if (k > MaxMembers || k > (ulong)r.Remaining) throw r.Corrupt("k", $"{k} member slots do not fit the payload");
+        slots.Clear();
+        for (ulong i = 0; i < k; i++)
+        {
+            var slot = r.ReadVarint("slot");
+            if (slot > MaxMembers) throw r.Corrupt("slot", $"{slot} is out of range");
+            slots.Add((int)slot);
+        }
+        return r.ReadRest();
+    }
+}
+
+public enum WaitLevel : byte
+{
+    Accepted = 0,
+    Committed = 1,
+}
+
+/// <summary>
+/// Entries from a publisher.
+/// <code>v request | u8 wait | v count | count × (bytes key | bytes payload)</code>
+/// </summary>
+public static class PublishFrame
+{
+    public static void WriteHeader(IBufferWriter<byte> w, ulong request, WaitLevel wait, int count)
+    {
+        PayloadWriter.Varint(w, request);
+        PayloadWriter.Byte(w, (byte)wait);
+        PayloadWriter.Varint(w, (ulong)count);
+    }
+
+    public static void WriteEntry(IBufferWriter<byte> w, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
+    {
+        PayloadWriter.Bytes(w, key);
+        PayloadWriter.Bytes(w, payload);
+    }
+
+    public static PublishReader Read(ReadOnlySequence<byte> payload, out ulong request, out WaitLevel wait, out int count)
+    {
+        var r = new PayloadReader(payload, "Publish");
+        request = r.ReadVarint("request");
+        var w = r.ReadByte("wait");
+        if (w > 1) throw r.Corrupt("wait", $"{w} is not a wait level");
+        wait = (WaitLevel)w;
+        var n = r.ReadVarint("count");
+        if (n > (ulong)r.Remaining / 2) throw r.Corrupt("count", $"{n} entries do not fit {r.Remaining} bytes");
+        count = (int)n;
+        return new PublishReader(r, count);
+    }
+}
+
+public ref struct PublishReader
+{
+    private PayloadReader _reader;
+    private int _remaining;
+
+    internal PublishReader(PayloadReader reader, int count)
+    {
+        _reader = reader;
+        _remaining = count;
+    }
+
+    public bool TryNext(out ReadOnlySequence<byte> key, out ReadOnlySequence<byte> payload)
+    {
+        if (_remaining == 0)
+        {
+            _reader.ExpectEnd();
+            key = payload = default;
+            return false;
+        }
+        key = _reader.ReadBytes("key", EntryRecord.MaxKeyLength);
+        payload = _reader.ReadBytes("payload", int.MaxValue);
+        _remaining--;
+        return true;
+    }
+}
+
+/// <summary>The leader's answer to a Publish. <code>v request | v first | v count | u8 level</code></summary>
+public readonly record struct PublishAck(ulong Request, ulong FirstIndex, ulong Count, WaitLevel Level)
+{
+    public void Write(IBufferWriter<byte> w)
+    {
+        PayloadWriter.Varint(w, Request);
+        PayloadWriter.Varint(w, FirstIndex);
+        PayloadWriter.Varint(w, Count);
+        PayloadWriter.Byte(w, (byte)Level);
+    }
+
+    public static PublishAck Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(PublishAck));
+        var ack = new PublishAck(r.ReadVarint("request"), r.ReadVarint("first"), r.ReadVarint("count"), (WaitLevel)r.ReadByte("level"));
+        if ((byte)ack.Level > 1) throw r.Corrupt("level", $"{(byte)ack.Level} is not a wait level");
+        r.ExpectEnd();
+        return ack;
+    }
+}
