@@ -114,6 +114,8 @@ public enum MemberLinkState : byte
 {
     Down = 0,
     Up = 1,
+    /// <summary>Up on a link that is new since the last DcAck: the sender must resend from the durable index.</summary>
+    Resync = 2,
 }
 
 public readonly record struct MemberProgress(int Slot, ulong DurableIndex, MemberLinkState State);
@@ -165,7 +167,7 @@ public readonly struct DcAck
             if (slot >= MaxMembers) throw r.Corrupt("slot", $"{slot} is out of range");
             var durable = r.ReadVarint("durable");
             var state = r.ReadByte("state");
-            if (state > 1) throw r.Corrupt("state", $"{state} is not a link state");
+            if (state > 2) throw r.Corrupt("state", $"{state} is not a link state");
             members[i] = new MemberProgress((int)slot, durable, (MemberLinkState)state);
         }
         r.ExpectEnd();

@@ -1,0 +1,77 @@
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+
+namespace GeoRelay.Transport.Engines;
+
+/// <summary>Which listener a connection came in on, or Outbound for ones the engine asked to dial.</summary>
+public enum PortKind : byte
+{
+    Outbound = 0,
+    Peer = 1,
+    Learner = 2,
+    Publish = 3,
+}
+
+/// <summary>The other side of a connection, as its handshake stated.</summary>
+public readonly record struct PeerInfo(string NodeId, NodeKind Kind, ulong Epoch, PortKind Port);
+
+/// <summary>What an engine may ask of whatever drives it (real sockets or the simulator).</summary>
+public interface IEngineEnvironment
+{
+    /// <summary>Monotonic time in microseconds.</summary>
+    long NowMicros { get; }
+
+    /// <summary>Bytes queued on a connection and not yet written to the network.</summary>
+    long QueuedBytes(int connection);
+}
+
+public enum CommandKind : byte
+{
+    Send,
+    Close,
+    Dial,
+}
+
+/// <summary>One thing an engine wants done. Send transfers one reference of Buffer to the driver.</summary>
+public readonly struct EngineCommand
+{
+    public readonly CommandKind Kind;
+    public readonly int Connection;
+    public readonly FrameBuffer? Buffer;
+    public readonly CodecError Reason;
+    public readonly string? Text;
+
+    private EngineCommand(CommandKind kind, int connection, FrameBuffer? buffer, CodecError reason, string? text)
+    {
+        Kind = kind;
+        Connection = connection;
+        Buffer = buffer;
+        Reason = reason;
+        Text = text;
+    }
+
+    public static EngineCommand Send(int connection, FrameBuffer buffer) => new(CommandKind.Send, connection, buffer, CodecError.None, null);
+    public static EngineCommand Close(int connection, CodecError reason, string message) => new(CommandKind.Close, connection, null, reason, message);
+    public static EngineCommand Dial(string nodeId) => new(CommandKind.Dial, 0, null, CodecError.None, nodeId);
+}
+
+/// <summary>
+/// A sans-IO state machine: events in, commands out (<see cref="Outbox"/>). It owns no sockets,
+/// threads or clocks; the driver calls it from one thread at a time and executes the commands.
+/// </summary>
+public interface IEngine
+{
+    List<EngineCommand> Outbox { get; }
+
+    /// <summary>The Hello this node sends when it dials.</summary>
+    Hello LocalHello { get; }
+
+    /// <summary>Decides on a handshake: null to accept, or why not.</summary>
+    CodecException? CheckPeer(in Hello hello, PortKind port);
+
+    void OnConnected(int connection, PeerInfo peer);
+    void OnDisconnected(int connection);
+    void OnDialFailed(string nodeId, string reason);
+    void OnFrame(int connection, in Frame frame);
+    void OnTick();
+}

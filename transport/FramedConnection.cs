@@ -1,0 +1,247 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+
+namespace GeoRelay.Transport;
+
+public sealed record ConnectionOptions
+{
+    /// <summary>Largest frame payload accepted, in bytes. Default 16 MiB.</summary>
+    public int MaxFrameBytes { get; init; } = 16 << 20;
+
+    /// <summary>Bytes queued for sending before the connection is cut as a slow consumer. Default 64 MiB.</summary>
+    public long MaxQueuedBytes { get; init; } = 64L << 20;
+
+    /// <summary>Time allowed for the handshake. Default 5 s.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    public static ConnectionOptions Default { get; } = new();
+}
+
+/// <summary>
+/// A framed TCP connection: one read loop over a pipe, one write loop draining a queue of
+/// reference-counted frame buffers with gathered sends.
+/// </summary>
+public sealed partial class FramedConnection : IAsyncDisposable
+{
+    private static int s_nextId;
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly PipeReader _input;
+    private readonly ConnectionOptions _options;
+    private readonly ConcurrentQueue<FrameBuffer> _sendQueue = new();
+    private readonly SemaphoreSlim _sendSignal = new(0);
+    private readonly CancellationTokenSource _closed = new();
+    private long _queuedBytes;
+    private int _closing;
+    private Task? _writeLoop;
+
+    public int Id { get; } = Interlocked.Increment(ref s_nextId);
+    public EndPoint? RemoteEndPoint { get; }
+    public long QueuedBytes => Volatile.Read(ref _queuedBytes);
+    public long BytesSent;
+    public long BytesReceived;
+
+    /// <summary>Why the connection closed, once it has.</summary>
+    public (CodecError Reason, string Message)? CloseReason { get; private set; }
+
+    public CancellationToken Closed => _closed.Token;
+
+    public FramedConnection(Socket socket, ConnectionOptions options)
+    {
+        _socket = socket;
+        _socket.NoDelay = true;
+        _options = options;
+        RemoteEndPoint = socket.RemoteEndPoint;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+        _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
+    }
+
+    public static async Task<FramedConnection> ConnectAsync(EndPoint endPoint, ConnectionOptions options, CancellationToken ct)
+    {
+        var socket = new Socket(endPoint.AddressFamily == AddressFamily.Unspecified ? AddressFamily.InterNetwork : endPoint.AddressFamily,
+            SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(endPoint, ct).ConfigureAwait(false);
+            return new FramedConnection(socket, options);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public void StartWriting() => _writeLoop ??= Task.Run(WriteLoopAsync);
+
+    /// <summary>
+    /// Queues a frame buffer (the caller's reference moves to the connection). Past the queue bound the
+    /// connection is cut with SlowConsumer and false is returned.
+    /// </summary>
+    public bool TrySend(FrameBuffer buffer)
+    {
+        if (_closing != 0)
+        {
+            buffer.Release();
+            return false;
+        }
+        long queued = Interlocked.Add(ref _queuedBytes, buffer.Length);
+        if (queued > _options.MaxQueuedBytes)
+        {
+            Interlocked.Add(ref _queuedBytes, -buffer.Length);
+            buffer.Release();
+            Abort(CodecError.SlowConsumer, $"more than {_options.MaxQueuedBytes} bytes queued and unread");
+            return false;
+        }
+        _sendQueue.Enqueue(buffer);
+        _sendSignal.Release();
+        return true;
+    }
+
+    /// <summary>Sends an Error frame (best effort) after what is queued, then closes.</summary>
+    public void Close(CodecError reason, string message)
+    {
+        if (CloseReason is null) CloseReason = (reason, message);
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        new ErrorFrame(reason, message).Write(frame.Writer);
+        FrameWriter.End(frame.Writer, start, FrameType.Error);
+        if (!TrySend(frame)) return;
+        Interlocked.Exchange(ref _closing, 1);
+        _sendSignal.Release();
+    }
+
+    /// <summary>Closes now, dropping what is queued.</summary>
+    public void Abort(CodecError reason, string message)
+    {
+        if (CloseReason is null) CloseReason = (reason, message);
+        Interlocked.Exchange(ref _closing, 2);
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
+        _closed.Cancel();
+        _sendSignal.Release();
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var segments = new List<ArraySegment<byte>>(64);
+        var inFlight = new List<FrameBuffer>(64);
+        try
+        {
+            while (true)
+            {
+                await _sendSignal.WaitAsync().ConfigureAwait(false);
+                if (_closing == 2) break;
+                long bytes = 0;
+                while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
+                {
+                    inFlight.Add(buffer);
+                    if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
+                        segments.Add(segment);
+                    bytes += buffer.Length;
+                }
+                if (segments.Count > 0)
+                {
+                    await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+                    Interlocked.Add(ref _queuedBytes, -bytes);
+                    Interlocked.Add(ref BytesSent, bytes);
+                    foreach (var b in inFlight) b.Release();
+                    segments.Clear();
+                    inFlight.Clear();
+                    // Signals are counted per enqueue; more may be queued than this pass took.
+                    if (!_sendQueue.IsEmpty && _sendSignal.CurrentCount == 0) _sendSignal.Release();
+                }
+                if (_closing == 1 && _sendQueue.IsEmpty) break;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+        {
+            CloseReason ??= (CodecError.Protocol, "send failed: " + e.Message);
+        }
+        finally
+        {
+            foreach (var b in inFlight) b.Release();
+            while (_sendQueue.TryDequeue(out var b)) b.Release();
+            try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
+            _closed.Cancel();
+        }
+    }
+
+    /// <summary>Reads one frame during the handshake; its payload is copied out.</summary>
+    public async Task<(FrameType Type, byte[] Payload)> ReadOneFrameAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            var result = await _input.ReadAsync(ct).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
+            {
+                var copy = (frame.Type, frame.Payload.ToArray());
+                Interlocked.Add(ref BytesReceived, FrameHeader.Size + copy.Item2.Length);
+                _input.AdvanceTo(buffer.Start);
+                return copy;
+            }
+            if (result.IsCompleted)
+                throw CodecException.Truncated("connection closed during the handshake; frame");
+            _input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// Calls <paramref name="onFrame"/> for every frame until the peer closes or something is wrong.
+    /// The frame's payload is only valid during the call. Bad input closes the connection with its reason.
+    /// </summary>
+    public async Task ReadLoopAsync(Action<Frame> onFrame)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await _input.ReadAsync(_closed.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                long before = buffer.Length;
+                while (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
+                    onFrame(frame);
+                Interlocked.Add(ref BytesReceived, before - buffer.Length);
+                _input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    if (buffer.Length > 0)
+                        throw CodecException.Truncated("connection closed inside a frame; frame");
+                    CloseReason ??= (CodecError.None, "peer closed the connection");
+                    break;
+                }
+            }
+        }
+        catch (CodecException e)
+        {
+            Close(e.Reason, e.Message);
+            throw;
+        }
+        catch (OperationCanceledException) { }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            CloseReason ??= (CodecError.Protocol, "receive failed: " + e.Message);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_closing == 0) Interlocked.Exchange(ref _closing, 1);
+        _sendSignal.Release();
+        if (_writeLoop is not null)
+        {
+            try { await _writeLoop.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
+            catch (TimeoutException) { }
+        }
+        _closed.Cancel();
+        await _input.CompleteAsync().ConfigureAwait(false);
+        _stream.Dispose();
+        _socket.Dispose();
+    }
+}

@@ -1,0 +1,77 @@
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+
+namespace GeoRelay.Transport;
+
+/// <summary>The peer refused our handshake (or sent an Error frame); Reason says why.</summary>
+public sealed class HandshakeRefusedException(CodecError reason, string message)
+    : Exception($"refused by peer: {reason}: {message}")
+{
+    public CodecError Reason { get; } = reason;
+}
+
+public static class Handshake
+{
+    /// <summary>Dialing side: sends Hello, returns the peer's Welcome or throws why it refused.</summary>
+    public static async Task<Welcome> DialAsync(FramedConnection connection, Hello local, TimeSpan timeout, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        local.Write(frame.Writer);
+        FrameWriter.End(frame.Writer, start, FrameType.Hello);
+        connection.TrySend(frame);
+        var (type, payload) = await connection.ReadOneFrameAsync(cts.Token).ConfigureAwait(false);
+        switch (type)
+        {
+            case FrameType.Welcome:
+                var welcome = Welcome.Read(new(payload));
+                if (welcome.Version < local.MinVersion || welcome.Version > local.MaxVersion)
+                    throw new CodecException(CodecError.VersionMismatch, $"peer chose version {welcome.Version}, we speak {local.MinVersion}..{local.MaxVersion}");
+                return welcome;
+            case FrameType.Error:
+                var error = ErrorFrame.Read(new(payload));
+                throw new HandshakeRefusedException(error.Code, error.Message);
+            default:
+                throw new CodecException(CodecError.Protocol, $"expected Welcome, got {type}");
+        }
+    }
+
+    /// <summary>
+    /// Listening side: reads the peer's Hello, negotiates the version, asks <paramref name="check"/>,
+    /// and answers Welcome, or Error (then closes) and throws.
+    /// </summary>
+    public static async Task<(Hello Hello, ushort Version)> AcceptAsync(FramedConnection connection, Hello local,
+        Func<Hello, CodecException?> check, TimeSpan timeout, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            var (type, payload) = await connection.ReadOneFrameAsync(cts.Token).ConfigureAwait(false);
+            if (type != FrameType.Hello)
+                throw new CodecException(CodecError.Protocol, $"expected Hello first, got {type}");
+            var hello = Hello.Read(new(payload));
+            var version = ProtocolVersion.Negotiate(local, hello);
+            var refusal = check(hello);
+            if (refusal is not null) throw refusal;
+            var frame = FrameBuffer.Rent();
+            int start = FrameWriter.Begin(frame.Writer);
+            new Welcome(version, local.NodeId, local.Kind, local.Epoch, local.Capabilities & hello.Capabilities).Write(frame.Writer);
+            FrameWriter.End(frame.Writer, start, FrameType.Welcome);
+            connection.TrySend(frame);
+            return (hello, version);
+        }
+        catch (CodecException e)
+        {
+            connection.Close(e.Reason, e.Message);
+            throw;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            connection.Abort(CodecError.Protocol, $"no handshake within {timeout.TotalMilliseconds:0} ms");
+            throw new CodecException(CodecError.Protocol, $"no handshake within {timeout.TotalMilliseconds:0} ms");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using System.Net;
+using GeoRelay.Codec;
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.Transport;
+
+internal static partial class TransportLog
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Listening for {Port} connections on {EndPoint}")]
+    public static partial void Listening(ILogger logger, string port, EndPoint endPoint);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Connected to {Peer} ({Kind}) at {EndPoint}")]
+    public static partial void Connected(ILogger logger, string peer, string kind, EndPoint? endPoint);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Refused connection from {EndPoint}: {Reason}: {Message}")]
+    public static partial void Refused(ILogger logger, EndPoint? endPoint, CodecError reason, string message);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Dial to {Peer} at {EndPoint} failed: {Message}")]
+    public static partial void DialFailed(ILogger logger, string peer, string endPoint, string message);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "Bad frame from {Peer} at {EndPoint}, closing: {Reason}: {Message}")]
+    public static partial void BadFrame(ILogger logger, string peer, EndPoint? endPoint, CodecError reason, string message);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Disconnected from {Peer} at {EndPoint}: {Reason}")]
+    public static partial void Disconnected(ILogger logger, string peer, EndPoint? endPoint, string reason);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Error, Message = "Engine failed handling a frame from {Peer}")]
+    public static partial void EngineFailed(ILogger logger, string peer, Exception exception);
+}
