@@ -1,0 +1,67 @@
+using GeoRelay.Topology;
+using GeoRelay.Transport.Engines;
+
+namespace GeoRelay.Leader;
+
+public enum ProxyHealth : byte
+{
+    Unknown,
+    Healthy,
+    Failed,
+}
+
+/// <summary>What the leader knows of one member: what it holds durably and what was sent to it.</summary>
+internal sealed class MemberState(string id, int slot)
+{
+    public string Id { get; } = id;
+    public int Slot { get; } = slot;
+    public ulong Durable;
+    /// <summary>Highest index sent on the current path; reset to Durable whenever the path is new.</summary>
+    public ulong SentThrough;
+    /// <summary>The current path (proxy link, or direct connection) is up and synced.</summary>
+    public bool Reachable;
+    public int DirectConnection = -1;
+    public bool DialPending;
+    public Backoff Backoff;
+}
+
+internal sealed class DatacenterState
+{
+    public DatacenterConfig Config { get; }
+    public MemberState[] Members { get; }
+    public ProxyHealth[] Health { get; }
+    public Backoff[] ProxyBackoff { get; }
+    public bool[] ProxyDialPending { get; }
+
+    /// <summary>Index into Config.Proxies of the proxy in use, or -1 when sending directly.</summary>
+    public int CurrentProxy = -1;
+    public int ProxyConnection = -1;
+    /// <summary>The proxy has sent its first DcAck on this connection, so sent positions are known.</summary>
+    public bool ProxySynced;
+    public ulong RetainedSentThrough;
+    public long LastHeardMicros;
+
+    public readonly Queue<(ulong Through, long Bytes)> Inflight = new();
+    public long InflightBytes;
+    public ulong Delivered;
+    public long BytesSent;
+    public long EntryBytesSent;
+    public long Batches;
+    public long Failovers;
+    public long DirectSinceMicros = -1;
+    public long DirectMicrosTotal;
+
+    public DatacenterState(DatacenterConfig config)
+    {
+        Config = config;
+        Members = new MemberState[config.Members.Count];
+        for (int i = 0; i < Members.Length; i++) Members[i] = new MemberState(config.Members[i], i);
+        Health = new ProxyHealth[config.Proxies.Count];
+        ProxyBackoff = new Backoff[config.Proxies.Count];
+        ProxyDialPending = new bool[config.Proxies.Count];
+    }
+
+    public bool HasProxies => Config.Proxies.Count > 0;
+    public bool IsDirect => CurrentProxy < 0;
+    public string? CurrentProxyId => CurrentProxy >= 0 ? Config.Proxies[CurrentProxy] : null;
+}

@@ -1,0 +1,152 @@
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Engines;
+
+namespace GeoRelay.Leader;
+
+public sealed partial class LeaderEngine
+{
+    /// <summary>Per datacenter: route, connection state and counters, for status pages and the demo.</summary>
+    public readonly record struct DatacenterStatus(string Name, string Route, bool Connected, ulong Delivered, ulong MinDurable,
+        long BytesSent, long EntryBytesSent, long Batches, long Failovers, long InflightBytes, TimeSpan DirectTime);
+
+    public List<DatacenterStatus> Status()
+    {
+        var list = new List<DatacenterStatus>(_datacenters.Length);
+        long now = _env.NowMicros;
+        foreach (var dc in _datacenters)
+        {
+            ulong min = ulong.MaxValue;
+            foreach (var m in dc.Members) min = Math.Min(min, m.Durable);
+            long direct = dc.DirectMicrosTotal + (dc.DirectSinceMicros >= 0 && dc.HasProxies ? now - dc.DirectSinceMicros : 0);
+            list.Add(new DatacenterStatus(dc.Config.Name, dc.IsDirect ? "direct" : "proxy " + dc.CurrentProxyId,
+                dc.IsDirect ? AnyDirect(dc) : dc.ProxyConnection >= 0 && dc.ProxySynced, dc.Delivered, min == ulong.MaxValue ? 0 : min,
+                dc.BytesSent, dc.EntryBytesSent, dc.Batches, dc.Failovers, dc.InflightBytes, TimeSpan.FromMicroseconds(direct)));
+        }
+        return list;
+    }
+
+    private static bool AnyDirect(DatacenterState dc)
+    {
+        foreach (var m in dc.Members) if (m.DirectConnection >= 0) return true;
+        return false;
+    }
+
+    /// <summary>Failure detection, dials, proxy probes in direct mode.</summary>
+    private void CheckRoutes(long now)
+    {
+        long failoverAfter = Micros(_topology.Defaults.FailoverAfter);
+        foreach (var dc in _datacenters)
+        {
+            if (!dc.IsDirect)
+            {
+                if (dc.ProxyConnection >= 0)
+                {
+                    if (now - dc.LastHeardMicros > failoverAfter)
+                    {
+                        int conn = dc.ProxyConnection;
+                        FailProxy(dc, $"silent for {(now - dc.LastHeardMicros) / 1000} ms");
+                        Outbox.Add(EngineCommand.Close(conn, CodecError.Protocol, "no heartbeat or ack within failover-after"));
+                    }
+                }
+                else if (!dc.ProxyDialPending[dc.CurrentProxy] && dc.ProxyBackoff[dc.CurrentProxy].Due(now))
+                {
+                    dc.ProxyDialPending[dc.CurrentProxy] = true;
+                    dc.LastHeardMicros = now;
+                    Outbox.Add(EngineCommand.Dial(dc.Config.Proxies[dc.CurrentProxy]));
+                }
+                continue;
+            }
+            // Direct: keep a link to every member, and probe the proxies with back-off.
+            foreach (var member in dc.Members)
+            {
+                if (member.DirectConnection < 0 && !member.DialPending && member.Backoff.Due(now))
+                {
+                    member.DialPending = true;
+                    Outbox.Add(EngineCommand.Dial(member.Id));
+                }
+            }
+            if (!_options.UseProxies || dc.Config.IsLeaderDatacenter) continue;
+            for (int p = 0; p < dc.Config.Proxies.Count; p++)
+            {
+                if (dc.ProxyDialPending[p] || !dc.ProxyBackoff[p].Due(now)) continue;
+                dc.ProxyDialPending[p] = true;
+                Outbox.Add(EngineCommand.Dial(dc.Config.Proxies[p]));
+            }
+        }
+    }
+
+    /// <summary>The current proxy is gone: move to the next one in priority order, or to direct sends.</summary>
+    private void FailProxy(DatacenterState dc, string reason)
+    {
+        if (dc.IsDirect) return;
+        long now = _env.NowMicros;
+        int failed = dc.CurrentProxy;
+        dc.Health[failed] = ProxyHealth.Failed;
+        dc.ProxyBackoff[failed].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
+        dc.ProxyConnection = -1;
+        dc.ProxySynced = false;
+        dc.Failovers++;
+        foreach (var m in dc.Members) m.Reachable = false;
+        ResetInflight(dc);
+        int next = -1;
+        for (int i = 1; i < dc.Config.Proxies.Count; i++)
+        {
+            int candidate = (failed + i) % dc.Config.Proxies.Count;
+            if (dc.Health[candidate] != ProxyHealth.Failed) { next = candidate; break; }
+        }
+        dc.CurrentProxy = next;
+        if (next < 0)
+        {
+            // Every proxy has failed: direct mode; probes restart from a fresh health view.
+            for (int i = 0; i < dc.Health.Length; i++) dc.Health[i] = ProxyHealth.Unknown;
+            dc.DirectSinceMicros = now;
+        }
+        else
+        {
+            dc.ProxyBackoff[next].Succeed();
+        }
+        LeaderLog.Failover(_logger, dc.Config.Name, dc.Config.Proxies[failed], reason, next < 0 ? "direct" : dc.Config.Proxies[next]);
+    }
+
+    private void CloseDirectLinks(DatacenterState dc, string reason)
+    {
+        foreach (var m in dc.Members)
+        {
+            if (m.DirectConnection >= 0)
+            {
+                Outbox.Add(EngineCommand.Close(m.DirectConnection, CodecError.None, reason));
+                if (_links.TryGetValue(m.DirectConnection, out var link))
+                {
+                    _links.Remove(m.DirectConnection);
+                    link.Channel.Dispose();
+                }
+                m.DirectConnection = -1;
+            }
+            m.Reachable = false;
+        }
+        ResetInflight(dc);
+    }
+
+    private static void ResetInflight(DatacenterState dc)
+    {
+        dc.Inflight.Clear();
+        dc.InflightBytes = 0;
+    }
+
+    private void SendHeartbeats(long now)
+    {
+        long interval = Micros(_topology.Defaults.Heartbeat);
+        foreach (var (connection, link) in _links)
+        {
+            if (link.Kind is not (LinkKind.Proxy or LinkKind.Member)) continue;
+            if (now - link.Channel.LastSentMicros < interval) continue;
+            _scratch.Clear();
+            new Heartbeat(Epoch, _commitIndex, WallClockMicros()).Write(_scratch, ref link.Channel.TxDelta);
+            var frame = link.Channel.Frame(FrameType.Heartbeat, _scratch.WrittenSpan, compress: false);
+            link.Channel.LastSentMicros = now;
+            Outbox.Add(EngineCommand.Send(connection, frame));
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Codec.Mux;
+using GeoRelay.Storage;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Engines;
+
+namespace GeoRelay.Leader;
+
+public sealed partial class LeaderEngine
+{
+    private readonly PooledBufferWriter _scratch = new(64 * 1024);
+    private readonly PooledBufferWriter _batch = new(256 * 1024);
+    private readonly PooledBufferWriter _headers = new(4 * 1024);
+    private readonly List<LogEntry> _readEntries = new();
+    private readonly List<int> _slots = new();
+    private StructuredPacket[] _packets = new StructuredPacket[16];
+    private readonly EntryTable _table = new();
+    private readonly EntryTable _unsharedTable = new();
+
+    /// <summary>
+    /// Encoded entry records for a run of indexes, with each record's offset, so recipients' ranges
+    /// are slices of one buffer. Built at most once per tick for the common starting index.
+    /// </summary>
+    private sealed class EntryTable
+    {
+        public readonly PooledBufferWriter Bytes = new(256 * 1024);
+        public int[] Offsets = new int[1024];
+        public ulong First;
+        public int Count;
+        public long BuiltAtTick = -1;
+        public ulong Last => First + (ulong)Count - 1;
+
+        public void Reset(ulong first)
+        {
+            Bytes.Clear();
+            First = first;
+            Count = 0;
+            Offsets[0] = 0;
+        }
+
+        public void Add(in LogEntry e)
+        {
+            EntryRecord.Write(Bytes, 0, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span);
+            if (Count + 2 > Offsets.Length) Array.Resize(ref Offsets, Offsets.Length * 2);
+            Offsets[++Count] = Bytes.WrittenCount;
+        }
+
+        public int Position(ulong index) => (int)(index - First);
+        public ReadOnlySpan<int> OffsetSpan => Offsets.AsSpan(0, Count + 1);
+        public int Size(int from, int toExclusive) => Offsets[toExclusive] - Offsets[from];
+    }
+
+    private long _tick;
+
+    /// <summary>The table of entries from <paramref name="from"/> up to the durable index, within the batch budget.</summary>
+    private EntryTable Table(ulong from)
+    {
+        if (_table.BuiltAtTick == _tick && _table.First == from) return _table;
+        _table.Reset(from);
+        _table.BuiltAtTick = _tick;
+        ulong durable = _log.DurableIndex;
+        long budget = _topology.Defaults.BatchMaxBytes;
+        ulong next = from;
+        while (next <= durable && _table.Bytes.WrittenCount < budget)
+        {
+            _readEntries.Clear();
+            int n = _log.Read(next, (int)Math.Min(4096, durable - next + 1), budget - _table.Bytes.WrittenCount, _readEntries);
+            if (n == 0) break;
+            foreach (var e in _readEntries)
+            {
+                if (e.Index > durable) break;
+                _table.Add(e);
+                next = e.Index + 1;
+            }
+        }
+        _readEntries.Clear();
+        return _table;
+    }
+
+    private void SendBatches()
+    {
+        _tick++;
+        if (Deposed) return;
+        foreach (var dc in _datacenters)
+        {
+            if (dc.InflightBytes >= _topology.Defaults.Window) continue;
+            if (!dc.IsDirect)
+            {
+                if (dc.ProxyConnection >= 0 && dc.ProxySynced) SendProxyBatch(dc);
+            }
+            else
+            {
+                foreach (var member in dc.Members)
+                    if (member.DirectConnection >= 0 && member.Reachable) SendDirect(dc, member);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One mux batch for the datacenter: packet 0 feeds the proxy's retention and learners, packet
+    /// 1+i is member i's Append; entry ranges several packets share are stored once.
+    /// </summary>
+    private void SendProxyBatch(DatacenterState dc)
+    {
+        ulong durable = _log.DurableIndex;
+        ulong oldest = Math.Max(1, _log.FirstIndex);
+        ulong minFrom = Math.Max(dc.RetainedSentThrough + 1, oldest);
+        bool anyBehind = dc.RetainedSentThrough < durable;
+        _slots.Clear();
+        foreach (var m in dc.Members)
+        {
+            if (!m.Reachable) continue;
+            _slots.Add(m.Slot);
+            ulong from = Math.Max(m.SentThrough + 1, oldest);
+            minFrom = Math.Min(minFrom, from);
+            anyBehind |= m.SentThrough < durable;
+        }
+        var link = _links[dc.ProxyConnection];
+        bool commitNews = link.Channel.TxDelta.Commit != _commitIndex;
+        if (!anyBehind && !commitNews) return;
+
+        var table = Table(minFrom);
+        ulong tableEnd = table.Count > 0 ? table.Last : minFrom - 1;
+        int k = _slots.Count + 1;
+        if (_packets.Length < k) _packets = new StructuredPacket[Math.Max(k, _packets.Length * 2)];
+
+        // Headers first (their memory must stay put while the mux encoder reads them).
+        _headers.Clear();
+        Span<int> headerEnds = k <= 256 ? stackalloc int[k + 1] : new int[k + 1];
+        Span<int> froms = k <= 256 ? stackalloc int[k] : new int[k];
+        Span<int> tos = k <= 256 ? stackalloc int[k] : new int[k];
+        ulong retainedFrom = Math.Max(dc.RetainedSentThrough + 1, oldest);
+        (froms[0], tos[0]) = Range(table, retainedFrom, tableEnd);
+        DeliverFrame.WriteHeader(_headers, retainedFrom, (ulong)(tos[0] - froms[0]), tos[0] > froms[0] ? tableEnd : retainedFrom - 1);
+        headerEnds[1] = _headers.WrittenCount;
+        for (int i = 0; i < _slots.Count; i++)
+        {
+            var m = dc.Members[_slots[i]];
+            ulong from = Math.Max(m.SentThrough + 1, oldest);
+            (froms[i + 1], tos[i + 1]) = Range(table, from, tableEnd);
+            AppendFrame.WriteFullHeader(_headers, Epoch, _commitIndex, from, (ulong)(tos[i + 1] - froms[i + 1]));
+            headerEnds[i + 2] = _headers.WrittenCount;
+        }
+        var headerMemory = _headers.WrittenMemory;
+
+        ReadOnlySpan<byte> entryBytes = table.Bytes.WrittenSpan;
+        ReadOnlySpan<int> offsets = table.OffsetSpan;
+        if (_options.UseMux)
+        {
+            for (int i = 0; i < k; i++)
+                _packets[i] = new StructuredPacket(headerMemory[headerEnds[i]..headerEnds[i + 1]], froms[i], tos[i]);
+        }
+        else
+        {
+            // No sharing: every packet gets its own copy of its range.
+            _unsharedTable.Reset(1);
+            var bytes = _unsharedTable.Bytes;
+            int pos = 0;
+            for (int i = 0; i < k; i++)
+            {
+                int start = pos;
+                for (int e = froms[i]; e < tos[i]; e++)
+                {
+                    bytes.Write(entryBytes[offsets[e]..offsets[e + 1]]);
+                    if (pos + 2 > _unsharedTable.Offsets.Length) Array.Resize(ref _unsharedTable.Offsets, _unsharedTable.Offsets.Length * 2);
+                    _unsharedTable.Offsets[++pos] = bytes.WrittenCount;
+                }
+                _packets[i] = new StructuredPacket(headerMemory[headerEnds[i]..headerEnds[i + 1]], start, pos);
+            }
+            _unsharedTable.Count = pos;
+            entryBytes = bytes.WrittenSpan;
+            offsets = _unsharedTable.OffsetSpan;
+        }
+
+        _batch.Clear();
+        BatchFrame.WriteHeader(_batch, ref link.Channel.TxDelta, Epoch, _commitIndex, ++_batchSeq, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_slots));
+        StructuredMuxEncoder.Encode(_batch, _packets.AsSpan(0, k), entryBytes, offsets);
+        var frame = link.Channel.Frame(FrameType.Batch, _batch.WrittenSpan);
+
+        // Commit to what was sent.
+        if (tos[0] > froms[0]) dc.RetainedSentThrough = tableEnd;
+        for (int i = 0; i < _slots.Count; i++)
+            if (tos[i + 1] > froms[i + 1]) dc.Members[_slots[i]].SentThrough = tableEnd;
+        Account(dc, link, frame, tableEnd, table.Size(froms[0], tos[0]));
+        Outbox.Add(EngineCommand.Send(dc.ProxyConnection, frame));
+    }
+
+    /// <summary>Table positions of [from, tableEnd]; empty when from is past the table.</summary>
+    private static (int From, int To) Range(EntryTable table, ulong from, ulong tableEnd)
+    {
+        if (table.Count == 0 || from > tableEnd) return (table.Count, table.Count);
+        return (table.Position(from), table.Count);
+    }
+
+    /// <summary>Direct mode: one Append per member over its own connection and zstd stream.</summary>
+    private void SendDirect(DatacenterState dc, MemberState member)
+    {
+        var link = _links[member.DirectConnection];
+        ulong durable = _log.DurableIndex;
+        bool commitNews = link.Channel.TxDelta.Commit != _commitIndex;
+        if (member.SentThrough >= durable && !commitNews) return;
+        ulong from = Math.Max(member.SentThrough + 1, Math.Max(1, _log.FirstIndex));
+        var table = Table(from);
+        var (f, t) = Range(table, from, table.Count > 0 ? table.Last : from - 1);
+        _batch.Clear();
+        AppendFrame.WriteHeader(_batch, ref link.Channel.TxDelta, Epoch, _commitIndex, from, (ulong)(t - f));
+        _batch.Write(table.Bytes.WrittenSpan[table.Offsets[f]..table.Offsets[t]]);
+        var frame = link.Channel.Frame(FrameType.Append, _batch.WrittenSpan);
+        if (t > f) member.SentThrough = table.Last;
+        Account(dc, link, frame, t > f ? table.Last : member.SentThrough, table.Size(f, t));
+        Outbox.Add(EngineCommand.Send(member.DirectConnection, frame));
+    }
+
+    private void Account(DatacenterState dc, Link link, FrameBuffer frame, ulong through, long entryBytes)
+    {
+        dc.BytesSent += frame.Length;
+        dc.EntryBytesSent += entryBytes;
+        dc.Batches++;
+        dc.Inflight.Enqueue((through, frame.Length));
+        dc.InflightBytes += frame.Length;
+        link.Channel.LastSentMicros = _env.NowMicros;
+    }
+}

@@ -1,0 +1,419 @@
+using System.Buffers;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Storage;
+using GeoRelay.Topology;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Engines;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.Leader;
+
+/// <summary>
+/// The single writer, as a sans-IO state machine. Appends entries to its log, makes them durable
+/// in groups, and each tick sends every datacenter one batch (through its proxy, or directly to its
+/// members), never waiting for acks; tracks acks to move the commit index.
+/// </summary>
+public sealed partial class LeaderEngine : IEngine
+{
+    private enum LinkKind : byte { Proxy, Member, Publisher, Other }
+
+    private sealed class Link(PeerChannel channel, LinkKind kind, int datacenter, int slot)
+    {
+        public PeerChannel Channel { get; } = channel;
+        public LinkKind Kind { get; } = kind;
+        public int Datacenter { get; } = datacenter;
+        public int Slot { get; } = slot;
+    }
+
+    private readonly record struct PendingPublish(int Connection, ulong Request, ulong First, ulong Last, WaitLevel Level);
+
+    private readonly TopologyConfig _topology;
+    private readonly LeaderOptions _options;
+    private readonly IEntryLog _log;
+    private readonly IEngineEnvironment _env;
+    private readonly ILogger _logger;
+    private readonly Random _random;
+    private readonly DatacenterState[] _datacenters;
+    private readonly Dictionary<string, (int Datacenter, int Slot)> _memberIndex = new();
+    private readonly Dictionary<string, (int Datacenter, int Proxy)> _proxyIndex = new();
+    private readonly Dictionary<int, Link> _links = new();
+    private readonly List<PendingPublish> _pendingPublishes = new();
+    private readonly ulong _topologyHash;
+    private readonly int _compressionLevel;
+    private readonly int _maxFrame;
+    private readonly int _requiredAcks;
+    private readonly ulong[] _durableScratch;
+    private ulong _commitIndex;
+    private ulong _batchSeq;
+    private long _appendedBytesSinceFlush;
+
+    public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
+        LeaderOptions? options = null, ILogger? logger = null)
+    {
+        _topology = topology;
+        _options = options ?? LeaderOptions.Default;
+        Epoch = epoch;
+        _log = log;
+        _env = env;
+        _logger = logger ?? NullLogger.Instance;
+        _random = new Random(_options.Seed);
+        _topologyHash = TopologyFingerprint.Of(topology);
+        _compressionLevel = _options.CompressionLevel ?? topology.Defaults.CompressionLevel;
+        _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
+        _requiredAcks = topology.RequiredAcks;
+        _datacenters = new DatacenterState[topology.Datacenters.Count];
+        int members = 0;
+        for (int d = 0; d < _datacenters.Length; d++)
+        {
+            var dc = _datacenters[d] = new DatacenterState(topology.Datacenters[d]);
+            for (int s = 0; s < dc.Members.Length; s++) _memberIndex[dc.Members[s].Id] = (d, s);
+            for (int p = 0; p < dc.Config.Proxies.Count; p++) _proxyIndex[dc.Config.Proxies[p]] = (d, p);
+            if (_options.UseProxies && dc.HasProxies && !dc.Config.IsLeaderDatacenter) dc.CurrentProxy = 0;
+            else dc.DirectSinceMicros = dc.HasProxies ? env.NowMicros : -1;
+            members += dc.Members.Length;
+        }
+        _durableScratch = new ulong[members];
+        // Entries the log already holds were accepted before a restart; nothing of them is known committed.
+        LocalHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, epoch, topology.Cluster, _topologyHash,
+            _compressionLevel > 0 ? Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta : Capabilities.Mux | Capabilities.Delta);
+    }
+
+    public ulong Epoch { get; }
+    public List<EngineCommand> Outbox { get; } = new();
+    public Hello LocalHello { get; }
+    public ulong LastIndex => _log.LastIndex;
+    public ulong DurableIndex => _log.DurableIndex;
+    public ulong CommitIndex => _commitIndex;
+    public bool Deposed { get; private set; }
+    public int DatacenterCount => _datacenters.Length;
+
+    /// <summary>False while any datacenter has a full window of un-acked bytes in flight: publishers wait.</summary>
+    public bool HasCapacity
+    {
+        get
+        {
+            if (_appendedBytesSinceFlush >= 4 * _topology.Defaults.BatchMaxBytes) return false;
+            foreach (var dc in _datacenters)
+                if (dc.InflightBytes >= _topology.Defaults.Window) return false;
+            return true;
+        }
+    }
+
+    /// <summary>Highest index durable on every reachable member of the datacenter (at least one).</summary>
+    public ulong DeliveredTo(string datacenter)
+    {
+        foreach (var dc in _datacenters)
+            if (dc.Config.Name == datacenter) return dc.Delivered;
+        throw new ArgumentException($"unknown datacenter '{datacenter}'", nameof(datacenter));
+    }
+
+    /// <summary>Appends one entry (not yet durable); returns its index.</summary>
+    public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros)
+    {
+        if (key.Length > EntryRecord.MaxKeyLength)
+            throw new ArgumentException($"key is {key.Length} bytes, over the maximum of {EntryRecord.MaxKeyLength}", nameof(key));
+        if (payload.Length > _maxFrame / 2)
+            throw new ArgumentException($"payload is {payload.Length} bytes, over half the max frame of {_maxFrame}", nameof(payload));
+        ulong index = _log.LastIndex + 1;
+        _log.Append(new LogEntry(index, Epoch, timestampMicros, key, payload));
+        _appendedBytesSinceFlush += payload.Length + key.Length + 32;
+        if (_appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes)
+            FlushAndSend();
+        return index;
+    }
+
+    public CodecException? CheckPeer(in Hello hello, PortKind port)
+    {
+        if (hello.Cluster != _topology.Cluster && hello.Kind is not NodeKind.Tool)
+            return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{_topology.Cluster}'");
+        return port switch
+        {
+            PortKind.Publish when hello.Kind is NodeKind.Publisher or NodeKind.Tool => null,
+            PortKind.Publish => new CodecException(CodecError.Protocol, $"the publish port takes publishers, not {hello.Kind}"),
+            _ => new CodecException(CodecError.Protocol, $"the leader dials its peers; {hello.Kind} {hello.NodeId} may not dial in on {port}"),
+        };
+    }
+
+    public void OnConnected(int connection, PeerInfo peer)
+    {
+        long now = _env.NowMicros;
+        var channel = new PeerChannel(connection, peer, _compressionLevel, now);
+        if (peer.Port == PortKind.Publish)
+        {
+            _links[connection] = new Link(channel, LinkKind.Publisher, -1, -1);
+            return;
+        }
+        if (peer.Epoch > Epoch)
+        {
+            LeaderLog.Deposed(_logger, peer.NodeId, peer.Epoch, Epoch);
+            Deposed = true;
+        }
+        if (_proxyIndex.TryGetValue(peer.NodeId, out var p))
+        {
+            var dc = _datacenters[p.Datacenter];
+            dc.ProxyDialPending[p.Proxy] = false;
+            dc.ProxyBackoff[p.Proxy].Succeed();
+            dc.Health[p.Proxy] = ProxyHealth.Healthy;
+            if (dc.IsDirect && _options.UseProxies)
+            {
+                // Back from direct mode: the proxy path takes over, members' direct links close.
+                LeaderLog.BackToProxy(_logger, dc.Config.Name, peer.NodeId);
+                dc.CurrentProxy = p.Proxy;
+                if (dc.DirectSinceMicros >= 0) { dc.DirectMicrosTotal += now - dc.DirectSinceMicros; dc.DirectSinceMicros = -1; }
+                CloseDirectLinks(dc, "datacenter is back on its proxy");
+            }
+            if (dc.CurrentProxy == p.Proxy && dc.ProxyConnection < 0)
+            {
+                _links[connection] = new Link(channel, LinkKind.Proxy, p.Datacenter, p.Proxy);
+                dc.ProxyConnection = connection;
+                dc.ProxySynced = false;
+                dc.LastHeardMicros = now;
+                ResetInflight(dc);
+                return;
+            }
+            // A probe that answered while another proxy serves the DC: not needed.
+            _links[connection] = new Link(channel, LinkKind.Other, p.Datacenter, p.Proxy);
+            Outbox.Add(EngineCommand.Close(connection, CodecError.None, "not the current route"));
+            return;
+        }
+        if (_memberIndex.TryGetValue(peer.NodeId, out var m))
+        {
+            var dc = _datacenters[m.Datacenter];
+            var member = dc.Members[m.Slot];
+            member.DialPending = false;
+            member.Backoff.Succeed();
+            if (!dc.IsDirect || member.DirectConnection >= 0)
+            {
+                _links[connection] = new Link(channel, LinkKind.Other, m.Datacenter, m.Slot);
+                Outbox.Add(EngineCommand.Close(connection, CodecError.None, "datacenter is served through its proxy"));
+                return;
+            }
+            _links[connection] = new Link(channel, LinkKind.Member, m.Datacenter, m.Slot);
+            member.DirectConnection = connection;
+            member.Reachable = false; // until its first Ack says where it is
+            return;
+        }
+        _links[connection] = new Link(channel, LinkKind.Other, -1, -1);
+        Outbox.Add(EngineCommand.Close(connection, CodecError.UnknownNode, $"{peer.NodeId} is not in the topology"));
+    }
+
+    public void OnDisconnected(int connection)
+    {
+        if (!_links.Remove(connection, out var link)) return;
+        link.Channel.Dispose();
+        _pendingPublishes.RemoveAll(p => p.Connection == connection);
+        switch (link.Kind)
+        {
+            case LinkKind.Proxy:
+            {
+                var dc = _datacenters[link.Datacenter];
+                if (dc.ProxyConnection == connection)
+                    FailProxy(dc, "connection closed");
+                break;
+            }
+            case LinkKind.Member:
+            {
+                var member = _datacenters[link.Datacenter].Members[link.Slot];
+                if (member.DirectConnection == connection)
+                {
+                    member.DirectConnection = -1;
+                    member.Reachable = false;
+                    member.Backoff.Fail(_env.NowMicros, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
+                }
+                break;
+            }
+        }
+    }
+
+    public void OnDialFailed(string nodeId, string reason)
+    {
+        long now = _env.NowMicros;
+        if (_proxyIndex.TryGetValue(nodeId, out var p))
+        {
+            var dc = _datacenters[p.Datacenter];
+            dc.ProxyDialPending[p.Proxy] = false;
+            dc.ProxyBackoff[p.Proxy].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
+            if (dc.CurrentProxy == p.Proxy && dc.ProxyConnection < 0)
+                FailProxy(dc, "dial failed: " + reason);
+            else
+                dc.Health[p.Proxy] = ProxyHealth.Failed;
+        }
+        else if (_memberIndex.TryGetValue(nodeId, out var m))
+        {
+            var member = _datacenters[m.Datacenter].Members[m.Slot];
+            member.DialPending = false;
+            member.Backoff.Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
+        }
+    }
+
+    public void OnFrame(int connection, in Frame frame)
+    {
+        if (!_links.TryGetValue(connection, out var link)) return;
+        var channel = link.Channel;
+        channel.LastHeardMicros = _env.NowMicros;
+        var payload = channel.Payload(frame, _maxFrame);
+        switch (frame.Type)
+        {
+            case FrameType.DcAck when link.Kind == LinkKind.Proxy:
+                OnDcAck(_datacenters[link.Datacenter], DcAck.Read(payload));
+                break;
+            case FrameType.Ack when link.Kind == LinkKind.Member:
+                OnMemberAck(_datacenters[link.Datacenter], link.Slot, Ack.Read(payload));
+                break;
+            case FrameType.Heartbeat:
+                Heartbeat.Read(payload, ref channel.RxDelta);
+                if (link.Kind == LinkKind.Proxy) _datacenters[link.Datacenter].LastHeardMicros = channel.LastHeardMicros;
+                break;
+            case FrameType.Publish when link.Kind == LinkKind.Publisher:
+                OnPublish(connection, payload);
+                break;
+            case FrameType.Error:
+                var error = ErrorFrame.Read(payload);
+                if (error.Code == CodecError.StaleEpoch)
+                {
+                    LeaderLog.Deposed(_logger, channel.Peer.NodeId, 0, Epoch);
+                    Deposed = true;
+                }
+                Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported " + error.Code));
+                break;
+            default:
+                throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from {channel.Peer.Kind} {channel.Peer.NodeId}");
+        }
+    }
+
+    private void OnDcAck(DatacenterState dc, DcAck ack)
+    {
+        dc.LastHeardMicros = _env.NowMicros;
+        bool first = !dc.ProxySynced;
+        if (first)
+        {
+            dc.ProxySynced = true;
+            dc.RetainedSentThrough = ack.RetainedIndex;
+            LeaderLog.Synced(_logger, dc.Config.Name, dc.CurrentProxyId ?? "?", ack.RetainedIndex);
+        }
+        foreach (var progress in ack.Members)
+        {
+            if ((uint)progress.Slot >= (uint)dc.Members.Length)
+                throw new CodecException(CodecError.Corrupt, $"DcAck names member slot {progress.Slot}; {dc.Config.Name} has {dc.Members.Length}");
+            var member = dc.Members[progress.Slot];
+            if (progress.DurableIndex > member.Durable) member.Durable = Math.Min(progress.DurableIndex, _log.LastIndex);
+            bool up = progress.State != MemberLinkState.Down;
+            if (up && (first || !member.Reachable || progress.State == MemberLinkState.Resync))
+                member.SentThrough = Math.Max(member.Durable, progress.DurableIndex > _log.LastIndex ? member.Durable : progress.DurableIndex);
+            member.Reachable = up;
+        }
+        OnProgress(dc);
+    }
+
+    private void OnMemberAck(DatacenterState dc, int slot, Ack ack)
+    {
+        var member = dc.Members[slot];
+        if (ack.DurableIndex > member.Durable) member.Durable = Math.Min(ack.DurableIndex, _log.LastIndex);
+        if (!member.Reachable)
+        {
+            member.Reachable = true;
+            member.SentThrough = member.Durable;
+            LeaderLog.Synced(_logger, dc.Config.Name, member.Id, member.Durable);
+        }
+        OnProgress(dc);
+    }
+
+    /// <summary>Acks moved: release window, move the datacenter's delivered index and the commit index.</summary>
+    private void OnProgress(DatacenterState dc)
+    {
+        ulong delivered = ulong.MaxValue;
+        bool any = false;
+        foreach (var m in dc.Members)
+        {
+            if (!m.Reachable) continue;
+            any = true;
+            delivered = Math.Min(delivered, m.Durable);
+        }
+        if (!any) delivered = dc.IsDirect ? dc.Delivered : Math.Max(dc.Delivered, dc.RetainedSentThrough);
+        if (delivered > dc.Delivered) dc.Delivered = delivered;
+        while (dc.Inflight.TryPeek(out var batch) && batch.Through <= dc.Delivered)
+        {
+            dc.Inflight.Dequeue();
+            dc.InflightBytes -= batch.Bytes;
+        }
+        UpdateCommit();
+    }
+
+    private void UpdateCommit()
+    {
+        if (_requiredAcks <= 0 || _durableScratch.Length == 0) return;
+        int n = 0;
+        foreach (var dc in _datacenters)
+            foreach (var m in dc.Members)
+                _durableScratch[n++] = m.Durable;
+        Array.Sort(_durableScratch, 0, n);
+        // the required-th highest durable index
+        ulong candidate = _durableScratch[n - Math.Min(_requiredAcks, n)];
+        candidate = Math.Min(candidate, _log.DurableIndex);
+        if (candidate > _commitIndex) _commitIndex = candidate;
+        CompletePublishes();
+    }
+
+    private void OnPublish(int connection, System.Buffers.ReadOnlySequence<byte> payload)
+    {
+        var reader = PublishFrame.Read(payload, out var request, out var wait, out var count);
+        long now = WallClockMicros();
+        ulong first = _log.LastIndex + 1, last = _log.LastIndex;
+        while (reader.TryNext(out var key, out var value))
+            last = Append(key.ToArray(), value.ToArray(), now);
+        _pendingPublishes.Add(new PendingPublish(connection, request, first, last, wait));
+        _ = count;
+    }
+
+    private void CompletePublishes()
+    {
+        if (_pendingPublishes.Count == 0) return;
+        int kept = 0;
+        for (int i = 0; i < _pendingPublishes.Count; i++)
+        {
+            var p = _pendingPublishes[i];
+            ulong mark = p.Level == WaitLevel.Committed ? _commitIndex : _log.DurableIndex;
+            if (p.Last <= mark && _links.TryGetValue(p.Connection, out var link))
+            {
+                var buffer = FrameBuffer.Rent();
+                int start = FrameWriter.Begin(buffer.Writer);
+                new PublishAck(p.Request, p.First, p.Last + 1 - p.First, p.Level).Write(buffer.Writer);
+                FrameWriter.End(buffer.Writer, start, FrameType.PublishAck);
+                link.Channel.LastSentMicros = _env.NowMicros;
+                Outbox.Add(EngineCommand.Send(p.Connection, buffer));
+            }
+            else
+            {
+                _pendingPublishes[kept++] = p;
+            }
+        }
+        _pendingPublishes.RemoveRange(kept, _pendingPublishes.Count - kept);
+    }
+
+    public void OnTick()
+    {
+        long now = _env.NowMicros;
+        CheckRoutes(now);
+        FlushAndSend();
+        SendHeartbeats(now);
+    }
+
+    /// <summary>Makes appended entries durable (one group fsync), then sends every datacenter its batch.</summary>
+    public void FlushAndSend()
+    {
+        if (_log.LastIndex > _log.DurableIndex)
+        {
+            _log.Flush();
+            _appendedBytesSinceFlush = 0;
+            UpdateCommit();
+        }
+        SendBatches();
+    }
+
+    private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);
+
+    /// <summary>Wall-clock time for entry timestamps (delivery latency is measured against it).</summary>
+    public static long WallClockMicros() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) / 10;
+}
