@@ -1,0 +1,55 @@
+namespace GeoRelay.Topology;
+
+/// <summary>
+/// Cluster-wide settings from the <c>defaults:</c> section of the topology file. Every key is
+/// optional; the doc comment of each property names its YAML key, default and unit.
+/// </summary>
+public sealed record ClusterDefaults
+{
+    /// <summary><c>heartbeat</c>: how often idle connections send a heartbeat. Default 100ms.</summary>
+    public TimeSpan Heartbeat { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary><c>failover-after</c>: a proxy silent this long is abandoned for the next one of its
+    /// datacenter. Default 500ms; must be longer than <see cref="Heartbeat"/>.</summary>
+    public TimeSpan FailoverAfter { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary><c>batch.max-bytes</c>: a batch is sent once it holds this many bytes of entries.
+    /// Default 1MiB; at most <see cref="MaxFrame"/> and <see cref="Window"/>.</summary>
+    public long BatchMaxBytes { get; init; } = 1L << 20;
+
+    /// <summary><c>batch.linger</c>: the longest an entry waits for a batch to fill. Default 1ms; 0 sends at once.</summary>
+    public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary><c>window</c>: un-acked bytes in flight per datacenter before publishers are held back. Default 64MiB.</summary>
+    public long Window { get; init; } = 64L << 20;
+
+    /// <summary><c>compression.level</c>: zstd level 1..22, or 0 for no compression. Default 1.</summary>
+    public int CompressionLevel { get; init; } = 1;
+
+    /// <summary><c>retention.max-bytes</c>: log bytes a relay or member keeps for catch-up. Default 256MiB.</summary>
+    public long RetentionMaxBytes { get; init; } = 256L << 20;
+
+    /// <summary><c>retention.max-age</c>: the oldest entry a relay or member keeps for catch-up. Default 1h.</summary>
+    public TimeSpan RetentionMaxAge { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary><c>max-frame</c>: the largest frame a node accepts; a longer one closes the connection.
+    /// Default 16MiB, at most 1GiB.</summary>
+    public long MaxFrame { get; init; } = 16L << 20;
+
+    /// <summary><c>learner-backlog</c>: unsent bytes queued for one learner before it is disconnected
+    /// with <c>SlowConsumer</c>. Default 8MiB.</summary>
+    public long LearnerBacklog { get; init; } = 8L << 20;
+
+    /// <summary><c>handshake-timeout</c>: a connection that has not completed its handshake by then is closed. Default 5s.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary><c>fsync</c>: whether logs are fsynced before entries are acked. Default true; turn
+    /// off only for tests and benchmarks, since acks then no longer mean durable.</summary>
+    public bool Fsync { get; init; } = true;
+
+    /// <summary>Every setting at its default.</summary>
+    public static ClusterDefaults Default { get; } = new();
+
+    /// <summary>Compression on (level above 0).</summary>
+    public bool CompressionEnabled => CompressionLevel > 0;
+}

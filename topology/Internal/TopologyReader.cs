@@ -1,0 +1,789 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace GeoRelay.Topology.Internal;
+
+/// <summary>
+/// Turns the YAML tree into a <see cref="TopologyConfig"/>, collecting every problem instead of
+/// stopping at the first. All checks use dictionaries keyed by id, so validation stays linear in the
+/// size of the file.
+/// </summary>
+internal sealed partial class TopologyReader(string fileName)
+{
+    private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes"];
+    private static readonly string[] DefaultsKeys =
+        ["heartbeat", "failover-after", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync"];
+    private static readonly string[] BatchKeys = ["max-bytes", "linger"];
+    private static readonly string[] CompressionKeys = ["level"];
+    private static readonly string[] RetentionKeys = ["max-bytes", "max-age"];
+    private static readonly string[] DatacenterKeys = ["proxies", "members"];
+    private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin"];
+
+    internal const long MinMaxFrame = 64L << 10;
+    internal const long MaxMaxFrame = 1L << 30;
+    internal const int MaxCompressionLevel = 22;
+
+    private readonly List<ConfigProblem> _problems = [];
+
+    private sealed class NodeDraft(string id, YamlScalar key)
+    {
+        public string Id { get; } = id;
+        public YamlScalar Key { get; } = key;
+        public string? Datacenter { get; set; }
+        public YamlNode? DatacenterAt { get; set; }
+        public HashSet<string> EndpointKeysPresent { get; } = new(StringComparer.Ordinal);
+        public List<(string Key, NodeEndpoint Endpoint, YamlNode At)> Endpoints { get; } = [];
+        public NodeRole? Role { get; set; }
+        public string? ListedIn { get; set; }
+        /// <summary>Its settings were missing or not a mapping (already reported): skip checks that would only repeat that.</summary>
+        public bool Incomplete { get; set; }
+        public YamlNode? ListedAt { get; set; }
+
+        public NodeEndpoint? Get(string key)
+        {
+            foreach (var e in Endpoints)
+            {
+                if (e.Key == key)
+                {
+                    return e.Endpoint;
+                }
+            }
+            return null;
+        }
+    }
+
+    private sealed class DatacenterDraft(string name, YamlScalar key)
+    {
+        public string Name { get; } = name;
+        public YamlScalar Key { get; } = key;
+        public List<YamlScalar> Proxies { get; } = [];
+        public List<YamlScalar> Members { get; } = [];
+        public YamlNode? ProxiesAt { get; set; }
+        /// <summary>The members entry was not a list (already reported).</summary>
+        public bool MembersBroken { get; set; }
+    }
+
+    // Set when a datacenter's list could not be read: nodes meant for it would be reported as
+    // listed nowhere, which only repeats the problem already reported.
+    private bool _listsIncomplete;
+
+    public TopologyLoadResult Read(string yaml, string sourcePath)
+    {
+        var root = YamlTreeReader.Read(yaml, (line, column, message) => _problems.Add(new ConfigProblem(fileName, line, column, message)));
+        if (root is null)
+        {
+            return Finish(null);
+        }
+        if (root is not YamlMapping top)
+        {
+            Problem(root, $"expected a mapping with the keys {string.Join(", ", TopLevelKeys)}; found {root.KindName}");
+            return Finish(null);
+        }
+
+        string? cluster = null;
+        string? leaderId = null;
+        YamlNode? leaderAt = null;
+        var quorum = QuorumSpec.Majority;
+        YamlNode? quorumAt = null;
+        var defaults = ClusterDefaults.Default;
+        YamlMapping? datacentersMap = null;
+        YamlMapping? nodesMap = null;
+        var present = new HashSet<string>(StringComparer.Ordinal);
+
+        ForEachKey(top, "at the top level", TopLevelKeys, (key, keyNode, value) =>
+        {
+            present.Add(key);
+            switch (key)
+            {
+                case "cluster":
+                    if (TryString(value, "cluster", out string? name) && CheckName(value, name, "cluster name"))
+                    {
+                        cluster = name;
+                    }
+                    break;
+                case "leader":
+                    if (TryString(value, "leader", out string? id))
+                    {
+                        leaderId = id;
+                        leaderAt = value;
+                    }
+                    break;
+                case "quorum":
+                    if (TryString(value, "quorum", out string? q))
+                    {
+                        if (QuorumSpec.TryParse(q, out var parsed, out string? error))
+                        {
+                            quorum = parsed;
+                            quorumAt = value;
+                        }
+                        else
+                        {
+                            Problem(value, error!);
+                        }
+                    }
+                    break;
+                case "defaults":
+                    if (value is YamlScalar { IsNull: true })
+                    {
+                        break;
+                    }
+                    if (Expect<YamlMapping>(value, "defaults", out var defaultsMap))
+                    {
+                        defaults = ReadDefaults(defaultsMap);
+                    }
+                    break;
+                case "datacenters":
+                    if (Expect<YamlMapping>(value, "datacenters", out var dcs))
+                    {
+                        datacentersMap = dcs;
+                    }
+                    break;
+                case "nodes":
+                    if (Expect<YamlMapping>(value, "nodes", out var nodes))
+                    {
+                        nodesMap = nodes;
+                    }
+                    break;
+            }
+        });
+
+        foreach (string required in (ReadOnlySpan<string>)["cluster", "leader", "datacenters", "nodes"])
+        {
+            if (!present.Contains(required))
+            {
+                Problem(top, $"missing required key '{required}'" + RequiredKeyHint(required));
+            }
+        }
+
+        var nodes = nodesMap is null ? null : ReadNodes(nodesMap);
+        var datacenters = datacentersMap is null ? null : ReadDatacenters(datacentersMap);
+
+        NodeDraft? leader = null;
+        if (leaderId is not null && nodes is not null)
+        {
+            if (nodes.TryGetValue(leaderId, out leader))
+            {
+                leader.Role = NodeRole.Leader;
+                leader.ListedAt = leaderAt;
+            }
+            else
+            {
+                Problem(leaderAt!, $"leader '{leaderId}' is not a node; define it under 'nodes'" + Suggest(leaderId, nodes.Keys));
+            }
+        }
+
+        int memberCount = 0;
+        if (datacenters is not null && nodes is not null)
+        {
+            memberCount = PlaceNodes(datacenters, nodes, leader);
+        }
+        if (nodes is not null)
+        {
+            CheckNodes(nodes, datacenters);
+        }
+        if (datacenters is not null)
+        {
+            foreach (var dc in datacenters.Values)
+            {
+                if (dc.Members.Count == 0 && !dc.MembersBroken)
+                {
+                    Problem(dc.Key, $"datacenter '{dc.Name}' has no members; list at least one under 'members'");
+                }
+            }
+        }
+        if (quorumAt is not null && quorum.Kind == QuorumKind.Count && quorum.Count > memberCount && datacenters is not null && nodes is not null)
+        {
+            Problem(quorumAt, $"quorum {quorum.Count} is larger than the {memberCount} member{(memberCount == 1 ? "" : "s")} of the cluster");
+        }
+
+        if (_problems.Count > 0 || cluster is null || leader is null || nodes is null || datacenters is null)
+        {
+            return Finish(null);
+        }
+        return Finish(Build(cluster, leader, quorum, defaults, datacenters, nodes, sourcePath));
+    }
+
+    private TopologyLoadResult Finish(TopologyConfig? config)
+    {
+        if (_problems.Count > 0)
+        {
+            // Stable: problems at the same position keep the order in which they were found.
+            var sorted = _problems.OrderBy(p => p.Line).ThenBy(p => p.Column).ToArray();
+            return new TopologyLoadResult(null, sorted);
+        }
+        return new TopologyLoadResult(config, []);
+    }
+
+    // ---- defaults ----
+
+    private ClusterDefaults ReadDefaults(YamlMapping map)
+    {
+        var d = ClusterDefaults.Default;
+        YamlNode? heartbeatAt = null, failoverAt = null, batchBytesAt = null, windowAt = null, maxFrameAt = null;
+
+        ForEachKey(map, "in 'defaults'", DefaultsKeys, (key, _, value) =>
+        {
+            string path = "defaults." + key;
+            switch (key)
+            {
+                case "heartbeat":
+                    if (TryDuration(value, path, allowZero: false, out var heartbeat))
+                    {
+                        d = d with { Heartbeat = heartbeat };
+                        heartbeatAt = value;
+                    }
+                    break;
+                case "failover-after":
+                    if (TryDuration(value, path, allowZero: false, out var failover))
+                    {
+                        d = d with { FailoverAfter = failover };
+                        failoverAt = value;
+                    }
+                    break;
+                case "window":
+                    if (TrySize(value, path, out long window))
+                    {
+                        d = d with { Window = window };
+                        windowAt = value;
+                    }
+                    break;
+                case "max-frame":
+                    if (TrySize(value, path, out long maxFrame))
+                    {
+                        if (maxFrame is < MinMaxFrame or > MaxMaxFrame)
+                        {
+                            Problem(value, $"{path} must be between {ConfigUnits.FormatSize(MinMaxFrame)} and {ConfigUnits.FormatSize(MaxMaxFrame)}");
+                        }
+                        else
+                        {
+                            d = d with { MaxFrame = maxFrame };
+                            maxFrameAt = value;
+                        }
+                    }
+                    break;
+                case "learner-backlog":
+                    if (TrySize(value, path, out long backlog))
+                    {
+                        d = d with { LearnerBacklog = backlog };
+                    }
+                    break;
+                case "handshake-timeout":
+                    if (TryDuration(value, path, allowZero: false, out var handshake))
+                    {
+                        d = d with { HandshakeTimeout = handshake };
+                    }
+                    break;
+                case "fsync":
+                    if (TryString(value, path, out string? flag))
+                    {
+                        if (flag is "true" or "True" or "TRUE")
+                        {
+                            d = d with { Fsync = true };
+                        }
+                        else if (flag is "false" or "False" or "FALSE")
+                        {
+                            d = d with { Fsync = false };
+                        }
+                        else
+                        {
+                            Problem(value, $"{path} must be true or false, not '{flag}'");
+                        }
+                    }
+                    break;
+                case "batch":
+                    if (Expect<YamlMapping>(value, path, out var batch, "batch: { max-bytes: 1MiB, linger: 1ms }"))
+                    {
+                        ForEachKey(batch, "in 'defaults.batch'", BatchKeys, (k, _, v) =>
+                        {
+                            if (k == "max-bytes" && TrySize(v, "defaults.batch.max-bytes", out long bytes))
+                            {
+                                d = d with { BatchMaxBytes = bytes };
+                                batchBytesAt = v;
+                            }
+                            else if (k == "linger" && TryDuration(v, "defaults.batch.linger", allowZero: true, out var linger))
+                            {
+                                d = d with { BatchLinger = linger };
+                            }
+                        });
+                    }
+                    break;
+                case "compression":
+                    if (Expect<YamlMapping>(value, path, out var compression, "compression: { level: 1 }"))
+                    {
+                        ForEachKey(compression, "in 'defaults.compression'", CompressionKeys, (_, _, v) =>
+                        {
+                            if (TryString(v, "defaults.compression.level", out string? text))
+                            {
+                                if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int level) && level <= MaxCompressionLevel)
+                                {
+                                    d = d with { CompressionLevel = level };
+                                }
+                                else
+                                {
+                                    Problem(v, $"defaults.compression.level must be a zstd level from 1 to {MaxCompressionLevel}, or 0 for no compression; not '{text}'");
+                                }
+                            }
+                        });
+                    }
+                    break;
+                case "retention":
+                    if (Expect<YamlMapping>(value, path, out var retention, "retention: { max-bytes: 256MiB, max-age: 1h }"))
+                    {
+                        ForEachKey(retention, "in 'defaults.retention'", RetentionKeys, (k, _, v) =>
+                        {
+                            if (k == "max-bytes" && TrySize(v, "defaults.retention.max-bytes", out long bytes))
+                            {
+                                d = d with { RetentionMaxBytes = bytes };
+                            }
+                            else if (k == "max-age" && TryDuration(v, "defaults.retention.max-age", allowZero: false, out var age))
+                            {
+                                d = d with { RetentionMaxAge = age };
+                            }
+                        });
+                    }
+                    break;
+            }
+        });
+
+        // Cross-checks, reported where the user wrote the value that breaks them.
+        if ((failoverAt ?? heartbeatAt) is { } timingAt && d.FailoverAfter <= d.Heartbeat)
+        {
+            Problem(timingAt, $"defaults.failover-after ({ConfigUnits.FormatDuration(d.FailoverAfter)}) must be longer than defaults.heartbeat ({ConfigUnits.FormatDuration(d.Heartbeat)})");
+        }
+        if ((batchBytesAt ?? maxFrameAt) is { } frameAt && d.BatchMaxBytes > d.MaxFrame)
+        {
+            Problem(frameAt, $"defaults.batch.max-bytes ({ConfigUnits.FormatSize(d.BatchMaxBytes)}) must not exceed defaults.max-frame ({ConfigUnits.FormatSize(d.MaxFrame)})");
+        }
+        if ((batchBytesAt ?? windowAt) is { } windowCheckAt && d.BatchMaxBytes > d.Window)
+        {
+            Problem(windowCheckAt, $"defaults.batch.max-bytes ({ConfigUnits.FormatSize(d.BatchMaxBytes)}) must not exceed defaults.window ({ConfigUnits.FormatSize(d.Window)})");
+        }
+        return d;
+    }
+
+    // ---- nodes and datacenters ----
+
+    private Dictionary<string, NodeDraft> ReadNodes(YamlMapping map)
+    {
+        var nodes = new Dictionary<string, NodeDraft>(map.Entries.Count, StringComparer.Ordinal);
+        foreach (var (keyNode, value) in map.Entries)
+        {
+            if (!TryEntryName(keyNode, "node id", out var key))
+            {
+                continue;
+            }
+            if (nodes.TryGetValue(key.Value, out var first))
+            {
+                Problem(key, $"duplicate node id '{key.Value}'; first defined at line {first.Key.Line}");
+                continue;
+            }
+            var node = new NodeDraft(key.Value, key);
+            nodes.Add(node.Id, node);
+
+            if (value is YamlScalar { IsNull: true })
+            {
+                Problem(key, $"node '{node.Id}' has no settings; it needs at least 'dc' and 'listen'");
+                node.Incomplete = true;
+                continue;
+            }
+            if (!Expect<YamlMapping>(value, $"node '{node.Id}'", out var settings, $"{node.Id}: {{ dc: ..., listen: host:port }}"))
+            {
+                node.Incomplete = true;
+                continue;
+            }
+            ForEachKey(settings, $"in node '{node.Id}'", NodeKeys, (k, _, v) =>
+            {
+                if (k == "dc")
+                {
+                    if (TryString(v, $"node '{node.Id}' dc", out string? dc))
+                    {
+                        node.Datacenter = dc;
+                        node.DatacenterAt = v;
+                    }
+                    return;
+                }
+                node.EndpointKeysPresent.Add(k);
+                if (TryString(v, $"node '{node.Id}' {k}", out string? text))
+                {
+                    if (NodeEndpoint.TryParse(text, out var endpoint, out string? error))
+                    {
+                        node.Endpoints.Add((k, endpoint, v));
+                    }
+                    else
+                    {
+                        Problem(v, $"node '{node.Id}' {k}: {error}");
+                    }
+                }
+            });
+            if (node.DatacenterAt is null && !settings.Entries.Exists(e => e.Key is YamlScalar { Value: "dc" }))
+            {
+                Problem(key, $"node '{node.Id}' needs a 'dc' key naming its datacenter");
+            }
+        }
+        return nodes;
+    }
+
+    private Dictionary<string, DatacenterDraft> ReadDatacenters(YamlMapping map)
+    {
+        var datacenters = new Dictionary<string, DatacenterDraft>(map.Entries.Count, StringComparer.Ordinal);
+        foreach (var (keyNode, value) in map.Entries)
+        {
+            if (!TryEntryName(keyNode, "datacenter name", out var key))
+            {
+                continue;
+            }
+            if (datacenters.TryGetValue(key.Value, out var first))
+            {
+                Problem(key, $"duplicate datacenter '{key.Value}'; first defined at line {first.Key.Line}");
+                continue;
+            }
+            var dc = new DatacenterDraft(key.Value, key);
+            datacenters.Add(dc.Name, dc);
+            if (value is YamlScalar { IsNull: true })
+            {
+                continue; // reported below as a datacenter without members
+            }
+            if (!Expect<YamlMapping>(value, $"datacenter '{dc.Name}'", out var settings, $"{dc.Name}: {{ proxies: [...], members: [...] }}"))
+            {
+                dc.MembersBroken = true;
+                _listsIncomplete = true;
+                continue;
+            }
+            ForEachKey(settings, $"in datacenter '{dc.Name}'", DatacenterKeys, (k, _, v) =>
+            {
+                var target = k == "proxies" ? dc.Proxies : dc.Members;
+                if (k == "proxies")
+                {
+                    dc.ProxiesAt = v;
+                }
+                if (v is YamlScalar { IsNull: true })
+                {
+                    return;
+                }
+                if (!Expect<YamlSequence>(v, $"datacenter '{dc.Name}' {k}", out var list, $"{k}: [node-a, node-b]"))
+                {
+                    dc.MembersBroken |= k == "members";
+                    _listsIncomplete = true;
+                    return;
+                }
+                foreach (var item in list.Items)
+                {
+                    if (TryString(item, $"an entry of datacenter '{dc.Name}' {k}", out string? _))
+                    {
+                        target.Add((YamlScalar)item);
+                    }
+                }
+            });
+        }
+        return datacenters;
+    }
+
+    /// <summary>Gives every listed node its role and datacenter; returns the number of members placed.</summary>
+    private int PlaceNodes(Dictionary<string, DatacenterDraft> datacenters, Dictionary<string, NodeDraft> nodes, NodeDraft? leader)
+    {
+        if (leader?.Datacenter is { } leaderDc && datacenters.TryGetValue(leaderDc, out var home) && home.Proxies.Count > 0)
+        {
+            Problem(home.ProxiesAt!, $"datacenter '{home.Name}' holds the leader '{leader.Id}', which serves it directly; it cannot have proxies");
+        }
+
+        int members = 0;
+        foreach (var dc in datacenters.Values)
+        {
+            Place(dc, dc.Proxies, NodeRole.Proxy);
+            members += Place(dc, dc.Members, NodeRole.Member);
+        }
+        return members;
+
+        int Place(DatacenterDraft dc, List<YamlScalar> list, NodeRole role)
+        {
+            int placed = 0;
+            string roleName = RoleName(role);
+            string listName = role == NodeRole.Proxy ? "proxies" : "members";
+            foreach (var item in list)
+            {
+                if (!nodes.TryGetValue(item.Value, out var node))
+                {
+                    Problem(item, $"unknown node '{item.Value}' in {listName} of datacenter '{dc.Name}'; define it under 'nodes'");
+                    continue;
+                }
+                if (node.Role == NodeRole.Leader)
+                {
+                    Problem(item, $"node '{node.Id}' is the leader and cannot also be a {roleName} of datacenter '{dc.Name}'; the leader is not listed in datacenters (its 'dc' key places it)");
+                    continue;
+                }
+                if (node.Role is { } previous)
+                {
+                    int line = node.ListedAt!.Line;
+                    if (previous == role && node.ListedIn == dc.Name)
+                    {
+                        Problem(item, $"node '{node.Id}' is listed twice in {listName} of datacenter '{dc.Name}' (first at line {line})");
+                    }
+                    else if (previous != role)
+                    {
+                        Problem(item, $"node '{node.Id}' is listed as a {roleName} of datacenter '{dc.Name}' but is already a {RoleName(previous)} of datacenter '{node.ListedIn}' (line {line}); a node has one role");
+                    }
+                    else
+                    {
+                        Problem(item, $"node '{node.Id}' is listed in datacenter '{dc.Name}' but is already a {roleName} of datacenter '{node.ListedIn}' (line {line}); a node belongs to one datacenter");
+                    }
+                    continue;
+                }
+                node.Role = role;
+                node.ListedIn = dc.Name;
+                node.ListedAt = item;
+                if (role == NodeRole.Member)
+                {
+                    placed++;
+                }
+                if (node.Datacenter is { } own && own != dc.Name && datacenters.ContainsKey(own))
+                {
+                    Problem(node.DatacenterAt!, $"node '{node.Id}' has dc '{own}' but is listed in datacenter '{dc.Name}' (line {item.Line})");
+                }
+            }
+            return placed;
+        }
+    }
+
+    private void CheckNodes(Dictionary<string, NodeDraft> nodes, Dictionary<string, DatacenterDraft>? datacenters)
+    {
+        var addresses = new Dictionary<NodeEndpoint, (NodeDraft Node, string Key, YamlNode At)>();
+        foreach (var node in nodes.Values)
+        {
+            if (datacenters is not null && node.Datacenter is { } dc && !datacenters.ContainsKey(dc))
+            {
+                string hint = node.ListedIn is not null ? $"; it is listed in datacenter '{node.ListedIn}'" : Suggest(dc, datacenters.Keys);
+                Problem(node.DatacenterAt!, $"node '{node.Id}': unknown datacenter '{dc}'" + hint);
+            }
+
+            if (node.Incomplete)
+            {
+                continue;
+            }
+            if (datacenters is not null && node.Role is null && !_listsIncomplete)
+            {
+                Problem(node.Key, $"node '{node.Id}' is listed nowhere: it is not the leader and not in any datacenter's proxies or members");
+            }
+            else if (node.Role is { } role)
+            {
+                string roleName = RoleName(role);
+                if (!node.EndpointKeysPresent.Contains("listen"))
+                {
+                    Problem(node.Key, $"{roleName} '{node.Id}' needs a 'listen' address (where its peers connect)");
+                }
+                if (role == NodeRole.Leader && !node.EndpointKeysPresent.Contains("publish"))
+                {
+                    Problem(node.Key, $"leader '{node.Id}' needs a 'publish' address (where publishers connect)");
+                }
+                if (role != NodeRole.Leader)
+                {
+                    foreach (var e in node.Endpoints)
+                    {
+                        if (e.Key == "publish")
+                        {
+                            Problem(e.At, $"{roleName} '{node.Id}' cannot have a 'publish' address; only the leader accepts publishers");
+                        }
+                    }
+                }
+            }
+
+            foreach (var e in node.Endpoints)
+            {
+                if (addresses.TryGetValue(e.Endpoint, out var first))
+                {
+                    Problem(e.At, $"address {e.Endpoint} ({e.Key} of node '{node.Id}') is already the {first.Key} address of node '{first.Node.Id}' (line {first.At.Line})");
+                }
+                else
+                {
+                    addresses.Add(e.Endpoint, (node, e.Key, e.At));
+                }
+            }
+        }
+    }
+
+    private static TopologyConfig Build(string cluster, NodeDraft leader, QuorumSpec quorum, ClusterDefaults defaults,
+        Dictionary<string, DatacenterDraft> datacenters, Dictionary<string, NodeDraft> nodes, string sourcePath)
+    {
+        var nodeConfigs = new Dictionary<string, NodeConfig>(nodes.Count, StringComparer.Ordinal);
+        foreach (var node in nodes.Values)
+        {
+            nodeConfigs.Add(node.Id, new NodeConfig
+            {
+                Id = node.Id,
+                Datacenter = node.Datacenter!,
+                Role = node.Role!.Value,
+                Listen = node.Get("listen"),
+                Publish = node.Get("publish"),
+                Learners = node.Get("learners"),
+                Admin = node.Get("admin"),
+            });
+        }
+        var dcConfigs = new List<DatacenterConfig>(datacenters.Count);
+        foreach (var dc in datacenters.Values)
+        {
+            dcConfigs.Add(new DatacenterConfig
+            {
+                Name = dc.Name,
+                Proxies = dc.Proxies.ConvertAll(p => p.Value),
+                Members = dc.Members.ConvertAll(m => m.Value),
+                IsLeaderDatacenter = dc.Name == leader.Datacenter,
+            });
+        }
+        return new TopologyConfig
+        {
+            Cluster = cluster,
+            LeaderId = leader.Id,
+            Quorum = quorum,
+            Defaults = defaults,
+            Datacenters = dcConfigs,
+            Nodes = nodeConfigs,
+            SourcePath = sourcePath,
+        };
+    }
+
+    // ---- helpers ----
+
+    private void Problem(YamlNode at, string message) => _problems.Add(new ConfigProblem(fileName, at.Line, at.Column, message));
+
+    private void ForEachKey(YamlMapping map, string where, string[] known, Action<string, YamlScalar, YamlNode> onKnown)
+    {
+        Dictionary<string, YamlScalar>? seen = null;
+        foreach (var (keyNode, value) in map.Entries)
+        {
+            if (keyNode is not YamlScalar key || key.IsNull)
+            {
+                Problem(keyNode, $"keys must be strings; found {keyNode.KindName} {where}");
+                continue;
+            }
+            seen ??= new(StringComparer.Ordinal);
+            if (!seen.TryAdd(key.Value, key))
+            {
+                Problem(key, $"duplicate key '{key.Value}' {where}; first at line {seen[key.Value].Line}");
+                continue;
+            }
+            if (Array.IndexOf(known, key.Value) < 0)
+            {
+                string? closest = EditDistance.Closest(key.Value, known);
+                Problem(key, closest is not null
+                    ? $"unknown key '{key.Value}' {where}; did you mean '{closest}'?"
+                    : $"unknown key '{key.Value}' {where}; known keys: {string.Join(", ", known)}");
+                continue;
+            }
+            onKnown(key.Value, key, value);
+        }
+    }
+
+    private bool TryEntryName(YamlNode keyNode, string what, out YamlScalar key)
+    {
+        key = null!;
+        if (keyNode is not YamlScalar scalar || scalar.IsNull)
+        {
+            Problem(keyNode, $"expected a {what}, found {keyNode.KindName}");
+            return false;
+        }
+        key = scalar;
+        return CheckName(scalar, scalar.Value, what);
+    }
+
+    private bool CheckName(YamlNode at, string name, string what)
+    {
+        if (NamePattern().IsMatch(name))
+        {
+            return true;
+        }
+        Problem(at, $"{what} '{name}' must be 1 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit");
+        return false;
+    }
+
+    private bool TryString(YamlNode value, string what, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? text)
+    {
+        text = null;
+        if (value is YamlScalar scalar)
+        {
+            if (scalar.IsNull)
+            {
+                Problem(value, $"{what} has no value");
+                return false;
+            }
+            text = scalar.Value;
+            return true;
+        }
+        Problem(value, $"expected a string for {what}, found {value.KindName}");
+        return false;
+    }
+
+    private bool Expect<T>(YamlNode value, string what, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? node, string? example = null)
+        where T : YamlNode
+    {
+        if (value is T typed)
+        {
+            node = typed;
+            return true;
+        }
+        node = null;
+        string expected = typeof(T) == typeof(YamlMapping) ? "a mapping" : "a list";
+        string found = value is YamlScalar s && !s.IsNull ? $"'{s.Value}'" : value.KindName;
+        Problem(value, $"expected {expected} for {what}, found {found}" + (example is null ? "" : $" (e.g. {example})"));
+        return false;
+    }
+
+    private bool TrySize(YamlNode value, string path, out long bytes)
+    {
+        bytes = 0;
+        if (!TryString(value, path, out string? text))
+        {
+            return false;
+        }
+        if (!ConfigUnits.TryParseSize(text, out bytes, out string? error))
+        {
+            Problem(value, $"{path}: {error}");
+            return false;
+        }
+        if (bytes <= 0)
+        {
+            Problem(value, $"{path} must be larger than 0");
+            return false;
+        }
+        return true;
+    }
+
+    private bool TryDuration(YamlNode value, string path, bool allowZero, out TimeSpan duration)
+    {
+        duration = TimeSpan.Zero;
+        if (!TryString(value, path, out string? text))
+        {
+            return false;
+        }
+        if (!ConfigUnits.TryParseDuration(text, out duration, out string? error))
+        {
+            Problem(value, $"{path}: {error}");
+            return false;
+        }
+        if (!allowZero && duration <= TimeSpan.Zero)
+        {
+            Problem(value, $"{path} must be longer than 0");
+            return false;
+        }
+        return true;
+    }
+
+    private static string Suggest(string word, IEnumerable<string> candidates) =>
+        EditDistance.Closest(word, candidates) is { } closest ? $"; did you mean '{closest}'?" : "";
+
+    private static string RoleName(NodeRole role) => role switch
+    {
+        NodeRole.Leader => "leader",
+        NodeRole.Proxy => "proxy",
+        _ => "member",
+    };
+
+    private static string RequiredKeyHint(string key) => key switch
+    {
+        "cluster" => " (the cluster's name)",
+        "leader" => " (the id of the leader node)",
+        "datacenters" => " (each datacenter's proxies and members)",
+        _ => " (every node's dc and addresses)",
+    };
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex NamePattern();
+}

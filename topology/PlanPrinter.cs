@@ -1,0 +1,146 @@
+using System.Text;
+
+namespace GeoRelay.Topology;
+
+/// <summary>Renders a topology and its routing plan for people (<c>georelay check-config</c>).</summary>
+public static class PlanPrinter
+{
+    /// <summary>
+    /// The cluster, leader, quorum and defaults, then per datacenter: its route, proxies in priority
+    /// order (marked active, standby, or down when the plan skipped them), members with their listen
+    /// addresses, and learner endpoints.
+    /// </summary>
+    public static string Format(TopologyConfig topology, IReadOnlyList<DatacenterRoute> plan)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(plan);
+        var text = new StringBuilder();
+        var leader = topology.Leader;
+        var d = topology.Defaults;
+        int members = topology.MemberCount;
+
+        text.Append("cluster   ").Append(topology.Cluster).Append('\n');
+        text.Append("leader    ").Append(leader.Id).Append(" in ").Append(leader.Datacenter)
+            .Append(": publish ").Append(leader.Publish?.ToString() ?? "-")
+            .Append(", listen ").Append(leader.Listen?.ToString() ?? "-").Append('\n');
+        text.Append("quorum    ").Append(topology.Quorum).Append(": ").Append(topology.RequiredAcks)
+            .Append(" of ").Append(members).Append(members == 1 ? " member ack" : " member acks").Append(" commit an entry\n");
+        text.Append("defaults  heartbeat ").Append(ConfigUnits.FormatDuration(d.Heartbeat))
+            .Append(", failover-after ").Append(ConfigUnits.FormatDuration(d.FailoverAfter))
+            .Append(", batch ").Append(ConfigUnits.FormatSize(d.BatchMaxBytes)).Append(" or ").Append(ConfigUnits.FormatDuration(d.BatchLinger))
+            .Append(", window ").Append(ConfigUnits.FormatSize(d.Window))
+            .Append(", compression ").Append(d.CompressionLevel == 0 ? "off" : "zstd " + d.CompressionLevel)
+            .Append('\n')
+            .Append("          retention ").Append(ConfigUnits.FormatSize(d.RetentionMaxBytes)).Append(" or ").Append(ConfigUnits.FormatDuration(d.RetentionMaxAge))
+            .Append(", max-frame ").Append(ConfigUnits.FormatSize(d.MaxFrame))
+            .Append(", learner-backlog ").Append(ConfigUnits.FormatSize(d.LearnerBacklog))
+            .Append(", handshake-timeout ").Append(ConfigUnits.FormatDuration(d.HandshakeTimeout))
+            .Append(", fsync ").Append(d.Fsync ? "on" : "off").Append('\n');
+
+        foreach (var route in plan)
+        {
+            var dc = topology.GetDatacenter(route.Datacenter);
+            text.Append('\n').Append("datacenter ").Append(dc.Name).Append(dc.IsLeaderDatacenter ? " (leader's)" : "").Append('\n');
+
+            text.Append("  route     ");
+            if (route.Kind == RouteKind.Proxy)
+            {
+                text.Append("via proxy ").Append(route.ProxyId);
+            }
+            else if (dc.IsLeaderDatacenter)
+            {
+                text.Append("direct: the leader serves its own datacenter");
+            }
+            else
+            {
+                text.Append("direct: no healthy proxy, the leader sends to each member");
+            }
+            text.Append('\n');
+
+            text.Append("  proxies   ");
+            if (dc.Proxies.Count == 0)
+            {
+                text.Append("none");
+            }
+            bool passedActive = false;
+            for (int i = 0; i < dc.Proxies.Count; i++)
+            {
+                string id = dc.Proxies[i];
+                string state;
+                if (id == route.ProxyId)
+                {
+                    state = "active";
+                    passedActive = true;
+                }
+                else
+                {
+                    state = passedActive ? "standby" : "down";
+                }
+                text.Append(i == 0 ? "" : ", ").Append(i + 1).Append(". ").Append(id)
+                    .Append(' ').Append(topology.Nodes[id].Listen?.ToString() ?? "-").Append(" (").Append(state).Append(')');
+            }
+            text.Append('\n');
+
+            text.Append("  members   ");
+            for (int i = 0; i < route.Members.Count; i++)
+            {
+                string id = route.Members[i];
+                text.Append(i == 0 ? "" : ", ").Append(id).Append(' ').Append(topology.Nodes[id].Listen?.ToString() ?? "-");
+            }
+            text.Append('\n');
+
+            text.Append("  learners  ");
+            if (route.LearnerEndpoints.Count == 0)
+            {
+                text.Append("none");
+            }
+            for (int i = 0; i < route.LearnerEndpoints.Count; i++)
+            {
+                text.Append(i == 0 ? "" : ", ").Append(route.LearnerEndpoints[i]);
+            }
+            text.Append('\n');
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Every problem on its own line, then a count.</summary>
+    public static string FormatProblems(IReadOnlyList<ConfigProblem> problems)
+    {
+        ArgumentNullException.ThrowIfNull(problems);
+        var text = new StringBuilder();
+        foreach (var problem in problems)
+        {
+            text.Append(problem).Append('\n');
+        }
+        text.Append(problems.Count == 1 ? "1 problem" : $"{problems.Count} problems").Append("\n");
+        return text.ToString();
+    }
+}
+
+/// <summary>The logic of <c>georelay check-config FILE</c>, apart from the command line.</summary>
+public static class TopologyCheck
+{
+    public const int ExitOk = 0;
+    public const int ExitInvalid = 2;
+
+    /// <summary>
+    /// Loads <paramref name="path"/>; prints the plan (every proxy assumed healthy) to
+    /// <paramref name="output"/> and returns 0, or prints every problem to <paramref name="error"/>
+    /// and returns 2.
+    /// </summary>
+    public static int Run(string path, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        var result = TopologyLoader.LoadFile(path);
+        if (!result.Success)
+        {
+            error.Write(PlanPrinter.FormatProblems(result.Problems));
+            return ExitInvalid;
+        }
+        var plan = RoutePlanner.Plan(result.Config, static _ => true);
+        output.Write(PlanPrinter.Format(result.Config, plan));
+        output.Write("\nRoutes assume every proxy is healthy; at run time a datacenter fails over to its next proxy, then to direct sends.\n");
+        return ExitOk;
+    }
+}

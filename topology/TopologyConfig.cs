@@ -1,0 +1,121 @@
+namespace GeoRelay.Topology;
+
+/// <summary>What a node is, which follows from where the topology file lists it.</summary>
+public enum NodeRole
+{
+    /// <summary>Named by the top-level <c>leader</c> key.</summary>
+    Leader,
+    /// <summary>Listed in a datacenter's <c>proxies</c>.</summary>
+    Proxy,
+    /// <summary>Listed in a datacenter's <c>members</c>.</summary>
+    Member,
+}
+
+/// <summary>One entry of <c>nodes:</c>.</summary>
+public sealed record NodeConfig
+{
+    public required string Id { get; init; }
+    public required string Datacenter { get; init; }
+    public required NodeRole Role { get; init; }
+    /// <summary><c>listen</c>: where peers (leader, proxies, members) connect. Required for every node.</summary>
+    public NodeEndpoint? Listen { get; init; }
+    /// <summary><c>publish</c>: where publishers connect. Leader only, required there.</summary>
+    public NodeEndpoint? Publish { get; init; }
+    /// <summary><c>learners</c>: where learners subscribe. Optional; a node without it serves no learners.</summary>
+    public NodeEndpoint? Learners { get; init; }
+    /// <summary><c>admin</c>: status and metrics endpoint. Optional.</summary>
+    public NodeEndpoint? Admin { get; init; }
+}
+
+/// <summary>One entry of <c>datacenters:</c>.</summary>
+public sealed record DatacenterConfig
+{
+    public required string Name { get; init; }
+    /// <summary>Proxy node ids in priority order (empty for the leader's datacenter).</summary>
+    public required IReadOnlyList<string> Proxies { get; init; }
+    /// <summary>Member node ids in file order; never empty.</summary>
+    public required IReadOnlyList<string> Members { get; init; }
+    /// <summary>The leader lives here and serves it directly.</summary>
+    public bool IsLeaderDatacenter { get; init; }
+}
+
+/// <summary>A validated topology. Obtain one from <see cref="TopologyLoader"/>.</summary>
+public sealed record TopologyConfig
+{
+    private readonly IReadOnlyList<DatacenterConfig> _datacenters = [];
+    private readonly Dictionary<string, DatacenterConfig> _datacentersByName = new(StringComparer.Ordinal);
+
+    public required string Cluster { get; init; }
+    public required string LeaderId { get; init; }
+    public QuorumSpec Quorum { get; init; } = QuorumSpec.Majority;
+    public ClusterDefaults Defaults { get; init; } = ClusterDefaults.Default;
+
+    /// <summary>Datacenters in file order.</summary>
+    public required IReadOnlyList<DatacenterConfig> Datacenters
+    {
+        get => _datacenters;
+        init
+        {
+            _datacenters = value;
+            // Rebuilt on every init so that `with { Datacenters = ... }` cannot leave a stale index.
+            _datacentersByName = new Dictionary<string, DatacenterConfig>(value.Count, StringComparer.Ordinal);
+            foreach (var dc in value)
+            {
+                _datacentersByName[dc.Name] = dc;
+            }
+        }
+    }
+
+    /// <summary>Every node by id (leader, proxies and members).</summary>
+    public required IReadOnlyDictionary<string, NodeConfig> Nodes { get; init; }
+
+    /// <summary>The file this was loaded from (full path), or the name given to <see cref="TopologyLoader.Parse"/>.</summary>
+    public string SourcePath { get; init; } = "";
+
+    public NodeConfig Leader => Nodes[LeaderId];
+
+    public DatacenterConfig LeaderDatacenter => GetDatacenter(Leader.Datacenter);
+
+    /// <summary>Every member of every datacenter, in file order.</summary>
+    public IEnumerable<NodeConfig> AllMembers
+    {
+        get
+        {
+            foreach (var dc in _datacenters)
+            {
+                foreach (string id in dc.Members)
+                {
+                    yield return Nodes[id];
+                }
+            }
+        }
+    }
+
+    /// <summary>Number of members over all datacenters.</summary>
+    public int MemberCount
+    {
+        get
+        {
+            int count = 0;
+            foreach (var dc in _datacenters)
+            {
+                count += dc.Members.Count;
+            }
+            return count;
+        }
+    }
+
+    /// <summary>Member acks that commit an entry (<see cref="Quorum"/> over all members).</summary>
+    public int RequiredAcks => Quorum.RequiredAcks(MemberCount);
+
+    /// <exception cref="KeyNotFoundException">No datacenter has that name.</exception>
+    public DatacenterConfig GetDatacenter(string name) =>
+        _datacentersByName.TryGetValue(name, out var dc) ? dc : throw new KeyNotFoundException($"no datacenter '{name}' in cluster '{Cluster}'");
+
+    public bool TryGetDatacenter(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out DatacenterConfig? datacenter) =>
+        _datacentersByName.TryGetValue(name, out datacenter);
+
+    /// <exception cref="KeyNotFoundException">No node has that id.</exception>
+    public NodeConfig GetNode(string id) =>
+        Nodes.TryGetValue(id, out var node) ? node : throw new KeyNotFoundException($"no node '{id}' in cluster '{Cluster}'");
+}
