@@ -1,0 +1,196 @@
+using System.Buffers;
+using System.Diagnostics;
+using GeoRelay.Storage.Internal;
+
+namespace GeoRelay.Storage;
+
+public sealed partial class SegmentLog
+{
+    private const long ProgressIntervalBytes = 64L * 1024 * 1024;
+    private const int ScanBlockBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Opens (creating if needed) the log in <paramref name="directory"/>, scanning every segment: a torn or corrupt
+    /// tail of the last segment is cut off; damage in any older segment throws.
+    /// </summary>
+    /// <param name="progress">Told about long recoveries (every 64 MiB scanned) and about any tail cut off.</param>
+    /// <exception cref="InvalidDataException">An older segment is corrupt, or segments do not follow one another; the message names the file and offset.</exception>
+    public static SegmentLog Open(string directory, SegmentLogOptions options, Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        System.IO.Directory.CreateDirectory(directory);
+        var log = new SegmentLog(Path.GetFullPath(directory), options);
+        try
+        {
+            log.Recover(progress);
+            return log;
+        }
+        catch
+        {
+            log.CloseAll();
+            throw;
+        }
+    }
+
+    private void Recover(Action<string>? progress)
+    {
+        var clock = Stopwatch.StartNew();
+        var found = new List<(ulong BaseIndex, string Path)>();
+        foreach (string path in System.IO.Directory.EnumerateFiles(_directory, "*" + Segment.Extension))
+        {
+            if (Segment.TryParseFileName(Path.GetFileName(path), out ulong baseIndex)) found.Add((baseIndex, path));
+        }
+        found.Sort((a, b) => a.BaseIndex.CompareTo(b.BaseIndex));
+
+        long totalBytes = 0;
+        foreach (var (_, path) in found) totalBytes += new FileInfo(path).Length;
+
+        var state = new ScanState(progress, totalBytes);
+        var report = new RecoveryReport();
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ScanBlockBytes);
+        try
+        {
+            for (int i = 0; i < found.Count; i++)
+            {
+                bool isLast = i == found.Count - 1;
+                var segment = new Segment(found[i].Path, found[i].BaseIndex);
+                if (_segments.Count > 0)
+                {
+                    Segment previous = _segments[^1];
+                    if (previous.IsEmpty)
+                        throw new InvalidDataException($"Segment '{previous.Path}' is empty but is not the last segment.");
+                    if (segment.BaseIndex != previous.NextIndex)
+                        throw new InvalidDataException($"Segment '{segment.Path}' starts at index {segment.BaseIndex} but the segment before it ends at {previous.LastIndex}.");
+                }
+                _segments.Add(segment);
+                var (badOffset, reason) = ScanSegment(segment, ref buffer, ref state);
+                if (reason is null) continue;
+                if (!isLast)
+                    throw new InvalidDataException($"Corrupt record in segment '{segment.Path}' at offset {badOffset}: {reason}.");
+
+                long fileLength = new FileInfo(segment.Path).Length;
+                using (var stream = OpenWriter(segment.Path, FileMode.Open))
+                {
+                    stream.SetLength(badOffset);
+                    stream.Flush(flushToDisk: _options.Fsync);
+                }
+                report = report with
+                {
+                    TruncatedFile = segment.Path,
+                    TruncatedAtOffset = badOffset,
+                    TruncatedBytes = fileLength - badOffset,
+                    TruncationReason = reason,
+                };
+                progress?.Invoke($"Cut a torn tail of {fileLength - badOffset} bytes off '{segment.Path}' at offset {badOffset}: {reason}.");
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        // A roll-over that crashed before its first record leaves an empty newest segment; the one before stays active.
+        if (_segments.Count > 1 && _segments[^1].IsEmpty)
+        {
+            Segment empty = _segments[^1];
+            _segments.RemoveAt(_segments.Count - 1);
+            File.Delete(empty.Path);
+            if (_options.Fsync) DirectorySync.Sync(_directory);
+        }
+
+        if (_segments.Count > 0)
+        {
+            Segment last = _segments[^1];
+            _active = OpenWriter(last.Path, FileMode.Open);
+            _active.Position = last.Size;
+            // What was read back may have come from the page cache of a process that never fsync'd it.
+            if (_options.Fsync) _active.Flush(flushToDisk: true);
+            _writeBuffer = ArrayPool<byte>.Shared.Rent(WriteBufferBytes);
+            _next = last.NextIndex;
+            _lastEpoch = last.LastEpoch;
+        }
+        _durable = IsEmpty ? 0 : _next - 1;
+
+        LastRecovery = report with
+        {
+            Segments = _segments.Count,
+            Entries = state.Entries,
+            BytesScanned = state.Bytes,
+            FirstIndex = IsEmpty ? 0 : _segments[0].BaseIndex,
+            LastIndex = IsEmpty ? 0 : _next - 1,
+            Elapsed = clock.Elapsed,
+        };
+    }
+
+    private struct ScanState(Action<string>? progress, long totalBytes)
+    {
+        public readonly Action<string>? Progress = progress;
+        public readonly long TotalBytes = totalBytes;
+        public long Bytes;
+        public long Entries;
+        public long NextReport = ProgressIntervalBytes;
+    }
+
+    /// <summary>Scans a segment's records, rebuilding its sparse index; returns where and why it stopped early, if it did.</summary>
+    private (long Offset, string? Reason) ScanSegment(Segment segment, ref byte[] buffer, ref ScanState state)
+    {
+        using var handle = File.OpenHandle(segment.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        long fileLength = RandomAccess.GetLength(handle);
+        long position = 0;
+        long blockStart = 0;
+        int blockLength = 0;
+        while (position < fileLength)
+        {
+            if (position + RecordHeader.Size > blockStart + blockLength)
+            {
+                blockLength = Fill(handle, buffer, position, fileLength);
+                blockStart = position;
+            }
+            if (position + RecordHeader.Size > blockStart + blockLength) return (position, "truncated record header");
+            var header = RecordHeader.Read(buffer.AsSpan((int)(position - blockStart)));
+            // Checked against the file's remaining size and the record maximum before anything is sized from it.
+            string? problem = RecordHeader.CheckLength(header.Length, fileLength - position);
+            if (problem is not null) return (position, problem);
+            long recordSize = header.RecordSize;
+            if (position + recordSize > blockStart + blockLength)
+            {
+                if (recordSize > buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent((int)recordSize);
+                }
+                blockLength = Fill(handle, buffer, position, fileLength);
+                blockStart = position;
+            }
+            problem = RecordHeader.CheckRecord(buffer.AsSpan((int)(position - blockStart), (int)recordSize), header)
+                ?? (header.Index != segment.NextIndex ? $"index {header.Index} where {segment.NextIndex} was expected" : null);
+            if (problem is not null) return (position, problem);
+
+            segment.OnRecord(header.Index, header.Epoch, header.TimestampMicros, recordSize, _options.IndexIntervalBytes);
+            position += recordSize;
+            state.Entries++;
+            state.Bytes += recordSize;
+            if (state.Bytes >= state.NextReport)
+            {
+                state.NextReport += ProgressIntervalBytes;
+                state.Progress?.Invoke($"Recovered {state.Bytes >> 20} of {state.TotalBytes >> 20} MiB ({state.Entries} entries), now in '{Path.GetFileName(segment.Path)}'.");
+            }
+        }
+        return (position, null);
+    }
+
+    private static int Fill(Microsoft.Win32.SafeHandles.SafeFileHandle handle, byte[] buffer, long position, long fileLength)
+    {
+        int want = (int)Math.Min(buffer.Length, fileLength - position);
+        int read = 0;
+        while (read < want)
+        {
+            int n = RandomAccess.Read(handle, buffer.AsSpan(read, want - read), position + read);
+            if (n == 0) break;
+            read += n;
+        }
+        return read;
+    }
+}
