@@ -87,6 +87,9 @@ public sealed partial class LeaderEngine : IEngine
     public ulong DurableIndex => _log.DurableIndex;
     public ulong CommitIndex => _commitIndex;
     public bool Deposed { get; private set; }
+
+    /// <summary>Set while the node shuts down: closing links is then not a failure.</summary>
+    public bool Stopping { get; set; }
     public int DatacenterCount => _datacenters.Length;
 
     /// <summary>False while any datacenter has a full window of un-acked bytes in flight: publishers wait.</summary>
@@ -126,7 +129,8 @@ public sealed partial class LeaderEngine : IEngine
 
     public CodecException? CheckPeer(in Hello hello, PortKind port)
     {
-        if (hello.Cluster != _topology.Cluster && hello.Kind is not NodeKind.Tool)
+        // Publishers need not know the cluster's name; peers must.
+        if (hello.Cluster != _topology.Cluster && !(port == PortKind.Publish && hello.Cluster.Length == 0))
             return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{_topology.Cluster}'");
         return port switch
         {
@@ -209,7 +213,7 @@ public sealed partial class LeaderEngine : IEngine
             case LinkKind.Proxy:
             {
                 var dc = _datacenters[link.Datacenter];
-                if (dc.ProxyConnection == connection)
+                if (dc.ProxyConnection == connection && !Stopping)
                     FailProxy(dc, "connection closed");
                 break;
             }

@@ -196,12 +196,13 @@ public sealed partial class FramedConnection : IAsyncDisposable
     /// Calls <paramref name="onFrame"/> for every frame until the peer closes or something is wrong.
     /// The frame's payload is only valid during the call. Bad input closes the connection with its reason.
     /// </summary>
-    public async Task ReadLoopAsync(Action<Frame> onFrame)
+    public async Task ReadLoopAsync(Func<ValueTask>? beforeRead, Action<Frame> onFrame)
     {
         try
         {
             while (true)
             {
+                if (beforeRead is not null) await beforeRead().ConfigureAwait(false);
                 var result = await _input.ReadAsync(_closed.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 long before = buffer.Length;

@@ -14,7 +14,7 @@ namespace GeoRelay.Transport.Engines;
 /// </summary>
 public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
 {
-    private readonly IEngine _engine;
+    private IEngine _engine = null!;
     private readonly Func<string, EndPoint?> _resolve;
     private readonly ConnectionOptions _options;
     private readonly ILogger _logger;
@@ -26,13 +26,33 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly TimeSpan _tick;
 
-    public EngineHost(IEngine engine, Func<string, EndPoint?> resolveNode, ConnectionOptions options, ILogger? logger = null, TimeSpan? tick = null)
+    public EngineHost(Func<string, EndPoint?> resolveNode, ConnectionOptions options, ILogger? logger = null, TimeSpan? tick = null)
     {
-        _engine = engine;
         _resolve = resolveNode;
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _tick = tick ?? TimeSpan.FromMilliseconds(1);
+    }
+
+    /// <summary>Connects the engine (it needs this host as its environment, so it comes after construction).</summary>
+    public void Attach(IEngine engine) => _engine = engine;
+
+    /// <summary>Runs after every batch of engine commands, under the engine's lock (watermark waiters hook in here).</summary>
+    public Action? AfterDrain { get; set; }
+
+    /// <summary>When set, publish-port connections stop reading while it returns false (TCP back-pressure).</summary>
+    public Func<bool>? PublishCapacity { get; set; }
+
+    private TaskCompletionSource _capacity = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ValueTask WaitForPublishCapacity()
+    {
+        lock (_gate)
+        {
+            if (PublishCapacity is null || PublishCapacity()) return ValueTask.CompletedTask;
+            if (_capacity.Task.IsCompleted) _capacity = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            return new ValueTask(_capacity.Task.WaitAsync(_stopping.Token));
+        }
     }
 
     public long NowMicros => _clock.ElapsedTicks * 1_000_000 / Stopwatch.Frequency;
@@ -193,7 +213,7 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
         TransportLog.Connected(_logger, peer.NodeId, peer.Kind.ToString(), connection.RemoteEndPoint);
         try
         {
-            await connection.ReadLoopAsync(frame =>
+            await connection.ReadLoopAsync(peer.Port == PortKind.Publish ? WaitForPublishCapacity : null, frame =>
             {
                 lock (_gate)
                 {
@@ -254,6 +274,8 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
             }
         }
         outbox.Clear();
+        AfterDrain?.Invoke();
+        if (PublishCapacity is not null && !_capacity.Task.IsCompleted && PublishCapacity()) _capacity.TrySetResult();
     }
 
     public async ValueTask DisposeAsync()

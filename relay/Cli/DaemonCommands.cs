@@ -1,0 +1,102 @@
+using System.CommandLine;
+using GeoRelay.Leader;
+using GeoRelay.Relay.Hosting;
+using GeoRelay.Topology;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.Relay.Cli;
+
+/// <summary>`georelay leader|relay|member`: one node as a long-running daemon; SIGTERM drains and stops.</summary>
+public static class DaemonCommands
+{
+    private static readonly Option<string> ConfigOption = new("--config") { Description = "Topology YAML file", Required = true };
+    private static readonly Option<string?> DataOption = new("--data") { Description = "Data directory (default: $TMPDIR/georelay/<node>)" };
+    private static readonly Option<string> LogFormatOption = new("--log-format") { Description = "console or json", DefaultValueFactory = _ => "console" };
+
+    public static IEnumerable<Command> Create()
+    {
+        var epoch = new Option<ulong>("--epoch") { Description = "Leader epoch; must exceed any earlier leader's", DefaultValueFactory = _ => 1 };
+        var direct = new Option<bool>("--direct") { Description = "Send to every member directly (no proxies), the baseline" };
+        var leader = new Command("leader", "Run the leader: accepts publishes, sends one batch per datacenter") { ConfigOption, DataOption, epoch, direct, LogFormatOption };
+        leader.SetAction((parse, ct) =>
+        {
+            var topology = Load(parse.GetValue(ConfigOption)!);
+            if (topology is null) return Task.FromResult(2);
+            var options = LeaderOptions.Default with { UseProxies = !parse.GetValue(direct) };
+            return RunAsync(parse.GetValue(LogFormatOption)!, loggers => new LeaderNode(topology, parse.GetValue(epoch), parse.GetValue(DataOption), options, loggers), ct);
+        });
+
+        var node = new Option<string>("--node") { Description = "This node's id in the topology", Required = true };
+        var relay = new Command("relay", "Run a datacenter proxy: fans batches out to members and learners") { ConfigOption, node, DataOption, LogFormatOption };
+        relay.SetAction((parse, ct) =>
+        {
+            var topology = Load(parse.GetValue(ConfigOption)!);
+            if (topology is null) return Task.FromResult(2);
+            var id = parse.GetValue(node)!;
+            if (!CheckRole(topology, id, NodeRole.Proxy)) return Task.FromResult(2);
+            return RunAsync(parse.GetValue(LogFormatOption)!, loggers => new RelayNode(topology, id, parse.GetValue(DataOption), loggers), ct);
+        });
+
+        var member = new Command("member", "Run a member: a durable replica that acks and serves learners") { ConfigOption, node, DataOption, LogFormatOption };
+        member.SetAction((parse, ct) =>
+        {
+            var topology = Load(parse.GetValue(ConfigOption)!);
+            if (topology is null) return Task.FromResult(2);
+            var id = parse.GetValue(node)!;
+            if (!CheckRole(topology, id, NodeRole.Member)) return Task.FromResult(2);
+            return RunAsync(parse.GetValue(LogFormatOption)!, loggers => new MemberNode(topology, id, parse.GetValue(DataOption), loggers), ct);
+        });
+        return [leader, relay, member];
+    }
+
+    internal static TopologyConfig? Load(string path)
+    {
+        var result = TopologyLoader.LoadFile(path);
+        if (result.Success) return result.Config;
+        foreach (var problem in result.Problems) Console.Error.WriteLine(problem);
+        return null;
+    }
+
+    private static bool CheckRole(TopologyConfig topology, string id, NodeRole role)
+    {
+        if (topology.Nodes.TryGetValue(id, out var n) && n.Role == role) return true;
+        Console.Error.WriteLine(n is null ? $"{topology.SourcePath}: no node '{id}'" : $"{topology.SourcePath}: node '{id}' is a {n.Role}, not a {role}");
+        return false;
+    }
+
+    internal static void ConfigureLogging(ILoggingBuilder logging, string format)
+    {
+        logging.ClearProviders();
+        if (format == "json") logging.AddJsonConsole();
+        else logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+    }
+
+    private static async Task<int> RunAsync(string logFormat, Func<ILoggerFactory, IAsyncDisposable> start, CancellationToken ct)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        ConfigureLogging(builder.Logging, logFormat);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddHostedService(sp => new NodeService(start, sp.GetRequiredService<ILoggerFactory>()));
+        using var host = builder.Build();
+        await host.RunAsync(ct).ConfigureAwait(false);
+        return 0;
+    }
+
+    private sealed class NodeService(Func<ILoggerFactory, IAsyncDisposable> start, ILoggerFactory loggers) : IHostedService
+    {
+        private IAsyncDisposable? _node;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _node = start(loggers);
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (_node is not null) await _node.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

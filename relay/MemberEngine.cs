@@ -1,0 +1,196 @@
+using System.Buffers;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Leader;
+using GeoRelay.Relay.Learners;
+using GeoRelay.Storage;
+using GeoRelay.Topology;
+using GeoRelay.Transport.Engines;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.Relay;
+
+/// <summary>
+/// A durable replica as a sans-IO state machine: appends entries in order (ignoring what it holds),
+/// makes them durable with one fsync per tick, acks its durable index upstream, and serves learners.
+/// </summary>
+public sealed class MemberEngine : IEngine, IDisposable
+{
+    private readonly TopologyConfig _topology;
+    private readonly NodeConfig _self;
+    private readonly IEntryLog _log;
+    private readonly IEngineEnvironment _env;
+    private readonly ILogger _logger;
+    private readonly LearnerFanout _learners;
+    private readonly Dictionary<int, PeerChannel> _upstreams = new();
+    private readonly HashSet<string> _allowedUpstreams = new();
+    private readonly ulong _topologyHash;
+    private readonly int _maxFrame;
+    private readonly int _compressionLevel;
+    private readonly PooledBufferWriter _scratch = new(1024);
+    private ulong _highestEpoch;
+    private ulong _commit;
+    private ulong _ackedDurable;
+    private ulong _delivered;
+
+    public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
+        LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
+    {
+        _topology = topology;
+        _self = topology.GetNode(nodeId);
+        if (_self.Role != NodeRole.Member) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a member", nameof(nodeId));
+        _log = log;
+        _env = env;
+        _logger = logger ?? NullLogger.Instance;
+        _topologyHash = TopologyFingerprint.Of(topology);
+        _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
+        _compressionLevel = topology.Defaults.CompressionLevel;
+        _allowedUpstreams.Add(topology.LeaderId);
+        foreach (var p in topology.GetDatacenter(_self.Datacenter).Proxies) _allowedUpstreams.Add(p);
+        _highestEpoch = log.LastEpoch;
+        _delivered = log.DurableIndex;
+        _learners = new LearnerFanout(log, env, Outbox,
+            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger);
+        LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Member, _highestEpoch, topology.Cluster, _topologyHash);
+        if (log.LastIndex > 0) RelayLog.Recovered(_logger, log.FirstIndex, log.LastIndex);
+    }
+
+    public List<EngineCommand> Outbox { get; } = new();
+    public Hello LocalHello { get; private set; }
+    public LearnerFanout Learners => _learners;
+    public ulong DurableIndex => _log.DurableIndex;
+    public ulong LastIndex => _log.LastIndex;
+    public ulong CommitIndex => _commit;
+    public ulong HighestEpoch => _highestEpoch;
+    public int UpstreamCount => _upstreams.Count;
+
+    public CodecException? CheckPeer(in Hello hello, PortKind port)
+    {
+        if (port == PortKind.Learner)
+            return hello.Kind is NodeKind.Learner or NodeKind.Tool ? null
+                : new CodecException(CodecError.Protocol, $"the learner port takes learners, not {hello.Kind}");
+        if (hello.Cluster != _topology.Cluster)
+            return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{_topology.Cluster}'");
+        if (!_allowedUpstreams.Contains(hello.NodeId) || hello.Kind is not (NodeKind.Leader or NodeKind.Proxy))
+            return new CodecException(CodecError.UnknownNode, $"{hello.Kind} {hello.NodeId} may not feed member {_self.Id}");
+        if (hello.TopologyHash != _topologyHash)
+            return new CodecException(CodecError.Protocol, $"topology differs: {hello.NodeId} has {hello.TopologyHash:x16}, {_self.Id} has {_topologyHash:x16}");
+        if (hello.Kind == NodeKind.Leader && hello.Epoch < _highestEpoch)
+            return new CodecException(CodecError.StaleEpoch, $"epoch {hello.Epoch} is below {_highestEpoch}, the highest this member has seen");
+        return null;
+    }
+
+    public void OnConnected(int connection, PeerInfo peer)
+    {
+        if (peer.Port == PortKind.Learner)
+        {
+            _learners.OnConnected(connection, peer);
+            return;
+        }
+        var channel = new PeerChannel(connection, peer, _compressionLevel, _env.NowMicros);
+        _upstreams[connection] = channel;
+        if (peer.Kind == NodeKind.Leader) _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
+        SendAck(channel);
+    }
+
+    public void OnDisconnected(int connection)
+    {
+        if (_learners.Owns(connection)) _learners.OnDisconnected(connection);
+        else if (_upstreams.Remove(connection, out var channel)) channel.Dispose();
+    }
+
+    public void OnDialFailed(string nodeId, string reason) { }
+
+    public void OnFrame(int connection, in Frame frame)
+    {
+        if (_learners.Owns(connection))
+        {
+            _learners.OnFrame(connection, frame.Type, frame.Payload);
+            return;
+        }
+        if (!_upstreams.TryGetValue(connection, out var channel)) return;
+        channel.LastHeardMicros = _env.NowMicros;
+        var payload = channel.Payload(frame, _maxFrame);
+        switch (frame.Type)
+        {
+            case FrameType.Append: OnAppend(channel, payload); break;
+            case FrameType.Heartbeat:
+                var hb = Heartbeat.Read(payload, ref channel.RxDelta);
+                if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
+                _commit = Math.Max(_commit, Math.Min(hb.Commit, _log.LastIndex));
+                break;
+            case FrameType.Error: Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported an error")); break;
+            default: throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from {channel.Peer.NodeId}");
+        }
+    }
+
+    private void Fence(int connection, ulong epoch) =>
+        Outbox.Add(EngineCommand.Close(connection, CodecError.StaleEpoch, $"epoch {epoch} is below {_highestEpoch}"));
+
+    private void OnAppend(PeerChannel channel, ReadOnlySequence<byte> payload)
+    {
+        var entries = AppendFrame.Read(payload, ref channel.RxDelta, out var epoch, out var commit, out var first, out var count);
+        if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
+        if (epoch > _highestEpoch)
+        {
+            _highestEpoch = epoch;
+            LocalHello = LocalHello with { Epoch = epoch };
+        }
+        if (count == 0) { _commit = Math.Max(_commit, Math.Min(commit, _log.LastIndex)); return; }
+        if (_log.LastIndex > 0 && first > _log.LastIndex + 1)
+        {
+            RelayLog.GapIgnored(_logger, first, first + count - 1, _log.LastIndex);
+            return;
+        }
+        while (entries.TryNext(out var e))
+        {
+            if (e.Index <= _log.LastIndex)
+            {
+                if (e.Index < _log.FirstIndex || !_log.TryGet(e.Index, out var held) || held.Epoch == e.Epoch) continue;
+                // Same index, other epoch: a new leader rewrote an uncommitted suffix (never a committed one).
+                if (e.Index <= _commit)
+                    throw new CodecException(CodecError.Corrupt, $"entry {e.Index} of epoch {e.Epoch} conflicts with committed entry of epoch {held.Epoch}");
+                RelayLog.Truncated(_logger, e.Index - 1, e.Epoch);
+                _log.TruncateAfter(e.Index - 1);
+                _delivered = Math.Min(_delivered, e.Index - 1);
+                _ackedDurable = Math.Min(_ackedDurable, e.Index - 1);
+            }
+            _log.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.ToArray(), e.Payload.ToArray()));
+        }
+        _commit = Math.Max(_commit, Math.Min(commit, _log.LastIndex));
+    }
+
+    public void OnTick()
+    {
+        if (_log.LastIndex > _log.DurableIndex) _log.Flush();
+        ulong durable = _log.DurableIndex;
+        if (durable > _delivered)
+        {
+            _learners.OnAppended(Math.Max(_delivered + 1, _log.FirstIndex), durable);
+            _delivered = durable;
+        }
+        long now = _env.NowMicros;
+        long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
+        bool progressed = durable != _ackedDurable;
+        foreach (var (_, channel) in _upstreams)
+            if (progressed || now - channel.LastSentMicros >= heartbeat) SendAck(channel);
+        _ackedDurable = durable;
+        _learners.OnTick();
+    }
+
+    private void SendAck(PeerChannel channel)
+    {
+        _scratch.Clear();
+        new Ack(_highestEpoch, _log.DurableIndex, _log.LastIndex).Write(_scratch);
+        Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.Ack, _scratch.WrittenSpan, compress: false)));
+        channel.LastSentMicros = _env.NowMicros;
+    }
+
+    public void Dispose()
+    {
+        _learners.Dispose();
+        foreach (var (_, c) in _upstreams) c.Dispose();
+        _scratch.Dispose();
+    }
+}

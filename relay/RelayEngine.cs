@@ -1,0 +1,341 @@
+using System.Buffers;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Codec.Mux;
+using GeoRelay.Leader;
+using GeoRelay.Relay.Learners;
+using GeoRelay.Storage;
+using GeoRelay.Topology;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Engines;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.Relay;
+
+/// <summary>
+/// A datacenter's proxy as a sans-IO state machine: takes one mux batch per tick from the leader,
+/// keeps its entries for learners, hands each member its Append, and answers with one DcAck that
+/// carries every member's durable index.
+/// </summary>
+public sealed class RelayEngine : IEngine, IDisposable
+{
+    private sealed class MemberLink(string id, int slot)
+    {
+        public string Id { get; } = id;
+        public int Slot { get; } = slot;
+        public int Connection = -1;
+        public PeerChannel? Channel;
+        public ulong Durable;
+        public MemberLinkState State = MemberLinkState.Down;
+        public bool DialPending;
+        public Backoff Backoff;
+    }
+
+    private readonly TopologyConfig _topology;
+    private readonly NodeConfig _self;
+    private readonly IEntryLog _retention;
+    private readonly IEngineEnvironment _env;
+    private readonly ILogger _logger;
+    private readonly LearnerFanout _learners;
+    private readonly MemberLink[] _members;
+    private readonly Dictionary<int, MemberLink> _memberByConnection = new();
+    private readonly Dictionary<string, MemberLink> _memberById = new();
+    private readonly ulong _topologyHash;
+    private readonly int _maxFrame;
+    private readonly int _compressionLevel;
+    private readonly Random _random;
+    private readonly List<int> _slots = new();
+    private readonly PooledBufferWriter _scratch = new(64 * 1024);
+    private PeerChannel? _upstream;
+    private ulong _highestEpoch;
+    private ulong _commit;
+    private bool _ackDirty;
+    private long _lastAckMicros;
+
+    public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
+        LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
+    {
+        _topology = topology;
+        _self = topology.GetNode(nodeId);
+        if (_self.Role != NodeRole.Proxy) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a proxy", nameof(nodeId));
+        _retention = retention;
+        _env = env;
+        _logger = logger ?? NullLogger.Instance;
+        _random = new Random(seed);
+        _topologyHash = TopologyFingerprint.Of(topology);
+        _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
+        _compressionLevel = topology.Defaults.CompressionLevel;
+        var dc = topology.GetDatacenter(_self.Datacenter);
+        _members = new MemberLink[dc.Members.Count];
+        for (int i = 0; i < _members.Length; i++)
+        {
+            _members[i] = new MemberLink(dc.Members[i], i);
+            _memberById[dc.Members[i]] = _members[i];
+        }
+        _learners = new LearnerFanout(retention, env, Outbox,
+            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger);
+        LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Proxy, 0, topology.Cluster, _topologyHash);
+    }
+
+    public List<EngineCommand> Outbox { get; } = new();
+    public Hello LocalHello { get; private set; }
+    public LearnerFanout Learners => _learners;
+    public string NodeId => _self.Id;
+    public ulong HighestEpoch => _highestEpoch;
+    public ulong RetainedIndex => _retention.LastIndex;
+    public bool UpstreamConnected => _upstream is not null;
+
+    public IReadOnlyList<(string Member, bool Up, ulong Durable)> MemberStatus()
+    {
+        var list = new List<(string, bool, ulong)>(_members.Length);
+        foreach (var m in _members) list.Add((m.Id, m.State != MemberLinkState.Down, m.Durable));
+        return list;
+    }
+
+    public CodecException? CheckPeer(in Hello hello, PortKind port)
+    {
+        if (port == PortKind.Learner)
+            return hello.Kind is NodeKind.Learner or NodeKind.Tool ? null
+                : new CodecException(CodecError.Protocol, $"the learner port takes learners, not {hello.Kind}");
+        if (hello.Cluster != _topology.Cluster)
+            return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{_topology.Cluster}'");
+        if (hello.Kind != NodeKind.Leader || hello.NodeId != _topology.LeaderId)
+            return new CodecException(CodecError.UnknownNode, $"{hello.Kind} {hello.NodeId} may not feed proxy {_self.Id}; only leader {_topology.LeaderId}");
+        if (hello.TopologyHash != _topologyHash)
+            return new CodecException(CodecError.Protocol, $"topology differs: {hello.NodeId} has {hello.TopologyHash:x16}, {_self.Id} has {_topologyHash:x16}");
+        if (hello.Epoch < _highestEpoch)
+            return new CodecException(CodecError.StaleEpoch, $"epoch {hello.Epoch} is below {_highestEpoch}, the highest this proxy has seen");
+        return null;
+    }
+
+    public void OnConnected(int connection, PeerInfo peer)
+    {
+        long now = _env.NowMicros;
+        if (peer.Port == PortKind.Learner)
+        {
+            _learners.OnConnected(connection, peer);
+            return;
+        }
+        if (peer.Port == PortKind.Peer)
+        {
+            // A newer leader connection replaces the old one.
+            if (_upstream is not null)
+            {
+                Outbox.Add(EngineCommand.Close(_upstream.Connection, CodecError.None, "replaced by a newer upstream connection"));
+                _upstream.Dispose();
+            }
+            _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
+            LocalHello = LocalHello with { Epoch = _highestEpoch };
+            _upstream = new PeerChannel(connection, peer, _compressionLevel, now);
+            RelayLog.UpstreamConnected(_logger, peer.NodeId, peer.Epoch);
+            foreach (var m in _members)
+                if (m.State != MemberLinkState.Down) m.State = MemberLinkState.Resync;
+            SendDcAck(now);
+            return;
+        }
+        if (_memberById.TryGetValue(peer.NodeId, out var member) && member.Connection < 0)
+        {
+            member.DialPending = false;
+            member.Backoff.Succeed();
+            member.Connection = connection;
+            member.Channel = new PeerChannel(connection, peer, _compressionLevel, now);
+            _memberByConnection[connection] = member;
+            // State stays Down until the member's first Ack says what it holds.
+            return;
+        }
+        Outbox.Add(EngineCommand.Close(connection, CodecError.UnknownNode, $"{peer.NodeId} is not a member of {_self.Datacenter}"));
+    }
+
+    public void OnDisconnected(int connection)
+    {
+        if (_learners.Owns(connection))
+        {
+            _learners.OnDisconnected(connection);
+            return;
+        }
+        if (_upstream?.Connection == connection)
+        {
+            _upstream.Dispose();
+            _upstream = null;
+            return;
+        }
+        if (_memberByConnection.Remove(connection, out var member))
+        {
+            member.Connection = -1;
+            member.Channel?.Dispose();
+            member.Channel = null;
+            if (member.State != MemberLinkState.Down) _ackDirty = true;
+            member.State = MemberLinkState.Down;
+            member.Backoff.Fail(_env.NowMicros, 50_000, 2_000_000, _random);
+        }
+    }
+
+    public void OnDialFailed(string nodeId, string reason)
+    {
+        if (_memberById.TryGetValue(nodeId, out var member))
+        {
+            member.DialPending = false;
+            member.Backoff.Fail(_env.NowMicros, 50_000, 2_000_000, _random);
+        }
+    }
+
+    public void OnFrame(int connection, in Frame frame)
+    {
+        if (_learners.Owns(connection))
+        {
+            _learners.OnFrame(connection, frame.Type, frame.Payload);
+            return;
+        }
+        long now = _env.NowMicros;
+        if (_upstream?.Connection == connection)
+        {
+            var channel = _upstream;
+            channel.LastHeardMicros = now;
+            var payload = channel.Payload(frame, _maxFrame);
+            switch (frame.Type)
+            {
+                case FrameType.Batch: OnBatch(channel, payload); break;
+                case FrameType.Heartbeat:
+                    var hb = Heartbeat.Read(payload, ref channel.RxDelta);
+                    if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
+                    _commit = Math.Max(_commit, hb.Commit);
+                    break;
+                case FrameType.Error: Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported an error")); break;
+                default: throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from the leader");
+            }
+            return;
+        }
+        if (_memberByConnection.TryGetValue(connection, out var member))
+        {
+            var channel = member.Channel!;
+            channel.LastHeardMicros = now;
+            var payload = channel.Payload(frame, _maxFrame);
+            switch (frame.Type)
+            {
+                case FrameType.Ack:
+                    var ack = Ack.Read(payload);
+                    if (member.State == MemberLinkState.Down)
+                    {
+                        member.State = MemberLinkState.Resync;
+                        RelayLog.MemberSynced(_logger, member.Id, ack.DurableIndex);
+                    }
+                    member.Durable = ack.DurableIndex;
+                    _ackDirty = true;
+                    break;
+                case FrameType.Heartbeat: break;
+                case FrameType.Error: Outbox.Add(EngineCommand.Close(connection, CodecError.None, "member reported an error")); break;
+                default: throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from member {member.Id}");
+            }
+        }
+    }
+
+    private void Fence(int connection, ulong epoch) =>
+        Outbox.Add(EngineCommand.Close(connection, CodecError.StaleEpoch, $"epoch {epoch} is below {_highestEpoch}"));
+
+    private void OnBatch(PeerChannel channel, ReadOnlySequence<byte> payload)
+    {
+        var mux = BatchFrame.Read(payload, ref channel.RxDelta, _slots, out var epoch, out var commit, out _);
+        if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
+        _highestEpoch = epoch;
+        _commit = Math.Max(_commit, commit);
+        var batch = MuxBatch.Parse(mux.IsSingleSegment ? mux.First : mux.ToArray(), _slots.Count + 1);
+        if (batch.PacketCount != _slots.Count + 1)
+            throw new CodecException(CodecError.Corrupt, $"batch has {batch.PacketCount} packets for {_slots.Count} members + retention");
+
+        // Packet 0: entries for retention and learners.
+        var deliver = DeliverFrame.Read(batch.GetPacket(0), out var first, out var count, out _);
+        if (count > 0)
+        {
+            ulong before = _retention.LastIndex;
+            if (before > 0 && first > before + 1)
+            {
+                RelayLog.RetentionReset(_logger, first);
+                _retention.ResetTo(first);
+                _learners.OnReset();
+                before = first - 1;
+            }
+            while (deliver.TryNext(out var e))
+            {
+                if (e.Index <= _retention.LastIndex) continue;
+                _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.ToArray(), e.Payload.ToArray()));
+            }
+            if (_retention.LastIndex > before)
+            {
+                _learners.OnAppended(Math.Max(before + 1, _retention.FirstIndex), _retention.LastIndex);
+                _ackDirty = true;
+            }
+        }
+
+        // Packets 1..k: each member's Append, forwarded on its own link.
+        for (int i = 0; i < _slots.Count; i++)
+        {
+            int slot = _slots[i];
+            if ((uint)slot >= (uint)_members.Length)
+                throw new CodecException(CodecError.Corrupt, $"batch names member slot {slot}; {_self.Datacenter} has {_members.Length}");
+            var member = _members[slot];
+            if (member.State == MemberLinkState.Down || member.Channel is null) continue;
+            int length = batch.GetPacketLength(i + 1);
+            _scratch.Clear();
+            batch.CopyPacketTo(i + 1, _scratch.GetSpan(length));
+            _scratch.Advance(length);
+            var frame = member.Channel.Frame(FrameType.Append, _scratch.WrittenSpan);
+            member.Channel.LastSentMicros = _env.NowMicros;
+            Outbox.Add(EngineCommand.Send(member.Connection, frame));
+        }
+    }
+
+    public void OnTick()
+    {
+        long now = _env.NowMicros;
+        foreach (var m in _members)
+        {
+            if (m.Connection < 0 && !m.DialPending && m.Backoff.Due(now))
+            {
+                m.DialPending = true;
+                Outbox.Add(EngineCommand.Dial(m.Id));
+            }
+        }
+        if (_retention.LastIndex > _retention.DurableIndex) _retention.Flush();
+        long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
+        if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
+            SendDcAck(now);
+        foreach (var m in _members)
+        {
+            if (m.Channel is null || now - m.Channel.LastSentMicros < heartbeat) continue;
+            _scratch.Clear();
+            // Forwarded Appends set the member's delta state behind our back: always send in full.
+            m.Channel.TxDelta.Reset();
+            new Heartbeat(_highestEpoch, _commit, LeaderEngine.WallClockMicros()).Write(_scratch, ref m.Channel.TxDelta);
+            Outbox.Add(EngineCommand.Send(m.Connection, m.Channel.Frame(FrameType.Heartbeat, _scratch.WrittenSpan, compress: false)));
+            m.Channel.LastSentMicros = now;
+        }
+        _learners.OnTick();
+    }
+
+    private void SendDcAck(long now)
+    {
+        if (_upstream is null) return;
+        var progress = new MemberProgress[_members.Length];
+        for (int i = 0; i < _members.Length; i++)
+        {
+            var m = _members[i];
+            progress[i] = new MemberProgress(m.Slot, m.Durable, m.State);
+            if (m.State == MemberLinkState.Resync) m.State = MemberLinkState.Up;
+        }
+        _scratch.Clear();
+        new DcAck(_highestEpoch, _retention.LastIndex, progress).Write(_scratch);
+        Outbox.Add(EngineCommand.Send(_upstream.Connection, _upstream.Frame(FrameType.DcAck, _scratch.WrittenSpan, compress: false)));
+        _upstream.LastSentMicros = now;
+        _lastAckMicros = now;
+        _ackDirty = false;
+    }
+
+    public void Dispose()
+    {
+        _learners.Dispose();
+        _upstream?.Dispose();
+        foreach (var m in _members) m.Channel?.Dispose();
+        _scratch.Dispose();
+    }
+}

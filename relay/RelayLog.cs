@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.Relay;
+
+internal static partial class RelayLog
+{
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Refused {Peer}: {Reason}")]
+    public static partial void Refused(ILogger logger, string peer, string reason);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Upstream {Peer} (epoch {Epoch}) connected")]
+    public static partial void UpstreamConnected(ILogger logger, string peer, ulong epoch);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "Member {Member} synced at durable index {Durable}")]
+    public static partial void MemberSynced(ILogger logger, string member, ulong durable);
+
+    [LoggerMessage(EventId = 303, Level = LogLevel.Warning, Message = "Retention reset to index {Index}: the stream skipped ahead of what this node held")]
+    public static partial void RetentionReset(ILogger logger, ulong index);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Warning, Message = "Ignored entries {First}..{Last}: this node holds only up to {Held} (a gap; the sender will resend)")]
+    public static partial void GapIgnored(ILogger logger, ulong first, ulong last, ulong held);
+
+    [LoggerMessage(EventId = 305, Level = LogLevel.Warning, Message = "Truncated uncommitted entries after {Index}: a newer epoch ({Epoch}) rewrote them")]
+    public static partial void Truncated(ILogger logger, ulong index, ulong epoch);
+
+    [LoggerMessage(EventId = 306, Level = LogLevel.Information, Message = "Recovered log: entries {First}..{Last}")]
+    public static partial void Recovered(ILogger logger, ulong first, ulong last);
+}

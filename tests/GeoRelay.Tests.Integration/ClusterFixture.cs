@@ -1,0 +1,94 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using GeoRelay.Relay.Hosting;
+using GeoRelay.Storage;
+using GeoRelay.Topology;
+
+namespace GeoRelay.Tests.Integration;
+
+/// <summary>
+/// A topology sample copied to a temp folder with every port replaced by a free one, and the
+/// georelay processes of its nodes, each with its own data folder.
+/// </summary>
+public sealed class ClusterFixture : IDisposable
+{
+    public string Directory { get; }
+    public string ConfigPath { get; }
+    public TopologyConfig Topology { get; }
+    public Dictionary<string, GeoRelayProcess> Processes { get; } = new();
+    private readonly List<GeoRelayProcess> _all = new();
+
+    public ClusterFixture(string sample, Func<string, string>? editYaml = null)
+    {
+        Directory = Path.Combine(Path.GetTempPath(), "georelay-it-" + Guid.NewGuid().ToString("N")[..10]);
+        System.IO.Directory.CreateDirectory(Directory);
+        var yaml = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "samples", sample));
+        var ports = new Dictionary<string, int>();
+        yaml = Regex.Replace(yaml, @"127\.0\.0\.1:(\d+)", m =>
+        {
+            if (!ports.TryGetValue(m.Groups[1].Value, out var port)) ports[m.Groups[1].Value] = port = FreePort();
+            return "127.0.0.1:" + port;
+        });
+        if (editYaml is not null) yaml = editYaml(yaml);
+        ConfigPath = Path.Combine(Directory, sample);
+        File.WriteAllText(ConfigPath, yaml);
+        Topology = TopologyLoader.LoadFile(ConfigPath).GetConfigOrThrow();
+    }
+
+    public static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    public string DataOf(string node) => Path.Combine(Directory, "data", node);
+
+    public GeoRelayProcess StartNode(string node)
+    {
+        var role = Topology.GetNode(node).Role;
+        string args = role switch
+        {
+            NodeRole.Leader => $"leader --config \"{ConfigPath}\" --data \"{DataOf(node)}\"",
+            NodeRole.Proxy => $"relay --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
+            _ => $"member --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
+        };
+        var process = new GeoRelayProcess(node, args);
+        Processes[node] = process;
+        _all.Add(process);
+        return process;
+    }
+
+    /// <summary>Starts members, then proxies, then the leader, each once it listens.</summary>
+    public async Task StartAllAsync()
+    {
+        var started = new List<Task>();
+        foreach (var dc in Topology.Datacenters)
+            foreach (var m in dc.Members) started.Add(StartNode(m).WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(60)));
+        foreach (var dc in Topology.Datacenters)
+            foreach (var p in dc.Proxies) started.Add(StartNode(p).WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(60)));
+        await Task.WhenAll(started);
+        await StartNode(Topology.LeaderId).WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(60));
+    }
+
+    public GeoRelayProcess Run(string name, string arguments, string? stdin = null)
+    {
+        var process = new GeoRelayProcess(name, arguments, stdin);
+        _all.Add(process);
+        return process;
+    }
+
+    /// <summary>Digest and entry count of a stopped node's log.</summary>
+    public (string Digest, ulong Last) LogOf(string node)
+    {
+        using var log = SegmentLog.Open(DataOf(node), SegmentLogOptions.Default with { Fsync = false });
+        return (LogDigest.Compute(log, log.LastIndex), log.LastIndex);
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _all) p.Dispose();
+        try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
