@@ -4,7 +4,7 @@ using GeoRelay.Relay.Cli;
 var root = new RootCommand("GeoRelay: one ordered log, delivered once per datacenter to members and learners");
 foreach (var command in DaemonCommands.Create()) root.Subcommands.Add(command);
 root.Subcommands.Add(PublishCommand.Create());
-//TAIL root.Subcommands.Add(TailCommand.Create());
+root.Subcommands.Add(TailCommand.Create());
 root.Subcommands.Add(CheckConfigCommand.Create());
 root.Subcommands.Add(GeoRelay.Relay.Demo.DemoCommand.Create());
 return await root.Parse(args).InvokeAsync();
