@@ -66,6 +66,97 @@ public sealed class DataPathTests
         }
     }
 
+    [Test]
+    public async Task MemberKilledAndRestartedMidStreamCatchesUpWithoutGapOrDuplicate()
+    {
+        using var cluster = new ClusterFixture("three-regions.yaml");
+        await cluster.StartAllAsync();
+        var publishAddress = cluster.Topology.Leader.Publish;
+        async Task Publish(int count, int from)
+        {
+            var p = cluster.Run("publish", $"publish --leader {publishAddress} --wait committed", Lines(count, from));
+            Assert.That(await p.WaitForExitAsync(Patience), Is.EqualTo(0), p.Output);
+        }
+
+        await Publish(20_000, 0);
+        cluster.Processes["eu-m1"].Kill();                  // SIGKILL: nothing flushed on the way out
+        await Publish(20_000, 20_000);                      // quorum still reachable without it
+        var restarted = cluster.StartNode("eu-m1");
+        await restarted.WaitForLineAsync("Listening for Peer", Patience);
+        await Publish(10_000, 40_000);
+        foreach (var member in cluster.Topology.AllMembers) await WaitForDurableAsync(cluster, member.Id, 50_000);
+
+        var leader = cluster.Processes[cluster.Topology.LeaderId];
+        Assert.That(await leader.TerminateAsync(Patience), Is.EqualTo(0), leader.Output);
+        foreach (var (name, process) in cluster.Processes)
+            if (name != cluster.Topology.LeaderId) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
+        var expected = cluster.LogOf(cluster.Topology.LeaderId);
+        Assert.That(expected.Last, Is.EqualTo(50_000UL));
+        Assert.That(cluster.LogOf("eu-m1"), Is.EqualTo(expected), "the restarted member's log differs from the leader's");
+        Assert.That(restarted.Output, Does.Contain("Recovered log"), "the member recovered its log from disk rather than starting over");
+    }
+
+    [Test]
+    public async Task GarbageAndOversizedFramesAreRefusedAndTheDaemonsKeepServing()
+    {
+        using var cluster = new ClusterFixture("three-regions.yaml");
+        await cluster.StartAllAsync();
+        var targets = new List<(string Node, string Port, GeoRelay.Topology.NodeEndpoint Address)>
+        {
+            (cluster.Topology.LeaderId, "publish", cluster.Topology.Leader.Publish!.Value),
+            ("eu-p1", "listen", cluster.Topology.GetNode("eu-p1").Listen!.Value),
+            ("eu-p1", "learners", cluster.Topology.GetNode("eu-p1").Learners!.Value),
+            ("eu-m1", "listen", cluster.Topology.GetNode("eu-m1").Listen!.Value),
+            ("eu-m1", "learners", cluster.Topology.GetNode("eu-m1").Learners!.Value),
+        };
+        var random = new Random(7);
+        foreach (var (node, port, address) in targets)
+        {
+            // 1) random bytes
+            var garbage = new byte[512];
+            random.NextBytes(garbage);
+            var reply = await SendRawAsync(address, garbage);
+            Assert.That(reply.Closed, Is.True, $"{node} {port}: connection stays open after garbage");
+            // 2) a frame header claiming 2 GiB
+            var huge = new byte[FrameHeader.Size];
+            new FrameHeader(int.MaxValue, FrameType.Hello, FrameFlags.None).Write(huge);
+            reply = await SendRawAsync(address, huge);
+            Assert.That(reply.Closed, Is.True, $"{node} {port}: connection stays open after an oversized length");
+            Assert.That(reply.Error, Is.EqualTo(GeoRelay.Codec.CodecError.TooLarge), $"{node} {port}: refusal reason");
+            await cluster.Processes[node].WaitForLineAsync("Refused connection from .*TooLarge", Patience);
+        }
+        foreach (var (name, process) in cluster.Processes)
+            Assert.That(process.HasExited, Is.False, $"{name} went down: {process.Output}");
+        // Honest traffic is unaffected.
+        var publish = cluster.Run("publish", $"publish --leader {cluster.Topology.Leader.Publish} --wait committed", Lines(2_000));
+        Assert.That(await publish.WaitForExitAsync(Patience), Is.EqualTo(0), publish.Output);
+        await WaitForDurableAsync(cluster, "eu-m1", 2_000);
+    }
+
+    /// <summary>Writes bytes to a port and reads until the peer closes; returns the Error frame's code if one came.</summary>
+    private static async Task<(bool Closed, GeoRelay.Codec.CodecError? Error)> SendRawAsync(GeoRelay.Topology.NodeEndpoint address, byte[] bytes)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(address.ToEndPoint());
+        await socket.SendAsync(bytes, SocketFlags.None);
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(Patience);
+        while (true)
+        {
+            int n;
+            try { n = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token); }
+            catch (SocketException) { break; }
+            catch (OperationCanceledException) { return (false, null); }
+            if (n == 0) break;
+            received.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+        var sequence = new System.Buffers.ReadOnlySequence<byte>(received.ToArray());
+        if (FrameReader.TryRead(ref sequence, 1 << 20, out var frame) && frame.Type == FrameType.Error)
+            return (true, ErrorFrame.Read(frame.Payload).Code);
+        return (true, null);
+    }
+
     /// <summary>A learner on the member asking for the last entry returns once the member holds it durably.</summary>
     private static async Task WaitForDurableAsync(ClusterFixture cluster, string member, int count)
     {
