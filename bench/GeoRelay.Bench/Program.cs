@@ -1,0 +1,18 @@
+using GeoRelay.Bench.Codec;
+
+// Each benchmark is a subcommand: `georelay-bench <name> [options]`. To add one, add a line here.
+var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int>> Run)>(StringComparer.Ordinal)
+{
+    ["codec"] = ("mux, zstd: wire bytes per recipient and codec throughput -> bench/results/codec.md", CodecBenchmark.RunAsync),
+};
+
+if (args.Length == 0 || args[0] is "-h" or "--help" || !benchmarks.TryGetValue(args[0], out var benchmark))
+{
+    if (args.Length > 0 && args[0] is not ("-h" or "--help"))
+        Console.Error.WriteLine($"unknown benchmark '{args[0]}'");
+    Console.Error.WriteLine("usage: bench/run <benchmark> [options]");
+    foreach (var (name, (summary, _)) in benchmarks)
+        Console.Error.WriteLine($"  {name,-14} {summary}");
+    return args.Length == 0 || args[0] is "-h" or "--help" ? 0 : 2;
+}
+return await benchmark.Run(args[1..]);
