@@ -369,7 +369,7 @@ public static class CodecBenchmark
         foreach (var line in MachineInfo.Describe())
             md.AppendLine(line);
         md.AppendLine($"- libzstd: {Zstd.Version} (system `libzstd.so.1`), level {Level} throughout");
-        md.AppendLine("- a shared, noisy 2-core machine: throughput figures move by ±20% between runs; ratios measured side by side move less.");
+        md.AppendLine("- a shared, noisy 2-core machine: throughput figures move by tens of percent between runs (see the min–max ranges); ratios measured side by side move less.");
         md.AppendLine();
 
         md.AppendLine("## Setup");
