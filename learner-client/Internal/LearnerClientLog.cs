@@ -1,0 +1,25 @@
+using GeoRelay.Codec;
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.LearnerClient.Internal;
+
+internal static partial class LearnerClientLog
+{
+    [LoggerMessage(EventId = 800, Level = LogLevel.Information, Message = "Subscribed at {Endpoint} from index {From}")]
+    public static partial void Subscribed(ILogger logger, string endpoint, ulong from);
+
+    [LoggerMessage(EventId = 801, Level = LogLevel.Warning, Message = "Could not connect to {Endpoint}: {Message}")]
+    public static partial void ConnectFailed(ILogger logger, string endpoint, string message);
+
+    [LoggerMessage(EventId = 802, Level = LogLevel.Warning, Message = "Disconnected from {Endpoint}: {Message}; resuming from {Next}")]
+    public static partial void Disconnected(ILogger logger, string endpoint, string message, ulong next);
+
+    [LoggerMessage(EventId = 803, Level = LogLevel.Warning, Message = "{Endpoint} closed the subscription: {Reason}: {Message}; resuming from {Next}")]
+    public static partial void ClosedByRelay(ILogger logger, string endpoint, CodecError reason, string message, ulong next);
+
+    [LoggerMessage(EventId = 804, Level = LogLevel.Warning, Message = "{Endpoint} no longer holds index {Next} (oldest {Oldest}); trying the other endpoints")]
+    public static partial void SnapshotRequired(ILogger logger, string endpoint, ulong next, ulong oldest);
+
+    [LoggerMessage(EventId = 805, Level = LogLevel.Warning, Message = "No endpoint reachable; retrying in {Delay}")]
+    public static partial void Backoff(ILogger logger, TimeSpan delay);
+}

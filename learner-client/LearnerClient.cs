@@ -1,0 +1,410 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Threading.Channels;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.LearnerClient.Internal;
+using GeoRelay.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.LearnerClient;
+
+/// <summary>
+/// Subscribes to a GeoRelay log from a relay or member and hands the application every entry exactly
+/// once, in order, across disconnects and endpoint failover.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var learner = await LearnerClient.ConnectAsync(options, ct);
+/// await foreach (LearnerEntry e in learner.SubscribeAsync(fromIndex: 1, ct))
+///     Console.WriteLine($"{e.Index}: {Encoding.UTF8.GetString(e.Payload.Span)}");
+/// </code>
+/// </example>
+/// <remarks>
+/// A socket reader fills a bounded buffer (<see cref="LearnerClientOptions.BufferedEntries"/>) that the
+/// enumerator drains; when it is full the reader stops reading, so TCP pushes back on the relay. After any
+/// disconnect the client reconnects, trying the endpoints in order, and subscribes again from the index
+/// after the last one it received (after the last one the relay covered, for a filtered subscription).
+/// </remarks>
+public sealed class LearnerClient : IAsyncDisposable, IDisposable
+{
+    private readonly LearnerClientOptions _options;
+    private readonly ILogger _logger;
+    private readonly Hello _hello;
+    private readonly EndPoint[] _endpoints;
+    private readonly ConnectionOptions _connectionOptions;
+    private readonly CancellationTokenSource _disposed = new();
+    private (FramedConnection Connection, int Endpoint)? _ready;
+    private volatile FramedConnection? _current;
+    private int _subscribed;
+    private ulong _confirmRequested;
+    private ulong _confirmSent;
+    private int _confirmScheduled;
+    private ulong _lastIndex;
+
+    /// <summary>
+    /// Creates a client that connects when <see cref="SubscribeAsync"/> starts (for dependency injection);
+    /// <see cref="ConnectAsync(LearnerClientOptions, CancellationToken)"/> connects first and fails fast instead.
+    /// </summary>
+    public LearnerClient(LearnerClientOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _logger = logger ?? NullLogger.Instance;
+        _endpoints = new EndPoint[options.Endpoints.Count];
+        for (int i = 0; i < _endpoints.Length; i++) _endpoints[i] = EndpointAddress.Parse(options.Endpoints[i]);
+        var auth = options.AuthToken is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(options.AuthToken);
+        // Learners ask for no compression: relays write one shared uncompressed buffer to all of them.
+        _hello = Hello.ForThisBuild(options.NodeId, NodeKind.Learner, epoch: 0, options.Cluster, topologyHash: 0, Capabilities.None, auth);
+        _connectionOptions = new ConnectionOptions
+        {
+            MaxFrameBytes = options.MaxFrameBytes,
+            MaxQueuedBytes = 1 << 20,
+            HandshakeTimeout = options.ConnectTimeout,
+        };
+    }
+
+    /// <summary>Connects to the first endpoint that answers (in order); throws <see cref="LearnerConnectException"/> when none does.</summary>
+    public static Task<LearnerClient> ConnectAsync(LearnerClientOptions options, CancellationToken cancellationToken = default) =>
+        ConnectAsync(options, null, cancellationToken);
+
+    /// <inheritdoc cref="ConnectAsync(LearnerClientOptions, CancellationToken)"/>
+    public static async Task<LearnerClient> ConnectAsync(LearnerClientOptions options, ILogger? logger, CancellationToken cancellationToken = default)
+    {
+        var client = new LearnerClient(options, logger);
+        try
+        {
+            Exception? last = null;
+            for (int i = 0; i < client._endpoints.Length; i++)
+            {
+                try
+                {
+                    client._ready = (await client.DialAsync(i, cancellationToken).ConfigureAwait(false), i);
+                    return client;
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    LearnerClientLog.ConnectFailed(client._logger, options.Endpoints[i], e.Message);
+                    last = e;
+                }
+            }
+            throw new LearnerConnectException($"no endpoint answered ({string.Join(", ", options.Endpoints)}): {last?.Message}", last);
+        }
+        catch
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Index of the last entry the enumerator handed to the application; 0 before the first.</summary>
+    public ulong LastIndex => Interlocked.Read(ref _lastIndex);
+
+    /// <summary>The endpoint of the current connection, or null while reconnecting.</summary>
+    public EndPoint? ConnectedEndpoint => _current?.RemoteEndPoint;
+
+    /// <summary>
+    /// Streams entries from <paramref name="fromIndex"/> on, exactly once and in order, until
+    /// <paramref name="cancellationToken"/> is cancelled or the client is disposed. Ends with
+    /// <see cref="SnapshotRequiredException"/> when no endpoint still holds the index it needs.
+    /// One subscription at a time per client.
+    /// </summary>
+    public async IAsyncEnumerable<LearnerEntry> SubscribeAsync(ulong fromIndex, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(fromIndex);
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        if (Interlocked.Exchange(ref _subscribed, 1) != 0)
+            throw new InvalidOperationException("this client already has a subscription running");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+        var channel = Channel.CreateBounded<LearnerEntry>(new BoundedChannelOptions(_options.BufferedEntries)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        var pump = Task.Run(() => PumpAsync(fromIndex, channel.Writer, stop.Token), CancellationToken.None);
+        try
+        {
+            var reader = channel.Reader;
+            // WaitToReadAsync rethrows the pump's failure (SnapshotRequiredException) once the buffer is drained.
+            while (await reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var entry))
+                {
+                    Interlocked.Exchange(ref _lastIndex, entry.Index);
+                    yield return entry;
+                }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            await pump.ConfigureAwait(false);
+            Volatile.Write(ref _subscribed, 0);
+        }
+    }
+
+    /// <summary>
+    /// Tells the relay the application has processed everything up to <paramref name="index"/> (shown as the
+    /// learner's delivered index in relay status). Cheap to call per entry: confirms are coalesced.
+    /// </summary>
+    public void Confirm(ulong index)
+    {
+        ulong seen;
+        do
+        {
+            seen = Interlocked.Read(ref _confirmRequested);
+            if (index <= seen) return;
+        } while (Interlocked.CompareExchange(ref _confirmRequested, index, seen) != seen);
+        if (_options.ConfirmInterval == TimeSpan.Zero)
+        {
+            SendConfirm(_current);
+            return;
+        }
+        if (Interlocked.Exchange(ref _confirmScheduled, 1) == 0)
+            _ = FlushConfirmLaterAsync();
+    }
+
+    private async Task FlushConfirmLaterAsync()
+    {
+        try
+        {
+            await Task.Delay(_options.ConfirmInterval, _disposed.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        Volatile.Write(ref _confirmScheduled, 0);
+        SendConfirm(_current);
+    }
+
+    private void SendConfirm(FramedConnection? connection)
+    {
+        ulong index = Interlocked.Read(ref _confirmRequested);
+        if (connection is null || index == 0) return;
+        if (Interlocked.Exchange(ref _confirmSent, index) >= index) return;
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        new Codec.Frames.Confirm(index).Write(frame.Writer);
+        FrameWriter.End(frame.Writer, start, FrameType.Confirm);
+        connection.TrySend(frame);
+    }
+
+    /// <summary>Connects, subscribes, reads, reconnects; completes the channel when done (with the reason when it fails).</summary>
+    private async Task PumpAsync(ulong fromIndex, ChannelWriter<LearnerEntry> writer, CancellationToken ct)
+    {
+        ulong next = fromIndex;
+        // Per endpoint: the oldest index it reported after answering SnapshotRequired for `next`; 0 when it did not.
+        var snapshotOldest = new ulong[_endpoints.Length];
+        ulong snapshotFor = next;
+        int idleRounds = 0;
+        var entries = new List<LearnerEntry>(256);
+        try
+        {
+            while (true)
+            {
+                ct.ThrowIfCancellationRequested();
+                if (snapshotFor != next)
+                {
+                    Array.Clear(snapshotOldest);
+                    snapshotFor = next;
+                }
+                var (connection, endpoint) = TakeReady() ?? await ConnectRoundsAsync(snapshotOldest, next, ct).ConfigureAwait(false);
+                string name = _options.Endpoints[endpoint];
+                bool progressed = false, snapshot = false;
+                try
+                {
+                    SendSubscribe(connection, next);
+                    _current = connection;
+                    Interlocked.Exchange(ref _confirmSent, 0);
+                    SendConfirm(connection);
+                    LearnerClientLog.Subscribed(_logger, name, next);
+                    while (true)
+                    {
+                        var (type, payload) = await connection.ReadOneFrameAsync(ct).ConfigureAwait(false);
+                        if (type == FrameType.Deliver)
+                        {
+                            ulong through = Decode(payload, next, entries);
+                            for (int i = 0; i < entries.Count; i++)
+                            {
+                                await writer.WriteAsync(entries[i], ct).ConfigureAwait(false);
+                                next = entries[i].Index + 1;
+                            }
+                            entries.Clear();
+                            if (through + 1 > next) next = through + 1;
+                            progressed = true;
+                        }
+                        else if (type == FrameType.SnapshotRequired)
+                        {
+                            var required = SnapshotRequired.Read(new ReadOnlySequence<byte>(payload));
+                            snapshotOldest[endpoint] = Math.Max(1, required.OldestIndex);
+                            snapshot = true;
+                            LearnerClientLog.SnapshotRequired(_logger, name, next, required.OldestIndex);
+                            break;
+                        }
+                        else if (type == FrameType.Error)
+                        {
+                            var error = ErrorFrame.Read(new ReadOnlySequence<byte>(payload));
+                            LearnerClientLog.ClosedByRelay(_logger, name, error.Code, error.Message, next);
+                            break;
+                        }
+                        else if (type != FrameType.Heartbeat)
+                        {
+                            throw new CodecException(CodecError.Protocol, $"unexpected {type} frame from a relay");
+                        }
+                    }
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested && e is CodecException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+                {
+                    LearnerClientLog.Disconnected(_logger, name, e.Message, next);
+                }
+                finally
+                {
+                    _current = null;
+                    entries.Clear();
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
+                // A connection that delivered nothing counts as a failure, so a relay that keeps dropping
+                // us at once is retried with back-off rather than in a tight loop.
+                if (progressed || snapshot) idleRounds = 0;
+                else await Task.Delay(Backoff(++idleRounds), ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            writer.TryComplete();
+        }
+        catch (Exception e)
+        {
+            writer.TryComplete(e);
+        }
+    }
+
+    private (FramedConnection, int)? TakeReady()
+    {
+        var ready = _ready;
+        _ready = null;
+        return ready;
+    }
+
+    /// <summary>
+    /// Tries the endpoints in order, skipping those that said they no longer hold <paramref name="next"/>;
+    /// backs off between failed rounds. When a round fails and some endpoint said SnapshotRequired, no
+    /// reachable endpoint holds the index: throws <see cref="SnapshotRequiredException"/>.
+    /// </summary>
+    private async Task<(FramedConnection, int)> ConnectRoundsAsync(ulong[] snapshotOldest, ulong next, CancellationToken ct)
+    {
+        for (int round = 1; ; round++)
+        {
+            ulong oldest = ulong.MaxValue;
+            for (int i = 0; i < _endpoints.Length; i++)
+            {
+                if (snapshotOldest[i] != 0)
+                {
+                    oldest = Math.Min(oldest, snapshotOldest[i]);
+                    continue;
+                }
+                try
+                {
+                    return (await DialAsync(i, ct).ConfigureAwait(false), i);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    LearnerClientLog.ConnectFailed(_logger, _options.Endpoints[i], e.Message);
+                }
+            }
+            if (oldest != ulong.MaxValue)
+                throw new SnapshotRequiredException(next, oldest);
+            var delay = Backoff(round);
+            LearnerClientLog.Backoff(_logger, delay);
+            await Task.Delay(delay, ct).ConfigureAwait(false);
+        }
+    }
+
+    private TimeSpan Backoff(int failures)
+    {
+        double ms = _options.ReconnectInitial.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 20));
+        ms = Math.Min(ms, _options.ReconnectMax.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(ms * (1 + Random.Shared.NextDouble() * 0.2));
+    }
+
+    private async Task<FramedConnection> DialAsync(int endpoint, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, _disposed.Token);
+        timeout.CancelAfter(_options.ConnectTimeout);
+        var target = _endpoints[endpoint];
+        var socket = target is IPEndPoint ip
+            ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp);
+        FramedConnection? connection = null;
+        try
+        {
+            if (_options.ReceiveBufferSize > 0) socket.ReceiveBufferSize = _options.ReceiveBufferSize;
+            if (_options.KeepAlive > TimeSpan.Zero)
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, Math.Max(1, (int)_options.KeepAlive.TotalSeconds));
+                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, Math.Max(1, (int)_options.KeepAlive.TotalSeconds / 5));
+                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 5);
+            }
+            await socket.ConnectAsync(target, timeout.Token).ConfigureAwait(false);
+            connection = new FramedConnection(socket, _connectionOptions);
+            connection.StartWriting();
+            await Handshake.DialAsync(connection, _hello, _options.ConnectTimeout, timeout.Token).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
+            else socket.Dispose();
+            throw;
+        }
+    }
+
+    private void SendSubscribe(FramedConnection connection, ulong next)
+    {
+        var prefix = _options.KeyPrefix is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(_options.KeyPrefix);
+        var flags = Interlocked.Read(ref _confirmRequested) > 0 ? SubscribeFlags.Confirms : SubscribeFlags.None;
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        new Subscribe(next, prefix, flags).Write(frame.Writer);
+        FrameWriter.End(frame.Writer, start, FrameType.Subscribe);
+        connection.TrySend(frame);
+    }
+
+    /// <summary>
+    /// Decodes a Deliver frame into <paramref name="into"/> (entries at or after <paramref name="next"/>;
+    /// Key and Payload slice <paramref name="payload"/>, a fresh array); returns the frame's <c>through</c>.
+    /// A frame that starts after <paramref name="next"/> would leave a gap: refused.
+    /// </summary>
+    internal static ulong Decode(byte[] payload, ulong next, List<LearnerEntry> into)
+    {
+        var reader = DeliverFrame.Read(new ReadOnlySequence<byte>(payload), out ulong first, out _, out ulong through);
+        if (first > next)
+            throw new CodecException(CodecError.Protocol, $"Deliver starts at {first} but {next} is next: that would be a gap");
+        while (reader.TryNext(out var e))
+        {
+            if (e.Index < next) continue; // already handed over before a reconnect
+            into.Add(new LearnerEntry(e.Index, e.Epoch, LearnerEntry.FromMicros(e.TimestampMicros),
+                e.Key.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Key.First, e.Payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Payload.First));
+        }
+        return through;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed.IsCancellationRequested) return;
+        _disposed.Cancel();
+        var ready = TakeReady();
+        if (ready is { } r) await r.Item1.DisposeAsync().ConfigureAwait(false);
+        _current?.Abort(CodecError.Shutdown, "learner client disposed");
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}

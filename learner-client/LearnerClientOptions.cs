@@ -1,0 +1,81 @@
+namespace GeoRelay.LearnerClient;
+
+/// <summary>How a <see cref="LearnerClient"/> connects and buffers. Immutable; start from <see cref="Default"/>.</summary>
+public sealed record LearnerClientOptions
+{
+    /// <summary>
+    /// Relays or members to subscribe to, as <c>host:port</c> (their learner port), in preference order:
+    /// own datacenter first. Every reconnect starts again from the first. Default: none (required).
+    /// </summary>
+    public IReadOnlyList<string> Endpoints { get; init; } = Array.Empty<string>();
+
+    /// <summary>This learner's id in the handshake and in relay status. Default <c>learner-{machine}-{pid}</c>.</summary>
+    public string NodeId { get; init; } = $"learner-{Environment.MachineName}-{Environment.ProcessId}";
+
+    /// <summary>Cluster name sent in the handshake; relays check it when set. Default empty (any).</summary>
+    public string Cluster { get; init; } = "";
+
+    /// <summary>Authentication token sent in the handshake (UTF-8). Default null (none).</summary>
+    public string? AuthToken { get; init; }
+
+    /// <summary>
+    /// Server-side filter: only entries whose key starts with this prefix (UTF-8) are delivered; resume
+    /// still works without gaps. Default null (every entry).
+    /// </summary>
+    public string? KeyPrefix { get; init; }
+
+    /// <summary>First delay before retrying after every endpoint failed; doubles per failed round. Default 100 ms.</summary>
+    public TimeSpan ReconnectInitial { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Longest delay between reconnect rounds. Default 5 s.</summary>
+    public TimeSpan ReconnectMax { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Time allowed for one TCP connect plus handshake. Default 5 s.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Entries buffered between the socket and the enumerator, in entries. When full the client stops
+    /// reading the socket (back-pressure; a relay cuts a learner that falls too far behind, and the client
+    /// resumes). Default 4096.
+    /// </summary>
+    public int BufferedEntries { get; init; } = 4096;
+
+    /// <summary>Socket receive buffer, in bytes; 0 leaves the OS default. Default 1 MiB.</summary>
+    public int ReceiveBufferSize { get; init; } = 1 << 20;
+
+    /// <summary>Largest frame accepted from a relay, in bytes. Default 16 MiB.</summary>
+    public int MaxFrameBytes { get; init; } = 16 << 20;
+
+    /// <summary>Confirms are coalesced and sent at most once per this interval; zero sends each at once. Default 100 ms.</summary>
+    public TimeSpan ConfirmInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Idle time before TCP keep-alive probes detect a dead relay; zero disables them. Default 10 s.</summary>
+    public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(10);
+
+    public static LearnerClientOptions Default { get; } = new();
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad property.</summary>
+    public void Validate()
+    {
+        if (Endpoints is null || Endpoints.Count == 0)
+            throw new ArgumentException("at least one endpoint (host:port) is required", nameof(Endpoints));
+        foreach (var endpoint in Endpoints)
+            Internal.EndpointAddress.Parse(endpoint);
+        if (string.IsNullOrEmpty(NodeId) || NodeId.Length > 255)
+            throw new ArgumentException("must be 1 to 255 characters", nameof(NodeId));
+        if (KeyPrefix is not null && System.Text.Encoding.UTF8.GetByteCount(KeyPrefix) > 1024)
+            throw new ArgumentException("must be at most 1024 bytes in UTF-8", nameof(KeyPrefix));
+        if (ReconnectInitial <= TimeSpan.Zero || ReconnectMax < ReconnectInitial)
+            throw new ArgumentException("ReconnectInitial must be positive and at most ReconnectMax", nameof(ReconnectInitial));
+        if (ConnectTimeout <= TimeSpan.Zero)
+            throw new ArgumentException("must be positive", nameof(ConnectTimeout));
+        if (BufferedEntries < 1)
+            throw new ArgumentException("must be at least 1", nameof(BufferedEntries));
+        if (ReceiveBufferSize < 0)
+            throw new ArgumentException("must not be negative", nameof(ReceiveBufferSize));
+        if (MaxFrameBytes < 1024)
+            throw new ArgumentException("must be at least 1024", nameof(MaxFrameBytes));
+        if (ConfirmInterval < TimeSpan.Zero || KeepAlive < TimeSpan.Zero)
+            throw new ArgumentException("ConfirmInterval and KeepAlive must not be negative", nameof(ConfirmInterval));
+    }
+}

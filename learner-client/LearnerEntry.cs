@@ -1,0 +1,50 @@
+namespace GeoRelay.LearnerClient;
+
+/// <summary>
+/// One entry of the log, as the application receives it.
+/// </summary>
+/// <param name="Index">Position in the log: gap-free from 1 (a filtered subscription skips the entries it filters out).</param>
+/// <param name="Epoch">Epoch of the leader that wrote the entry.</param>
+/// <param name="Timestamp">When the leader accepted the entry, by its wall clock (UTC, microsecond precision).</param>
+/// <param name="Key">The entry's key; empty when it has none.</param>
+/// <param name="Payload">The entry's bytes.</param>
+/// <remarks>
+/// <see cref="Key"/> and <see cref="Payload"/> are never reused or overwritten: the application may keep
+/// them. They may be slices of one array holding a whole delivery frame (at most a few hundred KiB), so
+/// an application that keeps a few entries out of many for a long time should copy them (<c>ToArray()</c>).
+/// </remarks>
+public readonly record struct LearnerEntry(ulong Index, ulong Epoch, DateTimeOffset Timestamp, ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Payload)
+{
+    /// <summary><see cref="Timestamp"/> as microseconds since the Unix epoch, as it travels on the wire.</summary>
+    public long TimestampMicros => (Timestamp.UtcTicks - DateTimeOffset.UnixEpoch.Ticks) / 10;
+
+    internal static DateTimeOffset FromMicros(long micros)
+    {
+        long ticks = DateTimeOffset.UnixEpoch.Ticks + micros * 10;
+        if (micros < 0 || ticks > DateTimeOffset.MaxValue.UtcTicks) return DateTimeOffset.UnixEpoch;
+        return new DateTimeOffset(ticks, TimeSpan.Zero);
+    }
+}
+
+/// <summary>
+/// No endpoint still holds the index the subscription needs: the application must restore a snapshot
+/// that covers everything below <see cref="OldestAvailableIndex"/> and subscribe from there.
+/// </summary>
+public sealed class SnapshotRequiredException : Exception
+{
+    public SnapshotRequiredException(ulong requestedIndex, ulong oldestAvailableIndex)
+        : base($"index {requestedIndex} is no longer retained by any endpoint; the oldest available is {oldestAvailableIndex}")
+    {
+        RequestedIndex = requestedIndex;
+        OldestAvailableIndex = oldestAvailableIndex;
+    }
+
+    /// <summary>The index the subscription needed next.</summary>
+    public ulong RequestedIndex { get; }
+
+    /// <summary>The oldest index an endpoint still holds (the lowest any endpoint reported).</summary>
+    public ulong OldestAvailableIndex { get; }
+}
+
+/// <summary><see cref="LearnerClient.ConnectAsync(LearnerClientOptions, System.Threading.CancellationToken)"/> reached no endpoint.</summary>
+public sealed class LearnerConnectException(string message, Exception? inner) : Exception(message, inner);

@@ -1,0 +1,490 @@
+using System.Buffers;
+using System.Text;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Storage;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Engines;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.Relay.Learners;
+
+/// <summary>
+/// Streams the retained log to the learners on a relay's (or member's) learner port, sans-IO: the
+/// owning engine feeds it events and executes what it appends to the outbox.
+/// </summary>
+/// <remarks>
+/// <para>A learner at the head of retention is <em>live</em>: each append is encoded once per filter
+/// (one frame for every unfiltered learner, one per distinct key prefix) and the same reference-counted
+/// buffer is queued on every connection. A learner behind the head <em>catches up</em> from retention,
+/// a bounded step per tick, only while its connection's queue is under half of
+/// <see cref="LearnerFanoutOptions.MaxBacklogBytes"/>; once at the head it turns live.</para>
+/// <para>A live learner whose queue would pass <see cref="LearnerFanoutOptions.MaxBacklogBytes"/> is
+/// closed with <see cref="CodecError.SlowConsumer"/>; it resumes from its last index on reconnect.</para>
+/// <para>Queued bytes are the transport's count plus what this fan-out put in the outbox during the
+/// current call: the driver is assumed to run the outbox after every call, as <see cref="IEngine"/> says.</para>
+/// </remarks>
+public sealed class LearnerFanout : IDisposable
+{
+    private readonly IEntryLog _retention;
+    private readonly IEngineEnvironment _env;
+    private readonly List<EngineCommand> _outbox;
+    private readonly LearnerFanoutOptions _options;
+    private readonly ILogger _logger;
+    private readonly Dictionary<int, LearnerSession> _sessions = new();
+    private readonly LearnerGroup _unfiltered = new(null, "");
+    private readonly Dictionary<string, LearnerGroup> _groupsByPrefix = new(StringComparer.Ordinal);
+    private readonly List<LearnerGroup> _prefixGroups = new();
+    private readonly List<LearnerSession> _catchingUp = new();
+    private readonly List<LearnerSession> _tickScratch = new();
+    private readonly List<LogEntry> _batch = new();
+    private long _call;
+    private int _catchUpCursor;
+    private ulong _resetNext;
+    private bool _resetUnknown;
+
+    public LearnerFanout(IEntryLog retention, IEngineEnvironment env, List<EngineCommand> outbox, LearnerFanoutOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(retention);
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(outbox);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _retention = retention;
+        _env = env;
+        _outbox = outbox;
+        _options = options;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Learner connections known (subscribed or not).</summary>
+    public int LearnerCount => _sessions.Count;
+
+    /// <summary>Learners disconnected with SlowConsumer by this fan-out.</summary>
+    public long SlowConsumerCuts { get; private set; }
+
+    /// <summary>Deliver frames encoded (each then queued on one or many connections).</summary>
+    public long FramesEncoded { get; private set; }
+
+    /// <summary>Deliver frames queued on learner connections.</summary>
+    public long FramesSent { get; private set; }
+
+    public bool Owns(int connection) => _sessions.ContainsKey(connection);
+
+    /// <summary>A Learner-kind peer finished its handshake on the learner port.</summary>
+    public void OnConnected(int connection, PeerInfo peer) => OnConnected(connection, peer, null);
+
+    /// <summary>As <see cref="OnConnected(int, PeerInfo)"/>, with the remote address to show in <see cref="Status"/>.</summary>
+    public void OnConnected(int connection, PeerInfo peer, string? remote)
+    {
+        BeginCall();
+        _sessions[connection] = new LearnerSession(connection, peer, remote);
+    }
+
+    public void OnDisconnected(int connection)
+    {
+        BeginCall();
+        if (!_sessions.Remove(connection, out var session)) return;
+        Detach(session);
+    }
+
+    /// <summary>A frame from a learner (payload already inflated): Subscribe, Confirm; Heartbeat is ignored.</summary>
+    public void OnFrame(int connection, FrameType type, ReadOnlySequence<byte> payload)
+    {
+        BeginCall();
+        if (!_sessions.TryGetValue(connection, out var session) || session.State == LearnerState.Closing) return;
+        try
+        {
+            switch (type)
+            {
+                case FrameType.Subscribe:
+                    OnSubscribe(session, Subscribe.Read(payload));
+                    break;
+                case FrameType.Confirm:
+                    var confirm = Confirm.Read(payload);
+                    if (session.State == LearnerState.AwaitingSubscribe)
+                        throw new CodecException(CodecError.Protocol, "Confirm before Subscribe");
+                    // A learner cannot have processed more than it was sent on this connection or before it.
+                    ulong index = Math.Min(confirm.Index, session.Next - 1);
+                    if (index > session.Delivered) session.Delivered = index;
+                    break;
+                case FrameType.Heartbeat:
+                    break;
+                default:
+                    throw new CodecException(CodecError.Protocol, $"{type} is not expected on the learner port");
+            }
+        }
+        catch (CodecException e)
+        {
+            LearnerLog.ProtocolError(_logger, session.Peer.NodeId, connection, e.Reason, e.Message);
+            CloseSession(session, e.Reason, e.Message);
+        }
+    }
+
+    /// <summary>Entries <paramref name="first"/>..<paramref name="last"/> were just appended to retention.</summary>
+    public void OnAppended(ulong first, ulong last)
+    {
+        BeginCall();
+        if (last < first || (_unfiltered.Members.Count == 0 && _prefixGroups.Count == 0)) return;
+        _batch.Clear();
+        ulong wanted = last - first + 1;
+        _retention.Read(first, (int)Math.Min(wanted, int.MaxValue), long.MaxValue, _batch);
+        if (_batch.Count == 0 || _batch[0].Index != first)
+        {
+            // Retention no longer holds them (reset or trimmed meanwhile): let catch-up sort each learner out.
+            DemoteLive(_unfiltered, last);
+            foreach (var group in _prefixGroups) DemoteLive(group, last);
+            return;
+        }
+        ulong covered = _batch[^1].Index;
+        DeliverLive(_unfiltered, first, covered);
+        for (int g = _prefixGroups.Count - 1; g >= 0; g--)
+            DeliverLive(_prefixGroups[g], first, covered);
+        _batch.Clear();
+    }
+
+    /// <summary>Retention was reset (ResetTo) and its next index is not known here: learners re-check it when entries arrive.</summary>
+    public void OnReset()
+    {
+        BeginCall();
+        _resetUnknown = true;
+        _resetNext = 0;
+        foreach (var (_, session) in _sessions)
+            if (session.State == LearnerState.Live) MakeCatchingUp(session);
+    }
+
+    /// <summary>Retention was reset to start at <paramref name="nextIndex"/>: learners behind it get SnapshotRequired now.</summary>
+    public void OnReset(ulong nextIndex)
+    {
+        BeginCall();
+        _resetUnknown = false;
+        _resetNext = nextIndex;
+        foreach (var (_, session) in _sessions)
+        {
+            if (session.State is LearnerState.Live or LearnerState.CatchingUp && session.Next < OldestHeld())
+                RequireSnapshot(session, OldestHeld());
+        }
+    }
+
+    /// <summary>Moves catching-up learners forward, a bounded step each, round-robin within a per-tick read budget.</summary>
+    public void OnTick()
+    {
+        BeginCall();
+        int n = _catchingUp.Count;
+        if (n == 0) return;
+        _tickScratch.Clear();
+        _tickScratch.AddRange(_catchingUp);
+        long budget = _options.CatchUpBytesPerTick;
+        int start = _catchUpCursor % n;
+        for (int k = 0; k < n && budget > 0; k++)
+        {
+            var session = _tickScratch[(start + k) % n];
+            if (session.State == LearnerState.CatchingUp)
+                budget -= CatchUp(session, budget);
+        }
+        _catchUpCursor = start + 1;
+        _tickScratch.Clear();
+    }
+
+    public IReadOnlyList<LearnerStatus> Status()
+    {
+        var list = new List<LearnerStatus>(_sessions.Count);
+        foreach (var (connection, s) in _sessions)
+        {
+            bool subscribed = s.State != LearnerState.AwaitingSubscribe;
+            list.Add(new LearnerStatus(connection, s.Peer.NodeId, s.Remote, s.From,
+                subscribed && s.Next > 0 ? s.Next - 1 : 0, s.Delivered, _env.QueuedBytes(connection),
+                s.Prefix is null ? null : Encoding.UTF8.GetString(s.Prefix), s.State));
+        }
+        return list;
+    }
+
+    public void Dispose()
+    {
+        _sessions.Clear();
+        _unfiltered.Members.Clear();
+        _prefixGroups.Clear();
+        _groupsByPrefix.Clear();
+        _catchingUp.Clear();
+        _batch.Clear();
+    }
+
+    private void BeginCall() => _call++;
+
+    private void OnSubscribe(LearnerSession session, Subscribe subscribe)
+    {
+        if (session.State != LearnerState.AwaitingSubscribe)
+            throw new CodecException(CodecError.Protocol, "Subscribe sent twice on one connection");
+        session.From = session.Next = subscribe.FromIndex;
+        session.Prefix = subscribe.KeyPrefix.Length == 0 ? null : subscribe.KeyPrefix.ToArray();
+        LearnerGroup group = _unfiltered;
+        if (session.Prefix is not null)
+        {
+            string key = Convert.ToHexString(session.Prefix);
+            if (!_groupsByPrefix.TryGetValue(key, out var found))
+            {
+                found = new LearnerGroup(session.Prefix, key);
+                _groupsByPrefix.Add(key, found);
+                _prefixGroups.Add(found);
+            }
+            group = found;
+        }
+        group.Add(session);
+        session.State = LearnerState.Live;
+        LearnerLog.Subscribed(_logger, session.Peer.NodeId, session.Connection, session.From,
+            session.Prefix is null ? "" : Encoding.UTF8.GetString(session.Prefix));
+
+        if (!TryOldestHeld(out ulong oldest)) return; // reset, next index unknown: wait for entries
+        if (session.Next < oldest)
+        {
+            RequireSnapshot(session, oldest);
+            return;
+        }
+        if (session.Next <= _retention.LastIndex)
+        {
+            MakeCatchingUp(session);
+            CatchUp(session, _options.CatchUpBytesPerTick);
+        }
+    }
+
+    /// <summary>Sends one chunked range of <see cref="_batch"/> to the group's live learners at <paramref name="first"/>.</summary>
+    private void DeliverLive(LearnerGroup group, ulong first, ulong covered)
+    {
+        var members = group.Members;
+        if (members.Count == 0) return;
+        int pos = 0;
+        ulong chunkFirst = first;
+        while (pos < _batch.Count)
+        {
+            int end = PlanChunk(pos, group.Prefix, chunkFirst, covered, out int count, out ulong through);
+            FrameBuffer? frame = null;
+            int sent = 0;
+            // Backwards: a cut learner leaves the list by swap-remove, which only moves visited members.
+            for (int i = members.Count - 1; i >= 0; i--)
+            {
+                var s = members[i];
+                if (s.State != LearnerState.Live) continue;
+                if (s.Next == chunkFirst)
+                {
+                    frame ??= Encode(pos, end, group.Prefix, chunkFirst, count, through);
+                    if (Send(s, frame))
+                    {
+                        s.Next = through + 1;
+                        sent++;
+                    }
+                }
+                else if (s.Next <= through)
+                {
+                    // Behind this append (or waiting for an index inside it): retention serves it.
+                    MakeCatchingUp(s);
+                }
+            }
+            if (frame is not null)
+            {
+                frame.Release();
+                FramesSent += sent;
+                LearnerMetrics.FramesSent.Add(sent);
+            }
+            pos = end;
+            chunkFirst = through + 1;
+        }
+    }
+
+    private void DemoteLive(LearnerGroup group, ulong last)
+    {
+        foreach (var s in group.Members)
+            if (s.State == LearnerState.Live && s.Next <= last) MakeCatchingUp(s);
+    }
+
+    /// <summary>Reads and sends a bounded step of retention to one learner; returns the bytes read.</summary>
+    private long CatchUp(LearnerSession s, long budget)
+    {
+        long read = 0;
+        for (int step = 0; step < _options.CatchUpFramesPerTick && read < budget && s.State == LearnerState.CatchingUp; step++)
+        {
+            if (!TryOldestHeld(out ulong oldest)) return read;
+            if (s.Next < oldest)
+            {
+                RequireSnapshot(s, oldest);
+                return read;
+            }
+            if (s.Next > _retention.LastIndex)
+            {
+                MakeLive(s);
+                return read;
+            }
+            if (Backlog(s) >= _options.MaxBacklogBytes / 2) return read;
+            _batch.Clear();
+            int n = _retention.Read(s.Next, _options.MaxDeliverEntries, _options.MaxDeliverBytes, _batch);
+            if (n == 0) return read; // raced with retention trimming; the next step re-checks
+            for (int i = 0; i < n; i++) read += _batch[i].EncodedSize;
+            ulong covered = _batch[n - 1].Index;
+            int pos = 0;
+            while (pos < n && s.State == LearnerState.CatchingUp)
+            {
+                ulong chunkFirst = s.Next;
+                int end = PlanChunk(pos, s.Prefix, chunkFirst, covered, out int count, out ulong through);
+                var frame = Encode(pos, end, s.Prefix, chunkFirst, count, through);
+                if (Send(s, frame))
+                {
+                    s.Next = through + 1;
+                    FramesSent++;
+                    LearnerMetrics.FramesSent.Add(1);
+                }
+                frame.Release();
+                pos = end;
+            }
+            _batch.Clear();
+        }
+        if (s.State == LearnerState.CatchingUp && s.Next > _retention.LastIndex) MakeLive(s);
+        return read;
+    }
+
+    /// <summary>
+    /// Picks the entries of <see cref="_batch"/> from <paramref name="pos"/> that go in one frame: those matching
+    /// <paramref name="prefix"/>, up to the size and count bounds. Returns the position after them. The frame covers
+    /// <paramref name="chunkFirst"/>..<paramref name="through"/>: up to <paramref name="covered"/> when the batch is
+    /// exhausted (skipped entries included, so a filtered learner's resume point moves past them).
+    /// </summary>
+    private int PlanChunk(int pos, byte[]? prefix, ulong chunkFirst, ulong covered, out int count, out ulong through)
+    {
+        long bytes = 0;
+        count = 0;
+        ulong expected = chunkFirst, lastIncluded = 0;
+        int i = pos;
+        for (; i < _batch.Count; i++)
+        {
+            var e = _batch[i];
+            if (prefix is not null && !e.Key.Span.StartsWith(prefix)) continue;
+            int size = EntryRecord.SizeOf(e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Length, e.Payload.Length);
+            if (count > 0 && (bytes + size > _options.MaxDeliverBytes || count >= _options.MaxDeliverEntries)) break;
+            bytes += size;
+            count++;
+            lastIncluded = e.Index;
+            expected = e.Index + 1;
+        }
+        through = i >= _batch.Count ? covered : lastIncluded;
+        return i;
+    }
+
+    private FrameBuffer Encode(int pos, int end, byte[]? prefix, ulong chunkFirst, int count, ulong through)
+    {
+        var frame = FrameBuffer.Rent();
+        var w = frame.Writer;
+        int start = FrameWriter.Begin(w);
+        DeliverFrame.WriteHeader(w, chunkFirst, (ulong)count, through);
+        ulong expected = chunkFirst;
+        for (int i = pos; i < end; i++)
+        {
+            var e = _batch[i];
+            if (prefix is not null && !e.Key.Span.StartsWith(prefix)) continue;
+            EntryRecord.Write(w, e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span);
+            expected = e.Index + 1;
+        }
+        // Learners are local and many: their frames go uncompressed, so one buffer serves them all.
+        FrameWriter.End(w, start, FrameType.Deliver);
+        FramesEncoded++;
+        LearnerMetrics.FramesEncoded.Add(1);
+        return frame;
+    }
+
+    /// <summary>Queues one more reference of <paramref name="frame"/> for the learner, or cuts it as a slow consumer.</summary>
+    private bool Send(LearnerSession s, FrameBuffer frame)
+    {
+        long backlog = Backlog(s);
+        if (backlog + frame.Length > _options.MaxBacklogBytes)
+        {
+            SlowConsumerCuts++;
+            LearnerMetrics.SlowConsumerCuts.Add(1);
+            LearnerLog.SlowConsumer(_logger, s.Peer.NodeId, s.Connection, backlog, _options.MaxBacklogBytes);
+            CloseSession(s, CodecError.SlowConsumer,
+                $"more than {_options.MaxBacklogBytes} bytes queued for this learner; resume from the last index received");
+            return false;
+        }
+        _outbox.Add(EngineCommand.Send(s.Connection, frame.AddRef()));
+        if (s.PendingCall != _call)
+        {
+            s.PendingCall = _call;
+            s.PendingBytes = 0;
+        }
+        s.PendingBytes += frame.Length;
+        return true;
+    }
+
+    private long Backlog(LearnerSession s) =>
+        _env.QueuedBytes(s.Connection) + (s.PendingCall == _call ? s.PendingBytes : 0);
+
+    private void RequireSnapshot(LearnerSession s, ulong oldest)
+    {
+        LearnerLog.SnapshotRequired(_logger, s.Peer.NodeId, s.Connection, s.Next, oldest);
+        LearnerMetrics.SnapshotsRequired.Add(1);
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        new SnapshotRequired(oldest).Write(frame.Writer);
+        FrameWriter.End(frame.Writer, start, FrameType.SnapshotRequired);
+        _outbox.Add(EngineCommand.Send(s.Connection, frame));
+        CloseSession(s, CodecError.SnapshotRequired, $"index {s.Next} is no longer retained here; the oldest is {oldest}");
+    }
+
+    private void CloseSession(LearnerSession s, CodecError reason, string message)
+    {
+        _outbox.Add(EngineCommand.Close(s.Connection, reason, message));
+        Detach(s);
+        s.State = LearnerState.Closing;
+    }
+
+    /// <summary>The lowest index retention can serve, or false while that is unknown (empty after a reset).</summary>
+    private bool TryOldestHeld(out ulong oldest)
+    {
+        oldest = _retention.FirstIndex;
+        if (oldest != 0) return true;
+        if (_resetUnknown) return false;
+        oldest = _resetNext == 0 ? 1 : _resetNext;
+        return true;
+    }
+
+    private ulong OldestHeld() => TryOldestHeld(out ulong oldest) ? oldest : 0;
+
+    private void MakeCatchingUp(LearnerSession s)
+    {
+        s.State = LearnerState.CatchingUp;
+        if (s.CatchUpSlot >= 0) return;
+        s.CatchUpSlot = _catchingUp.Count;
+        _catchingUp.Add(s);
+    }
+
+    private void MakeLive(LearnerSession s)
+    {
+        s.State = LearnerState.Live;
+        RemoveCatchingUp(s);
+    }
+
+    private void RemoveCatchingUp(LearnerSession s)
+    {
+        int slot = s.CatchUpSlot;
+        if (slot < 0) return;
+        int last = _catchingUp.Count - 1;
+        if (slot != last)
+        {
+            var moved = _catchingUp[last];
+            _catchingUp[slot] = moved;
+            moved.CatchUpSlot = slot;
+        }
+        _catchingUp.RemoveAt(last);
+        s.CatchUpSlot = -1;
+    }
+
+    private void Detach(LearnerSession s)
+    {
+        RemoveCatchingUp(s);
+        var group = s.Group;
+        if (group is null) return;
+        group.Remove(s);
+        if (group.Prefix is not null && group.Members.Count == 0)
+        {
+            _groupsByPrefix.Remove(group.Key);
+            _prefixGroups.Remove(group);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using GeoRelay.Transport.Engines;
+
+namespace GeoRelay.Relay.Learners;
+
+/// <summary>What the relay keeps per learner connection.</summary>
+internal sealed class LearnerSession(int connection, PeerInfo peer, string? remote)
+{
+    public int Connection { get; } = connection;
+    public PeerInfo Peer { get; } = peer;
+    public string? Remote { get; } = remote;
+
+    public LearnerState State = LearnerState.AwaitingSubscribe;
+    public ulong From;
+    /// <summary>The next index this learner needs: everything below it was sent (or filtered out and covered by <c>through</c>).</summary>
+    public ulong Next;
+    public ulong Delivered;
+    public byte[]? Prefix;
+    public LearnerGroup? Group;
+
+    /// <summary>Position in <see cref="Group"/>'s member list, for O(1) removal.</summary>
+    public int GroupSlot = -1;
+
+    /// <summary>Position in the fan-out's catching-up list, or -1.</summary>
+    public int CatchUpSlot = -1;
+
+    /// <summary>Bytes put in the outbox during the call numbered <see cref="PendingCall"/>; not yet in the transport's queue.</summary>
+    public long PendingBytes;
+    public long PendingCall;
+}
+
+/// <summary>Learners that share a filter (none, or one key prefix): one Deliver frame per chunk serves them all.</summary>
+internal sealed class LearnerGroup(byte[]? prefix, string key)
+{
+    public byte[]? Prefix { get; } = prefix;
+    public string Key { get; } = key;
+    public List<LearnerSession> Members { get; } = new();
+
+    public void Add(LearnerSession session)
+    {
+        session.Group = this;
+        session.GroupSlot = Members.Count;
+        Members.Add(session);
+    }
+
+    public void Remove(LearnerSession session)
+    {
+        int slot = session.GroupSlot;
+        int last = Members.Count - 1;
+        if (slot != last)
+        {
+            var moved = Members[last];
+            Members[slot] = moved;
+            moved.GroupSlot = slot;
+        }
+        Members.RemoveAt(last);
+        session.GroupSlot = -1;
+        session.Group = null;
+    }
+}

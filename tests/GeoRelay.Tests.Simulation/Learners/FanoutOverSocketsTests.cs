@@ -1,0 +1,117 @@
+using System.Net;
+using System.Text;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Relay.Learners;
+using GeoRelay.Storage;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Engines;
+using NUnit.Framework;
+
+namespace GeoRelay.Tests.Simulation.Learners;
+
+using GeoRelay.LearnerClient;
+using LearnerClient = GeoRelay.LearnerClient.LearnerClient;
+
+/// <summary>The fan-out behind the real transport (EngineHost, FramedConnection) with real SDK clients.</summary>
+[TestFixture]
+public sealed class FanoutOverSocketsTests
+{
+    /// <summary>The smallest engine that owns a retention log and a learner fan-out, as the relay does.</summary>
+    private sealed class LearnerPortEngine : IEngine
+    {
+        public LearnerPortEngine(IEngineEnvironment env)
+        {
+            Fanout = new LearnerFanout(Log, env, Outbox, LearnerFanoutOptions.Default);
+        }
+
+        public MemoryLog Log { get; } = new();
+        public LearnerFanout Fanout { get; }
+        public List<EngineCommand> Outbox { get; } = new();
+        public Hello LocalHello { get; } = Hello.ForThisBuild("relay-test", NodeKind.Proxy, 1, "", 0);
+
+        public CodecException? CheckPeer(in Hello hello, PortKind port) =>
+            hello.Kind == NodeKind.Learner && hello.TopologyHash == 0 ? null : new CodecException(CodecError.Protocol, "learners only");
+
+        public void OnConnected(int connection, PeerInfo peer) => Fanout.OnConnected(connection, peer);
+        public void OnDisconnected(int connection) => Fanout.OnDisconnected(connection);
+        public void OnDialFailed(string nodeId, string reason) { }
+        public void OnFrame(int connection, in Frame frame) => Fanout.OnFrame(connection, frame.Type, frame.Payload);
+        public void OnTick() => Fanout.OnTick();
+
+        public void Append(int count)
+        {
+            ulong first = Log.LastIndex + 1;
+            for (ulong i = first; i < first + (ulong)count; i++)
+                Log.Append(new LogEntry(i, 1, 0, i % 2 == 0 ? "even"u8.ToArray() : "odd"u8.ToArray(), Encoding.UTF8.GetBytes("entry-" + i)));
+            Fanout.OnAppended(first, first + (ulong)count - 1);
+        }
+    }
+
+    [Test]
+    public async Task Learners_over_real_sockets_get_complete_ordered_streams_and_confirms_show_in_status()
+    {
+        await using var host = new EngineHost(_ => null, ConnectionOptions.Default);
+        var engine = new LearnerPortEngine(host);
+        host.Attach(engine);
+        var endpoint = (IPEndPoint)host.Listen(new IPEndPoint(IPAddress.Loopback, 0), PortKind.Learner);
+        host.Start();
+        host.Invoke(_ => { engine.Append(500); return 0; }); // retained before anyone subscribes
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var options = LearnerClientOptions.Default with { Endpoints = [$"127.0.0.1:{endpoint.Port}"], BufferedEntries = 128 };
+        const int Total = 3000;
+        var runs = new List<Task<List<ulong>>>();
+        for (int i = 0; i < 8; i++)
+        {
+            ulong from = i % 2 == 0 ? 1UL : 250UL;
+            var o = i == 7 ? options with { KeyPrefix = "even" } : options with { NodeId = "learner-" + i };
+            runs.Add(Task.Run(async () =>
+            {
+                await using var learner = await LearnerClient.ConnectAsync(o, deadline.Token);
+                var got = new List<ulong>();
+                await foreach (var e in learner.SubscribeAsync(from, deadline.Token))
+                {
+                    got.Add(e.Index);
+                    Assert.That(Encoding.UTF8.GetString(e.Payload.Span), Is.EqualTo("entry-" + e.Index));
+                    if (e.Index >= Total - 1)
+                    {
+                        learner.Confirm(e.Index);
+                        // Stay subscribed until the relay shows the confirm (delivered) for this learner.
+                        while (!host.Invoke(_ => HasDelivered(engine.Fanout, o.NodeId, e.Index)))
+                            await Task.Delay(5, deadline.Token);
+                        break;
+                    }
+                }
+                return got;
+            }));
+        }
+        // Publish the rest while they stream (some still catching up).
+        for (int n = 500; n < Total; n += 100)
+        {
+            host.Invoke(_ => { engine.Append(100); return 0; });
+            await Task.Delay(1);
+        }
+        var results = await Task.WhenAll(runs).WaitAsync(deadline.Token);
+
+        for (int i = 0; i < 7; i++)
+        {
+            ulong from = i % 2 == 0 ? 1UL : 250UL;
+            var expected = new List<ulong>();
+            for (ulong x = from; x <= Total - 1; x++) expected.Add(x);
+            Assert.That(results[i], Is.EqualTo(expected), $"learner {i}");
+        }
+        var evens = new List<ulong>();
+        for (ulong x = 250; x <= Total; x++) if (x % 2 == 0) evens.Add(x); // it stops at the first entry it gets at or past Total - 1
+        Assert.That(results[7], Is.EqualTo(evens), "filtered learner");
+        Assert.That(host.Invoke(_ => engine.Fanout.SlowConsumerCuts), Is.Zero);
+    }
+
+    private static bool HasDelivered(LearnerFanout fanout, string node, ulong index)
+    {
+        foreach (var s in fanout.Status())
+            if (s.NodeId == node && s.DeliveredIndex >= index && s.ReceivedIndex >= index) return true;
+        return false;
+    }
+
+}

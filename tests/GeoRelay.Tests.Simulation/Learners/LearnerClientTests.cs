@@ -1,0 +1,181 @@
+using System.Text;
+using NUnit.Framework;
+
+namespace GeoRelay.Tests.Simulation.Learners;
+
+// Inside the namespace: under GeoRelay.*, `LearnerClient` alone would name the namespace GeoRelay.LearnerClient.
+using GeoRelay.LearnerClient;
+using LearnerClient = GeoRelay.LearnerClient.LearnerClient;
+
+[TestFixture]
+public sealed class LearnerClientTests
+{
+    private static LearnerClientOptions Options(params string[] endpoints) => LearnerClientOptions.Default with
+    {
+        Endpoints = endpoints,
+        NodeId = "test-learner",
+        ReconnectInitial = TimeSpan.FromMilliseconds(10),
+        ReconnectMax = TimeSpan.FromMilliseconds(100),
+        ConnectTimeout = TimeSpan.FromSeconds(2),
+        BufferedEntries = 64,
+    };
+
+    private static CancellationToken Deadline() => new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token;
+
+    private static async Task<List<LearnerEntry>> TakeAsync(LearnerClient learner, ulong from, int count, CancellationToken ct)
+    {
+        var list = new List<LearnerEntry>(count);
+        await foreach (var e in learner.SubscribeAsync(from, ct))
+        {
+            list.Add(e);
+            if (list.Count == count) break;
+        }
+        return list;
+    }
+
+    private static void AssertExactly(List<LearnerEntry> entries, IEnumerable<ulong> expected)
+    {
+        var indexes = new List<ulong>(entries.Count);
+        foreach (var e in entries)
+        {
+            indexes.Add(e.Index);
+            Assert.That(Encoding.UTF8.GetString(e.Payload.Span), Is.EqualTo(ScriptedRelay.Payload(e.Index)));
+        }
+        Assert.That(indexes, Is.EqualTo(expected));
+    }
+
+    private static IEnumerable<ulong> Range(ulong first, ulong last)
+    {
+        for (ulong i = first; i <= last; i++) yield return i;
+    }
+
+    [Test]
+    public async Task Every_entry_arrives_exactly_once_in_order_across_forced_disconnects()
+    {
+        await using var relay = new ScriptedRelay(3000);
+        foreach (int n in new[] { 150, -700, 1, -1200, 40, -1 }) relay.DropAfter.Enqueue(n);
+        await using var learner = await LearnerClient.ConnectAsync(Options(relay.Endpoint), Deadline());
+
+        var entries = await TakeAsync(learner, 1, 3000, Deadline());
+
+        AssertExactly(entries, Range(1, 3000));
+        Assert.That(learner.LastIndex, Is.EqualTo(3000UL));
+        var froms = relay.SubscribedFrom.ToArray();
+        Assert.That(froms, Has.Length.EqualTo(7), "one resubscription per drop");
+        Assert.That(froms[0], Is.EqualTo(1UL));
+        Assert.That(froms, Is.Ordered.Ascending);
+        Assert.That(entries[0].Timestamp, Is.EqualTo(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000).AddTicks(10)));
+    }
+
+    [Test]
+    public async Task Fails_over_to_the_second_endpoint_when_the_first_refuses()
+    {
+        await using var refusing = new ScriptedRelay(500) { RefuseHandshake = true };
+        await using var serving = new ScriptedRelay(500);
+        await using var learner = await LearnerClient.ConnectAsync(Options(refusing.Endpoint, serving.Endpoint), Deadline());
+
+        var entries = await TakeAsync(learner, 1, 500, Deadline());
+
+        AssertExactly(entries, Range(1, 500));
+        Assert.That(refusing.HandshakeAttempts, Is.GreaterThanOrEqualTo(1));
+        Assert.That(serving.SubscribedFrom, Is.EqualTo(new ulong[] { 1 }));
+    }
+
+    [Test]
+    public async Task Resumes_on_the_other_relay_without_gap_or_duplicate_when_its_relay_dies()
+    {
+        await using var dying = new ScriptedRelay(2000) { DieOnDrop = true };
+        dying.DropAfter.Enqueue(333);
+        await using var other = new ScriptedRelay(2000);
+        await using var learner = await LearnerClient.ConnectAsync(Options(dying.Endpoint, other.Endpoint), Deadline());
+
+        var entries = await TakeAsync(learner, 1, 2000, Deadline());
+
+        AssertExactly(entries, Range(1, 2000));
+        Assert.That(other.SubscribedFrom.TryPeek(out ulong resumedAt), Is.True);
+        Assert.That(resumedAt, Is.GreaterThan(1UL).And.LessThanOrEqualTo(337UL), "resumes after what the dead relay delivered");
+    }
+
+    [Test]
+    public async Task Ends_with_SnapshotRequired_when_no_endpoint_holds_the_index()
+    {
+        await using var a = new ScriptedRelay(1000) { FirstRetained = 100 };
+        await using var b = new ScriptedRelay(1000) { FirstRetained = 50 };
+        await using var learner = await LearnerClient.ConnectAsync(Options(a.Endpoint, b.Endpoint), Deadline());
+
+        var error = Assert.ThrowsAsync<SnapshotRequiredException>(() => TakeAsync(learner, 10, 1, Deadline()));
+
+        Assert.That(error!.RequestedIndex, Is.EqualTo(10UL));
+        Assert.That(error.OldestAvailableIndex, Is.EqualTo(50UL), "the best any endpoint offers");
+    }
+
+    [Test]
+    public async Task Tries_the_other_endpoint_before_giving_up_on_an_old_index()
+    {
+        await using var trimmed = new ScriptedRelay(300) { FirstRetained = 100 };
+        await using var full = new ScriptedRelay(300);
+        await using var learner = await LearnerClient.ConnectAsync(Options(trimmed.Endpoint, full.Endpoint), Deadline());
+
+        var entries = await TakeAsync(learner, 10, 291, Deadline());
+
+        AssertExactly(entries, Range(10, 300));
+        Assert.That(full.SubscribedFrom, Is.EqualTo(new ulong[] { 10 }));
+    }
+
+    [Test]
+    public async Task A_filtered_stream_resumes_after_what_the_relay_covered()
+    {
+        static string KeyOf(ulong i) => i % 3 == 0 ? "a/" + i : "b/" + i;
+        await using var relay = new ScriptedRelay(3000, KeyOf) { EntriesPerFrame = 5 };
+        foreach (int n in new[] { 50, 200, 5, 400 }) relay.DropAfter.Enqueue(n);
+        var options = Options(relay.Endpoint) with { KeyPrefix = "a/" };
+        await using var learner = await LearnerClient.ConnectAsync(options, Deadline());
+
+        var entries = await TakeAsync(learner, 1, 1000, Deadline());
+
+        AssertExactly(entries, Range(1, 1000).Select(i => i * 3));
+        foreach (var e in entries) Assert.That(Encoding.UTF8.GetString(e.Key.Span), Does.StartWith("a/"));
+        var froms = relay.SubscribedFrom.ToArray();
+        Assert.That(froms, Has.Length.EqualTo(5));
+        // Resume points land on the next matching entry (through + 1), not just after the last one received.
+        for (int i = 1; i < froms.Length; i++) Assert.That(froms[i] % 3, Is.Zero, $"resume {i} at {froms[i]}");
+    }
+
+    [Test]
+    public async Task Confirm_reaches_the_relay()
+    {
+        await using var relay = new ScriptedRelay(100);
+        await using var learner = await LearnerClient.ConnectAsync(Options(relay.Endpoint) with { ConfirmInterval = TimeSpan.FromMilliseconds(5) }, Deadline());
+        var ct = Deadline();
+        await foreach (var e in learner.SubscribeAsync(1, ct))
+        {
+            if (e.Index == 40)
+            {
+                learner.Confirm(39);
+                learner.Confirm(40);
+                // Still subscribed: the coalesced confirm goes out after ConfirmInterval.
+                Assert.That(await relay.ConfirmSeen.Task.WaitAsync(ct), Is.EqualTo(40UL));
+                break;
+            }
+        }
+    }
+
+    [Test]
+    public void ConnectAsync_fails_fast_when_no_endpoint_answers()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop(); // nothing listens there now
+
+        Assert.ThrowsAsync<LearnerConnectException>(() => LearnerClient.ConnectAsync(Options($"127.0.0.1:{port}"), Deadline()));
+    }
+
+    [Test]
+    public void Options_are_validated()
+    {
+        Assert.Throws<ArgumentException>(() => new LearnerClient(LearnerClientOptions.Default));
+        Assert.Throws<ArgumentException>(() => new LearnerClient(Options("no-port")));
+        Assert.DoesNotThrow(() => new LearnerClient(Options("relay-eu-1:7400", "[::1]:7400", "10.0.0.1:7400")).Dispose());
+    }
+}

@@ -1,0 +1,187 @@
+using NUnit.Framework;
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Transport;
+
+namespace GeoRelay.Tests.Simulation.Learners;
+
+/// <summary>
+/// A stand-in relay on loopback built from FramedConnection + Handshake: serves a fixed log to learners,
+/// and can refuse, drop connections mid-stream, or answer SnapshotRequired, as scripted.
+/// </summary>
+internal sealed class ScriptedRelay : IAsyncDisposable
+{
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _tasks = new();
+    private readonly ConcurrentBag<FramedConnection> _connections = new();
+    private int _handshakes;
+
+    public ScriptedRelay(ulong lastIndex, Func<ulong, string>? keyOf = null, int port = 0)
+    {
+        LastIndex = lastIndex;
+        KeyOf = keyOf ?? (_ => "");
+        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        }
+        catch
+        {
+            _listener.Dispose();
+            throw;
+        }
+        _listener.Listen(64);
+        Endpoint = $"127.0.0.1:{((IPEndPoint)_listener.LocalEndPoint!).Port}";
+        _tasks.Add(Task.Run(AcceptLoopAsync));
+    }
+
+    public ulong LastIndex { get; }
+    public Func<ulong, string> KeyOf { get; }
+    public string Endpoint { get; }
+
+    /// <summary>Oldest index held; a Subscribe below it gets SnapshotRequired.</summary>
+    public ulong FirstRetained { get; init; } = 1;
+    public bool RefuseHandshake { get; init; }
+    public int EntriesPerFrame { get; init; } = 7;
+
+    /// <summary>
+    /// For the n-th subscription: drop the connection after sending this many entries, once they left the
+    /// send queue; a negative count drops at once, losing what is still queued (a crash mid-write).
+    /// </summary>
+    public ConcurrentQueue<int> DropAfter { get; } = new();
+
+    /// <summary>After the first drop, stop accepting (the relay process died).</summary>
+    public bool DieOnDrop { get; init; }
+
+    public int HandshakeAttempts => Volatile.Read(ref _handshakes);
+    public ConcurrentQueue<ulong> SubscribedFrom { get; } = new();
+    public TaskCompletionSource<ulong> ConfirmSeen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static string Payload(ulong index) => "entry-" + index;
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try { socket = await _listener.AcceptAsync(_stop.Token); }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { return; }
+            lock (_tasks) _tasks.Add(Task.Run(() => ServeAsync(socket)));
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        var connection = new FramedConnection(socket, ConnectionOptions.Default);
+        _connections.Add(connection);
+        connection.StartWriting();
+        try
+        {
+            Interlocked.Increment(ref _handshakes);
+            var local = Hello.ForThisBuild("scripted-relay", NodeKind.Proxy, 1, "", 0);
+            await Handshake.AcceptAsync(connection, local, hello =>
+                RefuseHandshake ? new CodecException(CodecError.Unauthorized, "scripted refusal")
+                : hello.Kind != NodeKind.Learner || hello.TopologyHash != 0 ? new CodecException(CodecError.Protocol, "learners only")
+                : null, TimeSpan.FromSeconds(5), _stop.Token);
+            var (type, payload) = await connection.ReadOneFrameAsync(_stop.Token);
+            Assert.That(type, Is.EqualTo(FrameType.Subscribe));
+            var subscribe = Subscribe.Read(new ReadOnlySequence<byte>(payload));
+            SubscribedFrom.Enqueue(subscribe.FromIndex);
+            _ = Task.Run(() => ReadConfirmsAsync(connection));
+            if (subscribe.FromIndex < FirstRetained)
+            {
+                var frame = FrameBuffer.Rent();
+                int start = FrameWriter.Begin(frame.Writer);
+                new SnapshotRequired(FirstRetained).Write(frame.Writer);
+                FrameWriter.End(frame.Writer, start, FrameType.SnapshotRequired);
+                connection.TrySend(frame);
+                connection.Close(CodecError.SnapshotRequired, "not retained");
+                return;
+            }
+            int dropAfter = DropAfter.TryDequeue(out int d) ? d : int.MaxValue;
+            await StreamAsync(connection, subscribe.FromIndex, subscribe.KeyPrefix.ToArray(), dropAfter);
+            if (connection.CloseReason is not null && DieOnDrop) _listener.Dispose();
+            await Task.Delay(Timeout.Infinite, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, connection.Closed).Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or CodecException or IOException or SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Sends frames of up to EntriesPerFrame matching entries; a frame's <c>through</c> reaches up to just
+    /// before the next matching entry (or the end of the log), as the relay's fan-out covers skipped entries.
+    /// </summary>
+    private async Task StreamAsync(FramedConnection connection, ulong from, byte[] prefix, int dropAfter)
+    {
+        bool drain = dropAfter >= 0;
+        dropAfter = Math.Abs(dropAfter);
+        int sent = 0;
+        ulong index = from;
+        while (index <= LastIndex)
+        {
+            var frame = FrameBuffer.Rent();
+            var included = new List<ulong>();
+            ulong scan = index;
+            for (; scan <= LastIndex && included.Count < EntriesPerFrame; scan++)
+                if (Matches(scan, prefix)) included.Add(scan);
+            while (scan <= LastIndex && !Matches(scan, prefix)) scan++;
+            ulong through = scan - 1;
+            int start = FrameWriter.Begin(frame.Writer);
+            DeliverFrame.WriteHeader(frame.Writer, index, (ulong)included.Count, through);
+            ulong expected = index;
+            foreach (var i in included)
+            {
+                EntryRecord.Write(frame.Writer, i - expected, 1, 1_700_000_000_000_000 + (long)i,
+                    Encoding.UTF8.GetBytes(KeyOf(i)), Encoding.UTF8.GetBytes(Payload(i)));
+                expected = i + 1;
+            }
+            FrameWriter.End(frame.Writer, start, FrameType.Deliver);
+            if (!connection.TrySend(frame)) return;
+            sent += included.Count;
+            index = through + 1;
+            if (sent >= dropAfter)
+            {
+                while (drain && connection.QueuedBytes > 0 && !connection.Closed.IsCancellationRequested)
+                    await Task.Delay(1);
+                connection.Abort(CodecError.Protocol, "scripted drop");
+                return;
+            }
+        }
+    }
+
+    private bool Matches(ulong index, byte[] prefix) => prefix.Length == 0 || Encoding.UTF8.GetBytes(KeyOf(index)).AsSpan().StartsWith(prefix);
+
+    private async Task ReadConfirmsAsync(FramedConnection connection)
+    {
+        try
+        {
+            while (true)
+            {
+                var (type, payload) = await connection.ReadOneFrameAsync(connection.Closed);
+                if (type == FrameType.Confirm)
+                    ConfirmSeen.TrySetResult(Confirm.Read(new ReadOnlySequence<byte>(payload)).Index);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or CodecException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Dispose();
+        foreach (var c in _connections) c.Abort(CodecError.Shutdown, "test over");
+        Task[] tasks;
+        lock (_tasks) tasks = _tasks.ToArray();
+        try { await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(5)); } catch (TimeoutException) { }
+        foreach (var c in _connections) await c.DisposeAsync();
+    }
+}
