@@ -5,7 +5,7 @@ using GeoRelay.Tests.Simulation.Learners;
 using NUnit.Framework;
 
 // Outside GeoRelay.*, as an application would be, so the README's lines compile exactly as written.
-namespace ReadmeExample;
+namespace LearnersReadme;
 
 [TestFixture, NonParallelizable]
 public sealed class ReadmeLearnerExample
