@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using GeoRelay.Bench.Harness;
+using GeoRelay.Leader;
+using GeoRelay.Relay.Demo;
+using GeoRelay.Topology;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.Bench.Datapath;
+
+/// <summary>
+/// End-to-end data path on loopback: the whole three-regions topology in this process
+/// (<see cref="LocalCluster"/>), group fsync on, publishing through <c>LeaderNode.AppendAsync</c> as
+/// fast as the window allows, timed from the first publish to the commit of the last entry. Each
+/// size runs through the proxies and then direct-to-every-member, back to back in the same process.
+/// Writes <c>bench/results/datapath.md</c>.
+/// </summary>
+public static class DatapathBenchmark
+{
+    private const int MaxOutstanding = 65_536;
+    private const double TargetEntriesPerSecond = 500_000;
+
+    private sealed record Load(int Size, int Count);
+
+    private sealed record RunResult(string Mode, Load Load, TimeSpan Elapsed, TimeSpan Cpu, ulong FirstIndex, ulong LastIndex,
+        List<(string Dc, string Route, long Bytes, long EntryBytes, long Batches, long Failovers)> PerDc, int Gen0, int Gen2)
+    {
+        public double EntriesPerSecond => Load.Count / Elapsed.TotalSeconds;
+        public double MBps => (double)Load.Count * Load.Size / Elapsed.TotalSeconds / 1e6;
+        public double CpuMicrosPerEntry => Cpu.TotalMicroseconds / Load.Count;
+        public long TotalBytes => PerDc.Sum(d => d.Bytes);
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var loads = new List<Load> { new(128, 200_000), new(256, 200_000), new(1024, 100_000), new(16 * 1024, 10_000) };
+        string output = Path.Combine(FindRepositoryRoot(), "bench", "results", "datapath.md");
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--quick": loads = loads.Select(l => l with { Count = Math.Max(1000, l.Count / 20) }).ToList(); break;
+                case "--out": output = Path.GetFullPath(args[++i]); break;
+                default:
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --out FILE");
+                    return 2;
+            }
+        }
+
+        var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
+        var clock = Stopwatch.StartNew();
+        var results = new List<(RunResult Proxy, RunResult Direct)>();
+        foreach (var load in loads)
+        {
+            var proxy = await RunOnceAsync(topology, LeaderOptions.Default, "proxies", load);
+            Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(proxy)}");
+            var direct = await RunOnceAsync(topology, LeaderOptions.Default with { UseProxies = false }, "direct", load);
+            Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(direct)}");
+            results.Add((proxy, direct));
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        File.WriteAllText(output, Report(topology, results, clock.Elapsed));
+        Console.WriteLine($"wrote {output}");
+        return 0;
+    }
+
+    private static string Describe(RunResult r) =>
+        $"{r.Mode,-7} {r.Load.Size,6} B x {r.Load.Count,7}: {r.EntriesPerSecond,10:N0} entries/s {r.MBps,8:F1} MB/s cpu {r.CpuMicrosPerEntry,6:F2} us/entry leader egress {r.TotalBytes / (double)r.Load.Count,8:F1} B/entry";
+
+    private static async Task<RunResult> RunOnceAsync(TopologyConfig topology, LeaderOptions options, string mode, Load load)
+    {
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(NullLoggerProvider.Instance));
+        await using var cluster = LocalCluster.Start(topology, options, loggers);
+        var leader = cluster.Leader;
+        var payloads = Pool();
+        long cursor = 0;
+
+        // Warm-up: connections up, routes settled, JIT tiered; not measured.
+        int warm = Math.Min(load.Count / 10, 20_000);
+        cursor = Math.Max(warm, 1000);
+        await PublishAsync(leader, payloads, load.Size, 0, (int)cursor);
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+
+        var before = leader.Host.Invoke(_ => leader.Engine.Status());
+        ulong firstIndex = leader.Host.Invoke(_ => leader.Engine.LastIndex) + 1;
+        int gen0 = GC.CollectionCount(0), gen2 = GC.CollectionCount(2);
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpu0 = process.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        ulong last = await PublishAsync(leader, payloads, load.Size, cursor, load.Count);
+        sw.Stop();
+        process.Refresh();
+        var cpu = process.TotalProcessorTime - cpu0;
+        gen0 = GC.CollectionCount(0) - gen0;
+        gen2 = GC.CollectionCount(2) - gen2;
+        var after = leader.Host.Invoke(_ => leader.Engine.Status());
+        ulong commit = leader.Host.Invoke(_ => leader.Engine.CommitIndex);
+        if (commit < last) throw new InvalidOperationException($"commit {commit} < last {last}");
+        if (last - firstIndex + 1 != (ulong)load.Count) throw new InvalidOperationException($"indices {firstIndex}..{last} for {load.Count} entries");
+
+        var perDc = new List<(string, string, long, long, long, long)>();
+        foreach (var a in after)
+        {
+            var b = before.First(x => x.Name == a.Name);
+            perDc.Add((a.Name, a.Route, a.BytesSent - b.BytesSent, a.EntryBytesSent - b.EntryBytesSent, a.Batches - b.Batches, a.Failovers - b.Failovers));
+        }
+        return new RunResult(mode, load, sw.Elapsed, cpu, firstIndex, last, perDc, gen0, gen2);
+    }
+
+    /// <summary>Publishes <paramref name="count"/> entries, at most <see cref="MaxOutstanding"/> uncommitted; returns the last index once committed.</summary>
+    private static async Task<ulong> PublishAsync(GeoRelay.Relay.Hosting.LeaderNode leader, byte[] pool, int size, long first, int count)
+    {
+        var ring = new Task[MaxOutstanding];
+        ulong last = 0;
+        Task lastCommitted = Task.CompletedTask;
+        for (int i = 0; i < count; i++)
+        {
+            var slot = ring[i % MaxOutstanding];
+            if (slot is not null && !slot.IsCompleted) await slot.ConfigureAwait(false);
+            var r = await leader.AppendAsync(Slice(pool, size, first + i)).ConfigureAwait(false);
+            ring[i % MaxOutstanding] = r.Committed;
+            lastCommitted = r.Committed;
+            last = r.Index;
+        }
+        await lastCommitted.ConfigureAwait(false);
+        return last;
+    }
+
+    /// <summary>
+    /// A 32 MiB pool of JSON-like text with random hex values; entry i is the next slice, so no entry
+    /// repeats within zstd's window (level 1 on the links) and compression finds roughly what it would
+    /// in real telemetry (~2x: hex digits carry 4 bits per byte), neither all-zero nor incompressible.
+    /// </summary>
+    private static byte[] Pool()
+    {
+        var random = new Random(42);
+        var pool = new byte[32 << 20];
+        const string hex = "0123456789abcdef";
+        int pos = 0, field = 0;
+        while (pos < pool.Length)
+        {
+            foreach (char c in $"{{\"f{field++ % 16}\":\"")
+            {
+                if (pos == pool.Length) break;
+                pool[pos++] = (byte)c;
+            }
+            for (int k = 0; k < 12 && pos < pool.Length; k++) pool[pos++] = (byte)hex[random.Next(16)];
+            foreach (char c in "\"},")
+            {
+                if (pos == pool.Length) break;
+                pool[pos++] = (byte)c;
+            }
+        }
+        return pool;
+    }
+
+    private static ReadOnlyMemory<byte> Slice(byte[] pool, int size, long i) =>
+        pool.AsMemory((int)(i * size % (pool.Length - size)), size);
+
+    private static string Report(TopologyConfig topology, List<(RunResult Proxy, RunResult Direct)> results, TimeSpan total)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var md = new StringBuilder();
+        md.AppendLine("# Data path: publish to quorum commit on loopback");
+        md.AppendLine();
+        md.AppendLine("Command: `bench/run datapath` (= `dotnet run -c Release --project bench/GeoRelay.Bench -- datapath`), source `bench/GeoRelay.Bench/Datapath/`.");
+        md.AppendLine();
+        foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
+        md.AppendLine($"- whole benchmark: {total.TotalSeconds:F0} s");
+        md.AppendLine();
+        md.AppendLine("## Setup");
+        md.AppendLine();
+        md.AppendLine($"- Topology `topology/samples/three-regions.yaml` ({topology.Datacenters.Count} DCs, {topology.Datacenters.Sum(d => d.Members.Count)} members, quorum {topology.Quorum}), every node in **one process** (`LocalCluster`) on loopback with fresh ports and its own temp data directory; group fsync **on** (`fsync: true`), batch linger 1 ms, window 64 MiB, zstd level 1 on the links.");
+        md.AppendLine("- \"proxies\" = `LeaderOptions.Default` (eu-west and ap-south through their first proxy); \"direct\" = `LeaderOptions.Default with { UseProxies = false }` (leader sends to every member itself). Each entry size runs both, back to back, in the same process.");
+        md.AppendLine($"- Publisher: `LeaderNode.AppendAsync` in a loop as fast as the window allows, at most {MaxOutstanding:N0} uncommitted entries outstanding; time is from the first publish to the commit (quorum durable) of the last entry. A warm-up of 10% of the count (1,000..20,000 entries) on the same cluster precedes each measured run and is not counted.");
+        md.AppendLine("- Payloads: consecutive slices of a 32 MiB pool of JSON-like text with random hex values (no repeats within zstd's window; compresses about 2x).");
+        md.AppendLine("- **CPU caveat:** leader, proxies and all members share the process, so leader CPU cannot be separated. \"CPU µs/entry\" is `Process.TotalProcessorTime` delta for the *whole in-process cluster* (leader + 4 proxies + 8 members, including fsync syscalls and the publisher) divided by entries. It is an upper bound on leader CPU, not the leader's own cost.");
+        md.AppendLine("- Leader egress = `LeaderEngine.Status()` `BytesSent` deltas per DC (bytes the leader wrote toward that DC, after framing and compression) over the measured entries.");
+        md.AppendLine("- Single measurement per configuration on a noisy shared 2-core machine; expect ±20% run to run.");
+        md.AppendLine();
+
+        md.AppendLine("## Throughput");
+        md.AppendLine();
+        md.AppendLine("| entry size | entries | mode | elapsed s | entries/s | MB/s (payload) | CPU µs/entry (whole cluster) | gen0 / gen2 GCs |");
+        md.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|");
+        foreach (var (p, d) in results)
+            foreach (var r in new[] { p, d })
+                md.AppendLine(string.Create(inv, $"| {Size(r.Load.Size)} | {r.Load.Count:N0} | {r.Mode} | {r.Elapsed.TotalSeconds:F2} | {r.EntriesPerSecond:N0} | {r.MBps:F1} | {r.CpuMicrosPerEntry:F2} | {r.Gen0} / {r.Gen2} |"));
+        md.AppendLine();
+
+        md.AppendLine("## Leader egress per DC (bytes per entry)");
+        md.AppendLine();
+        var dcs = results[0].Proxy.PerDc.Select(x => x.Dc).ToList();
+        md.AppendLine("| entry size | mode | " + string.Join(" | ", dcs.Select(dc => $"{dc} B/entry (route)")) + " | total B/entry | total MB | batches (all DCs) | failovers during run |");
+        md.AppendLine("|---:|---|" + string.Concat(dcs.Select(_ => "---:|")) + "---:|---:|---:|---:|");
+        foreach (var (p, d) in results)
+            foreach (var r in new[] { p, d })
+                md.AppendLine(string.Create(inv, $"| {Size(r.Load.Size)} | {r.Mode} | ") +
+                    string.Join(" | ", r.PerDc.Select(x => string.Create(inv, $"{x.Bytes / (double)r.Load.Count:F1} ({x.Route})"))) +
+                    string.Create(inv, $" | {r.TotalBytes / (double)r.Load.Count:F1} | {r.TotalBytes / 1e6:F1} | {r.PerDc.Sum(x => x.Batches):N0} | {r.PerDc.Sum(x => x.Failovers)} |"));
+        md.AppendLine();
+
+        md.AppendLine("## Leader egress: proxies vs direct (same run)");
+        md.AppendLine();
+        int usMembers = topology.Datacenters.Where(d => d.Proxies.Count == 0).Sum(d => d.Members.Count);
+        int proxied = topology.Datacenters.Count(d => d.Proxies.Count > 0);
+        int all = topology.Datacenters.Sum(d => d.Members.Count);
+        md.AppendLine($"Structural floor for this topology: with proxies the leader still sends one copy to each of the {usMembers} members of its own (proxy-less) DC plus one per proxied DC = {usMembers + proxied} copies, against {all} copies direct, so the best possible ratio is {usMembers + proxied}/{all} = {(usMembers + proxied) / (double)all:F3} unless the leader's own DC is also served through a proxy or the direct run gets cheaper per member. A ratio above that floor means extra bytes, e.g. a proxy failover re-sending (see the failovers column).");
+        md.AppendLine();
+        md.AppendLine("| entry size | proxies total MB | direct total MB | proxies / direct | ≤ 1/3 |");
+        md.AppendLine("|---:|---:|---:|---:|---|");
+        bool egressPass = true;
+        foreach (var (p, d) in results)
+        {
+            double ratio = p.TotalBytes / (double)d.TotalBytes;
+            bool ok = ratio <= 1.0 / 3;
+            egressPass &= ok;
+            md.AppendLine(string.Create(inv, $"| {Size(p.Load.Size)} | {p.TotalBytes / 1e6:F2} | {d.TotalBytes / 1e6:F2} | {ratio:F3} | {(ok ? "PASS" : "FAIL")} |"));
+        }
+        md.AppendLine();
+
+        md.AppendLine("## Verdicts");
+        md.AppendLine();
+        var r256 = results.FirstOrDefault(x => x.Proxy.Load.Size == 256).Proxy;
+        if (r256 is not null)
+        {
+            bool ok = r256.EntriesPerSecond >= TargetEntriesPerSecond;
+            md.AppendLine(string.Create(inv, $"- **{(ok ? "PASS" : "FAIL")}** — throughput target ≥ {TargetEntriesPerSecond:N0} entries/s of 256 B committed (group fsync on): measured **{r256.EntriesPerSecond:N0} entries/s** ({r256.MBps:F1} MB/s) through the proxies, {r256.EntriesPerSecond / TargetEntriesPerSecond:P0} of target."));
+        }
+        md.AppendLine($"- **{(egressPass ? "PASS" : "FAIL")}** — leader egress ≤ 1/3 of the direct run's: ratios " +
+            string.Join(", ", results.Select(x => string.Create(inv, $"{Size(x.Proxy.Load.Size)} {x.Proxy.TotalBytes / (double)x.Direct.TotalBytes:F3}"))) + ".");
+        md.AppendLine("- Leader CPU per entry: **not measured separately** (single process); see the whole-cluster CPU column above.");
+        return md.ToString();
+    }
+
+    private static string Size(int bytes) => bytes >= 1024 ? $"{bytes / 1024} KiB" : $"{bytes} B";
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (Directory.Exists(Path.Combine(dir.FullName, "bench", "GeoRelay.Bench")))
+                return dir.FullName;
+        return Directory.GetCurrentDirectory();
+    }
+}
