@@ -233,6 +233,9 @@ public static class DatapathBenchmark
         }
         md.AppendLine($"- **{(egressPass ? "PASS" : "FAIL")}** — leader egress ≤ 1/3 of the direct run's: ratios " +
             string.Join(", ", results.Select(x => string.Create(inv, $"{Size(x.Proxy.Load.Size)} {x.Proxy.TotalBytes / (double)x.Direct.TotalBytes:F3}"))) + ".");
+        long failovers = results.Sum(x => x.Proxy.PerDc.Sum(d => d.Failovers));
+        if (failovers > 0)
+            md.AppendLine($"- Observed: {failovers} proxy failovers during the measured proxy runs ({string.Join(", ", results.Where(x => x.Proxy.PerDc.Sum(d => d.Failovers) > 0).Select(x => Size(x.Proxy.Load.Size)))}): with every node sharing 2 saturated cores, a proxy's acks/heartbeats can stay silent past `failover-after` (500 ms), the leader switches proxy and re-sends, which costs throughput and pushes egress above the 0.5 floor. The direct runs have no proxies to fail over.");
         md.AppendLine("- Leader CPU per entry: **not measured separately** (single process); see the whole-cluster CPU column above.");
         return md.ToString();
     }
