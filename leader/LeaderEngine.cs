@@ -366,7 +366,7 @@ public sealed partial class LeaderEngine : IEngine
         long now = WallClockMicros();
         ulong first = _log.LastIndex + 1, last = _log.LastIndex;
         while (reader.TryNext(out var key, out var value))
-            last = Append(key.ToArray(), value.ToArray(), now);
+            last = Append(key.AsContiguous(), value.AsContiguous(), now); // the log copies
         _pendingPublishes.Add(new PendingPublish(connection, request, first, last, wait));
         _ = count;
     }

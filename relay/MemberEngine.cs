@@ -65,21 +65,9 @@ public sealed class MemberEngine : IEngine, IDisposable
     public ulong HighestEpoch => _highestEpoch;
     public int UpstreamCount => _upstreams.Count;
 
-    public CodecException? CheckPeer(in Hello hello, PortKind port)
-    {
-        if (port == PortKind.Learner)
-            return hello.Kind is NodeKind.Learner or NodeKind.Tool ? null
-                : new CodecException(CodecError.Protocol, $"the learner port takes learners, not {hello.Kind}");
-        if (hello.Cluster != _topology.Cluster)
-            return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{_topology.Cluster}'");
-        if (!_allowedUpstreams.Contains(hello.NodeId) || hello.Kind is not (NodeKind.Leader or NodeKind.Proxy))
-            return new CodecException(CodecError.UnknownNode, $"{hello.Kind} {hello.NodeId} may not feed member {_self.Id}");
-        if (hello.TopologyHash != _topologyHash)
-            return new CodecException(CodecError.Protocol, $"topology differs: {hello.NodeId} has {hello.TopologyHash:x16}, {_self.Id} has {_topologyHash:x16}");
-        if (hello.Kind == NodeKind.Leader && hello.Epoch < _highestEpoch)
-            return new CodecException(CodecError.StaleEpoch, $"epoch {hello.Epoch} is below {_highestEpoch}, the highest this member has seen");
-        return null;
-    }
+    public CodecException? CheckPeer(in Hello hello, PortKind port) =>
+        PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
+            mayFeed: _allowedUpstreams.Contains(hello.NodeId) && hello.Kind is NodeKind.Leader or NodeKind.Proxy, _highestEpoch);
 
     public void OnConnected(int connection, PeerInfo peer)
     {
@@ -156,7 +144,7 @@ public sealed class MemberEngine : IEngine, IDisposable
                 _delivered = Math.Min(_delivered, e.Index - 1);
                 _ackedDurable = Math.Min(_ackedDurable, e.Index - 1);
             }
-            _log.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.ToArray(), e.Payload.ToArray()));
+            _log.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
         }
         _commit = Math.Max(_commit, Math.Min(commit, _log.LastIndex));
     }

@@ -47,6 +47,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private readonly Random _random;
     private readonly List<int> _slots = new();
     private readonly PooledBufferWriter _scratch = new(64 * 1024);
+    private readonly MemberProgress[] _progress;
     private PeerChannel? _upstream;
     private ulong _highestEpoch;
     private ulong _commit;
@@ -68,6 +69,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         _compressionLevel = topology.Defaults.CompressionLevel;
         var dc = topology.GetDatacenter(_self.Datacenter);
         _members = new MemberLink[dc.Members.Count];
+        _progress = new MemberProgress[_members.Length]; // reused by every DcAck
         for (int i = 0; i < _members.Length; i++)
         {
             _members[i] = new MemberLink(dc.Members[i], i);
@@ -93,21 +95,9 @@ public sealed class RelayEngine : IEngine, IDisposable
         return list;
     }
 
-    public CodecException? CheckPeer(in Hello hello, PortKind port)
-    {
-        if (port == PortKind.Learner)
-            return hello.Kind is NodeKind.Learner or NodeKind.Tool ? null
-                : new CodecException(CodecError.Protocol, $"the learner port takes learners, not {hello.Kind}");
-        if (hello.Cluster != _topology.Cluster)
-            return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{_topology.Cluster}'");
-        if (hello.Kind != NodeKind.Leader || hello.NodeId != _topology.LeaderId)
-            return new CodecException(CodecError.UnknownNode, $"{hello.Kind} {hello.NodeId} may not feed proxy {_self.Id}; only leader {_topology.LeaderId}");
-        if (hello.TopologyHash != _topologyHash)
-            return new CodecException(CodecError.Protocol, $"topology differs: {hello.NodeId} has {hello.TopologyHash:x16}, {_self.Id} has {_topologyHash:x16}");
-        if (hello.Epoch < _highestEpoch)
-            return new CodecException(CodecError.StaleEpoch, $"epoch {hello.Epoch} is below {_highestEpoch}, the highest this proxy has seen");
-        return null;
-    }
+    public CodecException? CheckPeer(in Hello hello, PortKind port) =>
+        PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
+            mayFeed: hello.Kind == NodeKind.Leader && hello.NodeId == _topology.LeaderId, _highestEpoch);
 
     public void OnConnected(int connection, PeerInfo peer)
     {
@@ -239,7 +229,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
         _highestEpoch = epoch;
         _commit = Math.Max(_commit, commit);
-        var batch = MuxBatch.Parse(mux.IsSingleSegment ? mux.First : mux.ToArray(), _slots.Count + 1);
+        var batch = MuxBatch.Parse(mux.AsContiguous(), _slots.Count + 1);
         if (batch.PacketCount != _slots.Count + 1)
             throw new CodecException(CodecError.Corrupt, $"batch has {batch.PacketCount} packets for {_slots.Count} members + retention");
 
@@ -258,7 +248,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             while (deliver.TryNext(out var e))
             {
                 if (e.Index <= _retention.LastIndex) continue;
-                _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.ToArray(), e.Payload.ToArray()));
+                _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
             }
             if (_retention.LastIndex > before)
             {
@@ -316,7 +306,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private void SendDcAck(long now)
     {
         if (_upstream is null) return;
-        var progress = new MemberProgress[_members.Length];
+        var progress = _progress;
         for (int i = 0; i < _members.Length; i++)
         {
             var m = _members[i];

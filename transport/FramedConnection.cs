@@ -148,7 +148,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
                 if (segments.Count > 0)
                 {
                     await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
-                    Interlocked.Add(ref _queuedBytes, -bytes);
+                    if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
                     Interlocked.Add(ref BytesSent, bytes);
                     foreach (var b in inFlight) b.Release();
                     segments.Clear();
@@ -169,7 +169,21 @@ public sealed partial class FramedConnection : IAsyncDisposable
             while (_sendQueue.TryDequeue(out var b)) b.Release();
             try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             _closed.Cancel();
+            Interlocked.Exchange(ref _drained, null)?.TrySetResult();
         }
+    }
+
+    private TaskCompletionSource? _drained;
+
+    /// <summary>Completes once everything queued so far has been written to the socket, or the connection has closed.</summary>
+    public Task WhenDrainedAsync()
+    {
+        if (QueuedBytes == 0 || _closed.IsCancellationRequested) return Task.CompletedTask;
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var current = Interlocked.CompareExchange(ref _drained, waiter, null) ?? waiter;
+        // The write loop may have emptied the queue between the check and the registration.
+        if (QueuedBytes == 0 || _closed.IsCancellationRequested) current.TrySetResult();
+        return current.Task;
     }
 
     /// <summary>Reads one frame during the handshake; its payload is copied out.</summary>

@@ -28,27 +28,28 @@ public static class DaemonCommands
             return RunAsync(parse.GetValue(LogFormatOption)!, loggers => new LeaderNode(topology, parse.GetValue(epoch), parse.GetValue(DataOption), options, loggers), ct);
         });
 
-        var node = new Option<string>("--node") { Description = "This node's id in the topology", Required = true };
-        var relay = new Command("relay", "Run a datacenter proxy: fans batches out to members and learners") { ConfigOption, node, DataOption, LogFormatOption };
-        relay.SetAction((parse, ct) =>
-        {
-            var topology = Load(parse.GetValue(ConfigOption)!);
-            if (topology is null) return Task.FromResult(2);
-            var id = parse.GetValue(node)!;
-            if (!CheckRole(topology, id, NodeRole.Proxy)) return Task.FromResult(2);
-            return RunAsync(parse.GetValue(LogFormatOption)!, loggers => new RelayNode(topology, id, parse.GetValue(DataOption), loggers), ct);
-        });
-
-        var member = new Command("member", "Run a member: a durable replica that acks and serves learners") { ConfigOption, node, DataOption, LogFormatOption };
-        member.SetAction((parse, ct) =>
-        {
-            var topology = Load(parse.GetValue(ConfigOption)!);
-            if (topology is null) return Task.FromResult(2);
-            var id = parse.GetValue(node)!;
-            if (!CheckRole(topology, id, NodeRole.Member)) return Task.FromResult(2);
-            return RunAsync(parse.GetValue(LogFormatOption)!, loggers => new MemberNode(topology, id, parse.GetValue(DataOption), loggers), ct);
-        });
+        var relay = ReplicaCommand("relay", "Run a datacenter proxy: fans batches out to members and learners", NodeRole.Proxy,
+            (topology, id, data, loggers) => new RelayNode(topology, id, data, loggers));
+        var member = ReplicaCommand("member", "Run a member: a durable replica that acks and serves learners", NodeRole.Member,
+            (topology, id, data, loggers) => new MemberNode(topology, id, data, loggers));
         return [leader, relay, member];
+    }
+
+    /// <summary>`relay` and `member` differ only in the role they check and the node they start.</summary>
+    private static Command ReplicaCommand(string name, string description, NodeRole role,
+        Func<TopologyConfig, string, string?, ILoggerFactory, IAsyncDisposable> start)
+    {
+        var node = new Option<string>("--node") { Description = "This node's id in the topology", Required = true };
+        var command = new Command(name, description) { ConfigOption, node, DataOption, LogFormatOption };
+        command.SetAction((parse, ct) =>
+        {
+            var topology = Load(parse.GetValue(ConfigOption)!);
+            if (topology is null) return Task.FromResult(2);
+            var id = parse.GetValue(node)!;
+            if (!CheckRole(topology, id, role)) return Task.FromResult(2);
+            return RunAsync(parse.GetValue(LogFormatOption)!, loggers => start(topology, id, parse.GetValue(DataOption), loggers), ct);
+        });
+        return command;
     }
 
     internal static TopologyConfig? Load(string path)

@@ -52,7 +52,7 @@ public static class DemoCommand
             {
                 var text = $"{{\"order\":{published},\"sku\":\"SKU-{published % 977:D5}\",\"qty\":{published % 7 + 1},\"region\":\"{(published % 3 == 0 ? "eu" : "us")}\"}}";
                 int n = Encoding.UTF8.GetBytes(text, payload);
-                var append = await cluster.Leader.AppendAsync(payload.AsMemory(0, n).ToArray(), default, ct);
+                var append = await cluster.Leader.AppendAsync(payload.AsMemory(0, n), default, ct);
                 last = append.Index;
                 published++;
             }

@@ -17,7 +17,9 @@ public sealed class LeaderNode : IAsyncDisposable
     private readonly Queue<(ulong Index, TaskCompletionSource Done)> _accepted = new();
     private readonly Queue<(ulong Index, TaskCompletionSource Done)> _committed = new();
     private readonly Dictionary<string, Queue<(ulong Index, TaskCompletionSource Done)>> _delivered = new();
+    // Both touched only under the engine lock.
     private TaskCompletionSource _capacity = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _capacityWaited;
 
     private readonly ILogger _logger;
 
@@ -42,20 +44,21 @@ public sealed class LeaderNode : IAsyncDisposable
         _host.Start();
     }
 
-    /// <summary>Appends one entry once the window has room; the index is known when this returns.</summary>
+    /// <summary>Appends one entry once the window has room; the index is known, and the payload copied, when this returns.</summary>
     public async Task<AppendResult> AppendAsync(ReadOnlyMemory<byte> payload, ReadOnlyMemory<byte> key = default, CancellationToken ct = default)
     {
         while (true)
         {
-            Task wait;
-            lock (_accepted)
-            {
-                wait = _capacity.Task;
-            }
+            Task? wait = null;
             var result = _host.Invoke(engine =>
             {
                 var leader = (LeaderEngine)engine;
-                if (!leader.HasCapacity) return (AppendResult?)null;
+                if (!leader.HasCapacity)
+                {
+                    _capacityWaited = true;
+                    wait = _capacity.Task;
+                    return (AppendResult?)null;
+                }
                 ulong index = leader.Append(key, payload, LeaderEngine.WallClockMicros());
                 var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -64,7 +67,7 @@ public sealed class LeaderNode : IAsyncDisposable
                 return new AppendResult(index, accepted.Task, committed.Task);
             });
             if (result is { } r) return r;
-            await wait.WaitAsync(ct).ConfigureAwait(false);
+            await wait!.WaitAsync(ct).ConfigureAwait(false);
         }
     }
 
@@ -84,13 +87,13 @@ public sealed class LeaderNode : IAsyncDisposable
         Release(_accepted, Engine.DurableIndex);
         Release(_committed, Engine.CommitIndex);
         foreach (var (dc, queue) in _delivered) Release(queue, Engine.DeliveredTo(dc));
-        if (Engine.HasCapacity)
+        // A fresh gate only when someone waited on the old one: no allocation per engine event.
+        if (_capacityWaited && Engine.HasCapacity)
         {
-            lock (_accepted)
-            {
-                _capacity.TrySetResult();
-                _capacity = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
+            _capacityWaited = false;
+            var open = _capacity;
+            _capacity = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            open.TrySetResult();
         }
     }
 

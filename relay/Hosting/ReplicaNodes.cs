@@ -5,23 +5,26 @@ using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.Relay.Hosting;
 
-/// <summary>A proxy (relay daemon) on real sockets: the leader dials its listen port, learners its learner port.</summary>
-public sealed class RelayNode : IAsyncDisposable
+/// <summary>
+/// A proxy or member engine on real sockets, over its own segment log: upstream dials its listen port,
+/// learners its learner port.
+/// </summary>
+public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : class, IEngine, IDisposable
 {
-    private readonly SegmentLog _log;
+    private protected readonly SegmentLog Log;
 
-    public RelayEngine Engine { get; }
+    public TEngine Engine { get; }
     public EngineHost Host { get; }
 
-    public RelayNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
+    private protected ReplicaNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers,
+        string category, bool fsync, Func<IEntryLog, EngineHost, ILogger, TEngine> create)
     {
         var node = topology.GetNode(nodeId);
-        var logger = loggers.CreateLogger("georelay.relay");
-        // Retention feeds learners; a crash loses nothing the leader cannot resend, so no fsync.
-        _log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, nodeId), NodeSetup.Log(topology, fsync: false),
+        var logger = loggers.CreateLogger(category);
+        Log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, nodeId), NodeSetup.Log(topology, fsync),
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.LearnerBacklog * 2), loggers.CreateLogger("georelay.transport"));
-        Engine = new RelayEngine(topology, nodeId, _log, Host, logger: logger);
+        Engine = create(Log, Host, logger);
         Host.Attach(Engine);
         Host.Listen(node.Listen!.Value.ToEndPoint(), PortKind.Peer);
         if (node.Learners is { } learners) Host.Listen(learners.ToEndPoint(), PortKind.Learner);
@@ -31,42 +34,24 @@ public sealed class RelayNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Host.DisposeAsync().ConfigureAwait(false);
-        Host.Invoke(_ => { Engine.Dispose(); return 0; });
-        _log.Dispose();
+        Host.Invoke(_ => { Log.Flush(); Engine.Dispose(); return 0; });
+        Log.Dispose();
     }
 }
 
-/// <summary>A member (durable replica) on real sockets.</summary>
-public sealed class MemberNode : IAsyncDisposable
+/// <summary>A proxy (relay daemon).</summary>
+public sealed class RelayNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
+    // Retention feeds learners; a crash loses nothing the leader cannot resend, so no fsync.
+    : ReplicaNode<RelayEngine>(topology, nodeId, dataDirectory, loggers, "georelay.relay", fsync: false,
+        (log, host, logger) => new RelayEngine(topology, nodeId, log, host, logger: logger));
+
+/// <summary>A member (durable replica).</summary>
+public sealed class MemberNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
+    : ReplicaNode<MemberEngine>(topology, nodeId, dataDirectory, loggers, "georelay.member", topology.Defaults.Fsync,
+        (log, host, logger) => new MemberEngine(topology, nodeId, log, host, logger: logger))
 {
-    private readonly SegmentLog _log;
-
-    public MemberEngine Engine { get; }
-    public EngineHost Host { get; }
-
-    public MemberNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
-    {
-        var node = topology.GetNode(nodeId);
-        var logger = loggers.CreateLogger("georelay.member");
-        _log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, nodeId), NodeSetup.Log(topology, topology.Defaults.Fsync),
-            progress => logger.LogInformation("Recovery: {Progress}", progress));
-        Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.LearnerBacklog * 2), loggers.CreateLogger("georelay.transport"));
-        Engine = new MemberEngine(topology, nodeId, _log, Host, logger: logger);
-        Host.Attach(Engine);
-        Host.Listen(node.Listen!.Value.ToEndPoint(), PortKind.Peer);
-        if (node.Learners is { } learners) Host.Listen(learners.ToEndPoint(), PortKind.Learner);
-        Host.Start();
-    }
-
     /// <summary>SHA-256 over every entry (index, epoch, key, payload) up to <paramref name="through"/>: equal logs have equal digests.</summary>
-    public string Digest(ulong through) => Host.Invoke(_ => LogDigest.Compute(_log, through));
-
-    public async ValueTask DisposeAsync()
-    {
-        await Host.DisposeAsync().ConfigureAwait(false);
-        Host.Invoke(_ => { _log.Flush(); Engine.Dispose(); return 0; });
-        _log.Dispose();
-    }
+    public string Digest(ulong through) => Host.Invoke(_ => LogDigest.Compute(Log, through));
 }
 
 public static class LogDigest

@@ -36,7 +36,27 @@ public sealed class FanoutOverSocketsTests
         public void OnConnected(int connection, PeerInfo peer) => Fanout.OnConnected(connection, peer);
         public void OnDisconnected(int connection) => Fanout.OnDisconnected(connection);
         public void OnDialFailed(string nodeId, string reason) { }
-        public void OnFrame(int connection, in Frame frame) => Fanout.OnFrame(connection, frame.Type, frame.Payload);
+        public void OnFrame(int connection, in Frame frame)
+        {
+            Fanout.OnFrame(connection, frame.Type, frame.Payload);
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (!_waiters[i].Condition()) continue;
+                _waiters[i].Done.TrySetResult();
+                _waiters.RemoveAt(i);
+            }
+        }
+
+        private readonly List<(Func<bool> Condition, TaskCompletionSource Done)> _waiters = new();
+
+        /// <summary>Completes when <paramref name="condition"/> holds, checked after every frame the engine handles.</summary>
+        public Task WaitUntilAsync(EngineHost host, Func<bool> condition, CancellationToken ct) => host.Invoke(_ =>
+        {
+            if (condition()) return Task.CompletedTask;
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((condition, done));
+            return done.Task.WaitAsync(ct);
+        });
         public void OnTick() => Fanout.OnTick();
 
         public void Append(int count)
@@ -78,8 +98,8 @@ public sealed class FanoutOverSocketsTests
                     {
                         learner.Confirm(e.Index);
                         // Stay subscribed until the relay shows the confirm (delivered) for this learner.
-                        while (!host.Invoke(_ => HasDelivered(engine.Fanout, o.NodeId, e.Index)))
-                            await Task.Delay(5, deadline.Token);
+                        ulong confirmed = e.Index;
+                        await engine.WaitUntilAsync(host, () => HasDelivered(engine.Fanout, o.NodeId, confirmed), deadline.Token);
                         break;
                     }
                 }
@@ -90,7 +110,7 @@ public sealed class FanoutOverSocketsTests
         for (int n = 500; n < Total; n += 100)
         {
             host.Invoke(_ => { engine.Append(100); return 0; });
-            await Task.Delay(1);
+            await Task.Yield(); // let the learners' loops interleave with publishing
         }
         var results = await Task.WhenAll(runs).WaitAsync(deadline.Token);
 

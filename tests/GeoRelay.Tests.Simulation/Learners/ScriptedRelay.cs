@@ -107,7 +107,7 @@ internal sealed class ScriptedRelay : IAsyncDisposable
             int dropAfter = DropAfter.TryDequeue(out int d) ? d : int.MaxValue;
             await StreamAsync(connection, subscribe.FromIndex, subscribe.KeyPrefix.ToArray(), dropAfter);
             if (connection.CloseReason is not null && DieOnDrop) _listener.Dispose();
-            await Task.Delay(Timeout.Infinite, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, connection.Closed).Token);
+            await Task.WhenAny(WhenCancelled(_stop.Token), WhenCancelled(connection.Closed));
         }
         catch (Exception e) when (e is OperationCanceledException or CodecException or IOException or SocketException or ObjectDisposedException)
         {
@@ -148,12 +148,18 @@ internal sealed class ScriptedRelay : IAsyncDisposable
             index = through + 1;
             if (sent >= dropAfter)
             {
-                while (drain && connection.QueuedBytes > 0 && !connection.Closed.IsCancellationRequested)
-                    await Task.Delay(1);
+                if (drain) await connection.WhenDrainedAsync();
                 connection.Abort(CodecError.Protocol, "scripted drop");
                 return;
             }
         }
+    }
+
+    private static Task WhenCancelled(CancellationToken token)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        token.Register(() => done.TrySetResult());
+        return done.Task;
     }
 
     private bool Matches(ulong index, byte[] prefix) => prefix.Length == 0 || Encoding.UTF8.GetBytes(KeyOf(index)).AsSpan().StartsWith(prefix);
