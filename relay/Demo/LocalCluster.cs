@@ -37,25 +37,37 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>The same topology with every address moved to a free loopback port.</summary>
     public static TopologyConfig WithFreePorts(TopologyConfig topology)
     {
+        var ports = new Queue<int>(FreeLoopbackPorts(topology.Nodes.Count * 4));
+        NodeEndpoint? Next(NodeEndpoint? old) => old is null ? null : new NodeEndpoint("127.0.0.1", ports.Dequeue());
         var nodes = new Dictionary<string, NodeConfig>();
         foreach (var (id, node) in topology.Nodes)
-        {
-            nodes[id] = node with
-            {
-                Listen = node.Listen is null ? null : FreeLoopback(),
-                Publish = node.Publish is null ? null : FreeLoopback(),
-                Learners = node.Learners is null ? null : FreeLoopback(),
-                Admin = node.Admin is null ? null : FreeLoopback(),
-            };
-        }
+            nodes[id] = node with { Listen = Next(node.Listen), Publish = Next(node.Publish), Learners = Next(node.Learners), Admin = Next(node.Admin) };
         return topology with { Nodes = nodes };
     }
 
-    public static NodeEndpoint FreeLoopback()
+    /// <summary>
+    /// Distinct free loopback ports. All probes stay bound until every port is chosen: a probe closed
+    /// early lets the kernel hand the same port out twice.
+    /// </summary>
+    public static List<int> FreeLoopbackPorts(int count)
     {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return new NodeEndpoint("127.0.0.1", ((IPEndPoint)probe.LocalEndPoint!).Port);
+        var probes = new List<Socket>(count);
+        try
+        {
+            var ports = new List<int>(count);
+            for (int i = 0; i < count; i++)
+            {
+                var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                probes.Add(probe);
+                probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                ports.Add(((IPEndPoint)probe.LocalEndPoint!).Port);
+            }
+            return ports;
+        }
+        finally
+        {
+            foreach (var probe in probes) probe.Dispose();
+        }
     }
 
     public async ValueTask DisposeAsync()
