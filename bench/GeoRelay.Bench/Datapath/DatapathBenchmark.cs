@@ -38,7 +38,7 @@ public static class DatapathBenchmark
     public static async Task<int> RunAsync(string[] args)
     {
         var loads = new List<Load> { new(128, 200_000), new(256, 200_000), new(1024, 100_000), new(16 * 1024, 10_000) };
-        string output = Path.Combine(FindRepositoryRoot(), "bench", "results", "datapath.md");
+        string output = Path.Combine(Paths.RepositoryRoot(), "bench", "results", "datapath.md");
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -253,11 +253,4 @@ public static class DatapathBenchmark
 
     private static string Size(int bytes) => bytes >= 1024 ? $"{bytes / 1024} KiB" : $"{bytes} B";
 
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (Directory.Exists(Path.Combine(dir.FullName, "bench", "GeoRelay.Bench")))
-                return dir.FullName;
-        return Directory.GetCurrentDirectory();
-    }
 }
