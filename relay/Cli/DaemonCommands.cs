@@ -17,8 +17,8 @@ public static class DaemonCommands
     private static readonly Option<string> LogFormatOption = new("--log-format") { Description = "console or json", DefaultValueFactory = _ => "console" };
     private static readonly Option<string?> AdminOption = new("--admin") { Description = "Admin HTTP endpoint HOST:PORT (/metrics, /healthz, /status); default: the node's `admin` address in the topology; `off` for none" };
     private static readonly Option<Uri?> OtlpOption = new("--otlp") { Description = "Also push metrics to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318" };
-    private static readonly Option<TimeSpan> OtlpIntervalOption = new("--otlp-interval") { Description = "How often to push OTLP metrics", DefaultValueFactory = _ => TimeSpan.FromSeconds(10) };
-    private static readonly Option<TimeSpan> DrainTimeoutOption = new("--drain-timeout") { Description = "On SIGTERM, how long to wait for in-flight batches to be acked before stopping", DefaultValueFactory = _ => TimeSpan.FromSeconds(5) };
+    private static readonly Option<TimeSpan> OtlpIntervalOption = DurationOption.Create("--otlp-interval", "How often to push OTLP metrics", TimeSpan.FromSeconds(10));
+    private static readonly Option<TimeSpan> DrainTimeoutOption = DurationOption.Create("--drain-timeout", "On SIGTERM, how long to wait for in-flight batches to be acked before stopping", TimeSpan.FromSeconds(5));
 
     static DaemonCommands()
     {
