@@ -86,6 +86,12 @@ public sealed class NodeMetrics : IDisposable
         Meter.CreateObservableCounter("georelay.learners.frames", () => Snapshot().Learners?.FramesSent ?? 0, "{frame}", "Deliver frames queued on learner connections");
     }
 
+    /// <summary>The next read takes a fresh snapshot (a scrape calls this first, so it never sees an older one).</summary>
+    public void Invalidate()
+    {
+        lock (_gate) _snapshot = null;
+    }
+
     /// <summary>The node's status, refreshed when older than 100 ms (one engine-lock visit per scrape).</summary>
     public NodeStatusReport Snapshot()
     {

@@ -34,10 +34,13 @@ public sealed class PrometheusExporter : IDisposable
     private readonly object _values = new();
     private readonly List<Series> _series = new();
     private readonly string _meterLabels;
+    private readonly Action? _beforeScrape;
 
-    public PrometheusExporter(Meter meter)
+    /// <param name="beforeScrape">Runs at the start of every scrape (e.g. to drop a cached snapshot).</param>
+    public PrometheusExporter(Meter meter, Action? beforeScrape = null)
     {
         _meter = meter;
+        _beforeScrape = beforeScrape;
         var labels = new StringBuilder();
         if (meter.Tags is { } tags)
             foreach (var t in tags) AppendLabel(labels, t.Key, t.Value);
@@ -95,6 +98,7 @@ public sealed class PrometheusExporter : IDisposable
     {
         lock (_scrape)
         {
+            _beforeScrape?.Invoke();
             lock (_values)
                 foreach (var s in _series)
                     if (s.Observable) s.Values.Clear(); // a peer that went away leaves no stale series
@@ -137,8 +141,6 @@ public sealed class PrometheusExporter : IDisposable
         double.IsPositiveInfinity(value) ? "+Inf" : double.IsNegativeInfinity(value) ? "-Inf" : value.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>`georelay.dc.sent` in By as a counter → `georelay_dc_sent_bytes_total`.</summary>
-    public static string PrometheusName(Instrument instrument, bool counter) => PrometheusName(instrument, counter ? Kind.Counter : Kind.Gauge);
-
     private static string PrometheusName(Instrument instrument, Kind kind)
     {
         var name = new StringBuilder(instrument.Name.Length + 16);

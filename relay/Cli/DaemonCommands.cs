@@ -16,7 +16,18 @@ public static class DaemonCommands
     private static readonly Option<string?> DataOption = new("--data") { Description = "Data directory (default: $TMPDIR/georelay/<node>)" };
     private static readonly Option<string> LogFormatOption = new("--log-format") { Description = "console or json", DefaultValueFactory = _ => "console" };
     private static readonly Option<string?> AdminOption = new("--admin") { Description = "Admin HTTP endpoint HOST:PORT (/metrics, /healthz, /status); default: the node's `admin` address in the topology; `off` for none" };
-    private static readonly Option<Uri?> OtlpOption = new("--otlp") { Description = "Also push metrics to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318" };
+    private static readonly Option<Uri?> OtlpOption = new("--otlp")
+    {
+        Description = "Also push metrics to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318",
+        HelpName = "url",
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https") return uri;
+            result.AddError($"--otlp: '{text}' is not an http:// or https:// URL");
+            return null;
+        },
+    };
     private static readonly Option<TimeSpan> OtlpIntervalOption = DurationOption.Create("--otlp-interval", "How often to push OTLP metrics", TimeSpan.FromSeconds(10));
     private static readonly Option<TimeSpan> DrainTimeoutOption = DurationOption.Create("--drain-timeout", "On SIGTERM, how long to wait for in-flight batches to be acked before stopping", TimeSpan.FromSeconds(5));
 
@@ -154,7 +165,7 @@ public static class DaemonCommands
                 _otlp = OtlpExport.Start(otlp, settings.OtlpInterval, loggers.CreateLogger("georelay.admin"));
             if (settings.Admin is { } admin)
             {
-                _exporter = new PrometheusExporter(_metrics.Meter);
+                _exporter = new PrometheusExporter(_metrics.Meter, _metrics.Invalidate);
                 _admin = await AdminServer.StartAsync(admin, view, _exporter, loggers, cancellationToken).ConfigureAwait(false);
             }
         }

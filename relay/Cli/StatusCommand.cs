@@ -51,7 +51,10 @@ public static class StatusCommand
                 return 1;
             }
             if (report is null) return 1;
-            Print(AnsiConsole.Console, report);
+            var console = AnsiConsole.Console;
+            // Piped output has no terminal width: keep rows whole rather than wrapping them at 80.
+            if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 200);
+            Print(console, report);
             return 0;
         });
         return command;

@@ -83,12 +83,22 @@ public static class DemoCommand
                                              $"{cluster.Relays.Count} proxies, {settings.Learners} learners per datacenter; publishing {settings.Rate:N0} entries/s for {settings.Duration.TotalSeconds:0} s"));
             if (!await run.WaitForRoutesAsync(TimeSpan.FromSeconds(20), ct))
                 console.MarkupLine("[yellow]Not every datacenter is connected yet; publishing anyway.[/]");
+            bool ok = false;
             if (settings.Live)
-                await console.Live(run.View()).StartAsync(async ctx => await run.PublishAsync(view => { ctx.UpdateTarget(view); ctx.Refresh(); }, ct));
+            {
+                await console.Live(run.View()).StartAsync(async ctx =>
+                {
+                    void Show(IRenderable view) { ctx.UpdateTarget(view); ctx.Refresh(); }
+                    await run.PublishAsync(Show, ct);
+                    ok = await run.SettleAsync(ct);
+                    Show(run.View());
+                });
+            }
             else
+            {
                 await run.PublishAsync(null, ct);
-            bool ok = await run.SettleAsync(ct);
-            if (settings.Live) console.Write(run.View());
+                ok = await run.SettleAsync(ct);
+            }
             run.PrintSummary(ok);
             return ok ? 0 : 1;
         }
