@@ -86,6 +86,9 @@ public sealed class RelayEngine : IEngine, IDisposable
     public ulong RetainedIndex => _retention.LastIndex;
     public bool UpstreamConnected => _upstream is not null;
 
+    /// <summary>Batches taken from the leader since start.</summary>
+    public long BatchesReceived { get; private set; }
+
     public IReadOnlyList<(string Member, bool Up, ulong Durable)> MemberStatus()
     {
         var list = new List<(string, bool, ulong)>(_members.Length);
@@ -224,6 +227,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private void OnBatch(PeerChannel channel, ReadOnlySequence<byte> payload)
     {
         var mux = BatchFrame.Read(payload, ref channel.RxDelta, _slots, out var epoch, out var commit, out _);
+        BatchesReceived++;
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
         _highestEpoch = epoch;
         _commit = Math.Max(_commit, commit);

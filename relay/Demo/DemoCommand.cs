@@ -1,114 +1,292 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using GeoRelay.Leader;
+using GeoRelay.Relay.Cli;
 using GeoRelay.Topology;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace GeoRelay.Relay.Demo;
 
+/// <summary>What `georelay demo` runs.</summary>
+/// <param name="Learners">Learners per datacenter (in-process SDK clients).</param>
+/// <param name="KillAt">When to stop the active proxy of one remote datacenter; default half the duration.</param>
+public sealed record DemoSettings(string? ConfigPath, TimeSpan Duration, int Rate, int Learners, bool Live, TimeSpan? KillAt = null);
+
 /// <summary>
-/// `georelay demo`: a leader, and every proxy and member of the topology, in this process on loopback;
-/// publishes a stream for a while and shows per datacenter what was delivered and what it cost.
+/// `georelay demo`: a leader, and every proxy and member of the topology, in this process on loopback,
+/// with a few learners per datacenter; publishes a stream, stops the active proxy of one remote datacenter
+/// halfway, and shows per datacenter each second: route, what was delivered, publish-to-learner latency,
+/// commit lag, and the bytes sent across the region boundary against what direct fan-out would send.
 /// </summary>
 public static class DemoCommand
 {
     public static Command Create()
     {
         var config = new Option<string?>("--config") { Description = "Topology YAML (default: the bundled samples/three-regions.yaml)" };
-        var duration = new Option<TimeSpan>("--duration") { Description = "How long to publish", DefaultValueFactory = _ => TimeSpan.FromSeconds(6) };
-        var rate = new Option<int>("--rate") { Description = "Entries per second to publish", DefaultValueFactory = _ => 20_000 };
-        var command = new Command("demo", "Run a whole cluster in this process and watch it deliver") { config, duration, rate };
-        command.SetAction((parse, ct) => RunAsync(parse.GetValue(config), parse.GetValue(duration), parse.GetValue(rate), Console.Out, ct));
+        var duration = DurationOption.Create("--duration", "How long to publish", TimeSpan.FromSeconds(10));
+        var rate = new Option<int>("--rate") { Description = "Entries per second to publish", DefaultValueFactory = _ => 10_000 };
+        var learners = new Option<int>("--learners") { Description = "Learners per datacenter", DefaultValueFactory = _ => 3 };
+        var plain = new Option<bool>("--plain") { Description = "Print plain lines instead of a live table (the default when stdout is not a terminal)" };
+        var command = new Command("demo", "Run a whole cluster in this process and watch it deliver") { config, duration, rate, learners, plain };
+        command.SetAction((parse, ct) =>
+        {
+            bool live = !parse.GetValue(plain) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+            var settings = new DemoSettings(parse.GetValue(config), parse.GetValue(duration), Math.Max(1, parse.GetValue(rate)),
+                Math.Max(0, parse.GetValue(learners)), live);
+            return RunAsync(settings, Console.Out, ct);
+        });
         return command;
     }
 
     public static string DefaultConfigPath => Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml");
 
-    public static async Task<int> RunAsync(string? configPath, TimeSpan duration, int rate, TextWriter output, CancellationToken ct)
+    public static async Task<int> RunAsync(DemoSettings settings, TextWriter output, CancellationToken ct)
     {
-        var result = TopologyLoader.LoadFile(configPath ?? DefaultConfigPath);
+        var result = TopologyLoader.LoadFile(settings.ConfigPath ?? DefaultConfigPath);
         if (!result.Success)
         {
             foreach (var p in result.Problems) Console.Error.WriteLine(p);
             return 2;
         }
-        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
-        console.Profile.Width = Math.Max(console.Profile.Width, 120);
+        // In the live view the table tells what happens; node warnings would tear it.
+        using var loggers = LoggerFactory.Create(b =>
+        {
+            if (!settings.Live) b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+            b.SetMinimumLevel(LogLevel.Warning);
+            b.AddFilter("georelay.demo.learner", LogLevel.Error); // reconnects show in the table
+        });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = settings.Live ? AnsiSupport.Detect : AnsiSupport.No,
+            Interactive = settings.Live ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        console.Profile.Width = Math.Max(console.Profile.Width, 140);
+
+        // Thirteen nodes' loops and the learners share this process: a warm thread pool keeps a busy
+        // start from starving heartbeats into false failovers.
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         await using var cluster = LocalCluster.Start(result.Config!, LeaderOptions.Default, loggers);
-        console.MarkupLine($"[bold]GeoRelay demo[/]: cluster [green]{cluster.Topology.Cluster}[/], {cluster.Topology.Datacenters.Count} datacenters, {cluster.Members.Count} members, {cluster.Relays.Count} proxies; publishing {rate:N0} entries/s for {duration.TotalSeconds:0} s");
-
-        var clock = Stopwatch.StartNew();
-        var nextReport = TimeSpan.FromSeconds(1);
-        long published = 0;
-        ulong last = 0;
-        var payload = new byte[200];
-        while (clock.Elapsed < duration && !ct.IsCancellationRequested)
+        var topology = cluster.Topology;
+        var regions = new List<DemoRegion>();
+        foreach (var route in RoutePlanner.Plan(topology, _ => true))
+            regions.Add(new DemoRegion(topology, route, settings.Learners, loggers));
+        try
         {
-            long due = (long)(clock.Elapsed.TotalSeconds * rate);
-            while (published < due)
+            var run = new DemoRun(cluster, regions, settings, output);
+            console.MarkupLine(Markup.Escape($"GeoRelay demo: cluster {topology.Cluster}, {topology.Datacenters.Count} datacenters, {cluster.Members.Count} members, " +
+                                             $"{cluster.Relays.Count} proxies, {settings.Learners} learners per datacenter; publishing {settings.Rate:N0} entries/s for {settings.Duration.TotalSeconds:0} s"));
+            if (!await run.WaitForRoutesAsync(TimeSpan.FromSeconds(20), ct))
+                console.MarkupLine("[yellow]Not every datacenter is connected yet; publishing anyway.[/]");
+            bool ok = false;
+            if (settings.Live)
             {
-                var text = $"{{\"order\":{published},\"sku\":\"SKU-{published % 977:D5}\",\"qty\":{published % 7 + 1},\"region\":\"{(published % 3 == 0 ? "eu" : "us")}\"}}";
-                int n = Encoding.UTF8.GetBytes(text, payload);
-                var append = await cluster.Leader.AppendAsync(payload.AsMemory(0, n), default, ct);
-                last = append.Index;
-                published++;
+                await console.Live(run.View()).StartAsync(async ctx =>
+                {
+                    void Show(IRenderable view) { ctx.UpdateTarget(view); ctx.Refresh(); }
+                    await run.PublishAsync(Show, ct);
+                    ok = await run.SettleAsync(ct);
+                    Show(run.View());
+                });
             }
-            if (clock.Elapsed >= nextReport)
+            else
             {
-                console.Write(Table(cluster, published, clock.Elapsed));
-                nextReport += TimeSpan.FromSeconds(1);
+                await run.PublishAsync(null, ct);
+                ok = await run.SettleAsync(ct);
             }
-            await Task.Delay(5, ct);
+            run.PrintSummary(ok);
+            return ok ? 0 : 1;
+        }
+        finally
+        {
+            foreach (var r in regions) await r.DisposeAsync();
+        }
+    }
+
+    /// <summary>The publishing loop, the once-a-second view, and the summary.</summary>
+    private sealed class DemoRun(LocalCluster cluster, List<DemoRegion> regions, DemoSettings settings, TextWriter output)
+    {
+        private readonly Stopwatch _clock = new();
+        private readonly List<string> _events = new();
+        private readonly List<long> _payloadBytesThrough = [0]; // [i] = payload bytes of entries 1..i
+        private readonly Dictionary<string, (double P50, double P99)> _window = new();
+        private long _published;
+        private ulong _last;
+
+        private LeaderEngine Engine => cluster.Leader.Engine;
+
+        /// <summary>Until every datacenter's route is up (proxy synced, or direct links open), bounded.</summary>
+        public async Task<bool> WaitForRoutesAsync(TimeSpan bound, CancellationToken ct)
+        {
+            var wait = Stopwatch.StartNew();
+            while (wait.Elapsed < bound)
+            {
+                bool all = true;
+                foreach (var s in cluster.Leader.Host.Invoke(_ => Engine.Status())) all &= s.Connected;
+                if (all) return true;
+                await Task.Delay(20, ct);
+            }
+            return false;
         }
 
-        // Let the tail arrive everywhere, bounded.
-        var settle = Stopwatch.StartNew();
-        while (settle.Elapsed < TimeSpan.FromSeconds(10) && !AllDelivered(cluster, last)) await Task.Delay(20, ct);
-        console.Write(Table(cluster, published, clock.Elapsed));
-        bool ok = AllDelivered(cluster, last);
-        var status = cluster.Leader.Engine.Status();
-        long sent = 0, direct = 0;
-        foreach (var s in status) { sent += s.BytesSent; direct += DirectCost(cluster.Topology, s); }
-        console.MarkupLine($"Summary: published {published:N0}, committed {cluster.Leader.Engine.CommitIndex:N0}; every datacenter has all entries: {(ok ? "[green]yes[/]" : "[red]no[/]")}. " +
-                           $"Leader sent {Bytes(sent)}; direct fan-out would have sent about {Bytes(direct)} ({(direct > 0 ? (double)sent / direct : 0):P1}).");
-        return ok ? 0 : 1;
-    }
-
-    private static bool AllDelivered(LocalCluster cluster, ulong last)
-    {
-        if (cluster.Leader.Engine.CommitIndex < last) return false;
-        foreach (var s in cluster.Leader.Engine.Status())
-            if (s.MinDurable < last) return false;
-        return true;
-    }
-
-    /// <summary>What sending the same entries to each member separately, uncompressed, would have cost.</summary>
-    private static long DirectCost(TopologyConfig topology, LeaderEngine.DatacenterStatus s) =>
-        s.EntryBytesSent * Math.Max(1, topology.GetDatacenter(s.Name).Members.Count);
-
-    private static Table Table(LocalCluster cluster, long published, TimeSpan elapsed)
-    {
-        var engine = cluster.Leader.Engine;
-        var table = new Table().Title($"t={elapsed.TotalSeconds:0}s  published {published:N0}  commit {engine.CommitIndex:N0}")
-            .AddColumns("datacenter", "route", "delivered", "commit lag", "bytes sent", "direct would send", "ratio", "failovers");
-        foreach (var s in engine.Status())
+        public async Task PublishAsync(Action<IRenderable>? live, CancellationToken ct)
         {
-            long direct = DirectCost(cluster.Topology, s);
-            long lag = (long)engine.LastIndex - (long)s.MinDurable;
-            table.AddRow(s.Name, s.Route, s.MinDurable.ToString("N0"), lag.ToString("N0"), Bytes(s.BytesSent), Bytes(direct),
-                direct > 0 ? ((double)s.BytesSent / direct).ToString("P1") : "-", s.Failovers.ToString());
+            _clock.Start();
+            var killAt = settings.KillAt ?? settings.Duration / 2;
+            bool killed = false;
+            var nextReport = TimeSpan.FromSeconds(1);
+            var payload = new byte[256];
+            while (_clock.Elapsed < settings.Duration && !ct.IsCancellationRequested)
+            {
+                long due = (long)(_clock.Elapsed.TotalSeconds * settings.Rate);
+                while (_published < due && !ct.IsCancellationRequested)
+                {
+                    int n = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+                        $"{{\"order\":{_published},\"sku\":\"SKU-{_published % 977:D5}\",\"qty\":{_published % 7 + 1},\"region\":\"{(_published % 3 == 0 ? "eu" : "us")}\"}}"), payload);
+                    var append = await cluster.Leader.AppendAsync(payload.AsMemory(0, n), default, ct);
+                    _last = append.Index;
+                    _payloadBytesThrough.Add(_payloadBytesThrough[^1] + n);
+                    _published++;
+                }
+                if (!killed && _clock.Elapsed >= killAt)
+                {
+                    killed = true;
+                    await KillActiveProxyAsync();
+                }
+                if (_clock.Elapsed >= nextReport)
+                {
+                    Report(live);
+                    nextReport += TimeSpan.FromSeconds(1);
+                }
+                await Task.Delay(5, ct);
+            }
         }
-        return table;
-    }
 
-    private static string Bytes(long n) => n switch
-    {
-        >= 1 << 30 => $"{n / (double)(1 << 30):0.0} GiB",
-        >= 1 << 20 => $"{n / (double)(1 << 20):0.0} MiB",
-        >= 1 << 10 => $"{n / 1024.0:0.0} KiB",
-        _ => $"{n} B",
-    };
+        /// <summary>Stops the active proxy of the first remote datacenter that has one (preferring one with a spare).</summary>
+        private async Task KillActiveProxyAsync()
+        {
+            string? victim = null, dcName = null;
+            foreach (var s in cluster.Leader.Host.Invoke(_ => Engine.Status()))
+            {
+                var dc = cluster.Topology.GetDatacenter(s.Name);
+                if (dc.IsLeaderDatacenter || !s.Route.StartsWith("proxy ", StringComparison.Ordinal)) continue;
+                if (victim is null || dc.Proxies.Count > 1 && cluster.Topology.GetDatacenter(dcName!).Proxies.Count < 2)
+                    (victim, dcName) = (s.Route["proxy ".Length..], s.Name);
+            }
+            if (victim is null)
+            {
+                Event("no datacenter is served through a proxy: nothing to fail over");
+                return;
+            }
+            await cluster.StopRelayAsync(victim);
+            Event($"stopped proxy {victim}, the active route of {dcName}");
+        }
+
+        private void Event(string text)
+        {
+            string line = string.Create(CultureInfo.InvariantCulture, $"t={_clock.Elapsed.TotalSeconds:0.0}s: {text}");
+            lock (_events) _events.Add(line);
+            if (!settings.Live) output.WriteLine("Event " + line);
+        }
+
+        private void Report(Action<IRenderable>? live)
+        {
+            foreach (var r in regions) _window[r.Name] = r.TakeWindow();
+            if (live is not null) live(View());
+            else PrintLines();
+        }
+
+        /// <summary>What one copy per member and learner, uncompressed, would have carried to the region for what it acked.</summary>
+        private long DirectCost(DemoRegion region, ulong acked)
+        {
+            long bytes = _payloadBytesThrough[(int)Math.Min(acked, (ulong)(_payloadBytesThrough.Count - 1))];
+            return bytes * (region.Members + region.LearnerCount);
+        }
+
+        private IEnumerable<(DemoRegion Region, LeaderEngine.DatacenterStatus Status)> Rows()
+        {
+            var status = cluster.Leader.Host.Invoke(_ => Engine.Status());
+            foreach (var r in regions)
+                foreach (var s in status)
+                    if (s.Name == r.Name) yield return (r, s);
+        }
+
+        public IRenderable View()
+        {
+            var table = new Table().Title(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"t={_clock.Elapsed.TotalSeconds:0}s   published {_published:N0}   commit {Engine.CommitIndex:N0}   commit lag {Lag(Engine.LastIndex, Engine.CommitIndex):N0}")))
+                .AddColumns("datacenter", "route", "acked by members", "learners got", "p50", "p99", "commit lag", "bytes sent", "direct fan-out", "ratio", "failovers");
+            foreach (var (r, s) in Rows())
+            {
+                var (p50, p99) = _window.GetValueOrDefault(r.Name, (double.NaN, double.NaN));
+                long direct = DirectCost(r, s.Delivered);
+                string route = s.Route.StartsWith("proxy", StringComparison.Ordinal) ? $"[green]{Markup.Escape(s.Route)}[/]" : $"[yellow]{Markup.Escape(s.Route)}[/]";
+                table.AddRow(Markup.Escape(r.Name + (r.IsLeaderDatacenter ? " (leader)" : "")), route, Units.Count(s.Delivered),
+                    r.LearnerCount == 0 ? "-" : Units.Count(r.MinReceived), Units.Duration(p50), Units.Duration(p99),
+                    Units.Count(Lag(Engine.LastIndex, s.Delivered)), Units.Bytes(s.BytesSent), Units.Bytes(direct),
+                    direct > 0 ? ((double)s.BytesSent / direct).ToString("P1", CultureInfo.InvariantCulture) : "-",
+                    s.Failovers > 0 ? $"[red]{s.Failovers}[/]" : "0");
+            }
+            var rows = new List<IRenderable> { table };
+            lock (_events)
+                foreach (var e in _events) rows.Add(new Markup("[bold]" + Markup.Escape(e) + "[/]"));
+            rows.Add(new Markup("[grey]latency: publish to learner, last second; direct fan-out: one uncompressed copy per member and learner of the datacenter[/]"));
+            return new Rows(rows);
+        }
+
+        private void PrintLines()
+        {
+            foreach (var (r, s) in Rows())
+            {
+                var (p50, p99) = _window.GetValueOrDefault(r.Name, (double.NaN, double.NaN));
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"t={_clock.Elapsed.TotalSeconds:0}s dc={r.Name} route={s.Route.Replace(' ', ':')} acked={s.Delivered} learners_min={r.MinReceived} p50={Units.Duration(p50).Replace(" ", "")} p99={Units.Duration(p99).Replace(" ", "")} lag={Lag(Engine.LastIndex, s.Delivered)} sent={s.BytesSent} direct={DirectCost(r, s.Delivered)} failovers={s.Failovers}"));
+            }
+        }
+
+        private bool AllDelivered()
+        {
+            if (Engine.CommitIndex < _last) return false;
+            foreach (var (r, s) in Rows())
+                if (s.Delivered < _last || (r.LearnerCount > 0 && (ulong)r.MinReceived < _last)) return false;
+            return true;
+        }
+
+        /// <summary>Lets the tail arrive everywhere, bounded.</summary>
+        public async Task<bool> SettleAsync(CancellationToken ct)
+        {
+            var settle = Stopwatch.StartNew();
+            while (settle.Elapsed < TimeSpan.FromSeconds(15) && !AllDelivered() && !ct.IsCancellationRequested)
+                await Task.Delay(20, ct);
+            foreach (var r in regions) r.TakeWindow();
+            return AllDelivered();
+        }
+
+        public void PrintSummary(bool ok)
+        {
+            long sent = 0, direct = 0, remoteSent = 0, remoteDirect = 0;
+            foreach (var (r, s) in Rows())
+            {
+                long d = DirectCost(r, s.Delivered);
+                sent += s.BytesSent;
+                direct += d;
+                if (!r.IsLeaderDatacenter) { remoteSent += s.BytesSent; remoteDirect += d; }
+                string failure = r.Failure is null ? "" : " learner_failure=\"" + r.Failure + "\"";
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"Summary dc={r.Name} route={s.Route.Replace(' ', ':')} acked={s.Delivered} learners={r.LearnerCount} learners_received={r.MinReceived} p50={Units.Duration(r.Total.Percentile(0.5)).Replace(" ", "")} p99={Units.Duration(r.Total.Percentile(0.99)).Replace(" ", "")} failovers={s.Failovers} bytes_sent={s.BytesSent} direct_fanout_bytes={d}{failure}"));
+            }
+            lock (_events)
+                foreach (var e in _events) output.WriteLine("Summary event " + e);
+            string share = remoteDirect > 0 ? string.Create(CultureInfo.InvariantCulture, $" ({(double)remoteSent / remoteDirect:P1})") : "";
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Summary: published {_published:N0}, committed {Engine.CommitIndex:N0}; every datacenter and learner has every entry: {(ok ? "yes" : "no")}. Across region boundaries the leader sent {Units.Bytes(remoteSent)}; direct fan-out would have sent about {Units.Bytes(remoteDirect)}{share}."));
+        }
+
+        private static long Lag(ulong ahead, ulong behind) => ahead > behind ? (long)(ahead - behind) : 0;
+    }
 }

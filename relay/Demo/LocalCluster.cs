@@ -7,31 +7,64 @@ using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.Relay.Demo;
 
+/// <summary>
+/// Where node <paramref name="from"/> dials to reach <paramref name="to"/>, whose peer port is
+/// <paramref name="address"/>: the address itself, or a forwarder in front of it (a WAN emulator
+/// that delays the links between regions, say).
+/// </summary>
+public delegate NodeEndpoint DialRoute(NodeConfig from, NodeConfig to, NodeEndpoint address);
+
 /// <summary>Every node of a topology inside one process on loopback, on fresh free ports.</summary>
 public sealed class LocalCluster : IAsyncDisposable
 {
+    private readonly HashSet<string> _stopped = new();
+
     public TopologyConfig Topology { get; }
     public LeaderNode Leader { get; }
     public Dictionary<string, RelayNode> Relays { get; } = new();
     public Dictionary<string, MemberNode> Members { get; } = new();
     public string DataDirectory { get; }
 
-    private LocalCluster(TopologyConfig topology, string data, LeaderOptions options, ILoggerFactory loggers)
+    private LocalCluster(TopologyConfig topology, string data, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute)
     {
         Topology = topology;
         DataDirectory = data;
         foreach (var dc in topology.Datacenters)
         {
-            foreach (var m in dc.Members) Members[m] = new MemberNode(topology, m, Path.Combine(data, m), loggers);
-            foreach (var p in dc.Proxies) Relays[p] = new RelayNode(topology, p, Path.Combine(data, p), loggers);
+            foreach (var m in dc.Members) Members[m] = new MemberNode(ViewOf(topology, m, dialRoute), m, Path.Combine(data, m), loggers);
+            foreach (var p in dc.Proxies) Relays[p] = new RelayNode(ViewOf(topology, p, dialRoute), p, Path.Combine(data, p), loggers);
         }
-        Leader = new LeaderNode(topology, 1, Path.Combine(data, topology.LeaderId), options, loggers);
+        Leader = new LeaderNode(ViewOf(topology, topology.LeaderId, dialRoute), 1, Path.Combine(data, topology.LeaderId), options, loggers);
     }
 
-    public static LocalCluster Start(TopologyConfig topology, LeaderOptions options, ILoggerFactory loggers)
+    /// <param name="dialRoute">When set, every node dials its peers where this says (see <see cref="DialRoute"/>).</param>
+    public static LocalCluster Start(TopologyConfig topology, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute = null)
     {
         var data = Path.Combine(Path.GetTempPath(), "georelay-demo-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
-        return new LocalCluster(WithFreePorts(topology), data, options, loggers);
+        return new LocalCluster(WithFreePorts(topology), data, options, loggers, dialRoute);
+    }
+
+    /// <summary>
+    /// The topology as node <paramref name="self"/> sees it: every other node's peer address replaced by
+    /// where <paramref name="dialRoute"/> says to dial it. Nodes dial by the `listen` address of the
+    /// topology they were given, and the handshake's topology hash covers no address, so this is all a
+    /// forwarder needs.
+    /// </summary>
+    private static TopologyConfig ViewOf(TopologyConfig topology, string self, DialRoute? dialRoute)
+    {
+        if (dialRoute is null) return topology;
+        var from = topology.GetNode(self);
+        var nodes = new Dictionary<string, NodeConfig>();
+        foreach (var (id, node) in topology.Nodes)
+            nodes[id] = id == self || node.Listen is not { } listen ? node : node with { Listen = dialRoute(from, node, listen) };
+        return topology with { Nodes = nodes };
+    }
+
+    /// <summary>Stops one proxy as a crash would look to its peers: its connections close.</summary>
+    public async Task StopRelayAsync(string id)
+    {
+        if (!_stopped.Add(id)) return;
+        await Relays[id].DisposeAsync();
     }
 
     /// <summary>The same topology with every address moved to a free loopback port.</summary>
@@ -73,7 +106,8 @@ public sealed class LocalCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Leader.DisposeAsync();
-        foreach (var r in Relays.Values) await r.DisposeAsync();
+        foreach (var (id, r) in Relays)
+            if (_stopped.Add(id)) await r.DisposeAsync();
         foreach (var m in Members.Values) await m.DisposeAsync();
         try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

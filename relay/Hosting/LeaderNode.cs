@@ -22,11 +22,21 @@ public sealed class LeaderNode : IAsyncDisposable
     private bool _capacityWaited;
 
     private readonly ILogger _logger;
+    private readonly CatchUpProgress _catchUp;
+    private readonly string[] _datacenterNames;
+    private long _lastCatchUpCheckMicros;
+    private volatile bool _draining;
 
     public LeaderEngine Engine { get; }
     public EngineHost Host => _host;
     public TopologyConfig Topology { get; }
     public System.Net.EndPoint? PublishEndPoint { get; }
+
+    /// <summary>Per-datacenter ack latency samples (metrics subscribe to it).</summary>
+    public AckLatencyTracker AckLatency { get; }
+
+    /// <summary>Set once <see cref="DrainAsync"/> began: publishes are refused from then on.</summary>
+    public bool Draining => _draining;
 
     public LeaderNode(TopologyConfig topology, ulong epoch, string? dataDirectory, LeaderOptions? options, ILoggerFactory loggers)
     {
@@ -36,9 +46,13 @@ public sealed class LeaderNode : IAsyncDisposable
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         _host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.Window * 2), loggers.CreateLogger("georelay.transport"));
         Engine = new LeaderEngine(topology, epoch, _log, _host, options, logger);
+        _datacenterNames = new string[topology.Datacenters.Count];
+        for (int i = 0; i < _datacenterNames.Length; i++) _datacenterNames[i] = topology.Datacenters[i].Name;
+        AckLatency = new AckLatencyTracker(_datacenterNames);
+        _catchUp = new CatchUpProgress(logger);
         _host.Attach(Engine);
         _host.AfterDrain = CompleteWaiters;
-        _host.PublishCapacity = () => Engine.HasCapacity;
+        _host.PublishCapacity = () => !_draining && Engine.HasCapacity;
         if (topology.Leader.Publish is { } publish)
             PublishEndPoint = _host.Listen(publish.ToEndPoint(), PortKind.Publish);
         _host.Start();
@@ -53,6 +67,7 @@ public sealed class LeaderNode : IAsyncDisposable
             var result = _host.Invoke(engine =>
             {
                 var leader = (LeaderEngine)engine;
+                if (_draining) throw new InvalidOperationException("the leader is draining and takes no more entries");
                 if (!leader.HasCapacity)
                 {
                     _capacityWaited = true;
@@ -87,6 +102,13 @@ public sealed class LeaderNode : IAsyncDisposable
         Release(_accepted, Engine.DurableIndex);
         Release(_committed, Engine.CommitIndex);
         foreach (var (dc, queue) in _delivered) Release(queue, Engine.DeliveredTo(dc));
+        long now = _host.NowMicros;
+        AckLatency.Observe(Engine, now);
+        if (now - _lastCatchUpCheckMicros >= 250_000)
+        {
+            _lastCatchUpCheckMicros = now;
+            foreach (var dc in _datacenterNames) _catchUp.Observe(dc, Engine.DeliveredTo(dc), Engine.DurableIndex, now);
+        }
         // A fresh gate only when someone waited on the old one: no allocation per engine event.
         if (_capacityWaited && Engine.HasCapacity)
         {
@@ -94,6 +116,43 @@ public sealed class LeaderNode : IAsyncDisposable
             var open = _capacity;
             _capacity = new(TaskCreationOptions.RunContinuationsAsynchronously);
             open.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// The first half of a clean stop: publishes pause (new ones are refused), what is appended becomes
+    /// durable and is sent, then this waits, at most <paramref name="bound"/>, until every datacenter that
+    /// has a live route acked all of it; the acks owed to publishers go out as the commit index moves.
+    /// Returns whether everything was acked in time.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan bound)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (durable, connected) = _host.Invoke(e =>
+        {
+            _draining = true;
+            Engine.FlushAndSend();
+            var names = new List<string>();
+            foreach (var s in Engine.Status())
+                if (s.Connected) names.Add(s.Name);
+            return (Engine.DurableIndex, names);
+        });
+        HostingLog.Draining(_logger, bound.TotalSeconds, connected.Count, durable);
+        var waits = new List<Task>(connected.Count);
+        foreach (var dc in connected) waits.Add(DeliveredToAsync(dc, durable));
+        try
+        {
+            await Task.WhenAll(waits).WaitAsync(bound).ConfigureAwait(false);
+            HostingLog.Drained(_logger, durable, _host.Invoke(_ => Engine.CommitIndex), clock.Elapsed.TotalSeconds);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            var pending = new List<string>();
+            for (int i = 0; i < waits.Count; i++)
+                if (!waits[i].IsCompleted) pending.Add(connected[i]);
+            HostingLog.DrainTimedOut(_logger, bound.TotalSeconds, string.Join(", ", pending), durable);
+            return false;
         }
     }
 

@@ -15,12 +15,17 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
 
     public TEngine Engine { get; }
     public EngineHost Host { get; }
+    public TopologyConfig Topology { get; }
+    public string NodeId { get; }
+    private protected ILogger Logger { get; }
 
     private protected ReplicaNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers,
         string category, bool fsync, Func<IEntryLog, EngineHost, ILogger, TEngine> create)
     {
         var node = topology.GetNode(nodeId);
-        var logger = loggers.CreateLogger(category);
+        Topology = topology;
+        NodeId = nodeId;
+        var logger = Logger = loggers.CreateLogger(category);
         Log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, nodeId), NodeSetup.Log(topology, fsync),
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.LearnerBacklog * 2), loggers.CreateLogger("georelay.transport"));
@@ -43,7 +48,38 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
 public sealed class RelayNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
     // Retention feeds learners; a crash loses nothing the leader cannot resend, so no fsync.
     : ReplicaNode<RelayEngine>(topology, nodeId, dataDirectory, loggers, "georelay.relay", fsync: false,
-        (log, host, logger) => new RelayEngine(topology, nodeId, log, host, logger: logger));
+        (log, host, logger) => new RelayEngine(topology, nodeId, log, host, logger: logger))
+{
+    /// <summary>
+    /// Before a clean stop: waits, at most <paramref name="bound"/>, until every member that is up has
+    /// acked what this relay holds, so the batches it took are not left half forwarded.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan bound)
+    {
+        var drained = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Check()
+        {
+            ulong retained = Engine.RetainedIndex;
+            foreach (var (_, up, durable) in Engine.MemberStatus())
+                if (up && durable < retained) return;
+            drained.TrySetResult(retained);
+        }
+        Host.Invoke(_ => { Check(); Host.AfterDrain = Check; return 0; });
+        try
+        {
+            HostingLog.RelayDrained(Logger, await drained.Task.WaitAsync(bound).ConfigureAwait(false));
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        finally
+        {
+            Host.Invoke(_ => Host.AfterDrain = null);
+        }
+    }
+}
 
 /// <summary>A member (durable replica).</summary>
 public sealed class MemberNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)

@@ -41,6 +41,9 @@ public sealed class ClusterFixture : IDisposable
 
     public string DataOf(string node) => Path.Combine(Directory, "data", node);
 
+    /// <summary>More command-line arguments for a node's process (e.g. `--log-format json`), by node id.</summary>
+    public Dictionary<string, string> ExtraArguments { get; } = new();
+
     public GeoRelayProcess StartNode(string node)
     {
         var role = Topology.GetNode(node).Role;
@@ -50,6 +53,7 @@ public sealed class ClusterFixture : IDisposable
             NodeRole.Proxy => $"relay --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
             _ => $"member --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
         };
+        if (ExtraArguments.TryGetValue(node, out var extra)) args += " " + extra;
         var process = new GeoRelayProcess(node, args);
         Processes[node] = process;
         _all.Add(process);

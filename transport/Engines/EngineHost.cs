@@ -12,7 +12,7 @@ namespace GeoRelay.Transport.Engines;
 /// Drives one sans-IO engine over real sockets: accept loops, dials, a read loop per connection,
 /// and a tick timer. Every engine call happens under one lock, followed by running its commands.
 /// </summary>
-public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
+public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
 {
     private IEngine _engine = null!;
     private readonly Func<string, EndPoint?> _resolve;
@@ -240,6 +240,7 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
         lock (_gate)
         {
             _connections.Remove(connection.Id);
+            RecordClosedTraffic(connection, peer);
             _engine.OnDisconnected(connection.Id);
             Drain();
         }
