@@ -33,6 +33,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     private ulong _commit;
     private ulong _ackedDurable;
     private ulong _delivered;
+    private RetentionPacer _retentionPacer;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -159,6 +160,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             _delivered = durable;
         }
         long now = _env.NowMicros;
+        _retentionPacer.OnTick(_log, now, _logger);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         bool progressed = durable != _ackedDurable;
         foreach (var (_, channel) in _upstreams)

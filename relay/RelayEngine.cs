@@ -53,6 +53,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private ulong _commit;
     private bool _ackDirty;
     private long _lastAckMicros;
+    private RetentionPacer _retentionPacer;
 
     public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
@@ -287,6 +288,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             }
         }
         if (_retention.LastIndex > _retention.DurableIndex) _retention.Flush();
+        _retentionPacer.OnTick(_retention, now, _logger);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);
