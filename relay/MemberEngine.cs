@@ -27,7 +27,6 @@ public sealed class MemberEngine : IEngine, IDisposable
     private readonly HashSet<string> _allowedUpstreams = new();
     private readonly ulong _topologyHash;
     private readonly int _maxFrame;
-    private readonly int _compressionLevel;
     private readonly PooledBufferWriter _scratch = new(1024);
     private ulong _highestEpoch;
     private ulong _commit;
@@ -46,7 +45,6 @@ public sealed class MemberEngine : IEngine, IDisposable
         _logger = logger ?? NullLogger.Instance;
         _topologyHash = TopologyFingerprint.Of(topology);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
-        _compressionLevel = topology.Defaults.CompressionLevel;
         _allowedUpstreams.Add(topology.LeaderId);
         foreach (var p in topology.GetDatacenter(_self.Datacenter).Proxies) _allowedUpstreams.Add(p);
         _highestEpoch = log.LastEpoch;
@@ -77,7 +75,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             _learners.OnConnected(connection, peer);
             return;
         }
-        var channel = new PeerChannel(connection, peer, _compressionLevel, _env.NowMicros);
+        var channel = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), _env.NowMicros);
         _upstreams[connection] = channel;
         if (peer.Kind == NodeKind.Leader) _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
         SendAck(channel);

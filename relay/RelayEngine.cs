@@ -45,7 +45,6 @@ public sealed class RelayEngine : IEngine, IDisposable
     private readonly Dictionary<string, MemberLink> _memberById = new();
     private readonly ulong _topologyHash;
     private readonly int _maxFrame;
-    private readonly int _compressionLevel;
     private readonly Random _random;
     private readonly List<int> _slots = new();
     private readonly PooledBufferWriter _scratch = new(64 * 1024);
@@ -70,7 +69,6 @@ public sealed class RelayEngine : IEngine, IDisposable
         _random = new Random(seed);
         _topologyHash = TopologyFingerprint.Of(topology);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
-        _compressionLevel = topology.Defaults.CompressionLevel;
         var dc = topology.GetDatacenter(_self.Datacenter);
         _members = new MemberLink[dc.Members.Count];
         _progress = new MemberProgress[_members.Length]; // reused by every DcAck
@@ -124,7 +122,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             }
             _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
             LocalHello = LocalHello with { Epoch = _highestEpoch };
-            _upstream = new PeerChannel(connection, peer, _compressionLevel, now);
+            _upstream = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
             RelayLog.UpstreamConnected(_logger, peer.NodeId, peer.Epoch);
             foreach (var m in _members)
                 if (m.State != MemberLinkState.Down) m.State = MemberLinkState.Resync;
@@ -136,7 +134,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             member.DialPending = false;
             member.Backoff.Succeed();
             member.Connection = connection;
-            member.Channel = new PeerChannel(connection, peer, _compressionLevel, now);
+            member.Channel = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
             _memberByConnection[connection] = member;
             // State stays Down until the member's first Ack says what it holds.
             return;
