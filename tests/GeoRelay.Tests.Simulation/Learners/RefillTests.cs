@@ -57,16 +57,25 @@ internal sealed class SimLearner(string id, ulong from) : IEngine
 [TestFixture]
 public sealed class RefillTests
 {
+    /// <summary>
+    /// three-regions with 2,000 entries everywhere, but eu-p1 keeps small segments: with the simulated clock's
+    /// timestamps far in the past, its once-a-second retention pass drops all but the newest, while the
+    /// members keep everything.
+    /// </summary>
+    private static (SimulatedClusterTests.Cluster, MemoryLog RelayLog) ClusterWhoseRelayDroppedTheStart(int seed)
+    {
+        var relayLog = new MemoryLog(SegmentLogOptions.Default with { SegmentBytes = 4096 });
+        var c = SimulatedClusterTests.Build(seed, p => p == "eu-p1" ? relayLog : new MemoryLog());
+        SimulatedClusterTests.Publish(c, 2000, seed);
+        SimulatedClusterTests.RunUntil(c, () => SimulatedClusterTests.Converged(c, c.Leader.LastIndex), 20_000);
+        SimulatedClusterTests.RunUntil(c, () => relayLog.FirstIndex > 1, 2_000);
+        return (c, relayLog);
+    }
+
     [Test]
     public void ALearnerBelowTheRelaysRetentionIsRefilledFromAMemberWithoutGapOrDuplicate()
     {
-        // eu-p1 keeps small segments; with the simulated clock's timestamps far in the past, its once-a-second
-        // retention pass drops every segment but the newest, while the members keep everything.
-        var relayLog = new MemoryLog(SegmentLogOptions.Default with { SegmentBytes = 4096 });
-        var c = SimulatedClusterTests.Build(11, p => p == "eu-p1" ? relayLog : new MemoryLog());
-        SimulatedClusterTests.Publish(c, 2000, 11);
-        SimulatedClusterTests.RunUntil(c, () => SimulatedClusterTests.Converged(c, c.Leader.LastIndex), 20_000);
-        SimulatedClusterTests.RunUntil(c, () => relayLog.FirstIndex > 1, 2_000);
+        var (c, relayLog) = ClusterWhoseRelayDroppedTheStart(11);
         Assert.That(relayLog.LastIndex, Is.EqualTo(c.Leader.LastIndex), "eu-p1 is eu-west's active relay");
 
         var learner = new SimLearner("refilled-learner", 1);
@@ -85,11 +94,7 @@ public sealed class RefillTests
     [Test]
     public void WhenNoMemberHoldsTheIndexEitherTheLearnerIsToldTheOldestAnyoneHolds()
     {
-        var relayLog = new MemoryLog(SegmentLogOptions.Default with { SegmentBytes = 4096 });
-        var c = SimulatedClusterTests.Build(12, p => p == "eu-p1" ? relayLog : new MemoryLog());
-        SimulatedClusterTests.Publish(c, 2000, 12);
-        SimulatedClusterTests.RunUntil(c, () => SimulatedClusterTests.Converged(c, c.Leader.LastIndex), 20_000);
-        SimulatedClusterTests.RunUntil(c, () => relayLog.FirstIndex > 1, 2_000);
+        var (c, _) = ClusterWhoseRelayDroppedTheStart(12);
         // Every eu-west member loses its first entries too (as if their retention had passed them).
         ulong memberOldest = 0;
         foreach (var m in c.Topology.GetDatacenter("eu-west").Members)
