@@ -32,6 +32,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     private ulong _commit;
     private ulong _ackedDurable;
     private ulong _delivered;
+    private RetentionPacer _retentionPacer;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -101,6 +102,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         switch (frame.Type)
         {
             case FrameType.Append: OnAppend(channel, payload); break;
+            case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Proxy: ServeRefill(channel, Subscribe.Read(payload)); break;
             case FrameType.Heartbeat:
                 var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                 if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
@@ -147,6 +149,20 @@ public sealed class MemberEngine : IEngine, IDisposable
         _commit = Math.Max(_commit, Math.Min(commit, _log.LastIndex));
     }
 
+    /// <summary>A relay asks for entries below its own retention, for a learner: one Deliver frame, or SnapshotRequired.</summary>
+    private void ServeRefill(PeerChannel channel, Subscribe request)
+    {
+        _scratch.Clear();
+        if (_learners.TryWriteRange(request.FromIndex, request.KeyPrefix.Span, _scratch, out ulong oldest))
+        {
+            Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.Deliver, _scratch.WrittenSpan)));
+            return;
+        }
+        _scratch.Clear();
+        new SnapshotRequired(oldest).Write(_scratch);
+        Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotRequired, _scratch.WrittenSpan, compress: false)));
+    }
+
     public void OnTick()
     {
         if (_log.LastIndex > _log.DurableIndex) _log.Flush();
@@ -157,6 +173,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             _delivered = durable;
         }
         long now = _env.NowMicros;
+        _retentionPacer.OnTick(_log, now, _logger);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         bool progressed = durable != _ackedDurable;
         foreach (var (_, channel) in _upstreams)
