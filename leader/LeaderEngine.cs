@@ -164,6 +164,8 @@ public sealed partial class LeaderEngine : IEngine
             {
                 // Back from direct mode: the proxy path takes over, members' direct links close.
                 LeaderLog.BackToProxy(_logger, dc.Config.Name, peer.NodeId);
+                dc.ProxyReturns++;
+                LeaderMetrics.ProxyReturns.Add(1, new KeyValuePair<string, object?>("datacenter", dc.Config.Name));
                 dc.CurrentProxy = p.Proxy;
                 if (dc.DirectSinceMicros >= 0) { dc.DirectMicrosTotal += now - dc.DirectSinceMicros; dc.DirectSinceMicros = -1; }
                 CloseDirectLinks(dc, "datacenter is back on its proxy");
@@ -174,6 +176,7 @@ public sealed partial class LeaderEngine : IEngine
                 dc.ProxyConnection = connection;
                 dc.ProxySynced = false;
                 dc.LastHeardMicros = now;
+                dc.LastAckProgressMicros = now;
                 ResetInflight(dc);
                 return;
             }
@@ -295,7 +298,14 @@ public sealed partial class LeaderEngine : IEngine
         {
             dc.ProxySynced = true;
             dc.RetainedSentThrough = ack.RetainedIndex;
+            dc.RetainedAcked = ack.RetainedIndex;
+            dc.LastAckProgressMicros = dc.LastHeardMicros;
             LeaderLog.Synced(_logger, dc.Config.Name, dc.CurrentProxyId ?? "?", ack.RetainedIndex);
+        }
+        else if (ack.RetainedIndex > dc.RetainedAcked)
+        {
+            dc.RetainedAcked = ack.RetainedIndex;
+            dc.LastAckProgressMicros = dc.LastHeardMicros;
         }
         foreach (var progress in ack.Members)
         {

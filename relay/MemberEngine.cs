@@ -33,6 +33,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     private ulong _commit;
     private ulong _ackedDurable;
     private ulong _delivered;
+    private long _lastFedMicros;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -54,6 +55,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger);
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Member, _highestEpoch, topology.Cluster, _topologyHash);
         if (log.LastIndex > 0) RelayLog.Recovered(_logger, log.FirstIndex, log.LastIndex);
+        _lastFedMicros = env.NowMicros;
     }
 
     public List<EngineCommand> Outbox { get; } = new();
@@ -98,7 +100,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             return;
         }
         if (!_upstreams.TryGetValue(connection, out var channel)) return;
-        channel.LastHeardMicros = _env.NowMicros;
+        channel.LastHeardMicros = _lastFedMicros = _env.NowMicros;
         var payload = channel.Payload(frame, _maxFrame);
         switch (frame.Type)
         {
@@ -160,6 +162,9 @@ public sealed class MemberEngine : IEngine, IDisposable
         }
         long now = _env.NowMicros;
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
+        // Nothing from a fed upstream for a while: learners that have all we hold look elsewhere.
+        if (now - _lastFedMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds)
+            _learners.SendAwayCaughtUp("this member has no feed from the leader; resume elsewhere");
         bool progressed = durable != _ackedDurable;
         foreach (var (_, channel) in _upstreams)
             if (progressed || now - channel.LastSentMicros >= heartbeat) SendAck(channel);

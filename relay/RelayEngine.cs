@@ -53,6 +53,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private ulong _commit;
     private bool _ackDirty;
     private long _lastAckMicros;
+    private long _upstreamLostMicros;
 
     public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
@@ -78,6 +79,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         _learners = new LearnerFanout(retention, env, Outbox,
             learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger);
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Proxy, 0, topology.Cluster, _topologyHash);
+        _upstreamLostMicros = env.NowMicros;
     }
 
     public List<EngineCommand> Outbox { get; } = new();
@@ -148,6 +150,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         {
             _upstream.Dispose();
             _upstream = null;
+            _upstreamLostMicros = _env.NowMicros;
             return;
         }
         if (_memberByConnection.Remove(connection, out var member))
@@ -290,6 +293,15 @@ public sealed class RelayEngine : IEngine, IDisposable
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);
+        // Not fed (the leader routes elsewhere, or cannot reach us): learners that have all we hold
+        // go find a relay or member that is fed. Members need no heartbeat from us then either.
+        if (_upstream is null)
+        {
+            if (now - _upstreamLostMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds)
+                _learners.SendAwayCaughtUp("this relay has no feed from the leader; resume elsewhere");
+            _learners.OnTick();
+            return;
+        }
         foreach (var m in _members)
         {
             if (m.Channel is null || now - m.Channel.LastSentMicros < heartbeat) continue;
