@@ -128,7 +128,8 @@ public sealed class MemberEngine : IEngine, IDisposable
             LocalHello = LocalHello with { Epoch = epoch };
         }
         if (count == 0) { _commit = Math.Max(_commit, Math.Min(commit, _log.LastIndex)); return; }
-        if (_log.LastIndex > 0 && first > _log.LastIndex + 1)
+        // An empty member starts at 1 too: a batch that raced its (re)connect must not start its log mid-stream.
+        if (first > _log.LastIndex + 1)
         {
             RelayLog.GapIgnored(_logger, first, first + count - 1, _log.LastIndex);
             return;

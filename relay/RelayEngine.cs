@@ -97,9 +97,17 @@ public sealed class RelayEngine : IEngine, IDisposable
         return list;
     }
 
-    public CodecException? CheckPeer(in Hello hello, PortKind port) =>
-        PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
+    public CodecException? CheckPeer(in Hello hello, PortKind port)
+    {
+        // A relay the leader does not feed (it routes elsewhere, or cannot reach us) would leave a new
+        // learner waiting for entries that never come: the learner tries its next endpoint instead.
+        if (port == PortKind.Learner && Unfed(_env.NowMicros))
+            return new CodecException(CodecError.Shutdown, $"{_self.Id} has had no feed from the leader for {(_env.NowMicros - _upstreamLostMicros) / 1000} ms; try another relay or member");
+        return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
             mayFeed: hello.Kind == NodeKind.Leader && hello.NodeId == _topology.LeaderId, _highestEpoch);
+    }
+
+    private bool Unfed(long now) => _upstream is null && now - _upstreamLostMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
 
     public void OnConnected(int connection, PeerInfo peer)
     {
@@ -297,7 +305,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         // go find a relay or member that is fed. Members need no heartbeat from us then either.
         if (_upstream is null)
         {
-            if (now - _upstreamLostMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds)
+            if (Unfed(now))
                 _learners.SendAwayCaughtUp("this relay has no feed from the leader; resume elsewhere");
             _learners.OnTick();
             return;

@@ -5,6 +5,7 @@ var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int
 {
     ["codec"] = ("mux, zstd: wire bytes per recipient and codec throughput -> bench/results/codec.md", CodecBenchmark.RunAsync),
     ["datapath"] = ("publish to quorum commit on loopback, proxies vs direct egress -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),
+    ["soak"] = ("deterministic fault simulation over many seeds (default 100,000) -> bench/results/soak.md", GeoRelay.Bench.Soak.SoakBenchmark.RunAsync),
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" || !benchmarks.TryGetValue(args[0], out var benchmark))

@@ -155,11 +155,11 @@ public sealed class FaultSimulation
         _network.Add(topology.LeaderId, _leader);
         foreach (var dc in topology.Datacenters)
         {
-            var targets = new List<string>(dc.Proxies);
-            targets.AddRange(dc.Members);
             for (int i = 0; i < options.LearnersPerDatacenter; i++)
             {
-                var learner = new SimLearner($"learner-{dc.Name}-{i}", topology.Cluster, targets, _env, firstTarget: i * dc.Proxies.Count)
+                // As an application would list them: the relays first, or (every other learner) the members first.
+                var targets = i % 2 == 0 ? dc.Proxies.Concat(dc.Members).ToList() : dc.Members.Concat(dc.Proxies).ToList();
+                var learner = new SimLearner($"learner-{dc.Name}-{i}", topology.Cluster, targets, _env)
                 {
                     Received = CheckLearnerEntry,
                 };

@@ -7,9 +7,10 @@ namespace GeoRelay.Tests.Simulation.Sim;
 
 /// <summary>
 /// A learner on the simulated network, with the SDK's rules: subscribe from <c>next</c>, drop what it
-/// already has, treat a Deliver that starts past <c>next</c> as a gap, and on any disconnect move to
-/// the next relay or member of its datacenter and resume at <c>next</c>. Every entry goes to
-/// <see cref="Received"/>, which checks it against the leader's log.
+/// already has, treat a Deliver that starts past <c>next</c> as a gap; after a disconnect try the
+/// endpoints in order from the first (a refused dial moves to the next one at once, a failed round
+/// waits) and resume at <c>next</c>. Every entry goes to <see cref="Received"/>, which checks it
+/// against the leader's log.
 /// </summary>
 public sealed class SimLearner : IEngine
 {
@@ -21,12 +22,11 @@ public sealed class SimLearner : IEngine
     private bool _dialPending;
     private long _retryAt;
 
-    public SimLearner(string id, string cluster, IReadOnlyList<string> targets, IEngineEnvironment env, int firstTarget, long retryMicros = 50_000)
+    public SimLearner(string id, string cluster, IReadOnlyList<string> targets, IEngineEnvironment env, long retryMicros = 100_000)
     {
         Id = id;
         _targets = targets;
         _env = env;
-        _cursor = firstTarget % targets.Count;
         _retryMicros = retryMicros;
         LocalHello = Hello.ForThisBuild(id, NodeKind.Learner, 0, cluster, 0, Capabilities.None);
     }
@@ -64,19 +64,16 @@ public sealed class SimLearner : IEngine
     {
         if (connection != _connection) return;
         _connection = -1;
-        MoveOn();
+        Reconnects++;
+        _cursor = 0;
+        _retryAt = _env.NowMicros + _retryMicros;
     }
 
     public void OnDialFailed(string nodeId, string reason)
     {
         _dialPending = false;
-        MoveOn();
-    }
-
-    private void MoveOn()
-    {
-        Reconnects++;
-        _cursor = (_cursor + 1) % _targets.Count;
+        if (++_cursor < _targets.Count) return;
+        _cursor = 0;
         _retryAt = _env.NowMicros + _retryMicros;
     }
 
