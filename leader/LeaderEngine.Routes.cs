@@ -104,7 +104,8 @@ public sealed partial class LeaderEngine
         for (int i = 1; i < dc.Config.Proxies.Count; i++)
         {
             int candidate = (failed + i) % dc.Config.Proxies.Count;
-            if (dc.Health[candidate] != ProxyHealth.Failed) { next = candidate; break; }
+            // A proxy that failed earlier is worth a try again once its back-off has run out (it may have restarted).
+            if (dc.Health[candidate] != ProxyHealth.Failed || dc.ProxyBackoff[candidate].Due(now)) { next = candidate; break; }
         }
         dc.CurrentProxy = next;
         if (next < 0)

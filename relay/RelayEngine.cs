@@ -27,6 +27,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         public int Connection = -1;
         public PeerChannel? Channel;
         public ulong Durable;
+        public ulong DurableEpoch;
         public MemberLinkState State = MemberLinkState.Down;
         public bool DialPending;
         public Backoff Backoff;
@@ -222,7 +223,16 @@ public sealed class RelayEngine : IEngine, IDisposable
                         RelayLog.MemberSynced(_logger, member.Id, ack.DurableIndex);
                     }
                     member.Durable = ack.DurableIndex;
+                    member.DurableEpoch = ack.DurableEpoch;
                     _ackDirty = true;
+                    if (ack.Epoch > _highestEpoch)
+                    {
+                        // A member has heard from a newer leader than our upstream: a standby relay learns
+                        // the epoch this way, and a deposed leader still feeding us is cut off.
+                        _highestEpoch = ack.Epoch;
+                        LocalHello = LocalHello with { Epoch = _highestEpoch };
+                        if (_upstream is not null && _upstream.Peer.Epoch < _highestEpoch) Fence(_upstream.Connection, _upstream.Peer.Epoch);
+                    }
                     break;
                 case FrameType.Heartbeat: break;
                 case FrameType.Error: Outbox.Add(EngineCommand.Close(connection, CodecError.None, "member reported an error")); break;
@@ -330,7 +340,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         for (int i = 0; i < _members.Length; i++)
         {
             var m = _members[i];
-            progress[i] = new MemberProgress(m.Slot, m.Durable, m.State);
+            progress[i] = new MemberProgress(m.Slot, m.Durable, m.State, m.DurableEpoch);
             if (m.State == MemberLinkState.Resync) m.State = MemberLinkState.Up;
         }
         _scratch.Clear();

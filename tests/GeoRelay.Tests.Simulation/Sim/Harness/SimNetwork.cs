@@ -228,7 +228,13 @@ public sealed class SimNetwork
                 case CommandKind.Close:
                     if (_links.TryGetValue(c.Connection, out var closing))
                     {
-                        long at = ArrivalTime(closing, 0);
+                        // As FramedConnection.Close: an Error frame saying why, after what is queued, then the close.
+                        var error = FrameBuffer.Rent();
+                        int start = FrameWriter.Begin(error.Writer);
+                        new ErrorFrame(c.Reason, c.Text ?? "").Write(error.Writer);
+                        FrameWriter.End(error.Writer, start, FrameType.Error);
+                        long at = ArrivalTime(closing, error.Length);
+                        _inFlight.Enqueue(new Delivery(at, ++_seq, closing.Id, error, false), (at, _seq));
                         _inFlight.Enqueue(new Delivery(at, ++_seq, closing.Id, null, true), (at, _seq));
                     }
                     break;
