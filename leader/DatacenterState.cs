@@ -48,6 +48,11 @@ internal sealed class DatacenterState
     public long EntryBytesSent;
     public long Batches;
     public long Failovers;
+    public long DirectFallbacks;
+    public long ProxyReturns;
+    /// <summary>Highest retained index the current proxy acked, and when it last moved (or work was first outstanding).</summary>
+    public ulong RetainedAcked;
+    public long LastAckProgressMicros;
     public long DirectSinceMicros = -1;
     public long DirectMicrosTotal;
 

@@ -9,7 +9,8 @@ public sealed partial class LeaderEngine
 {
     /// <summary>Per datacenter: route, connection state and counters, for status pages and the demo.</summary>
     public readonly record struct DatacenterStatus(string Name, string Route, bool Connected, ulong Delivered, ulong MinDurable,
-        long BytesSent, long EntryBytesSent, long Batches, long Failovers, long InflightBytes, TimeSpan DirectTime);
+        long BytesSent, long EntryBytesSent, long Batches, long Failovers, long InflightBytes, TimeSpan DirectTime,
+        long DirectFallbacks = 0, long ProxyReturns = 0);
 
     public List<DatacenterStatus> Status()
     {
@@ -22,7 +23,8 @@ public sealed partial class LeaderEngine
             long direct = dc.DirectMicrosTotal + (dc.DirectSinceMicros >= 0 && dc.HasProxies ? now - dc.DirectSinceMicros : 0);
             list.Add(new DatacenterStatus(dc.Config.Name, dc.IsDirect ? "direct" : "proxy " + dc.CurrentProxyId,
                 dc.IsDirect ? AnyDirect(dc) : dc.ProxyConnection >= 0 && dc.ProxySynced, dc.Delivered, min == ulong.MaxValue ? 0 : min,
-                dc.BytesSent, dc.EntryBytesSent, dc.Batches, dc.Failovers, dc.InflightBytes, TimeSpan.FromMicroseconds(direct)));
+                dc.BytesSent, dc.EntryBytesSent, dc.Batches, dc.Failovers, dc.InflightBytes, TimeSpan.FromMicroseconds(direct),
+                dc.DirectFallbacks, dc.ProxyReturns));
         }
         return list;
     }
@@ -43,11 +45,17 @@ public sealed partial class LeaderEngine
             {
                 if (dc.ProxyConnection >= 0)
                 {
+                    int conn = dc.ProxyConnection;
                     if (now - dc.LastHeardMicros > failoverAfter)
                     {
-                        int conn = dc.ProxyConnection;
                         FailProxy(dc, $"silent for {(now - dc.LastHeardMicros) / 1000} ms");
                         Outbox.Add(EngineCommand.Close(conn, CodecError.Protocol, "no heartbeat or ack within failover-after"));
+                    }
+                    else if (dc.ProxySynced && dc.RetainedAcked < dc.RetainedSentThrough && now - dc.LastAckProgressMicros > failoverAfter)
+                    {
+                        // Alive but not taking what it is sent (wedged, or its link too slow to keep up).
+                        FailProxy(dc, $"acked nothing new for {(now - dc.LastAckProgressMicros) / 1000} ms ({dc.RetainedAcked} of {dc.RetainedSentThrough})");
+                        Outbox.Add(EngineCommand.Close(conn, CodecError.Protocol, "no ack progress within failover-after"));
                     }
                 }
                 else if (!dc.ProxyDialPending[dc.CurrentProxy] && dc.ProxyBackoff[dc.CurrentProxy].Due(now))
@@ -88,13 +96,16 @@ public sealed partial class LeaderEngine
         dc.ProxyConnection = -1;
         dc.ProxySynced = false;
         dc.Failovers++;
+        var tag = new KeyValuePair<string, object?>("datacenter", dc.Config.Name);
+        LeaderMetrics.Failovers.Add(1, tag);
         foreach (var m in dc.Members) m.Reachable = false;
         ResetInflight(dc);
         int next = -1;
         for (int i = 1; i < dc.Config.Proxies.Count; i++)
         {
             int candidate = (failed + i) % dc.Config.Proxies.Count;
-            if (dc.Health[candidate] != ProxyHealth.Failed) { next = candidate; break; }
+            // A proxy that failed earlier is worth a try again once its back-off has run out (it may have restarted).
+            if (dc.Health[candidate] != ProxyHealth.Failed || dc.ProxyBackoff[candidate].Due(now)) { next = candidate; break; }
         }
         dc.CurrentProxy = next;
         if (next < 0)
@@ -102,6 +113,9 @@ public sealed partial class LeaderEngine
             // Every proxy has failed: direct mode; probes restart from a fresh health view.
             for (int i = 0; i < dc.Health.Length; i++) dc.Health[i] = ProxyHealth.Unknown;
             dc.DirectSinceMicros = now;
+            dc.DirectFallbacks++;
+            LeaderMetrics.DirectFallbacks.Add(1, tag);
+            LeaderLog.DirectFallback(_logger, dc.Config.Name);
         }
         else
         {

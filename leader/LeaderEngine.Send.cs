@@ -178,8 +178,12 @@ public sealed partial class LeaderEngine
         StructuredMuxEncoder.Encode(_batch, _packets.AsSpan(0, k), entryBytes, offsets);
         var frame = link.Channel.Frame(FrameType.Batch, _batch.WrittenSpan);
 
-        // Commit to what was sent.
-        if (tos[0] > froms[0]) dc.RetainedSentThrough = tableEnd;
+        // Commit to what was sent; the ack-progress clock starts when the proxy has something to ack.
+        if (tos[0] > froms[0])
+        {
+            if (dc.RetainedAcked >= dc.RetainedSentThrough) dc.LastAckProgressMicros = _env.NowMicros;
+            dc.RetainedSentThrough = tableEnd;
+        }
         for (int i = 0; i < _slots.Count; i++)
             if (tos[i + 1] > froms[i + 1]) dc.Members[_slots[i]].SentThrough = tableEnd;
         Account(dc, link, frame, tableEnd, table.Size(froms[0], tos[0]));

@@ -164,6 +164,8 @@ public sealed partial class LeaderEngine : IEngine
             {
                 // Back from direct mode: the proxy path takes over, members' direct links close.
                 LeaderLog.BackToProxy(_logger, dc.Config.Name, peer.NodeId);
+                dc.ProxyReturns++;
+                LeaderMetrics.ProxyReturns.Add(1, new KeyValuePair<string, object?>("datacenter", dc.Config.Name));
                 dc.CurrentProxy = p.Proxy;
                 if (dc.DirectSinceMicros >= 0) { dc.DirectMicrosTotal += now - dc.DirectSinceMicros; dc.DirectSinceMicros = -1; }
                 CloseDirectLinks(dc, "datacenter is back on its proxy");
@@ -174,6 +176,7 @@ public sealed partial class LeaderEngine : IEngine
                 dc.ProxyConnection = connection;
                 dc.ProxySynced = false;
                 dc.LastHeardMicros = now;
+                dc.LastAckProgressMicros = now;
                 ResetInflight(dc);
                 return;
             }
@@ -295,17 +298,25 @@ public sealed partial class LeaderEngine : IEngine
         {
             dc.ProxySynced = true;
             dc.RetainedSentThrough = ack.RetainedIndex;
+            dc.RetainedAcked = ack.RetainedIndex;
+            dc.LastAckProgressMicros = dc.LastHeardMicros;
             LeaderLog.Synced(_logger, dc.Config.Name, dc.CurrentProxyId ?? "?", ack.RetainedIndex);
+        }
+        else if (ack.RetainedIndex > dc.RetainedAcked)
+        {
+            dc.RetainedAcked = ack.RetainedIndex;
+            dc.LastAckProgressMicros = dc.LastHeardMicros;
         }
         foreach (var progress in ack.Members)
         {
             if ((uint)progress.Slot >= (uint)dc.Members.Length)
                 throw new CodecException(CodecError.Corrupt, $"DcAck names member slot {progress.Slot}; {dc.Config.Name} has {dc.Members.Length}");
             var member = dc.Members[progress.Slot];
-            if (progress.DurableIndex > member.Durable) member.Durable = Math.Min(progress.DurableIndex, _log.LastIndex);
+            ulong trusted = Trusted(progress.DurableIndex, progress.DurableEpoch);
+            if (trusted > member.Durable) member.Durable = trusted;
             bool up = progress.State != MemberLinkState.Down;
             if (up && (first || !member.Reachable || progress.State == MemberLinkState.Resync))
-                member.SentThrough = Math.Max(member.Durable, progress.DurableIndex > _log.LastIndex ? member.Durable : progress.DurableIndex);
+                member.SentThrough = member.Durable;
             member.Reachable = up;
         }
         OnProgress(dc);
@@ -314,7 +325,8 @@ public sealed partial class LeaderEngine : IEngine
     private void OnMemberAck(DatacenterState dc, int slot, Ack ack)
     {
         var member = dc.Members[slot];
-        if (ack.DurableIndex > member.Durable) member.Durable = Math.Min(ack.DurableIndex, _log.LastIndex);
+        ulong trusted = Trusted(ack.DurableIndex, ack.DurableEpoch);
+        if (trusted > member.Durable) member.Durable = trusted;
         if (!member.Reachable)
         {
             member.Reachable = true;
@@ -322,6 +334,24 @@ public sealed partial class LeaderEngine : IEngine
             LeaderLog.Synced(_logger, dc.Config.Name, member.Id, member.Durable);
         }
         OnProgress(dc);
+    }
+
+    /// <summary>
+    /// How much of a member's durable log is known to be this leader's log. By the log matching rule (one
+    /// leader per epoch writes each index once), an entry with the same index and epoch as ours means
+    /// everything up to it matches. Otherwise the member holds an old leader's suffix we lack (a leader
+    /// restarted on a log that lost entries): only what is committed is known to match, and the rest is
+    /// resent, so the member replaces the conflicting entries.
+    /// </summary>
+    private ulong Trusted(ulong durable, ulong durableEpoch)
+    {
+        if (durable == 0) return 0;
+        if (durable <= _log.LastIndex)
+        {
+            if (durableEpoch == Epoch) return durable; // written by this leader, which never rewrites its log
+            if (_log.TryGet(durable, out var ours) && ours.Epoch == durableEpoch) return durable;
+        }
+        return Math.Min(durable, _commitIndex);
     }
 
     /// <summary>Acks moved: release window, move the datacenter's delivered index and the commit index.</summary>

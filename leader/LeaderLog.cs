@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.Leader;
@@ -16,6 +17,18 @@ internal static partial class LeaderLog
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Datacenter {Datacenter}: {Node} synced at durable index {Durable}")]
     public static partial void Synced(ILogger logger, string datacenter, string node, ulong durable);
 
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Datacenter {Datacenter}: every proxy is down; sending to its members directly and probing the proxies")]
+    public static partial void DirectFallback(ILogger logger, string datacenter);
+
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Peer {Peer} has epoch {Epoch}, above ours ({Ours}): this leader is deposed")]
     public static partial void Deposed(ILogger logger, string peer, ulong epoch, ulong ours);
+}
+
+/// <summary>Route changes (System.Diagnostics.Metrics), tagged with the datacenter.</summary>
+internal static class LeaderMetrics
+{
+    public static readonly Meter Meter = new("GeoRelay.Leader");
+    public static readonly Counter<long> Failovers = Meter.CreateCounter<long>("georelay.leader.failovers", description: "A datacenter's proxy was abandoned for the next one or for direct sends");
+    public static readonly Counter<long> DirectFallbacks = Meter.CreateCounter<long>("georelay.leader.direct_fallbacks", description: "Every proxy of a datacenter was down: the leader started sending to its members directly");
+    public static readonly Counter<long> ProxyReturns = Meter.CreateCounter<long>("georelay.leader.proxy_returns", description: "A datacenter in direct mode went back to a proxy that answered a probe");
 }

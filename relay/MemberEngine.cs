@@ -33,6 +33,9 @@ public sealed class MemberEngine : IEngine, IDisposable
     private ulong _ackedDurable;
     private ulong _delivered;
     private RetentionPacer _retentionPacer;
+    private long _lastFedMicros;
+    /// <summary>Highest index an Append of the current epoch has shown to match the leader's log: commit may not pass it.</summary>
+    private ulong _matched;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -53,6 +56,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger);
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Member, _highestEpoch, topology.Cluster, _topologyHash);
         if (log.LastIndex > 0) RelayLog.Recovered(_logger, log.FirstIndex, log.LastIndex);
+        _lastFedMicros = env.NowMicros;
     }
 
     public List<EngineCommand> Outbox { get; } = new();
@@ -77,7 +81,12 @@ public sealed class MemberEngine : IEngine, IDisposable
         }
         var channel = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), _env.NowMicros);
         _upstreams[connection] = channel;
-        if (peer.Kind == NodeKind.Leader) _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
+        if (peer.Kind == NodeKind.Leader && peer.Epoch > _highestEpoch)
+        {
+            _highestEpoch = peer.Epoch;
+            LocalHello = LocalHello with { Epoch = peer.Epoch };
+            _matched = 0;
+        }
         SendAck(channel);
     }
 
@@ -97,7 +106,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             return;
         }
         if (!_upstreams.TryGetValue(connection, out var channel)) return;
-        channel.LastHeardMicros = _env.NowMicros;
+        channel.LastHeardMicros = _lastFedMicros = _env.NowMicros;
         var payload = channel.Payload(frame, _maxFrame);
         switch (frame.Type)
         {
@@ -106,7 +115,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             case FrameType.Heartbeat:
                 var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                 if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
-                _commit = Math.Max(_commit, Math.Min(hb.Commit, _log.LastIndex));
+                AdvanceCommit(hb.Commit);
                 break;
             case FrameType.Error: Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported an error")); break;
             default: throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from {channel.Peer.NodeId}");
@@ -124,9 +133,11 @@ public sealed class MemberEngine : IEngine, IDisposable
         {
             _highestEpoch = epoch;
             LocalHello = LocalHello with { Epoch = epoch };
+            _matched = 0; // what matched the old leader may be a suffix the new one lacks
         }
-        if (count == 0) { _commit = Math.Max(_commit, Math.Min(commit, _log.LastIndex)); return; }
-        if (_log.LastIndex > 0 && first > _log.LastIndex + 1)
+        if (count == 0) { AdvanceCommit(commit); return; }
+        // An empty member starts at 1 too: a batch that raced its (re)connect must not start its log mid-stream.
+        if (first > _log.LastIndex + 1)
         {
             RelayLog.GapIgnored(_logger, first, first + count - 1, _log.LastIndex);
             return;
@@ -146,7 +157,9 @@ public sealed class MemberEngine : IEngine, IDisposable
             }
             _log.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
         }
-        _commit = Math.Max(_commit, Math.Min(commit, _log.LastIndex));
+        // As in Raft: entries this Append carried (or confirmed) match the leader's log, and so does all before them.
+        if (epoch == _highestEpoch) _matched = Math.Max(_matched, Math.Min(first + count - 1, _log.LastIndex));
+        AdvanceCommit(commit);
     }
 
     /// <summary>A relay asks for entries below its own retention, for a learner: one Deliver frame, or SnapshotRequired.</summary>
@@ -162,6 +175,8 @@ public sealed class MemberEngine : IEngine, IDisposable
         new SnapshotRequired(oldest).Write(_scratch);
         Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotRequired, _scratch.WrittenSpan, compress: false)));
     }
+    /// <summary>The commit index moves only over entries known to be the leader's, never over an old leader's suffix.</summary>
+    private void AdvanceCommit(ulong leaderCommit) => _commit = Math.Max(_commit, Math.Min(leaderCommit, _matched));
 
     public void OnTick()
     {
@@ -175,6 +190,9 @@ public sealed class MemberEngine : IEngine, IDisposable
         long now = _env.NowMicros;
         _retentionPacer.OnTick(_log, now, _logger);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
+        // Nothing from a fed upstream for a while: learners that have all we hold look elsewhere.
+        if (now - _lastFedMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds)
+            _learners.SendAwayCaughtUp("this member has no feed from the leader; resume elsewhere");
         bool progressed = durable != _ackedDurable;
         foreach (var (_, channel) in _upstreams)
             if (progressed || now - channel.LastSentMicros >= heartbeat) SendAck(channel);
@@ -185,7 +203,9 @@ public sealed class MemberEngine : IEngine, IDisposable
     private void SendAck(PeerChannel channel)
     {
         _scratch.Clear();
-        new Ack(_highestEpoch, _log.DurableIndex, _log.LastIndex).Write(_scratch);
+        ulong durable = _log.DurableIndex;
+        ulong durableEpoch = durable == 0 ? 0 : durable == _log.LastIndex ? _log.LastEpoch : _log.TryGet(durable, out var e) ? e.Epoch : 0;
+        new Ack(_highestEpoch, durable, _log.LastIndex, durableEpoch).Write(_scratch);
         Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.Ack, _scratch.WrittenSpan, compress: false)));
         channel.LastSentMicros = _env.NowMicros;
     }

@@ -27,6 +27,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         public int Connection = -1;
         public PeerChannel? Channel;
         public ulong Durable;
+        public ulong DurableEpoch;
         public MemberLinkState State = MemberLinkState.Down;
         public bool DialPending;
         public Backoff Backoff;
@@ -56,6 +57,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private long _lastAckMicros;
     private RetentionPacer _retentionPacer;
     private int _refillCursor;
+    private long _upstreamLostMicros;
 
     public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
@@ -83,6 +85,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             Refill = RequestRefill,
         };
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Proxy, 0, topology.Cluster, _topologyHash);
+        _upstreamLostMicros = env.NowMicros;
     }
 
     public List<EngineCommand> Outbox { get; } = new();
@@ -103,9 +106,17 @@ public sealed class RelayEngine : IEngine, IDisposable
         return list;
     }
 
-    public CodecException? CheckPeer(in Hello hello, PortKind port) =>
-        PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
+    public CodecException? CheckPeer(in Hello hello, PortKind port)
+    {
+        // A relay the leader does not feed (it routes elsewhere, or cannot reach us) would leave a new
+        // learner waiting for entries that never come: the learner tries its next endpoint instead.
+        if (port == PortKind.Learner && Unfed(_env.NowMicros))
+            return new CodecException(CodecError.Shutdown, $"{_self.Id} has had no feed from the leader for {(_env.NowMicros - _upstreamLostMicros) / 1000} ms; try another relay or member");
+        return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
             mayFeed: hello.Kind == NodeKind.Leader && hello.NodeId == _topology.LeaderId, _highestEpoch);
+    }
+
+    private bool Unfed(long now) => _upstream is null && now - _upstreamLostMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
 
     public void OnConnected(int connection, PeerInfo peer)
     {
@@ -156,6 +167,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         {
             _upstream.Dispose();
             _upstream = null;
+            _upstreamLostMicros = _env.NowMicros;
             return;
         }
         if (_memberByConnection.Remove(connection, out var member))
@@ -220,7 +232,16 @@ public sealed class RelayEngine : IEngine, IDisposable
                         RelayLog.MemberSynced(_logger, member.Id, ack.DurableIndex);
                     }
                     member.Durable = ack.DurableIndex;
+                    member.DurableEpoch = ack.DurableEpoch;
                     _ackDirty = true;
+                    if (ack.Epoch > _highestEpoch)
+                    {
+                        // A member has heard from a newer leader than our upstream: a standby relay learns
+                        // the epoch this way, and a deposed leader still feeding us is cut off.
+                        _highestEpoch = ack.Epoch;
+                        LocalHello = LocalHello with { Epoch = _highestEpoch };
+                        if (_upstream is not null && _upstream.Peer.Epoch < _highestEpoch) Fence(_upstream.Connection, _upstream.Peer.Epoch);
+                    }
                     break;
                 case FrameType.Heartbeat: break;
                 case FrameType.Deliver:
@@ -334,6 +355,15 @@ public sealed class RelayEngine : IEngine, IDisposable
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);
+        // Not fed (the leader routes elsewhere, or cannot reach us): learners that have all we hold
+        // go find a relay or member that is fed. Members need no heartbeat from us then either.
+        if (_upstream is null)
+        {
+            if (Unfed(now))
+                _learners.SendAwayCaughtUp("this relay has no feed from the leader; resume elsewhere");
+            _learners.OnTick();
+            return;
+        }
         foreach (var m in _members)
         {
             if (m.Channel is null || now - m.Channel.LastSentMicros < heartbeat) continue;
@@ -354,7 +384,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         for (int i = 0; i < _members.Length; i++)
         {
             var m = _members[i];
-            progress[i] = new MemberProgress(m.Slot, m.Durable, m.State);
+            progress[i] = new MemberProgress(m.Slot, m.Durable, m.State, m.DurableEpoch);
             if (m.State == MemberLinkState.Resync) m.State = MemberLinkState.Up;
         }
         _scratch.Clear();

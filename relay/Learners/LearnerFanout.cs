@@ -265,6 +265,23 @@ public sealed class LearnerFanout : IDisposable
         if (_sessions.TryGetValue(connection, out var s) && s.State == LearnerState.Refilling) MakeCatchingUp(s);
     }
 
+    /// <summary>
+    /// Sends away learners that have everything retention holds (its feed stopped): they reconnect
+    /// elsewhere and resume at their next index. Catching-up learners stay until they are level.
+    /// Returns how many were sent away.
+    /// </summary>
+    public int SendAwayCaughtUp(string reason)
+    {
+        BeginCall();
+        List<LearnerSession>? live = null;
+        foreach (var (_, session) in _sessions)
+            if (session.State == LearnerState.Live) (live ??= new()).Add(session);
+        if (live is null) return 0;
+        live.Sort((a, b) => a.Connection.CompareTo(b.Connection)); // a stable order for the simulator
+        foreach (var session in live) CloseSession(session, CodecError.None, reason);
+        return live.Count;
+    }
+
     public IReadOnlyList<LearnerStatus> Status()
     {
         var list = new List<LearnerStatus>(_sessions.Count);

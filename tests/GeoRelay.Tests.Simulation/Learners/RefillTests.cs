@@ -79,6 +79,7 @@ public sealed class RefillTests
         Assert.That(relayLog.LastIndex, Is.EqualTo(c.Leader.LastIndex), "eu-p1 is eu-west's active relay");
 
         var learner = new SimLearner("refilled-learner", 1);
+        c.Placement["refilled-learner"] = "eu-west";
         c.Network.Add("refilled-learner", learner);
         c.Network.Connect("refilled-learner", "eu-p1", PortKind.Learner);
         SimulatedClusterTests.Publish(c, 500, 11);         // the stream goes on while the learner is refilled
@@ -110,6 +111,7 @@ public sealed class RefillTests
         }
 
         var learner = new SimLearner("late-learner", 1);
+        c.Placement["late-learner"] = "eu-west";
         c.Network.Add("late-learner", learner);
         c.Network.Connect("late-learner", "eu-p1", PortKind.Learner);
         SimulatedClusterTests.RunUntil(c, () => learner.SnapshotOldest is not null, 2_000);

@@ -18,6 +18,8 @@ public sealed class SimulatedClusterTests
         public MemoryLog LeaderLog = null!;
         public Dictionary<string, MemoryLog> MemberLogs = new();
         public TopologyConfig Topology = null!;
+        /// <summary>The datacenter of a node outside the topology (a learner), set before it is added.</summary>
+        public Dictionary<string, string> Placement = null!;
     }
 
     /// <param name="relayLog">The retention log for a proxy (default: an unbounded MemoryLog).</param>
@@ -27,17 +29,19 @@ public sealed class SimulatedClusterTests
         var random = new Random(seed);
         // One-way delay: 0.2 ms inside a region, 40-100 ms across, with per-seed jitter fixed per link.
         var delays = new Dictionary<(string, string), long>();
+        var placement = new Dictionary<string, string>();
         long Latency(string a, string b)
         {
             if (!delays.TryGetValue((a, b), out var d))
             {
-                // A node outside the topology (a learner) sits next to the node it talks to.
-                bool same = !topology.Nodes.ContainsKey(a) || !topology.Nodes.ContainsKey(b) || topology.GetNode(a).Datacenter == topology.GetNode(b).Datacenter;
+                // A node outside the topology sits where Placement puts it (a learner next to its relay), else in the leader's DC (a second leader).
+                string Dc(string id) => topology.Nodes.TryGetValue(id, out var n) ? n.Datacenter : placement.GetValueOrDefault(id, topology.Leader.Datacenter);
+                bool same = Dc(a) == Dc(b);
                 delays[(a, b)] = d = same ? 200 : 40_000 + random.Next(60_000);
             }
             return d;
         }
-        var cluster = new Cluster { Network = new SimNetwork(Latency), Topology = topology };
+        var cluster = new Cluster { Network = new SimNetwork(Latency), Topology = topology, Placement = placement };
         var env = new SimEnvironment(cluster.Network.Clock);
         foreach (var dc in topology.Datacenters)
         {
@@ -137,5 +141,95 @@ public sealed class SimulatedClusterTests
         var expected = LogDigest.Compute(c.LeaderLog, c.LeaderLog.LastIndex);
         foreach (var m in c.Topology.GetDatacenter("ap-south").Members)
             Assert.That(LogDigest.Compute(c.MemberLogs[m], c.MemberLogs[m].LastIndex), Is.EqualTo(expected), m);
+    }
+
+    private static MemoryLog CopyOf(MemoryLog log, ulong through)
+    {
+        var copy = new MemoryLog();
+        for (ulong i = 1; i <= through; i++)
+        {
+            Assert.That(log.TryGet(i, out var e), Is.True);
+            copy.Append(e);
+        }
+        copy.Flush();
+        return copy;
+    }
+
+    private static void AllMembersHold(Cluster c, MemoryLog leaderLog)
+    {
+        var expected = LogDigest.Compute(leaderLog, leaderLog.LastIndex);
+        foreach (var (member, log) in c.MemberLogs)
+        {
+            Assert.That(log.LastIndex, Is.EqualTo(leaderLog.LastIndex), member);
+            Assert.That(LogDigest.Compute(log, log.LastIndex), Is.EqualTo(expected), $"{member} differs from the leader");
+        }
+    }
+
+    [Test]
+    public void ALeaderWithAHigherEpochTakesOverAndTheDeposedOneReachesNoOne()
+    {
+        var c = Build(11);
+        Publish(c, 100, 11);
+        RunUntil(c, () => Converged(c, 100), 10_000);
+
+        // The new leader (epoch 2) starts on a copy of the log while the old one keeps running.
+        var newLog = CopyOf(c.LeaderLog, 100);
+        var env = new SimEnvironment(c.Network.Clock);
+        var successor = new LeaderEngine(c.Topology, 2, newLog, env, LeaderOptions.Default with { Seed = 11 });
+        c.Network.Add("successor", successor);
+        var relays = c.Topology.Datacenters.SelectMany(d => d.Proxies).ToList();
+        RunUntil(c, () => c.Topology.AllMembers.All(m => ((MemberEngine)c.Network.Engine(m.Id)).HighestEpoch == 2)
+            && relays.All(p => ((RelayEngine)c.Network.Engine(p)).HighestEpoch == 2), 20_000);
+
+        // Both write: only the successor's entries may land anywhere.
+        for (int i = 0; i < 30; i++)
+        {
+            c.Leader.Append(default, System.Text.Encoding.UTF8.GetBytes($"deposed-{i}"), c.Network.Clock.NowMicros);
+            successor.Append(default, System.Text.Encoding.UTF8.GetBytes($"successor-{i}"), c.Network.Clock.NowMicros);
+        }
+        RunUntil(c, () => c.MemberLogs.Values.All(l => l.DurableIndex == 130) && successor.CommitIndex == 130, 20_000);
+        for (int s = 0; s < 2_000; s++) c.Network.Step(); // the deposed leader keeps trying meanwhile
+        AllMembersHold(c, newLog);
+        Assert.That(c.Leader.CommitIndex, Is.EqualTo(100UL), "the deposed leader committed nothing of its own");
+        Assert.That(c.Leader.Deposed, Is.True, "the deposed leader was told of the higher epoch");
+    }
+
+    [Test]
+    public void ANewLeaderThatLacksAnUncommittedSuffixHasItReplacedOnMembersButNeverCommittedEntries()
+    {
+        var c = Build(12);
+        Publish(c, 100, 12);
+        RunUntil(c, () => Converged(c, 100), 10_000);
+        ulong committed = c.Leader.CommitIndex;
+
+        // Only us-m1 hears of 101..120: the leader is cut off from everyone else, so they cannot commit.
+        foreach (var node in c.Topology.Nodes.Keys)
+            if (node != c.Topology.LeaderId && node != "us-m1") c.Network.Cut(c.Topology.LeaderId, node);
+        Publish(c, 20, 12);
+        RunUntil(c, () => c.MemberLogs["us-m1"].DurableIndex == 120, 10_000);
+        Assert.That(c.Leader.CommitIndex, Is.EqualTo(committed), "one member is no quorum");
+
+        // The leader dies having lost those 20 entries (a disk without fsync); its successor, epoch 2,
+        // writes 10 entries of its own at the same indexes.
+        c.Network.Crash(c.Topology.LeaderId);
+        c.Network.HealAll();
+        var newLog = CopyOf(c.LeaderLog, 100);
+        var successor = new LeaderEngine(c.Topology, 2, newLog, new SimEnvironment(c.Network.Clock), LeaderOptions.Default with { Seed = 12 });
+        c.Network.Restart(c.Topology.LeaderId, successor);
+        for (int i = 0; i < 10; i++)
+            successor.Append(default, System.Text.Encoding.UTF8.GetBytes($"epoch2-{i}"), c.Network.Clock.NowMicros);
+        ulong lastCommit = 0;
+        for (int s = 0; s < 20_000 && !(c.MemberLogs.Values.All(l => l.LastIndex == 110 && l.DurableIndex == 110) && successor.CommitIndex == 110); s++)
+        {
+            c.Network.Step();
+            Assert.That(successor.CommitIndex, Is.GreaterThanOrEqualTo(lastCommit));
+            lastCommit = successor.CommitIndex;
+            // Never counts us-m1's old entries as its own: nothing above 100 commits before a quorum holds epoch 2 there.
+            if (successor.CommitIndex > 100)
+                Assert.That(c.MemberLogs.Values.Count(l => l.DurableIndex >= successor.CommitIndex && l.TryGet(successor.CommitIndex, out var e) && e.Epoch == 2),
+                    Is.GreaterThanOrEqualTo(c.Topology.RequiredAcks));
+        }
+        AllMembersHold(c, newLog);
+        Assert.That(c.MemberLogs["us-m1"].TryGet(101, out var replaced) && replaced.Epoch == 2, Is.True, "us-m1's entry 101 is the new leader's");
     }
 }
