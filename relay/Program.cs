@@ -6,5 +6,6 @@ foreach (var command in DaemonCommands.Create()) root.Subcommands.Add(command);
 root.Subcommands.Add(PublishCommand.Create());
 root.Subcommands.Add(TailCommand.Create());
 root.Subcommands.Add(CheckConfigCommand.Create());
+foreach (var command in SecurityCommands.Create()) root.Subcommands.Add(command);
 root.Subcommands.Add(GeoRelay.Relay.Demo.DemoCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -12,21 +12,37 @@ public sealed class PublishClient : IAsyncDisposable
     private readonly FramedConnection _connection;
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<PublishAck>> _pending = new();
     private readonly Task _readLoop;
+    private readonly Task _heartbeats;
     private ulong _nextRequest;
+
+    /// <summary>A quiet publisher sends this often so the leader's idle timeout does not cut it.</summary>
+    private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(10);
 
     private PublishClient(FramedConnection connection)
     {
         _connection = connection;
         _readLoop = Task.Run(ReadAsync);
+        _heartbeats = Task.Run(SendHeartbeatsAsync);
     }
 
-    public static async Task<PublishClient> ConnectAsync(EndPoint leader, CancellationToken ct)
+    /// <summary>
+    /// Connects to a leader's publish port. <paramref name="token"/> (from <c>georelay token</c>) is sent in the
+    /// handshake; with <paramref name="tls"/> the port is dialed over TLS and the leader's certificate checked against its CA.
+    /// </summary>
+    public static async Task<PublishClient> ConnectAsync(EndPoint leader, CancellationToken ct, string? token = null,
+        GeoRelay.Transport.Security.NodeTls? tls = null)
     {
-        var connection = await FramedConnection.ConnectAsync(leader, ConnectionOptions.Default, ct).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ConnectionOptions.Default.HandshakeTimeout);
+        var connection = tls is null
+            ? await FramedConnection.ConnectAsync(leader, ConnectionOptions.Default, ct).ConfigureAwait(false)
+            : await FramedConnection.ConnectTlsAsync(leader, ConnectionOptions.Default,
+                tls.ClientOptions(leader is IPEndPoint ip ? ip.Address.ToString() : ((DnsEndPoint)leader).Host, expectedNodeId: null), timeout.Token).ConfigureAwait(false);
         connection.StartWriting();
         try
         {
-            var hello = Hello.ForThisBuild("publisher-" + Environment.ProcessId, NodeKind.Publisher, 0, "", 0);
+            var auth = token is null ? ReadOnlyMemory<byte>.Empty : System.Text.Encoding.UTF8.GetBytes(token);
+            var hello = Hello.ForThisBuild("publisher-" + Environment.ProcessId, NodeKind.Publisher, 0, "", 0, auth: auth);
             await Handshake.DialAsync(connection, hello, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
             return new PublishClient(connection);
         }
@@ -53,6 +69,24 @@ public sealed class PublishClient : IAsyncDisposable
             done.TrySetException(new IOException("connection to the leader is closed"));
         }
         return done.Task;
+    }
+
+    private async Task SendHeartbeatsAsync()
+    {
+        using var timer = new PeriodicTimer(HeartbeatInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_connection.Closed).ConfigureAwait(false))
+            {
+                var delta = new DeltaState();
+                var frame = FrameBuffer.Rent();
+                int start = FrameWriter.Begin(frame.Writer);
+                new Heartbeat(0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000).Write(frame.Writer, ref delta);
+                FrameWriter.End(frame.Writer, start, FrameType.Heartbeat);
+                if (!_connection.TrySend(frame)) return;
+            }
+        }
+        catch (OperationCanceledException) { }
     }
 
     private async Task ReadAsync()
@@ -88,6 +122,7 @@ public sealed class PublishClient : IAsyncDisposable
     {
         _connection.Abort(CodecError.None, "publisher done");
         await _readLoop.ConfigureAwait(false);
+        await _heartbeats.ConfigureAwait(false);
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
 }
