@@ -4,6 +4,7 @@ using GeoRelay.Bench.Codec;
 var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int>> Run)>(StringComparer.Ordinal)
 {
     ["codec"] = ("mux, zstd: wire bytes per recipient and codec throughput -> bench/results/codec.md", CodecBenchmark.RunAsync),
+    ["fuzz"] = ("mutation fuzzer over every decoder and the handshake: fuzz [iterations] [--seed N] -> bench/results/fuzz.md", GeoRelay.Bench.Fuzz.FuzzBenchmark.RunAsync),
     ["datapath"] = ("publish to quorum commit on loopback, proxies vs direct egress -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),
 };
 

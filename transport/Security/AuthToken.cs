@@ -154,12 +154,13 @@ public sealed class TokenAuthority : IDisposable
         Span<byte> expected = stackalloc byte[HMACSHA256.HashSizeInBytes];
         Span<byte> given = stackalloc byte[HMACSHA256.HashSizeInBytes + 3];
         HMACSHA256.HashData(_key, signed, expected);
-        bool macOk = Base64Url.TryDecodeFromUtf8(macText, given, out int macLength) && macLength == expected.Length
+        // DecodeFromUtf8 reports bad characters as a status; TryDecodeFromUtf8 would throw on them.
+        bool macOk = Base64Url.DecodeFromUtf8(macText, given, out _, out int macLength) == OperationStatus.Done && macLength == expected.Length
             && CryptographicOperations.FixedTimeEquals(expected, given[..macLength]);
         CryptographicOperations.ZeroMemory(expected);
         if (!macOk) { error = "token signature does not verify"; return null; }
         byte[] body = new byte[Base64Url.GetMaxDecodedLength(bodyText.Length)];
-        if (!Base64Url.TryDecodeFromUtf8(bodyText, body, out int bodyLength)) { error = "malformed token body"; return null; }
+        if (Base64Url.DecodeFromUtf8(bodyText, body, out _, out int bodyLength) != OperationStatus.Done) { error = "malformed token body"; return null; }
         TokenClaims claims;
         try
         {

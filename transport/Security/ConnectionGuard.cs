@@ -11,7 +11,7 @@ namespace GeoRelay.Transport.Security;
 /// </summary>
 internal sealed class ConnectionGuard(PortKind port, TokenClaims? claims, int maxSubscribesPerSecond)
 {
-    private long _windowStart = long.MinValue;
+    private long _windowStart;
     private int _inWindow;
 
     public TokenClaims? Claims { get; } = claims;
@@ -21,7 +21,7 @@ internal sealed class ConnectionGuard(PortKind port, TokenClaims? claims, int ma
     {
         if (port == PortKind.Learner && frame.Type == FrameType.Subscribe)
         {
-            if (nowMillis - _windowStart >= 1000)
+            if (_inWindow == 0 || nowMillis - _windowStart >= 1000)
             {
                 _windowStart = nowMillis;
                 _inWindow = 0;
