@@ -25,7 +25,7 @@ public sealed record ConnectionOptions
     /// <summary>Open connections (handshaking included) one listening port takes. Default 10000.</summary>
     public int MaxConnectionsPerPort { get; init; } = 10_000;
 
-    /// <summary>Open connections one remote IP address may hold on one host. Default 1000.</summary>
+    /// <summary>Open connections one remote IP address may hold on one listening port. Default 1000.</summary>
     public int MaxConnectionsPerAddress { get; init; } = 1_000;
 
     /// <summary>Subscribe requests one learner connection may send per second. Default 10.</summary>

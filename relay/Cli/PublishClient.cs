@@ -15,6 +15,9 @@ public sealed class PublishClient : IAsyncDisposable
     private readonly Task _heartbeats;
     private ulong _nextRequest;
 
+    /// <summary>Time allowed to connect and handshake (TLS included): generous, since the leader enforces its own limit.</summary>
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>A quiet publisher sends this often so the leader's idle timeout does not cut it.</summary>
     private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(10);
 
@@ -33,7 +36,7 @@ public sealed class PublishClient : IAsyncDisposable
         GeoRelay.Transport.Security.NodeTls? tls = null)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(ConnectionOptions.Default.HandshakeTimeout);
+        timeout.CancelAfter(ConnectTimeout);
         var connection = tls is null
             ? await FramedConnection.ConnectAsync(leader, ConnectionOptions.Default, ct).ConfigureAwait(false)
             : await FramedConnection.ConnectTlsAsync(leader, ConnectionOptions.Default,
@@ -43,7 +46,7 @@ public sealed class PublishClient : IAsyncDisposable
         {
             var auth = token is null ? ReadOnlyMemory<byte>.Empty : System.Text.Encoding.UTF8.GetBytes(token);
             var hello = Hello.ForThisBuild("publisher-" + Environment.ProcessId, NodeKind.Publisher, 0, "", 0, auth: auth);
-            await Handshake.DialAsync(connection, hello, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+            await Handshake.DialAsync(connection, hello, ConnectTimeout, ct).ConfigureAwait(false);
             return new PublishClient(connection);
         }
         catch

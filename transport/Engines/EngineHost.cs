@@ -200,6 +200,13 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
         {
             await AcceptAdmittedAsync(socket, port).ConfigureAwait(false);
         }
+        catch (Exception e)
+        {
+            // Nothing a client sends may take the daemon down or leak its socket: log, count, close.
+            Refusals.Add(RefusalKind.BadFrame);
+            TransportLog.AcceptFailed(_logger, socket.RemoteEndPoint, e);
+            socket.Dispose();
+        }
         finally
         {
             _counts.Close(port, admitted);
@@ -298,7 +305,7 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
             if (e is OperationCanceledException && !_stopping.IsCancellationRequested)
             {
                 (reason, message) = (CodecError.Timeout, $"no handshake within {_options.HandshakeTimeout.TotalMilliseconds:0} ms");
-                connection.Abort(reason, message);
+                connection.Close(reason, message); // tells a slow but honest client why
                 refusal = RefusalKind.HandshakeTimeout;
             }
             else if (reason == CodecError.Timeout) refusal = RefusalKind.HandshakeTimeout;

@@ -3,12 +3,15 @@ using GeoRelay.Transport.Engines;
 
 namespace GeoRelay.Transport.Security;
 
-/// <summary>Open connections per listening port and per remote address, against their limits.</summary>
+/// <summary>
+/// Open connections per listening port and per remote address on that port, against their limits. Addresses are
+/// counted per port so a flood on the learner port cannot starve the peer port of its leader.
+/// </summary>
 internal sealed class ConnectionCounts(int maxPerPort, int maxPerAddress)
 {
     private readonly object _gate = new();
     private readonly int[] _perPort = new int[4];
-    private readonly Dictionary<IPAddress, int> _perAddress = new();
+    private readonly Dictionary<(PortKind, IPAddress), int> _perAddress = new();
 
     public int OnPort(PortKind port)
     {
@@ -23,11 +26,11 @@ internal sealed class ConnectionCounts(int maxPerPort, int maxPerAddress)
         {
             full = RefusalKind.PortFull;
             if (_perPort[(int)port] >= maxPerPort) return null;
-            _perAddress.TryGetValue(address, out int count);
+            _perAddress.TryGetValue((port, address), out int count);
             full = RefusalKind.AddressFull;
             if (count >= maxPerAddress) return null;
             _perPort[(int)port]++;
-            _perAddress[address] = count + 1;
+            _perAddress[(port, address)] = count + 1;
             return address;
         }
     }
@@ -37,8 +40,8 @@ internal sealed class ConnectionCounts(int maxPerPort, int maxPerAddress)
         lock (_gate)
         {
             _perPort[(int)port]--;
-            if (_perAddress.TryGetValue(address, out int count) && count > 1) _perAddress[address] = count - 1;
-            else _perAddress.Remove(address);
+            if (_perAddress.TryGetValue((port, address), out int count) && count > 1) _perAddress[(port, address)] = count - 1;
+            else _perAddress.Remove((port, address));
         }
     }
 }
