@@ -222,7 +222,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 string name = _options.Endpoints[endpoint];
                 bool progressed = false, snapshot = false;
                 using var connectionDone = new CancellationTokenSource();
-                var heartbeats = SendHeartbeatsAsync(connection, connectionDone.Token);
+                var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, connectionDone.Token);
                 try
                 {
                     SendSubscribe(connection, next);
@@ -387,27 +387,6 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         var tls = _tls?.ClientOptions(host, expectedNodeId: null) ?? new System.Net.Security.SslClientAuthenticationOptions { TargetHost = host };
         if (_options.TlsValidation is not null) tls.RemoteCertificateValidationCallback = _options.TlsValidation;
         return tls;
-    }
-
-    /// <summary>Keeps a quiet subscription from looking dead to the relay's idle timeout.</summary>
-    private async Task SendHeartbeatsAsync(FramedConnection connection, CancellationToken ct)
-    {
-        if (_options.HeartbeatInterval == TimeSpan.Zero) return;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, connection.Closed);
-        using var timer = new PeriodicTimer(_options.HeartbeatInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
-            {
-                var delta = new DeltaState();
-                var frame = FrameBuffer.Rent();
-                int start = FrameWriter.Begin(frame.Writer);
-                new Heartbeat(0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000).Write(frame.Writer, ref delta);
-                FrameWriter.End(frame.Writer, start, FrameType.Heartbeat);
-                if (!connection.TrySend(frame)) return;
-            }
-        }
-        catch (OperationCanceledException) { }
     }
 
     private void SendSubscribe(FramedConnection connection, ulong next)

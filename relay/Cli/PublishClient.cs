@@ -25,7 +25,7 @@ public sealed class PublishClient : IAsyncDisposable
     {
         _connection = connection;
         _readLoop = Task.Run(ReadAsync);
-        _heartbeats = Task.Run(SendHeartbeatsAsync);
+        _heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, HeartbeatInterval, CancellationToken.None);
     }
 
     /// <summary>
@@ -72,24 +72,6 @@ public sealed class PublishClient : IAsyncDisposable
             done.TrySetException(new IOException("connection to the leader is closed"));
         }
         return done.Task;
-    }
-
-    private async Task SendHeartbeatsAsync()
-    {
-        using var timer = new PeriodicTimer(HeartbeatInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_connection.Closed).ConfigureAwait(false))
-            {
-                var delta = new DeltaState();
-                var frame = FrameBuffer.Rent();
-                int start = FrameWriter.Begin(frame.Writer);
-                new Heartbeat(0, 0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000).Write(frame.Writer, ref delta);
-                FrameWriter.End(frame.Writer, start, FrameType.Heartbeat);
-                if (!_connection.TrySend(frame)) return;
-            }
-        }
-        catch (OperationCanceledException) { }
     }
 
     private async Task ReadAsync()
