@@ -51,7 +51,7 @@ public sealed record ClusterDefaults
     /// takes; more are refused. Default 10000.</summary>
     public int MaxConnectionsPerPort { get; init; } = 10_000;
 
-    /// <summary><c>max-connections-per-address</c>: open connections one remote IP address may hold on one node.
+    /// <summary><c>max-connections-per-address</c>: open connections one remote IP address may hold on one listening port.
     /// Default 1000.</summary>
     public int MaxConnectionsPerAddress { get; init; } = 1_000;
 
