@@ -19,6 +19,10 @@ public enum CodecError : ushort
     Protocol = 13,
     SnapshotRequired = 14,
     Shutdown = 15,
+    /// <summary>A configured limit was broken (connections per port or address, request rate).</summary>
+    LimitExceeded = 16,
+    /// <summary>The handshake or the connection's idle time ran out.</summary>
+    Timeout = 17,
 }
 
 /// <summary>Bad input on the wire. The only exception the codec throws on untrusted bytes.</summary>

@@ -37,6 +37,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     private readonly Hello _hello;
     private readonly EndPoint[] _endpoints;
     private readonly ConnectionOptions _connectionOptions;
+    private readonly Transport.Security.NodeTls? _tls;
     private readonly CancellationTokenSource _disposed = new();
     private (FramedConnection Connection, int Endpoint)? _ready;
     private volatile FramedConnection? _current;
@@ -61,6 +62,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         var auth = options.AuthToken is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(options.AuthToken);
         // Learners ask for no compression: relays write one shared uncompressed buffer to all of them.
         _hello = Hello.ForThisBuild(options.NodeId, NodeKind.Learner, epoch: 0, options.Cluster, topologyHash: 0, Capabilities.None, auth);
+        if (options.TlsCaFile is not null)
+            _tls = new Transport.Security.NodeTls(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(options.TlsCaFile), null);
         _connectionOptions = new ConnectionOptions
         {
             MaxFrameBytes = options.MaxFrameBytes,
@@ -218,6 +221,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 var (connection, endpoint) = TakeReady() ?? await ConnectRoundsAsync(snapshotOldest, next, ct).ConfigureAwait(false);
                 string name = _options.Endpoints[endpoint];
                 bool progressed = false, snapshot = false;
+                using var connectionDone = new CancellationTokenSource();
+                var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, connectionDone.Token);
                 try
                 {
                     SendSubscribe(connection, next);
@@ -268,6 +273,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 {
                     _current = null;
                     entries.Clear();
+                    connectionDone.Cancel();
+                    await heartbeats.ConfigureAwait(false);
                     await connection.DisposeAsync().ConfigureAwait(false);
                 }
                 // A connection that delivered nothing counts as a failure, so a relay that keeps dropping
@@ -354,7 +361,9 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 5);
             }
             await socket.ConnectAsync(target, timeout.Token).ConfigureAwait(false);
-            connection = new FramedConnection(socket, _connectionOptions);
+            connection = _tls is not null || _options.TlsValidation is not null
+                ? await FramedConnection.SecureAsync(socket, _connectionOptions, TlsOptions(target), timeout.Token).ConfigureAwait(false)
+                : new FramedConnection(socket, _connectionOptions);
             connection.StartWriting();
             await Handshake.DialAsync(connection, _hello, _options.ConnectTimeout, timeout.Token).ConfigureAwait(false);
             return connection;
@@ -365,6 +374,19 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             else socket.Dispose();
             throw;
         }
+    }
+
+    private System.Net.Security.SslClientAuthenticationOptions TlsOptions(EndPoint target)
+    {
+        string host = _options.TlsServerName ?? target switch
+        {
+            IPEndPoint ip => ip.Address.ToString(),
+            DnsEndPoint dns => dns.Host,
+            _ => target.ToString() ?? "",
+        };
+        var tls = _tls?.ClientOptions(host, expectedNodeId: null) ?? new System.Net.Security.SslClientAuthenticationOptions { TargetHost = host };
+        if (_options.TlsValidation is not null) tls.RemoteCertificateValidationCallback = _options.TlsValidation;
+        return tls;
     }
 
     private void SendSubscribe(FramedConnection connection, ulong next)
@@ -401,6 +423,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     {
         if (_disposed.IsCancellationRequested) return;
         _disposed.Cancel();
+        _tls?.Dispose();
         var ready = TakeReady();
         if (ready is { } r) await r.Item1.DisposeAsync().ConfigureAwait(false);
         _current?.Abort(CodecError.Shutdown, "learner client disposed");

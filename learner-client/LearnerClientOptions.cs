@@ -15,8 +15,33 @@ public sealed record LearnerClientOptions
     /// <summary>Cluster name sent in the handshake; relays check it when set. Default empty (any).</summary>
     public string Cluster { get; init; } = "";
 
-    /// <summary>Authentication token sent in the handshake (UTF-8). Default null (none).</summary>
+    /// <summary>
+    /// Authentication token sent in the handshake (UTF-8), as minted by <c>georelay token</c>; relays with
+    /// <c>auth</c> configured refuse learners without a valid one, and only serve key prefixes it allows.
+    /// Default null (none).
+    /// </summary>
     public string? AuthToken { get; init; }
+
+    /// <summary>
+    /// PEM file of the CA that issued the relays' certificates. When set, connections use TLS and a relay must
+    /// present a certificate from this CA for the host dialed (or <see cref="TlsServerName"/>). Default null (plain TCP).
+    /// </summary>
+    public string? TlsCaFile { get; init; }
+
+    /// <summary>Name the relay's certificate must carry instead of the endpoint's host. Default null (the host dialed).</summary>
+    public string? TlsServerName { get; init; }
+
+    /// <summary>
+    /// Replaces the certificate check (chain to <see cref="TlsCaFile"/> and host name) when set; with it TLS is used
+    /// even without <see cref="TlsCaFile"/>. Default null.
+    /// </summary>
+    public System.Net.Security.RemoteCertificateValidationCallback? TlsValidation { get; init; }
+
+    /// <summary>
+    /// A connected client sends a heartbeat this often, so relays' <c>idle-timeout</c> does not take a quiet
+    /// learner for a dead one; zero disables it. Default 10 s.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Server-side filter: only entries whose key starts with this prefix (UTF-8) are delivered; resume
@@ -75,6 +100,10 @@ public sealed record LearnerClientOptions
             throw new ArgumentException("must not be negative", nameof(ReceiveBufferSize));
         if (MaxFrameBytes < 1024)
             throw new ArgumentException("must be at least 1024", nameof(MaxFrameBytes));
+        if (AuthToken is not null && System.Text.Encoding.UTF8.GetByteCount(AuthToken) > Codec.Frames.Hello.MaxAuthLength)
+            throw new ArgumentException($"must be at most {Codec.Frames.Hello.MaxAuthLength} bytes in UTF-8", nameof(AuthToken));
+        if (HeartbeatInterval < TimeSpan.Zero)
+            throw new ArgumentException("must not be negative", nameof(HeartbeatInterval));
         if (ConfirmInterval < TimeSpan.Zero || KeepAlive < TimeSpan.Zero)
             throw new ArgumentException("ConfirmInterval and KeepAlive must not be negative", nameof(ConfirmInterval));
     }

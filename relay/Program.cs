@@ -7,5 +7,6 @@ root.Subcommands.Add(PublishCommand.Create());
 root.Subcommands.Add(TailCommand.Create());
 root.Subcommands.Add(CheckConfigCommand.Create());
 root.Subcommands.Add(StatusCommand.Create());
+foreach (var command in SecurityCommands.Create()) root.Subcommands.Add(command);
 root.Subcommands.Add(GeoRelay.Relay.Demo.DemoCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -48,6 +48,22 @@ public sealed record ClusterDefaults
     /// <summary><c>handshake-timeout</c>: a connection that has not completed its handshake by then is closed. Default 5s.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary><c>idle-timeout</c>: a connection that has sent nothing for this long is closed. Peers send
+    /// heartbeats; learner and publisher clients send one when idle. Default 60s.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary><c>max-connections-per-port</c>: open connections (handshaking included) one listening port
+    /// takes; more are refused. Default 10000.</summary>
+    public int MaxConnectionsPerPort { get; init; } = 10_000;
+
+    /// <summary><c>max-connections-per-address</c>: open connections one remote IP address may hold on one listening port.
+    /// Default 1000.</summary>
+    public int MaxConnectionsPerAddress { get; init; } = 1_000;
+
+    /// <summary><c>max-subscribes-per-second</c>: Subscribe requests one learner connection may send per second;
+    /// past it the connection is closed. Default 10.</summary>
+    public int MaxSubscribesPerSecond { get; init; } = 10;
+
     /// <summary><c>fsync</c>: whether logs are fsynced before entries are acked. Default true; turn
     /// off only for tests and benchmarks, since acks then no longer mean durable.</summary>
     public bool Fsync { get; init; } = true;

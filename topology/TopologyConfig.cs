@@ -50,6 +50,12 @@ public sealed record TopologyConfig
     public QuorumSpec Quorum { get; init; } = QuorumSpec.Majority;
     public ClusterDefaults Defaults { get; init; } = ClusterDefaults.Default;
 
+    /// <summary><c>tls:</c> section, or null for plain TCP.</summary>
+    public TlsConfig? Tls { get; init; }
+
+    /// <summary><c>auth:</c> section, or null when learners and publishers need no token.</summary>
+    public AuthConfig? Auth { get; init; }
+
     /// <summary>Datacenters in file order.</summary>
     public required IReadOnlyList<DatacenterConfig> Datacenters
     {

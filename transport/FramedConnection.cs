@@ -16,8 +16,20 @@ public sealed record ConnectionOptions
     /// <summary>Bytes queued for sending before the connection is cut as a slow consumer. Default 64 MiB.</summary>
     public long MaxQueuedBytes { get; init; } = 64L << 20;
 
-    /// <summary>Time allowed for the handshake. Default 5 s.</summary>
+    /// <summary>Time allowed for the handshake (TLS and Hello together). Default 5 s.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A listener closes a connection that has sent nothing for this long. Default 60 s.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Open connections (handshaking included) one listening port takes. Default 10000.</summary>
+    public int MaxConnectionsPerPort { get; init; } = 10_000;
+
+    /// <summary>Open connections one remote IP address may hold on one listening port. Default 1000.</summary>
+    public int MaxConnectionsPerAddress { get; init; } = 1_000;
+
+    /// <summary>Subscribe requests one learner connection may send per second. Default 10.</summary>
+    public int MaxSubscribesPerSecond { get; init; } = 10;
 
     public static ConnectionOptions Default { get; } = new();
 }
@@ -31,7 +43,10 @@ public sealed partial class FramedConnection : IAsyncDisposable
     private static int s_nextId;
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
+    // Set when the stream is TLS: writes go through it instead of gathered socket sends.
+    private readonly bool _secure;
+    private long _lastReceivedMillis = Environment.TickCount64;
     private readonly PipeReader _input;
     private readonly ConnectionOptions _options;
     private readonly ConcurrentQueue<FrameBuffer> _sendQueue = new();
@@ -52,13 +67,18 @@ public sealed partial class FramedConnection : IAsyncDisposable
 
     public CancellationToken Closed => _closed.Token;
 
-    public FramedConnection(Socket socket, ConnectionOptions options)
+    /// <summary><see cref="Environment.TickCount64"/> when bytes last arrived (or the connection opened).</summary>
+    public long LastReceivedMillis => Interlocked.Read(ref _lastReceivedMillis);
+
+    /// <summary>A connection over <paramref name="socket"/>; with <paramref name="secureStream"/> (an authenticated SslStream over it) every byte goes through that.</summary>
+    public FramedConnection(Socket socket, ConnectionOptions options, Stream? secureStream = null)
     {
         _socket = socket;
         _socket.NoDelay = true;
         _options = options;
         RemoteEndPoint = socket.RemoteEndPoint;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _secure = secureStream is not null;
+        _stream = secureStream ?? new NetworkStream(socket, ownsSocket: false);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
     }
 
@@ -74,6 +94,41 @@ public sealed partial class FramedConnection : IAsyncDisposable
         catch
         {
             socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Connects and authenticates TLS as a client; the handshake timeout bounds both (via <paramref name="ct"/>).</summary>
+    public static async Task<FramedConnection> ConnectTlsAsync(EndPoint endPoint, ConnectionOptions options,
+        System.Net.Security.SslClientAuthenticationOptions tls, CancellationToken ct)
+    {
+        var socket = new Socket(endPoint.AddressFamily == AddressFamily.Unspecified ? AddressFamily.InterNetwork : endPoint.AddressFamily,
+            SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(endPoint, ct).ConfigureAwait(false);
+            return await SecureAsync(socket, options, tls, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the TLS client handshake over a connected socket and wraps it (the socket is not disposed on failure).</summary>
+    public static async Task<FramedConnection> SecureAsync(Socket socket, ConnectionOptions options,
+        System.Net.Security.SslClientAuthenticationOptions tls, CancellationToken ct)
+    {
+        var stream = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        try
+        {
+            await stream.AuthenticateAsClientAsync(tls, ct).ConfigureAwait(false);
+            return new FramedConnection(socket, options, stream);
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -147,7 +202,15 @@ public sealed partial class FramedConnection : IAsyncDisposable
                 }
                 if (segments.Count > 0)
                 {
-                    await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+                    if (_secure)
+                    {
+                        foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
+                        await _stream.FlushAsync().ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+                    }
                     if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
                     Interlocked.Add(ref BytesSent, bytes);
                     foreach (var b in inFlight) b.Release();
@@ -159,7 +222,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
                 if (_closing == 1 && _sendQueue.IsEmpty) break;
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or NotSupportedException)
         {
             CloseReason ??= (CodecError.Protocol, "send failed: " + e.Message);
         }
@@ -192,6 +255,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
         while (true)
         {
             var result = await _input.ReadAsync(ct).ConfigureAwait(false);
+            Interlocked.Exchange(ref _lastReceivedMillis, Environment.TickCount64);
             var buffer = result.Buffer;
             if (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
             {
@@ -218,6 +282,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
             {
                 if (beforeRead is not null) await beforeRead().ConfigureAwait(false);
                 var result = await _input.ReadAsync(_closed.Token).ConfigureAwait(false);
+                Interlocked.Exchange(ref _lastReceivedMillis, Environment.TickCount64);
                 var buffer = result.Buffer;
                 long before = buffer.Length;
                 while (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
@@ -239,7 +304,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
             throw;
         }
         catch (OperationCanceledException) { }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or NotSupportedException)
         {
             CloseReason ??= (CodecError.Protocol, "receive failed: " + e.Message);
         }

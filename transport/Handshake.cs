@@ -70,8 +70,8 @@ public static class Handshake
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            connection.Abort(CodecError.Protocol, $"no handshake within {timeout.TotalMilliseconds:0} ms");
-            throw new CodecException(CodecError.Protocol, $"no handshake within {timeout.TotalMilliseconds:0} ms");
+            connection.Close(CodecError.Timeout, $"no handshake within {timeout.TotalMilliseconds:0} ms");
+            throw new CodecException(CodecError.Timeout, $"no handshake within {timeout.TotalMilliseconds:0} ms");
         }
     }
 }

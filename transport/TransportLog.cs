@@ -24,6 +24,12 @@ internal static partial class TransportLog
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Disconnected from {Peer} at {EndPoint}: {Reason}")]
     public static partial void Disconnected(ILogger logger, string peer, EndPoint? endPoint, string reason);
 
+    [LoggerMessage(EventId = 107, Level = LogLevel.Warning, Message = "Cut {Peer} at {EndPoint} ({Limit}): {Message}")]
+    public static partial void LimitBroken(ILogger logger, string peer, EndPoint? endPoint, GeoRelay.Transport.Security.RefusalKind limit, string message);
+
+    [LoggerMessage(EventId = 108, Level = LogLevel.Error, Message = "Accepting a connection from {EndPoint} failed")]
+    public static partial void AcceptFailed(ILogger logger, EndPoint? endPoint, Exception exception);
+
     [LoggerMessage(EventId = 106, Level = LogLevel.Error, Message = "Engine failed handling a frame from {Peer}")]
     public static partial void EngineFailed(ILogger logger, string peer, Exception exception);
 }

@@ -12,22 +12,41 @@ public sealed class PublishClient : IAsyncDisposable
     private readonly FramedConnection _connection;
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<PublishAck>> _pending = new();
     private readonly Task _readLoop;
+    private readonly Task _heartbeats;
     private ulong _nextRequest;
+
+    /// <summary>Time allowed to connect and handshake (TLS included): generous, since the leader enforces its own limit.</summary>
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>A quiet publisher sends this often so the leader's idle timeout does not cut it.</summary>
+    private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(10);
 
     private PublishClient(FramedConnection connection)
     {
         _connection = connection;
         _readLoop = Task.Run(ReadAsync);
+        _heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, HeartbeatInterval, CancellationToken.None);
     }
 
-    public static async Task<PublishClient> ConnectAsync(EndPoint leader, CancellationToken ct)
+    /// <summary>
+    /// Connects to a leader's publish port. <paramref name="token"/> (from <c>georelay token</c>) is sent in the
+    /// handshake; with <paramref name="tls"/> the port is dialed over TLS and the leader's certificate checked against its CA.
+    /// </summary>
+    public static async Task<PublishClient> ConnectAsync(EndPoint leader, CancellationToken ct, string? token = null,
+        GeoRelay.Transport.Security.NodeTls? tls = null)
     {
-        var connection = await FramedConnection.ConnectAsync(leader, ConnectionOptions.Default, ct).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ConnectTimeout);
+        var connection = tls is null
+            ? await FramedConnection.ConnectAsync(leader, ConnectionOptions.Default, ct).ConfigureAwait(false)
+            : await FramedConnection.ConnectTlsAsync(leader, ConnectionOptions.Default,
+                tls.ClientOptions(leader is IPEndPoint ip ? ip.Address.ToString() : ((DnsEndPoint)leader).Host, expectedNodeId: null), timeout.Token).ConfigureAwait(false);
         connection.StartWriting();
         try
         {
-            var hello = Hello.ForThisBuild("publisher-" + Environment.ProcessId, NodeKind.Publisher, 0, "", 0);
-            await Handshake.DialAsync(connection, hello, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+            var auth = token is null ? ReadOnlyMemory<byte>.Empty : System.Text.Encoding.UTF8.GetBytes(token);
+            var hello = Hello.ForThisBuild("publisher-" + Environment.ProcessId, NodeKind.Publisher, 0, "", 0, auth: auth);
+            await Handshake.DialAsync(connection, hello, ConnectTimeout, ct).ConfigureAwait(false);
             return new PublishClient(connection);
         }
         catch
@@ -88,6 +107,7 @@ public sealed class PublishClient : IAsyncDisposable
     {
         _connection.Abort(CodecError.None, "publisher done");
         await _readLoop.ConfigureAwait(false);
+        await _heartbeats.ConfigureAwait(false);
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -16,7 +16,10 @@ public static class PublishCommand
         var leader = new Option<string>("--leader") { Description = "The leader's publish address, HOST:PORT", Required = true };
         var wait = new Option<string>("--wait") { Description = "accepted (durable on the leader) or committed (durable on a quorum)", DefaultValueFactory = _ => "accepted" };
         wait.AcceptOnlyFromAmong("accepted", "committed");
-        var command = new Command("publish", "Publish stdin, one entry per line") { leader, wait };
+        var key = new Option<string?>("--key") { Description = "Key of every entry (UTF-8); default none" };
+        var command = new Command("publish", "Publish stdin, one entry per line") { leader, wait, key };
+        var security = new ClientSecurityOptions();
+        security.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             if (!NodeEndpoint.TryParse(parse.GetValue(leader), out var endpoint, out var error))
@@ -25,7 +28,9 @@ public static class PublishCommand
                 return 2;
             }
             var level = parse.GetValue(wait) == "committed" ? WaitLevel.Committed : WaitLevel.Accepted;
-            await using var client = await PublishClient.ConnectAsync(endpoint.ToEndPoint(), ct);
+            var entryKey = parse.GetValue(key) is { } k ? Encoding.UTF8.GetBytes(k) : ReadOnlyMemory<byte>.Empty;
+            using var tls = security.Tls(parse);
+            await using var client = await PublishClient.ConnectAsync(endpoint.ToEndPoint(), ct, security.Token(parse), tls);
             var inFlight = new Queue<Task<PublishAck>>();
             var batch = new List<(ReadOnlyMemory<byte>, ReadOnlyMemory<byte>)>(LinesPerRequest);
             long lines = 0;
@@ -33,7 +38,7 @@ public static class PublishCommand
             string? line;
             while ((line = await Console.In.ReadLineAsync(ct)) is not null)
             {
-                batch.Add((ReadOnlyMemory<byte>.Empty, Encoding.UTF8.GetBytes(line)));
+                batch.Add((entryKey, Encoding.UTF8.GetBytes(line)));
                 lines++;
                 if (batch.Count == LinesPerRequest)
                 {

@@ -28,6 +28,8 @@ public static class TailCommand
         command.Options.Add(from);
         command.Options.Add(count);
         command.Options.Add(prefix);
+        var security = new ClientSecurityOptions();
+        security.AddTo(command);
         command.SetAction(async (parseResult, ct) =>
         {
             var output = parseResult.InvocationConfiguration.Output;
@@ -49,6 +51,8 @@ public static class TailCommand
                     Endpoints = endpoints,
                     KeyPrefix = parseResult.GetValue(prefix),
                     NodeId = $"tail-{Environment.MachineName}-{Environment.ProcessId}",
+                    AuthToken = security.Token(parseResult),
+                    TlsCaFile = parseResult.GetValue(security.Ca),
                 };
                 options.Validate();
             }

@@ -44,7 +44,8 @@ public sealed class LeaderNode : IAsyncDisposable
         var logger = _logger = loggers.CreateLogger("georelay.leader");
         _log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, topology.LeaderId), NodeSetup.Log(topology, topology.Defaults.Fsync),
             progress => logger.LogInformation("Recovery: {Progress}", progress));
-        _host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.Window * 2), loggers.CreateLogger("georelay.transport"));
+        _host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.Window * 2), loggers.CreateLogger("georelay.transport"),
+            security: NodeSetup.Security(topology, topology.LeaderId));
         Engine = new LeaderEngine(topology, epoch, _log, _host, options, logger);
         _datacenterNames = new string[topology.Datacenters.Count];
         for (int i = 0; i < _datacenterNames.Length; i++) _datacenterNames[i] = topology.Datacenters[i].Name;

@@ -2,6 +2,7 @@ using System.Net;
 using GeoRelay.Storage;
 using GeoRelay.Topology;
 using GeoRelay.Transport;
+using GeoRelay.Transport.Security;
 
 namespace GeoRelay.Relay.Hosting;
 
@@ -16,7 +17,39 @@ internal static class NodeSetup
         MaxFrameBytes = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame),
         MaxQueuedBytes = maxQueued,
         HandshakeTimeout = topology.Defaults.HandshakeTimeout,
+        IdleTimeout = topology.Defaults.IdleTimeout,
+        MaxConnectionsPerPort = topology.Defaults.MaxConnectionsPerPort,
+        MaxConnectionsPerAddress = topology.Defaults.MaxConnectionsPerAddress,
+        MaxSubscribesPerSecond = topology.Defaults.MaxSubscribesPerSecond,
     };
+
+    /// <summary>TLS material and the token key named by the topology, loaded for <paramref name="nodeId"/>; a missing file stops the node with its path.</summary>
+    public static HostSecurity Security(TopologyConfig topology, string nodeId)
+    {
+        NodeTls? tls = null;
+        TokenAuthority? tokens = null;
+        try
+        {
+            if (topology.Tls is { } t)
+                tls = NodeTls.Load(t.CaFile, t.CertificateFile(nodeId), t.KeyFile(nodeId));
+            if (topology.Auth is { } a)
+                tokens = TokenAuthority.LoadKeyFile(a.KeyFile);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            tls?.Dispose();
+            throw new InvalidOperationException($"{topology.SourcePath}: cannot load the security material for {nodeId}: {e.Message}", e);
+        }
+        return new HostSecurity
+        {
+            Tls = tls,
+            TlsOnLearners = topology.Tls?.Learners ?? false,
+            TlsOnPublish = topology.Tls?.Publish ?? false,
+            Tokens = tokens,
+            TokensOnLearners = topology.Auth?.Learners ?? false,
+            TokensOnPublish = topology.Auth?.Publish ?? false,
+        };
+    }
 
     /// <remarks>
     /// Retention drops whole segments and never the active one, so segments are a quarter of the

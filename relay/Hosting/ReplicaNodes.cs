@@ -28,7 +28,8 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
         var logger = Logger = loggers.CreateLogger(category);
         Log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, nodeId), NodeSetup.Log(topology, fsync),
             progress => logger.LogInformation("Recovery: {Progress}", progress));
-        Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.LearnerBacklog * 2), loggers.CreateLogger("georelay.transport"));
+        Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.LearnerBacklog * 2), loggers.CreateLogger("georelay.transport"),
+            security: NodeSetup.Security(topology, nodeId));
         Engine = create(Log, Host, logger);
         Host.Attach(Engine);
         Host.Listen(node.Listen!.Value.ToEndPoint(), PortKind.Peer);

@@ -10,9 +10,10 @@ namespace GeoRelay.Topology.Internal;
 /// </summary>
 internal sealed partial class TopologyReader(string fileName)
 {
-    private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes"];
+    private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes", "tls", "auth"];
     private static readonly string[] DefaultsKeys =
-        ["heartbeat", "failover-after", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync"];
+        ["heartbeat", "failover-after", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync",
+         "idle-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second"];
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
     private static readonly string[] CompressionKeys = ["level", "local-level"];
     private static readonly string[] RetentionKeys = ["max-bytes", "max-age"];
@@ -88,6 +89,8 @@ internal sealed partial class TopologyReader(string fileName)
         var defaults = ClusterDefaults.Default;
         YamlMapping? datacentersMap = null;
         YamlMapping? nodesMap = null;
+        TlsConfig? tls = null;
+        AuthConfig? auth = null;
         var present = new HashSet<string>(StringComparer.Ordinal);
 
         ForEachKey(top, "at the top level", TopLevelKeys, (key, keyNode, value) =>
@@ -143,6 +146,12 @@ internal sealed partial class TopologyReader(string fileName)
                     {
                         nodesMap = nodes;
                     }
+                    break;
+                case "tls":
+                    tls = ReadTls(value, sourcePath);
+                    break;
+                case "auth":
+                    auth = ReadAuth(value, sourcePath);
                     break;
             }
         });
@@ -200,7 +209,7 @@ internal sealed partial class TopologyReader(string fileName)
         {
             return Finish(null);
         }
-        return Finish(Build(cluster, leader, quorum, defaults, datacenters, nodes, sourcePath));
+        return Finish(Build(cluster, leader, quorum, defaults, datacenters, nodes, sourcePath) with { Tls = tls, Auth = auth });
     }
 
     private TopologyLoadResult Finish(TopologyConfig? config)
@@ -272,6 +281,9 @@ internal sealed partial class TopologyReader(string fileName)
                     {
                         d = d with { HandshakeTimeout = handshake };
                     }
+                    break;
+                case "idle-timeout" or "max-connections-per-port" or "max-connections-per-address" or "max-subscribes-per-second":
+                    d = ReadLimit(d, key, value, path);
                     break;
                 case "fsync":
                     if (TryString(value, path, out string? flag))

@@ -1,10 +1,14 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
+using GeoRelay.Transport.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using System.ComponentModel;
+using System.Security.Authentication;
 
 namespace GeoRelay.Transport.Engines;
 
@@ -25,14 +29,26 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly TimeSpan _tick;
+    private readonly HostSecurity _security;
+    private readonly ConnectionCounts _counts;
+    private readonly Dictionary<int, ConnectionGuard> _guards = new();
 
-    public EngineHost(Func<string, EndPoint?> resolveNode, ConnectionOptions options, ILogger? logger = null, TimeSpan? tick = null)
+    public EngineHost(Func<string, EndPoint?> resolveNode, ConnectionOptions options, ILogger? logger = null, TimeSpan? tick = null,
+        HostSecurity? security = null)
     {
         _resolve = resolveNode;
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _tick = tick ?? TimeSpan.FromMilliseconds(1);
+        _security = security ?? HostSecurity.None;
+        _counts = new ConnectionCounts(options.MaxConnectionsPerPort, options.MaxConnectionsPerAddress);
     }
+
+    /// <summary>Connections refused or cut by a limit, a failed TLS handshake or authentication, by reason.</summary>
+    public RefusalCounters Refusals { get; } = new();
+
+    /// <summary>Connections accepted and not yet closed (handshaking included), on one port.</summary>
+    public int OpenConnections(PortKind port) => _counts.OnPort(port);
 
     /// <summary>Connects the engine (it needs this host as its environment, so it comes after construction).</summary>
     public void Attach(IEngine engine) => _engine = engine;
@@ -108,6 +124,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         using var timer = new PeriodicTimer(_tick);
         try
         {
+            long nextSweep = 0;
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
             {
                 lock (_gate)
@@ -115,9 +132,41 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
                     _engine.OnTick();
                     Drain();
                 }
+                long now = Environment.TickCount64;
+                if (now >= nextSweep)
+                {
+                    nextSweep = now + 100;
+                    SweepIdleAndExpired(now);
+                }
             }
         }
         catch (OperationCanceledException) { }
+    }
+
+    /// <summary>Cuts connections that sent nothing for the idle timeout, and token holders whose token expired.</summary>
+    private void SweepIdleAndExpired(long nowMillis)
+    {
+        long idleMillis = (long)_options.IdleTimeout.TotalMilliseconds;
+        var utcNow = DateTimeOffset.UtcNow;
+        lock (_gate)
+        {
+            foreach (var (id, (connection, peer)) in _connections)
+            {
+                if (connection.CloseReason is not null) continue;
+                // Peers we dialed are watched by the engines' own failure detection.
+                if (peer.Port != PortKind.Outbound && nowMillis - connection.LastReceivedMillis > idleMillis)
+                    Cut(connection, peer, RefusalKind.IdleTimeout, CodecError.Timeout, $"nothing received for {idleMillis} ms");
+                else if (_guards.TryGetValue(id, out var guard) && guard.Claims is { } claims && claims.Expires <= utcNow)
+                    Cut(connection, peer, RefusalKind.TokenExpired, CodecError.Unauthorized, $"token for '{claims.Subject}' expired at {claims.Expires:u}");
+            }
+        }
+    }
+
+    private void Cut(FramedConnection connection, PeerInfo peer, RefusalKind kind, CodecError reason, string message)
+    {
+        Refusals.Add(kind);
+        TransportLog.LimitBroken(_logger, peer.NodeId, connection.RemoteEndPoint, kind, message);
+        connection.Close(reason, message);
     }
 
     private async Task AcceptLoopAsync(Socket listener, PortKind port)
@@ -140,26 +189,141 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
 
     private async Task AcceptOneAsync(Socket socket, PortKind port)
     {
-        var connection = new FramedConnection(socket, _options);
+        var remote = socket.RemoteEndPoint as IPEndPoint;
+        var admitted = _counts.TryOpen(port, remote?.Address, out var full);
+        if (admitted is null)
+        {
+            RefuseAtCapacity(socket, port, full);
+            return;
+        }
+        try
+        {
+            await AcceptAdmittedAsync(socket, port).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Nothing a client sends may take the daemon down or leak its socket: log, count, close.
+            Refusals.Add(RefusalKind.BadFrame);
+            TransportLog.AcceptFailed(_logger, socket.RemoteEndPoint, e);
+            socket.Dispose();
+        }
+        finally
+        {
+            _counts.Close(port, admitted);
+        }
+    }
+
+    /// <summary>Over a connection limit: a plain port gets an Error frame; TLS ports are just closed (no TLS spent on them).</summary>
+    private void RefuseAtCapacity(Socket socket, PortKind port, RefusalKind full)
+    {
+        Refusals.Add(full);
+        string message = full == RefusalKind.PortFull
+            ? $"the {port} port already has {_options.MaxConnectionsPerPort} connections"
+            : $"{(socket.RemoteEndPoint as IPEndPoint)?.Address} already has {_options.MaxConnectionsPerAddress} connections";
+        TransportLog.Refused(_logger, socket.RemoteEndPoint, CodecError.LimitExceeded, message);
+        try
+        {
+            if (!_security.UsesTls(port))
+            {
+                var frame = new System.Buffers.ArrayBufferWriter<byte>(128);
+                var error = new System.Buffers.ArrayBufferWriter<byte>(96);
+                new ErrorFrame(CodecError.LimitExceeded, message).Write(error);
+                FrameWriter.Write(frame, FrameType.Error, FrameFlags.None, error.WrittenSpan);
+                socket.Blocking = false;
+                socket.Send(frame.WrittenSpan, SocketFlags.None, out _);
+            }
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        socket.Dispose();
+    }
+
+    private async Task AcceptAdmittedAsync(Socket socket, PortKind port)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        deadline.CancelAfter(_options.HandshakeTimeout);
+        string? certifiedNode = null;
+        SslStream? tls = null;
+        if (_security.UsesTls(port))
+        {
+            bool peerPort = port == PortKind.Peer;
+            tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+            try
+            {
+                await tls.AuthenticateAsServerAsync(_security.Tls!.ServerOptions(requireClientCertificate: peerPort), deadline.Token).ConfigureAwait(false);
+                if (peerPort)
+                {
+                    if (tls.RemoteCertificate is not System.Security.Cryptography.X509Certificates.X509Certificate2 cert)
+                        throw new AuthenticationException("the peer presented no certificate");
+                    certifiedNode = NodeTls.NodeIdOf(cert);
+                }
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or SocketException or Win32Exception)
+            {
+                bool timedOut = e is OperationCanceledException && !_stopping.IsCancellationRequested;
+                Refusals.Add(timedOut ? RefusalKind.HandshakeTimeout : RefusalKind.Tls);
+                TransportLog.Refused(_logger, socket.RemoteEndPoint, timedOut ? CodecError.Timeout : CodecError.Unauthorized,
+                    timedOut ? $"no TLS handshake within {_options.HandshakeTimeout.TotalMilliseconds:0} ms" : "TLS handshake failed: " + e.Message);
+                await tls.DisposeAsync().ConfigureAwait(false);
+                socket.Dispose();
+                return;
+            }
+        }
+        var connection = new FramedConnection(socket, _options, tls);
         connection.StartWriting();
         Hello hello;
+        TokenClaims? claims = null;
+        RefusalKind refusal = RefusalKind.HandshakeRefused;
         try
         {
             Hello local;
             lock (_gate) local = _engine.LocalHello;
             (hello, _) = await Handshake.AcceptAsync(connection, local, h =>
             {
+                if (certifiedNode is not null && h.NodeId != certifiedNode)
+                {
+                    refusal = RefusalKind.Tls;
+                    return new CodecException(CodecError.Unauthorized, $"certificate is for node '{certifiedNode}' but the handshake claims '{h.NodeId}'");
+                }
+                var scope = _security.RequiredScope(port);
+                if (scope != TokenScopes.None)
+                {
+                    claims = _security.Tokens!.Verify(h.Auth.Span, DateTimeOffset.UtcNow, out string error);
+                    if (claims is null || (claims.Scopes & scope) == 0)
+                    {
+                        refusal = RefusalKind.Unauthorized;
+                        return new CodecException(CodecError.Unauthorized, claims is null ? error : $"token for '{claims.Subject}' does not allow {scope}");
+                    }
+                }
                 lock (_gate) return _engine.CheckPeer(h, port);
-            }, _options.HandshakeTimeout, _stopping.Token).ConfigureAwait(false);
+            }, _options.HandshakeTimeout, deadline.Token).ConfigureAwait(false);
+            ClearAuth(hello);
         }
         catch (Exception e) when (e is CodecException or OperationCanceledException or IOException or SocketException)
         {
             var (reason, message) = e is CodecException ce ? (ce.Reason, ce.Message) : (CodecError.Protocol, e.Message);
+            if (e is OperationCanceledException && !_stopping.IsCancellationRequested)
+            {
+                (reason, message) = (CodecError.Timeout, $"no handshake within {_options.HandshakeTimeout.TotalMilliseconds:0} ms");
+                connection.Close(reason, message); // tells a slow but honest client why
+                refusal = RefusalKind.HandshakeTimeout;
+            }
+            else if (reason == CodecError.Timeout) refusal = RefusalKind.HandshakeTimeout;
+            else if (reason == CodecError.TooLarge) refusal = RefusalKind.FrameTooLarge;
+            Refusals.Add(refusal);
             TransportLog.Refused(_logger, connection.RemoteEndPoint, reason, message);
             await connection.DisposeAsync().ConfigureAwait(false);
             return;
         }
-        await RunConnectionAsync(connection, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port)).ConfigureAwait(false);
+        var guard = new ConnectionGuard(port, claims, _options.MaxSubscribesPerSecond);
+        await RunConnectionAsync(connection, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port), guard).ConfigureAwait(false);
+    }
+
+    /// <summary>The token has been checked: its bytes need not linger in memory.</summary>
+    private static void ClearAuth(in Hello hello)
+    {
+        if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(hello.Auth, out var segment) && segment.Array is not null)
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(segment.AsSpan());
     }
 
     private async Task DialAsync(string nodeId)
@@ -179,16 +343,18 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             cts.CancelAfter(_options.HandshakeTimeout);
-            connection = await FramedConnection.ConnectAsync(endPoint, _options, cts.Token).ConfigureAwait(false);
+            connection = _security.Tls is { } tls
+                ? await FramedConnection.ConnectTlsAsync(endPoint, _options, tls.ClientOptions(nodeId, expectedNodeId: nodeId), cts.Token).ConfigureAwait(false)
+                : await FramedConnection.ConnectAsync(endPoint, _options, cts.Token).ConfigureAwait(false);
             connection.StartWriting();
             Hello local;
             lock (_gate) local = _engine.LocalHello;
             var welcome = await Handshake.DialAsync(connection, local, _options.HandshakeTimeout, cts.Token).ConfigureAwait(false);
             if (welcome.NodeId != nodeId)
                 throw new CodecException(CodecError.UnknownNode, $"dialed {nodeId} at {endPoint} but {welcome.NodeId} answered");
-            await RunConnectionAsync(connection, new PeerInfo(welcome.NodeId, welcome.Kind, welcome.Epoch, PortKind.Outbound)).ConfigureAwait(false);
+            await RunConnectionAsync(connection, new PeerInfo(welcome.NodeId, welcome.Kind, welcome.Epoch, PortKind.Outbound), null).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is CodecException or HandshakeRefusedException or OperationCanceledException or IOException or SocketException)
+        catch (Exception e) when (e is CodecException or HandshakeRefusedException or OperationCanceledException or IOException or SocketException or AuthenticationException)
         {
             if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
             if (_stopping.IsCancellationRequested) return;
@@ -201,20 +367,29 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(FramedConnection connection, PeerInfo peer)
+    private async Task RunConnectionAsync(FramedConnection connection, PeerInfo peer, ConnectionGuard? guard)
     {
         lock (_gate)
         {
             if (_stopping.IsCancellationRequested) { connection.Abort(CodecError.Shutdown, "stopping"); return; }
             _connections[connection.Id] = (connection, peer);
+            if (guard is not null) _guards[connection.Id] = guard;
             _engine.OnConnected(connection.Id, peer);
             Drain();
         }
         TransportLog.Connected(_logger, peer.NodeId, peer.Kind.ToString(), connection.RemoteEndPoint);
+        bool guarded = false;
         try
         {
             await connection.ReadLoopAsync(peer.Port == PortKind.Publish ? WaitForPublishCapacity : null, frame =>
             {
+                if (guard?.Check(frame, Environment.TickCount64) is { } refused)
+                {
+                    guarded = true;
+                    Refusals.Add(refused.Kind);
+                    TransportLog.LimitBroken(_logger, peer.NodeId, connection.RemoteEndPoint, refused.Kind, refused.Error.Message);
+                    throw refused.Error;
+                }
                 lock (_gate)
                 {
                     try
@@ -230,6 +405,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         }
         catch (CodecException e)
         {
+            if (!guarded) Refusals.Add(e.Reason == CodecError.TooLarge ? RefusalKind.FrameTooLarge : RefusalKind.BadFrame);
             TransportLog.BadFrame(_logger, peer.NodeId, connection.RemoteEndPoint, e.Reason, e.Message);
         }
         catch (Exception e)
@@ -241,6 +417,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         {
             _connections.Remove(connection.Id);
             RecordClosedTraffic(connection, peer);
+            _guards.Remove(connection.Id);
             _engine.OnDisconnected(connection.Id);
             Drain();
         }
@@ -292,5 +469,8 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         foreach (var c in open) c.Close(CodecError.Shutdown, "node is stopping");
         try { await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }
         catch (TimeoutException) { }
+        // The host owns the key and certificates it was given: clear them.
+        _security.Tokens?.Dispose();
+        _security.Tls?.Dispose();
     }
 }

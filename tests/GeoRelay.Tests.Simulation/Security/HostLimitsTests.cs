@@ -1,0 +1,125 @@
+using System.Net;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Engines;
+using GeoRelay.Transport.Security;
+using NUnit.Framework;
+
+namespace GeoRelay.Tests.Simulation.Security;
+
+/// <summary>The transport's connection limits, on real loopback sockets: each breach cuts the peer with a reason and is counted.</summary>
+[TestFixture]
+public sealed class HostLimitsTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    /// <summary>Accepts every learner and ignores what it sends: only the host's guards act.</summary>
+    private sealed class AcceptAllEngine : IEngine
+    {
+        public List<EngineCommand> Outbox { get; } = new();
+        public Hello LocalHello { get; } = Hello.ForThisBuild("limits-test", NodeKind.Proxy, 1, "", 0);
+        public CodecException? CheckPeer(in Hello hello, PortKind port) => null;
+        public void OnConnected(int connection, PeerInfo peer) { }
+        public void OnDisconnected(int connection) { }
+        public void OnDialFailed(string nodeId, string reason) { }
+        public void OnFrame(int connection, in Frame frame) { }
+        public void OnTick() { }
+    }
+
+    private static (EngineHost Host, EndPoint Port) Start(ConnectionOptions options)
+    {
+        var host = new EngineHost(_ => null, options);
+        host.Attach(new AcceptAllEngine());
+        var port = host.Listen(new IPEndPoint(IPAddress.Loopback, 0), PortKind.Learner);
+        host.Start();
+        return (host, port);
+    }
+
+    private static async Task<FramedConnection> HandshakeAsync(EndPoint port)
+    {
+        var connection = await FramedConnection.ConnectAsync(port, ConnectionOptions.Default, CancellationToken.None);
+        connection.StartWriting();
+        await Handshake.DialAsync(connection, Hello.ForThisBuild("learner", NodeKind.Learner, 0, "", 0, Capabilities.None), Patience, CancellationToken.None);
+        return connection;
+    }
+
+    /// <summary>Reads until the host closes the connection; returns the reason in its Error frame.</summary>
+    private static async Task<CodecError> ClosedWithAsync(FramedConnection connection)
+    {
+        using var timeout = new CancellationTokenSource(Patience);
+        while (true)
+        {
+            var (type, payload) = await connection.ReadOneFrameAsync(timeout.Token);
+            if (type == FrameType.Error) return ErrorFrame.Read(new(payload)).Code;
+        }
+    }
+
+    private static void Send(FramedConnection connection, FrameType type, Action<FrameBuffer> write)
+    {
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        write(frame);
+        FrameWriter.End(frame.Writer, start, type);
+        connection.TrySend(frame);
+    }
+
+    [Test]
+    public async Task SilentConnectionIsCutAfterTheIdleTimeoutWhileAHeartbeatingOneStays()
+    {
+        var (host, port) = Start(ConnectionOptions.Default with { IdleTimeout = TimeSpan.FromMilliseconds(500) });
+        await using var _ = host;
+        await using var silent = await HandshakeAsync(port);
+        await using var alive = await HandshakeAsync(port);
+        using var stop = new CancellationTokenSource();
+        var heartbeats = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+            while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
+                Send(alive, FrameType.Heartbeat, f => { var d = new DeltaState(); new Heartbeat(0, 0, 0).Write(f.Writer, ref d); });
+        });
+
+        Assert.That(await ClosedWithAsync(silent), Is.EqualTo(CodecError.Timeout));
+        Assert.That(host.Refusals.Get(RefusalKind.IdleTimeout), Is.EqualTo(1));
+        Assert.That(alive.Closed.IsCancellationRequested, Is.False, "the connection that kept talking is still open");
+        stop.Cancel();
+        try { await heartbeats; } catch (OperationCanceledException) { }
+    }
+
+    [Test]
+    public async Task ConnectionPastThePortLimitIsRefusedWithAReason()
+    {
+        var (host, port) = Start(ConnectionOptions.Default with { MaxConnectionsPerPort = 2 });
+        await using var _ = host;
+        await using var first = await HandshakeAsync(port);
+        await using var second = await HandshakeAsync(port);
+        var refused = Assert.ThrowsAsync<HandshakeRefusedException>(async () => await HandshakeAsync(port));
+        Assert.That(refused!.Reason, Is.EqualTo(CodecError.LimitExceeded));
+        Assert.That(refused.Message, Does.Contain("already has 2 connections"));
+        Assert.That(host.Refusals.Get(RefusalKind.PortFull), Is.EqualTo(1));
+        Assert.That(host.OpenConnections(PortKind.Learner), Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task ConnectionsPastThePerAddressLimitAreRefused()
+    {
+        var (host, port) = Start(ConnectionOptions.Default with { MaxConnectionsPerAddress = 1 });
+        await using var _ = host;
+        await using var first = await HandshakeAsync(port);
+        var refused = Assert.ThrowsAsync<HandshakeRefusedException>(async () => await HandshakeAsync(port));
+        Assert.That(refused!.Reason, Is.EqualTo(CodecError.LimitExceeded));
+        Assert.That(host.Refusals.Get(RefusalKind.AddressFull), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task SubscribeFloodIsCutWithLimitExceeded()
+    {
+        var (host, port) = Start(ConnectionOptions.Default with { MaxSubscribesPerSecond = 3 });
+        await using var _ = host;
+        await using var flood = await HandshakeAsync(port);
+        for (int i = 0; i < 50; i++)
+            Send(flood, FrameType.Subscribe, f => new Subscribe(1, default, SubscribeFlags.None).Write(f.Writer));
+        Assert.That(await ClosedWithAsync(flood), Is.EqualTo(CodecError.LimitExceeded));
+        Assert.That(host.Refusals.Get(RefusalKind.SubscribeRate), Is.EqualTo(1));
+    }
+}
