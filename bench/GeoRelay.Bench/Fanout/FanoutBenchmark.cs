@@ -62,6 +62,7 @@ public static class FanoutBenchmark
         await EnsureNatsServerAsync();
 
         var results = new List<Result>();
+        string loadBefore = LoadAverage();
         var clock = Stopwatch.StartNew();
         foreach (int n in counts)
         {
@@ -75,7 +76,7 @@ public static class FanoutBenchmark
             results.AddRange([geo, nats, raw]);
         }
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        File.WriteAllText(output, Report(results, deliveries, clock.Elapsed));
+        File.WriteAllText(output, Report(results, deliveries, clock.Elapsed, loadBefore, LoadAverage()));
         Console.WriteLine($"wrote {output}");
         return 0;
     }
@@ -323,7 +324,13 @@ public static class FanoutBenchmark
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrlimit")] private static extern int GetRLimit(int resource, ref RLimit limit);
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setrlimit")] private static extern int SetRLimit(int resource, ref RLimit limit);
 
-    private static string Report(List<Result> results, long deliveries, TimeSpan total)
+    private static string LoadAverage()
+    {
+        try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "unknown"; }
+    }
+
+    private static string Report(List<Result> results, long deliveries, TimeSpan total, string loadBefore, string loadAfter)
     {
         var md = new StringBuilder();
         md.AppendLine("# Fan-out: one relay to N learners, against nats-server and raw sockets");
@@ -357,6 +364,13 @@ public static class FanoutBenchmark
         }
         md.AppendLine();
         md.AppendLine("All three share this process's two cores with their subscribers (and GeoRelay with its leader and members), so absolute figures are low; the ratios, measured back to back, are the comparison.");
+        md.AppendLine();
+        md.AppendLine("Read with care:");
+        md.AppendLine();
+        md.AppendLine($"- The machine was shared and loaded (load average {loadBefore} at the start, {loadAfter} at the end, on 2 cores): the same command gives figures that differ by 2x from run to run, for all three.");
+        md.AppendLine("- Where GeoRelay beats raw, the raw baseline is not an upper bound in that run: its lockstep 64 KiB rounds (many small sends, each waiting for the slowest socket) cost more than the relay's per-connection write loops that send whole ~190 KB frames. The 25%-of-raw target only means something where raw is ahead.");
+        md.AppendLine("- NATS subscribers go through the bench's NATS client (a pipe, a read loop and a parsed MSG per message), GeoRelay's and raw's through a counter that reads only frame headers; at thousands of subscribers part of the NATS gap is that client-side cost, not nats-server.");
+        md.AppendLine("- With N = 10 every system is bound by its publisher (GeoRelay: one `AppendAsync` per entry through the leader's engine lock), not by fan-out.");
         md.AppendLine();
         md.AppendLine("## Machine");
         md.AppendLine();
