@@ -60,7 +60,7 @@ public sealed partial class LeaderEngine : IEngine
         _logger = logger ?? NullLogger.Instance;
         _random = new Random(_options.Seed);
         _topologyHash = TopologyFingerprint.Of(topology);
-        _compressionLevel = _options.CompressionLevel ?? topology.Defaults.CompressionLevel;
+        _compressionLevel = _options.CompressionLevel ?? Math.Max(topology.Defaults.CompressionLevel, topology.Defaults.LocalCompressionLevel);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
         _requiredAcks = topology.RequiredAcks;
         _datacenters = new DatacenterState[topology.Datacenters.Count];
@@ -143,7 +143,7 @@ public sealed partial class LeaderEngine : IEngine
     public void OnConnected(int connection, PeerInfo peer)
     {
         long now = _env.NowMicros;
-        var channel = new PeerChannel(connection, peer, _compressionLevel, now);
+        var channel = new PeerChannel(connection, peer, _options.CompressionLevel ?? _topology.CompressionLevelBetween(_topology.LeaderId, peer.NodeId), now);
         if (peer.Port == PortKind.Publish)
         {
             _links[connection] = new Link(channel, LinkKind.Publisher, -1, -1);

@@ -27,12 +27,12 @@ public sealed class MemberEngine : IEngine, IDisposable
     private readonly HashSet<string> _allowedUpstreams = new();
     private readonly ulong _topologyHash;
     private readonly int _maxFrame;
-    private readonly int _compressionLevel;
     private readonly PooledBufferWriter _scratch = new(1024);
     private ulong _highestEpoch;
     private ulong _commit;
     private ulong _ackedDurable;
     private ulong _delivered;
+    private RetentionPacer _retentionPacer;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -45,7 +45,6 @@ public sealed class MemberEngine : IEngine, IDisposable
         _logger = logger ?? NullLogger.Instance;
         _topologyHash = TopologyFingerprint.Of(topology);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
-        _compressionLevel = topology.Defaults.CompressionLevel;
         _allowedUpstreams.Add(topology.LeaderId);
         foreach (var p in topology.GetDatacenter(_self.Datacenter).Proxies) _allowedUpstreams.Add(p);
         _highestEpoch = log.LastEpoch;
@@ -76,7 +75,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             _learners.OnConnected(connection, peer);
             return;
         }
-        var channel = new PeerChannel(connection, peer, _compressionLevel, _env.NowMicros);
+        var channel = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), _env.NowMicros);
         _upstreams[connection] = channel;
         if (peer.Kind == NodeKind.Leader) _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
         SendAck(channel);
@@ -103,6 +102,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         switch (frame.Type)
         {
             case FrameType.Append: OnAppend(channel, payload); break;
+            case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Proxy: ServeRefill(channel, Subscribe.Read(payload)); break;
             case FrameType.Heartbeat:
                 var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                 if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
@@ -149,6 +149,20 @@ public sealed class MemberEngine : IEngine, IDisposable
         _commit = Math.Max(_commit, Math.Min(commit, _log.LastIndex));
     }
 
+    /// <summary>A relay asks for entries below its own retention, for a learner: one Deliver frame, or SnapshotRequired.</summary>
+    private void ServeRefill(PeerChannel channel, Subscribe request)
+    {
+        _scratch.Clear();
+        if (_learners.TryWriteRange(request.FromIndex, request.KeyPrefix.Span, _scratch, out ulong oldest))
+        {
+            Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.Deliver, _scratch.WrittenSpan)));
+            return;
+        }
+        _scratch.Clear();
+        new SnapshotRequired(oldest).Write(_scratch);
+        Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotRequired, _scratch.WrittenSpan, compress: false)));
+    }
+
     public void OnTick()
     {
         if (_log.LastIndex > _log.DurableIndex) _log.Flush();
@@ -159,6 +173,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             _delivered = durable;
         }
         long now = _env.NowMicros;
+        _retentionPacer.OnTick(_log, now, _logger);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         bool progressed = durable != _ackedDurable;
         foreach (var (_, channel) in _upstreams)

@@ -30,6 +30,8 @@ public sealed class RelayEngine : IEngine, IDisposable
         public MemberLinkState State = MemberLinkState.Down;
         public bool DialPending;
         public Backoff Backoff;
+        /// <summary>Refill requests sent on this link, answered in order: (learner connection, from index).</summary>
+        public readonly Queue<(int Learner, ulong From)> Refills = new();
     }
 
     private readonly TopologyConfig _topology;
@@ -43,7 +45,6 @@ public sealed class RelayEngine : IEngine, IDisposable
     private readonly Dictionary<string, MemberLink> _memberById = new();
     private readonly ulong _topologyHash;
     private readonly int _maxFrame;
-    private readonly int _compressionLevel;
     private readonly Random _random;
     private readonly List<int> _slots = new();
     private readonly PooledBufferWriter _scratch = new(64 * 1024);
@@ -53,6 +54,8 @@ public sealed class RelayEngine : IEngine, IDisposable
     private ulong _commit;
     private bool _ackDirty;
     private long _lastAckMicros;
+    private RetentionPacer _retentionPacer;
+    private int _refillCursor;
 
     public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
@@ -66,7 +69,6 @@ public sealed class RelayEngine : IEngine, IDisposable
         _random = new Random(seed);
         _topologyHash = TopologyFingerprint.Of(topology);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
-        _compressionLevel = topology.Defaults.CompressionLevel;
         var dc = topology.GetDatacenter(_self.Datacenter);
         _members = new MemberLink[dc.Members.Count];
         _progress = new MemberProgress[_members.Length]; // reused by every DcAck
@@ -76,7 +78,10 @@ public sealed class RelayEngine : IEngine, IDisposable
             _memberById[dc.Members[i]] = _members[i];
         }
         _learners = new LearnerFanout(retention, env, Outbox,
-            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger);
+            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger)
+        {
+            Refill = RequestRefill,
+        };
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Proxy, 0, topology.Cluster, _topologyHash);
     }
 
@@ -120,7 +125,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             }
             _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
             LocalHello = LocalHello with { Epoch = _highestEpoch };
-            _upstream = new PeerChannel(connection, peer, _compressionLevel, now);
+            _upstream = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
             RelayLog.UpstreamConnected(_logger, peer.NodeId, peer.Epoch);
             foreach (var m in _members)
                 if (m.State != MemberLinkState.Down) m.State = MemberLinkState.Resync;
@@ -132,7 +137,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             member.DialPending = false;
             member.Backoff.Succeed();
             member.Connection = connection;
-            member.Channel = new PeerChannel(connection, peer, _compressionLevel, now);
+            member.Channel = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
             _memberByConnection[connection] = member;
             // State stays Down until the member's first Ack says what it holds.
             return;
@@ -160,6 +165,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             member.Channel = null;
             if (member.State != MemberLinkState.Down) _ackDirty = true;
             member.State = MemberLinkState.Down;
+            while (member.Refills.TryDequeue(out var refill)) _learners.OnRefillFailed(refill.Learner);
             member.Backoff.Fail(_env.NowMicros, 50_000, 2_000_000, _random);
         }
     }
@@ -217,11 +223,44 @@ public sealed class RelayEngine : IEngine, IDisposable
                     _ackDirty = true;
                     break;
                 case FrameType.Heartbeat: break;
+                case FrameType.Deliver:
+                    var refilled = TakeRefill(member);
+                    _learners.OnRefilled(refilled.Learner, refilled.From, payload);
+                    break;
+                case FrameType.SnapshotRequired:
+                    var refused = TakeRefill(member);
+                    _learners.OnRefillRefused(refused.Learner, refused.From, SnapshotRequired.Read(payload).OldestIndex);
+                    break;
                 case FrameType.Error: Outbox.Add(EngineCommand.Close(connection, CodecError.None, "member reported an error")); break;
                 default: throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from member {member.Id}");
             }
         }
     }
+
+    /// <summary>
+    /// Asks a member that holds <paramref name="from"/> durably for a learner's entries below this relay's
+    /// retention (members keep the log longer than a relay that came up or was reset later). Members are
+    /// asked in turn; the leader is not, so history never competes with the live stream across regions.
+    /// </summary>
+    private bool RequestRefill(int learner, ulong from, byte[]? prefix)
+    {
+        for (int k = 0; k < _members.Length; k++)
+        {
+            var m = _members[(_refillCursor + k) % _members.Length];
+            if (m.Channel is null || m.State == MemberLinkState.Down || m.Durable < from) continue;
+            _refillCursor = (_refillCursor + k + 1) % _members.Length;
+            _scratch.Clear();
+            new Subscribe(from, prefix ?? ReadOnlyMemory<byte>.Empty, SubscribeFlags.None).Write(_scratch);
+            Outbox.Add(EngineCommand.Send(m.Connection, m.Channel.Frame(FrameType.Subscribe, _scratch.WrittenSpan, compress: false)));
+            m.Refills.Enqueue((learner, from));
+            return true;
+        }
+        return false;
+    }
+
+    private static (int Learner, ulong From) TakeRefill(MemberLink member) =>
+        member.Refills.TryDequeue(out var refill) ? refill
+            : throw new CodecException(CodecError.Protocol, $"member {member.Id} answered a refill nobody asked for");
 
     private void Fence(int connection, ulong epoch) =>
         Outbox.Add(EngineCommand.Close(connection, CodecError.StaleEpoch, $"epoch {epoch} is below {_highestEpoch}"));
@@ -291,6 +330,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             }
         }
         if (_retention.LastIndex > _retention.DurableIndex) _retention.Flush();
+        _retentionPacer.OnTick(_retention, now, _logger);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);

@@ -26,6 +26,11 @@ public sealed record ClusterDefaults
     /// <summary><c>compression.level</c>: zstd level 1..22, or 0 for no compression. Default 1.</summary>
     public int CompressionLevel { get; init; } = 1;
 
+    /// <summary><c>compression.local-level</c>: zstd level for links inside one datacenter (proxy to its
+    /// members, leader to the members of its own datacenter). Default 0 (off): LAN bytes are cheap and
+    /// the CPU a proxy would spend compressing once per member is not.</summary>
+    public int LocalCompressionLevel { get; init; }
+
     /// <summary><c>retention.max-bytes</c>: log bytes a relay or member keeps for catch-up. Default 256MiB.</summary>
     public long RetentionMaxBytes { get; init; } = 256L << 20;
 

@@ -115,6 +115,13 @@ public sealed record TopologyConfig
     public bool TryGetDatacenter(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out DatacenterConfig? datacenter) =>
         _datacentersByName.TryGetValue(name, out datacenter);
 
+    /// <summary>The zstd level for a link between two nodes: <c>local-level</c> inside one datacenter,
+    /// <c>level</c> across datacenters or when either end is not a node of the topology (publishers, tools).</summary>
+    public int CompressionLevelBetween(string nodeId, string otherNodeId) =>
+        Nodes.TryGetValue(nodeId, out var a) && Nodes.TryGetValue(otherNodeId, out var b) && a.Datacenter == b.Datacenter
+            ? Defaults.LocalCompressionLevel
+            : Defaults.CompressionLevel;
+
     /// <exception cref="KeyNotFoundException">No node has that id.</exception>
     public NodeConfig GetNode(string id) =>
         Nodes.TryGetValue(id, out var node) ? node : throw new KeyNotFoundException($"no node '{id}' in cluster '{Cluster}'");

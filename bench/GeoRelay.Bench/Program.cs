@@ -4,6 +4,8 @@ using GeoRelay.Bench.Codec;
 var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int>> Run)>(StringComparer.Ordinal)
 {
     ["codec"] = ("mux, zstd: wire bytes per recipient and codec throughput -> bench/results/codec.md", CodecBenchmark.RunAsync),
+    ["wan"] = ("WAN emulator's own overhead: zero-delay link vs direct, delivery lateness -> bench/results/wan.md", GeoRelay.Bench.Wan.WanOverheadBenchmark.RunAsync),
+    ["fanout"] = ("one relay to 10..5,000 learners vs nats-server and raw sockets -> bench/results/fanout.md", GeoRelay.Bench.Fanout.FanoutBenchmark.RunAsync),
     ["datapath"] = ("publish to quorum commit on loopback, proxies vs direct egress -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),
 };
 

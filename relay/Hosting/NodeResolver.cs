@@ -18,8 +18,15 @@ internal static class NodeSetup
         HandshakeTimeout = topology.Defaults.HandshakeTimeout,
     };
 
+    /// <remarks>
+    /// Retention drops whole segments and never the active one, so segments are a quarter of the
+    /// retention size (at most the 64 MiB default): a small window then really is small. The read cache
+    /// is capped the same way, so a relay's memory follows its configured window.
+    /// </remarks>
     public static SegmentLogOptions Log(TopologyConfig topology, bool fsync) => SegmentLogOptions.Default with
     {
+        SegmentBytes = Math.Clamp(topology.Defaults.RetentionMaxBytes / 4, 4096, SegmentLogOptions.Default.SegmentBytes),
+        CacheBytes = Math.Min(topology.Defaults.RetentionMaxBytes / 4, SegmentLogOptions.Default.CacheBytes),
         RetentionMaxBytes = topology.Defaults.RetentionMaxBytes,
         RetentionMaxAge = topology.Defaults.RetentionMaxAge,
         Fsync = fsync,

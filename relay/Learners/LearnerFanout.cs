@@ -58,6 +58,13 @@ public sealed class LearnerFanout : IDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    /// <summary>
+    /// Asks another node (a member of the datacenter) for a learner's entries below this node's retention;
+    /// null when there is none to ask. The answer comes back through <see cref="OnRefilled"/>,
+    /// <see cref="OnRefillRefused"/> or <see cref="OnRefillFailed"/>.
+    /// </summary>
+    public LearnerRefillRequest? Refill { get; init; }
+
     /// <summary>Learner connections known (subscribed or not).</summary>
     public int LearnerCount => _sessions.Count;
 
@@ -162,7 +169,7 @@ public sealed class LearnerFanout : IDisposable
         _resetNext = nextIndex;
         foreach (var (_, session) in _sessions)
         {
-            if (session.State is LearnerState.Live or LearnerState.CatchingUp && session.Next < OldestHeld())
+            if (session.State is LearnerState.Live or LearnerState.CatchingUp && session.Next < OldestHeld() && !TryRefill(session))
                 RequireSnapshot(session, OldestHeld());
         }
     }
@@ -185,6 +192,77 @@ public sealed class LearnerFanout : IDisposable
         }
         _catchUpCursor = start + 1;
         _tickScratch.Clear();
+    }
+
+    /// <summary>
+    /// Serves another node's refill request: writes the payload of one Deliver frame (up to the size and
+    /// count bounds, filtered by <paramref name="prefix"/>) starting at <paramref name="from"/>; an empty one
+    /// (through = from - 1) when nothing is held there yet. False, with the oldest index held, when
+    /// <paramref name="from"/> is below retention.
+    /// </summary>
+    public bool TryWriteRange(ulong from, ReadOnlySpan<byte> prefix, IBufferWriter<byte> payload, out ulong oldest)
+    {
+        if (!TryOldestHeld(out oldest) || from < oldest || from == 0)
+        {
+            oldest = Math.Max(oldest, 1);
+            return false;
+        }
+        _batch.Clear();
+        int n = _retention.Read(from, _options.MaxDeliverEntries, _options.MaxDeliverBytes, _batch);
+        if (n == 0)
+        {
+            DeliverFrame.WriteHeader(payload, from, 0, from - 1);
+            return true;
+        }
+        byte[]? filter = prefix.IsEmpty ? null : prefix.ToArray();
+        int end = PlanChunk(0, filter, from, _batch[n - 1].Index, out int count, out ulong through);
+        WriteDeliverPayload(payload, 0, end, filter, from, count, through);
+        _batch.Clear();
+        return true;
+    }
+
+    /// <summary>The answer to a <see cref="Refill"/> request: one Deliver payload starting at <paramref name="from"/>.</summary>
+    public void OnRefilled(int connection, ulong from, ReadOnlySequence<byte> deliverPayload)
+    {
+        BeginCall();
+        if (!_sessions.TryGetValue(connection, out var s) || s.State != LearnerState.Refilling || s.Next != from) return;
+        DeliverFrame.Read(deliverPayload, out ulong first, out _, out ulong through);
+        if (first != from || through < from)
+        {
+            // The member holds nothing at `from` after all: nobody asked can fill the gap.
+            RequireSnapshot(s, OldestHeld());
+            return;
+        }
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        foreach (var segment in deliverPayload) frame.Writer.Write(segment.Span);
+        FrameWriter.End(frame.Writer, start, FrameType.Deliver);
+        s.State = LearnerState.CatchingUp;
+        if (Send(s, frame))
+        {
+            s.Next = through + 1;
+            FramesSent++;
+            LearnerMetrics.FramesSent.Add(1);
+            LearnerMetrics.Refills.Add(1);
+            MakeCatchingUp(s);
+        }
+        frame.Release();
+    }
+
+    /// <summary>The node asked no longer holds <paramref name="from"/> either; its oldest is <paramref name="oldest"/>.</summary>
+    public void OnRefillRefused(int connection, ulong from, ulong oldest)
+    {
+        BeginCall();
+        if (!_sessions.TryGetValue(connection, out var s) || s.State != LearnerState.Refilling || s.Next != from) return;
+        ulong here = OldestHeld();
+        RequireSnapshot(s, here == 0 ? Math.Max(1, oldest) : Math.Min(Math.Max(1, oldest), here));
+    }
+
+    /// <summary>The node asked went away before answering: the learner asks again (another node) on the next tick.</summary>
+    public void OnRefillFailed(int connection)
+    {
+        BeginCall();
+        if (_sessions.TryGetValue(connection, out var s) && s.State == LearnerState.Refilling) MakeCatchingUp(s);
     }
 
     public IReadOnlyList<LearnerStatus> Status()
@@ -238,7 +316,7 @@ public sealed class LearnerFanout : IDisposable
         if (!TryOldestHeld(out ulong oldest)) return; // reset, next index unknown: wait for entries
         if (session.Next < oldest)
         {
-            RequireSnapshot(session, oldest);
+            if (!TryRefill(session)) RequireSnapshot(session, oldest);
             return;
         }
         if (session.Next <= _retention.LastIndex)
@@ -306,7 +384,7 @@ public sealed class LearnerFanout : IDisposable
             if (!TryOldestHeld(out ulong oldest)) return read;
             if (s.Next < oldest)
             {
-                RequireSnapshot(s, oldest);
+                if (!TryRefill(s)) RequireSnapshot(s, oldest);
                 return read;
             }
             if (s.Next > _retention.LastIndex)
@@ -373,6 +451,16 @@ public sealed class LearnerFanout : IDisposable
         var frame = FrameBuffer.Rent();
         var w = frame.Writer;
         int start = FrameWriter.Begin(w);
+        WriteDeliverPayload(w, pos, end, prefix, chunkFirst, count, through);
+        // Learners are local and many: their frames go uncompressed, so one buffer serves them all.
+        FrameWriter.End(w, start, FrameType.Deliver);
+        FramesEncoded++;
+        LearnerMetrics.FramesEncoded.Add(1);
+        return frame;
+    }
+
+    private void WriteDeliverPayload(IBufferWriter<byte> w, int pos, int end, byte[]? prefix, ulong chunkFirst, int count, ulong through)
+    {
         DeliverFrame.WriteHeader(w, chunkFirst, (ulong)count, through);
         ulong expected = chunkFirst;
         for (int i = pos; i < end; i++)
@@ -382,11 +470,6 @@ public sealed class LearnerFanout : IDisposable
             EntryRecord.Write(w, e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span);
             expected = e.Index + 1;
         }
-        // Learners are local and many: their frames go uncompressed, so one buffer serves them all.
-        FrameWriter.End(w, start, FrameType.Deliver);
-        FramesEncoded++;
-        LearnerMetrics.FramesEncoded.Add(1);
-        return frame;
     }
 
     /// <summary>Queues one more reference of <paramref name="frame"/> for the learner, or cuts it as a slow consumer.</summary>
@@ -414,6 +497,21 @@ public sealed class LearnerFanout : IDisposable
 
     private long Backlog(LearnerSession s) =>
         _env.QueuedBytes(s.Connection) + (s.PendingCall == _call ? s.PendingBytes : 0);
+
+    /// <summary>Asks for the learner's next entries from another node; false when there is nobody to ask.</summary>
+    private bool TryRefill(LearnerSession s)
+    {
+        if (Refill is null) return false;
+        if (Backlog(s) >= _options.MaxBacklogBytes / 2)
+        {
+            MakeCatchingUp(s); // asks again on a later tick, once its queue has drained
+            return true;
+        }
+        if (!Refill(s.Connection, s.Next, s.Prefix)) return false;
+        RemoveCatchingUp(s);
+        s.State = LearnerState.Refilling;
+        return true;
+    }
 
     private void RequireSnapshot(LearnerSession s, ulong oldest)
     {

@@ -39,6 +39,9 @@ public sealed record LearnerFanoutOptions
     }
 }
 
+/// <summary>Asks another node for a learner's entries from <paramref name="fromIndex"/>; false when nobody can be asked.</summary>
+public delegate bool LearnerRefillRequest(int learnerConnection, ulong fromIndex, byte[]? keyPrefix);
+
 /// <summary>Where a learner's stream stands.</summary>
 public enum LearnerState : byte
 {
@@ -48,6 +51,8 @@ public enum LearnerState : byte
     CatchingUp,
     /// <summary>At the head: gets the shared frame of every append.</summary>
     Live,
+    /// <summary>Below this node's retention: waiting for a member to send the next entries.</summary>
+    Refilling,
     /// <summary>Told to go (SlowConsumer, SnapshotRequired, protocol error); waiting for the disconnect.</summary>
     Closing,
 }

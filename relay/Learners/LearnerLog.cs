@@ -26,5 +26,6 @@ internal static class LearnerMetrics
     public static readonly Counter<long> SlowConsumerCuts = Meter.CreateCounter<long>("georelay.learners.slow_consumer_cuts", description: "Learners disconnected because their send backlog passed the bound");
     public static readonly Counter<long> FramesEncoded = Meter.CreateCounter<long>("georelay.learners.frames_encoded", description: "Deliver frames encoded");
     public static readonly Counter<long> FramesSent = Meter.CreateCounter<long>("georelay.learners.frames_sent", description: "Deliver frames queued to learner connections");
+    public static readonly Counter<long> Refills = Meter.CreateCounter<long>("georelay.learners.refills", description: "Deliver frames a member sent for learners below this node's retention");
     public static readonly Counter<long> SnapshotsRequired = Meter.CreateCounter<long>("georelay.learners.snapshot_required", description: "Learners told the index they asked for is no longer retained");
 }

@@ -39,6 +39,9 @@ public sealed class ClusterFixture : IDisposable
         Topology = TopologyLoader.LoadFile(ConfigPath).GetConfigOrThrow();
     }
 
+    /// <summary>Extra environment variables for a node's process (e.g. a GC heap limit), set before it starts.</summary>
+    public Dictionary<string, Dictionary<string, string>> NodeEnvironment { get; } = new();
+
     public string DataOf(string node) => Path.Combine(Directory, "data", node);
 
     /// <summary>More command-line arguments for a node's process (e.g. `--log-format json`), by node id.</summary>
@@ -54,7 +57,7 @@ public sealed class ClusterFixture : IDisposable
             _ => $"member --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
         };
         if (ExtraArguments.TryGetValue(node, out var extra)) args += " " + extra;
-        var process = new GeoRelayProcess(node, args);
+        var process = new GeoRelayProcess(node, args, environment: NodeEnvironment.GetValueOrDefault(node));
         Processes[node] = process;
         _all.Add(process);
         return process;
@@ -84,6 +87,23 @@ public sealed class ClusterFixture : IDisposable
     {
         using var log = SegmentLog.Open(DataOf(node), SegmentLogOptions.Default with { Fsync = false });
         return (LogDigest.Compute(log, log.LastIndex), log.LastIndex);
+    }
+
+    /// <summary>Every entry of a stopped node's log, in order.</summary>
+    public List<LogEntry> EntriesOf(string node)
+    {
+        using var log = SegmentLog.Open(DataOf(node), SegmentLogOptions.Default with { Fsync = false });
+        var entries = new List<LogEntry>();
+        var batch = new List<LogEntry>();
+        ulong next = Math.Max(1, log.FirstIndex);
+        while (next <= log.LastIndex && log.Read(next, 4096, 16 << 20, batch) > 0)
+        {
+            // Copied: the log's buffers are not the caller's once it is closed.
+            foreach (var e in batch) entries.Add(e with { Key = e.Key.ToArray(), Payload = e.Payload.ToArray() });
+            next = batch[^1].Index + 1;
+            batch.Clear();
+        }
+        return entries;
     }
 
     public void Dispose()

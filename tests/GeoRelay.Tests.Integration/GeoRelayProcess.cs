@@ -16,7 +16,7 @@ public sealed partial class GeoRelayProcess : IDisposable
     public string Name { get; }
     public int Id => _process.Id;
 
-    public GeoRelayProcess(string name, string arguments, string? stdin = null)
+    public GeoRelayProcess(string name, string arguments, string? stdin = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         Name = name;
         var dll = Path.Combine(AppContext.BaseDirectory, "georelay.dll");
@@ -28,6 +28,8 @@ public sealed partial class GeoRelayProcess : IDisposable
             UseShellExecute = false,
         };
         info.Environment["DOTNET_gcServer"] = "0";
+        if (environment is not null)
+            foreach (var (key, value) in environment) info.Environment[key] = value;
         _process = Process.Start(info) ?? throw new InvalidOperationException("could not start georelay");
         _process.OutputDataReceived += (_, e) => OnLine(e.Data);
         _process.ErrorDataReceived += (_, e) => OnLine(e.Data);

@@ -14,7 +14,7 @@ internal sealed partial class TopologyReader(string fileName)
     private static readonly string[] DefaultsKeys =
         ["heartbeat", "failover-after", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync"];
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
-    private static readonly string[] CompressionKeys = ["level"];
+    private static readonly string[] CompressionKeys = ["level", "local-level"];
     private static readonly string[] RetentionKeys = ["max-bytes", "max-age"];
     private static readonly string[] DatacenterKeys = ["proxies", "members"];
     private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin"];
@@ -310,17 +310,18 @@ internal sealed partial class TopologyReader(string fileName)
                 case "compression":
                     if (Expect<YamlMapping>(value, path, out var compression, "compression: { level: 1 }"))
                     {
-                        ForEachKey(compression, "in 'defaults.compression'", CompressionKeys, (_, _, v) =>
+                        ForEachKey(compression, "in 'defaults.compression'", CompressionKeys, (k, _, v) =>
                         {
-                            if (TryString(v, "defaults.compression.level", out string? text))
+                            string where = "defaults.compression." + k;
+                            if (TryString(v, where, out string? text))
                             {
                                 if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int level) && level <= MaxCompressionLevel)
                                 {
-                                    d = d with { CompressionLevel = level };
+                                    d = k == "level" ? d with { CompressionLevel = level } : d with { LocalCompressionLevel = level };
                                 }
                                 else
                                 {
-                                    Problem(v, $"defaults.compression.level must be a zstd level from 1 to {MaxCompressionLevel}, or 0 for no compression; not '{text}'");
+                                    Problem(v, $"{where} must be a zstd level from 1 to {MaxCompressionLevel}, or 0 for no compression; not '{text}'");
                                 }
                             }
                         });

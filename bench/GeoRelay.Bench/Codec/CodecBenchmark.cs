@@ -57,7 +57,7 @@ public static class CodecBenchmark
     public static Task<int> RunAsync(string[] args)
     {
         int batches = 100, batchSize = 256;
-        string output = Path.Combine(FindRepositoryRoot(), "bench", "results", "codec.md");
+        string output = Path.Combine(Paths.RepositoryRoot(), "bench", "results", "codec.md");
         string dpkgPath = "/var/lib/dpkg/status";
         for (int i = 0; i < args.Length; i++)
         {
@@ -526,15 +526,5 @@ public static class CodecBenchmark
         }
         md.AppendLine("- Throughput on this shared 2-core machine moves by tens of percent between runs (see the min–max ranges); the byte counts");
         md.AppendLine("  of Table 1 are exact and repeat run to run (seeded data).");
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "GeoRelay.sln")))
-                return dir.FullName;
-        }
-        return Directory.GetCurrentDirectory();
     }
 }

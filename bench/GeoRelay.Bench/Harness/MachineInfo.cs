@@ -11,6 +11,7 @@ public static class MachineInfo
         yield return $"- cores (nproc): {Environment.ProcessorCount}";
         yield return $"- CPU: {CpuModel()}";
         yield return $"- runtime: {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}";
+        yield return $"- load average (1/5/15 min, at the end): {LoadAverage()}";
         yield return $"- GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, build: {BuildConfiguration()}";
     }
 
@@ -28,6 +29,19 @@ public static class MachineInfo
         {
         }
         return "unknown";
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            var fields = File.ReadAllText("/proc/loadavg").Split(' ');
+            return $"{fields[0]} / {fields[1]} / {fields[2]}";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     private static string BuildConfiguration()

@@ -78,7 +78,7 @@ public sealed class FanoutOverSocketsTests
         host.Start();
         host.Invoke(_ => { engine.Append(500); return 0; }); // retained before anyone subscribes
 
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         var options = LearnerClientOptions.Default with { Endpoints = [$"127.0.0.1:{endpoint.Port}"], BufferedEntries = 128 };
         const int Total = 3000;
         var runs = new List<Task<List<ulong>>>();

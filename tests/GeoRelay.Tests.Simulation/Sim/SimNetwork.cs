@@ -151,7 +151,10 @@ public sealed class SimNetwork
 
     private readonly Queue<(Node From, string To)> _dials = new();
 
-    private void Dial(Node from, string to)
+    /// <summary>Connects node <paramref name="from"/> to <paramref name="to"/>'s <paramref name="port"/> now (a learner dialing a relay's learner port).</summary>
+    public void Connect(string from, string to, PortKind port) => Dial(_nodes[from], to, port);
+
+    private void Dial(Node from, string to, PortKind port = PortKind.Peer)
     {
         if (!_nodes.TryGetValue(to, out var target) || !target.Up)
         {
@@ -159,7 +162,7 @@ public sealed class SimNetwork
             Run(from);
             return;
         }
-        var refusal = target.Engine.CheckPeer(from.Engine.LocalHello, PortKind.Peer);
+        var refusal = target.Engine.CheckPeer(from.Engine.LocalHello, port);
         if (refusal is not null)
         {
             from.Engine.OnDialFailed(to, refusal.Message);
@@ -171,7 +174,7 @@ public sealed class SimNetwork
         _links[inbound] = new Link(inbound, target, from, outbound);
         Mix((ulong)outbound);
         var hello = from.Engine.LocalHello;
-        target.Engine.OnConnected(inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, PortKind.Peer));
+        target.Engine.OnConnected(inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port));
         Run(target);
         var back = target.Engine.LocalHello;
         from.Engine.OnConnected(outbound, new PeerInfo(back.NodeId, back.Kind, back.Epoch, PortKind.Outbound));

@@ -11,7 +11,7 @@ namespace GeoRelay.Tests.Simulation.Sim;
 [TestFixture]
 public sealed class SimulatedClusterTests
 {
-    private sealed class Cluster
+    internal sealed class Cluster
     {
         public SimNetwork Network = null!;
         public LeaderEngine Leader = null!;
@@ -20,7 +20,8 @@ public sealed class SimulatedClusterTests
         public TopologyConfig Topology = null!;
     }
 
-    private static Cluster Build(int seed)
+    /// <param name="relayLog">The retention log for a proxy (default: an unbounded MemoryLog).</param>
+    internal static Cluster Build(int seed, Func<string, MemoryLog>? relayLog = null)
     {
         var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
         var random = new Random(seed);
@@ -30,7 +31,8 @@ public sealed class SimulatedClusterTests
         {
             if (!delays.TryGetValue((a, b), out var d))
             {
-                bool same = topology.GetNode(a).Datacenter == topology.GetNode(b).Datacenter;
+                // A node outside the topology (a learner) sits next to the node it talks to.
+                bool same = !topology.Nodes.ContainsKey(a) || !topology.Nodes.ContainsKey(b) || topology.GetNode(a).Datacenter == topology.GetNode(b).Datacenter;
                 delays[(a, b)] = d = same ? 200 : 40_000 + random.Next(60_000);
             }
             return d;
@@ -44,7 +46,7 @@ public sealed class SimulatedClusterTests
                 var log = cluster.MemberLogs[m] = new MemoryLog();
                 cluster.Network.Add(m, new MemberEngine(topology, m, log, env));
             }
-            foreach (var p in dc.Proxies) cluster.Network.Add(p, new RelayEngine(topology, p, new MemoryLog(), env, seed: seed));
+            foreach (var p in dc.Proxies) cluster.Network.Add(p, new RelayEngine(topology, p, relayLog?.Invoke(p) ?? new MemoryLog(), env, seed: seed));
         }
         cluster.LeaderLog = new MemoryLog();
         cluster.Leader = new LeaderEngine(topology, 1, cluster.LeaderLog, env, LeaderOptions.Default with { Seed = seed });
@@ -52,19 +54,19 @@ public sealed class SimulatedClusterTests
         return cluster;
     }
 
-    private static void Publish(Cluster c, int count, int seed)
+    internal static void Publish(Cluster c, int count, int seed)
     {
         for (int i = 0; i < count; i++)
             c.Leader.Append(default, System.Text.Encoding.UTF8.GetBytes($"entry-{seed}-{c.Leader.LastIndex + 1}"), c.Network.Clock.NowMicros);
     }
 
-    private static bool Converged(Cluster c, ulong last)
+    internal static bool Converged(Cluster c, ulong last)
     {
         foreach (var (_, log) in c.MemberLogs) if (log.DurableIndex < last) return false;
         return c.Leader.CommitIndex >= last;
     }
 
-    private static void RunUntil(Cluster c, Func<bool> done, int maxSteps)
+    internal static void RunUntil(Cluster c, Func<bool> done, int maxSteps)
     {
         for (int i = 0; i < maxSteps && !done(); i++) c.Network.Step();
         Assert.That(done(), Is.True, $"not converged after {maxSteps} simulated ms");

@@ -91,9 +91,24 @@ public sealed class TopologyLoaderRuleTests
     [TestCase("window: 0", 11, "defaults.window must be larger than 0")]
     [TestCase("fsync: maybe", 10, "defaults.fsync must be true or false, not 'maybe'")]
     [TestCase("compression: { level: 23 }", 25, "defaults.compression.level must be a zstd level from 1 to 22, or 0 for no compression; not '23'")]
+    [TestCase("compression: { local-level: -1 }", 31, "defaults.compression.local-level must be a zstd level from 1 to 22, or 0 for no compression; not '-1'")]
     [TestCase("max-frame: 1KiB", 14, "defaults.max-frame must be between 64KiB and 1GiB")]
     public void WrongUnitOrValueInDefaults(string setting, int column, string message) =>
         AssertOnlyProblem(SmallWith("leader:", "leader: ldr\ndefaults:\n  " + setting), 4, column, message);
+
+    [Test]
+    public void LinksInsideADatacenterUseTheLocalCompressionLevel()
+    {
+        var config = TopologyLoader.LoadFile(Sample("three-regions.yaml")).GetConfigOrThrow();
+        config = config with { Defaults = config.Defaults with { CompressionLevel = 3, LocalCompressionLevel = 1 } };
+        Assert.Multiple(() =>
+        {
+            Assert.That(config.CompressionLevelBetween("eu-p1", "eu-m1"), Is.EqualTo(1), "proxy to a member of its DC");
+            Assert.That(config.CompressionLevelBetween(config.LeaderId, "us-m1"), Is.EqualTo(1), "leader to its own DC");
+            Assert.That(config.CompressionLevelBetween(config.LeaderId, "eu-p1"), Is.EqualTo(3), "across regions");
+            Assert.That(config.CompressionLevelBetween(config.LeaderId, "some-publisher"), Is.EqualTo(3), "not a node: the cross-DC level");
+        });
+    }
 
     [Test]
     public void FailoverNotLongerThanHeartbeatIsReportedAtFailoverAfter() =>
@@ -335,7 +350,7 @@ public sealed class TopologyLoaderRuleTests
               failover-after: 2s
               batch: { max-bytes: 256KiB, linger: 0 }
               window: 1GiB
-              compression: { level: 0 }
+              compression: { level: 0, local-level: 3 }
               retention: { max-bytes: 4096, max-age: 30m }
               max-frame: 2MiB
               learner-backlog: 1MiB
@@ -352,6 +367,7 @@ public sealed class TopologyLoaderRuleTests
             BatchLinger = TimeSpan.Zero,
             Window = 1L << 30,
             CompressionLevel = 0,
+            LocalCompressionLevel = 3,
             RetentionMaxBytes = 4096,
             RetentionMaxAge = TimeSpan.FromMinutes(30),
             MaxFrame = 2 << 20,

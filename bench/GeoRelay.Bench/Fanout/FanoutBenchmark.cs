@@ -1,0 +1,367 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using GeoRelay.Bench.Harness;
+using GeoRelay.Bench.Nats;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Leader;
+using GeoRelay.Relay.Demo;
+using GeoRelay.Topology;
+using GeoRelay.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.Bench.Fanout;
+
+/// <summary>
+/// `bench/run fanout`: one stream of 256-byte entries delivered to N subscribers of one relay, side by
+/// side with nats-server delivering the same stream to N subscribers and with a raw-socket baseline
+/// (the relay's frame bytes written from one shared buffer to N plain loopback sockets), in one run.
+/// </summary>
+/// <remarks>
+/// Subscribers are plain sockets in this process that count what arrives (GeoRelay and raw: per Deliver
+/// frame from its header; NATS: per MSG through the bench's NATS client); one per run decodes every entry
+/// for latency. The publisher stays at most <see cref="Window"/> entries ahead of the slowest subscriber,
+/// the same rule for GeoRelay and NATS, so neither cuts subscribers for falling behind.
+/// </remarks>
+public static class FanoutBenchmark
+{
+    private const int EntryBytes = 256;
+    private const int Window = 8_192;
+    private const int RawChunk = 64 << 10;
+    private static readonly TimeSpan Stall = TimeSpan.FromSeconds(15);
+
+    private sealed record Result(string System, int Subscribers, long Entries, long Deliveries, TimeSpan Elapsed, double P50Ms, double P99Ms, string Note)
+    {
+        public double PerSecond => Deliveries / Elapsed.TotalSeconds;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var counts = new List<int> { 10, 100, 1000, 5000 };
+        long deliveries = 20_000_000;
+        string output = "bench/results/fanout.md";
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--learners": counts = args[++i].Split(',').Select(int.Parse).ToList(); break;
+                case "--deliveries": deliveries = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--output": output = args[++i]; break;
+                default:
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --output FILE");
+                    return 2;
+            }
+        }
+        RaiseFileLimit(counts.Max() * 3 + 1000);
+        await EnsureNatsServerAsync();
+
+        var results = new List<Result>();
+        var clock = Stopwatch.StartNew();
+        foreach (int n in counts)
+        {
+            int entries = (int)Math.Clamp(deliveries / n, 4_000, 200_000);
+            var (geo, entriesPerFrame) = await RunGeoRelayAsync(n, entries);
+            Print(clock, geo);
+            var nats = await RunNatsAsync(n, entries);
+            Print(clock, nats);
+            var raw = await RunRawAsync(n, entries, entriesPerFrame);
+            Print(clock, raw);
+            results.AddRange([geo, nats, raw]);
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        File.WriteAllText(output, Report(results, deliveries, clock.Elapsed));
+        Console.WriteLine($"wrote {output}");
+        return 0;
+    }
+
+    private static void Print(Stopwatch clock, Result r) =>
+        Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {r.System,-8} {r.Subscribers,5} subscribers x {r.Entries,7:N0} entries: {r.PerSecond,12:N0} deliveries/s p50 {r.P50Ms,8:F2} ms p99 {r.P99Ms,8:F2} ms {r.Note}");
+
+    // ---- GeoRelay: leader, relay and members in this process (LocalCluster), subscribers on the relay's learner port ----
+
+    private const string Topology = """
+        cluster: fanout
+        leader: leader
+        quorum: 1
+        defaults: { fsync: false, learner-backlog: 32MiB, compression: { level: 1 } }
+        datacenters:
+          home: { proxies: [], members: [m1] }
+          edge: { proxies: [p1], members: [m2] }
+        nodes:
+          leader: { dc: home, publish: 127.0.0.1:7000, listen: 127.0.0.1:7001 }
+          m1:     { dc: home, listen: 127.0.0.1:7011 }
+          p1:     { dc: edge, listen: 127.0.0.1:7021, learners: 127.0.0.1:7022 }
+          m2:     { dc: edge, listen: 127.0.0.1:7031 }
+        """;
+
+    private static async Task<(Result, double EntriesPerFrame)> RunGeoRelayAsync(int n, int entries)
+    {
+        var topology = TopologyLoader.Parse(Topology, "fanout.yaml").GetConfigOrThrow();
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(NullLoggerProvider.Instance));
+        await using var cluster = LocalCluster.Start(topology, LeaderOptions.Default, loggers);
+        var leader = cluster.Leader;
+        var relay = cluster.Relays["p1"];
+        var payload = new byte[EntryBytes];
+        for (int i = 0; i < 1000; i++) await leader.AppendAsync(payload);       // routes up, JIT warm
+        ulong from = leader.Host.Invoke(_ => leader.Engine.LastIndex) + 1;
+
+        var endpoint = cluster.Topology.GetNode("p1").Learners!.Value.ToEndPoint();
+        var latency = new LatencyRecorder();
+        var receivers = new DeliverCounter[n];
+        for (int i = 0; i < n; i++)
+            receivers[i] = new DeliverCounter(await SubscribeRawAsync(endpoint, $"bench-learner-{i}", from), i == 0 ? latency : null);
+        while (relay.Host.Invoke(_ => relay.Engine.Learners.Status().Count(s => s.State == GeoRelay.Relay.Learners.LearnerState.Live)) < n)
+            await Task.Delay(20);
+        long framesBefore = relay.Host.Invoke(_ => relay.Engine.Learners.FramesEncoded);
+
+        using var stop = new CancellationTokenSource();
+        var reading = receivers.Select(r => Task.Run(() => r.RunAsync(entries, stop.Token))).ToArray();
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < entries; i++)
+        {
+            if (i % 512 == 0) await PaceAsync(i, () => MinOf(receivers));
+            BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
+            await leader.AppendAsync(payload);
+        }
+        string note = await WhenAllReceivedAsync(reading, () => MinOf(receivers), entries);
+        sw.Stop();
+        stop.Cancel();
+        long frames = relay.Host.Invoke(_ => relay.Engine.Learners.FramesEncoded) - framesBefore;
+        long cuts = relay.Host.Invoke(_ => relay.Engine.Learners.SlowConsumerCuts);
+        if (cuts > 0) note += $" {cuts} slow-consumer cuts";
+        foreach (var r in receivers) r.Socket.Dispose();
+        var (p50, p99) = latency.Percentiles();
+        long delivered = receivers.Sum(r => Math.Min(r.Messages, entries));
+        return (new Result("GeoRelay", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim()), frames > 0 ? entries / (double)frames : 64);
+    }
+
+    /// <summary>A learner as a plain socket: Hello and Subscribe written at once; the counter skips the Welcome.</summary>
+    private static async Task<Socket> SubscribeRawAsync(EndPoint relay, string id, ulong from)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(relay);
+        using var w = new PooledBufferWriter(512);
+        int start = FrameWriter.Begin(w);
+        Hello.ForThisBuild(id, NodeKind.Learner, 0, "", 0, Capabilities.None).Write(w);
+        FrameWriter.End(w, start, FrameType.Hello);
+        start = FrameWriter.Begin(w);
+        new Subscribe(from, ReadOnlyMemory<byte>.Empty, SubscribeFlags.None).Write(w);
+        FrameWriter.End(w, start, FrameType.Subscribe);
+        await socket.SendAsync(w.WrittenMemory, SocketFlags.None);
+        return socket;
+    }
+
+    private static long MinOf(DeliverCounter[] receivers)
+    {
+        long min = long.MaxValue;
+        foreach (var r in receivers) min = Math.Min(min, r.Messages);
+        return min;
+    }
+
+    // ---- NATS: nats-server, N subscribers and one publisher through the bench's NATS client ----
+
+    private static async Task<Result> RunNatsAsync(int n, int entries)
+    {
+        await using var server = await NatsServerProcess.StartAsync(new NatsServerConfig { ServerName = "fanout" }.WithFreePorts());
+        var latency = new LatencyRecorder();
+        var subscribers = new NatsClient[n];
+        for (int i = 0; i < n; i++)
+        {
+            subscribers[i] = await NatsClient.ConnectAsync(server.ClientEndPoint, $"bench-sub-{i}");
+            if (i == 0)
+                subscribers[i].Subscribe("fanout", (in NatsServerOp m) =>
+                {
+                    Span<byte> stamp = stackalloc byte[8];
+                    if (m.Payload.Length < 8) return;
+                    m.Payload.Slice(0, 8).CopyTo(stamp);
+                    latency.Record(stamp);
+                });
+            else
+                subscribers[i].Subscribe("fanout", static (in NatsServerOp _) => { });
+        }
+        foreach (var s in subscribers) await s.PingAsync();    // every SUB is registered
+        await using var publisher = await NatsClient.ConnectAsync(server.ClientEndPoint, "bench-pub");
+        long MinReceived()
+        {
+            long min = long.MaxValue;
+            foreach (var s in subscribers) min = Math.Min(min, s.Closed.IsCompleted ? long.MaxValue : s.MessagesReceived);
+            return min;
+        }
+
+        var payload = new byte[EntryBytes];
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < entries; i++)
+        {
+            if (i % 512 == 0) await PaceAsync(i, MinReceived);
+            BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
+            await publisher.PublishAsync("fanout", payload);
+        }
+        await publisher.PingAsync();
+        string note = await WhenAllReceivedAsync([], MinReceived, entries);
+        sw.Stop();
+        int closed = subscribers.Count(s => s.Closed.IsCompleted);
+        if (closed > 0) note += $" {closed} subscribers disconnected (slow consumer)";
+        long delivered = subscribers.Sum(s => Math.Min(s.MessagesReceived, entries));
+        foreach (var s in subscribers) await s.DisposeAsync();
+        var (p50, p99) = latency.Percentiles();
+        return new Result("NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim());
+    }
+
+    // ---- Raw sockets: the same Deliver frames from one shared buffer to N loopback sockets ----
+
+    private static async Task<Result> RunRawAsync(int n, int entries, double entriesPerFrame)
+    {
+        var shared = EncodeFrames(entries, Math.Max(1, (int)Math.Round(entriesPerFrame)));
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(n);
+        var receivers = new DeliverCounter[n];
+        var senders = new Socket[n];
+        for (int i = 0; i < n; i++)
+        {
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var accept = listener.AcceptAsync();
+            await client.ConnectAsync(listener.LocalEndPoint!);
+            senders[i] = await accept;
+            receivers[i] = new DeliverCounter(client);
+        }
+        using var stop = new CancellationTokenSource();
+        var reading = receivers.Select(r => Task.Run(() => r.RunAsync(entries, stop.Token))).ToArray();
+        var sw = Stopwatch.StartNew();
+        // Chunk by chunk to every socket, like a naive fan-out server; the lockstep bounds what sits in kernel
+        // buffers (N x 64 KiB), as the publisher's window does for GeoRelay and NATS.
+        var writing = Task.Run(async () =>
+        {
+            var sends = new Task[n];
+            for (int offset = 0; offset < shared.Length; offset += RawChunk)
+            {
+                var chunk = shared.AsMemory(offset, Math.Min(RawChunk, shared.Length - offset));
+                for (int i = 0; i < n; i++) sends[i] = senders[i].SendAsync(chunk, SocketFlags.None).AsTask();
+                await Task.WhenAll(sends);
+            }
+        });
+        string note = await WhenAllReceivedAsync(reading, () => MinOf(receivers), entries);
+        sw.Stop();
+        stop.Cancel();
+        await writing;
+        foreach (var s in senders) s.Dispose();
+        foreach (var r in receivers) r.Socket.Dispose();
+        long delivered = receivers.Sum(r => Math.Min(r.Messages, entries));
+        return new Result("raw", n, entries, delivered, sw.Elapsed, double.NaN, double.NaN, (note + $" {entriesPerFrame:F0} entries/frame").Trim());
+    }
+
+    /// <summary>Deliver frames as the relay encodes them: 256-byte entries, the relay's mean entries per frame.</summary>
+    private static byte[] EncodeFrames(int entries, int perFrame)
+    {
+        using var w = new PooledBufferWriter(entries * (EntryBytes + 24));
+        var payload = new byte[EntryBytes];
+        long micros = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
+        for (int first = 1; first <= entries; first += perFrame)
+        {
+            int count = Math.Min(perFrame, entries - first + 1);
+            int start = FrameWriter.Begin(w);
+            DeliverFrame.WriteHeader(w, (ulong)first, (ulong)count, (ulong)(first + count - 1));
+            for (int i = 0; i < count; i++) EntryRecord.Write(w, 0, 1, micros + i, ReadOnlySpan<byte>.Empty, payload);
+            FrameWriter.End(w, start, FrameType.Deliver);
+        }
+        return w.WrittenSpan.ToArray();
+    }
+
+    // ---- shared ----
+
+    /// <summary>Holds the publisher while it is more than <see cref="Window"/> entries ahead of the slowest subscriber.</summary>
+    private static async Task PaceAsync(long published, Func<long> slowest)
+    {
+        while (published - slowest() > Window) await Task.Delay(1);
+    }
+
+    /// <summary>Waits until every subscriber has <paramref name="entries"/>, or nothing moved for <see cref="Stall"/>; says which.</summary>
+    private static async Task<string> WhenAllReceivedAsync(Task[] reading, Func<long> slowest, long entries)
+    {
+        long last = -1;
+        var moved = Stopwatch.StartNew();
+        while (true)
+        {
+            long now = slowest();
+            if (now >= entries) return "";
+            if (now != last) { last = now; moved.Restart(); }
+            else if (moved.Elapsed > Stall) return $"INCOMPLETE: slowest subscriber stopped at {now:N0}";
+            if (reading.Length > 0 && reading.All(t => t.IsCompleted) && slowest() < entries) return $"INCOMPLETE: connections ended at {slowest():N0}";
+            await Task.Delay(2);
+        }
+    }
+
+    private static async Task EnsureNatsServerAsync()
+    {
+        if (File.Exists(NatsServerProcess.Binary)) return;
+        Console.WriteLine("nats-server missing: apt-get install -y nats-server");
+        var install = Process.Start(new ProcessStartInfo("bash", "-c \"apt-get update -q && apt-get install -y -q nats-server\"") { UseShellExecute = false })!;
+        await install.WaitForExitAsync();
+        if (!File.Exists(NatsServerProcess.Binary)) throw new InvalidOperationException("could not install nats-server (Debian package nats-server)");
+    }
+
+    /// <summary>Each subscriber is two sockets in this process: raise the soft descriptor limit if it is too low.</summary>
+    private static void RaiseFileLimit(int wanted)
+    {
+        try
+        {
+            var limit = new RLimit();
+            if (GetRLimit(7, ref limit) != 0 || limit.Current >= (ulong)wanted) return;
+            limit.Current = Math.Min((ulong)wanted, limit.Max);
+            SetRLimit(7, ref limit);
+        }
+        catch (DllNotFoundException) { }
+    }
+
+    private struct RLimit { public ulong Current; public ulong Max; }
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrlimit")] private static extern int GetRLimit(int resource, ref RLimit limit);
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setrlimit")] private static extern int SetRLimit(int resource, ref RLimit limit);
+
+    private static string Report(List<Result> results, long deliveries, TimeSpan total)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("# Fan-out: one relay to N learners, against nats-server and raw sockets");
+        md.AppendLine();
+        md.AppendLine("`bench/run fanout` — one stream of 256-byte entries delivered to N subscribers, three ways in one run:");
+        md.AppendLine();
+        md.AppendLine("- **GeoRelay**: leader, relay and members in the bench process (`LocalCluster`, fsync off); the publisher calls `LeaderNode.AppendAsync`; N learners are plain sockets on the relay's learner port.");
+        md.AppendLine("- **NATS**: `nats-server` (Debian package) on loopback; one publisher and N subscribers on subject `fanout` through the bench's NATS client.");
+        md.AppendLine("- **raw**: the relay's Deliver frame bytes (same entries per frame as measured on the relay), written from one shared buffer to N plain loopback sockets, 64 KiB to every socket in turn, then the next 64 KiB.");
+        md.AppendLine();
+        md.AppendLine($"Entries per run: {deliveries:N0} / N, between 4,000 and 200,000. Subscribers count what arrives (GeoRelay and raw per Deliver frame header; NATS per MSG); the first subscriber of each run decodes every entry for latency (publish `Stopwatch` timestamp in the payload to receipt). The publisher stays at most {Window:N0} entries ahead of the slowest subscriber (GeoRelay and NATS alike), so nobody is cut for falling behind; latency is therefore measured at full load, queueing included. Time runs from the first publish to the last subscriber's last entry.");
+        md.AppendLine();
+        md.AppendLine("| N | GeoRelay deliveries/s | p50 ms | p99 ms | NATS deliveries/s | p50 ms | p99 ms | raw deliveries/s | GeoRelay / raw | GeoRelay / NATS | notes |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var group in results.GroupBy(r => r.Subscribers))
+        {
+            var g = group.Single(r => r.System == "GeoRelay");
+            var nats = group.Single(r => r.System == "NATS");
+            var raw = group.Single(r => r.System == "raw");
+            string notes = string.Join("; ", group.Where(r => r.Note.Length > 0).Select(r => $"{r.System}: {r.Note}"));
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {g.Subscribers:N0} | {g.PerSecond:N0} | {g.P50Ms:F2} | {g.P99Ms:F2} | {nats.PerSecond:N0} | {nats.P50Ms:F2} | {nats.P99Ms:F2} | {raw.PerSecond:N0} | {g.PerSecond / raw.PerSecond:P0} | {g.PerSecond / nats.PerSecond:F2}x | {notes} |");
+        }
+        md.AppendLine();
+        md.AppendLine("Targets with 1,000 learners (issue 5): at least 5,000,000 deliveries/s, at least 25% of raw, at least 1.5x NATS.");
+        var k = results.Where(r => r.Subscribers == 1000).ToList();
+        if (k.Count == 3)
+        {
+            var g = k.Single(r => r.System == "GeoRelay");
+            double vsRaw = g.PerSecond / k.Single(r => r.System == "raw").PerSecond, vsNats = g.PerSecond / k.Single(r => r.System == "NATS").PerSecond;
+            md.AppendLine(CultureInfo.InvariantCulture, $"Measured: {g.PerSecond:N0} deliveries/s ({(g.PerSecond >= 5e6 ? "met" : "not met")}), {vsRaw:P0} of raw ({(vsRaw >= 0.25 ? "met" : "not met")}), {vsNats:F2}x NATS ({(vsNats >= 1.5 ? "met" : "not met")}).");
+        }
+        md.AppendLine();
+        md.AppendLine("All three share this process's two cores with their subscribers (and GeoRelay with its leader and members), so absolute figures are low; the ratios, measured back to back, are the comparison.");
+        md.AppendLine();
+        md.AppendLine("## Machine");
+        md.AppendLine();
+        foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
+        md.AppendLine($"- total run time: {total:mm\\:ss}");
+        return md.ToString();
+    }
+}

@@ -1,0 +1,200 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace GeoRelay.Wan.Internal;
+
+/// <summary>
+/// One direction of one connection: a read loop stamps each chunk with its due time and queues it; chunks are
+/// delivered in order once due. At most <see cref="WanLinkOptions.MaxBufferedBytes"/> wait in between; past
+/// that the read loop stops reading, and TCP flow control pushes back on the sender.
+/// </summary>
+/// <remarks>
+/// Delivery has one owner at a time, marked by <c>_armed</c>: whoever arms it (the reader on a new chunk, a
+/// heal) tries to deliver at once, a due chunk is delivered right on the scheduler thread, and only when the
+/// socket would block does the async write loop take over. Sends are non-blocking, so the scheduler thread
+/// never waits on a slow receiver, and a due chunk does not wait for a thread-pool thread to wake up.
+/// </remarks>
+internal sealed class WanPump
+{
+    private readonly record struct Chunk(byte[]? Buffer, int Length, long Due);
+
+    private enum Outcome { Idle, Scheduled, WouldBlock }
+
+    private readonly Socket _from, _to;
+    private readonly WanDirection _direction;
+    private readonly WanLinkOptions _options;
+    private readonly Func<bool> _blackholed;
+    private readonly object _gate = new();
+    private readonly Queue<Chunk> _queue = new();
+    private readonly SemaphoreSlim _writerWake = new(0), _readerWake = new(0);
+    private readonly Action _onDue;
+    private long _buffered, _lastDue;
+    private int _headSent = -1; // bytes of the head chunk already sent; -1 before its first attempt
+    private bool _armed, _readerWaiting, _closed;
+
+    public WanPump(Socket from, Socket to, WanDirection direction, WanLinkOptions options, Func<bool> blackholed)
+    {
+        _from = from;
+        _to = to;
+        _to.Blocking = false; // synchronous sends return WouldBlock instead of waiting; async ones are unaffected
+        _direction = direction;
+        _options = options;
+        _blackholed = blackholed;
+        _onDue = Deliver;
+    }
+
+    public Task RunAsync(CancellationToken cancellationToken) => Task.WhenAll(ReadLoopAsync(cancellationToken), WriteLoopAsync(cancellationToken));
+
+    /// <summary>After a heal: deliver what waited.</summary>
+    public void Kick()
+    {
+        lock (_gate)
+        {
+            if (_armed || _queue.Count == 0) return;
+            _armed = true;
+        }
+        Deliver();
+    }
+
+    private async Task ReadLoopAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            int room;
+            lock (_gate)
+            {
+                room = (int)Math.Min(_options.ReadChunkBytes, _options.MaxBufferedBytes - _buffered);
+                _readerWaiting = room <= 0;
+            }
+            if (room <= 0)
+            {
+                await _readerWake.WaitAsync(cancellationToken);
+                continue;
+            }
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(room);
+            int read;
+            try
+            {
+                read = await _from.ReceiveAsync(buffer.AsMemory(0, room), SocketFlags.None, cancellationToken);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw;
+            }
+            if (read == 0)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                Enqueue(new Chunk(null, 0, Math.Max(DeliveryScheduler.Now, _lastDue))); // end of stream, after the last byte
+                return;
+            }
+            long due = Math.Max(_direction.DueTime(DeliveryScheduler.Now, read), _lastDue);
+            _lastDue = due;
+            Enqueue(new Chunk(buffer, read, due));
+        }
+    }
+
+    private void Enqueue(Chunk chunk)
+    {
+        lock (_gate)
+        {
+            _queue.Enqueue(chunk);
+            _buffered += chunk.Length;
+            _direction.Buffered(_buffered);
+            if (_armed) return;
+            _armed = true;
+        }
+        Deliver();
+    }
+
+    /// <summary>Runs as the owner: sends due chunks without blocking, then hands ownership on.</summary>
+    private void Deliver()
+    {
+        try
+        {
+            if (TryDeliverDue() == Outcome.WouldBlock) _writerWake.Release();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The connection is going away; its reader and the link's cleanup notice on their own.
+            lock (_gate) _closed = true;
+            _writerWake.Release();
+        }
+    }
+
+    private Outcome TryDeliverDue()
+    {
+        while (true)
+        {
+            Chunk head;
+            lock (_gate)
+            {
+                if (_closed) return Outcome.Idle;
+                if (_blackholed() || !_queue.TryPeek(out head))
+                {
+                    _armed = false; // Kick or the next chunk re-arms
+                    return Outcome.Idle;
+                }
+                if (head.Due > DeliveryScheduler.Now)
+                {
+                    DeliveryScheduler.Schedule(head.Due, _onDue);
+                    return Outcome.Scheduled;
+                }
+            }
+            if (head.Buffer is null)
+            {
+                _to.Shutdown(SocketShutdown.Send);
+                lock (_gate) _closed = true;
+                return Outcome.Idle;
+            }
+            if (_headSent < 0)
+            {
+                _direction.Late(DeliveryScheduler.Now - head.Due);
+                _headSent = 0;
+            }
+            while (_headSent < head.Length)
+            {
+                int sent = _to.Send(head.Buffer, _headSent, head.Length - _headSent, SocketFlags.None, out var error);
+                if (error == SocketError.WouldBlock) return Outcome.WouldBlock;
+                if (error != SocketError.Success) throw new SocketException((int)error);
+                _headSent += sent;
+            }
+            Completed(head);
+        }
+    }
+
+    private void Completed(Chunk head)
+    {
+        _headSent = -1;
+        _direction.Delivered(head.Length);
+        bool wakeReader;
+        lock (_gate)
+        {
+            _queue.Dequeue();
+            _buffered -= head.Length;
+            wakeReader = _readerWaiting && _buffered < _options.MaxBufferedBytes;
+            if (wakeReader) _readerWaiting = false;
+        }
+        ArrayPool<byte>.Shared.Return(head.Buffer!);
+        if (wakeReader) _readerWake.Release();
+    }
+
+    /// <summary>Owns delivery while the receiver's socket is full: waits for room, then goes back to non-blocking sends.</summary>
+    private async Task WriteLoopAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _writerWake.WaitAsync(cancellationToken);
+            Chunk head;
+            lock (_gate)
+            {
+                if (_closed) return;
+                head = _queue.Peek();
+            }
+            while (_headSent < head.Length)
+                _headSent += await _to.SendAsync(head.Buffer.AsMemory(_headSent, head.Length - _headSent), SocketFlags.None, cancellationToken);
+            Completed(head);
+            Deliver();
+        }
+    }
+}
