@@ -51,9 +51,14 @@ public static class StatusCommand
                 return 1;
             }
             if (report is null) return 1;
-            var console = AnsiConsole.Console;
+            bool piped = Console.IsOutputRedirected;
+            var console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Ansi = piped ? AnsiSupport.No : AnsiSupport.Detect,
+                Interactive = piped ? InteractionSupport.No : InteractionSupport.Detect,
+            });
             // Piped output has no terminal width: keep rows whole rather than wrapping them at 80.
-            if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 200);
+            if (piped) console.Profile.Width = Math.Max(console.Profile.Width, 200);
             Print(console, report);
             return 0;
         });

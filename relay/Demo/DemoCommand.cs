@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Text;
 using GeoRelay.Leader;
 using GeoRelay.Relay.Cli;
 using GeoRelay.Topology;
+using GeoRelay.Wan;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using Spectre.Console.Rendering;
@@ -14,7 +16,8 @@ namespace GeoRelay.Relay.Demo;
 /// <summary>What `georelay demo` runs.</summary>
 /// <param name="Learners">Learners per datacenter (in-process SDK clients).</param>
 /// <param name="KillAt">When to stop the active proxy of one remote datacenter; default half the duration.</param>
-public sealed record DemoSettings(string? ConfigPath, TimeSpan Duration, int Rate, int Learners, bool Live, TimeSpan? KillAt = null);
+/// <param name="WanDelay">One-way delay added to every link between two regions (a WAN emulator in front of the peer port); zero for none.</param>
+public sealed record DemoSettings(string? ConfigPath, TimeSpan Duration, int Rate, int Learners, bool Live, TimeSpan? KillAt = null, TimeSpan WanDelay = default);
 
 /// <summary>
 /// `georelay demo`: a leader, and every proxy and member of the topology, in this process on loopback,
@@ -31,12 +34,13 @@ public static class DemoCommand
         var rate = new Option<int>("--rate") { Description = "Entries per second to publish", DefaultValueFactory = _ => 10_000 };
         var learners = new Option<int>("--learners") { Description = "Learners per datacenter", DefaultValueFactory = _ => 3 };
         var plain = new Option<bool>("--plain") { Description = "Print plain lines instead of a live table (the default when stdout is not a terminal)" };
-        var command = new Command("demo", "Run a whole cluster in this process and watch it deliver") { config, duration, rate, learners, plain };
+        var wanDelay = DurationOption.Create("--wan-delay", "One-way delay on every link between two regions; 0 for none", TimeSpan.FromMilliseconds(25));
+        var command = new Command("demo", "Run a whole cluster in this process and watch it deliver") { config, duration, rate, learners, plain, wanDelay };
         command.SetAction((parse, ct) =>
         {
             bool live = !parse.GetValue(plain) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
             var settings = new DemoSettings(parse.GetValue(config), parse.GetValue(duration), Math.Max(1, parse.GetValue(rate)),
-                Math.Max(0, parse.GetValue(learners)), live);
+                Math.Max(0, parse.GetValue(learners)), live, WanDelay: parse.GetValue(wanDelay));
             return RunAsync(settings, Console.Out, ct);
         });
         return command;
@@ -71,7 +75,31 @@ public static class DemoCommand
         // start from starving heartbeats into false failovers.
         ThreadPool.GetMinThreads(out int workers, out int io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
-        await using var cluster = LocalCluster.Start(result.Config!, LeaderOptions.Default, loggers);
+        var wanLinks = new List<WanLink>();
+        try
+        {
+            await using var cluster = LocalCluster.Start(result.Config!, LeaderOptions.Default, loggers,
+                settings.WanDelay > TimeSpan.Zero ? (from, to, address, spare) => ThroughWan(from, to, address, spare, settings.WanDelay, wanLinks) : null);
+            return await RunClusterAsync(cluster, settings, console, output, loggers, ct);
+        }
+        finally
+        {
+            foreach (var link in wanLinks) await link.DisposeAsync();
+        }
+    }
+
+    /// <summary>Links within a region are direct; a link between regions goes through an emulated WAN link with a one-way delay.</summary>
+    private static NodeEndpoint ThroughWan(NodeConfig from, NodeConfig to, NodeEndpoint address, IPEndPoint spare, TimeSpan delay, List<WanLink> links)
+    {
+        if (from.Datacenter == to.Datacenter) return address;
+        var link = WanLink.Start(spare, (IPEndPoint)address.ToEndPoint(),
+            WanLinkOptions.Default with { OneWayDelay = delay }, $"{from.Id}->{to.Id}");
+        links.Add(link);
+        return new NodeEndpoint("127.0.0.1", link.ListenEndPoint.Port);
+    }
+
+    private static async Task<int> RunClusterAsync(LocalCluster cluster, DemoSettings settings, IAnsiConsole console, TextWriter output, ILoggerFactory loggers, CancellationToken ct)
+    {
         var topology = cluster.Topology;
         var regions = new List<DemoRegion>();
         foreach (var route in RoutePlanner.Plan(topology, _ => true))
@@ -79,8 +107,9 @@ public static class DemoCommand
         try
         {
             var run = new DemoRun(cluster, regions, settings, output);
+            string wan = settings.WanDelay > TimeSpan.Zero ? $", {settings.WanDelay.TotalMilliseconds:0} ms one-way between regions" : ", no WAN delay";
             console.MarkupLine(Markup.Escape($"GeoRelay demo: cluster {topology.Cluster}, {topology.Datacenters.Count} datacenters, {cluster.Members.Count} members, " +
-                                             $"{cluster.Relays.Count} proxies, {settings.Learners} learners per datacenter; publishing {settings.Rate:N0} entries/s for {settings.Duration.TotalSeconds:0} s"));
+                                             $"{cluster.Relays.Count} proxies, {settings.Learners} learners per datacenter{wan}; publishing {settings.Rate:N0} entries/s for {settings.Duration.TotalSeconds:0} s"));
             if (!await run.WaitForRoutesAsync(TimeSpan.FromSeconds(20), ct))
                 console.MarkupLine("[yellow]Not every datacenter is connected yet; publishing anyway.[/]");
             bool ok = false;

@@ -10,9 +10,11 @@ namespace GeoRelay.Relay.Demo;
 /// <summary>
 /// Where node <paramref name="from"/> dials to reach <paramref name="to"/>, whose peer port is
 /// <paramref name="address"/>: the address itself, or a forwarder in front of it (a WAN emulator
-/// that delays the links between regions, say).
+/// that delays the links between regions, say). A forwarder listens on <paramref name="spare"/>, a
+/// loopback port reserved together with the cluster's own (binding port 0 instead could take a port
+/// already chosen for a node that is not listening yet).
 /// </summary>
-public delegate NodeEndpoint DialRoute(NodeConfig from, NodeConfig to, NodeEndpoint address);
+public delegate NodeEndpoint DialRoute(NodeConfig from, NodeConfig to, NodeEndpoint address, IPEndPoint spare);
 
 /// <summary>Every node of a topology inside one process on loopback, on fresh free ports.</summary>
 public sealed class LocalCluster : IAsyncDisposable
@@ -25,23 +27,26 @@ public sealed class LocalCluster : IAsyncDisposable
     public Dictionary<string, MemberNode> Members { get; } = new();
     public string DataDirectory { get; }
 
-    private LocalCluster(TopologyConfig topology, string data, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute)
+    private LocalCluster(TopologyConfig topology, string data, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute, Queue<int> spare)
     {
         Topology = topology;
         DataDirectory = data;
         foreach (var dc in topology.Datacenters)
         {
-            foreach (var m in dc.Members) Members[m] = new MemberNode(ViewOf(topology, m, dialRoute), m, Path.Combine(data, m), loggers);
-            foreach (var p in dc.Proxies) Relays[p] = new RelayNode(ViewOf(topology, p, dialRoute), p, Path.Combine(data, p), loggers);
+            foreach (var m in dc.Members) Members[m] = new MemberNode(ViewOf(topology, m, dialRoute, spare), m, Path.Combine(data, m), loggers);
+            foreach (var p in dc.Proxies) Relays[p] = new RelayNode(ViewOf(topology, p, dialRoute, spare), p, Path.Combine(data, p), loggers);
         }
-        Leader = new LeaderNode(ViewOf(topology, topology.LeaderId, dialRoute), 1, Path.Combine(data, topology.LeaderId), options, loggers);
+        Leader = new LeaderNode(ViewOf(topology, topology.LeaderId, dialRoute, spare), 1, Path.Combine(data, topology.LeaderId), options, loggers);
     }
 
     /// <param name="dialRoute">When set, every node dials its peers where this says (see <see cref="DialRoute"/>).</param>
     public static LocalCluster Start(TopologyConfig topology, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute = null)
     {
         var data = Path.Combine(Path.GetTempPath(), "georelay-demo-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
-        return new LocalCluster(WithFreePorts(topology), data, options, loggers, dialRoute);
+        int addresses = topology.Nodes.Count * 4;
+        int spares = dialRoute is null ? 0 : topology.Nodes.Count * topology.Nodes.Count;
+        var ports = new Queue<int>(FreeLoopbackPorts(addresses + spares));
+        return new LocalCluster(WithPorts(topology, ports), data, options, loggers, dialRoute, ports);
     }
 
     /// <summary>
@@ -50,13 +55,14 @@ public sealed class LocalCluster : IAsyncDisposable
     /// topology they were given, and the handshake's topology hash covers no address, so this is all a
     /// forwarder needs.
     /// </summary>
-    private static TopologyConfig ViewOf(TopologyConfig topology, string self, DialRoute? dialRoute)
+    private static TopologyConfig ViewOf(TopologyConfig topology, string self, DialRoute? dialRoute, Queue<int> spare)
     {
         if (dialRoute is null) return topology;
         var from = topology.GetNode(self);
         var nodes = new Dictionary<string, NodeConfig>();
         foreach (var (id, node) in topology.Nodes)
-            nodes[id] = id == self || node.Listen is not { } listen ? node : node with { Listen = dialRoute(from, node, listen) };
+            nodes[id] = id == self || node.Listen is not { } listen ? node
+                : node with { Listen = dialRoute(from, node, listen, new IPEndPoint(IPAddress.Loopback, spare.Dequeue())) };
         return topology with { Nodes = nodes };
     }
 
@@ -68,9 +74,10 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>The same topology with every address moved to a free loopback port.</summary>
-    public static TopologyConfig WithFreePorts(TopologyConfig topology)
+    public static TopologyConfig WithFreePorts(TopologyConfig topology) => WithPorts(topology, new Queue<int>(FreeLoopbackPorts(topology.Nodes.Count * 4)));
+
+    private static TopologyConfig WithPorts(TopologyConfig topology, Queue<int> ports)
     {
-        var ports = new Queue<int>(FreeLoopbackPorts(topology.Nodes.Count * 4));
         NodeEndpoint? Next(NodeEndpoint? old) => old is null ? null : new NodeEndpoint("127.0.0.1", ports.Dequeue());
         var nodes = new Dictionary<string, NodeConfig>();
         foreach (var (id, node) in topology.Nodes)

@@ -97,7 +97,7 @@ public sealed class OpsTests
     public async Task MetricsHealthAndStatusMoveAsEntriesFlowAndOtlpReceivesThem()
     {
         using var cluster = new ClusterFixture("local.yaml");
-        using var collector = new OtlpCollector();
+        using var collector = new OtlpCollector("georelay.entries");
         string leaderId = cluster.Topology.LeaderId;
         cluster.ExtraArguments[leaderId] = $"--log-format json --otlp {collector.Url} --otlp-interval 500ms";
         await cluster.StartAllAsync();
@@ -139,11 +139,11 @@ public sealed class OpsTests
             Assert.That(peers[m].GetProperty("bytesSent").GetInt64(), Is.GreaterThan(0), m);
         }
 
-        // OTLP: the collector got protobuf with our metric names in it.
+        // OTLP: the collector got protobuf with our metric names in it (an early push may carry only the resource).
         var pushed = await collector.Received.WaitAsync(Patience);
         Assert.That(pushed.Path, Is.EqualTo("/v1/metrics"));
         Assert.That(pushed.ContentType, Does.Contain("protobuf"));
-        Assert.That(Encoding.UTF8.GetString(pushed.Body), Does.Contain("georelay.entries"));
+        Assert.That(Encoding.UTF8.GetString(pushed.Body), Does.Contain("georelay.dc.sent"));
     }
 
     [Test]
@@ -153,33 +153,45 @@ public sealed class OpsTests
         await cluster.StartAllAsync();
         string leaderId = cluster.Topology.LeaderId;
         await PublishAsync(cluster, 2_000);
-        var relayMetrics = await Http.GetStringAsync($"http://{AdminOf(cluster, "eu-p1")}/metrics");
-        Assert.That(Sample(relayMetrics, "georelay_relay_batches_total"), Is.GreaterThan(0));
-        Assert.That(Sample(relayMetrics, "georelay_index_retained"), Is.EqualTo(2_000));
 
-        cluster.Processes["eu-p1"].Kill();
+        // Kill whichever eu-west proxy is active now (a busy machine may already have failed one over).
+        static JsonElement EuWest(JsonElement status) =>
+            status.GetProperty("datacenters").EnumerateArray().First(d => d.GetProperty("name").GetString() == "eu-west");
+        var before = EuWest(await StatusAsync(cluster, leaderId));
+        string victim = before.GetProperty("route").GetString()!["proxy ".Length..];
+        long failoversBefore = before.GetProperty("failovers").GetInt64();
+        string victimMetrics = $"http://{AdminOf(cluster, victim)}/metrics";
+        await PollAsync(async () => Sample(await Http.GetStringAsync(victimMetrics), "georelay_index_retained"), v => v >= 2_000, $"{victim} retained index");
+        Assert.That(Sample(await Http.GetStringAsync(victimMetrics), "georelay_relay_batches_total"), Is.GreaterThan(0));
+        cluster.Processes[victim].Kill();
         await PublishAsync(cluster, 2_000, 2_000);
-        await PollAsync(async () => (await StatusAsync(cluster, leaderId)).GetProperty("datacenters").EnumerateArray()
-                .First(d => d.GetProperty("name").GetString() == "eu-west").GetProperty("route").GetString(),
-            route => route == "proxy eu-p2", "eu-west routed via eu-p2");
+        var after = await PollAsync(async () => EuWest(await StatusAsync(cluster, leaderId)),
+            dc => dc.GetProperty("route").GetString() != "proxy " + victim && dc.GetProperty("connected").GetBoolean(), $"eu-west off {victim}");
+        string survivor = victim == "eu-p1" ? "eu-p2" : "eu-p1";
+        Assert.That(after.GetProperty("failovers").GetInt64(), Is.GreaterThan(failoversBefore));
 
         var status = cluster.Run("status", $"status --admin {AdminOf(cluster, leaderId)}");
         Assert.That(await status.WaitForExitAsync(Patience), Is.EqualTo(0), status.Output);
         var text = status.Output;
-        Assert.That(text, Does.Match(@"│ eu-west\s+│ proxy eu-p2\s+│ yes"), text);
-        Assert.That(text, Does.Match(@"│ eu-p1\s+│ proxy\s+│ eu-west\s+│ failed-over"), text);
-        Assert.That(text, Does.Match(@"│ eu-p2\s+│ proxy\s+│ eu-west\s+│ active"), text);
-        Assert.That(text, Does.Match(@"│ ap-p1\s+│ proxy\s+│ ap-south\s+│ active"), text);
+        Assert.That(text, Does.Not.Contain("\u001b["), "no terminal escapes into a pipe");
+        Assert.That(text, Does.Match($@"│ eu-west\s+│ {Regex.Escape(after.GetProperty("route").GetString()!)}\s+│ yes"), text);
+        Assert.That(text, Does.Match($@"│ {victim}\s+│ proxy\s+│ eu-west\s+│ failed-over"), text);
+        if (after.GetProperty("route").GetString() == "proxy " + survivor)
+            Assert.That(text, Does.Match($@"│ {survivor}\s+│ proxy\s+│ eu-west\s+│ active"), text);
+        else
+            Assert.That(text, Does.Match(@"│ eu-m1\s+│ member\s+│ eu-west\s+│ direct"), text);
+        Assert.That(text, Does.Match(@"│ ap-p\d\s+│ proxy\s+│ ap-south\s+│ active"), text);
 
-        // The relay that took over shows its members up and the entries it forwarded.
-        var relay = cluster.Run("status", $"status --admin {AdminOf(cluster, "eu-p2")}");
+        var unreachable = cluster.Run("status", $"status --admin {AdminOf(cluster, victim)}");
+        Assert.That(await unreachable.WaitForExitAsync(Patience), Is.EqualTo(1));
+        Assert.That(unreachable.Output, Does.Contain("cannot read"));
+
+        // The relay that took over shows its members up.
+        if (after.GetProperty("route").GetString() != "proxy " + survivor) return;
+        var relay = cluster.Run("status", $"status --admin {AdminOf(cluster, survivor)}");
         Assert.That(await relay.WaitForExitAsync(Patience), Is.EqualTo(0), relay.Output);
         Assert.That(relay.Output, Does.Match(@"│ eu-m1\s+│ member\s+│ eu-west\s+│ up"), relay.Output);
         Assert.That(relay.Output, Does.Match(@"│ us-leader\s+│ leader\s+│ us-east\s+│ active"), relay.Output);
-
-        var unreachable = cluster.Run("status", $"status --admin {AdminOf(cluster, "eu-p1")}");
-        Assert.That(await unreachable.WaitForExitAsync(Patience), Is.EqualTo(1));
-        Assert.That(unreachable.Output, Does.Contain("cannot read"));
     }
 
     [Test]
@@ -244,17 +256,19 @@ public sealed class OpsTests
             Assert.That(cluster.LogOf(member.Id), Is.EqualTo(expected), $"member {member.Id} log differs from the leader's");
     }
 
-    /// <summary>A one-request OTLP/HTTP collector on a free loopback port.</summary>
+    /// <summary>An OTLP/HTTP collector on a free loopback port that waits for a push containing <paramref name="marker"/>.</summary>
     private sealed class OtlpCollector : IDisposable
     {
+        private readonly string _marker;
         private readonly HttpListener _listener = new();
         private readonly TaskCompletionSource<(string Path, string ContentType, byte[] Body)> _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public string Url { get; }
         public Task<(string Path, string ContentType, byte[] Body)> Received => _received.Task;
 
-        public OtlpCollector()
+        public OtlpCollector(string marker)
         {
+            _marker = marker;
             int port = LocalCluster.FreeLoopbackPorts(1)[0];
             Url = $"http://127.0.0.1:{port}";
             _listener.Prefixes.Add(Url + "/");
@@ -273,7 +287,8 @@ public sealed class OpsTests
                     await context.Request.InputStream.CopyToAsync(body);
                     context.Response.StatusCode = 200;
                     context.Response.Close();
-                    if (body.Length > 0) _received.TrySetResult((context.Request.Url!.AbsolutePath, context.Request.ContentType ?? "", body.ToArray()));
+                    if (Encoding.UTF8.GetString(body.ToArray()).Contains(_marker, StringComparison.Ordinal))
+                        _received.TrySetResult((context.Request.Url!.AbsolutePath, context.Request.ContentType ?? "", body.ToArray()));
                 }
             }
             catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
