@@ -38,6 +38,7 @@ public sealed partial class LeaderEngine
     /// <summary>Failure detection, dials, proxy probes in direct mode.</summary>
     private void CheckRoutes(long now)
     {
+        if (Stopping) return; // no dials or failovers while the node shuts down
         long failoverAfter = Micros(_topology.Defaults.FailoverAfter);
         foreach (var dc in _datacenters)
         {

@@ -216,8 +216,17 @@ public sealed partial class LeaderEngine : IEngine
             case LinkKind.Proxy:
             {
                 var dc = _datacenters[link.Datacenter];
-                if (dc.ProxyConnection == connection && !Stopping)
+                if (dc.ProxyConnection != connection) break;
+                if (!Stopping)
+                {
                     FailProxy(dc, "connection closed");
+                }
+                else
+                {
+                    // Shutting down: no failover, but nothing may be sent on the closed link either.
+                    dc.ProxyConnection = -1;
+                    dc.ProxySynced = false;
+                }
                 break;
             }
             case LinkKind.Member:

@@ -232,4 +232,19 @@ public sealed class SimulatedClusterTests
         AllMembersHold(c, newLog);
         Assert.That(c.MemberLogs["us-m1"].TryGet(101, out var replaced) && replaced.Epoch == 2, Is.True, "us-m1's entry 101 is the new leader's");
     }
+
+    [Test]
+    public void AProxyLinkThatClosesWhileTheLeaderStopsIsNotUsedAgain()
+    {
+        // Found by the chaos test: the leader's final flush sent a batch on a proxy link closed during shutdown.
+        var c = Build(13);
+        Publish(c, 50, 13);
+        RunUntil(c, () => Converged(c, 50), 10_000);
+        c.Leader.Stopping = true;
+        c.Network.Crash("eu-p1");
+        Publish(c, 50, 13);
+        for (int s = 0; s < 100; s++) c.Network.Step();
+        c.Leader.FlushAndSend();
+        Assert.That(c.Leader.Status().Single(s => s.Name == "eu-west").Failovers, Is.Zero, "stopping is no failure");
+    }
 }

@@ -21,11 +21,11 @@ public enum FaultKind
 /// <summary>How long and how hard one simulated run is.</summary>
 public sealed record SimulationOptions
 {
-    /// <summary>Steps during which faults strike and entries are published. Default 2,000.</summary>
-    public int FaultSteps { get; init; } = 2_000;
+    /// <summary>Steps during which faults strike and entries are published. Default 1,500.</summary>
+    public int FaultSteps { get; init; } = 1_500;
 
-    /// <summary>Steps of publishing after everything healed. Default 200.</summary>
-    public int SettleSteps { get; init; } = 200;
+    /// <summary>Steps of publishing after everything healed. Default 150.</summary>
+    public int SettleSteps { get; init; } = 150;
 
     /// <summary>Most steps allowed to converge once publishing stopped. Default 20,000.</summary>
     public int MaxConvergeSteps { get; init; } = 20_000;
