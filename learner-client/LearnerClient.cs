@@ -83,18 +83,29 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         try
         {
             Exception? last = null;
-            for (int i = 0; i < client._endpoints.Length; i++)
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            for (int round = 0; ; round++)
             {
-                try
+                bool onlyRedirected = true;
+                for (int i = 0; i < client._endpoints.Length; i++)
                 {
-                    client._ready = (await client.DialAsync(i, cancellationToken).ConfigureAwait(false), i);
-                    return client;
+                    try
+                    {
+                        client._ready = (await client.DialAsync(i, cancellationToken).ConfigureAwait(false), i);
+                        return client;
+                    }
+                    catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        LearnerClientLog.ConnectFailed(client._logger, options.Endpoints[i], e.Message);
+                        last = e;
+                        onlyRedirected &= e is HandshakeRefusedException { Reason: CodecError.Shutdown };
+                    }
                 }
-                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-                {
-                    LearnerClientLog.ConnectFailed(client._logger, options.Endpoints[i], e.Message);
-                    last = e;
-                }
+                // Every endpoint answered "not now, go elsewhere": the cluster is starting or failing over.
+                if (!onlyRedirected || started.Elapsed >= options.ConnectRetryFor) break;
+                var delay = client.Backoff(round + 1);
+                LearnerClientLog.Backoff(client._logger, delay);
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             }
             throw new LearnerConnectException($"no endpoint answered ({string.Join(", ", options.Endpoints)}): {last?.Message}", last);
         }

@@ -59,6 +59,13 @@ public sealed record LearnerClientOptions
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// How long <c>ConnectAsync</c> keeps going round the endpoints, with back-off, while every one that answers
+    /// asks the learner to go elsewhere (a relay the leader does not feed yet, as at cluster start or during a
+    /// failover). Unreachable endpoints and refusals for any other reason still fail at once. Default 30 s.
+    /// </summary>
+    public TimeSpan ConnectRetryFor { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Entries buffered between the socket and the enumerator, in entries. When full the client stops
     /// reading the socket (back-pressure; a relay cuts a learner that falls too far behind, and the client
     /// resumes). Default 4096.
