@@ -5,6 +5,7 @@ var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int
 {
     ["codec"] = ("mux, zstd: wire bytes per recipient and codec throughput -> bench/results/codec.md", CodecBenchmark.RunAsync),
     ["wan"] = ("WAN emulator's own overhead: zero-delay link vs direct, delivery lateness -> bench/results/wan.md", GeoRelay.Bench.Wan.WanOverheadBenchmark.RunAsync),
+    ["cross-region"] = ("GeoRelay vs direct vs NATS supercluster over emulated WAN links -> bench/results/cross-region-<scenario>.md", GeoRelay.Bench.CrossRegion.CrossRegionBenchmark.RunAsync),
     ["datapath"] = ("publish to quorum commit on loopback, proxies vs direct egress -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),
 };
 
