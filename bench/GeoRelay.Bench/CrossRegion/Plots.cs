@@ -51,54 +51,15 @@ public static class Plots
                 plots.Add(($"Latency CDF above the floor at {rate}/s (every learner, every entry)", png));
             }
 
-            // Load curve: worst region's p99 overhead against the offered rate.
-            {
-                var lines = new List<string>();
-                foreach (var r in results)
-                {
-                    string file = Path.Combine(work, $"load-{r.Name}.dat");
-                    File.WriteAllLines(file, r.Phases.Select((p, i) => string.Create(Inv,
-                        $"{p.Phase.Rate} {Math.Max(0.01, Report.WorstOverhead(r, i, 0.99, scenario))}")));
-                    lines.Add($"'{file}' using 1:2 with linespoints lw 2 pt 7 title '{r.Name}'");
-                }
-                string png = $"{baseName}-load.png";
-                Run(gnuplot, work, $"""
-                    set terminal pngcairo size 1000,600 font 'sans,10'
-                    set output '{Path.Combine(outDir, png)}'
-                    set title 'Load curve: p99 latency above the WAN floor (worst region) against offered rate'
-                    set xlabel 'offered entries/s (log)'
-                    set ylabel 'p99 overhead (ms, log)'
-                    set logscale xy
-                    set grid
-                    set key top left
-                    plot {string.Join(", ", lines)}
-                    """);
-                plots.Add(("Load curve (a system's line ends at the last rate it was run at; see the table for which it sustained)", png));
-            }
-
-            // Bytes crossing region boundaries per entry.
-            {
-                var lines = new List<string>();
-                foreach (var r in results)
-                {
-                    string file = Path.Combine(work, $"bytes-{r.Name}.dat");
-                    File.WriteAllLines(file, r.Phases.Select(p => string.Create(Inv, $"{p.Phase.Rate} {Math.Max(0.1, p.CrossingBytes / (double)p.Phase.Count)}")));
-                    lines.Add($"'{file}' using 1:2 with linespoints lw 2 pt 7 title '{r.Name}'");
-                }
-                string png = $"{baseName}-bytes.png";
-                Run(gnuplot, work, $"""
-                    set terminal pngcairo size 1000,600 font 'sans,10'
-                    set output '{Path.Combine(outDir, png)}'
-                    set title 'Bytes crossing region boundaries per entry (all links, both directions)'
-                    set xlabel 'offered entries/s (log)'
-                    set ylabel 'bytes per entry (log)'
-                    set logscale xy
-                    set grid
-                    set key outside right
-                    plot {string.Join(", ", lines)}
-                    """);
-                plots.Add(("Bytes across regions per entry", png));
-            }
+            // Load curve: worst region's p99 overhead against the offered rate; bytes across regions per entry.
+            plots.Add(RatePlot(gnuplot, work, outDir, $"{baseName}-load.png", results, "load",
+                "Load curve: p99 latency above the WAN floor (worst region) against offered rate", "p99 overhead (ms, log)",
+                (r, i) => Math.Clamp(Report.WorstOverhead(r, i, 0.99, scenario), 0.01, 1e6),
+                "Load curve (a system's line ends at the last rate it was run at; see the table for which it sustained)"));
+            plots.Add(RatePlot(gnuplot, work, outDir, $"{baseName}-bytes.png", results, "bytes",
+                "Bytes crossing region boundaries per entry (all links, both directions)", "bytes per entry (log)",
+                (r, i) => Math.Max(0.1, r.Phases[i].CrossingBytes / (double)r.Phases[i].Phase.Count),
+                "Bytes across regions per entry"));
 
             // Failover timeline: latency of every entry at one learner per region, by publish time.
             if (results.Any(r => r.Fault is not null))
@@ -140,6 +101,31 @@ public static class Plots
             try { Directory.Delete(work, recursive: true); } catch (IOException) { }
         }
         return plots;
+    }
+
+    /// <summary>A value per system and rate step, as lines against the offered rate, both axes logarithmic.</summary>
+    private static (string, string) RatePlot(string gnuplot, string work, string outDir, string png, List<CrossRegionBenchmark.SystemResult> results,
+        string stem, string title, string ylabel, Func<CrossRegionBenchmark.SystemResult, int, double> value, string caption)
+    {
+        var lines = new List<string>();
+        foreach (var r in results)
+        {
+            string file = Path.Combine(work, $"{stem}-{r.Name}.dat");
+            File.WriteAllLines(file, r.Phases.Select((p, i) => string.Create(Inv, $"{p.Phase.Rate} {value(r, i)}")));
+            lines.Add($"'{file}' using 1:2 with linespoints lw 2 pt 7 title '{r.Name}'");
+        }
+        Run(gnuplot, work, $"""
+            set terminal pngcairo size 1000,600 font 'sans,10'
+            set output '{Path.Combine(outDir, png)}'
+            set title '{title}'
+            set xlabel 'offered entries/s (log)'
+            set ylabel '{ylabel}'
+            set logscale xy
+            set grid
+            set key outside right
+            plot {string.Join(", ", lines)}
+            """);
+        return (caption, png);
     }
 
     private static void Run(string gnuplot, string work, string script)

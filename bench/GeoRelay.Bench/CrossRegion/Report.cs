@@ -17,7 +17,11 @@ public static class Report
         var regions = scenario.Regions.Keys.ToArray();
         double worst = double.MinValue;
         for (int g = 0; g < regions.Length; g++)
-            worst = Math.Max(worst, r.Recorder.CellOf(phase, g).Latency.Quantile(q) / 1000 - scenario.FloorMs(regions[g]));
+        {
+            var latency = r.Recorder.CellOf(phase, g).Latency;
+            if (latency.Count == 0) return double.PositiveInfinity; // nothing arrived in that region
+            worst = Math.Max(worst, latency.Quantile(q) / 1000 - scenario.FloorMs(regions[g]));
+        }
         return worst;
     }
 
@@ -79,6 +83,10 @@ public static class Report
 
         md.AppendLine("## Latency per system, rate and region (ms)");
         md.AppendLine();
+        md.AppendLine("*delivered* counts (entry, learner) pairs received by the end of the phase's drain window; *lost* is the rest —");
+        md.AppendLine("for core NATS a dropped message, for GeoRelay's gap-free streams an entry still undelivered when the benchmark stopped waiting;");
+        md.AppendLine("*dup* counts entries a learner received twice.");
+        md.AppendLine();
         md.AppendLine("| system | offered/s | achieved/s | region | floor | p50 | p99 | p99.9 | max | p50−floor | p99−floor | p99.9−floor | delivered | lost | dup |");
         md.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
@@ -93,6 +101,11 @@ public static class Report
                     double floor = scenario.FloorMs(regions[g]);
                     var (lost, dup) = LostAndDuplicated(r, i, g);
                     long expected = p.Phase.Count * r.Recorder.LearnersIn(g);
+                    if (h.Count == 0)
+                    {
+                        md.AppendLine(Inv, $"| {r.Name} | {(p.Phase.Name == "fault" ? "fault " : "")}{p.Phase.Rate} | {p.AchievedRate:F0} | {regions[g]} | {floor:F0} | – | – | – | – | – | – | – | 0/{expected:N0} | {lost:N0} | {dup:N0} |");
+                        continue;
+                    }
                     md.AppendLine(Inv, $"| {r.Name} | {(p.Phase.Name == "fault" ? "fault " : "")}{p.Phase.Rate} | {p.AchievedRate:F0} | {regions[g]} | {floor:F0} | {Ms(h.Quantile(0.5))} | {Ms(h.Quantile(0.99))} | {Ms(h.Quantile(0.999))} | {Ms(h.MaxMicros)} | {Ms(h.Quantile(0.5) - floor * 1000)} | {Ms(h.Quantile(0.99) - floor * 1000)} | {Ms(h.Quantile(0.999) - floor * 1000)} | {h.Count:N0}/{expected:N0} | {lost:N0} | {dup:N0} |");
                 }
             }
@@ -166,6 +179,11 @@ public static class Report
                 {
                     var h = r.Recorder.CellOf(i, g).Latency;
                     var (lost, dup) = LostAndDuplicated(r, i, g);
+                    if (h.Count == 0)
+                    {
+                        md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | – | – | no delivery in the phase |");
+                        continue;
+                    }
                     md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | {Ms(h.Quantile(0.99))} | {Ms(h.MaxMicros)} | {Ms(h.MaxMicros - scenario.FloorMs(regions[g]) * 1000)} |");
                 }
             }
