@@ -71,7 +71,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
             for (int i = 1; i <= spec.Proxies && region != scenario.LeaderRegion; i++) nodes.Add((Id(region, "p", i), region, "proxy"));
             for (int i = 1; i <= spec.Members; i++) nodes.Add((Id(region, "m", i), region, "member"));
         }
-        var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(nodes.Count * 3));
+        var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(nodes.Count * 4)); // listen, learners, publish, the leader's link route
         var listen = new Dictionary<string, IPEndPoint>();
         var learners = new Dictionary<string, IPEndPoint>();
         int publish = 0;
@@ -86,7 +86,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         File.WriteAllText(configPath, Yaml(nodes, listen, learners, publish));
         _topology = TopologyLoader.LoadFile(configPath).GetConfigOrThrow();
         // The leader's copy: every node outside its region is reached through the link between the two regions.
-        var leaderListen = nodes.ToDictionary(n => n.Id, n => mesh.Route(scenario.LeaderRegion, n.Region, listen[n.Id]));
+        var leaderListen = nodes.ToDictionary(n => n.Id, n => mesh.Route(scenario.LeaderRegion, n.Region, listen[n.Id], free.Dequeue()));
         string leaderConfig = Path.Combine(_directory, "topology-leader.yaml");
         File.WriteAllText(leaderConfig, Yaml(nodes, leaderListen, learners, publish));
         TopologyLoader.LoadFile(leaderConfig).GetConfigOrThrow();
@@ -262,13 +262,20 @@ public sealed class NatsSystem(Scenario scenario, WanMesh mesh) : ISystemUnderTe
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var configs = new Dictionary<string, NatsServerConfig>();
-        var monitor = new Queue<int>(LocalCluster.FreeLoopbackPorts(scenario.Regions.Count));
+        // Every port in one batch (client, route, gateway, monitor, and a link route per remote region), so that no
+        // port chosen for a server that has not started yet goes to a link's listener in between.
+        int regions = scenario.Regions.Count;
+        var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(regions * (4 + regions)));
         foreach (var region in scenario.Regions.Keys)
-            configs[region] = new NatsServerConfig { ServerName = region + "-nats", ClusterName = region, Gateway = true, MonitorPort = monitor.Dequeue() }.WithFreePorts();
+            configs[region] = new NatsServerConfig
+            {
+                ServerName = region + "-nats", ClusterName = region, Gateway = true,
+                ClientPort = free.Dequeue(), ClusterPort = free.Dequeue(), GatewayPort = free.Dequeue(), MonitorPort = free.Dequeue(),
+            };
         foreach (var region in scenario.Regions.Keys)
         {
             var remotes = scenario.Regions.Keys.Where(r => r != region)
-                .Select(r => new NatsGatewayRemote(r, [mesh.Route(region, r, new IPEndPoint(IPAddress.Loopback, configs[r].GatewayPort))])).ToList();
+                .Select(r => new NatsGatewayRemote(r, [mesh.Route(region, r, new IPEndPoint(IPAddress.Loopback, configs[r].GatewayPort), free.Dequeue())])).ToList();
             configs[region] = configs[region] with { Remotes = remotes };
         }
         foreach (var (region, config) in configs)

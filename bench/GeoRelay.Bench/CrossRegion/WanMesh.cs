@@ -8,12 +8,16 @@ public sealed class WanMesh(Scenario scenario) : IAsyncDisposable
 {
     private readonly Dictionary<(string, string), WanLink> _links = new();
 
-    /// <summary>The endpoint a node in <paramref name="from"/> dials to reach <paramref name="target"/> in <paramref name="to"/>.</summary>
-    public IPEndPoint Route(string from, string to, IPEndPoint target)
+    /// <summary>
+    /// The endpoint a node in <paramref name="from"/> dials to reach <paramref name="target"/> in <paramref name="to"/>.
+    /// Pass <paramref name="listenPort"/> from the same batch of free ports as the daemons' own, or the kernel may hand
+    /// a port chosen for a daemon that has not started yet to the link.
+    /// </summary>
+    public IPEndPoint Route(string from, string to, IPEndPoint target, int listenPort = 0)
     {
         if (from == to) return target;
         var key = Key(from, to);
-        var any = new IPEndPoint(IPAddress.Loopback, 0);
+        var any = new IPEndPoint(IPAddress.Loopback, listenPort);
         if (_links.TryGetValue(key, out var link)) return link.AddRoute(any, target);
         var spec = scenario.FindLink(from, to)!;
         link = WanLink.Start(any, target, new WanLinkOptions
