@@ -83,8 +83,9 @@ public static class Report
 
         md.AppendLine("## Latency per system, rate and region (ms)");
         md.AppendLine();
-        md.AppendLine("*delivered* counts (entry, learner) pairs received by the end of the phase's drain window; *lost* is the rest —");
-        md.AppendLine("for core NATS a dropped message, for GeoRelay's gap-free streams an entry still undelivered when the benchmark stopped waiting;");
+        md.AppendLine("*delivered* counts (entry, learner) pairs received before the system was stopped (after its last phase and drain window;");
+        md.AppendLine("a step that did not drain in time still counts what arrived later); *lost* is the rest — for core NATS a dropped message,");
+        md.AppendLine("for GeoRelay's gap-free streams an entry still undelivered when the system was stopped;");
         md.AppendLine("*dup* counts entries a learner received twice.");
         md.AppendLine();
         md.AppendLine("| system | offered/s | achieved/s | region | floor | p50 | p99 | p99.9 | max | p50−floor | p99−floor | p99.9−floor | delivered | lost | dup |");
