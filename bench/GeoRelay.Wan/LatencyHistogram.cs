@@ -16,19 +16,18 @@ public sealed class LatencyHistogram
     private readonly long[] _counts = new long[LinearBuckets + LogBuckets];
     private long _count;
     private long _maxBits = BitConverter.DoubleToInt64Bits(0);
-    private double _sum;
-    private readonly object _sumGate = new();
+    private long _sumNanos;
 
     public long Count => Interlocked.Read(ref _count);
     public double MaxMicros => BitConverter.Int64BitsToDouble(Interlocked.Read(ref _maxBits));
-    public double MeanMicros { get { lock (_sumGate) return _count == 0 ? 0 : _sum / _count; } }
+    public double MeanMicros => Count == 0 ? 0 : Interlocked.Read(ref _sumNanos) / 1000.0 / Count;
 
     public void Record(double micros)
     {
         if (!(micros > 0)) micros = 0;
         Interlocked.Increment(ref _counts[BucketOf(micros)]);
         Interlocked.Increment(ref _count);
-        lock (_sumGate) _sum += micros;
+        Interlocked.Add(ref _sumNanos, (long)(micros * 1000));
         RaiseMax(micros);
     }
 
@@ -47,7 +46,7 @@ public sealed class LatencyHistogram
             if (c != 0) Interlocked.Add(ref _counts[i], c);
         }
         Interlocked.Add(ref _count, other.Count);
-        lock (_sumGate) _sum += other.MeanMicros * other.Count;
+        Interlocked.Add(ref _sumNanos, Interlocked.Read(ref other._sumNanos));
         RaiseMax(other.MaxMicros);
     }
 

@@ -19,13 +19,11 @@ namespace GeoRelay.Wan;
 /// </summary>
 public sealed class WanLink : IAsyncDisposable
 {
-    private readonly Socket _listener;
-    private readonly IPEndPoint _target;
+    private readonly List<(Socket Listener, IPEndPoint Target, Task AcceptLoop)> _routes = new();
     private readonly WanLinkOptions _options;
     private readonly WanDirection _forward, _reverse;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<int, Connection> _connections = new();
-    private readonly Task _acceptLoop;
     private readonly object _cutGate = new();
     private TaskCompletionSource _healed = NewHealSignal();
     private volatile bool _blackholed, _reset;
@@ -34,10 +32,10 @@ public sealed class WanLink : IAsyncDisposable
     /// <summary>Name for logs and reports.</summary>
     public string Name { get; }
 
-    /// <summary>Where to dial instead of the target.</summary>
+    /// <summary>Where to dial instead of the target (of the first route).</summary>
     public IPEndPoint ListenEndPoint { get; }
 
-    public IPEndPoint Target => _target;
+    public IPEndPoint Target { get; }
     public WanLinkOptions Options => _options;
     public bool IsCut => _blackholed || _reset;
 
@@ -47,17 +45,15 @@ public sealed class WanLink : IAsyncDisposable
     /// <summary>How late the link delivered against the due time, µs, each way: the emulator's own timing error.</summary>
     public (LatencyHistogram Forward, LatencyHistogram Reverse) Lateness => (_forward.Lateness, _reverse.Lateness);
 
-    private WanLink(Socket listener, IPEndPoint target, WanLinkOptions options, string name)
+    private WanLink(IPEndPoint listen, IPEndPoint target, WanLinkOptions options, string name)
     {
-        _listener = listener;
-        _target = target;
         _options = options;
         Name = name;
-        ListenEndPoint = (IPEndPoint)listener.LocalEndPoint!;
         var random = options.Seed is int seed ? new Random(seed) : new Random();
         _forward = new WanDirection(options, new Random(random.Next()));
         _reverse = new WanDirection(options, new Random(random.Next()));
-        _acceptLoop = Task.Run(AcceptLoopAsync);
+        ListenEndPoint = AddRoute(listen, target);
+        Target = target;
     }
 
     /// <summary>Starts listening on <paramref name="listen"/> (port 0: a free one) and forwarding to <paramref name="target"/>.</summary>
@@ -65,6 +61,15 @@ public sealed class WanLink : IAsyncDisposable
     {
         options ??= WanLinkOptions.Default;
         options.Validate();
+        return new WanLink(listen, target, options, name ?? $"{listen}->{target}");
+    }
+
+    /// <summary>
+    /// Another listen endpoint on the same link, forwarding to another target: several nodes behind one WAN path
+    /// share its delay, bandwidth and counters. Returns the endpoint to dial.
+    /// </summary>
+    public IPEndPoint AddRoute(IPEndPoint listen, IPEndPoint target)
+    {
         var listener = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -76,7 +81,8 @@ public sealed class WanLink : IAsyncDisposable
             listener.Dispose();
             throw;
         }
-        return new WanLink(listener, target, options, name ?? $"{listen}->{target}");
+        lock (_routes) _routes.Add((listener, target, Task.Run(() => AcceptLoopAsync(listener, target))));
+        return (IPEndPoint)listener.LocalEndPoint!;
     }
 
     /// <summary>Cuts the link; see <see cref="WanCutMode"/>.</summary>
@@ -110,24 +116,24 @@ public sealed class WanLink : IAsyncDisposable
 
     private static TaskCompletionSource NewHealSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(Socket listener, IPEndPoint target)
     {
         while (!_stop.IsCancellationRequested)
         {
             Socket client;
-            try { client = await _listener.AcceptAsync(_stop.Token); }
+            try { client = await listener.AcceptAsync(_stop.Token); }
             catch (OperationCanceledException) { return; }
             catch (ObjectDisposedException) { return; }
             catch (SocketException) { continue; }
             Interlocked.Increment(ref _accepted);
-            _ = Task.Run(() => ServeAsync(client));
+            _ = Task.Run(() => ServeAsync(client, target));
         }
     }
 
-    private async Task ServeAsync(Socket client)
+    private async Task ServeAsync(Socket client, IPEndPoint targetEndPoint)
     {
         client.NoDelay = true;
-        var target = new Socket(_target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var target = new Socket(targetEndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var connection = new Connection(client, target);
         int id = Interlocked.Increment(ref _nextConnection);
         _connections[id] = connection;
@@ -143,7 +149,7 @@ public sealed class WanLink : IAsyncDisposable
             if (_reset) return;
             // The SYN crosses the link before the far side sees a connection.
             if (_options.OneWayDelay > TimeSpan.Zero) await Task.Delay(_options.OneWayDelay, _stop.Token);
-            await target.ConnectAsync(_target, _stop.Token);
+            await target.ConnectAsync(targetEndPoint, _stop.Token);
             var forward = new WanPump(client, target, _forward, _options, () => _blackholed);
             var reverse = new WanPump(target, client, _reverse, _options, () => _blackholed);
             connection.Pumps = [forward, reverse];
@@ -164,9 +170,14 @@ public sealed class WanLink : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        _listener.Dispose();
+        List<Task> loops;
+        lock (_routes)
+        {
+            foreach (var route in _routes) route.Listener.Dispose();
+            loops = _routes.Select(r => r.AcceptLoop).ToList();
+        }
         foreach (var connection in _connections.Values) connection.Abort();
-        await _acceptLoop;
+        await Task.WhenAll(loops);
         _stop.Dispose();
     }
 

@@ -46,13 +46,20 @@ public static class DaemonCommands
     {
         var epoch = new Option<ulong>("--epoch") { Description = "Leader epoch; must exceed any earlier leader's", DefaultValueFactory = _ => 1 };
         var direct = new Option<bool>("--direct") { Description = "Send to every member directly (no proxies), the baseline" };
-        var leader = new Command("leader", "Run the leader: accepts publishes, sends one batch per datacenter") { ConfigOption, DataOption, epoch, direct };
+        var noMux = new Option<bool>("--no-mux") { Description = "Repeat entry ranges per recipient instead of sharing them in one mux batch (a benchmark baseline)" };
+        var compression = new Option<int?>("--compression-level") { Description = "zstd level on the leader's links; 0 turns compression off (default: the topology's)" };
+        var leader = new Command("leader", "Run the leader: accepts publishes, sends one batch per datacenter") { ConfigOption, DataOption, epoch, direct, noMux, compression };
         AddCommonOptions(leader);
         leader.SetAction((parse, ct) =>
         {
             var topology = Load(parse.GetValue(ConfigOption)!);
             if (topology is null) return Task.FromResult(2);
-            var options = LeaderOptions.Default with { UseProxies = !parse.GetValue(direct) };
+            var options = LeaderOptions.Default with
+            {
+                UseProxies = !parse.GetValue(direct),
+                UseMux = !parse.GetValue(noMux),
+                CompressionLevel = parse.GetValue(compression),
+            };
             return RunAsync(parse, topology, topology.LeaderId, loggers => new LeaderNode(topology, parse.GetValue(epoch), parse.GetValue(DataOption), options, loggers), ct);
         });
 

@@ -3,9 +3,12 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace GeoRelay.Tests.Integration;
+namespace GeoRelay.Relay.Demo;
 
-/// <summary>A real `georelay` process started from the build output, with its output captured.</summary>
+/// <summary>
+/// A real `georelay` process started from the build output (georelay.dll next to the running assembly), with its
+/// output captured; the integration tests and the cross-region benchmark start their daemons with it.
+/// </summary>
 public sealed partial class GeoRelayProcess : IDisposable
 {
     private readonly Process _process;

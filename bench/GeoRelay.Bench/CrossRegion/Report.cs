@@ -1,0 +1,280 @@
+using System.Globalization;
+using System.Text;
+using GeoRelay.Bench.Harness;
+using GeoRelay.Bench.Wan;
+using static GeoRelay.Bench.CrossRegion.CrossRegionBenchmark;
+
+namespace GeoRelay.Bench.CrossRegion;
+
+/// <summary>The markdown report of a cross-region run.</summary>
+public static class Report
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>The largest, over regions, of the <paramref name="q"/> latency minus that region's floor, ms.</summary>
+    public static double WorstOverhead(SystemResult r, int phase, double q, Scenario scenario)
+    {
+        var regions = scenario.Regions.Keys.ToArray();
+        double worst = double.MinValue;
+        for (int g = 0; g < regions.Length; g++)
+        {
+            var latency = r.Recorder.CellOf(phase, g).Latency;
+            if (latency.Count == 0) return double.PositiveInfinity; // nothing arrived in that region
+            worst = Math.Max(worst, latency.Quantile(q) / 1000 - scenario.FloorMs(regions[g]));
+        }
+        return worst;
+    }
+
+    public static (long Lost, long Duplicates) LostAndDuplicated(SystemResult r, int phase, int region)
+    {
+        var cell = r.Recorder.CellOf(phase, region);
+        var p = r.Recorder.Phases[phase];
+        return (p.Count * r.Recorder.LearnersIn(region) - cell.Unique, cell.Duplicates);
+    }
+
+    public static bool Sustained(SystemResult r, int phaseIndex, Scenario scenario)
+    {
+        var p = r.Phases[phaseIndex];
+        if (!p.Drained || p.AchievedRate < 0.95 * p.Phase.Rate) return false;
+        for (int g = 0; g < scenario.Regions.Count; g++)
+            if (LostAndDuplicated(r, phaseIndex, g).Lost != 0) return false;
+        return true;
+    }
+
+    public static string Write(Scenario scenario, string scenarioPath, Corpus corpus, WanOverheadBenchmark.Result emulator, List<SystemResult> results,
+        List<(string Title, string File)> plots, TimeSpan elapsed)
+    {
+        var regions = scenario.Regions.Keys.ToArray();
+        var md = new StringBuilder();
+        md.AppendLine(Inv, $"# Cross-region latency: GeoRelay against direct fan-out and a NATS supercluster (`bench/run cross-region {scenario.Name}`)");
+        md.AppendLine();
+        foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
+        md.AppendLine(Inv, $"- run time: {elapsed.TotalMinutes:F1} min; scenario file: `{Path.GetRelativePath(Paths.RepositoryRoot(), scenarioPath)}`");
+        md.AppendLine();
+        md.AppendLine("Every figure below was measured in this one run, the systems one after another on the same machine with the same");
+        md.AppendLine("emulated links, learners and payloads. The machine is a shared 2-core VM under heavy load from other jobs (see the");
+        md.AppendLine("load average): absolute latencies carry that noise; compare the systems side by side.");
+        md.AppendLine();
+
+        md.AppendLine("## Setup");
+        md.AppendLine();
+        md.AppendLine(Inv, $"- Regions: {string.Join(", ", scenario.Regions.Select(r => $"{r.Key} ({r.Value.Members} members{(r.Value.Proxies > 0 && r.Key != scenario.LeaderRegion ? $", {r.Value.Proxies} proxies" : "")})"))}; leader and publisher in {scenario.LeaderRegion}.");
+        string linkList = string.Join("; ", scenario.Links.Select(l => $"{l.Between[0]}–{l.Between[1]} {l.DelayMs} ms{(l.JitterMs > 0 ? $" + jitter ≤ {l.JitterMs} ms" : "")}{(l.BandwidthMbps > 0 ? $", {l.BandwidthMbps} MB/s" : ", no bandwidth cap")}"));
+        md.AppendLine(Inv, $"- Links (one way, symmetric): {linkList}. Each is one user-space WAN link (bench/GeoRelay.Wan) that every cross-region connection of a system goes through.");
+        md.AppendLine(Inv, $"- In-region delay {scenario.IntraRegionDelayMs} ms is not emulated: in-region hops are plain loopback, so the floor below counts the inter-region delay only and the in-region hop shows up as overhead.");
+        md.AppendLine(Inv, $"- Learners: {scenario.LearnersPerRegion} per region, all in the bench process (GeoRelay: `LearnerClient` SDK; NATS: one connection and subscription each).");
+        md.AppendLine(Inv, $"- Payloads: {corpus.Description}.");
+        md.AppendLine(Inv, $"- Load: warm-up {scenario.Warmup.Rate}/s for {scenario.Warmup.Seconds} s (not measured), then {string.Join(", ", scenario.Rates)} entries/s for {scenario.StepSeconds} s each, lowest first; a step ends when every learner has everything (at most {scenario.DrainSeconds} s after the last publish), and a system's sweep stops at the first step it does not drain.");
+        if (scenario.Fault is { } fault)
+            md.AppendLine(Inv, $"- Fault phase: {fault.Rate}/s for {fault.Seconds} s; {(fault.KillProxy is { } k ? $"SIGKILL of {k.Region}'s first proxy at {k.AtSeconds} s" : "")}{(fault.CutLink is { } c ? $"; blackhole of the {c.Between[0]}–{c.Between[1]} link at {c.AtSeconds} s for {c.Seconds} s" : "")}.");
+        md.AppendLine("- Latency is publish to learner: the publisher stamps each payload with a monotonic clock just before handing it to its client; the learner reads the clock when the SDK (or NATS client) hands the entry over. *Floor* is the one-way delay from the leader's region to the learner's region (0 in the leader's region); *overhead* = latency − floor.");
+        md.AppendLine("- Systems:");
+        foreach (var r in results) md.AppendLine(Inv, $"  - **{r.Name}**: {r.Description}.");
+        md.AppendLine();
+
+        md.AppendLine("## WAN emulator overhead");
+        md.AppendLine();
+        md.Append(WanOverheadBenchmark.Table(emulator));
+
+        md.AppendLine("## Targets");
+        md.AppendLine();
+        md.Append(Targets(scenario, results));
+        md.AppendLine();
+
+        md.AppendLine("## Latency per system, rate and region (ms)");
+        md.AppendLine();
+        md.AppendLine("*delivered* counts (entry, learner) pairs received before the system was stopped (after its last phase and drain window;");
+        md.AppendLine("a step that did not drain in time still counts what arrived later); *lost* is the rest — for core NATS a dropped message,");
+        md.AppendLine("for GeoRelay's gap-free streams an entry still undelivered when the system was stopped;");
+        md.AppendLine("*dup* counts entries a learner received twice.");
+        md.AppendLine();
+        md.AppendLine("| system | offered/s | achieved/s | region | floor | p50 | p99 | p99.9 | max | p50−floor | p99−floor | p99.9−floor | delivered | lost | dup |");
+        md.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            var all = r.Phases.Concat(r.Fault is null ? [] : [r.Fault]).ToList();
+            for (int i = 0; i < all.Count; i++)
+            {
+                var p = all[i];
+                for (int g = 0; g < regions.Length; g++)
+                {
+                    var h = r.Recorder.CellOf(i, g).Latency;
+                    double floor = scenario.FloorMs(regions[g]);
+                    var (lost, dup) = LostAndDuplicated(r, i, g);
+                    long expected = p.Phase.Count * r.Recorder.LearnersIn(g);
+                    if (h.Count == 0)
+                    {
+                        md.AppendLine(Inv, $"| {r.Name} | {(p.Phase.Name == "fault" ? "fault " : "")}{p.Phase.Rate} | {p.AchievedRate:F0} | {regions[g]} | {floor:F0} | – | – | – | – | – | – | – | 0/{expected:N0} | {lost:N0} | {dup:N0} |");
+                        continue;
+                    }
+                    md.AppendLine(Inv, $"| {r.Name} | {(p.Phase.Name == "fault" ? "fault " : "")}{p.Phase.Rate} | {p.AchievedRate:F0} | {regions[g]} | {floor:F0} | {Ms(h.Quantile(0.5))} | {Ms(h.Quantile(0.99))} | {Ms(h.Quantile(0.999))} | {Ms(h.MaxMicros)} | {Ms(h.Quantile(0.5) - floor * 1000)} | {Ms(h.Quantile(0.99) - floor * 1000)} | {Ms(h.Quantile(0.999) - floor * 1000)} | {h.Count:N0}/{expected:N0} | {lost:N0} | {dup:N0} |");
+                }
+            }
+        }
+        md.AppendLine();
+
+        md.AppendLine("## Load curve: worst region's p99 overhead (ms) against offered rate");
+        md.AppendLine();
+        md.AppendLine("| offered/s | " + string.Join(" | ", results.Select(r => r.Name)) + " |");
+        md.AppendLine("|---:|" + string.Concat(results.Select(_ => "---:|")));
+        foreach (int rate in scenario.Rates)
+        {
+            var cells = results.Select(r =>
+            {
+                int i = r.Phases.FindIndex(p => p.Phase.Rate == rate);
+                if (i < 0) return "not run";
+                return $"{WorstOverhead(r, i, 0.99, scenario):F1}{(Sustained(r, i, scenario) ? "" : " (not sustained)")}";
+            });
+            md.AppendLine(Inv, $"| {rate} | {string.Join(" | ", cells)} |");
+        }
+        md.AppendLine();
+        md.AppendLine("*Sustained*: the publisher reached at least 95 % of the offered rate, every learner had every entry within the drain time, nothing lost.");
+        md.AppendLine();
+
+        md.AppendLine("## Bytes crossing region boundaries per entry (WAN link counters, both directions)");
+        md.AppendLine();
+        md.AppendLine("| system | offered/s | bytes/entry across regions | per link | × NATS | × direct |");
+        md.AppendLine("|---|---:|---:|---|---:|---:|");
+        foreach (var r in results)
+        {
+            foreach (var p in r.Phases.Concat(r.Fault is null ? [] : [r.Fault]))
+            {
+                double perEntry = p.CrossingBytes / (double)p.Phase.Count;
+                string links = string.Join(", ", p.LinkBytes.Select(l => $"{l.Key} {l.Value / (double)p.Phase.Count:F1}"));
+                md.AppendLine(Inv, $"| {r.Name} | {(p.Phase.Name == "fault" ? "fault " : "")}{p.Phase.Rate} | {perEntry:F1} | {links} | {Ratio(results, "nats", p, perEntry)} | {Ratio(results, "direct", p, perEntry)} |");
+            }
+        }
+        md.AppendLine();
+
+        md.AppendLine("## Leader egress and CPU");
+        md.AppendLine();
+        md.AppendLine("| system | entries | leader egress bytes/entry | CPU s: leader-side | CPU s: all daemons | CPU s: bench process (learners, links, publisher) |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            string leaderKey = r.Name == "nats" ? $"{scenario.LeaderRegion}-nats" : $"{scenario.LeaderRegion}-leader";
+            md.AppendLine(Inv, $"| {r.Name} | {r.Entries:N0} | {(r.LeaderEgressBytes is long e ? (e / (double)r.Entries).ToString("F1", Inv) : "n/a")} | {r.CpuSeconds.GetValueOrDefault(leaderKey):F1} | {r.CpuSeconds.Values.Where(v => !double.IsNaN(v)).Sum():F1} | {r.BenchCpuSeconds:F1} |");
+        }
+        md.AppendLine();
+        md.AppendLine("Leader egress: GeoRelay's leader counts what it sent to every datacenter (its `Summary bytes_sent` lines, warm-up included); for NATS it is the `out_bytes` of the publisher's server (`/varz`), which includes what it sent to its own region's subscribers. In *direct* mode the per-learner streams leave from the leader region's members, not the leader, so they show in the bytes across regions but not in this column.");
+        md.AppendLine();
+        md.AppendLine("CPU seconds per process over the measured run (from /proc/PID/stat; a killed process counts until its death):");
+        md.AppendLine();
+        foreach (var r in results)
+        {
+            string cpu = string.Join(", ", r.CpuSeconds.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => double.IsNaN(c.Value) ? $"{c.Key} (killed)" : $"{c.Key} {c.Value:F1}"));
+            md.AppendLine(Inv, $"- {r.Name}: {cpu}");
+        }
+        md.AppendLine();
+
+        if (scenario.Fault is not null)
+        {
+            md.AppendLine("## Fault phase");
+            md.AppendLine();
+            md.AppendLine("| system | region | lost | dup | p99 | max | stall (max − floor) |");
+            md.AppendLine("|---|---|---:|---:|---:|---:|---:|");
+            foreach (var r in results.Where(r => r.Fault is not null))
+            {
+                int i = r.Phases.Count;
+                for (int g = 0; g < regions.Length; g++)
+                {
+                    var h = r.Recorder.CellOf(i, g).Latency;
+                    var (lost, dup) = LostAndDuplicated(r, i, g);
+                    if (h.Count == 0)
+                    {
+                        md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | – | – | no delivery in the phase |");
+                        continue;
+                    }
+                    md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | {Ms(h.Quantile(0.99))} | {Ms(h.MaxMicros)} | {Ms(h.MaxMicros - scenario.FloorMs(regions[g]) * 1000)} |");
+                }
+            }
+            md.AppendLine();
+            foreach (var r in results)
+                if (r.Events.Count > 0)
+                    md.AppendLine(Inv, $"- {r.Name}: {string.Join("; ", r.Events)}");
+            md.AppendLine();
+        }
+
+        md.AppendLine("## Plots");
+        md.AppendLine();
+        foreach (var (title, file) in plots)
+        {
+            md.AppendLine(Inv, $"### {title}");
+            md.AppendLine();
+            md.AppendLine(Inv, $"![{title}]({file})");
+            md.AppendLine();
+        }
+        return md.ToString();
+    }
+
+    private static string Ratio(List<SystemResult> results, string baseline, PhaseResult p, double perEntry)
+    {
+        var b = results.FirstOrDefault(r => r.Name == baseline);
+        var bp = b?.Phases.FirstOrDefault(x => x.Phase.Rate == p.Phase.Rate && x.Phase.Name == p.Phase.Name)
+                 ?? (p.Phase.Name == "fault" ? b?.Fault : null);
+        if (bp is null || bp.CrossingBytes == 0) return "–";
+        return (perEntry / (bp.CrossingBytes / (double)bp.Phase.Count)).ToString("F3", Inv);
+    }
+
+    private static string Targets(Scenario scenario, List<SystemResult> results)
+    {
+        var md = new StringBuilder();
+        var geo = results.FirstOrDefault(r => r.Name == "georelay");
+        var nats = results.FirstOrDefault(r => r.Name == "nats");
+        var direct = results.FirstOrDefault(r => r.Name == "direct");
+        if (geo is null)
+        {
+            md.AppendLine("The georelay system was not part of this run.");
+            return md.ToString();
+        }
+        int at20k = geo.Phases.FindIndex(p => p.Phase.Rate == 20_000);
+        md.AppendLine(at20k < 0
+            ? "- p99 overhead ≤ 2 ms at 20,000 entries/s: **not met** — georelay did not run the 20,000/s step (its sweep stopped earlier, or the scenario has no such rate)."
+            : string.Create(Inv, $"- p99 overhead ≤ 2 ms at 20,000 entries/s: worst region {WorstOverhead(geo, at20k, 0.99, scenario):F2} ms{(Sustained(geo, at20k, scenario) ? "" : " (not sustained)")} → **{(WorstOverhead(geo, at20k, 0.99, scenario) <= 2 && Sustained(geo, at20k, scenario) ? "met" : "not met")}**."));
+        if (nats is not null)
+        {
+            var both = new List<string>();
+            bool ok = true;
+            for (int i = 0; i < geo.Phases.Count; i++)
+            {
+                int j = nats.Phases.FindIndex(p => p.Phase.Rate == geo.Phases[i].Phase.Rate);
+                if (j < 0 || !Sustained(geo, i, scenario) || !Sustained(nats, j, scenario)) continue;
+                double g = WorstOverhead(geo, i, 0.99, scenario), n = WorstOverhead(nats, j, 0.99, scenario);
+                ok &= g <= n;
+                both.Add(string.Create(Inv, $"{geo.Phases[i].Phase.Rate}/s: {g:F2} vs {n:F2} ms"));
+            }
+            md.AppendLine(both.Count == 0
+                ? "- p99 overhead no higher than NATS at every rate both sustain: no rate was sustained by both."
+                : $"- p99 overhead (worst region) no higher than NATS at every rate both sustain — georelay vs NATS: {string.Join("; ", both)} → **{(ok ? "met" : "not met")}**.");
+        }
+        foreach (var (baseline, limit) in new[] { (nats, 0.35), (direct, 0.01) })
+        {
+            if (baseline is null) continue;
+            var ratios = new List<string>();
+            bool ok = true;
+            foreach (var p in geo.Phases)
+            {
+                var b = baseline.Phases.FirstOrDefault(x => x.Phase.Rate == p.Phase.Rate);
+                if (b is null || b.CrossingBytes == 0) continue;
+                double ratio = (p.CrossingBytes / (double)p.Phase.Count) / (b.CrossingBytes / (double)b.Phase.Count);
+                ok &= ratio <= limit;
+                ratios.Add(string.Create(Inv, $"{p.Phase.Rate}/s: {ratio:F3}"));
+            }
+            if (ratios.Count > 0)
+                md.AppendLine($"- Bytes across regions per entry ≤ {limit.ToString(Inv)}× {baseline.Name}: {string.Join("; ", ratios)} → **{(ok ? "met" : "not met")}**.");
+        }
+        long lost = 0, dup = 0;
+        int phases = geo.Phases.Count + (geo.Fault is null ? 0 : 1);
+        for (int i = 0; i < phases; i++)
+            for (int g = 0; g < scenario.Regions.Count; g++)
+            {
+                var (l, d) = LostAndDuplicated(geo, i, g);
+                lost += l;
+                dup += d;
+            }
+        md.AppendLine(Inv, $"- Zero lost or duplicated for georelay, fault phase included: {lost:N0} lost, {dup:N0} duplicated → **{(lost == 0 && dup == 0 ? "met" : "not met")}**.");
+        return md.ToString();
+    }
+
+    private static string Ms(double micros) => (micros / 1000).ToString(Math.Abs(micros) < 10_000 ? "F2" : "F1", Inv);
+}
