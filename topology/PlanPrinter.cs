@@ -30,7 +30,7 @@ public static class PlanPrinter
             .Append(", batch ").Append(ConfigUnits.FormatSize(d.BatchMaxBytes)).Append(" or ").Append(ConfigUnits.FormatDuration(d.BatchLinger))
             .Append(", window ").Append(ConfigUnits.FormatSize(d.Window))
             .Append(", compression ").Append(d.CompressionLevel == 0 ? "off" : "zstd " + d.CompressionLevel)
-            .Append(d.LocalCompressionLevel == 0 ? " (off inside a DC)" : $" (zstd {d.LocalCompressionLevel} inside a DC)")
+            .Append(d.LocalCompressionLevel == d.CompressionLevel ? "" : d.LocalCompressionLevel == 0 ? " (off inside a DC)" : $" (zstd {d.LocalCompressionLevel} inside a DC)")
             .Append('\n')
             .Append("          retention ").Append(ConfigUnits.FormatSize(d.RetentionMaxBytes)).Append(" or ").Append(ConfigUnits.FormatDuration(d.RetentionMaxAge))
             .Append(", max-frame ").Append(ConfigUnits.FormatSize(d.MaxFrame))
