@@ -78,7 +78,10 @@ public static class Plots
                         if (points.Count > 0) lines.Add($"'{file}' using 1:2 with points pt 7 ps 0.3 title '{regions[g]}'");
                     }
                     panels.AppendLine(Inv, $"set title '{r.Name}: latency of each entry at learner 0 of each region, by publish time'");
-                    panels.AppendLine(lines.Count > 0 ? $"plot {string.Join(", ", lines)}" : "plot 1/0 title 'no deliveries'");
+                    // gnuplot refuses a plot with no defined point on a log axis, so an empty panel draws an invisible line and says why.
+                    panels.AppendLine(lines.Count > 0
+                        ? $"plot {string.Join(", ", lines)}"
+                        : "set label 1 'no deliveries at learner 0 in this phase' at graph 0.5, graph 0.5 center\nset yrange [1:10]\nplot 1 with lines lc rgb 'white' notitle\nunset label 1\nset autoscale y");
                 }
                 string png = $"{baseName}-failover.png";
                 Run(gnuplot, work, $"""
