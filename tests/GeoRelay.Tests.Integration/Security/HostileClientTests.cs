@@ -105,8 +105,9 @@ public sealed class HostileClientTests
                     arrived = _arrived.Task;
                 }
                 var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero || await Task.WhenAny(arrived, Task.Delay(left)) != arrived)
-                    throw new TimeoutException($"learner has {Entries.Count} of {count} entries");
+                if (left <= TimeSpan.Zero) throw new TimeoutException($"learner has {Entries.Count} of {count} entries");
+                try { await arrived.WaitAsync(left); }
+                catch (TimeoutException) { throw new TimeoutException($"learner has {Entries.Count} of {count} entries"); }
             }
         }
 
