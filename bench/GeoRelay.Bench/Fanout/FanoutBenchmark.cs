@@ -46,6 +46,7 @@ public static class FanoutBenchmark
         var counts = new List<int> { 10, 100, 1000, 5000 };
         long deliveries = 20_000_000;
         string output = "bench/results/fanout.md";
+        string? only = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -53,8 +54,9 @@ public static class FanoutBenchmark
                 case "--learners": counts = args[++i].Split(',').Select(int.Parse).ToList(); break;
                 case "--deliveries": deliveries = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--output": output = args[++i]; break;
+                case "--only": only = args[++i]; break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --output FILE");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --output FILE --only georelay|nats|raw (prints, writes no report)");
                     return 2;
             }
         }
@@ -67,6 +69,18 @@ public static class FanoutBenchmark
         foreach (int n in counts)
         {
             int entries = (int)Math.Clamp(deliveries / n, 4_000, 200_000);
+            if (only is not null)
+            {
+                var alone = only switch
+                {
+                    "georelay" => (await RunGeoRelayAsync(n, entries)).Item1,
+                    "nats" => await RunNatsAsync(n, entries),
+                    "raw" => await RunRawAsync(n, entries, 800),
+                    _ => throw new ArgumentException($"--only takes georelay, nats or raw, not '{only}'"),
+                };
+                Print(clock, alone);
+                continue;
+            }
             var (geo, entriesPerFrame) = await RunGeoRelayAsync(n, entries);
             Print(clock, geo);
             var nats = await RunNatsAsync(n, entries);
@@ -75,6 +89,7 @@ public static class FanoutBenchmark
             Print(clock, raw);
             results.AddRange([geo, nats, raw]);
         }
+        if (only is not null) return 0;
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
         File.WriteAllText(output, Report(results, deliveries, clock.Elapsed, loadBefore, LoadAverage()));
         Console.WriteLine($"wrote {output}");
@@ -90,7 +105,7 @@ public static class FanoutBenchmark
         cluster: fanout
         leader: leader
         quorum: 1
-        defaults: { fsync: false, learner-backlog: 32MiB, compression: { level: 1 } }
+        defaults: { fsync: false, learner-backlog: 32MiB, compression: { level: 1 }, failover-after: 5s, max-connections-per-address: 10000 }
         datacenters:
           home: { proxies: [], members: [m1] }
           edge: { proxies: [p1], members: [m2] }
@@ -117,8 +132,14 @@ public static class FanoutBenchmark
         var receivers = new DeliverCounter[n];
         for (int i = 0; i < n; i++)
             receivers[i] = new DeliverCounter(await SubscribeRawAsync(endpoint, $"bench-learner-{i}", from), i == 0 ? latency : null);
-        while (relay.Host.Invoke(_ => relay.Engine.Learners.Status().Count(s => s.State == GeoRelay.Relay.Learners.LearnerState.Live)) < n)
+        var subscribing = Stopwatch.StartNew();
+        int live;
+        while ((live = relay.Host.Invoke(_ => relay.Engine.Learners.Status().Count(s => s.State == GeoRelay.Relay.Learners.LearnerState.Live))) < n)
+        {
+            if (subscribing.Elapsed > Stall)
+                throw new InvalidOperationException($"only {live} of {n} learners are live on the relay after {Stall.TotalSeconds:0} s (relay refusals: {string.Join(", ", relay.Host.Refusals.Snapshot().Where(r => r.Count > 0).Select(r => $"{r.Kind} {r.Count}"))})");
             await Task.Delay(20);
+        }
         long framesBefore = relay.Host.Invoke(_ => relay.Engine.Learners.FramesEncoded);
 
         using var stop = new CancellationTokenSource();
