@@ -28,6 +28,12 @@ public sealed record ConnectionOptions
     /// <summary>Open connections one remote IP address may hold on one listening port. Default 1000.</summary>
     public int MaxConnectionsPerAddress { get; init; } = 1_000;
 
+    /// <summary>
+    /// After a close, how long the peer has to read what is still queued (the closing Error frame last) before
+    /// the socket is aborted and the queue dropped, so a peer that stopped reading cannot hold its backlog. Default 5 s.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Subscribe requests one learner connection may send per second. Default 10.</summary>
     public int MaxSubscribesPerSecond { get; init; } = 10;
 
@@ -55,6 +61,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
     private long _queuedBytes;
     private int _closing;
     private Task? _writeLoop;
+    private Timer? _closeDeadline;
 
     public int Id { get; } = Interlocked.Increment(ref s_nextId);
     public EndPoint? RemoteEndPoint { get; }
@@ -159,7 +166,10 @@ public sealed partial class FramedConnection : IAsyncDisposable
         return true;
     }
 
-    /// <summary>Sends an Error frame (best effort) after what is queued, then closes.</summary>
+    /// <summary>
+    /// Sends an Error frame (best effort) after what is queued, then closes; aborts if the peer has not read it
+    /// all within <see cref="ConnectionOptions.CloseTimeout"/>.
+    /// </summary>
     public void Close(CodecError reason, string message)
     {
         if (CloseReason is null) CloseReason = (reason, message);
@@ -168,8 +178,19 @@ public sealed partial class FramedConnection : IAsyncDisposable
         new ErrorFrame(reason, message).Write(frame.Writer);
         FrameWriter.End(frame.Writer, start, FrameType.Error);
         if (!TrySend(frame)) return;
-        Interlocked.Exchange(ref _closing, 1);
+        if (Interlocked.CompareExchange(ref _closing, 1, 0) != 0) return;
         _sendSignal.Release();
+        if (_writeLoop is not null)
+            _closeDeadline = new Timer(static state => ((FramedConnection)state!).AbortUnread(), this, _options.CloseTimeout, Timeout.InfiniteTimeSpan);
+    }
+
+    private void AbortUnread()
+    {
+        if (_writeLoop is null || _writeLoop.IsCompleted) return;
+        long unread = QueuedBytes;
+        var (reason, message) = CloseReason ?? (CodecError.Timeout, "closing");
+        CloseReason = (reason, $"{message}; {unread} bytes still unread {_options.CloseTimeout.TotalMilliseconds:0} ms after the close, aborted");
+        Abort(reason, message);
     }
 
     /// <summary>Closes now, dropping what is queued.</summary>
@@ -177,6 +198,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
     {
         if (CloseReason is null) CloseReason = (reason, message);
         Interlocked.Exchange(ref _closing, 2);
+        _closeDeadline?.Dispose();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _closed.Cancel();
         _sendSignal.Release();
@@ -228,12 +250,32 @@ public sealed partial class FramedConnection : IAsyncDisposable
         }
         finally
         {
-            foreach (var b in inFlight) b.Release();
-            while (_sendQueue.TryDequeue(out var b)) b.Release();
+            // Nothing is sent after this: later TrySend calls release their buffer at once.
+            Interlocked.Exchange(ref _closing, 2);
+            _closeDeadline?.Dispose();
+            ReleaseQueued(inFlight);
             try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             _closed.Cancel();
             Interlocked.Exchange(ref _drained, null)?.TrySetResult();
         }
+    }
+
+    /// <summary>Drops what was taken for a send that did not complete and what is still queued, and uncounts it.</summary>
+    private void ReleaseQueued(List<FrameBuffer> inFlight)
+    {
+        long dropped = 0;
+        foreach (var b in inFlight)
+        {
+            dropped += b.Length;
+            b.Release();
+        }
+        inFlight.Clear();
+        while (_sendQueue.TryDequeue(out var b))
+        {
+            dropped += b.Length;
+            b.Release();
+        }
+        Interlocked.Add(ref _queuedBytes, -dropped);
     }
 
     private TaskCompletionSource? _drained;
@@ -320,6 +362,9 @@ public sealed partial class FramedConnection : IAsyncDisposable
             catch (TimeoutException) { }
         }
         _closed.Cancel();
+        _closeDeadline?.Dispose();
+        // A TrySend that raced the write loop's end may have queued after its last sweep.
+        if (_writeLoop is null || _writeLoop.IsCompleted) ReleaseQueued([]);
         await _input.CompleteAsync().ConfigureAwait(false);
         _stream.Dispose();
         _socket.Dispose();
