@@ -57,6 +57,9 @@ public sealed partial class FramedConnection : IAsyncDisposable
     private readonly ConnectionOptions _options;
     private readonly ConcurrentQueue<FrameBuffer> _sendQueue = new();
     private readonly SemaphoreSlim _sendSignal = new(0);
+    // 1 while a wake-up of the write loop is pending: producers signal the semaphore only on the 0 -> 1 step,
+    // so a busy writer costs a fan-out one interlocked exchange per frame, not a semaphore release.
+    private int _wakePending;
     private readonly CancellationTokenSource _closed = new();
     private long _queuedBytes;
     private int _closing;
@@ -162,7 +165,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
             return false;
         }
         _sendQueue.Enqueue(buffer);
-        _sendSignal.Release();
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0) _sendSignal.Release();
         return true;
     }
 
@@ -213,34 +216,10 @@ public sealed partial class FramedConnection : IAsyncDisposable
             while (true)
             {
                 await _sendSignal.WaitAsync().ConfigureAwait(false);
+                // Cleared before draining: a frame queued from here on signals again.
+                Interlocked.Exchange(ref _wakePending, 0);
                 if (_closing == 2) break;
-                long bytes = 0;
-                while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
-                {
-                    inFlight.Add(buffer);
-                    if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
-                        segments.Add(segment);
-                    bytes += buffer.Length;
-                }
-                if (segments.Count > 0)
-                {
-                    if (_secure)
-                    {
-                        foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
-                        await _stream.FlushAsync().ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
-                    }
-                    if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
-                    Interlocked.Add(ref BytesSent, bytes);
-                    foreach (var b in inFlight) b.Release();
-                    segments.Clear();
-                    inFlight.Clear();
-                    // Signals are counted per enqueue; more may be queued than this pass took.
-                    if (!_sendQueue.IsEmpty && _sendSignal.CurrentCount == 0) _sendSignal.Release();
-                }
+                await SendQueuedAsync(segments, inFlight).ConfigureAwait(false);
                 if (_closing == 1 && _sendQueue.IsEmpty) break;
             }
         }
@@ -257,6 +236,37 @@ public sealed partial class FramedConnection : IAsyncDisposable
             try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             _closed.Cancel();
             Interlocked.Exchange(ref _drained, null)?.TrySetResult();
+        }
+    }
+
+    /// <summary>Sends until the queue is empty, gathering up to 256 frames or 1 MiB into one socket send.</summary>
+    private async Task SendQueuedAsync(List<ArraySegment<byte>> segments, List<FrameBuffer> inFlight)
+    {
+        while (_closing != 2)
+        {
+            long bytes = 0;
+            while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
+            {
+                inFlight.Add(buffer);
+                if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
+                    segments.Add(segment);
+                bytes += buffer.Length;
+            }
+            if (inFlight.Count == 0) return;
+            if (_secure)
+            {
+                foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
+                await _stream.FlushAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+            }
+            if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
+            Interlocked.Add(ref BytesSent, bytes);
+            foreach (var b in inFlight) b.Release();
+            segments.Clear();
+            inFlight.Clear();
         }
     }
 
