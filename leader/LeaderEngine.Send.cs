@@ -84,7 +84,7 @@ public sealed partial class LeaderEngine
         if (Deposed) return;
         foreach (var dc in _datacenters)
         {
-            if (dc.InflightBytes >= _topology.Defaults.Window) continue;
+            if (dc.InflightBytes >= _topology.Defaults.Window && !MissedByAReachableMember(dc)) continue;
             if (!dc.IsDirect)
             {
                 if (dc.ProxyConnection >= 0 && dc.ProxySynced) SendProxyBatch(dc);
@@ -95,6 +95,20 @@ public sealed partial class LeaderEngine
                     if (member.DirectConnection >= 0 && member.Reachable) SendDirect(dc, member);
             }
         }
+    }
+
+    /// <summary>
+    /// True when a reachable member was not sent the oldest batch in flight (it became reachable, or was
+    /// resynced, after it went out): the window waits for that member's acks, which only a catch-up batch
+    /// can bring, so the full window must not hold that batch back. The catch-up ends once the member is
+    /// past the oldest batch, so the window overshoots by at most what it already holds.
+    /// </summary>
+    private static bool MissedByAReachableMember(DatacenterState dc)
+    {
+        if (!dc.Inflight.TryPeek(out var oldest)) return false;
+        foreach (var m in dc.Members)
+            if (m.Reachable && m.SentThrough < oldest.Through) return true;
+        return false;
     }
 
     /// <summary>
@@ -186,7 +200,7 @@ public sealed partial class LeaderEngine
         }
         for (int i = 0; i < _slots.Count; i++)
             if (tos[i + 1] > froms[i + 1]) dc.Members[_slots[i]].SentThrough = tableEnd;
-        Account(dc, link, frame, tableEnd, table.Size(froms[0], tos[0]));
+        Account(dc, link, frame, _batch.WrittenCount, tableEnd, table.Size(froms[0], tos[0]));
         Outbox.Add(EngineCommand.Send(dc.ProxyConnection, frame));
     }
 
@@ -212,17 +226,22 @@ public sealed partial class LeaderEngine
         _batch.Write(table.Bytes.WrittenSpan[table.Offsets[f]..table.Offsets[t]]);
         var frame = link.Channel.Frame(FrameType.Append, _batch.WrittenSpan);
         if (t > f) member.SentThrough = table.Last;
-        Account(dc, link, frame, t > f ? table.Last : member.SentThrough, table.Size(f, t));
+        Account(dc, link, frame, _batch.WrittenCount, t > f ? table.Last : member.SentThrough, table.Size(f, t));
         Outbox.Add(EngineCommand.Send(member.DirectConnection, frame));
     }
 
-    private void Account(DatacenterState dc, Link link, FrameBuffer frame, ulong through, long entryBytes)
+    /// <summary>
+    /// Counts a sent frame. The window holds its payload as it was before compression: a proxy forwards
+    /// each member its packet uncompressed (or recompressed inside the DC), so what it may have to queue
+    /// per member is bounded by the uncompressed bytes in flight, whatever the data's compression ratio.
+    /// </summary>
+    private void Account(DatacenterState dc, Link link, FrameBuffer frame, int uncompressedBytes, ulong through, long entryBytes)
     {
         dc.BytesSent += frame.Length;
         dc.EntryBytesSent += entryBytes;
         dc.Batches++;
-        dc.Inflight.Enqueue((through, frame.Length));
-        dc.InflightBytes += frame.Length;
+        dc.Inflight.Enqueue((through, uncompressedBytes));
+        dc.InflightBytes += uncompressedBytes;
         link.Channel.LastSentMicros = _env.NowMicros;
     }
 }

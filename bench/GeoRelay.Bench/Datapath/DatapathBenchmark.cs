@@ -23,6 +23,8 @@ public static class DatapathBenchmark
     private const double TargetEntriesPerSecond = 500_000;
     private static readonly TimeSpan FailoverAfter = TimeSpan.FromSeconds(3);
 
+    private static LogLevel s_logLevel = LogLevel.None;
+
     private sealed record Load(int Size, int Count);
 
     private sealed record RunResult(string Mode, Load Load, TimeSpan Elapsed, TimeSpan Cpu, ulong FirstIndex, ulong LastIndex,
@@ -39,6 +41,9 @@ public static class DatapathBenchmark
     {
         var loads = new List<Load> { new(128, 200_000), new(256, 200_000), new(1024, 100_000), new(16 * 1024, 10_000) };
         string output = Path.Combine(Paths.RepositoryRoot(), "bench", "results", "datapath.md");
+        int? localLevel = null;
+        var modes = new HashSet<string> { "proxies", "direct" };
+
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -49,8 +54,11 @@ public static class DatapathBenchmark
                     var sizes = args[++i].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToHashSet();
                     loads = loads.Where(l => sizes.Contains(l.Size)).ToList();
                     break;
+                case "--local-level": localLevel = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--modes": modes = args[++i].Split(',').ToHashSet(); break;
+                case "--log": s_logLevel = Enum.Parse<LogLevel>(args[++i], ignoreCase: true); break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --sizes 128,256,1024,16384, --out FILE");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --sizes 128,256,1024,16384, --modes proxies,direct, --local-level N, --log warning, --out FILE");
                     return 2;
             }
         }
@@ -59,17 +67,26 @@ public static class DatapathBenchmark
         // Every node shares two cores here, so a proxy can be starved past the 500 ms default and
         // abandoned; each needless failover re-sends the window and measures the failover, not the path.
         topology = topology with { Defaults = topology.Defaults with { FailoverAfter = FailoverAfter } };
+        if (localLevel is { } level) topology = topology with { Defaults = topology.Defaults with { LocalCompressionLevel = level } };
         var clock = Stopwatch.StartNew();
         var results = new List<(RunResult Proxy, RunResult Direct)>();
         foreach (var load in loads)
         {
-            var proxy = await RunOnceAsync(topology, LeaderOptions.Default, "proxies", load);
-            Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(proxy)}");
-            var direct = await RunOnceAsync(topology, LeaderOptions.Default with { UseProxies = false }, "direct", load);
-            Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(direct)}");
-            results.Add((proxy, direct));
+            RunResult? proxy = null, direct = null;
+            if (modes.Contains("proxies"))
+            {
+                proxy = await RunOnceAsync(topology, LeaderOptions.Default, "proxies", load);
+                Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(proxy)}");
+            }
+            if (modes.Contains("direct"))
+            {
+                direct = await RunOnceAsync(topology, LeaderOptions.Default with { UseProxies = false }, "direct", load);
+                Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(direct)}");
+            }
+            if (proxy is not null && direct is not null) results.Add((proxy, direct));
         }
 
+        if (results.Count == 0) return 0; // one mode alone: the lines above are the result
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
         File.WriteAllText(output, Report(topology, results, clock.Elapsed));
         Console.WriteLine($"wrote {output}");
@@ -77,11 +94,16 @@ public static class DatapathBenchmark
     }
 
     private static string Describe(RunResult r) =>
-        $"{r.Mode,-7} {r.Load.Size,6} B x {r.Load.Count,7}: {r.EntriesPerSecond,10:N0} entries/s {r.MBps,8:F1} MB/s cpu {r.CpuMicrosPerEntry,6:F2} us/entry leader egress {r.TotalBytes / (double)r.Load.Count,8:F1} B/entry";
+        $"{r.Mode,-7} {r.Load.Size,6} B x {r.Load.Count,7}: {r.EntriesPerSecond,10:N0} entries/s {r.MBps,8:F1} MB/s cpu {r.CpuMicrosPerEntry,6:F2} us/entry leader egress {r.TotalBytes / (double)r.Load.Count,8:F1} B/entry (" +
+        string.Join(", ", r.PerDc.Select(d => $"{d.Dc} {d.Bytes / (double)r.Load.Count:F1}")) + $"; failovers {r.PerDc.Sum(d => d.Failovers)})";
 
     private static async Task<RunResult> RunOnceAsync(TopologyConfig topology, LeaderOptions options, string mode, Load load)
     {
-        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(NullLoggerProvider.Instance));
+        using var loggers = LoggerFactory.Create(b =>
+        {
+            if (s_logLevel == LogLevel.None) b.AddProvider(NullLoggerProvider.Instance);
+            else b.SetMinimumLevel(s_logLevel).AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        });
         await using var cluster = LocalCluster.Start(topology, options, loggers);
         var leader = cluster.Leader;
         var payloads = Pool();
