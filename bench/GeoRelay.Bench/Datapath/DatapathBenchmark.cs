@@ -28,18 +28,19 @@ public static class DatapathBenchmark
     private sealed record Load(int Size, int Count);
 
     private sealed record RunResult(string Mode, Load Load, TimeSpan Elapsed, TimeSpan Cpu, ulong FirstIndex, ulong LastIndex,
-        List<(string Dc, string Route, long Bytes, long EntryBytes, long Batches, long Failovers)> PerDc, int Gen0, int Gen2)
+        List<(string Dc, string Route, long Bytes, long EntryBytes, long Batches, long Failovers)> PerDc, int Gen0, int Gen2, long Allocated)
     {
         public double EntriesPerSecond => Load.Count / Elapsed.TotalSeconds;
         public double MBps => (double)Load.Count * Load.Size / Elapsed.TotalSeconds / 1e6;
         public double CpuMicrosPerEntry => Cpu.TotalMicroseconds / Load.Count;
+        public double AllocatedPerEntry => Allocated / (double)Load.Count;
         public long TotalBytes => PerDc.Sum(d => d.Bytes);
         public long RemoteBytes(string homeDc) => PerDc.Where(d => d.Dc != homeDc).Sum(d => d.Bytes);
     }
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var loads = new List<Load> { new(128, 200_000), new(256, 200_000), new(1024, 100_000), new(16 * 1024, 10_000) };
+        var loads = new List<Load> { new(128, 500_000), new(256, 1_000_000), new(1024, 300_000), new(16 * 1024, 20_000) };
         string output = Path.Combine(Paths.RepositoryRoot(), "bench", "results", "datapath.md");
         int? localLevel = null;
         var modes = new HashSet<string> { "proxies", "direct" };
@@ -54,11 +55,12 @@ public static class DatapathBenchmark
                     var sizes = args[++i].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToHashSet();
                     loads = loads.Where(l => sizes.Contains(l.Size)).ToList();
                     break;
+                case "--count": int count = int.Parse(args[++i], CultureInfo.InvariantCulture); loads = loads.Select(l => l with { Count = count }).ToList(); break;
                 case "--local-level": localLevel = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--modes": modes = args[++i].Split(',').ToHashSet(); break;
                 case "--log": s_logLevel = Enum.Parse<LogLevel>(args[++i], ignoreCase: true); break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --sizes 128,256,1024,16384, --modes proxies,direct, --local-level N, --log warning, --out FILE");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --sizes 128,256,1024,16384, --count N, --modes proxies,direct, --local-level N, --log warning, --out FILE");
                     return 2;
             }
         }
@@ -94,7 +96,7 @@ public static class DatapathBenchmark
     }
 
     private static string Describe(RunResult r) =>
-        $"{r.Mode,-7} {r.Load.Size,6} B x {r.Load.Count,7}: {r.EntriesPerSecond,10:N0} entries/s {r.MBps,8:F1} MB/s cpu {r.CpuMicrosPerEntry,6:F2} us/entry leader egress {r.TotalBytes / (double)r.Load.Count,8:F1} B/entry (" +
+        $"{r.Mode,-7} {r.Load.Size,6} B x {r.Load.Count,7}: {r.EntriesPerSecond,10:N0} entries/s {r.MBps,8:F1} MB/s cpu {r.CpuMicrosPerEntry,6:F2} us/entry alloc {r.AllocatedPerEntry,6:F0} B/entry leader egress {r.TotalBytes / (double)r.Load.Count,8:F1} B/entry (" +
         string.Join(", ", r.PerDc.Select(d => $"{d.Dc} {d.Bytes / (double)r.Load.Count:F1}")) + $"; failovers {r.PerDc.Sum(d => d.Failovers)})";
 
     private static async Task<RunResult> RunOnceAsync(TopologyConfig topology, LeaderOptions options, string mode, Load load)
@@ -121,11 +123,13 @@ public static class DatapathBenchmark
         var process = Process.GetCurrentProcess();
         process.Refresh();
         var cpu0 = process.TotalProcessorTime;
+        long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         var sw = Stopwatch.StartNew();
         ulong last = await PublishAsync(leader, payloads, load.Size, cursor, load.Count);
         sw.Stop();
         process.Refresh();
         var cpu = process.TotalProcessorTime - cpu0;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
         gen0 = GC.CollectionCount(0) - gen0;
         gen2 = GC.CollectionCount(2) - gen2;
         var after = leader.Host.Invoke(_ => leader.Engine.Status());
@@ -139,7 +143,7 @@ public static class DatapathBenchmark
             var b = before.First(x => x.Name == a.Name);
             perDc.Add((a.Name, a.Route, a.BytesSent - b.BytesSent, a.EntryBytesSent - b.EntryBytesSent, a.Batches - b.Batches, a.Failovers - b.Failovers));
         }
-        return new RunResult(mode, load, sw.Elapsed, cpu, firstIndex, last, perDc, gen0, gen2);
+        return new RunResult(mode, load, sw.Elapsed, cpu, firstIndex, last, perDc, gen0, gen2, allocated);
     }
 
     /// <summary>Publishes <paramref name="count"/> entries, at most <see cref="MaxOutstanding"/> uncommitted; returns the last index once committed.</summary>
