@@ -11,7 +11,7 @@ public sealed partial class LeaderEngine
 {
     private readonly PooledBufferWriter _scratch = new(64 * 1024);
     private readonly PooledBufferWriter _batch = new(256 * 1024);
-    private readonly PooledBufferWriter _headers = new(4 * 1024);
+    private ulong[] _skips = new ulong[16];
     private readonly List<LogEntry> _readEntries = new();
     private readonly List<int> _slots = new();
     private StructuredPacket[] _packets = new StructuredPacket[16];
@@ -139,31 +139,27 @@ public sealed partial class LeaderEngine
         int k = _slots.Count + 1;
         if (_packets.Length < k) _packets = new StructuredPacket[Math.Max(k, _packets.Length * 2)];
 
-        // Headers first (their memory must stay put while the mux encoder reads them).
-        _headers.Clear();
-        Span<int> headerEnds = k <= 256 ? stackalloc int[k + 1] : new int[k + 1];
+        // Packets carry records only; each one's range is a skip into the table (the proxy rebuilds the headers).
+        if (_skips.Length < k) _skips = new ulong[Math.Max(k, _skips.Length * 2)];
         Span<int> froms = k <= 256 ? stackalloc int[k] : new int[k];
         Span<int> tos = k <= 256 ? stackalloc int[k] : new int[k];
         ulong retainedFrom = Math.Max(dc.RetainedSentThrough + 1, oldest);
         (froms[0], tos[0]) = Range(table, retainedFrom, tableEnd);
-        DeliverFrame.WriteHeader(_headers, retainedFrom, (ulong)(tos[0] - froms[0]), tos[0] > froms[0] ? tableEnd : retainedFrom - 1);
-        headerEnds[1] = _headers.WrittenCount;
+        _skips[0] = retainedFrom - minFrom;
         for (int i = 0; i < _slots.Count; i++)
         {
             var m = dc.Members[_slots[i]];
             ulong from = Math.Max(m.SentThrough + 1, oldest);
             (froms[i + 1], tos[i + 1]) = Range(table, from, tableEnd);
-            AppendFrame.WriteFullHeader(_headers, Epoch, _commitIndex, from, (ulong)(tos[i + 1] - froms[i + 1]));
-            headerEnds[i + 2] = _headers.WrittenCount;
+            _skips[i + 1] = from - minFrom;
         }
-        var headerMemory = _headers.WrittenMemory;
 
         ReadOnlySpan<byte> entryBytes = table.Bytes.WrittenSpan;
         ReadOnlySpan<int> offsets = table.OffsetSpan;
         if (_options.UseMux)
         {
             for (int i = 0; i < k; i++)
-                _packets[i] = new StructuredPacket(headerMemory[headerEnds[i]..headerEnds[i + 1]], froms[i], tos[i]);
+                _packets[i] = new StructuredPacket(ReadOnlyMemory<byte>.Empty, froms[i], tos[i]);
         }
         else
         {
@@ -180,7 +176,7 @@ public sealed partial class LeaderEngine
                     if (pos + 2 > _unsharedTable.Offsets.Length) Array.Resize(ref _unsharedTable.Offsets, _unsharedTable.Offsets.Length * 2);
                     _unsharedTable.Offsets[++pos] = bytes.WrittenCount;
                 }
-                _packets[i] = new StructuredPacket(headerMemory[headerEnds[i]..headerEnds[i + 1]], start, pos);
+                _packets[i] = new StructuredPacket(ReadOnlyMemory<byte>.Empty, start, pos);
             }
             _unsharedTable.Count = pos;
             entryBytes = bytes.WrittenSpan;
@@ -188,7 +184,8 @@ public sealed partial class LeaderEngine
         }
 
         _batch.Clear();
-        BatchFrame.WriteHeader(_batch, ref link.Channel.TxDelta, Epoch, _commitIndex, ++_batchSeq, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_slots));
+        BatchFrame.WriteHeader(_batch, ref link.Channel.TxDelta, Epoch, _commitIndex, ++_batchSeq, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_slots),
+            minFrom, (ulong)table.Count, _skips.AsSpan(0, k));
         StructuredMuxEncoder.Encode(_batch, _packets.AsSpan(0, k), entryBytes, offsets);
         var frame = link.Channel.Frame(FrameType.Batch, _batch.WrittenSpan);
 

@@ -48,6 +48,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private readonly int _maxFrame;
     private readonly Random _random;
     private readonly List<int> _slots = new();
+    private readonly List<ulong> _skips = new();
     private readonly PooledBufferWriter _scratch = new(64 * 1024);
     private readonly MemberProgress[] _progress;
     private PeerChannel? _upstream;
@@ -288,7 +289,7 @@ public sealed class RelayEngine : IEngine, IDisposable
 
     private void OnBatch(PeerChannel channel, ReadOnlySequence<byte> payload)
     {
-        var mux = BatchFrame.Read(payload, ref channel.RxDelta, _slots, out var epoch, out var commit, out _);
+        var mux = BatchFrame.Read(payload, ref channel.RxDelta, _slots, _skips, out var epoch, out var commit, out _, out var tableFirst, out var tableCount);
         BatchesReceived++;
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
         _highestEpoch = epoch;
@@ -298,7 +299,8 @@ public sealed class RelayEngine : IEngine, IDisposable
             throw new CodecException(CodecError.Corrupt, $"batch has {batch.PacketCount} packets for {_slots.Count} members + retention");
 
         // Packet 0: entries for retention and learners.
-        var deliver = DeliverFrame.Read(batch.GetPacket(0), out var first, out var count, out _);
+        var (first, count) = BatchFrame.Range(tableFirst, tableCount, _skips[0]);
+        var deliver = BatchFrame.ReadPacket(batch.GetPacket(0), first, count);
         if (count > 0)
         {
             ulong before = _retention.LastIndex;
@@ -321,7 +323,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             }
         }
 
-        // Packets 1..k: each member's Append, forwarded on its own link.
+        // Packets 1..k: each member's Append (the header rebuilt here, the records as they came), forwarded on its own link.
         for (int i = 0; i < _slots.Count; i++)
         {
             int slot = _slots[i];
@@ -330,7 +332,9 @@ public sealed class RelayEngine : IEngine, IDisposable
             var member = _members[slot];
             if (member.State == MemberLinkState.Down || member.Channel is null) continue;
             int length = batch.GetPacketLength(i + 1);
+            var (from, n) = BatchFrame.Range(tableFirst, tableCount, _skips[i + 1]);
             _scratch.Clear();
+            AppendFrame.WriteFullHeader(_scratch, epoch, commit, from, n);
             batch.CopyPacketTo(i + 1, _scratch.GetSpan(length));
             _scratch.Advance(length);
             var frame = member.Channel.Frame(FrameType.Append, _scratch.WrittenSpan);
