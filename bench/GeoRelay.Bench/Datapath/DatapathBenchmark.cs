@@ -51,7 +51,7 @@ public static class DatapathBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var loads = new List<Load> { new(128, 500_000), new(256, 1_000_000), new(1024, 300_000), new(16 * 1024, 20_000) };
+        var loads = new List<Load> { new(128, 300_000), new(256, 500_000), new(1024, 100_000), new(16 * 1024, 10_000) };
         string output = Path.Combine(Paths.RepositoryRoot(), "bench", "results", "datapath.md");
         int? localLevel = null;
         var modes = new HashSet<string> { "proxies", "direct" };
@@ -270,7 +270,7 @@ public static class DatapathBenchmark
         md.AppendLine("- Payloads: consecutive slices of a 32 MiB pool of JSON-like text with random hex values (no repeats within zstd's window; compresses about 2x).");
         md.AppendLine("- CPU µs/entry = `Process.TotalProcessorTime` delta over the measured entries, divided by entries: in-process, the *whole cluster* (leader + 4 proxies + 8 members, fsync syscalls and the publisher); with processes, the benchmark process (leader + publisher) and, separately, the sum over the 12 follower processes. Allocated B/entry = `GC.GetTotalAllocatedBytes` delta of the benchmark process per entry.");
         md.AppendLine("- Leader egress = `LeaderEngine.Status()` `BytesSent` deltas per DC (bytes the leader wrote toward that DC, after framing and compression) over the measured entries.");
-        md.AppendLine("- Single measurement per configuration on a noisy shared 2-core machine: across three full runs in one session, throughput varied up to 2.5x run to run (256 B proxies: 37,686 / 44,764 / 73,165 entries/s); the egress bytes are steady unless a proxy fails over.");
+        md.AppendLine("- Single measurement per configuration on a shared 2-core machine that other jobs load too (see the load average above): throughput has varied up to 2.5x run to run, so compare figures within one file; the egress bytes are steady unless a proxy fails over.");
         md.AppendLine();
 
         md.AppendLine("## Throughput");
