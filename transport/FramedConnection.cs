@@ -28,6 +28,12 @@ public sealed record ConnectionOptions
     /// <summary>Open connections one remote IP address may hold on one listening port. Default 1000.</summary>
     public int MaxConnectionsPerAddress { get; init; } = 1_000;
 
+    /// <summary>
+    /// After a close, how long the peer has to read what is still queued (the closing Error frame last) before
+    /// the socket is aborted and the queue dropped, so a peer that stopped reading cannot hold its backlog. Default 5 s.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Subscribe requests one learner connection may send per second. Default 10.</summary>
     public int MaxSubscribesPerSecond { get; init; } = 10;
 
@@ -51,10 +57,14 @@ public sealed partial class FramedConnection : IAsyncDisposable
     private readonly ConnectionOptions _options;
     private readonly ConcurrentQueue<FrameBuffer> _sendQueue = new();
     private readonly SemaphoreSlim _sendSignal = new(0);
+    // 1 while a wake-up of the write loop is pending: producers signal the semaphore only on the 0 -> 1 step,
+    // so a busy writer costs a fan-out one interlocked exchange per frame, not a semaphore release.
+    private int _wakePending;
     private readonly CancellationTokenSource _closed = new();
     private long _queuedBytes;
     private int _closing;
     private Task? _writeLoop;
+    private Timer? _closeDeadline;
 
     public int Id { get; } = Interlocked.Increment(ref s_nextId);
     public EndPoint? RemoteEndPoint { get; }
@@ -155,11 +165,14 @@ public sealed partial class FramedConnection : IAsyncDisposable
             return false;
         }
         _sendQueue.Enqueue(buffer);
-        _sendSignal.Release();
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0) _sendSignal.Release();
         return true;
     }
 
-    /// <summary>Sends an Error frame (best effort) after what is queued, then closes.</summary>
+    /// <summary>
+    /// Sends an Error frame (best effort) after what is queued, then closes; aborts if the peer has not read it
+    /// all within <see cref="ConnectionOptions.CloseTimeout"/>.
+    /// </summary>
     public void Close(CodecError reason, string message)
     {
         if (CloseReason is null) CloseReason = (reason, message);
@@ -168,8 +181,19 @@ public sealed partial class FramedConnection : IAsyncDisposable
         new ErrorFrame(reason, message).Write(frame.Writer);
         FrameWriter.End(frame.Writer, start, FrameType.Error);
         if (!TrySend(frame)) return;
-        Interlocked.Exchange(ref _closing, 1);
+        if (Interlocked.CompareExchange(ref _closing, 1, 0) != 0) return;
         _sendSignal.Release();
+        if (_writeLoop is not null)
+            _closeDeadline = new Timer(static state => ((FramedConnection)state!).AbortUnread(), this, _options.CloseTimeout, Timeout.InfiniteTimeSpan);
+    }
+
+    private void AbortUnread()
+    {
+        if (_writeLoop is null || _writeLoop.IsCompleted) return;
+        long unread = QueuedBytes;
+        var (reason, message) = CloseReason ?? (CodecError.Timeout, "closing");
+        CloseReason = (reason, $"{message}; {unread} bytes still unread {_options.CloseTimeout.TotalMilliseconds:0} ms after the close, aborted");
+        Abort(reason, message);
     }
 
     /// <summary>Closes now, dropping what is queued.</summary>
@@ -177,6 +201,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
     {
         if (CloseReason is null) CloseReason = (reason, message);
         Interlocked.Exchange(ref _closing, 2);
+        _closeDeadline?.Dispose();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _closed.Cancel();
         _sendSignal.Release();
@@ -191,34 +216,10 @@ public sealed partial class FramedConnection : IAsyncDisposable
             while (true)
             {
                 await _sendSignal.WaitAsync().ConfigureAwait(false);
+                // Cleared before draining: a frame queued from here on signals again.
+                Interlocked.Exchange(ref _wakePending, 0);
                 if (_closing == 2) break;
-                long bytes = 0;
-                while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
-                {
-                    inFlight.Add(buffer);
-                    if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
-                        segments.Add(segment);
-                    bytes += buffer.Length;
-                }
-                if (segments.Count > 0)
-                {
-                    if (_secure)
-                    {
-                        foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
-                        await _stream.FlushAsync().ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
-                    }
-                    if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
-                    Interlocked.Add(ref BytesSent, bytes);
-                    foreach (var b in inFlight) b.Release();
-                    segments.Clear();
-                    inFlight.Clear();
-                    // Signals are counted per enqueue; more may be queued than this pass took.
-                    if (!_sendQueue.IsEmpty && _sendSignal.CurrentCount == 0) _sendSignal.Release();
-                }
+                await SendQueuedAsync(segments, inFlight).ConfigureAwait(false);
                 if (_closing == 1 && _sendQueue.IsEmpty) break;
             }
         }
@@ -228,12 +229,63 @@ public sealed partial class FramedConnection : IAsyncDisposable
         }
         finally
         {
-            foreach (var b in inFlight) b.Release();
-            while (_sendQueue.TryDequeue(out var b)) b.Release();
+            // Nothing is sent after this: later TrySend calls release their buffer at once.
+            Interlocked.Exchange(ref _closing, 2);
+            _closeDeadline?.Dispose();
+            ReleaseQueued(inFlight);
             try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             _closed.Cancel();
             Interlocked.Exchange(ref _drained, null)?.TrySetResult();
         }
+    }
+
+    /// <summary>Sends until the queue is empty, gathering up to 256 frames or 1 MiB into one socket send.</summary>
+    private async Task SendQueuedAsync(List<ArraySegment<byte>> segments, List<FrameBuffer> inFlight)
+    {
+        while (_closing != 2)
+        {
+            long bytes = 0;
+            while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
+            {
+                inFlight.Add(buffer);
+                if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
+                    segments.Add(segment);
+                bytes += buffer.Length;
+            }
+            if (inFlight.Count == 0) return;
+            if (_secure)
+            {
+                foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
+                await _stream.FlushAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+            }
+            if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
+            Interlocked.Add(ref BytesSent, bytes);
+            foreach (var b in inFlight) b.Release();
+            segments.Clear();
+            inFlight.Clear();
+        }
+    }
+
+    /// <summary>Drops what was taken for a send that did not complete and what is still queued, and uncounts it.</summary>
+    private void ReleaseQueued(List<FrameBuffer> inFlight)
+    {
+        long dropped = 0;
+        foreach (var b in inFlight)
+        {
+            dropped += b.Length;
+            b.Release();
+        }
+        inFlight.Clear();
+        while (_sendQueue.TryDequeue(out var b))
+        {
+            dropped += b.Length;
+            b.Release();
+        }
+        Interlocked.Add(ref _queuedBytes, -dropped);
     }
 
     private TaskCompletionSource? _drained;
@@ -320,6 +372,9 @@ public sealed partial class FramedConnection : IAsyncDisposable
             catch (TimeoutException) { }
         }
         _closed.Cancel();
+        _closeDeadline?.Dispose();
+        // A TrySend that raced the write loop's end may have queued after its last sweep.
+        if (_writeLoop is null || _writeLoop.IsCompleted) ReleaseQueued([]);
         await _input.CompleteAsync().ConfigureAwait(false);
         _stream.Dispose();
         _socket.Dispose();
