@@ -223,6 +223,6 @@ public sealed partial class LeaderEngine
         dc.Batches++;
         dc.Inflight.Enqueue((through, frame.Length));
         dc.InflightBytes += frame.Length;
-        link.Channel.LastSentMicros = _env.NowMicros;
+        link.Channel.LastSentMicros = _lastBatchMicros = _env.NowMicros;
     }
 }

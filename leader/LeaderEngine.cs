@@ -48,6 +48,9 @@ public sealed partial class LeaderEngine : IEngine
     private ulong _commitIndex;
     private ulong _batchSeq;
     private long _appendedBytesSinceFlush;
+    private readonly long _housekeepingMicros;
+    private readonly long _lingerMicros;
+    private long _lastBatchMicros;
 
     public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
         LeaderOptions? options = null, ILogger? logger = null)
@@ -59,6 +62,8 @@ public sealed partial class LeaderEngine : IEngine
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _random = new Random(_options.Seed);
+        _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
+        _lingerMicros = Micros(topology.Defaults.BatchLinger);
         _topologyHash = TopologyFingerprint.Of(topology);
         _compressionLevel = _options.CompressionLevel ?? Math.Max(topology.Defaults.CompressionLevel, topology.Defaults.LocalCompressionLevel);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
@@ -438,6 +443,7 @@ public sealed partial class LeaderEngine : IEngine
     public void OnTick()
     {
         long now = _env.NowMicros;
+        _lastTickMicros = now;
         CheckRoutes(now);
         FlushAndSend();
         SendHeartbeats(now);
@@ -453,6 +459,54 @@ public sealed partial class LeaderEngine : IEngine
             UpdateCommit();
         }
         SendBatches();
+    }
+
+    private long _lastTickMicros;
+
+    /// <summary>
+    /// Now when entries wait to be made durable or sent and every link they go out on is idle; while a batch is
+    /// still being written, one linger after the last batch (entries gather meanwhile, as with Nagle); else the
+    /// next housekeeping tick (heartbeats, failure detection, dials; a commit index that alone moved goes out then,
+    /// or with the next batch).
+    /// </summary>
+    public long NextTickMicros
+    {
+        get
+        {
+            long housekeeping = _lastTickMicros + _housekeepingMicros;
+            if (Deposed) return housekeeping;
+            var (entries, busy) = Unsent();
+            if (_log.LastIndex > _log.DurableIndex) entries = true;
+            if (!entries) return housekeeping;
+            return busy ? Math.Min(_lastBatchMicros + _lingerMicros, housekeeping) : long.MinValue;
+        }
+    }
+
+    /// <summary>Whether a datacenter SendBatches would serve is behind the durable index, and whether a link it goes out on is still writing.</summary>
+    private (bool Entries, bool Busy) Unsent()
+    {
+        ulong durable = _log.DurableIndex;
+        bool entries = false, busy = false;
+        foreach (var dc in _datacenters)
+        {
+            if (dc.InflightBytes >= _topology.Defaults.Window) continue;
+            if (!dc.IsDirect)
+            {
+                if (dc.ProxyConnection < 0 || !dc.ProxySynced) continue;
+                bool behind = dc.RetainedSentThrough < durable;
+                foreach (var m in dc.Members) behind |= m.Reachable && m.SentThrough < durable;
+                entries |= behind;
+                busy |= behind && _env.QueuedBytes(dc.ProxyConnection) > 0;
+                continue;
+            }
+            foreach (var m in dc.Members)
+            {
+                if (m.DirectConnection < 0 || !m.Reachable || m.SentThrough >= durable) continue;
+                entries = true;
+                busy |= _env.QueuedBytes(m.DirectConnection) > 0;
+            }
+        }
+        return (entries, busy);
     }
 
     private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);

@@ -35,8 +35,8 @@ public sealed record ConnectionOptions
 }
 
 /// <summary>
-/// A framed TCP connection: one read loop over a pipe, one write loop draining a queue of
-/// reference-counted frame buffers with gathered sends.
+/// A framed TCP connection: one read loop over a pipe; frames queued for sending are written at once by the
+/// caller with non-blocking sends while the socket takes them, else by a write loop with gathered sends.
 /// </summary>
 public sealed partial class FramedConnection : IAsyncDisposable
 {
@@ -80,6 +80,8 @@ public sealed partial class FramedConnection : IAsyncDisposable
         _secure = secureStream is not null;
         _stream = secureStream ?? new NetworkStream(socket, ownsSocket: false);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
+        // Synchronous sends return WouldBlock instead of waiting (async reads and sends are unaffected).
+        if (!_secure) _socket.Blocking = false;
     }
 
     public static async Task<FramedConnection> ConnectAsync(EndPoint endPoint, ConnectionOptions options, CancellationToken ct)
@@ -155,8 +157,68 @@ public sealed partial class FramedConnection : IAsyncDisposable
             return false;
         }
         _sendQueue.Enqueue(buffer);
+        // Write now when nobody else is: a hand-off to the write loop costs a thread wake-up per frame, which on a
+        // busy machine is most of a frame's latency (and, for a relay, of its CPU across hundreds of learners).
+        if (!_secure && TryClaimWriter())
+        {
+            bool leftOver = WriteInline();
+            ReleaseWriter();
+            if (leftOver || !_sendQueue.IsEmpty || _closing != 0) _sendSignal.Release();
+            return true;
+        }
         _sendSignal.Release();
         return true;
+    }
+
+    private readonly object _writeGate = new();
+    private bool _writing; // the write loop or an inline sender owns the send side; under _writeGate
+    private FrameBuffer? _head; // a frame an inline send wrote only part of, and how much: the write loop finishes it
+    private int _headSent;
+
+    private bool TryClaimWriter()
+    {
+        lock (_writeGate)
+        {
+            if (_writing) return false;
+            _writing = true;
+            return true;
+        }
+    }
+
+    private void ReleaseWriter()
+    {
+        lock (_writeGate) _writing = false;
+    }
+
+    /// <summary>Sends queued frames without blocking; true when the socket would block (or failed) and the write loop must go on.</summary>
+    private bool WriteInline()
+    {
+        if (_head is not null) return true;
+        while (_sendQueue.TryDequeue(out var buffer))
+        {
+            var bytes = buffer.Memory.Span;
+            int sent = 0;
+            while (sent < bytes.Length)
+            {
+                int n = _socket.Send(bytes[sent..], SocketFlags.None, out var error);
+                if (error != SocketError.Success)
+                {
+                    // Would block, or failed: the write loop finishes the frame (and meets a failure itself).
+                    (_head, _headSent) = (buffer, sent);
+                    return true;
+                }
+                sent += n;
+            }
+            Written(buffer.Length);
+            buffer.Release();
+        }
+        return false;
+    }
+
+    private void Written(long bytes)
+    {
+        if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
+        Interlocked.Add(ref BytesSent, bytes);
     }
 
     /// <summary>Sends an Error frame (best effort) after what is queued, then closes.</summary>
@@ -192,33 +254,49 @@ public sealed partial class FramedConnection : IAsyncDisposable
             {
                 await _sendSignal.WaitAsync().ConfigureAwait(false);
                 if (_closing == 2) break;
-                long bytes = 0;
-                while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
+                // An inline sender holds the send side; it signals again when it leaves work or sees a close.
+                if (!TryClaimWriter()) continue;
+                try
                 {
-                    inFlight.Add(buffer);
-                    if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
-                        segments.Add(segment);
-                    bytes += buffer.Length;
+                    if (_head is { } head)
+                    {
+                        while (_headSent < head.Length)
+                            _headSent += await _socket.SendAsync(head.Memory[_headSent..], SocketFlags.None).ConfigureAwait(false);
+                        _head = null;
+                        Written(head.Length);
+                        head.Release();
+                    }
+                    long bytes = 0;
+                    while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
+                    {
+                        inFlight.Add(buffer);
+                        if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
+                            segments.Add(segment);
+                        bytes += buffer.Length;
+                    }
+                    if (segments.Count > 0)
+                    {
+                        if (_secure)
+                        {
+                            foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
+                            await _stream.FlushAsync().ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+                        }
+                        Written(bytes);
+                        foreach (var b in inFlight) b.Release();
+                        segments.Clear();
+                        inFlight.Clear();
+                    }
                 }
-                if (segments.Count > 0)
+                finally
                 {
-                    if (_secure)
-                    {
-                        foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
-                        await _stream.FlushAsync().ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
-                    }
-                    if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
-                    Interlocked.Add(ref BytesSent, bytes);
-                    foreach (var b in inFlight) b.Release();
-                    segments.Clear();
-                    inFlight.Clear();
-                    // Signals are counted per enqueue; more may be queued than this pass took.
-                    if (!_sendQueue.IsEmpty && _sendSignal.CurrentCount == 0) _sendSignal.Release();
+                    ReleaseWriter();
                 }
+                // Signals are counted per enqueue; more may be queued than this pass took.
+                if (!_sendQueue.IsEmpty && _sendSignal.CurrentCount == 0) _sendSignal.Release();
                 if (_closing == 1 && _sendQueue.IsEmpty) break;
             }
         }
@@ -229,6 +307,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
         finally
         {
             foreach (var b in inFlight) b.Release();
+            Interlocked.Exchange(ref _head, null)?.Release();
             while (_sendQueue.TryDequeue(out var b)) b.Release();
             try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             _closed.Cancel();
