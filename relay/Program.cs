@@ -1,8 +1,6 @@
 using System.CommandLine;
 using GeoRelay.Relay.Cli;
 
-GeoRelay.Transport.SocketRuntime.PreferInlineCompletions();
-
 var root = new RootCommand("GeoRelay: one ordered log, delivered once per datacenter to members and learners");
 foreach (var command in DaemonCommands.Create()) root.Subcommands.Add(command);
 root.Subcommands.Add(PublishCommand.Create());
