@@ -50,7 +50,8 @@ public sealed partial class LeaderEngine : IEngine
     private long _appendedBytesSinceFlush;
     private readonly long _housekeepingMicros;
     private readonly long _lingerMicros;
-    private long _lastBatchMicros;
+    private long _lastFlushMicros = long.MinValue / 2;
+    private readonly long[] _lastBatchMicros;
 
     public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
         LeaderOptions? options = null, ILogger? logger = null)
@@ -80,6 +81,8 @@ public sealed partial class LeaderEngine : IEngine
             members += dc.Members.Length;
         }
         _durableScratch = new ulong[members];
+        _lastBatchMicros = new long[_datacenters.Length];
+        Array.Fill(_lastBatchMicros, long.MinValue / 2);
         // Entries the log already holds were accepted before a restart; nothing of them is known committed.
         LocalHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, epoch, topology.Cluster, _topologyHash,
             _compressionLevel > 0 ? Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta : Capabilities.Mux | Capabilities.Delta);
@@ -445,68 +448,62 @@ public sealed partial class LeaderEngine : IEngine
         long now = _env.NowMicros;
         _lastTickMicros = now;
         CheckRoutes(now);
-        FlushAndSend();
+        FlushAndSend(now);
         SendHeartbeats(now);
     }
 
     /// <summary>Makes appended entries durable (one group fsync), then sends every datacenter its batch.</summary>
-    public void FlushAndSend()
+    public void FlushAndSend() => FlushAndSend(long.MaxValue);
+
+    /// <summary>As <see cref="FlushAndSend()"/>, but only what one linger before <paramref name="now"/> has passed since (the tick's way).</summary>
+    private void FlushAndSend(long now)
     {
-        if (_log.LastIndex > _log.DurableIndex)
+        if (_log.LastIndex > _log.DurableIndex && now - _lingerMicros >= _lastFlushMicros)
         {
             _log.Flush();
+            _lastFlushMicros = _env.NowMicros;
             _appendedBytesSinceFlush = 0;
             UpdateCommit();
         }
-        SendBatches();
+        SendBatches(now);
     }
 
     private long _lastTickMicros;
 
     /// <summary>
-    /// Now when entries wait to be made durable or sent and every link they go out on is idle; while a batch is
-    /// still being written, one linger after the last batch (entries gather meanwhile, as with Nagle); else the
-    /// next housekeeping tick (heartbeats, failure detection, dials; a commit index that alone moved goes out then,
-    /// or with the next batch).
+    /// Entries waiting to be made durable, or a datacenter behind the durable index, are due one linger after the
+    /// previous flush or batch to it: at once on a quiet link, at most one flush and one batch per datacenter per
+    /// linger under load (entries gather meanwhile, as with Nagle). Otherwise the next housekeeping tick
+    /// (heartbeats, failure detection, dials; a commit index that alone moved goes out then, or with a batch).
     /// </summary>
     public long NextTickMicros
     {
         get
         {
-            long housekeeping = _lastTickMicros + _housekeepingMicros;
-            if (Deposed) return housekeeping;
-            var (entries, busy) = Unsent();
-            if (_log.LastIndex > _log.DurableIndex) entries = true;
-            if (!entries) return housekeeping;
-            return busy ? Math.Min(_lastBatchMicros + _lingerMicros, housekeeping) : long.MinValue;
+            long next = _lastTickMicros + _housekeepingMicros;
+            if (Deposed) return next;
+            if (_log.LastIndex > _log.DurableIndex) next = Math.Min(next, _lastFlushMicros + _lingerMicros);
+            ulong durable = _log.DurableIndex;
+            for (int d = 0; d < _datacenters.Length; d++)
+                if (Behind(_datacenters[d], durable)) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
+            return next;
         }
     }
 
-    /// <summary>Whether a datacenter SendBatches would serve is behind the durable index, and whether a link it goes out on is still writing.</summary>
-    private (bool Entries, bool Busy) Unsent()
+    /// <summary>Whether SendBatches would send the datacenter entries: it is reachable, within its window, and behind <paramref name="durable"/>.</summary>
+    private bool Behind(DatacenterState dc, ulong durable)
     {
-        ulong durable = _log.DurableIndex;
-        bool entries = false, busy = false;
-        foreach (var dc in _datacenters)
+        if (dc.InflightBytes >= _topology.Defaults.Window) return false;
+        if (!dc.IsDirect)
         {
-            if (dc.InflightBytes >= _topology.Defaults.Window) continue;
-            if (!dc.IsDirect)
-            {
-                if (dc.ProxyConnection < 0 || !dc.ProxySynced) continue;
-                bool behind = dc.RetainedSentThrough < durable;
-                foreach (var m in dc.Members) behind |= m.Reachable && m.SentThrough < durable;
-                entries |= behind;
-                busy |= behind && _env.QueuedBytes(dc.ProxyConnection) > 0;
-                continue;
-            }
-            foreach (var m in dc.Members)
-            {
-                if (m.DirectConnection < 0 || !m.Reachable || m.SentThrough >= durable) continue;
-                entries = true;
-                busy |= _env.QueuedBytes(m.DirectConnection) > 0;
-            }
+            if (dc.ProxyConnection < 0 || !dc.ProxySynced) return false;
+            if (dc.RetainedSentThrough < durable) return true;
+            foreach (var m in dc.Members) if (m.Reachable && m.SentThrough < durable) return true;
+            return false;
         }
-        return (entries, busy);
+        foreach (var m in dc.Members)
+            if (m.DirectConnection >= 0 && m.Reachable && m.SentThrough < durable) return true;
+        return false;
     }
 
     private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);
