@@ -78,13 +78,17 @@ public sealed partial class LeaderEngine
         return _table;
     }
 
-    private void SendBatches()
+    /// <summary>Sends each datacenter its batch; with a <paramref name="now"/>, only those whose last batch is one linger old.</summary>
+    private void SendBatches(long now)
     {
         _tick++;
         if (Deposed) return;
-        foreach (var dc in _datacenters)
+        for (int d = 0; d < _datacenters.Length; d++)
         {
+            var dc = _datacenters[d];
             if (dc.InflightBytes >= _topology.Defaults.Window && !MissedByAReachableMember(dc)) continue;
+            if (now - _lingerMicros < _lastBatchMicros[d]) continue;
+            long batches = dc.Batches;
             if (!dc.IsDirect)
             {
                 if (dc.ProxyConnection >= 0 && dc.ProxySynced) SendProxyBatch(dc);
@@ -94,6 +98,7 @@ public sealed partial class LeaderEngine
                 foreach (var member in dc.Members)
                     if (member.DirectConnection >= 0 && member.Reachable) SendDirect(dc, member);
             }
+            if (dc.Batches != batches) _lastBatchMicros[d] = _env.NowMicros;
         }
     }
 

@@ -59,6 +59,9 @@ public sealed class RelayEngine : IEngine, IDisposable
     private RetentionPacer _retentionPacer;
     private int _refillCursor;
     private long _upstreamLostMicros;
+    private long _lastTickMicros;
+    private readonly long _housekeepingMicros;
+    private readonly long _ackSpacingMicros;
 
     public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
@@ -87,6 +90,8 @@ public sealed class RelayEngine : IEngine, IDisposable
         };
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Proxy, 0, topology.Cluster, _topologyHash);
         _upstreamLostMicros = env.NowMicros;
+        _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
+        _ackSpacingMicros = (long)topology.Defaults.BatchLinger.TotalMicroseconds;
     }
 
     public List<EngineCommand> Outbox { get; } = new();
@@ -343,9 +348,27 @@ public sealed class RelayEngine : IEngine, IDisposable
         }
     }
 
+    /// <summary>
+    /// Now while learners catch up; a DcAck owed goes out one linger after the previous one (acks for several
+    /// batches and member acks share one); else member dials by their back-off and the housekeeping tick.
+    /// </summary>
+    public long NextTickMicros
+    {
+        get
+        {
+            if (_learners.HasWork) return long.MinValue;
+            long next = _lastTickMicros + _housekeepingMicros;
+            if (_upstream is not null && _ackDirty) next = Math.Min(next, _lastAckMicros + _ackSpacingMicros);
+            foreach (var m in _members)
+                if (m.Connection < 0 && !m.DialPending) next = Math.Min(next, m.Backoff.RetryAtMicros);
+            return next;
+        }
+    }
+
     public void OnTick()
     {
         long now = _env.NowMicros;
+        _lastTickMicros = now;
         foreach (var m in _members)
         {
             if (m.Connection < 0 && !m.DialPending && m.Backoff.Due(now))
