@@ -20,11 +20,13 @@ public sealed class MemoryLog : IEntryLog
     }
 
     private readonly SegmentLogOptions _options;
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly List<MemorySegment> _segments = new();
     private ulong _next;
     private ulong _durable;
     private ulong _lastEpoch;
+    private ulong _firstIndex;
+    private ulong _lastIndex;
     private bool _disposed;
 
     public MemoryLog(SegmentLogOptions? options = null)
@@ -33,25 +35,15 @@ public sealed class MemoryLog : IEntryLog
         _options.Validate();
     }
 
-    public ulong FirstIndex
-    {
-        get { lock (_gate) return IsEmpty ? 0 : _segments[0].BaseIndex; }
-    }
+    // The simulation reads these after every step for every log; they are kept up to date under the gate
+    // and read without it (each is one atomic 64-bit read, as consistent as a lock around each read was).
+    public ulong FirstIndex => Volatile.Read(ref _firstIndex);
 
-    public ulong LastIndex
-    {
-        get { lock (_gate) return IsEmpty ? 0 : _next - 1; }
-    }
+    public ulong LastIndex => Volatile.Read(ref _lastIndex);
 
-    public ulong DurableIndex
-    {
-        get { lock (_gate) return _durable; }
-    }
+    public ulong DurableIndex => Volatile.Read(ref _durable);
 
-    public ulong LastEpoch
-    {
-        get { lock (_gate) return _lastEpoch; }
-    }
+    public ulong LastEpoch => Volatile.Read(ref _lastEpoch);
 
     /// <summary>Number of (simulated) segments.</summary>
     public int SegmentCount
@@ -98,6 +90,7 @@ public sealed class MemoryLog : IEntryLog
             if (entry.TimestampMicros > segment.NewestTimestampMicros) segment.NewestTimestampMicros = entry.TimestampMicros;
             _next = index + 1;
             _lastEpoch = entry.Epoch;
+            UpdateBounds();
             return true;
         }
     }
@@ -168,6 +161,7 @@ public sealed class MemoryLog : IEntryLog
             _next = index + 1;
             _lastEpoch = last.Entries[^1].Epoch;
             if (_durable > index) _durable = index;
+            UpdateBounds();
         }
     }
 
@@ -198,6 +192,7 @@ public sealed class MemoryLog : IEntryLog
                 _segments.RemoveAt(0);
                 dropped++;
             }
+            UpdateBounds();
             return dropped;
         }
     }
@@ -228,6 +223,7 @@ public sealed class MemoryLog : IEntryLog
             _next = _segments[^1].NextIndex;
             _lastEpoch = IsEmpty ? 0 : _segments[^1].Entries[^1].Epoch;
             _durable = IsEmpty ? 0 : _next - 1;
+            UpdateBounds();
         }
     }
 
@@ -250,6 +246,13 @@ public sealed class MemoryLog : IEntryLog
         _durable = 0;
         _lastEpoch = 0;
         if (nextIndex != 0) AddSegment(nextIndex);
+        UpdateBounds();
+    }
+
+    private void UpdateBounds()
+    {
+        Volatile.Write(ref _firstIndex, IsEmpty ? 0 : _segments[0].BaseIndex);
+        Volatile.Write(ref _lastIndex, IsEmpty ? 0 : _next - 1);
     }
 
     private MemorySegment FindSegment(ulong index)

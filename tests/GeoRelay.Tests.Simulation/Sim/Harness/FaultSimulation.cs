@@ -82,9 +82,8 @@ public sealed class FaultSimulation
     private readonly Random _publish;
     private readonly MemoryLog _leaderLog = new();
     private readonly Dictionary<string, MemoryLog> _memberLogs = new();
+    private readonly Dictionary<string, WatchedLog> _memberWatched = new();
     private readonly Dictionary<string, MemoryLog> _proxyLogs = new();
-    private readonly Dictionary<string, ulong> _memberChecked = new();
-    private readonly Dictionary<string, ulong> _memberDurable = new();
     private readonly List<SimLearner> _learners = new();
     private readonly Dictionary<string, string> _learnerDatacenter = new();
     private readonly List<(long Step, string What, Action Undo)> _pending = new();
@@ -93,6 +92,10 @@ public sealed class FaultSimulation
     private readonly List<ulong> _committed = new(); // entry hash per committed index (slot i = index i + 1)
     private readonly string[] _proxies = [];
     private readonly string[] _members = [];
+    // Per member, in _members order (Check runs after every step): its log, how far it was checked, its durable index.
+    private readonly WatchedLog[] _memberLogArray = [];
+    private readonly ulong[] _memberChecked = [];
+    private readonly ulong[] _memberDurable = [];
     private LeaderEngine _leader = null!;
     private ulong _epoch = 1;
     private ulong _lastCommit;
@@ -138,8 +141,7 @@ public sealed class FaultSimulation
             {
                 members.Add(m);
                 _memberLogs[m] = new MemoryLog();
-                _memberChecked[m] = 0;
-                _memberDurable[m] = 0;
+                _memberWatched[m] = new WatchedLog(_memberLogs[m]);
                 _network.Add(m, NewMember(m));
             }
             foreach (var p in dc.Proxies)
@@ -151,6 +153,9 @@ public sealed class FaultSimulation
         }
         _proxies = proxies.ToArray();
         _members = members.ToArray();
+        _memberLogArray = _members.Select(m => _memberWatched[m]).ToArray();
+        _memberChecked = new ulong[_members.Length];
+        _memberDurable = new ulong[_members.Length];
         _leader = NewLeader();
         _network.Add(topology.LeaderId, _leader);
         foreach (var dc in topology.Datacenters)
@@ -176,7 +181,9 @@ public sealed class FaultSimulation
         var simulation = new FaultSimulation(seed, topology, options ?? SimulationOptions.Default);
         try
         {
-            return simulation.Run();
+            var result = simulation.Run();
+            simulation._network.Shutdown();
+            return result;
         }
         catch (Exception e) when (e is not InvariantViolationException)
         {
@@ -190,7 +197,7 @@ public sealed class FaultSimulation
     private LeaderEngine NewLeader() =>
         new(_topology, _epoch, _leaderLog, _env, LeaderOptions.Default with { Seed = _seed ^ (int)_epoch });
 
-    private MemberEngine NewMember(string id) => new(_topology, id, _memberLogs[id], _env);
+    private MemberEngine NewMember(string id) => new(_topology, id, _memberWatched[id], _env);
 
     private RelayEngine NewProxy(string id) => new(_topology, id, _proxyLogs[id], _env, seed: _seed ^ (Array.IndexOf(_proxies, id) << 20) ^ (int)_step);
 
@@ -226,6 +233,7 @@ public sealed class FaultSimulation
             _step++;
             Check();
         }
+        CheckConvergedLogs();
         long failovers = 0, direct = 0;
         foreach (var s in _leader.Status()) { failovers += s.Failovers; direct += s.DirectFallbacks; }
         long reconnects = 0;
@@ -429,20 +437,18 @@ public sealed class FaultSimulation
             _committed.Add(Hash(e.Epoch, e.Payload.Span));
         }
         // A committed entry is durable on a quorum of members: no crash the quorum allows loses it.
-        if (_committed.Count > 0)
+        int holding = 0;
+        for (int k = 0; k < _members.Length; k++)
         {
-            int holding = 0;
-            foreach (var m in _members) if (_memberLogs[m].DurableIndex >= (ulong)_committed.Count) holding++;
-            if (holding < _topology.RequiredAcks)
-                throw Violation($"committed index {_committed.Count} is durable on {holding} members, fewer than the quorum of {_topology.RequiredAcks}");
-        }
-        foreach (var m in _members)
-        {
-            var log = _memberLogs[m];
+            var m = _members[k];
+            var log = _memberLogArray[k];
             ulong durable = log.DurableIndex;
-            if (durable < _memberDurable[m]) throw Violation($"member {m}'s durable index went back from {_memberDurable[m]} to {durable}");
-            _memberDurable[m] = durable;
-            ulong last = log.LastIndex, from = Math.Min(_memberChecked[m], last);
+            if (durable >= (ulong)_committed.Count) holding++;
+            if (durable < _memberDurable[k]) throw Violation($"member {m}'s durable index went back from {_memberDurable[k]} to {durable}");
+            _memberDurable[k] = durable;
+            // Entries it truncated (on an epoch change) and may have written again are checked again.
+            ulong rewritten = log.TakeRewrittenFrom();
+            ulong last = log.LastIndex, from = Math.Min(Math.Min(_memberChecked[k], rewritten == ulong.MaxValue ? ulong.MaxValue : rewritten - 1), last);
             for (ulong i = from + 1; i <= last; i++)
             {
                 if (!log.TryGet(i, out var mine)) throw Violation($"member {m} lacks entry {i} inside its log (a gap)");
@@ -450,8 +456,10 @@ public sealed class FaultSimulation
                 if (mine.Epoch != theirs.Epoch || !mine.Payload.Span.SequenceEqual(theirs.Payload.Span))
                     throw Violation($"member {m}'s entry {i} differs from the leader's");
             }
-            _memberChecked[m] = last;
+            _memberChecked[k] = last;
         }
+        if (_committed.Count > 0 && holding < _topology.RequiredAcks)
+            throw Violation($"committed index {_committed.Count} is durable on {holding} members, fewer than the quorum of {_topology.RequiredAcks}");
         foreach (var l in _learners)
             if (l.Violation is { } v) throw Violation(v);
     }
@@ -465,6 +473,23 @@ public sealed class FaultSimulation
         foreach (var s in _leader.Status())
             if (s.Route == "direct" && _topology.GetDatacenter(s.Name).Proxies.Count > 0) return false;
         return true;
+    }
+
+    /// <summary>Converged means the same entries, not only the same length: every member's whole log against the leader's.</summary>
+    private void CheckConvergedLogs()
+    {
+        ulong last = _leaderLog.LastIndex;
+        foreach (var m in _members)
+        {
+            var log = _memberLogs[m];
+            for (ulong i = 1; i <= last; i++)
+            {
+                if (!log.TryGet(i, out var mine) || !_leaderLog.TryGet(i, out var theirs))
+                    throw Violation($"after converging, member {m} or the leader lacks entry {i}");
+                if (mine.Epoch != theirs.Epoch || !mine.Payload.Span.SequenceEqual(theirs.Payload.Span))
+                    throw Violation($"after converging, member {m}'s entry {i} differs from the leader's");
+            }
+        }
     }
 
     private string Lagging()

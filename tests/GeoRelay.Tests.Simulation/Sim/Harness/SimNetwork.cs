@@ -33,6 +33,8 @@ public sealed class SimNetwork
         public Node From { get; } = from;
         public Node To { get; } = to;
         public int PeerLink { get; } = peerLink;
+        /// <summary>Looked up at the first send, then kept: a lookup by node names per frame showed up in profiles.</summary>
+        public LinkProfile? Profile;
         /// <summary>When the last frame sent on this link arrives (TCP keeps order) and when its sender is free.</summary>
         public long LastArrival;
         public long BusyUntil;
@@ -121,7 +123,7 @@ public sealed class SimNetwork
 
     public void RestoreAllSpeeds() => _slowed.Clear();
 
-    /// <summary>Advances the clock by one tick: delivers what is due, connects pending dials, then ticks every live engine.</summary>
+    /// <summary>Advances the clock by one tick: delivers what is due, connects pending dials, then ticks every live engine whose next tick is due (as EngineHost does).</summary>
     public void Step(long tickMicros = 1000)
     {
         Clock.NowMicros += tickMicros;
@@ -140,7 +142,7 @@ public sealed class SimNetwork
         {
             var node = _order[i];
             if (!node.Up) continue;
-            node.Engine.OnTick();
+            if (node.Engine.NextTickMicros <= Clock.NowMicros) node.Engine.OnTick();
             Run(node);
         }
     }
@@ -192,7 +194,7 @@ public sealed class SimNetwork
         {
             d.Frame.Release();
         }
-        Run(link.To);
+        Settle(link.To);
     }
 
     private void Drop(int linkId)
@@ -200,8 +202,17 @@ public sealed class SimNetwork
         if (!_links.Remove(linkId, out var link)) return;
         _links.Remove(link.PeerLink);
         Mix((ulong)linkId * 7);
-        if (link.From.Up) { link.From.Engine.OnDisconnected(linkId); Run(link.From); }
-        if (link.To.Up) { link.To.Engine.OnDisconnected(link.PeerLink); Run(link.To); }
+        if (link.From.Up) { link.From.Engine.OnDisconnected(linkId); Settle(link.From); }
+        if (link.To.Up) { link.To.Engine.OnDisconnected(link.PeerLink); Settle(link.To); }
+    }
+
+    /// <summary>After an event, as EngineHost does: executes the node's commands, then ticks it at once if that left work due.</summary>
+    private void Settle(Node node)
+    {
+        Run(node);
+        if (!node.Up || node.Engine.NextTickMicros > Clock.NowMicros) return;
+        node.Engine.OnTick();
+        Run(node);
     }
 
     /// <summary>Executes a node's commands.</summary>
@@ -209,47 +220,59 @@ public sealed class SimNetwork
     {
         var outbox = node.Engine.Outbox;
         if (outbox.Count == 0) return;
-        // Copy first: executing a command may call back into this engine.
-        var commands = outbox.ToArray();
+        // Copy first: executing a command may call back into this engine. Rented, not ToArray: this runs for every
+        // delivery and tick.
+        int count = outbox.Count;
+        var commands = ArrayPool<EngineCommand>.Shared.Rent(count);
+        outbox.CopyTo(commands);
         outbox.Clear();
-        foreach (var c in commands)
+        try
         {
-            switch (c.Kind)
-            {
-                case CommandKind.Send:
-                    if (_links.TryGetValue(c.Connection, out var link))
-                    {
-                        long at = ArrivalTime(link, c.Buffer!.Length);
-                        _inFlight.Enqueue(new Delivery(at, ++_seq, c.Connection, c.Buffer, false), (at, _seq));
-                    }
-                    else
-                        c.Buffer!.Release();
-                    break;
-                case CommandKind.Close:
-                    if (_links.TryGetValue(c.Connection, out var closing))
-                    {
-                        // As FramedConnection.Close: an Error frame saying why, after what is queued, then the close.
-                        var error = FrameBuffer.Rent();
-                        int start = FrameWriter.Begin(error.Writer);
-                        new ErrorFrame(c.Reason, c.Text ?? "").Write(error.Writer);
-                        FrameWriter.End(error.Writer, start, FrameType.Error);
-                        long at = ArrivalTime(closing, error.Length);
-                        _inFlight.Enqueue(new Delivery(at, ++_seq, closing.Id, error, false), (at, _seq));
-                        _inFlight.Enqueue(new Delivery(at, ++_seq, closing.Id, null, true), (at, _seq));
-                    }
-                    break;
-                case CommandKind.Dial:
-                    _dials.Enqueue((node, c.Text!)); // connects on the next step, like a real dial
-                    break;
-            }
+            for (int i = 0; i < count; i++) Execute(node, commands[i]);
+        }
+        finally
+        {
+            ArrayPool<EngineCommand>.Shared.Return(commands, clearArray: true);
+        }
+    }
+
+    private void Execute(Node node, in EngineCommand c)
+    {
+        switch (c.Kind)
+        {
+            case CommandKind.Send:
+                if (_links.TryGetValue(c.Connection, out var link))
+                {
+                    long at = ArrivalTime(link, c.Buffer!.Length);
+                    _inFlight.Enqueue(new Delivery(at, ++_seq, c.Connection, c.Buffer, false), (at, _seq));
+                }
+                else
+                    c.Buffer!.Release();
+                break;
+            case CommandKind.Close:
+                if (_links.TryGetValue(c.Connection, out var closing))
+                {
+                    // As FramedConnection.Close: an Error frame saying why, after what is queued, then the close.
+                    var error = FrameBuffer.Rent();
+                    int start = FrameWriter.Begin(error.Writer);
+                    new ErrorFrame(c.Reason, c.Text ?? "").Write(error.Writer);
+                    FrameWriter.End(error.Writer, start, FrameType.Error);
+                    long at = ArrivalTime(closing, error.Length);
+                    _inFlight.Enqueue(new Delivery(at, ++_seq, closing.Id, error, false), (at, _seq));
+                    _inFlight.Enqueue(new Delivery(at, ++_seq, closing.Id, null, true), (at, _seq));
+                }
+                break;
+            case CommandKind.Dial:
+                _dials.Enqueue((node, c.Text!)); // connects on the next step, like a real dial
+                break;
         }
     }
 
     /// <summary>When a frame of <paramref name="bytes"/> sent now arrives: after the sender is free, transmission, latency and jitter, never before the previous frame.</summary>
     private long ArrivalTime(Link link, int bytes)
     {
-        var profile = _profile(link.From.Id, link.To.Id);
-        if (_slowed.TryGetValue(Pair(link.From.Id, link.To.Id), out int factor)) profile = profile.Slowed(factor);
+        var profile = link.Profile ??= _profile(link.From.Id, link.To.Id);
+        if (_slowed.Count > 0 && _slowed.TryGetValue(Pair(link.From.Id, link.To.Id), out int factor)) profile = profile.Slowed(factor);
         long now = Clock.NowMicros;
         long sent = now;
         if (profile.BytesPerMilli > 0)
@@ -271,7 +294,7 @@ public sealed class SimNetwork
         if (!_nodes.TryGetValue(to, out var target) || !target.Up || _cut.Contains(Pair(from.Id, to)))
         {
             from.Engine.OnDialFailed(to, "connection refused");
-            Run(from);
+            Settle(from);
             return;
         }
         port ??= from.Engine.LocalHello.Kind == NodeKind.Learner ? PortKind.Learner : PortKind.Peer;
@@ -279,7 +302,7 @@ public sealed class SimNetwork
         if (refusal is not null)
         {
             from.Engine.OnDialFailed(to, refusal.Message);
-            Run(from);
+            Settle(from);
             return;
         }
         int outbound = ++_nextLink, inbound = ++_nextLink;
@@ -288,11 +311,24 @@ public sealed class SimNetwork
         Mix((ulong)outbound);
         var hello = from.Engine.LocalHello;
         target.Engine.OnConnected(inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port.Value));
-        Run(target);
+        Settle(target);
         if (!_links.ContainsKey(outbound)) return;
         var back = target.Engine.LocalHello;
         from.Engine.OnConnected(outbound, new PeerInfo(back.NodeId, back.Kind, back.Epoch, PortKind.Outbound));
-        Run(from);
+        Settle(from);
+    }
+
+    /// <summary>
+    /// The end of a run: every connection drops (engines free what they hold per connection: zstd contexts,
+    /// pooled buffers), live engines are disposed, frames still in flight go back to the pool. Not part of the trace.
+    /// </summary>
+    public void Shutdown()
+    {
+        DropWhere(static _ => true);
+        foreach (var node in _order)
+            if (node.Up && node.Engine is IDisposable disposable) disposable.Dispose();
+        while (_inFlight.TryDequeue(out var d, out _)) d.Frame?.Release();
+        _dials.Clear();
     }
 
     /// <summary>Mixes an outside event (a fault) into the trace.</summary>
