@@ -405,6 +405,7 @@ public static class FanoutBenchmark
         md.AppendLine();
         md.AppendLine($"- The machine was shared and loaded (load average {loadBefore} at the start, {loadAfter} at the end, on 2 cores): the same command gives figures that differ by 2x from run to run, for all three.");
         md.AppendLine("- raw has no publisher, no leader, no members and no log: it is what the kernel and this process's receivers allow for these bytes. Where GeoRelay comes close to it, fan-out is bound by loopback copying (a `perf` profile of the relay during the 1,000-learner run is ~90 % kernel time: socket copies in and out, wake-ups), not by the relay's own code.");
+        md.AppendLine("- Where GeoRelay comes out above raw, raw's rounds varied most (see the notes): read it as level with raw, not above it.");
         md.AppendLine("- NATS subscribers go through the bench's NATS client (a pipe, a read loop and a parsed MSG per message), GeoRelay's and raw's through a counter that reads only frame headers; at thousands of subscribers part of the NATS gap is that client-side cost, not nats-server.");
         md.AppendLine("- With N = 10 every system is bound by its publisher (GeoRelay: one `AppendAsync` per entry through the leader's engine lock), not by fan-out.");
         md.AppendLine();
