@@ -11,7 +11,7 @@ public sealed partial class LeaderEngine
 {
     private readonly PooledBufferWriter _scratch = new(64 * 1024);
     private readonly PooledBufferWriter _batch = new(256 * 1024);
-    private readonly PooledBufferWriter _headers = new(4 * 1024);
+    private ulong[] _skips = new ulong[16];
     private readonly List<LogEntry> _readEntries = new();
     private readonly List<int> _slots = new();
     private StructuredPacket[] _packets = new StructuredPacket[16];
@@ -78,13 +78,17 @@ public sealed partial class LeaderEngine
         return _table;
     }
 
-    private void SendBatches()
+    /// <summary>Sends each datacenter its batch; with a <paramref name="now"/>, only those whose last batch is one linger old.</summary>
+    private void SendBatches(long now)
     {
         _tick++;
         if (Deposed) return;
-        foreach (var dc in _datacenters)
+        for (int d = 0; d < _datacenters.Length; d++)
         {
-            if (dc.InflightBytes >= _topology.Defaults.Window) continue;
+            var dc = _datacenters[d];
+            if (dc.InflightBytes >= _topology.Defaults.Window && !MissedByAReachableMember(dc)) continue;
+            if (now - _lingerMicros < _lastBatchMicros[d]) continue;
+            long batches = dc.Batches;
             if (!dc.IsDirect)
             {
                 if (dc.ProxyConnection >= 0 && dc.ProxySynced) SendProxyBatch(dc);
@@ -94,7 +98,22 @@ public sealed partial class LeaderEngine
                 foreach (var member in dc.Members)
                     if (member.DirectConnection >= 0 && member.Reachable) SendDirect(dc, member);
             }
+            if (dc.Batches != batches) _lastBatchMicros[d] = _env.NowMicros;
         }
+    }
+
+    /// <summary>
+    /// True when a reachable member was not sent the oldest batch in flight (it became reachable, or was
+    /// resynced, after it went out): the window waits for that member's acks, which only a catch-up batch
+    /// can bring, so the full window must not hold that batch back. The catch-up ends once the member is
+    /// past the oldest batch, so the window overshoots by at most what it already holds.
+    /// </summary>
+    private static bool MissedByAReachableMember(DatacenterState dc)
+    {
+        if (!dc.Inflight.TryPeek(out var oldest)) return false;
+        foreach (var m in dc.Members)
+            if (m.Reachable && m.SentThrough < oldest.Through) return true;
+        return false;
     }
 
     /// <summary>
@@ -125,31 +144,27 @@ public sealed partial class LeaderEngine
         int k = _slots.Count + 1;
         if (_packets.Length < k) _packets = new StructuredPacket[Math.Max(k, _packets.Length * 2)];
 
-        // Headers first (their memory must stay put while the mux encoder reads them).
-        _headers.Clear();
-        Span<int> headerEnds = k <= 256 ? stackalloc int[k + 1] : new int[k + 1];
+        // Packets carry records only; each one's range is a skip into the table (the proxy rebuilds the headers).
+        if (_skips.Length < k) _skips = new ulong[Math.Max(k, _skips.Length * 2)];
         Span<int> froms = k <= 256 ? stackalloc int[k] : new int[k];
         Span<int> tos = k <= 256 ? stackalloc int[k] : new int[k];
         ulong retainedFrom = Math.Max(dc.RetainedSentThrough + 1, oldest);
         (froms[0], tos[0]) = Range(table, retainedFrom, tableEnd);
-        DeliverFrame.WriteHeader(_headers, retainedFrom, (ulong)(tos[0] - froms[0]), tos[0] > froms[0] ? tableEnd : retainedFrom - 1);
-        headerEnds[1] = _headers.WrittenCount;
+        _skips[0] = retainedFrom - minFrom;
         for (int i = 0; i < _slots.Count; i++)
         {
             var m = dc.Members[_slots[i]];
             ulong from = Math.Max(m.SentThrough + 1, oldest);
             (froms[i + 1], tos[i + 1]) = Range(table, from, tableEnd);
-            AppendFrame.WriteFullHeader(_headers, Epoch, _commitIndex, from, (ulong)(tos[i + 1] - froms[i + 1]));
-            headerEnds[i + 2] = _headers.WrittenCount;
+            _skips[i + 1] = from - minFrom;
         }
-        var headerMemory = _headers.WrittenMemory;
 
         ReadOnlySpan<byte> entryBytes = table.Bytes.WrittenSpan;
         ReadOnlySpan<int> offsets = table.OffsetSpan;
         if (_options.UseMux)
         {
             for (int i = 0; i < k; i++)
-                _packets[i] = new StructuredPacket(headerMemory[headerEnds[i]..headerEnds[i + 1]], froms[i], tos[i]);
+                _packets[i] = new StructuredPacket(ReadOnlyMemory<byte>.Empty, froms[i], tos[i]);
         }
         else
         {
@@ -166,7 +181,7 @@ public sealed partial class LeaderEngine
                     if (pos + 2 > _unsharedTable.Offsets.Length) Array.Resize(ref _unsharedTable.Offsets, _unsharedTable.Offsets.Length * 2);
                     _unsharedTable.Offsets[++pos] = bytes.WrittenCount;
                 }
-                _packets[i] = new StructuredPacket(headerMemory[headerEnds[i]..headerEnds[i + 1]], start, pos);
+                _packets[i] = new StructuredPacket(ReadOnlyMemory<byte>.Empty, start, pos);
             }
             _unsharedTable.Count = pos;
             entryBytes = bytes.WrittenSpan;
@@ -174,7 +189,8 @@ public sealed partial class LeaderEngine
         }
 
         _batch.Clear();
-        BatchFrame.WriteHeader(_batch, ref link.Channel.TxDelta, Epoch, _commitIndex, ++_batchSeq, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_slots));
+        BatchFrame.WriteHeader(_batch, ref link.Channel.TxDelta, Epoch, _commitIndex, ++_batchSeq, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_slots),
+            minFrom, (ulong)table.Count, _skips.AsSpan(0, k));
         StructuredMuxEncoder.Encode(_batch, _packets.AsSpan(0, k), entryBytes, offsets);
         var frame = link.Channel.Frame(FrameType.Batch, _batch.WrittenSpan);
 
@@ -186,7 +202,7 @@ public sealed partial class LeaderEngine
         }
         for (int i = 0; i < _slots.Count; i++)
             if (tos[i + 1] > froms[i + 1]) dc.Members[_slots[i]].SentThrough = tableEnd;
-        Account(dc, link, frame, tableEnd, table.Size(froms[0], tos[0]));
+        Account(dc, link, frame, _batch.WrittenCount, tableEnd, table.Size(froms[0], tos[0]));
         Outbox.Add(EngineCommand.Send(dc.ProxyConnection, frame));
     }
 
@@ -212,17 +228,22 @@ public sealed partial class LeaderEngine
         _batch.Write(table.Bytes.WrittenSpan[table.Offsets[f]..table.Offsets[t]]);
         var frame = link.Channel.Frame(FrameType.Append, _batch.WrittenSpan);
         if (t > f) member.SentThrough = table.Last;
-        Account(dc, link, frame, t > f ? table.Last : member.SentThrough, table.Size(f, t));
+        Account(dc, link, frame, _batch.WrittenCount, t > f ? table.Last : member.SentThrough, table.Size(f, t));
         Outbox.Add(EngineCommand.Send(member.DirectConnection, frame));
     }
 
-    private void Account(DatacenterState dc, Link link, FrameBuffer frame, ulong through, long entryBytes)
+    /// <summary>
+    /// Counts a sent frame. The window holds its payload as it was before compression: a proxy forwards
+    /// each member its packet uncompressed (or recompressed inside the DC), so what it may have to queue
+    /// per member is bounded by the uncompressed bytes in flight, whatever the data's compression ratio.
+    /// </summary>
+    private void Account(DatacenterState dc, Link link, FrameBuffer frame, int uncompressedBytes, ulong through, long entryBytes)
     {
         dc.BytesSent += frame.Length;
         dc.EntryBytesSent += entryBytes;
         dc.Batches++;
-        dc.Inflight.Enqueue((through, frame.Length));
-        dc.InflightBytes += frame.Length;
+        dc.Inflight.Enqueue((through, uncompressedBytes));
+        dc.InflightBytes += uncompressedBytes;
         link.Channel.LastSentMicros = _env.NowMicros;
     }
 }

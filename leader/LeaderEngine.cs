@@ -48,6 +48,10 @@ public sealed partial class LeaderEngine : IEngine
     private ulong _commitIndex;
     private ulong _batchSeq;
     private long _appendedBytesSinceFlush;
+    private readonly long _housekeepingMicros;
+    private readonly long _lingerMicros;
+    private long _lastFlushMicros = long.MinValue / 2;
+    private readonly long[] _lastBatchMicros;
 
     public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
         LeaderOptions? options = null, ILogger? logger = null)
@@ -59,6 +63,8 @@ public sealed partial class LeaderEngine : IEngine
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _random = new Random(_options.Seed);
+        _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
+        _lingerMicros = Micros(topology.Defaults.BatchLinger);
         _topologyHash = TopologyFingerprint.Of(topology);
         _compressionLevel = _options.CompressionLevel ?? Math.Max(topology.Defaults.CompressionLevel, topology.Defaults.LocalCompressionLevel);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
@@ -75,6 +81,8 @@ public sealed partial class LeaderEngine : IEngine
             members += dc.Members.Length;
         }
         _durableScratch = new ulong[members];
+        _lastBatchMicros = new long[_datacenters.Length];
+        Array.Fill(_lastBatchMicros, long.MinValue / 2);
         // Entries the log already holds were accepted before a restart; nothing of them is known committed.
         LocalHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, epoch, topology.Cluster, _topologyHash,
             _compressionLevel > 0 ? Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta : Capabilities.Mux | Capabilities.Delta);
@@ -438,21 +446,64 @@ public sealed partial class LeaderEngine : IEngine
     public void OnTick()
     {
         long now = _env.NowMicros;
+        _lastTickMicros = now;
         CheckRoutes(now);
-        FlushAndSend();
+        FlushAndSend(now);
         SendHeartbeats(now);
     }
 
     /// <summary>Makes appended entries durable (one group fsync), then sends every datacenter its batch.</summary>
-    public void FlushAndSend()
+    public void FlushAndSend() => FlushAndSend(long.MaxValue);
+
+    /// <summary>As <see cref="FlushAndSend()"/>, but only what one linger before <paramref name="now"/> has passed since (the tick's way).</summary>
+    private void FlushAndSend(long now)
     {
-        if (_log.LastIndex > _log.DurableIndex)
+        if (_log.LastIndex > _log.DurableIndex && now - _lingerMicros >= _lastFlushMicros)
         {
             _log.Flush();
+            _lastFlushMicros = _env.NowMicros;
             _appendedBytesSinceFlush = 0;
             UpdateCommit();
         }
-        SendBatches();
+        SendBatches(now);
+    }
+
+    private long _lastTickMicros;
+
+    /// <summary>
+    /// Entries waiting to be made durable, or a datacenter behind the durable index, are due one linger after the
+    /// previous flush or batch to it: at once on a quiet link, at most one flush and one batch per datacenter per
+    /// linger under load (entries gather meanwhile, as with Nagle). Otherwise the next housekeeping tick
+    /// (heartbeats, failure detection, dials; a commit index that alone moved goes out then, or with a batch).
+    /// </summary>
+    public long NextTickMicros
+    {
+        get
+        {
+            long next = _lastTickMicros + _housekeepingMicros;
+            if (Deposed) return next;
+            if (_log.LastIndex > _log.DurableIndex) next = Math.Min(next, _lastFlushMicros + _lingerMicros);
+            ulong durable = _log.DurableIndex;
+            for (int d = 0; d < _datacenters.Length; d++)
+                if (Behind(_datacenters[d], durable)) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
+            return next;
+        }
+    }
+
+    /// <summary>Whether SendBatches would send the datacenter entries: it is reachable, within its window, and behind <paramref name="durable"/>.</summary>
+    private bool Behind(DatacenterState dc, ulong durable)
+    {
+        if (dc.InflightBytes >= _topology.Defaults.Window) return false;
+        if (!dc.IsDirect)
+        {
+            if (dc.ProxyConnection < 0 || !dc.ProxySynced) return false;
+            if (dc.RetainedSentThrough < durable) return true;
+            foreach (var m in dc.Members) if (m.Reachable && m.SentThrough < durable) return true;
+            return false;
+        }
+        foreach (var m in dc.Members)
+            if (m.DirectConnection >= 0 && m.Reachable && m.SentThrough < durable) return true;
+        return false;
     }
 
     private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);

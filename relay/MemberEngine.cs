@@ -34,6 +34,8 @@ public sealed class MemberEngine : IEngine, IDisposable
     private ulong _delivered;
     private RetentionPacer _retentionPacer;
     private long _lastFedMicros;
+    private long _lastTickMicros;
+    private readonly long _housekeepingMicros;
     /// <summary>Highest index an Append of the current epoch has shown to match the leader's log: commit may not pass it.</summary>
     private ulong _matched;
 
@@ -57,6 +59,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Member, _highestEpoch, topology.Cluster, _topologyHash);
         if (log.LastIndex > 0) RelayLog.Recovered(_logger, log.FirstIndex, log.LastIndex);
         _lastFedMicros = env.NowMicros;
+        _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
     }
 
     public List<EngineCommand> Outbox { get; } = new();
@@ -178,8 +181,15 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// <summary>The commit index moves only over entries known to be the leader's, never over an old leader's suffix.</summary>
     private void AdvanceCommit(ulong leaderCommit) => _commit = Math.Max(_commit, Math.Min(leaderCommit, _matched));
 
+    /// <summary>Now when appended entries wait to be flushed, handed to learners and acked, or learners catch up; else the housekeeping tick.</summary>
+    public long NextTickMicros =>
+        _log.LastIndex > _log.DurableIndex || _log.DurableIndex > _delivered || _log.DurableIndex != _ackedDurable || _learners.HasWork
+            ? long.MinValue
+            : _lastTickMicros + _housekeepingMicros;
+
     public void OnTick()
     {
+        _lastTickMicros = _env.NowMicros;
         if (_log.LastIndex > _log.DurableIndex) _log.Flush();
         ulong durable = _log.DurableIndex;
         if (durable > _delivered)

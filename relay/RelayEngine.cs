@@ -48,6 +48,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private readonly int _maxFrame;
     private readonly Random _random;
     private readonly List<int> _slots = new();
+    private readonly List<ulong> _skips = new();
     private readonly PooledBufferWriter _scratch = new(64 * 1024);
     private readonly MemberProgress[] _progress;
     private PeerChannel? _upstream;
@@ -58,6 +59,9 @@ public sealed class RelayEngine : IEngine, IDisposable
     private RetentionPacer _retentionPacer;
     private int _refillCursor;
     private long _upstreamLostMicros;
+    private long _lastTickMicros;
+    private readonly long _housekeepingMicros;
+    private readonly long _ackSpacingMicros;
 
     public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
@@ -86,6 +90,8 @@ public sealed class RelayEngine : IEngine, IDisposable
         };
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Proxy, 0, topology.Cluster, _topologyHash);
         _upstreamLostMicros = env.NowMicros;
+        _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
+        _ackSpacingMicros = (long)topology.Defaults.BatchLinger.TotalMicroseconds;
     }
 
     public List<EngineCommand> Outbox { get; } = new();
@@ -288,7 +294,7 @@ public sealed class RelayEngine : IEngine, IDisposable
 
     private void OnBatch(PeerChannel channel, ReadOnlySequence<byte> payload)
     {
-        var mux = BatchFrame.Read(payload, ref channel.RxDelta, _slots, out var epoch, out var commit, out _);
+        var mux = BatchFrame.Read(payload, ref channel.RxDelta, _slots, _skips, out var epoch, out var commit, out _, out var tableFirst, out var tableCount);
         BatchesReceived++;
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
         _highestEpoch = epoch;
@@ -298,7 +304,8 @@ public sealed class RelayEngine : IEngine, IDisposable
             throw new CodecException(CodecError.Corrupt, $"batch has {batch.PacketCount} packets for {_slots.Count} members + retention");
 
         // Packet 0: entries for retention and learners.
-        var deliver = DeliverFrame.Read(batch.GetPacket(0), out var first, out var count, out _);
+        var (first, count) = BatchFrame.Range(tableFirst, tableCount, _skips[0]);
+        var deliver = BatchFrame.ReadPacket(batch.GetPacket(0), first, count);
         if (count > 0)
         {
             ulong before = _retention.LastIndex;
@@ -321,7 +328,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             }
         }
 
-        // Packets 1..k: each member's Append, forwarded on its own link.
+        // Packets 1..k: each member's Append (the header rebuilt here, the records as they came), forwarded on its own link.
         for (int i = 0; i < _slots.Count; i++)
         {
             int slot = _slots[i];
@@ -330,7 +337,9 @@ public sealed class RelayEngine : IEngine, IDisposable
             var member = _members[slot];
             if (member.State == MemberLinkState.Down || member.Channel is null) continue;
             int length = batch.GetPacketLength(i + 1);
+            var (from, n) = BatchFrame.Range(tableFirst, tableCount, _skips[i + 1]);
             _scratch.Clear();
+            AppendFrame.WriteFullHeader(_scratch, epoch, commit, from, n);
             batch.CopyPacketTo(i + 1, _scratch.GetSpan(length));
             _scratch.Advance(length);
             var frame = member.Channel.Frame(FrameType.Append, _scratch.WrittenSpan);
@@ -339,9 +348,27 @@ public sealed class RelayEngine : IEngine, IDisposable
         }
     }
 
+    /// <summary>
+    /// Now while learners catch up; a DcAck owed goes out one linger after the previous one (acks for several
+    /// batches and member acks share one); else member dials by their back-off and the housekeeping tick.
+    /// </summary>
+    public long NextTickMicros
+    {
+        get
+        {
+            if (_learners.HasWork) return long.MinValue;
+            long next = _lastTickMicros + _housekeepingMicros;
+            if (_upstream is not null && _ackDirty) next = Math.Min(next, _lastAckMicros + _ackSpacingMicros);
+            foreach (var m in _members)
+                if (m.Connection < 0 && !m.DialPending) next = Math.Min(next, m.Backoff.RetryAtMicros);
+            return next;
+        }
+    }
+
     public void OnTick()
     {
         long now = _env.NowMicros;
+        _lastTickMicros = now;
         foreach (var m in _members)
         {
             if (m.Connection < 0 && !m.DialPending && m.Backoff.Due(now))

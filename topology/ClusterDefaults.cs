@@ -27,9 +27,9 @@ public sealed record ClusterDefaults
     public int CompressionLevel { get; init; } = 1;
 
     /// <summary><c>compression.local-level</c>: zstd level for links inside one datacenter (proxy to its
-    /// members, leader to the members of its own datacenter). Default 1, like <c>level</c>; 0 saves the
-    /// CPU a proxy spends compressing once per member, at the cost noted in docs/decisions.md.</summary>
-    public int LocalCompressionLevel { get; init; } = 1;
+    /// members, leader to the members of its own datacenter). Default 0 (off): bandwidth inside a datacenter
+    /// is cheap, and zstd there cost a proxy a compression per member and every member a decompression.</summary>
+    public int LocalCompressionLevel { get; init; } = 0;
 
     /// <summary><c>retention.max-bytes</c>: log bytes a relay or member keeps for catch-up. Default 256MiB.</summary>
     public long RetentionMaxBytes { get; init; } = 256L << 20;

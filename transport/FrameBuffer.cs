@@ -13,7 +13,11 @@ public sealed class FrameBuffer
     private const int MaxPooled = 4096;
     private const int MaxPooledCapacity = 1 << 20;
 
+    private static long s_inUse;
     private int _refs;
+
+    /// <summary>Buffers rented and not yet released by their last holder, process-wide.</summary>
+    public static long InUse => Interlocked.Read(ref s_inUse);
 
     public PooledBufferWriter Writer { get; } = new(4096);
     public ReadOnlyMemory<byte> Memory => Writer.WrittenMemory;
@@ -26,6 +30,7 @@ public sealed class FrameBuffer
         if (!s_pool.TryTake(out var buffer))
             buffer = new FrameBuffer();
         buffer._refs = 1;
+        Interlocked.Increment(ref s_inUse);
         return buffer;
     }
 
@@ -40,6 +45,7 @@ public sealed class FrameBuffer
         int left = Interlocked.Decrement(ref _refs);
         if (left > 0) return;
         if (left < 0) throw new InvalidOperationException("FrameBuffer released more often than referenced");
+        Interlocked.Decrement(ref s_inUse);
         Writer.Clear();
         // Large buffers go back to the array pool rather than being kept alive here.
         if (s_pool.Count < MaxPooled && Writer.GetMemory(0).Length <= MaxPooledCapacity)

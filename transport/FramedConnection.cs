@@ -28,6 +28,12 @@ public sealed record ConnectionOptions
     /// <summary>Open connections one remote IP address may hold on one listening port. Default 1000.</summary>
     public int MaxConnectionsPerAddress { get; init; } = 1_000;
 
+    /// <summary>
+    /// After a close, how long the peer has to read what is still queued (the closing Error frame last) before
+    /// the socket is aborted and the queue dropped, so a peer that stopped reading cannot hold its backlog. Default 5 s.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Subscribe requests one learner connection may send per second. Default 10.</summary>
     public int MaxSubscribesPerSecond { get; init; } = 10;
 
@@ -35,8 +41,8 @@ public sealed record ConnectionOptions
 }
 
 /// <summary>
-/// A framed TCP connection: one read loop over a pipe, one write loop draining a queue of
-/// reference-counted frame buffers with gathered sends.
+/// A framed TCP connection: one read loop over a pipe; frames queued for sending are written at once by the
+/// caller with non-blocking sends while the socket takes them, else by a write loop with gathered sends.
 /// </summary>
 public sealed partial class FramedConnection : IAsyncDisposable
 {
@@ -51,10 +57,14 @@ public sealed partial class FramedConnection : IAsyncDisposable
     private readonly ConnectionOptions _options;
     private readonly ConcurrentQueue<FrameBuffer> _sendQueue = new();
     private readonly SemaphoreSlim _sendSignal = new(0);
+    // 1 while a wake-up of the write loop is pending: producers signal the semaphore only on the 0 -> 1 step,
+    // so a busy writer costs a fan-out one interlocked exchange per frame, not a semaphore release.
+    private int _wakePending;
     private readonly CancellationTokenSource _closed = new();
     private long _queuedBytes;
     private int _closing;
     private Task? _writeLoop;
+    private Timer? _closeDeadline;
 
     public int Id { get; } = Interlocked.Increment(ref s_nextId);
     public EndPoint? RemoteEndPoint { get; }
@@ -78,6 +88,8 @@ public sealed partial class FramedConnection : IAsyncDisposable
         _options = options;
         RemoteEndPoint = socket.RemoteEndPoint;
         _secure = secureStream is not null;
+        // Synchronous sends return WouldBlock instead of waiting (async reads and sends are unaffected).
+        if (!_secure) _socket.Blocking = false;
         _stream = secureStream ?? new NetworkStream(socket, ownsSocket: false);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
     }
@@ -155,11 +167,79 @@ public sealed partial class FramedConnection : IAsyncDisposable
             return false;
         }
         _sendQueue.Enqueue(buffer);
-        _sendSignal.Release();
+        // Write now when nobody else is: a hand-off to the write loop costs a thread wake-up per frame, which on a
+        // busy machine is most of a frame's latency (and, for a relay, of its CPU across hundreds of learners).
+        if (!_secure && TryClaimWriter())
+        {
+            bool leftOver = WriteInline();
+            ReleaseWriter();
+            if (leftOver || !_sendQueue.IsEmpty || _closing != 0) WakeWriter();
+            return true;
+        }
+        WakeWriter();
         return true;
     }
 
-    /// <summary>Sends an Error frame (best effort) after what is queued, then closes.</summary>
+    private void WakeWriter()
+    {
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0) _sendSignal.Release();
+    }
+
+    private readonly object _writeGate = new();
+    private bool _writing; // the write loop or an inline sender owns the send side; under _writeGate
+    private FrameBuffer? _head; // a frame an inline send wrote only part of, and how much: the write loop finishes it
+    private int _headSent;
+
+    private bool TryClaimWriter()
+    {
+        lock (_writeGate)
+        {
+            if (_writing) return false;
+            _writing = true;
+            return true;
+        }
+    }
+
+    private void ReleaseWriter()
+    {
+        lock (_writeGate) _writing = false;
+    }
+
+    /// <summary>Sends queued frames without blocking; true when the socket would block (or failed) and the write loop must go on.</summary>
+    private bool WriteInline()
+    {
+        if (_head is not null) return true;
+        while (_sendQueue.TryDequeue(out var buffer))
+        {
+            var bytes = buffer.Memory.Span;
+            int sent = 0;
+            while (sent < bytes.Length)
+            {
+                int n = _socket.Send(bytes[sent..], SocketFlags.None, out var error);
+                if (error != SocketError.Success)
+                {
+                    // Would block, or failed: the write loop finishes the frame (and meets a failure itself).
+                    (_head, _headSent) = (buffer, sent);
+                    return true;
+                }
+                sent += n;
+            }
+            Written(buffer.Length);
+            buffer.Release();
+        }
+        return false;
+    }
+
+    private void Written(long bytes)
+    {
+        if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
+        Interlocked.Add(ref BytesSent, bytes);
+    }
+
+    /// <summary>
+    /// Sends an Error frame (best effort) after what is queued, then closes; aborts if the peer has not read it
+    /// all within <see cref="ConnectionOptions.CloseTimeout"/>.
+    /// </summary>
     public void Close(CodecError reason, string message)
     {
         if (CloseReason is null) CloseReason = (reason, message);
@@ -168,8 +248,19 @@ public sealed partial class FramedConnection : IAsyncDisposable
         new ErrorFrame(reason, message).Write(frame.Writer);
         FrameWriter.End(frame.Writer, start, FrameType.Error);
         if (!TrySend(frame)) return;
-        Interlocked.Exchange(ref _closing, 1);
+        if (Interlocked.CompareExchange(ref _closing, 1, 0) != 0) return;
         _sendSignal.Release();
+        if (_writeLoop is not null)
+            _closeDeadline = new Timer(static state => ((FramedConnection)state!).AbortUnread(), this, _options.CloseTimeout, Timeout.InfiniteTimeSpan);
+    }
+
+    private void AbortUnread()
+    {
+        if (_writeLoop is null || _writeLoop.IsCompleted) return;
+        long unread = QueuedBytes;
+        var (reason, message) = CloseReason ?? (CodecError.Timeout, "closing");
+        CloseReason = (reason, $"{message}; {unread} bytes still unread {_options.CloseTimeout.TotalMilliseconds:0} ms after the close, aborted");
+        Abort(reason, message);
     }
 
     /// <summary>Closes now, dropping what is queued.</summary>
@@ -177,6 +268,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
     {
         if (CloseReason is null) CloseReason = (reason, message);
         Interlocked.Exchange(ref _closing, 2);
+        _closeDeadline?.Dispose();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _closed.Cancel();
         _sendSignal.Release();
@@ -191,33 +283,19 @@ public sealed partial class FramedConnection : IAsyncDisposable
             while (true)
             {
                 await _sendSignal.WaitAsync().ConfigureAwait(false);
+                // Cleared before draining: a frame queued from here on signals again.
+                Interlocked.Exchange(ref _wakePending, 0);
                 if (_closing == 2) break;
-                long bytes = 0;
-                while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
+                // An inline sender holds the send side; it wakes the loop again when it leaves work or sees a close.
+                if (!TryClaimWriter()) continue;
+                try
                 {
-                    inFlight.Add(buffer);
-                    if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
-                        segments.Add(segment);
-                    bytes += buffer.Length;
+                    await FinishHeadAsync().ConfigureAwait(false);
+                    await SendQueuedAsync(segments, inFlight).ConfigureAwait(false);
                 }
-                if (segments.Count > 0)
+                finally
                 {
-                    if (_secure)
-                    {
-                        foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
-                        await _stream.FlushAsync().ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
-                    }
-                    if (Interlocked.Add(ref _queuedBytes, -bytes) == 0) Interlocked.Exchange(ref _drained, null)?.TrySetResult();
-                    Interlocked.Add(ref BytesSent, bytes);
-                    foreach (var b in inFlight) b.Release();
-                    segments.Clear();
-                    inFlight.Clear();
-                    // Signals are counted per enqueue; more may be queued than this pass took.
-                    if (!_sendQueue.IsEmpty && _sendSignal.CurrentCount == 0) _sendSignal.Release();
+                    ReleaseWriter();
                 }
                 if (_closing == 1 && _sendQueue.IsEmpty) break;
             }
@@ -228,12 +306,78 @@ public sealed partial class FramedConnection : IAsyncDisposable
         }
         finally
         {
-            foreach (var b in inFlight) b.Release();
-            while (_sendQueue.TryDequeue(out var b)) b.Release();
+            // Nothing is sent after this: later TrySend calls release their buffer at once.
+            Interlocked.Exchange(ref _closing, 2);
+            _closeDeadline?.Dispose();
+            ReleaseQueued(inFlight);
             try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             _closed.Cancel();
             Interlocked.Exchange(ref _drained, null)?.TrySetResult();
         }
+    }
+
+    /// <summary>Finishes the frame an inline send left half written.</summary>
+    private async Task FinishHeadAsync()
+    {
+        if (_head is not { } head) return;
+        while (_headSent < head.Length)
+            _headSent += await _socket.SendAsync(head.Memory[_headSent..], SocketFlags.None).ConfigureAwait(false);
+        _head = null;
+        Written(head.Length);
+        head.Release();
+    }
+
+    /// <summary>Sends until the queue is empty, gathering up to 256 frames or 1 MiB into one socket send.</summary>
+    private async Task SendQueuedAsync(List<ArraySegment<byte>> segments, List<FrameBuffer> inFlight)
+    {
+        while (_closing != 2)
+        {
+            long bytes = 0;
+            while (inFlight.Count < 256 && bytes < 1 << 20 && _sendQueue.TryDequeue(out var buffer))
+            {
+                inFlight.Add(buffer);
+                if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(buffer.Memory, out var segment))
+                    segments.Add(segment);
+                bytes += buffer.Length;
+            }
+            if (inFlight.Count == 0) return;
+            if (_secure)
+            {
+                foreach (var segment in segments) await _stream.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
+                await _stream.FlushAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+            }
+            Written(bytes);
+            foreach (var b in inFlight) b.Release();
+            segments.Clear();
+            inFlight.Clear();
+        }
+    }
+
+    /// <summary>Drops what was taken for a send that did not complete and what is still queued, and uncounts it.</summary>
+    private void ReleaseQueued(List<FrameBuffer> inFlight)
+    {
+        long dropped = 0;
+        foreach (var b in inFlight)
+        {
+            dropped += b.Length;
+            b.Release();
+        }
+        inFlight.Clear();
+        if (Interlocked.Exchange(ref _head, null) is { } head)
+        {
+            dropped += head.Length;
+            head.Release();
+        }
+        while (_sendQueue.TryDequeue(out var b))
+        {
+            dropped += b.Length;
+            b.Release();
+        }
+        Interlocked.Add(ref _queuedBytes, -dropped);
     }
 
     private TaskCompletionSource? _drained;
@@ -320,6 +464,9 @@ public sealed partial class FramedConnection : IAsyncDisposable
             catch (TimeoutException) { }
         }
         _closed.Cancel();
+        _closeDeadline?.Dispose();
+        // A TrySend that raced the write loop's end may have queued after its last sweep.
+        if (_writeLoop is null || _writeLoop.IsCompleted) ReleaseQueued([]);
         await _input.CompleteAsync().ConfigureAwait(false);
         _stream.Dispose();
         _socket.Dispose();

@@ -1,5 +1,8 @@
 using GeoRelay.Bench.Codec;
 
+// The learners, publishers and WAN links in this process, like the daemons (see SocketRuntime).
+GeoRelay.Transport.SocketRuntime.PreferInlineCompletions();
+
 // Each benchmark is a subcommand: `georelay-bench <name> [options]`. To add one, add a line here.
 var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int>> Run)>(StringComparer.Ordinal)
 {

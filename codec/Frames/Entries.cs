@@ -157,24 +157,38 @@ public static class DeliverFrame
 }
 
 /// <summary>
-/// One multiplexed batch for a datacenter. Packet 0 of the mux is a Deliver for the proxy's
-/// retention; packet 1+i is the Append payload for member <c>slots[i]</c> of the datacenter.
-/// <code>epoch/commit (delta) | v seq | v k | k × v slot | mux batch</code>
+/// One multiplexed batch for a datacenter. The batch carries the entry records of
+/// <c>[first, first + count)</c>, shared through the mux; packet 0 is the proxy's retention range and
+/// packet 1+i member <c>slots[i]</c>'s range. Every range ends where the records end; packet p starts
+/// <c>skip[p]</c> records in (a skip of at least <c>count</c> is an empty range whose next index is
+/// <c>first + skip</c>). Packets hold records only: the proxy rebuilds each member's Append header
+/// (epoch, commit, first, count) from these fields, so a member costs one varint here instead of a
+/// header of its own in the mux (in the common case every skip is 0 and the mux is one shared chunk).
+/// <code>epoch/commit (delta) | v seq | v k | k × v slot | v first | v count | (k+1) × v skip | mux(k+1)</code>
 /// </summary>
 public static class BatchFrame
 {
     public const int MaxMembers = 65535;
 
-    public static void WriteHeader(IBufferWriter<byte> w, ref DeltaState delta, ulong epoch, ulong commit, ulong seq, ReadOnlySpan<int> slots)
+    public static void WriteHeader(IBufferWriter<byte> w, ref DeltaState delta, ulong epoch, ulong commit, ulong seq, ReadOnlySpan<int> slots,
+        ulong first, ulong count, ReadOnlySpan<ulong> skips)
     {
+        if (skips.Length != slots.Length + 1) throw new ArgumentException($"{skips.Length} skips for {slots.Length} members + retention", nameof(skips));
         delta.WriteEpochCommit(w, epoch, commit);
         PayloadWriter.Varint(w, seq);
         PayloadWriter.Varint(w, (ulong)slots.Length);
         foreach (var s in slots) PayloadWriter.Varint(w, (ulong)s);
+        PayloadWriter.Varint(w, first);
+        PayloadWriter.Varint(w, count);
+        foreach (var skip in skips) PayloadWriter.Varint(w, skip);
     }
 
-    /// <summary>Reads the header; <paramref name="slots"/> receives the member slots; returns the mux bytes.</summary>
-    public static ReadOnlySequence<byte> Read(ReadOnlySequence<byte> payload, ref DeltaState delta, List<int> slots, out ulong epoch, out ulong commit, out ulong seq)
+    /// <summary>
+    /// Reads the header; <paramref name="slots"/> receives the member slots and <paramref name="skips"/> one
+    /// skip per packet (retention first); returns the mux bytes.
+    /// </summary>
+    public static ReadOnlySequence<byte> Read(ReadOnlySequence<byte> payload, ref DeltaState delta, List<int> slots, List<ulong> skips,
+        out ulong epoch, out ulong commit, out ulong seq, out ulong first, out ulong count)
     {
         var r = new PayloadReader(payload, "Batch");
         delta.ReadEpochCommit(ref r, out epoch, out commit);
@@ -188,7 +202,30 @@ public static class BatchFrame
             if (slot > MaxMembers) throw r.Corrupt("slot", $"{slot} is out of range");
             slots.Add((int)slot);
         }
+        first = r.ReadVarint("first");
+        count = r.ReadVarint("count");
+        if (first == 0 && count > 0) throw r.Corrupt("first", "entry indexes start at 1");
+        if (first + count < first) throw r.Corrupt("count", "overflows the index");
+        skips.Clear();
+        for (ulong i = 0; i <= k; i++)
+        {
+            var skip = r.ReadVarint("skip");
+            if (first + skip < first) throw r.Corrupt("skip", "overflows the index");
+            skips.Add(skip);
+        }
         return r.ReadRest();
+    }
+
+    /// <summary>The range of the packet that starts <paramref name="skip"/> records in: its first index and entry count.</summary>
+    public static (ulong First, ulong Count) Range(ulong first, ulong count, ulong skip) =>
+        (first + skip, skip < count ? count - skip : 0);
+
+    /// <summary>The records of one packet, checked against the bytes it has before they are read.</summary>
+    public static EntriesReader ReadPacket(ReadOnlySequence<byte> packet, ulong first, ulong count)
+    {
+        var r = new PayloadReader(packet, "Batch packet");
+        EntriesReader.CheckCount(ref r, first, count);
+        return new EntriesReader(r, first, count);
     }
 }
 

@@ -1,5 +1,6 @@
 using GeoRelay.Leader;
 using GeoRelay.Relay.Hosting;
+using GeoRelay.Relay.Learners;
 using GeoRelay.Topology;
 using GeoRelay.Transport.Engines;
 
@@ -60,6 +61,20 @@ public abstract class AdminNode
     private protected static long Lag(ulong ahead, ulong behind) => ahead > behind ? (long)(ahead - behind) : 0;
 }
 
+/// <summary>What relays and members share: a node entry in the topology and a learner port.</summary>
+internal abstract class ReplicaAdmin(TopologyConfig topology, string nodeId) : AdminNode
+{
+    private protected readonly TopologyConfig Topology = topology;
+    private readonly NodeConfig _self = topology.GetNode(nodeId);
+
+    public override string NodeId => _self.Id;
+    public override string Datacenter => _self.Datacenter;
+    public override string State => "running";
+
+    private protected static LearnerReport LearnersOf(LearnerFanout learners) =>
+        new(learners.LearnerCount, learners.SlowConsumerCuts, learners.FramesSent);
+}
+
 internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
 {
     private readonly TopologyConfig _topology = node.Topology;
@@ -112,14 +127,9 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
     };
 }
 
-internal sealed class RelayAdmin(RelayNode node) : AdminNode
+internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, node.NodeId)
 {
-    private readonly NodeConfig _self = node.Topology.GetNode(node.NodeId);
-
-    public override string NodeId => _self.Id;
     public override NodeRole Role => NodeRole.Proxy;
-    public override string Datacenter => _self.Datacenter;
-    public override string State => "running";
 
     public override NodeStatusReport Status()
     {
@@ -127,11 +137,10 @@ internal sealed class RelayAdmin(RelayNode node) : AdminNode
         var engine = node.Engine;
         var (members, upstream, epoch, retained, batches, learners) = node.Host.Invoke(_ =>
             (engine.MemberStatus(), engine.UpstreamConnected, engine.HighestEpoch, engine.RetainedIndex, engine.BatchesReceived,
-             new LearnerReport(engine.Learners.LearnerCount, engine.Learners.SlowConsumerCuts, engine.Learners.FramesSent)));
-        var topology = node.Topology;
+             LearnersOf(engine.Learners)));
         var peers = new List<PeerReport>
         {
-            Peer(topology.LeaderId, "leader", topology.Leader.Datacenter, upstream ? "active" : "down", traffic, null, null),
+            Peer(Topology.LeaderId, "leader", Topology.Leader.Datacenter, upstream ? "active" : "down", traffic, null, null),
         };
         ulong slowest = retained;
         foreach (var (id, up, durable) in members)
@@ -145,14 +154,9 @@ internal sealed class RelayAdmin(RelayNode node) : AdminNode
     }
 }
 
-internal sealed class MemberAdmin(MemberNode node) : AdminNode
+internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology, node.NodeId)
 {
-    private readonly NodeConfig _self = node.Topology.GetNode(node.NodeId);
-
-    public override string NodeId => _self.Id;
     public override NodeRole Role => NodeRole.Member;
-    public override string Datacenter => _self.Datacenter;
-    public override string State => "running";
 
     public override NodeStatusReport Status()
     {
@@ -160,16 +164,15 @@ internal sealed class MemberAdmin(MemberNode node) : AdminNode
         var engine = node.Engine;
         var (last, durable, commit, epoch, learners) = node.Host.Invoke(_ =>
             (engine.LastIndex, engine.DurableIndex, engine.CommitIndex, engine.HighestEpoch,
-             new LearnerReport(engine.Learners.LearnerCount, engine.Learners.SlowConsumerCuts, engine.Learners.FramesSent)));
-        var topology = node.Topology;
+             LearnersOf(engine.Learners)));
         var peers = new List<PeerReport>();
         void Upstream(string id, string role, string dc)
         {
             traffic.TryGetValue(id, out var t);
             peers.Add(Peer(id, role, dc, t.Connections > 0 ? "connected" : "idle", traffic, null, null));
         }
-        Upstream(topology.LeaderId, "leader", topology.Leader.Datacenter);
-        foreach (var p in topology.GetDatacenter(Datacenter).Proxies) Upstream(p, "proxy", Datacenter);
+        Upstream(Topology.LeaderId, "leader", Topology.Leader.Datacenter);
+        foreach (var p in Topology.GetDatacenter(Datacenter).Proxies) Upstream(p, "proxy", Datacenter);
         AddClients(peers, traffic, Datacenter);
         return new NodeStatusReport(NodeId, "member", Datacenter, epoch, State,
             new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners);

@@ -136,6 +136,8 @@ public static class DaemonCommands
     private static async Task<int> RunAsync(ParseResult parse, TopologyConfig topology, string nodeId, Func<ILoggerFactory, IAsyncDisposable> start, CancellationToken ct)
     {
         if (!TryAdminEndPoint(parse, topology, nodeId, out var admin)) return 2;
+        // One engine per process (not the in-process demo, whose many engines stalled with it): see SocketRuntime.
+        GeoRelay.Transport.SocketRuntime.PreferInlineCompletions();
         var settings = new NodeServiceSettings(admin, parse.GetValue(OtlpOption), parse.GetValue(OtlpIntervalOption), parse.GetValue(DrainTimeoutOption));
         var builder = Host.CreateApplicationBuilder();
         ConfigureLogging(builder.Logging, parse.GetValue(LogFormatOption)!);

@@ -85,6 +85,19 @@ public sealed class LocalCluster : IAsyncDisposable
         return topology with { Nodes = nodes };
     }
 
+    /// <summary>Topology YAML with every 127.0.0.1 port replaced by a free one (a port used twice maps to one new port).</summary>
+    public static string WithFreePorts(string yaml)
+    {
+        var addresses = System.Text.RegularExpressions.Regex.Matches(yaml, @"127\.0\.0\.1:(\d+)");
+        var free = new Queue<int>(FreeLoopbackPorts(addresses.Count));
+        var ports = new Dictionary<string, int>();
+        return System.Text.RegularExpressions.Regex.Replace(yaml, @"127\.0\.0\.1:(\d+)", m =>
+        {
+            if (!ports.TryGetValue(m.Groups[1].Value, out var port)) ports[m.Groups[1].Value] = port = free.Dequeue();
+            return "127.0.0.1:" + port;
+        });
+    }
+
     /// <summary>
     /// Distinct free loopback ports. All probes stay bound until every port is chosen: a probe closed
     /// early lets the kernel hand the same port out twice.

@@ -20,7 +20,7 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
     private protected ILogger Logger { get; }
 
     private protected ReplicaNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers,
-        string category, bool fsync, Func<IEntryLog, EngineHost, ILogger, TEngine> create)
+        string category, bool fsync, long maxQueued, Func<IEntryLog, EngineHost, ILogger, TEngine> create)
     {
         var node = topology.GetNode(nodeId);
         Topology = topology;
@@ -28,7 +28,7 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
         var logger = Logger = loggers.CreateLogger(category);
         Log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, nodeId), NodeSetup.Log(topology, fsync),
             progress => logger.LogInformation("Recovery: {Progress}", progress));
-        Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.LearnerBacklog * 2), loggers.CreateLogger("georelay.transport"),
+        Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, maxQueued), loggers.CreateLogger("georelay.transport"),
             security: NodeSetup.Security(topology, nodeId));
         Engine = create(Log, Host, logger);
         Host.Attach(Engine);
@@ -48,7 +48,11 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
 /// <summary>A proxy (relay daemon).</summary>
 public sealed class RelayNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
     // Retention feeds learners; a crash loses nothing the leader cannot resend, so no fsync.
+    // A member link may have to queue a whole window of the leader's batches (the window counts their
+    // uncompressed bytes): cutting it as a slow consumer below that made the leader resend everything.
+    // Learners are held to learner-backlog by the fan-out itself.
     : ReplicaNode<RelayEngine>(topology, nodeId, dataDirectory, loggers, "georelay.relay", fsync: false,
+        Math.Max(topology.Defaults.LearnerBacklog, topology.Defaults.Window + topology.Defaults.BatchMaxBytes) * 2,
         (log, host, logger) => new RelayEngine(topology, nodeId, log, host, logger: logger))
 {
     /// <summary>
@@ -84,7 +88,7 @@ public sealed class RelayNode(TopologyConfig topology, string nodeId, string? da
 
 /// <summary>A member (durable replica).</summary>
 public sealed class MemberNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
-    : ReplicaNode<MemberEngine>(topology, nodeId, dataDirectory, loggers, "georelay.member", topology.Defaults.Fsync,
+    : ReplicaNode<MemberEngine>(topology, nodeId, dataDirectory, loggers, "georelay.member", topology.Defaults.Fsync, topology.Defaults.LearnerBacklog * 2,
         (log, host, logger) => new MemberEngine(topology, nodeId, log, host, logger: logger))
 {
     /// <summary>SHA-256 over every entry (index, epoch, key, payload) up to <paramref name="through"/>: equal logs have equal digests.</summary>

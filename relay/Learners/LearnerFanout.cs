@@ -79,6 +79,9 @@ public sealed class LearnerFanout : IDisposable
 
     public bool Owns(int connection) => _sessions.ContainsKey(connection);
 
+    /// <summary>Learners are catching up: the owner should tick again soon.</summary>
+    public bool HasWork => _catchingUp.Count > 0;
+
     /// <summary>A Learner-kind peer finished its handshake on the learner port.</summary>
     public void OnConnected(int connection, PeerInfo peer) => OnConnected(connection, peer, null);
 

@@ -2,8 +2,10 @@ namespace GeoRelay.Storage.Internal;
 
 /// <summary>
 /// The most recent entries (a contiguous run ending at the log's last index) whose encoded sizes sum to at most
-/// a byte budget. Keys and payloads are copied into large chunks that are never rewritten, so memory handed
-/// to readers stays valid after eviction or truncation; an evicted chunk is simply left to the GC.
+/// a byte budget. Keys and payloads are copied into large chunks. Memory handed to readers stays valid after
+/// eviction or truncation until about the budget's worth of newer entries has been added: the chunk whose
+/// entries were all evicted is reused for new ones then (every reader copies what it reads at once; leaving
+/// each chunk to the GC instead cost the in-process cluster's 13 logs a fresh, page-faulted chunk per 4 MiB).
 /// </summary>
 internal sealed class EntryCache
 {
@@ -26,6 +28,8 @@ internal sealed class EntryCache
     private long _bytes;
     private byte[]? _chunk;
     private int _chunkUsed;
+    /// <summary>A chunk no cached entry points into any more, kept for the next chunk.</summary>
+    private byte[]? _spare;
 
     public EntryCache(long capacityBytes)
     {
@@ -53,7 +57,10 @@ internal sealed class EntryCache
         int dataLength = entry.Key.Length + entry.Payload.Length;
         if (_chunk is null || _chunk.Length - _chunkUsed < dataLength)
         {
-            _chunk = new byte[Math.Max(_chunkSize, dataLength)];
+            // Every byte is written before it is read: zeroing megabytes per chunk would be wasted.
+            int length = Math.Max(_chunkSize, dataLength);
+            if (_spare is not null && _spare.Length >= length) { _chunk = _spare; _spare = null; }
+            else _chunk = GC.AllocateUninitializedArray<byte>(length);
             _chunkUsed = 0;
         }
         entry.Key.Span.CopyTo(_chunk.AsSpan(_chunkUsed));
@@ -128,6 +135,7 @@ internal sealed class EntryCache
         _bytes = 0;
         _chunk = null;
         _chunkUsed = 0;
+        _spare = null;
     }
 
     private LogEntry At(ulong index)
@@ -141,11 +149,14 @@ internal sealed class EntryCache
     private void RemoveFirst()
     {
         ref Slot slot = ref _ring[_head];
+        byte[] chunk = slot.Chunk;
         _bytes -= RecordHeader.Size + slot.KeyLength + slot.PayloadLength;
         slot = default;
         _head = (_head + 1) % _ring.Length;
         _count--;
         _firstIndex++;
+        // The oldest entry of a chunk went last: nothing cached points into it any more.
+        if (chunk != _chunk && (_count == 0 || _ring[_head].Chunk != chunk) && chunk.Length == _chunkSize) _spare = chunk;
     }
 
     private void Grow()

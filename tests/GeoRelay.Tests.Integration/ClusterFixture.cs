@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
 using GeoRelay.Relay.Demo;
 using GeoRelay.Relay.Hosting;
 using GeoRelay.Storage;
@@ -24,15 +23,7 @@ public sealed class ClusterFixture : IDisposable
     {
         Directory = Path.Combine(Path.GetTempPath(), "georelay-it-" + Guid.NewGuid().ToString("N")[..10]);
         System.IO.Directory.CreateDirectory(Directory);
-        var yaml = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "samples", sample));
-        var addresses = Regex.Matches(yaml, @"127\.0\.0\.1:(\d+)");
-        var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(addresses.Count));
-        var ports = new Dictionary<string, int>();
-        yaml = Regex.Replace(yaml, @"127\.0\.0\.1:(\d+)", m =>
-        {
-            if (!ports.TryGetValue(m.Groups[1].Value, out var port)) ports[m.Groups[1].Value] = port = free.Dequeue();
-            return "127.0.0.1:" + port;
-        });
+        var yaml = LocalCluster.WithFreePorts(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "samples", sample)));
         if (editYaml is not null) yaml = editYaml(yaml);
         ConfigPath = Path.Combine(Directory, sample);
         File.WriteAllText(ConfigPath, yaml);

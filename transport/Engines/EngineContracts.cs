@@ -74,4 +74,20 @@ public interface IEngine
     void OnDialFailed(string nodeId, string reason);
     void OnFrame(int connection, in Frame frame);
     void OnTick();
+
+    /// <summary>
+    /// When <see cref="OnTick"/> is next needed, in <see cref="IEngineEnvironment.NowMicros"/> terms: at or before now
+    /// when work waits (drivers tick at once, right after the event that made it), else the engine's next timer
+    /// (heartbeat, failure detection, back-off, linger). Read after every call; ticking earlier is always allowed.
+    /// The default asks for a tick at every opportunity.
+    /// </summary>
+    long NextTickMicros => long.MinValue;
+}
+
+/// <summary>How often an engine with nothing to send still ticks: for heartbeats, failure detection and back-off.</summary>
+public static class TickCadence
+{
+    /// <summary>A quarter of the shorter of heartbeat and failover-after (so both are met within 25 %), at least 1 ms.</summary>
+    public static long HousekeepingMicros(TimeSpan heartbeat, TimeSpan failoverAfter) =>
+        Math.Max(1000, (long)(Math.Min(heartbeat.TotalMicroseconds, failoverAfter.TotalMicroseconds) / 4));
 }

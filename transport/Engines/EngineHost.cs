@@ -14,7 +14,7 @@ namespace GeoRelay.Transport.Engines;
 
 /// <summary>
 /// Drives one sans-IO engine over real sockets: accept loops, dials, a read loop per connection,
-/// and a tick timer. Every engine call happens under one lock, followed by running its commands.
+/// and a tick timer that sleeps until the engine's next deadline. Every engine call happens under one lock, followed by running its commands.
 /// </summary>
 public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
 {
@@ -99,7 +99,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         lock (_gate)
         {
             var result = action(_engine);
-            Drain();
+            Settle();
             return result;
         }
     }
@@ -119,28 +119,69 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
 
     public void Start() => _loops.Add(Task.Run(TickLoopAsync));
 
+    private const long SweepMicros = 100_000;
+    // Wakes the tick loop early when an event brought the engine's next tick forward.
+    private readonly SemaphoreSlim _wake = new(0);
+    private long _timerDueMicros; // when the tick loop next wakes; under _gate
+    private long _lastTimerTickMicros = long.MinValue / 2;
+
+    /// <summary>
+    /// Ticks the engine when its <see cref="IEngine.NextTickMicros"/> comes due, and sleeps until then (or until an
+    /// event brings it forward): an idle node wakes only for its timers and the connection sweep. Timer ticks are
+    /// at least the tick interval apart, so an engine that always has work is ticked at that rate, not in a spin.
+    /// </summary>
     private async Task TickLoopAsync()
     {
-        using var timer = new PeriodicTimer(_tick);
+        long minSpacing = (long)_tick.TotalMicroseconds;
+        long nextSweep = 0;
         try
         {
-            long nextSweep = 0;
-            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            while (!_stopping.IsCancellationRequested)
             {
+                long wait;
                 lock (_gate)
                 {
-                    _engine.OnTick();
-                    Drain();
+                    long now = NowMicros;
+                    long due = _engine.NextTickMicros;
+                    if (due <= now && now - _lastTimerTickMicros >= minSpacing)
+                    {
+                        _lastTimerTickMicros = now;
+                        _engine.OnTick();
+                        Drain();
+                        due = _engine.NextTickMicros;
+                    }
+                    due = Math.Min(Math.Max(due, _lastTimerTickMicros + minSpacing), nextSweep);
+                    _timerDueMicros = due;
+                    wait = due - NowMicros;
                 }
-                long now = Environment.TickCount64;
-                if (now >= nextSweep)
+                if (NowMicros >= nextSweep)
                 {
-                    nextSweep = now + 100;
-                    SweepIdleAndExpired(now);
+                    nextSweep = NowMicros + SweepMicros;
+                    SweepIdleAndExpired(Environment.TickCount64);
+                    continue;
                 }
+                // Timed waits count whole milliseconds: round up, or a sub-millisecond wait would spin.
+                if (wait > 0) await _wake.WaitAsync((int)Math.Min(SweepMicros / 1000, (wait + 999) / 1000), _stopping.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) { }
+    }
+
+    /// <summary>
+    /// After an engine call (lock held): runs its commands, ticks it at once when that left work waiting (an entry
+    /// is sent as soon as it is appended, not at the next timer), and wakes the tick loop if its timer moved closer.
+    /// </summary>
+    private void Settle()
+    {
+        Drain();
+        long due = _engine.NextTickMicros;
+        if (due <= NowMicros)
+        {
+            _engine.OnTick();
+            Drain();
+            due = _engine.NextTickMicros;
+        }
+        if (due < _timerDueMicros && _wake.CurrentCount == 0) _wake.Release();
     }
 
     /// <summary>Cuts connections that sent nothing for the idle timeout, and token holders whose token expired.</summary>
@@ -334,7 +375,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
             lock (_gate)
             {
                 _engine.OnDialFailed(nodeId, "no address for node");
-                Drain();
+                Settle();
             }
             return;
         }
@@ -362,7 +403,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
             lock (_gate)
             {
                 _engine.OnDialFailed(nodeId, e.Message);
-                Drain();
+                Settle();
             }
         }
     }
@@ -375,7 +416,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
             _connections[connection.Id] = (connection, peer);
             if (guard is not null) _guards[connection.Id] = guard;
             _engine.OnConnected(connection.Id, peer);
-            Drain();
+            Settle();
         }
         TransportLog.Connected(_logger, peer.NodeId, peer.Kind.ToString(), connection.RemoteEndPoint);
         bool guarded = false;
@@ -398,7 +439,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
                     }
                     finally
                     {
-                        Drain();
+                        Settle();
                     }
                 }
             }).ConfigureAwait(false);
@@ -419,7 +460,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
             RecordClosedTraffic(connection, peer);
             _guards.Remove(connection.Id);
             _engine.OnDisconnected(connection.Id);
-            Drain();
+            Settle();
         }
         var reason = connection.CloseReason;
         TransportLog.Disconnected(_logger, peer.NodeId, connection.RemoteEndPoint, reason is null ? "closed" : $"{reason.Value.Reason}: {reason.Value.Message}");

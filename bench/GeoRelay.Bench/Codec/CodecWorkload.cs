@@ -185,11 +185,12 @@ internal sealed class TickBatch
         }
 
         var payload = new ArrayBufferWriter<byte>(64 * 1024);
-        BatchFrame.WriteHeader(payload, ref delta, EntryLog.Epoch, commit, seq, slots);
+        int unionFrom = froms.Min();
+        var skips = froms.Select(f => (ulong)(f - unionFrom)).ToArray();
+        BatchFrame.WriteHeader(payload, ref delta, EntryLog.Epoch, commit, seq, slots, (ulong)unionFrom + 1, (ulong)(to - unionFrom), skips);
         int batchHeaderLength = payload.WrittenCount;
         StructuredMuxEncoder.Encode(payload, packets, log.Bytes, log.Offsets);
 
-        int unionFrom = froms.Min();
         var shared = new ArrayBufferWriter<byte>(64 * 1024);
         foreach (var header in headers)
             shared.Write(header);

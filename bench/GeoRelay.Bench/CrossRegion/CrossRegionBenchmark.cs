@@ -123,6 +123,13 @@ public static partial class CrossRegionBenchmark
             PhaseResult? fault = null;
             if (scenario.Fault is { } f)
             {
+                // A step that did not drain in its window may still be delivering: the fault phase starts only once
+                // every learner has everything, so its stalls measure the failover, not a backlog.
+                var settle = Stopwatch.StartNew();
+                bool settled = await DrainAsync(recorder, seq - 1, FaultSettleSeconds);
+                events.Add(settled
+                    ? $"the fault phase started once every learner had all {seq - 1:N0} entries ({settle.Elapsed.TotalSeconds:F1} s after the last step's drain window)"
+                    : $"the fault phase started with learners still behind after {FaultSettleSeconds} s of waiting: its stalls include that backlog");
                 var phase = new Phase("fault", f.Rate, seq, seq + (long)(f.Rate * f.Seconds) - 1);
                 var faults = new List<Task>();
                 var start = Stopwatch.GetTimestamp();
@@ -166,6 +173,9 @@ public static partial class CrossRegionBenchmark
         }
     }
 
+    /// <summary>Longest wait for an undrained step's backlog before the fault phase starts anyway.</summary>
+    private const double FaultSettleSeconds = 120;
+
     private static string Describe(PhaseResult r, Recorder recorder, int phaseIndex, string[] regions, Scenario scenario)
     {
         var parts = new List<string>();
@@ -173,7 +183,8 @@ public static partial class CrossRegionBenchmark
         {
             var cell = recorder.CellOf(phaseIndex, i);
             double floor = scenario.FloorMs(regions[i]);
-            parts.Add($"{regions[i]} p99-floor {cell.Latency.Quantile(0.99) / 1000 - floor:F1} ms");
+            string split = cell.FromLeader.Count > 0 ? $" (leader to learner p50 {cell.FromLeader.Quantile(0.5) / 1000 - floor:F1} / p99 {cell.FromLeader.Quantile(0.99) / 1000 - floor:F1})" : "";
+            parts.Add($"{regions[i]} p50-floor {cell.Latency.Quantile(0.5) / 1000 - floor:F1} p99-floor {cell.Latency.Quantile(0.99) / 1000 - floor:F1} ms{split}");
         }
         return $"{r.Phase.Name,-8} achieved {r.AchievedRate:F0}/s, {r.CrossingBytes / (double)r.Phase.Count:F1} B/entry across regions, drained={r.Drained}; " + string.Join(", ", parts);
     }

@@ -27,6 +27,8 @@ public sealed class Recorder
     public sealed class Cell
     {
         public LatencyHistogram Latency { get; } = new();
+        /// <summary>GeoRelay only: from the leader's append (the entry's own timestamp) to the learner, by the wall clock.</summary>
+        public LatencyHistogram FromLeader { get; } = new();
         public long Unique, Duplicates;
         public long LastDeliveryTicks;
     }
@@ -90,6 +92,16 @@ public sealed class Recorder
     {
         public long NextSeq = 1;
         public long Gaps;
+
+        /// <summary>An entry that carries the leader's append time (wall clock, µs since the Unix epoch): also splits the path there.</summary>
+        public void Deliver(ReadOnlySpan<byte> payload, long leaderMicros)
+        {
+            long wallMicros = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) / 10;
+            Deliver(payload);
+            var (seq, _) = Corpus.ReadHeader(payload);
+            int phase = owner.PhaseOf(seq);
+            if (phase >= 0) owner.CellOf(phase, region).FromLeader.Record(wallMicros - leaderMicros);
+        }
 
         public void Deliver(ReadOnlySpan<byte> payload)
         {

@@ -66,7 +66,7 @@ public static class Report
         md.AppendLine(Inv, $"- Payloads: {corpus.Description}.");
         md.AppendLine(Inv, $"- Load: warm-up {scenario.Warmup.Rate}/s for {scenario.Warmup.Seconds} s (not measured), then {string.Join(", ", scenario.Rates)} entries/s for {scenario.StepSeconds} s each, lowest first; a step ends when every learner has everything (at most {scenario.DrainSeconds} s after the last publish), and a system's sweep stops at the first step it does not drain.");
         if (scenario.Fault is { } fault)
-            md.AppendLine(Inv, $"- Fault phase: {fault.Rate}/s for {fault.Seconds} s; {(fault.KillProxy is { } k ? $"SIGKILL of {k.Region}'s first proxy at {k.AtSeconds} s" : "")}{(fault.CutLink is { } c ? $"; blackhole of the {c.Between[0]}–{c.Between[1]} link at {c.AtSeconds} s for {c.Seconds} s" : "")}.");
+            md.AppendLine(Inv, $"- Fault phase, started once every learner has every entry of the steps before: {fault.Rate}/s for {fault.Seconds} s; {(fault.KillProxy is { } k ? $"SIGKILL of {k.Region}'s first proxy at {k.AtSeconds} s" : "")}{(fault.CutLink is { } c ? $"; blackhole of the {c.Between[0]}–{c.Between[1]} link at {c.AtSeconds} s for {c.Seconds} s" : "")}.");
         md.AppendLine("- Latency is publish to learner: the publisher stamps each payload with a monotonic clock just before handing it to its client; the learner reads the clock when the SDK (or NATS client) hands the entry over. *Floor* is the one-way delay from the leader's region to the learner's region (0 in the leader's region); *overhead* = latency − floor.");
         md.AppendLine("- Systems:");
         foreach (var r in results) md.AppendLine(Inv, $"  - **{r.Name}**: {r.Description}.");
@@ -112,6 +112,8 @@ public static class Report
             }
         }
         md.AppendLine();
+
+        md.Append(Split(scenario, results, regions));
 
         md.AppendLine("## Load curve: worst region's p99 overhead (ms) against offered rate");
         md.AppendLine();
@@ -273,6 +275,34 @@ public static class Report
                 dup += d;
             }
         md.AppendLine(Inv, $"- Zero lost or duplicated for georelay, fault phase included: {lost:N0} lost, {dup:N0} duplicated → **{(lost == 0 && dup == 0 ? "met" : "not met")}**.");
+        return md.ToString();
+    }
+
+    /// <summary>GeoRelay's path cut at the leader's append (the entry's own timestamp): publish to append, append to learner.</summary>
+    private static string Split(Scenario scenario, List<SystemResult> results, string[] regions)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("## Where GeoRelay's time goes: publish → leader append → learner (ms, overhead above the floor)");
+        md.AppendLine();
+        md.AppendLine("Each entry carries the leader's wall-clock time of its append; *append → learner* is the learner's wall clock minus it, minus the floor");
+        md.AppendLine("(same machine, same clock); *publish → append* is the rest of the total (the publisher's client, the publish connection, the leader's read loop).");
+        md.AppendLine();
+        md.AppendLine("| system | offered/s | region | total p50 | append → learner p50 | publish → append p50 | total p99 | append → learner p99 |");
+        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            var all = r.Phases.Concat(r.Fault is null ? [] : [r.Fault]).ToList();
+            for (int i = 0; i < all.Count; i++)
+                for (int g = 0; g < regions.Length; g++)
+                {
+                    var cell = r.Recorder.CellOf(i, g);
+                    if (cell.FromLeader.Count == 0) continue;
+                    double floor = scenario.FloorMs(regions[g]) * 1000;
+                    double total50 = cell.Latency.Quantile(0.5) - floor, leg50 = cell.FromLeader.Quantile(0.5) - floor;
+                    md.AppendLine(Inv, $"| {r.Name} | {(all[i].Phase.Name == "fault" ? "fault " : "")}{all[i].Phase.Rate} | {regions[g]} | {Ms(total50)} | {Ms(leg50)} | {Ms(total50 - leg50)} | {Ms(cell.Latency.Quantile(0.99) - floor)} | {Ms(cell.FromLeader.Quantile(0.99) - floor)} |");
+                }
+        }
+        md.AppendLine();
         return md.ToString();
     }
 

@@ -176,7 +176,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
             try
             {
                 await foreach (var entry in client.SubscribeAsync(1, _stop.Token))
-                    track.Deliver(entry.Payload.Span);
+                    track.Deliver(entry.Payload.Span, entry.TimestampMicros);
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
         });
@@ -218,9 +218,16 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         foreach (var learner in _learners) await learner.DisposeAsync();
         await Task.WhenAll(_learnerLoops).ContinueWith(_ => { }, TaskScheduler.Default);
         if (_publisher is not null) await _publisher.DisposeAsync();
-        foreach (var process in _processes.Values)
+        // GEORELAY_BENCH_LOGS=DIR keeps every daemon's output there, for looking into a run.
+        string? logs = Environment.GetEnvironmentVariable("GEORELAY_BENCH_LOGS");
+        foreach (var (id, process) in _processes)
         {
             if (!process.HasExited) await process.TerminateAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { }, TaskScheduler.Default);
+            if (!string.IsNullOrEmpty(logs))
+            {
+                Directory.CreateDirectory(logs);
+                File.WriteAllText(Path.Combine(logs, $"{mode}-{id}.log"), process.Output);
+            }
             process.Dispose();
         }
         try { Directory.Delete(_directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }

@@ -51,15 +51,18 @@ public static class DecoderTargets
         }),
         new("batch", bytes =>
         {
-            // As a proxy reads it: header, mux with one packet per named member plus retention, packet 0 as Deliver.
+            // As a proxy reads it: header, mux with one packet per named member plus retention, each packet's records.
             var delta = new DeltaState();
             var slots = new List<int>();
-            var mux = BatchFrame.Read(Seq(bytes), ref delta, slots, out _, out _, out _);
+            var skips = new List<ulong>();
+            var mux = BatchFrame.Read(Seq(bytes), ref delta, slots, skips, out _, out _, out _, out var first, out var count);
             var batch = MuxBatch.Parse(mux.AsContiguous(), slots.Count + 1);
-            for (int p = 0; p < batch.PacketCount; p++) _ = batch.GetPacket(p).Length;
-            if (batch.PacketCount == 0) return;
-            var reader = DeliverFrame.Read(batch.GetPacket(0), out _, out _, out _);
-            while (reader.TryNext(out var e)) _ = e.Key.Length;
+            for (int p = 0; p < batch.PacketCount; p++)
+            {
+                var (from, n) = BatchFrame.Range(first, count, skips[Math.Min(p, skips.Count - 1)]);
+                var reader = BatchFrame.ReadPacket(batch.GetPacket(p), from, n);
+                while (reader.TryNext(out var e)) _ = e.Key.Length;
+            }
         }),
         new("mux", bytes =>
         {
@@ -134,14 +137,12 @@ public static class DecoderTargets
 
     private static byte[] Batch(byte[] entries)
     {
-        var deliver = Write(w => { DeliverFrame.WriteHeader(w, 10, 5, 14); w.Write(entries); });
-        var member0 = Write(w => { AppendFrame.WriteFullHeader(w, 7, 3, 10, 5); w.Write(entries); });
-        var member1 = Write(w => { AppendFrame.WriteFullHeader(w, 7, 3, 12, 3); w.Write(Entries(2, 3)); });
+        // Records of 10..14: retention and member 0 take all of them, member 1 from 12 on.
         return Write(w =>
         {
             var d = new DeltaState();
-            BatchFrame.WriteHeader(w, ref d, 7, 3, 1, [0, 1]);
-            GenericMuxEncoder.Encode(w, [deliver, member0, member1]);
+            BatchFrame.WriteHeader(w, ref d, 7, 3, 1, [0, 1], 10, 5, [0, 0, 2]);
+            GenericMuxEncoder.Encode(w, [entries, entries, Entries(2, 3)]);
         });
     }
 

@@ -4,6 +4,7 @@ using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Relay.Learners;
 using GeoRelay.Storage;
+using GeoRelay.Tests.Shared;
 using GeoRelay.Transport;
 using GeoRelay.Transport.Engines;
 using NUnit.Framework;
@@ -20,10 +21,13 @@ public sealed class FanoutOverSocketsTests
     /// <summary>The smallest engine that owns a retention log and a learner fan-out, as the relay does.</summary>
     private sealed class LearnerPortEngine : IEngine
     {
-        public LearnerPortEngine(IEngineEnvironment env)
+        public LearnerPortEngine(IEngineEnvironment env, LearnerFanoutOptions? options = null)
         {
-            Fanout = new LearnerFanout(Log, env, Outbox, LearnerFanoutOptions.Default);
+            Fanout = new LearnerFanout(Log, env, Outbox, options ?? LearnerFanoutOptions.Default);
         }
+
+        /// <summary>Completes with the first learner connection the host reports gone.</summary>
+        public TaskCompletionSource<int> FirstDisconnect { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public MemoryLog Log { get; } = new();
         public LearnerFanout Fanout { get; }
@@ -34,7 +38,11 @@ public sealed class FanoutOverSocketsTests
             hello.Kind == NodeKind.Learner && hello.TopologyHash == 0 ? null : new CodecException(CodecError.Protocol, "learners only");
 
         public void OnConnected(int connection, PeerInfo peer) => Fanout.OnConnected(connection, peer);
-        public void OnDisconnected(int connection) => Fanout.OnDisconnected(connection);
+        public void OnDisconnected(int connection)
+        {
+            Fanout.OnDisconnected(connection);
+            FirstDisconnect.TrySetResult(connection);
+        }
         public void OnDialFailed(string nodeId, string reason) { }
         public void OnFrame(int connection, in Frame frame)
         {
@@ -59,11 +67,11 @@ public sealed class FanoutOverSocketsTests
         });
         public void OnTick() => Fanout.OnTick();
 
-        public void Append(int count)
+        public void Append(int count, int padding = 0)
         {
             ulong first = Log.LastIndex + 1;
             for (ulong i = first; i < first + (ulong)count; i++)
-                Log.Append(new LogEntry(i, 1, 0, i % 2 == 0 ? "even"u8.ToArray() : "odd"u8.ToArray(), Encoding.UTF8.GetBytes("entry-" + i)));
+                Log.Append(new LogEntry(i, 1, 0, i % 2 == 0 ? "even"u8.ToArray() : "odd"u8.ToArray(), Encoding.UTF8.GetBytes("entry-" + i + new string('.', padding))));
             Fanout.OnAppended(first, first + (ulong)count - 1);
         }
     }
@@ -125,6 +133,60 @@ public sealed class FanoutOverSocketsTests
         for (ulong x = 250; x <= Total; x++) if (x % 2 == 0) evens.Add(x); // it stops at the first entry it gets at or past Total - 1
         Assert.That(results[7], Is.EqualTo(evens), "filtered learner");
         Assert.That(host.Invoke(_ => engine.Fanout.SlowConsumerCuts), Is.Zero);
+    }
+
+    [Test]
+    public async Task A_learner_that_stops_reading_is_cut_and_its_connection_and_backlog_are_gone_within_the_close_timeout()
+    {
+        // The stalled learner does not read until the end. Its backlog bound is more than the kernel's socket buffers
+        // can take, so when it is cut most of its backlog and the closing Error frame stay queued in the relay:
+        // only the close deadline can take its connection away.
+        long backlog = 2 * KernelSendBufferMax() + (1 << 20);
+        await using var host = new EngineHost(_ => null, ConnectionOptions.Default with { CloseTimeout = TimeSpan.FromMilliseconds(300) });
+        var engine = new LearnerPortEngine(host, LearnerFanoutOptions.Default with { MaxBacklogBytes = backlog, MaxDeliverBytes = 64 << 10 });
+        host.Attach(engine);
+        var endpoint = host.Listen(new IPEndPoint(IPAddress.Loopback, 0), PortKind.Learner);
+        host.Start();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        long buffersBefore = FrameBuffer.InUse;
+
+        await using var stalled = await StalledLearner.ConnectAsync(endpoint, "stalled", 1, TimeSpan.FromSeconds(30), deadline.Token);
+        await engine.WaitUntilAsync(host, () => engine.Fanout.Status() is [{ State: LearnerState.Live }], deadline.Token);
+        // 64 KiB per round: the socket buffers fill, then the relay's queue, then the learner is cut.
+        int maxRounds = (int)(4 * backlog / (64 << 10));
+        int rounds = 0;
+        while (rounds++ < maxRounds && host.Invoke(_ => engine.Fanout.SlowConsumerCuts) == 0)
+            host.Invoke(_ => { engine.Append(64, padding: 1000); return 0; });
+        Assert.That(host.Invoke(_ => engine.Fanout.SlowConsumerCuts), Is.EqualTo(1), $"not cut after {maxRounds} x 64 KiB (backlog bound {backlog} bytes)");
+
+        int gone = 0;
+        try { gone = await engine.FirstDisconnect.Task.WaitAsync(deadline.Token); }
+        catch (OperationCanceledException) { Assert.Fail("the relay kept the connection of the learner it cut, which never read again"); }
+        Assert.That(host.Connections(), Is.Empty, $"connection {gone} was reported gone");
+        Assert.That(host.Invoke(_ => engine.Fanout.LearnerCount), Is.Zero);
+        // Its queued frames (nobody else holds them here) go back to the pool once the write loop has let go.
+        await WaitUntilAsync(() => FrameBuffer.InUse <= buffersBefore, "the stalled learner's frame buffers to be released", deadline.Token);
+
+        // Reading at last, it finds a gap-free prefix and then the end of the connection (the Error frame was queued behind the backlog).
+        var (error, next) = await StalledLearner.DrainAsync(stalled, 1, deadline.Token);
+        Assert.That(error, Is.Null);
+        Assert.That(next, Is.LessThan(engine.Log.LastIndex + 1), "it was cut before the end of the stream");
+    }
+
+    /// <summary>The most a TCP socket's send buffer grows to (Linux tcp_wmem max; 4 MiB where it cannot be read).</summary>
+    private static long KernelSendBufferMax()
+    {
+        try { return long.Parse(File.ReadAllText("/proc/sys/net/ipv4/tcp_wmem").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[2]); }
+        catch (IOException) { return 4 << 20; }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what, CancellationToken ct)
+    {
+        while (!condition())
+        {
+            if (ct.IsCancellationRequested) Assert.Fail($"timed out waiting for {what}");
+            await Task.Delay(1, CancellationToken.None); // poll interval, not a stand-in for the condition
+        }
     }
 
     private static bool HasDelivered(LearnerFanout fanout, string node, ulong index)

@@ -23,9 +23,11 @@ public sealed class SimulatedClusterTests
     }
 
     /// <param name="relayLog">The retention log for a proxy (default: an unbounded MemoryLog).</param>
-    internal static Cluster Build(int seed, Func<string, MemoryLog>? relayLog = null)
+    /// <param name="defaults">Changes to the sample's defaults (default: none).</param>
+    internal static Cluster Build(int seed, Func<string, MemoryLog>? relayLog = null, Func<ClusterDefaults, ClusterDefaults>? defaults = null)
     {
         var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
+        if (defaults is not null) topology = topology with { Defaults = defaults(topology.Defaults) };
         var random = new Random(seed);
         // One-way delay: 0.2 ms inside a region, 40-100 ms across, with per-seed jitter fixed per link.
         var delays = new Dictionary<(string, string), long>();
@@ -246,5 +248,42 @@ public sealed class SimulatedClusterTests
         for (int s = 0; s < 100; s++) c.Network.Step();
         c.Leader.FlushAndSend();
         Assert.That(c.Leader.Status().Single(s => s.Name == "eu-west").Failovers, Is.Zero, "stopping is no failure");
+    }
+
+    [Test]
+    public void TheWindowHoldsPublishersBackByUncompressedBytesHoweverWellEntriesCompress()
+    {
+        // A proxy forwards members their packets uncompressed (compression.local-level 0): the window must
+        // bound what it may have to queue per member, not the few compressed bytes on the leader's link.
+        var c = Build(14, defaults: d => d with { Window = 1 << 20, BatchMaxBytes = 256 << 10, LocalCompressionLevel = 0 });
+        RunUntil(c, () => c.Leader.Status().All(s => s.Connected), 5_000);
+        var zeros = new byte[4096];
+        while (c.LeaderLog.LastIndex < 512) c.Leader.Append(default, zeros, c.Network.Clock.NowMicros);
+        for (int s = 0; s < 10; s++) c.Network.Step(); // 10 ms: far less than a cross-region round trip
+
+        var euWest = c.Leader.Status().Single(s => s.Name == "eu-west");
+        Assert.That(euWest.BytesSent, Is.LessThan(64 << 10), "zeros compress to almost nothing on the wire");
+        Assert.That(euWest.InflightBytes, Is.GreaterThanOrEqualTo(1 << 20), "a window's worth of entries is in flight, counted uncompressed");
+        Assert.That(c.Leader.HasCapacity, Is.False, "publishers wait for acks");
+        RunUntil(c, () => Converged(c, 512) && c.Leader.HasCapacity, 10_000); // acks free the window
+    }
+
+    [Test]
+    public void AMemberThatComesBackAfterAFullWindowWentOutCatchesUp()
+    {
+        // The window waits for every reachable member; one that was away while it filled needs a catch-up
+        // batch that the full window must not hold back (it did: the datacenter stalled for good).
+        var c = Build(15, defaults: d => d with { Window = 1 << 20, BatchMaxBytes = 256 << 10 });
+        Publish(c, 10, 15);
+        RunUntil(c, () => Converged(c, c.Leader.LastIndex), 5_000);
+        c.Network.Cut("eu-p1", "eu-m1");
+        var payload = new byte[4096];
+        new Random(15).NextBytes(payload); // incompressible: the wire bytes fill the window too
+        while (c.LeaderLog.LastIndex < 600) c.Leader.Append(default, payload, c.Network.Clock.NowMicros);
+        for (int s = 0; s < 50; s++) c.Network.Step();
+        Assert.That(c.Leader.HasCapacity, Is.False, "the window is full");
+        c.Network.HealAll();
+        RunUntil(c, () => Converged(c, 600) && c.Leader.HasCapacity, 20_000);
+        AllMembersHold(c, c.LeaderLog);
     }
 }

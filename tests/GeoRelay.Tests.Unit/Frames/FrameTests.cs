@@ -91,14 +91,18 @@ public sealed class FrameTests
         yield return Case("Batch", FrameType.Batch, w =>
         {
             var d = new DeltaState();
-            BatchFrame.WriteHeader(w, ref d, 2, 50, 7, [0, 2]);
+            BatchFrame.WriteHeader(w, ref d, 2, 50, 7, [0, 2], 40, 10, [0, 3, 12]);
             w.Write("muxbytes"u8);
         }, p =>
         {
             var d = new DeltaState();
             var slots = new List<int>();
-            var mux = BatchFrame.Read(p, ref d, slots, out var epoch, out var commit, out var seq);
-            Assert.That((epoch, commit, seq, slots, Encoding.UTF8.GetString(mux)), Is.EqualTo((2UL, 50UL, 7UL, new List<int> { 0, 2 }, "muxbytes")));
+            var skips = new List<ulong>();
+            var mux = BatchFrame.Read(p, ref d, slots, skips, out var epoch, out var commit, out var seq, out var first, out var count);
+            Assert.That((epoch, commit, seq, slots, first, count, skips, Encoding.UTF8.GetString(mux)),
+                Is.EqualTo((2UL, 50UL, 7UL, new List<int> { 0, 2 }, 40UL, 10UL, new List<ulong> { 0, 3, 12 }, "muxbytes")));
+            Assert.That(BatchFrame.Range(first, count, skips[1]), Is.EqualTo((43UL, 7UL)), "a member 3 records in");
+            Assert.That(BatchFrame.Range(first, count, skips[2]), Is.EqualTo((52UL, 0UL)), "a member past the records: empty, next index 52");
         });
     }
 
@@ -208,7 +212,7 @@ public sealed class FrameTests
                 while (r.TryNext(out _, out _)) { }
                 break;
             }
-            case FrameType.Batch: BatchFrame.Read(payload, ref delta, new List<int>(), out _, out _, out _); break;
+            case FrameType.Batch: BatchFrame.Read(payload, ref delta, new List<int>(), new List<ulong>(), out _, out _, out _, out _, out _); break;
         }
     }
 

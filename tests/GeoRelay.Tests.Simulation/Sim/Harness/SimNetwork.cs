@@ -123,7 +123,7 @@ public sealed class SimNetwork
 
     public void RestoreAllSpeeds() => _slowed.Clear();
 
-    /// <summary>Advances the clock by one tick: delivers what is due, connects pending dials, then ticks every live engine.</summary>
+    /// <summary>Advances the clock by one tick: delivers what is due, connects pending dials, then ticks every live engine whose next tick is due (as EngineHost does).</summary>
     public void Step(long tickMicros = 1000)
     {
         Clock.NowMicros += tickMicros;
@@ -142,7 +142,7 @@ public sealed class SimNetwork
         {
             var node = _order[i];
             if (!node.Up) continue;
-            node.Engine.OnTick();
+            if (node.Engine.NextTickMicros <= Clock.NowMicros) node.Engine.OnTick();
             Run(node);
         }
     }
@@ -194,7 +194,7 @@ public sealed class SimNetwork
         {
             d.Frame.Release();
         }
-        Run(link.To);
+        Settle(link.To);
     }
 
     private void Drop(int linkId)
@@ -202,8 +202,17 @@ public sealed class SimNetwork
         if (!_links.Remove(linkId, out var link)) return;
         _links.Remove(link.PeerLink);
         Mix((ulong)linkId * 7);
-        if (link.From.Up) { link.From.Engine.OnDisconnected(linkId); Run(link.From); }
-        if (link.To.Up) { link.To.Engine.OnDisconnected(link.PeerLink); Run(link.To); }
+        if (link.From.Up) { link.From.Engine.OnDisconnected(linkId); Settle(link.From); }
+        if (link.To.Up) { link.To.Engine.OnDisconnected(link.PeerLink); Settle(link.To); }
+    }
+
+    /// <summary>After an event, as EngineHost does: executes the node's commands, then ticks it at once if that left work due.</summary>
+    private void Settle(Node node)
+    {
+        Run(node);
+        if (!node.Up || node.Engine.NextTickMicros > Clock.NowMicros) return;
+        node.Engine.OnTick();
+        Run(node);
     }
 
     /// <summary>Executes a node's commands.</summary>
@@ -285,7 +294,7 @@ public sealed class SimNetwork
         if (!_nodes.TryGetValue(to, out var target) || !target.Up || _cut.Contains(Pair(from.Id, to)))
         {
             from.Engine.OnDialFailed(to, "connection refused");
-            Run(from);
+            Settle(from);
             return;
         }
         port ??= from.Engine.LocalHello.Kind == NodeKind.Learner ? PortKind.Learner : PortKind.Peer;
@@ -293,7 +302,7 @@ public sealed class SimNetwork
         if (refusal is not null)
         {
             from.Engine.OnDialFailed(to, refusal.Message);
-            Run(from);
+            Settle(from);
             return;
         }
         int outbound = ++_nextLink, inbound = ++_nextLink;
@@ -302,11 +311,11 @@ public sealed class SimNetwork
         Mix((ulong)outbound);
         var hello = from.Engine.LocalHello;
         target.Engine.OnConnected(inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port.Value));
-        Run(target);
+        Settle(target);
         if (!_links.ContainsKey(outbound)) return;
         var back = target.Engine.LocalHello;
         from.Engine.OnConnected(outbound, new PeerInfo(back.NodeId, back.Kind, back.Epoch, PortKind.Outbound));
-        Run(from);
+        Settle(from);
     }
 
     /// <summary>

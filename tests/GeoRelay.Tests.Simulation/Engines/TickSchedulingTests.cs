@@ -1,0 +1,159 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Engines;
+using NUnit.Framework;
+
+namespace GeoRelay.Tests.Simulation.Engines;
+
+/// <summary>
+/// EngineHost ticks an engine when its <see cref="IEngine.NextTickMicros"/> says so: at once after the event that
+/// made work, at a future deadline by its timer, and never while idle; FramedConnection keeps frame order when
+/// its inline sends hand over to the write loop.
+/// </summary>
+[TestFixture]
+public sealed class TickSchedulingTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    /// <summary>Each heartbeat it receives asks for a tick, at once or after a delay; idle, it never asks.</summary>
+    private sealed class ScheduledEngine(IEngineEnvironment env, long delayMicros) : IEngine
+    {
+        private readonly object _gate = new();
+        private long _due = long.MaxValue;
+        public int Frames, Ticks, TicksAfterFrame;
+        public List<EngineCommand> Outbox { get; } = new();
+        public Hello LocalHello { get; } = Hello.ForThisBuild("tick-test", NodeKind.Proxy, 1, "", 0);
+        public CodecException? CheckPeer(in Hello hello, PortKind port) => null;
+        public void OnConnected(int connection, PeerInfo peer) { }
+        public void OnDisconnected(int connection) { }
+        public void OnDialFailed(string nodeId, string reason) { }
+
+        public void OnFrame(int connection, in Frame frame)
+        {
+            if (frame.Type != FrameType.Heartbeat) return;
+            lock (_gate)
+            {
+                Frames++;
+                _due = delayMicros == 0 ? long.MinValue : env.NowMicros + delayMicros;
+            }
+        }
+
+        public void OnTick()
+        {
+            lock (_gate)
+            {
+                Ticks++;
+                if (_due <= env.NowMicros) TicksAfterFrame++;
+                _due = long.MaxValue;
+            }
+        }
+
+        public long NextTickMicros { get { lock (_gate) return _due; } }
+
+        public (int Frames, int Ticks, int TicksAfterFrame) Counts() { lock (_gate) return (Frames, Ticks, TicksAfterFrame); }
+    }
+
+    private static async Task<(EngineHost Host, ScheduledEngine Engine, FramedConnection Client)> StartAsync(long delayMicros)
+    {
+        var host = new EngineHost(_ => null, ConnectionOptions.Default);
+        var engine = new ScheduledEngine(host, delayMicros);
+        host.Attach(engine);
+        var port = host.Listen(new IPEndPoint(IPAddress.Loopback, 0), PortKind.Learner);
+        host.Start();
+        var client = await FramedConnection.ConnectAsync(port, ConnectionOptions.Default, CancellationToken.None);
+        client.StartWriting();
+        await Handshake.DialAsync(client, Hello.ForThisBuild("learner", NodeKind.Learner, 0, "", 0, Capabilities.None), Patience, CancellationToken.None);
+        return (host, engine, client);
+    }
+
+    private static void SendHeartbeat(FramedConnection connection)
+    {
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        var delta = new DeltaState();
+        new Heartbeat(1, 0, 0).Write(frame.Writer, ref delta);
+        FrameWriter.End(frame.Writer, start, FrameType.Heartbeat);
+        Assert.That(connection.TrySend(frame), Is.True);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        using var timeout = new CancellationTokenSource(Patience);
+        while (!condition())
+        {
+            if (timeout.IsCancellationRequested) Assert.Fail($"timed out waiting for {what}");
+            await Task.Yield();
+        }
+    }
+
+    [Test]
+    public async Task WorkIsTickedRightAfterTheEventThatMadeItAndAnIdleEngineNotAtAll()
+    {
+        var (host, engine, client) = await StartAsync(delayMicros: 0);
+        await using var _ = host;
+        await using var __ = client;
+        for (int i = 1; i <= 3; i++)
+        {
+            SendHeartbeat(client);
+            await WaitForAsync(() => engine.Counts().TicksAfterFrame == i, $"tick {i}");
+        }
+        // A fixed-period timer would have ticked it hundreds of times by now (handshake, three round trips).
+        var (frames, ticks, afterFrame) = engine.Counts();
+        Assert.That((frames, ticks, afterFrame), Is.EqualTo((3, 3, 3)), "one tick per event that asked for one, none while idle");
+    }
+
+    [Test]
+    public async Task AFutureDeadlineIsTickedByTheTimer()
+    {
+        var (host, engine, client) = await StartAsync(delayMicros: 20_000);
+        await using var _ = host;
+        await using var __ = client;
+        SendHeartbeat(client);
+        await WaitForAsync(() => engine.Counts().Ticks == 1, "the deadline's tick");
+        Assert.That(engine.Counts(), Is.EqualTo((1, 1, 1)), "ticked once, when the deadline came, not before");
+    }
+
+    [Test]
+    public async Task FramesKeepTheirOrderWhenInlineSendsHandOverToTheWriteLoop()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var accept = listener.AcceptAsync();
+        var dialer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendBufferSize = 4096 };
+        await dialer.ConnectAsync(listener.LocalEndPoint!);
+        var options = ConnectionOptions.Default with { MaxQueuedBytes = 256L << 20 };
+        await using var sender = new FramedConnection(dialer, options);
+        await using var receiver = new FramedConnection(await accept, options);
+        sender.StartWriting();
+
+        // Far more than the socket buffers hold while nobody reads: the first sends go inline, then would block.
+        const int count = 400;
+        var payload = new byte[16 * 1024];
+        for (int i = 0; i < count; i++)
+        {
+            var frame = FrameBuffer.Rent();
+            int start = FrameWriter.Begin(frame.Writer);
+            BinaryPrimitives.WriteInt32LittleEndian(payload, i);
+            frame.Writer.Write(payload);
+            FrameWriter.End(frame.Writer, start, FrameType.Deliver);
+            Assert.That(sender.TrySend(frame), Is.True);
+        }
+        Assert.That(sender.QueuedBytes, Is.GreaterThan(0), "the socket filled up, so the write loop had work");
+
+        using var timeout = new CancellationTokenSource(Patience);
+        for (int i = 0; i < count; i++)
+        {
+            var (type, received) = await receiver.ReadOneFrameAsync(timeout.Token);
+            Assert.That(type, Is.EqualTo(FrameType.Deliver));
+            Assert.That(received.Length, Is.EqualTo(payload.Length));
+            Assert.That(BinaryPrimitives.ReadInt32LittleEndian(received), Is.EqualTo(i), "frames arrive in the order they were queued");
+        }
+        await sender.WhenDrainedAsync().WaitAsync(Patience);
+        Assert.That(sender.QueuedBytes, Is.EqualTo(0));
+    }
+}
