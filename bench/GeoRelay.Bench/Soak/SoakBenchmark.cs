@@ -131,22 +131,30 @@ public static class SoakBenchmark
         bool Stopped() => stop.IsCancellationRequested || clock.Elapsed >= budget;
     }
 
+    /// <summary>The commit the soak runs on, "-dirty" when tracked files differ from it (the soak's own results aside).</summary>
     private static string GitCommit()
     {
+        string? commit = Git("rev-parse --short=12 HEAD", out _);
+        if (commit is null) return "unknown";
+        Git("diff --quiet HEAD -- . :(exclude)bench/results", out int changed);
+        return changed == 0 ? commit : commit + "-dirty";
+    }
+
+    private static string? Git(string arguments, out int exitCode)
+    {
+        exitCode = -1;
         try
         {
-            using var git = Process.Start(new ProcessStartInfo("git", "describe --always --dirty --abbrev=12")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            })!;
+            using var git = Process.Start(new ProcessStartInfo("git", arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!;
             string text = git.StandardOutput.ReadToEnd().Trim();
+            git.StandardError.ReadToEnd();
             git.WaitForExit();
-            return git.ExitCode == 0 && text.Length > 0 ? text : "unknown";
+            exitCode = git.ExitCode;
+            return exitCode == 0 && text.Length > 0 ? text : null;
         }
         catch (System.ComponentModel.Win32Exception)
         {
-            return "unknown";
+            return null;
         }
     }
 
