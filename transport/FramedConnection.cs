@@ -89,6 +89,9 @@ public sealed partial class FramedConnection : IAsyncDisposable
         RemoteEndPoint = socket.RemoteEndPoint;
         _secure = secureStream is not null;
         _stream = secureStream ?? new NetworkStream(socket, ownsSocket: false);
+        // Synchronous sends return WouldBlock instead of waiting (async reads and sends are unaffected). After the
+        // NetworkStream: its constructor refuses a non-blocking socket.
+        if (!_secure) _socket.Blocking = false;
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
         // Synchronous sends return WouldBlock instead of waiting (async reads and sends are unaffected).
         if (!_secure) _socket.Blocking = false;
