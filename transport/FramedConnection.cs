@@ -93,8 +93,6 @@ public sealed partial class FramedConnection : IAsyncDisposable
         // NetworkStream: its constructor refuses a non-blocking socket.
         if (!_secure) _socket.Blocking = false;
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
-        // Synchronous sends return WouldBlock instead of waiting (async reads and sends are unaffected).
-        if (!_secure) _socket.Blocking = false;
     }
 
     public static async Task<FramedConnection> ConnectAsync(EndPoint endPoint, ConnectionOptions options, CancellationToken ct)
