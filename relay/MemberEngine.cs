@@ -204,8 +204,14 @@ public sealed class MemberEngine : IEngine, IDisposable
         if (now - _lastFedMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds)
             _learners.SendAwayCaughtUp("this member has no feed from the leader; resume elsewhere");
         bool progressed = durable != _ackedDurable;
+        long fedWithin = (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
         foreach (var (_, channel) in _upstreams)
-            if (progressed || now - channel.LastSentMicros >= heartbeat) SendAck(channel);
+        {
+            // An upstream that sends us nothing (a standby relay) needs our progress only at heartbeat pace:
+            // acking it on every flush woke it thousands of times a second for nothing.
+            bool feedsUs = now - channel.LastHeardMicros <= fedWithin;
+            if ((progressed && feedsUs) || now - channel.LastSentMicros >= heartbeat) SendAck(channel);
+        }
         _ackedDurable = durable;
         _learners.OnTick();
     }
