@@ -55,6 +55,44 @@ internal sealed class DatacenterState
     public long LastAckProgressMicros;
     public long DirectSinceMicros = -1;
     public long DirectMicrosTotal;
+    /// <summary>When a proxy of this datacenter last timed out, and the damping level it left (see <see cref="FailoverLimitMicros"/>).</summary>
+    public long LastTimeoutMicros = long.MinValue / 2;
+    public int TimeoutLevel;
+
+    public const int MaxTimeoutLevel = 3;
+
+    /// <summary>
+    /// How long the current proxy may stay silent (or not make ack progress) before it is abandoned:
+    /// <paramref name="failoverAfter"/> doubled once per damping level (at most 8x). A timeout that follows the
+    /// previous one while its limit is still raised, or within ten limits, adds a level; ten limits without a
+    /// timeout take one away. Proxies that keep timing out one after another are more likely a slow link or an
+    /// overloaded machine than dead proxies: damping stops the route from flapping between them. A closed
+    /// connection or a refused dial still fails over at once.
+    /// </summary>
+    public long FailoverLimitMicros(long failoverAfter, long now) => failoverAfter << Damping(failoverAfter, now).Level;
+
+    /// <summary>Records a proxy timeout now.</summary>
+    public void NoteTimeout(long failoverAfter, long now)
+    {
+        var (level, recent) = Damping(failoverAfter, now);
+        TimeoutLevel = recent ? Math.Min(level + 1, MaxTimeoutLevel) : 0;
+        LastTimeoutMicros = now;
+    }
+
+    /// <summary>The damping level now, and whether the last timeout is recent (within ten limits of that level).</summary>
+    private (int Level, bool Recent) Damping(long failoverAfter, long now)
+    {
+        int level = TimeoutLevel;
+        long quiet = now - LastTimeoutMicros;
+        while (true)
+        {
+            long window = 10 * (failoverAfter << level);
+            if (quiet < window) return (level, true);
+            if (level == 0) return (0, false);
+            quiet -= window;
+            level--;
+        }
+    }
 
     public DatacenterState(DatacenterConfig config)
     {

@@ -47,15 +47,18 @@ public sealed partial class LeaderEngine
                 if (dc.ProxyConnection >= 0)
                 {
                     int conn = dc.ProxyConnection;
-                    if (now - dc.LastHeardMicros > failoverAfter)
+                    long limit = dc.FailoverLimitMicros(failoverAfter, now);
+                    if (now - dc.LastHeardMicros > limit)
                     {
-                        FailProxy(dc, $"silent for {(now - dc.LastHeardMicros) / 1000} ms");
+                        dc.NoteTimeout(failoverAfter, now);
+                        FailProxy(dc, $"silent for {(now - dc.LastHeardMicros) / 1000} ms{Damped(limit, failoverAfter)}");
                         Outbox.Add(EngineCommand.Close(conn, CodecError.Protocol, "no heartbeat or ack within failover-after"));
                     }
-                    else if (dc.ProxySynced && dc.RetainedAcked < dc.RetainedSentThrough && now - dc.LastAckProgressMicros > failoverAfter)
+                    else if (dc.ProxySynced && dc.RetainedAcked < dc.RetainedSentThrough && now - dc.LastAckProgressMicros > limit)
                     {
+                        dc.NoteTimeout(failoverAfter, now);
                         // Alive but not taking what it is sent (wedged, or its link too slow to keep up).
-                        FailProxy(dc, $"acked nothing new for {(now - dc.LastAckProgressMicros) / 1000} ms ({dc.RetainedAcked} of {dc.RetainedSentThrough})");
+                        FailProxy(dc, $"acked nothing new for {(now - dc.LastAckProgressMicros) / 1000} ms ({dc.RetainedAcked} of {dc.RetainedSentThrough}){Damped(limit, failoverAfter)}");
                         Outbox.Add(EngineCommand.Close(conn, CodecError.Protocol, "no ack progress within failover-after"));
                     }
                 }
@@ -85,6 +88,9 @@ public sealed partial class LeaderEngine
             }
         }
     }
+
+    private static string Damped(long limit, long failoverAfter) =>
+        limit == failoverAfter ? "" : $"; limit {limit / 1000} ms after recent failovers";
 
     /// <summary>The current proxy is gone: move to the next one in priority order, or to direct sends.</summary>
     private void FailProxy(DatacenterState dc, string reason)

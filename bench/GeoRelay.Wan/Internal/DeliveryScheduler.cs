@@ -85,7 +85,7 @@ internal static partial class DeliveryScheduler
     /// On a loaded machine a woken thread waits its turn in the run queue for milliseconds; a lower nice value
     /// (allowed to root, ignored otherwise) keeps the emulated delay close to the configured one.
     /// </summary>
-    private static void RaisePriority()
+    internal static void RaisePriority()
     {
         if (!OperatingSystem.IsLinux()) return;
         try { SetPriority(0, GetThreadId(), -10); }

@@ -43,7 +43,7 @@ internal sealed class WanPump
         _onDue = Deliver;
     }
 
-    public Task RunAsync(CancellationToken cancellationToken) => Task.WhenAll(ReadLoopAsync(cancellationToken), WriteLoopAsync(cancellationToken));
+    public Task RunAsync(CancellationToken cancellationToken) => Task.WhenAll(ReadOnOwnThread(cancellationToken), WriteLoopAsync(cancellationToken));
 
     /// <summary>After a heal: deliver what waited.</summary>
     public void Kick()
@@ -56,10 +56,43 @@ internal sealed class WanPump
         Deliver();
     }
 
-    private async Task ReadLoopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads on a thread of its own: a chunk is stamped with its due time when it is read, so a read that waited
+    /// for a thread-pool thread (behind hundreds of learners in the benchmark's process) would stretch the emulated
+    /// delay, and stall the link for every system alike.
+    /// </summary>
+    private Task ReadOnOwnThread(CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                DeliveryScheduler.RaisePriority();
+                ReadLoop(cancellationToken);
+                done.TrySetResult();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                done.TrySetCanceled(cancellationToken);
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "wan-read" };
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>How long a blocked read waits before it looks at the cancellation token again.</summary>
+    private const int PollMicros = 100_000;
+
+    private void ReadLoop(CancellationToken cancellationToken)
     {
         while (true)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             int room;
             lock (_gate)
             {
@@ -68,19 +101,22 @@ internal sealed class WanPump
             }
             if (room <= 0)
             {
-                await _readerWake.WaitAsync(cancellationToken);
+                _readerWake.Wait(PollMicros / 1000, cancellationToken);
                 continue;
             }
+            // The socket is non-blocking (it is the other pump's sender): wait for data, then take what is there.
+            if (!_from.Poll(PollMicros, SelectMode.SelectRead)) continue;
             byte[] buffer = ArrayPool<byte>.Shared.Rent(room);
-            int read;
-            try
-            {
-                read = await _from.ReceiveAsync(buffer.AsMemory(0, room), SocketFlags.None, cancellationToken);
-            }
-            catch
+            int read = _from.Receive(buffer, 0, room, SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock)
             {
                 ArrayPool<byte>.Shared.Return(buffer);
-                throw;
+                continue;
+            }
+            if (error != SocketError.Success)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw new SocketException((int)error);
             }
             if (read == 0)
             {

@@ -286,4 +286,59 @@ public sealed class SimulatedClusterTests
         RunUntil(c, () => Converged(c, 600) && c.Leader.HasCapacity, 20_000);
         AllMembersHold(c, c.LeaderLog);
     }
+
+    private static long EuWestFailovers(Cluster c)
+    {
+        var s = c.Leader.Status().Single(s => s.Name == "eu-west");
+        return s.Failovers + s.DirectFallbacks + s.ProxyReturns;
+    }
+
+    [Test]
+    public void AProxyPathSlowerThanFailoverAfterSettlesInsteadOfFlapping()
+    {
+        // Round trips to eu-west of 0.8-2 s against failover-after 500 ms: every fresh proxy times out
+        // before its first ack. Each quick timeout doubles the limit, so the route settles on a proxy and stays.
+        var c = Build(21);
+        Publish(c, 100, 21);
+        RunUntil(c, () => Converged(c, c.Leader.LastIndex), 10_000);
+        foreach (var node in c.Topology.GetDatacenter("eu-west").Proxies.Concat(c.Topology.GetDatacenter("eu-west").Members))
+            c.Network.Slow(c.Topology.LeaderId, node, 10);
+        c.Network.DropBetween(c.Topology.LeaderId, "eu-p1");
+
+        var changesPerSecond = new List<long>();
+        for (int second = 0; second < 60; second++)
+        {
+            Publish(c, 50, 21);
+            long before = EuWestFailovers(c);
+            for (int s = 0; s < 1000; s++) c.Network.Step();
+            changesPerSecond.Add(EuWestFailovers(c) - before);
+        }
+        long lastHalf = changesPerSecond.Skip(30).Sum();
+        Assert.That(lastHalf, Is.LessThanOrEqualTo(3),
+            $"the route kept changing: {string.Join(" ", changesPerSecond)} route changes in each second");
+        Assert.That(changesPerSecond.Sum(), Is.LessThanOrEqualTo(10));
+        RunUntil(c, () => Converged(c, c.Leader.LastIndex), 30_000);
+    }
+
+    [Test]
+    public void AfterTheRouteHasHeldAProxyThatGoesSilentIsAbandonedWithinFailoverAfter()
+    {
+        // Damping is for timeouts in quick succession: a lone one, long after the last, is detected at the plain limit.
+        var c = Build(22);
+        long failoverAfter = (long)c.Topology.Defaults.FailoverAfter.TotalMilliseconds;
+        Publish(c, 100, 22);
+        RunUntil(c, () => Converged(c, c.Leader.LastIndex), 10_000);
+        for (int s = 0; s < 60_000; s++) c.Network.Step(); // a minute of quiet
+        long quietBefore = EuWestFailovers(c);
+        c.Network.Slow(c.Topology.LeaderId, "eu-p1", 1000); // alive but nothing arrives: silent
+        int steps = 0;
+        while (EuWestFailovers(c) == quietBefore && steps < 10_000)
+        {
+            c.Network.Step();
+            steps++;
+        }
+        Assert.That(EuWestFailovers(c), Is.EqualTo(quietBefore + 1));
+        Assert.That(steps, Is.LessThanOrEqualTo(failoverAfter + 2 * c.Topology.Defaults.Heartbeat.TotalMilliseconds + 200),
+            "a silent proxy after a long quiet spell is detected at failover-after (plus the time its last frames were on the way)");
+    }
 }
