@@ -19,6 +19,8 @@ public sealed class Scenario
     public double DrainSeconds { get; set; } = 10;
     public FaultSpec? Fault { get; set; }
     public List<string> Systems { get; set; } = new();
+    /// <summary>batch.linger of the GeoRelay systems (ms): the longest an entry waits for its batch under load.</summary>
+    public double GeorelayLingerMs { get; set; } = 1;
 
     public sealed class RegionSpec
     {
@@ -88,6 +90,7 @@ public sealed class Scenario
     private void Validate(string path)
     {
         var problems = new List<string>();
+        if (GeorelayLingerMs < 0 || GeorelayLingerMs > 1000) problems.Add($"georelay-linger-ms must be 0..1000, got {GeorelayLingerMs}");
         if (!Regions.ContainsKey(LeaderRegion)) problems.Add($"leader-region '{LeaderRegion}' is not one of the regions");
         foreach (var (name, region) in Regions)
         {

@@ -115,7 +115,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         y.AppendLine(inv, $"leader: {LeaderId}");
         y.AppendLine("quorum: majority");
         y.AppendLine("defaults:");
-        y.AppendLine("  batch: { max-bytes: 1MiB, linger: 1ms }");
+        y.AppendLine(inv, $"  batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}");
         y.AppendLine(inv, $"  compression: {{ level: {(mode == "proxies-plain" ? 0 : 1)} }}");
         // Core NATS keeps messages in memory only; GeoRelay writes its logs but does not fsync here, like for like.
         y.AppendLine("  fsync: false");
