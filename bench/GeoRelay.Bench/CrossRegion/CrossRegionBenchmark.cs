@@ -169,6 +169,7 @@ public static partial class CrossRegionBenchmark
             long? egress = await system.StopAndReadLeaderEgressAsync();
             if (system is NatsSystem nats && nats.ClosedSubscribers > 0)
                 events.Add($"{nats.ClosedSubscribers} subscriber connections were closed by the servers during the run");
+            recorder.Seal(); // merged once, per-learner samples freed before the next system runs
             return new SystemResult(name, system.Description, recorder, phases, fault, cpu, benchCpu, egress, seq - 1, events);
         }
     }
