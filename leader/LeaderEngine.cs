@@ -446,10 +446,31 @@ public sealed partial class LeaderEngine : IEngine
     public void OnTick()
     {
         long now = _env.NowMicros;
+        if (_ticked) ForgiveOwnPause(now, now - _lastTickMicros);
+        _ticked = true;
         _lastTickMicros = now;
         CheckRoutes(now);
         FlushAndSend(now);
         SendHeartbeats(now);
+    }
+
+    private bool _ticked;
+
+    /// <summary>
+    /// Ticks come every housekeeping interval at the latest. A much longer gap means this process was not running
+    /// (a GC pause, a stalled or overloaded machine): what its proxies sent meanwhile waits unread in the socket
+    /// buffers, so that time is not held against them, or one pause of the leader would fail over every datacenter.
+    /// </summary>
+    private void ForgiveOwnPause(long now, long gap)
+    {
+        long paused = gap - 2 * _housekeepingMicros;
+        if (paused <= Micros(_topology.Defaults.FailoverAfter) / 4) return;
+        foreach (var dc in _datacenters)
+        {
+            dc.LastHeardMicros = Math.Min(now, dc.LastHeardMicros + paused);
+            dc.LastAckProgressMicros = Math.Min(now, dc.LastAckProgressMicros + paused);
+        }
+        LeaderLog.Paused(_logger, paused / 1000);
     }
 
     /// <summary>Makes appended entries durable (one group fsync), then sends every datacenter its batch.</summary>

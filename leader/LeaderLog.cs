@@ -22,6 +22,9 @@ internal static partial class LeaderLog
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Peer {Peer} has epoch {Epoch}, above ours ({Ours}): this leader is deposed")]
     public static partial void Deposed(ILogger logger, string peer, ulong epoch, ulong ours);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "The leader did not run for {Millis} ms (a GC pause or an overloaded machine); that time is not held against its proxies")]
+    public static partial void Paused(ILogger logger, long millis);
 }
 
 /// <summary>Route changes (System.Diagnostics.Metrics), tagged with the datacenter.</summary>

@@ -67,8 +67,9 @@ public sealed record LearnerClientOptions
 
     /// <summary>
     /// Entries buffered between the socket and the enumerator, in entries. When full the client stops
-    /// reading the socket (back-pressure; a relay cuts a learner that falls too far behind, and the client
-    /// resumes). Default 4096.
+    /// reading the socket until the enumerator has consumed half (back-pressure; a relay cuts a learner that
+    /// falls too far behind, and the client resumes). Frames are handed over whole, so the buffer may pass
+    /// this by one frame. Default 4096.
     /// </summary>
     public int BufferedEntries { get; init; } = 4096;
 

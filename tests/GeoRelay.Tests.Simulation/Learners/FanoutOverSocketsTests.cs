@@ -173,6 +173,57 @@ public sealed class FanoutOverSocketsTests
         Assert.That(next, Is.LessThan(engine.Log.LastIndex + 1), "it was cut before the end of the stream");
     }
 
+    [Test]
+    public async Task A_learner_whose_application_pauses_stops_reading_then_gets_everything_in_order()
+    {
+        // The client buffers at most BufferedEntries (plus one frame): while its application is paused the rest
+        // stays with the relay, queued on the connection, instead of piling up in the learner's memory.
+        await using var host = new EngineHost(_ => null, ConnectionOptions.Default);
+        var engine = new LearnerPortEngine(host, LearnerFanoutOptions.Default with { MaxBacklogBytes = 1L << 30, MaxDeliverBytes = 64 << 10 });
+        host.Attach(engine);
+        var endpoint = (IPEndPoint)host.Listen(new IPEndPoint(IPAddress.Loopback, 0), PortKind.Learner);
+        host.Start();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var options = LearnerClientOptions.Default with
+        {
+            Endpoints = [$"127.0.0.1:{endpoint.Port}"], NodeId = "paused", BufferedEntries = 64, ReceiveBufferSize = 64 << 10,
+        };
+        long stream = 4 * KernelSendBufferMax() + (8 << 20);
+        int total = (int)(stream / 1000);
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstEntry = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var learner = await LearnerClient.ConnectAsync(options, deadline.Token);
+        var run = Task.Run(async () =>
+        {
+            var got = new List<ulong>();
+            await foreach (var e in learner.SubscribeAsync(1, deadline.Token))
+            {
+                got.Add(e.Index);
+                if (got.Count == 1)
+                {
+                    firstEntry.TrySetResult();
+                    await resume.Task.WaitAsync(deadline.Token);
+                }
+                if (e.Index == (ulong)total) break;
+            }
+            return got;
+        });
+        host.Invoke(_ => { engine.Append(1); return 0; });
+        await firstEntry.Task.WaitAsync(deadline.Token);
+        for (int appended = 1; appended < total; appended += 64)
+            host.Invoke(_ => { engine.Append(Math.Min(64, total - appended), padding: 990); return 0; });
+
+        await WaitUntilAsync(() => learner.ReadingPaused, "the paused learner's reader to stop for room", deadline.Token);
+        // A Deliver frame holds at most 64 KiB here, about 64 of these entries: the bound plus one frame.
+        Assert.That(learner.BufferedEntries, Is.InRange(64, 64 + 70));
+        Assert.That(host.Invoke(_ => engine.Fanout.Status().Single().QueuedBytes), Is.GreaterThan(stream / 2),
+            "beyond the kernel's buffers the stream waits at the relay");
+        resume.TrySetResult();
+        var got = await run.WaitAsync(deadline.Token);
+        Assert.That(got, Is.EqualTo(Enumerable.Range(1, total).Select(i => (ulong)i).ToList()));
+        Assert.That(host.Invoke(_ => engine.Fanout.SlowConsumerCuts), Is.Zero);
+    }
+
     /// <summary>The most a TCP socket's send buffer grows to (Linux tcp_wmem max; 4 MiB where it cannot be read).</summary>
     private static long KernelSendBufferMax()
     {
