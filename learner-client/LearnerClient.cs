@@ -237,7 +237,6 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         var snapshotOldest = new ulong[_endpoints.Length];
         ulong snapshotFor = next;
         int idleRounds = 0;
-        var entries = new List<LearnerEntry>(256);
         try
         {
             while (true)
@@ -265,12 +264,10 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                         var (type, payload) = await connection.ReadOneFrameAsync(ct).ConfigureAwait(false);
                         if (type == FrameType.Deliver)
                         {
-                            ulong through = Decode(payload, next, entries);
-                            if (entries.Count > 0)
+                            var frame = Decode(payload, next, out ulong through);
+                            if (frame.Length > 0)
                             {
-                                next = entries[^1].Index + 1;
-                                var frame = entries.ToArray();
-                                entries.Clear();
+                                next = frame[^1].Index + 1;
                                 buffer.Take(frame.Length);
                                 writer.TryWrite(frame);
                                 await buffer.WaitForRoomAsync(ct).ConfigureAwait(false);
@@ -305,7 +302,6 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 finally
                 {
                     _current = null;
-                    entries.Clear();
                     connectionDone.Cancel();
                     await heartbeats.ConfigureAwait(false);
                     await connection.DisposeAsync().ConfigureAwait(false);
@@ -434,23 +430,32 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// Decodes a Deliver frame into <paramref name="into"/> (entries at or after <paramref name="next"/>;
-    /// Key and Payload slice <paramref name="payload"/>, a fresh array); returns the frame's <c>through</c>.
+    /// Decodes a Deliver frame: its entries at or after <paramref name="next"/> (Key and Payload slice
+    /// <paramref name="payload"/>, a fresh array), and the frame's <c>through</c>.
     /// A frame that starts after <paramref name="next"/> would leave a gap: refused.
     /// </summary>
-    internal static ulong Decode(byte[] payload, ulong next, List<LearnerEntry> into)
+    internal static LearnerEntry[] Decode(byte[] payload, ulong next, out ulong through)
     {
-        var reader = DeliverFrame.Read(new ReadOnlySequence<byte>(payload), out ulong first, out _, out ulong through);
+        var reader = DeliverFrame.Read(new ReadOnlySequence<byte>(payload), out ulong first, out ulong count, out through);
         if (first > next)
             throw new CodecException(CodecError.Protocol, $"Deliver starts at {first} but {next} is next: that would be a gap");
+        if (count == 0) return [];
+        // The count was checked against the frame's bytes; sized from it, the array needs no copy (a list did,
+        // and copying entries, which hold references, was a tenth of a busy learner's CPU).
+        var entries = new LearnerEntry[(int)Math.Min(count, MaxEntriesPresized)];
+        int n = 0;
         while (reader.TryNext(out var e))
         {
             if (e.Index < next) continue; // already handed over before a reconnect
-            into.Add(new LearnerEntry(e.Index, e.Epoch, LearnerEntry.FromMicros(e.TimestampMicros),
-                e.Key.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Key.First, e.Payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Payload.First));
+            if (n == entries.Length) Array.Resize(ref entries, n * 2);
+            entries[n++] = new LearnerEntry(e.Index, e.Epoch, LearnerEntry.FromMicros(e.TimestampMicros),
+                e.Key.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Key.First, e.Payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Payload.First);
         }
-        return through;
+        if (n < entries.Length) Array.Resize(ref entries, n);
+        return entries;
     }
+
+    private const int MaxEntriesPresized = 1 << 16;
 
     public async ValueTask DisposeAsync()
     {

@@ -204,40 +204,44 @@ public sealed class Recorder
     }
 
     /// <summary>
-    /// Latencies (µs, as float) appended by one writer and read by others: the array is published before the
-    /// count that needs it, so a reader that sees the count sees an array that holds it.
+    /// Latencies (µs, as float) appended by one writer and read by others, in chunks small enough to stay off the
+    /// large-object heap (growing one array per learner churned it and cost gen-2 collections). A chunk is
+    /// published before the count that needs it, so a reader that sees the count sees the chunk.
     /// </summary>
     private sealed class Samples
     {
-        private float[] _values = new float[256];
+        private const int ChunkSize = 8192; // 32 KiB
+        private volatile float[]?[] _chunks = new float[]?[16];
         private int _count;
 
         public int Count => Volatile.Read(ref _count);
 
         public void Add(double micros)
         {
-            var values = _values;
             int n = _count;
-            if (n == values.Length)
+            int chunk = n / ChunkSize;
+            var chunks = _chunks;
+            if (chunk == chunks.Length)
             {
-                Array.Resize(ref values, Math.Max(256, n * 2));
-                Volatile.Write(ref _values, values);
+                Array.Resize(ref chunks, chunks.Length * 2);
+                _chunks = chunks;
             }
-            values[n] = (float)micros;
+            var values = chunks[chunk] ??= new float[ChunkSize];
+            values[n % ChunkSize] = (float)micros;
             Volatile.Write(ref _count, n + 1);
         }
 
         public void AddTo(LatencyHistogram histogram)
         {
             int n = Count;
-            var values = Volatile.Read(ref _values);
-            for (int i = 0; i < n; i++) histogram.Record(values[i]);
+            var chunks = _chunks;
+            for (int i = 0; i < n; i++) histogram.Record(chunks[i / ChunkSize]![i % ChunkSize]);
         }
 
         public void Drop()
         {
-            Volatile.Write(ref _values, []);
             Volatile.Write(ref _count, 0);
+            _chunks = new float[]?[16];
         }
     }
 
