@@ -32,4 +32,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(EventId = 106, Level = LogLevel.Error, Message = "Engine failed handling a frame from {Peer}")]
     public static partial void EngineFailed(ILogger logger, string peer, Exception exception);
+
+    [LoggerMessage(EventId = 109, Level = LogLevel.Warning, Message = "Timers ran {Millis} ms late: this process was not running (a GC pause or an overloaded machine), and peers may have taken the silence for a failure")]
+    public static partial void LateTick(ILogger logger, long millis);
 }

@@ -130,6 +130,8 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
     /// event brings it forward): an idle node wakes only for its timers and the connection sweep. Timer ticks are
     /// at least the tick interval apart, so an engine that always has work is ticked at that rate, not in a spin.
     /// </summary>
+    private const long LateTickMicros = 200_000;
+
     private async Task TickLoopAsync()
     {
         long minSpacing = (long)_tick.TotalMicroseconds;
@@ -161,7 +163,14 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
                     continue;
                 }
                 // Timed waits count whole milliseconds: round up, or a sub-millisecond wait would spin.
-                if (wait > 0) await _wake.WaitAsync((int)Math.Min(SweepMicros / 1000, (wait + 999) / 1000), _stopping.Token).ConfigureAwait(false);
+                if (wait <= 0) continue;
+                long waitMillis = Math.Min(SweepMicros / 1000, (wait + 999) / 1000);
+                long wakeAt = NowMicros + waitMillis * 1000;
+                await _wake.WaitAsync((int)waitMillis, _stopping.Token).ConfigureAwait(false);
+                // A timer that fires far too late means this process was not running (a GC pause, an overloaded
+                // machine): peers may read the silence as a failure, so say so where the operator will look.
+                long late = NowMicros - wakeAt;
+                if (late > LateTickMicros) TransportLog.LateTick(_logger, late / 1000);
             }
         }
         catch (OperationCanceledException) { }
