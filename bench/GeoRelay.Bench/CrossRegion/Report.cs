@@ -68,6 +68,7 @@ public static class Report
         if (scenario.Fault is { } fault)
             md.AppendLine(Inv, $"- Fault phase, started once every learner has every entry of the steps before: {fault.Rate}/s for {fault.Seconds} s; {(fault.KillProxy is { } k ? $"SIGKILL of {k.Region}'s first proxy at {k.AtSeconds} s" : "")}{(fault.CutLink is { } c ? $"; blackhole of the {c.Between[0]}–{c.Between[1]} link at {c.AtSeconds} s for {c.Seconds} s" : "")}.");
         md.AppendLine("- Latency is publish to learner: the publisher stamps each payload with a monotonic clock just before handing it to its client; the learner reads the clock when the SDK (or NATS client) hands the entry over. *Floor* is the one-way delay from the leader's region to the learner's region (0 in the leader's region); *overhead* = latency − floor.");
+        md.AppendLine(Inv, $"- GeoRelay's settings: `batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}`, `fsync: false` (core NATS keeps messages in memory only), `failover-after` and `heartbeat` at their defaults (500 ms, 100 ms).");
         md.AppendLine("- Systems:");
         foreach (var r in results) md.AppendLine(Inv, $"  - **{r.Name}**: {r.Description}.");
         md.AppendLine();
