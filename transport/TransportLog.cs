@@ -35,4 +35,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(EventId = 109, Level = LogLevel.Warning, Message = "Timers ran {Millis} ms late: this process was not running (a GC pause or an overloaded machine), and peers may have taken the silence for a failure")]
     public static partial void LateTick(ILogger logger, long millis);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Information, Message = "Runtime summary: gc0={Gen0} gc1={Gen1} gc2={Gen2} gc_pause_ms={PauseMillis} cpu_ms={CpuMillis}")]
+    public static partial void RuntimeSummary(ILogger logger, int gen0, int gen1, int gen2, long pauseMillis, long cpuMillis);
 }

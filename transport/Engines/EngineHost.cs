@@ -522,5 +522,7 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         // The host owns the key and certificates it was given: clear them.
         _security.Tokens?.Dispose();
         _security.Tls?.Dispose();
+        TransportLog.RuntimeSummary(_logger, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2),
+            (long)GC.GetTotalPauseDuration().TotalMilliseconds, (long)Environment.CpuUsage.TotalTime.TotalMilliseconds);
     }
 }

@@ -99,11 +99,20 @@ public static partial class CrossRegionBenchmark
             var cpuBefore = system.Processes.ToDictionary(p => p.Key, p => ProcessCpu.Seconds(p.Value));
             double benchBefore = ProcessCpu.Seconds(Environment.ProcessId);
 
+            var planned = scenario.Rates.Select(rate => (long)(rate * scenario.StepSeconds)).ToList();
+            if (scenario.Fault is { } plannedFault) planned.Add((long)(plannedFault.Rate * plannedFault.Seconds));
+            recorder.Reserve(planned, fromLeader: system is GeoRelaySystem);
+
             long seq = 1;
             long warmupCount = (long)(scenario.Warmup.Rate * scenario.Warmup.Seconds);
             await PublishAtRateAsync(system, corpus, seq, scenario.Warmup.Rate, warmupCount);
             seq += warmupCount;
             await DrainAsync(recorder, seq - 1, scenario.DrainSeconds * 2);
+            // Every system starts its measured steps from a compacted heap: what the warm-up (or the system before)
+            // left is not collected in the middle of a step.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            var gcPauseBefore = GC.GetTotalPauseDuration();
+            int gen2Before = GC.CollectionCount(2);
 
             var phases = new List<PhaseResult>();
             foreach (int rate in scenario.Rates)
@@ -170,6 +179,7 @@ public static partial class CrossRegionBenchmark
             if (system is NatsSystem nats && nats.ClosedSubscribers > 0)
                 events.Add($"{nats.ClosedSubscribers} subscriber connections were closed by the servers during the run");
             recorder.Seal(); // merged once, per-learner samples freed before the next system runs
+            Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}: bench process GC pauses after the warm-up {(GC.GetTotalPauseDuration() - gcPauseBefore).TotalMilliseconds:F0} ms, {GC.CollectionCount(2) - gen2Before} gen-2 collections");
             return new SystemResult(name, system.Description, recorder, phases, fault, cpu, benchCpu, egress, seq - 1, events);
         }
     }

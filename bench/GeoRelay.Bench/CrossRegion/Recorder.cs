@@ -70,6 +70,19 @@ public sealed class Recorder
         }
     }
 
+    /// <summary>
+    /// Allocates every learner's sample storage for the phases to come (entries per phase, in order, as
+    /// <see cref="AddPhase"/> will add them), so that recording allocates nothing while it is measured: growing it
+    /// on the way made the benchmark process collect (seconds of gen-2 pauses in one system's run and none in the
+    /// next, whose heap the first had already grown). Call before the warm-up, then collect once.
+    /// </summary>
+    public void Reserve(IReadOnlyList<long> entriesPerPhase, bool fromLeader)
+    {
+        lock (_gate)
+            foreach (var list in _learners)
+                foreach (var t in list) t.Reserve(entriesPerPhase, fromLeader);
+    }
+
     /// <summary>The merged figures of one phase and region, as of now (recomputed only when learners recorded more).</summary>
     public Cell CellOf(int phase, int region)
     {
@@ -180,6 +193,16 @@ public sealed class Recorder
 
         private PhaseSamples SamplesOf(int phase) => _phases[phase] ?? (_phases[phase] = new PhaseSamples());
 
+        internal void Reserve(IReadOnlyList<long> entriesPerPhase, bool fromLeader)
+        {
+            for (int p = 0; p < entriesPerPhase.Count && p < MaxPhases; p++)
+            {
+                var samples = SamplesOf(p);
+                samples.Latency.Reserve(entriesPerPhase[p]);
+                if (fromLeader) samples.FromLeader.Reserve(entriesPerPhase[p]);
+            }
+        }
+
         internal long SampleCount(int phase) =>
             _phases[phase] is { } s ? s.Latency.Count + s.FromLeader.Count + Volatile.Read(ref s.Duplicates) : 0;
 
@@ -215,6 +238,16 @@ public sealed class Recorder
         private int _count;
 
         public int Count => Volatile.Read(ref _count);
+
+        /// <summary>Allocates the chunks for <paramref name="samples"/> values up front (before anything is recorded).</summary>
+        public void Reserve(long samples)
+        {
+            int needed = (int)Math.Min(int.MaxValue, (samples + ChunkSize - 1) / ChunkSize);
+            var chunks = _chunks;
+            if (needed > chunks.Length) Array.Resize(ref chunks, needed);
+            for (int i = 0; i < needed; i++) chunks[i] ??= new float[ChunkSize];
+            _chunks = chunks;
+        }
 
         public void Add(double micros)
         {
