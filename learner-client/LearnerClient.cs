@@ -64,6 +64,9 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         _hello = Hello.ForThisBuild(options.NodeId, NodeKind.Learner, epoch: 0, options.Cluster, topologyHash: 0, Capabilities.None, auth);
         if (options.TlsCaFile is not null)
             _tls = new Transport.Security.NodeTls(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(options.TlsCaFile), null);
+        _allocate = options.ReuseBuffers
+            ? static length => ArrayPool<byte>.Shared.Rent(length)
+            : static length => GC.AllocateUninitializedArray<byte>(length);
         _connectionOptions = new ConnectionOptions
         {
             MaxFrameBytes = options.MaxFrameBytes,
@@ -126,6 +129,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     internal bool ReadingPaused => _budget?.ReaderWaiting ?? false;
 
     private volatile EntryBudget? _budget;
+    private readonly Func<int, byte[]> _allocate;
 
     /// <summary>The endpoint of the current connection, or null while reconnecting.</summary>
     public EndPoint? ConnectedEndpoint => _current?.RemoteEndPoint;
@@ -146,7 +150,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         // Whole frames go from the socket reader to the enumerator through a lock-free single-reader queue; the
         // bound is kept in entries by a counter (a bounded channel of entries took a lock per entry on both
         // sides, and the two sides fought over it: a third of a busy learner process's CPU).
-        var channel = Channel.CreateUnbounded<LearnerEntry[]>(new UnboundedChannelOptions
+        var channel = Channel.CreateUnbounded<DecodedFrame>(new UnboundedChannelOptions
         {
             SingleReader = true,
             SingleWriter = true,
@@ -165,12 +169,13 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             {
                 while (reader.TryRead(out var frame))
                 {
-                    foreach (var entry in frame)
+                    for (int i = 0; i < frame.Count; i++)
                     {
-                        Volatile.Write(ref _lastIndex, entry.Index);
-                        yield return entry;
+                        Volatile.Write(ref _lastIndex, frame.Entries[i].Index);
+                        yield return frame.Entries[i];
                     }
-                    buffer.Release(frame.Length);
+                    buffer.Release(frame.Count);
+                    frame.ReturnBuffers();
                 }
             }
         }
@@ -230,7 +235,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Connects, subscribes, reads, reconnects; completes the channel when done (with the reason when it fails).</summary>
-    private async Task PumpAsync(ulong fromIndex, ChannelWriter<LearnerEntry[]> writer, EntryBudget buffer, CancellationToken ct)
+    private async Task PumpAsync(ulong fromIndex, ChannelWriter<DecodedFrame> writer, EntryBudget buffer, CancellationToken ct)
     {
         ulong next = fromIndex;
         // Per endpoint: the oldest index it reported after answering SnapshotRequired for `next`; 0 when it did not.
@@ -261,16 +266,21 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                     LearnerClientLog.Subscribed(_logger, name, next);
                     while (true)
                     {
-                        var (type, payload) = await connection.ReadOneFrameAsync(ct).ConfigureAwait(false);
+                        var (type, bytes, length) = await connection.ReadOneFrameAsync(_allocate, ct).ConfigureAwait(false);
+                        var payload = new ReadOnlyMemory<byte>(bytes, 0, length);
                         if (type == FrameType.Deliver)
                         {
-                            var frame = Decode(payload, next, out ulong through);
-                            if (frame.Length > 0)
+                            var frame = Decode(payload, next, _options.ReuseBuffers, out ulong through);
+                            if (frame.Count > 0)
                             {
-                                next = frame[^1].Index + 1;
-                                buffer.Take(frame.Length);
-                                writer.TryWrite(frame);
+                                next = frame.Entries[frame.Count - 1].Index + 1;
+                                buffer.Take(frame.Count);
+                                writer.TryWrite(frame with { Pooled = _options.ReuseBuffers ? bytes : null });
                                 await buffer.WaitForRoomAsync(ct).ConfigureAwait(false);
+                            }
+                            else if (_options.ReuseBuffers)
+                            {
+                                ArrayPool<byte>.Shared.Return(bytes);
                             }
                             if (through + 1 > next) next = through + 1;
                             progressed = true;
@@ -431,28 +441,44 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Decodes a Deliver frame: its entries at or after <paramref name="next"/> (Key and Payload slice
-    /// <paramref name="payload"/>, a fresh array), and the frame's <c>through</c>.
-    /// A frame that starts after <paramref name="next"/> would leave a gap: refused.
+    /// <paramref name="payload"/>), and the frame's <c>through</c>. The entries' array comes from the pool when
+    /// <paramref name="pooled"/>. A frame that starts after <paramref name="next"/> would leave a gap: refused.
     /// </summary>
-    internal static LearnerEntry[] Decode(byte[] payload, ulong next, out ulong through)
+    internal static DecodedFrame Decode(ReadOnlyMemory<byte> payload, ulong next, bool pooled, out ulong through)
     {
         var reader = DeliverFrame.Read(new ReadOnlySequence<byte>(payload), out ulong first, out ulong count, out through);
         if (first > next)
             throw new CodecException(CodecError.Protocol, $"Deliver starts at {first} but {next} is next: that would be a gap");
-        if (count == 0) return [];
+        if (count == 0) return new DecodedFrame([], 0, false, null);
         // The count was checked against the frame's bytes; sized from it, the array needs no copy (a list did,
         // and copying entries, which hold references, was a tenth of a busy learner's CPU).
-        var entries = new LearnerEntry[(int)Math.Min(count, MaxEntriesPresized)];
+        int size = (int)Math.Min(count, MaxEntriesPresized);
+        var entries = pooled ? ArrayPool<LearnerEntry>.Shared.Rent(size) : new LearnerEntry[size];
         int n = 0;
         while (reader.TryNext(out var e))
         {
             if (e.Index < next) continue; // already handed over before a reconnect
-            if (n == entries.Length) Array.Resize(ref entries, n * 2);
+            if (n == entries.Length)
+            {
+                var larger = pooled ? ArrayPool<LearnerEntry>.Shared.Rent(n * 2) : new LearnerEntry[n * 2];
+                entries.AsSpan(0, n).CopyTo(larger);
+                if (pooled) ArrayPool<LearnerEntry>.Shared.Return(entries, clearArray: true);
+                entries = larger;
+            }
             entries[n++] = new LearnerEntry(e.Index, e.Epoch, LearnerEntry.FromMicros(e.TimestampMicros),
                 e.Key.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Key.First, e.Payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Payload.First);
         }
-        if (n < entries.Length) Array.Resize(ref entries, n);
-        return entries;
+        return new DecodedFrame(entries, n, pooled, null);
+    }
+
+    /// <summary>One Deliver frame's entries on their way to the enumerator, with the pooled arrays to give back after.</summary>
+    internal readonly record struct DecodedFrame(LearnerEntry[] Entries, int Count, bool PooledEntries, byte[]? Pooled)
+    {
+        public void ReturnBuffers()
+        {
+            if (PooledEntries) ArrayPool<LearnerEntry>.Shared.Return(Entries, clearArray: true);
+            if (Pooled is not null) ArrayPool<byte>.Shared.Return(Pooled);
+        }
     }
 
     private const int MaxEntriesPresized = 1 << 16;

@@ -73,6 +73,14 @@ public sealed record LearnerClientOptions
     /// </summary>
     public int BufferedEntries { get; init; } = 4096;
 
+    /// <summary>
+    /// Reuse the client's buffers: an entry's <see cref="LearnerEntry.Key"/> and <see cref="LearnerEntry.Payload"/>
+    /// are valid only until the enumerator is asked for the next entry (copy what you keep). The client then
+    /// allocates nothing per frame, which matters to a process with many learners or a high rate (its garbage
+    /// collections pause every learner in it). Default false: the memory of every entry stays valid.
+    /// </summary>
+    public bool ReuseBuffers { get; init; }
+
     /// <summary>Socket receive buffer, in bytes; 0 leaves the OS default. Default 1 MiB.</summary>
     public int ReceiveBufferSize { get; init; } = 1 << 20;
 

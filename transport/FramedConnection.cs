@@ -385,8 +385,19 @@ public sealed partial class FramedConnection : IAsyncDisposable
         return current.Task;
     }
 
-    /// <summary>Reads one frame during the handshake; its payload is copied out.</summary>
+    /// <summary>Reads one frame (a client's way, or during the handshake); its payload is copied out.</summary>
     public async Task<(FrameType Type, byte[] Payload)> ReadOneFrameAsync(CancellationToken ct)
+    {
+        var (type, payload, _) = await ReadOneFrameAsync(static length => GC.AllocateUninitializedArray<byte>(length), ct).ConfigureAwait(false);
+        return (type, payload);
+    }
+
+    /// <summary>
+    /// As <see cref="ReadOneFrameAsync(CancellationToken)"/>, copying the payload into an array from
+    /// <paramref name="allocate"/> (asked for at least the payload's length, which the frame reader has already
+    /// checked against the frame limit); returns the array and the payload's length in it.
+    /// </summary>
+    public async Task<(FrameType Type, byte[] Buffer, int Length)> ReadOneFrameAsync(Func<int, byte[]> allocate, CancellationToken ct)
     {
         while (true)
         {
@@ -395,10 +406,12 @@ public sealed partial class FramedConnection : IAsyncDisposable
             var buffer = result.Buffer;
             if (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
             {
-                var copy = (frame.Type, frame.Payload.ToArray());
-                Interlocked.Add(ref BytesReceived, FrameHeader.Size + copy.Item2.Length);
+                int length = (int)frame.Payload.Length;
+                var copy = allocate(length);
+                frame.Payload.CopyTo(copy);
+                Interlocked.Add(ref BytesReceived, FrameHeader.Size + length);
                 _input.AdvanceTo(buffer.Start);
-                return copy;
+                return (frame.Type, copy, length);
             }
             if (result.IsCompleted)
                 throw CodecException.Truncated("connection closed during the handshake; frame");

@@ -62,7 +62,7 @@ public static class Report
         string linkList = string.Join("; ", scenario.Links.Select(l => $"{l.Between[0]}–{l.Between[1]} {l.DelayMs} ms{(l.JitterMs > 0 ? $" + jitter ≤ {l.JitterMs} ms" : "")}{(l.BandwidthMbps > 0 ? $", {l.BandwidthMbps} MB/s" : ", no bandwidth cap")}"));
         md.AppendLine(Inv, $"- Links (one way, symmetric): {linkList}. Each is one user-space WAN link (bench/GeoRelay.Wan) that every cross-region connection of a system goes through.");
         md.AppendLine(Inv, $"- In-region delay {scenario.IntraRegionDelayMs} ms is not emulated: in-region hops are plain loopback, so the floor below counts the inter-region delay only and the in-region hop shows up as overhead.");
-        md.AppendLine(Inv, $"- Learners: {scenario.LearnersPerRegion} per region, all in the bench process (GeoRelay: `LearnerClient` SDK; NATS: one connection and subscription each).");
+        md.AppendLine(Inv, $"- Learners: {scenario.LearnersPerRegion} per region, all in the bench process (GeoRelay: `LearnerClient` SDK with `ReuseBuffers`, each entry's memory valid until the next one, as a NATS callback's; NATS: one connection and subscription each, our own client).");
         md.AppendLine(Inv, $"- Payloads: {corpus.Description}.");
         md.AppendLine(Inv, $"- Load: warm-up {scenario.Warmup.Rate}/s for {scenario.Warmup.Seconds} s (not measured), then {string.Join(", ", scenario.Rates)} entries/s for {scenario.StepSeconds} s each, lowest first; a step ends when every learner has everything (at most {scenario.DrainSeconds} s after the last publish), and a system's sweep stops at the first step it does not drain.");
         if (scenario.Fault is { } fault)

@@ -160,6 +160,8 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
                     NodeId = $"{region}-learner{i}",
                     ReconnectInitial = TimeSpan.FromMilliseconds(20),
                     ReconnectMax = TimeSpan.FromMilliseconds(500),
+                    // Like the NATS client's callback, the recorder reads each entry at once and keeps nothing.
+                    ReuseBuffers = true,
                 };
                 connects.Add(ConnectLearnerAsync(options, track, cancellationToken));
             }

@@ -93,7 +93,8 @@ public sealed class FanoutOverSocketsTests
         for (int i = 0; i < 8; i++)
         {
             ulong from = i % 2 == 0 ? 1UL : 250UL;
-            var o = i == 7 ? options with { KeyPrefix = "even" } : options with { NodeId = "learner-" + i };
+            // Learner 6 reuses the client's buffers: each payload is checked before the next entry is asked for.
+            var o = i == 7 ? options with { KeyPrefix = "even" } : options with { NodeId = "learner-" + i, ReuseBuffers = i == 6 };
             runs.Add(Task.Run(async () =>
             {
                 await using var learner = await LearnerClient.ConnectAsync(o, deadline.Token);
