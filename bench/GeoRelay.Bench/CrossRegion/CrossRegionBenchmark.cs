@@ -18,7 +18,8 @@ public static partial class CrossRegionBenchmark
     }
 
     public sealed record SystemResult(string Name, string Description, Recorder Recorder, List<PhaseResult> Phases, PhaseResult? Fault,
-        Dictionary<string, double> CpuSeconds, double BenchCpuSeconds, long? LeaderEgressBytes, long Entries, List<string> Events);
+        Dictionary<string, double> CpuSeconds, double BenchCpuSeconds, long? LeaderEgressBytes, long Entries, List<string> Events,
+        double BenchGcPauseMillis = 0, int BenchGen2Collections = 0);
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -179,8 +180,10 @@ public static partial class CrossRegionBenchmark
             if (system is NatsSystem nats && nats.ClosedSubscribers > 0)
                 events.Add($"{nats.ClosedSubscribers} subscriber connections were closed by the servers during the run");
             recorder.Seal(); // merged once, per-learner samples freed before the next system runs
-            Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}: bench process GC pauses after the warm-up {(GC.GetTotalPauseDuration() - gcPauseBefore).TotalMilliseconds:F0} ms, {GC.CollectionCount(2) - gen2Before} gen-2 collections");
-            return new SystemResult(name, system.Description, recorder, phases, fault, cpu, benchCpu, egress, seq - 1, events);
+            double gcPause = (GC.GetTotalPauseDuration() - gcPauseBefore).TotalMilliseconds;
+            int gen2 = GC.CollectionCount(2) - gen2Before;
+            Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}: bench process GC pauses after the warm-up {gcPause:F0} ms, {gen2} gen-2 collections");
+            return new SystemResult(name, system.Description, recorder, phases, fault, cpu, benchCpu, egress, seq - 1, events, gcPause, gen2);
         }
     }
 
