@@ -458,8 +458,10 @@ public sealed partial class LeaderEngine : IEngine
 
     /// <summary>
     /// Ticks come every housekeeping interval at the latest. A much longer gap means this process was not running
-    /// (a GC pause, a stalled or overloaded machine): what its proxies sent meanwhile waits unread in the socket
-    /// buffers, so that time is not held against them, or one pause of the leader would fail over every datacenter.
+    /// (a GC pause, a stalled or overloaded machine): silence it did not watch is not held against the proxies,
+    /// which get a whole <c>failover-after</c> from now. Shifting their clocks by the pause alone was not enough
+    /// in the cross-region benchmark: the whole machine had stalled, and the proxies' frames were still on their
+    /// way (through links that had stalled too) when the shifted limit ran out, failing over every datacenter.
     /// </summary>
     private void ForgiveOwnPause(long now, long gap)
     {
@@ -467,8 +469,8 @@ public sealed partial class LeaderEngine : IEngine
         if (paused <= Micros(_topology.Defaults.FailoverAfter) / 4) return;
         foreach (var dc in _datacenters)
         {
-            dc.LastHeardMicros = Math.Min(now, dc.LastHeardMicros + paused);
-            dc.LastAckProgressMicros = Math.Min(now, dc.LastAckProgressMicros + paused);
+            dc.LastHeardMicros = Math.Max(dc.LastHeardMicros, now);
+            dc.LastAckProgressMicros = Math.Max(dc.LastAckProgressMicros, now);
         }
         LeaderLog.Paused(_logger, paused / 1000);
     }

@@ -341,4 +341,20 @@ public sealed class SimulatedClusterTests
         Assert.That(steps, Is.LessThanOrEqualTo(failoverAfter + 2 * c.Topology.Defaults.Heartbeat.TotalMilliseconds + 200),
             "a silent proxy after a long quiet spell is detected at failover-after (plus the time its last frames were on the way)");
     }
+
+    [Test]
+    public void AStallOfTheWholeMachineFailsNothingOver()
+    {
+        // Every node stops for two seconds at once (an overloaded host, a VM pause): nobody sent, nobody read.
+        // Afterwards the leader sees silence it did not watch; it must not blame the proxies for it.
+        var c = Build(23);
+        Publish(c, 100, 23);
+        RunUntil(c, () => Converged(c, c.Leader.LastIndex), 10_000);
+        var before = c.Leader.Status().ToDictionary(s => s.Name, s => s.Failovers + s.DirectFallbacks);
+        c.Network.Clock.NowMicros += 2_000_000;
+        Publish(c, 100, 23);
+        RunUntil(c, () => Converged(c, c.Leader.LastIndex), 10_000);
+        foreach (var s in c.Leader.Status())
+            Assert.That(s.Failovers + s.DirectFallbacks, Is.EqualTo(before[s.Name]), $"{s.Name} failed over after a stall of every node");
+    }
 }
