@@ -125,8 +125,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     /// <summary>Entries received from the relay that the enumerator has not handed to the application yet.</summary>
     public long BufferedEntries => _budget?.Buffered ?? 0;
 
-    /// <summary>The socket reader waits for the application to take entries (the buffer is full).</summary>
-    internal bool ReadingPaused => _budget?.ReaderWaiting ?? false;
+    /// <summary>Completes the first time the socket reader waits for the application to take entries (the buffer is full).</summary>
+    internal Task ReadingPaused => _budget?.FirstWait ?? throw new InvalidOperationException("no subscription has started");
 
     private volatile EntryBudget? _budget;
     private readonly Func<int, byte[]> _allocate;
@@ -270,17 +270,17 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                         var payload = new ReadOnlyMemory<byte>(bytes, 0, length);
                         if (type == FrameType.Deliver)
                         {
-                            var frame = Decode(payload, next, _options.ReuseBuffers, out ulong through);
+                            var frame = Decode(payload, next, _options.ReuseBuffers ? bytes : null, out ulong through);
                             if (frame.Count > 0)
                             {
                                 next = frame.Entries[frame.Count - 1].Index + 1;
                                 buffer.Take(frame.Count);
-                                writer.TryWrite(frame with { Pooled = _options.ReuseBuffers ? bytes : null });
+                                writer.TryWrite(frame);
                                 await buffer.WaitForRoomAsync(ct).ConfigureAwait(false);
                             }
-                            else if (_options.ReuseBuffers)
+                            else
                             {
-                                ArrayPool<byte>.Shared.Return(bytes);
+                                frame.ReturnBuffers();
                             }
                             if (through + 1 > next) next = through + 1;
                             progressed = true;
@@ -441,15 +441,17 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Decodes a Deliver frame: its entries at or after <paramref name="next"/> (Key and Payload slice
-    /// <paramref name="payload"/>), and the frame's <c>through</c>. The entries' array comes from the pool when
-    /// <paramref name="pooled"/>. A frame that starts after <paramref name="next"/> would leave a gap: refused.
+    /// <paramref name="payload"/>), and the frame's <c>through</c>. With <paramref name="pooledPayload"/> (the pooled
+    /// array <paramref name="payload"/> lies in) the entries' array comes from the pool too, and the frame gives both
+    /// back. A frame that starts after <paramref name="next"/> would leave a gap: refused.
     /// </summary>
-    internal static DecodedFrame Decode(ReadOnlyMemory<byte> payload, ulong next, bool pooled, out ulong through)
+    internal static DecodedFrame Decode(ReadOnlyMemory<byte> payload, ulong next, byte[]? pooledPayload, out ulong through)
     {
         var reader = DeliverFrame.Read(new ReadOnlySequence<byte>(payload), out ulong first, out ulong count, out through);
         if (first > next)
             throw new CodecException(CodecError.Protocol, $"Deliver starts at {first} but {next} is next: that would be a gap");
-        if (count == 0) return new DecodedFrame([], 0, false, null);
+        bool pooled = pooledPayload is not null;
+        if (count == 0) return new DecodedFrame([], 0, false, pooledPayload);
         // The count was checked against the frame's bytes; sized from it, the array needs no copy (a list did,
         // and copying entries, which hold references, was a tenth of a busy learner's CPU).
         int size = (int)Math.Min(count, MaxEntriesPresized);
@@ -468,7 +470,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             entries[n++] = new LearnerEntry(e.Index, e.Epoch, LearnerEntry.FromMicros(e.TimestampMicros),
                 e.Key.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Key.First, e.Payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Payload.First);
         }
-        return new DecodedFrame(entries, n, pooled, null);
+        return new DecodedFrame(entries, n, pooled, pooledPayload);
     }
 
     /// <summary>One Deliver frame's entries on their way to the enumerator, with the pooled arrays to give back after.</summary>
@@ -508,7 +510,9 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
 
         public long Buffered => Volatile.Read(ref _buffered);
 
-        public bool ReaderWaiting => Volatile.Read(ref _readerWaiting) == 1;
+        private readonly TaskCompletionSource _firstWait = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task FirstWait => _firstWait.Task;
 
         public void Take(int entries) => Interlocked.Add(ref _buffered, entries);
 
@@ -530,6 +534,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                     Volatile.Write(ref _readerWaiting, 0);
                     return;
                 }
+                _firstWait.TrySetResult();
                 await _room.WaitAsync(ct).ConfigureAwait(false);
             }
         }

@@ -201,15 +201,15 @@ public sealed class MemberEngine : IEngine, IDisposable
         _retentionPacer.OnTick(_log, now, _logger);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         // Nothing from a fed upstream for a while: learners that have all we hold look elsewhere.
-        if (now - _lastFedMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds)
+        long failoverAfter = (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
+        if (now - _lastFedMicros > failoverAfter)
             _learners.SendAwayCaughtUp("this member has no feed from the leader; resume elsewhere");
         bool progressed = durable != _ackedDurable;
-        long fedWithin = (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
         foreach (var (_, channel) in _upstreams)
         {
             // An upstream that sends us nothing (a standby relay) needs our progress only at heartbeat pace:
             // acking it on every flush woke it thousands of times a second for nothing.
-            bool feedsUs = now - channel.LastHeardMicros <= fedWithin;
+            bool feedsUs = now - channel.LastHeardMicros <= failoverAfter;
             if ((progressed && feedsUs) || now - channel.LastSentMicros >= heartbeat) SendAck(channel);
         }
         _ackedDurable = durable;

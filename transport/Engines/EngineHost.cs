@@ -125,13 +125,14 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
     private long _timerDueMicros; // when the tick loop next wakes; under _gate
     private long _lastTimerTickMicros = long.MinValue / 2;
 
+    /// <summary>A timer this much later than asked for is logged: the process was not running.</summary>
+    private const long LateTickMicros = 200_000;
+
     /// <summary>
     /// Ticks the engine when its <see cref="IEngine.NextTickMicros"/> comes due, and sleeps until then (or until an
     /// event brings it forward): an idle node wakes only for its timers and the connection sweep. Timer ticks are
     /// at least the tick interval apart, so an engine that always has work is ticked at that rate, not in a spin.
     /// </summary>
-    private const long LateTickMicros = 200_000;
-
     private async Task TickLoopAsync()
     {
         long minSpacing = (long)_tick.TotalMicroseconds;

@@ -214,7 +214,7 @@ public sealed class FanoutOverSocketsTests
         for (int appended = 1; appended < total; appended += 64)
             host.Invoke(_ => { engine.Append(Math.Min(64, total - appended), padding: 990); return 0; });
 
-        await WaitUntilAsync(() => learner.ReadingPaused, "the paused learner's reader to stop for room", deadline.Token);
+        await learner.ReadingPaused.WaitAsync(deadline.Token);
         // A Deliver frame holds at most 64 KiB here, about 64 of these entries: the bound plus one frame.
         Assert.That(learner.BufferedEntries, Is.InRange(64, 64 + 70));
         Assert.That(host.Invoke(_ => engine.Fanout.Status().Single().QueuedBytes), Is.GreaterThan(stream / 2),
