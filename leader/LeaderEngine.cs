@@ -51,6 +51,11 @@ public sealed partial class LeaderEngine : IEngine
     private readonly long _housekeepingMicros;
     private readonly long _lingerMicros;
     private long _lastFlushMicros = long.MinValue / 2;
+    private readonly Action _flushLog;
+    /// <summary>A group fsync is running on the driver's sync thread; appends go on meanwhile.</summary>
+    private bool _syncing;
+    /// <summary>The durable index the commit and the batches last saw; the sync thread moves the log's ahead of it.</summary>
+    private ulong _durableSeen;
     private readonly long[] _lastBatchMicros;
 
     public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
@@ -60,6 +65,7 @@ public sealed partial class LeaderEngine : IEngine
         _options = options ?? LeaderOptions.Default;
         Epoch = epoch;
         _log = log;
+        _flushLog = log.Flush;
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _random = new Random(_options.Seed);
@@ -130,8 +136,7 @@ public sealed partial class LeaderEngine : IEngine
         ulong index = _log.LastIndex + 1;
         _log.Append(new LogEntry(index, Epoch, timestampMicros, key, payload));
         _appendedBytesSinceFlush += payload.Length + key.Length + 32;
-        if (_appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes)
-            FlushAndSend();
+        if (_appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes) RequestSync(_env.NowMicros);
         return index;
     }
 
@@ -475,17 +480,46 @@ public sealed partial class LeaderEngine : IEngine
         LeaderLog.Paused(_logger, paused / 1000);
     }
 
-    /// <summary>Makes appended entries durable (one group fsync), then sends every datacenter its batch.</summary>
-    public void FlushAndSend() => FlushAndSend(long.MaxValue);
-
-    /// <summary>As <see cref="FlushAndSend()"/>, but only what one linger before <paramref name="now"/> has passed since (the tick's way).</summary>
-    private void FlushAndSend(long now)
+    /// <summary>Makes appended entries durable (one group fsync, here and now), then sends every datacenter its batch.</summary>
+    public void FlushAndSend()
     {
-        if (_log.LastIndex > _log.DurableIndex && now - _lingerMicros >= _lastFlushMicros)
+        if (_log.LastIndex > _log.DurableIndex)
         {
             _log.Flush();
             _lastFlushMicros = _env.NowMicros;
             _appendedBytesSinceFlush = 0;
+        }
+        SendDurable(long.MaxValue);
+    }
+
+    /// <summary>
+    /// The tick's way: asks the driver for a group fsync once a linger has passed since the last (or a batch's worth
+    /// is waiting), and sends what is durable to datacenters whose linger has passed.
+    /// </summary>
+    private void FlushAndSend(long now)
+    {
+        if (now - _lingerMicros >= _lastFlushMicros || _appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes) RequestSync(now);
+        SendDurable(now);
+    }
+
+    private void RequestSync(long now)
+    {
+        if (_syncing) return;
+        _appendedBytesSinceFlush = 0; // a sync asked for before these appends may already have covered them
+        if (_log.LastIndex <= _log.DurableIndex) return;
+        _syncing = true;
+        _lastFlushMicros = now;
+        Outbox.Add(EngineCommand.Sync(_flushLog));
+    }
+
+    public void OnSynced() => _syncing = false;
+
+    private void SendDurable(long now)
+    {
+        ulong durable = _log.DurableIndex;
+        if (durable > _durableSeen)
+        {
+            _durableSeen = durable;
             UpdateCommit();
         }
         SendBatches(now);
@@ -505,8 +539,10 @@ public sealed partial class LeaderEngine : IEngine
         {
             long next = _lastTickMicros + _housekeepingMicros;
             if (Deposed) return next;
-            if (_log.LastIndex > _log.DurableIndex) next = Math.Min(next, _lastFlushMicros + _lingerMicros);
             ulong durable = _log.DurableIndex;
+            if (durable > _durableSeen) return long.MinValue;
+            if (!_syncing && _log.LastIndex > durable)
+                next = Math.Min(next, _appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes ? long.MinValue : _lastFlushMicros + _lingerMicros);
             for (int d = 0; d < _datacenters.Length; d++)
                 if (Behind(_datacenters[d], durable)) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
             return next;

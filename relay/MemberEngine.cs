@@ -38,6 +38,9 @@ public sealed class MemberEngine : IEngine, IDisposable
     private readonly long _housekeepingMicros;
     /// <summary>Highest index an Append of the current epoch has shown to match the leader's log: commit may not pass it.</summary>
     private ulong _matched;
+    private readonly Action _flushLog;
+    /// <summary>A group fsync is running on the driver's sync thread; appends go on meanwhile.</summary>
+    private bool _syncing;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -46,6 +49,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         _self = topology.GetNode(nodeId);
         if (_self.Role != NodeRole.Member) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a member", nameof(nodeId));
         _log = log;
+        _flushLog = log.Flush;
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _topologyHash = TopologyFingerprint.Of(topology);
@@ -183,14 +187,18 @@ public sealed class MemberEngine : IEngine, IDisposable
 
     /// <summary>Now when appended entries wait to be flushed, handed to learners and acked, or learners catch up; else the housekeeping tick.</summary>
     public long NextTickMicros =>
-        _log.LastIndex > _log.DurableIndex || _log.DurableIndex > _delivered || _log.DurableIndex != _ackedDurable || _learners.HasWork
+        (!_syncing && _log.LastIndex > _log.DurableIndex) || _log.DurableIndex > _delivered || _log.DurableIndex != _ackedDurable || _learners.HasWork
             ? long.MinValue
             : _lastTickMicros + _housekeepingMicros;
 
     public void OnTick()
     {
         _lastTickMicros = _env.NowMicros;
-        if (_log.LastIndex > _log.DurableIndex) _log.Flush();
+        if (!_syncing && _log.LastIndex > _log.DurableIndex)
+        {
+            _syncing = true;
+            Outbox.Add(EngineCommand.Sync(_flushLog));
+        }
         ulong durable = _log.DurableIndex;
         if (durable > _delivered)
         {
@@ -215,6 +223,8 @@ public sealed class MemberEngine : IEngine, IDisposable
         _ackedDurable = durable;
         _learners.OnTick();
     }
+
+    public void OnSynced() => _syncing = false;
 
     private void SendAck(PeerChannel channel)
     {

@@ -38,4 +38,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(EventId = 110, Level = LogLevel.Information, Message = "Runtime summary: gc0={Gen0} gc1={Gen1} gc2={Gen2} gc_pause_ms={PauseMillis} cpu_ms={CpuMillis}")]
     public static partial void RuntimeSummary(ILogger logger, int gen0, int gen1, int gen2, long pauseMillis, long cpuMillis);
+
+    [LoggerMessage(EventId = 111, Level = LogLevel.Critical, Message = "The log's fsync failed: this node acknowledges nothing more until it is restarted (a retried fsync may report success for writes the disk dropped)")]
+    public static partial void SyncFailed(ILogger logger, Exception exception);
 }

@@ -30,6 +30,8 @@ public enum CommandKind : byte
     Send,
     Close,
     Dial,
+    /// <summary>Run <see cref="EngineCommand.Work"/> (a group fsync) off the engine's lock, then call <see cref="IEngine.OnSynced"/>.</summary>
+    Sync,
 }
 
 /// <summary>One thing an engine wants done. Send transfers one reference of Buffer to the driver.</summary>
@@ -40,19 +42,27 @@ public readonly struct EngineCommand
     public readonly FrameBuffer? Buffer;
     public readonly CodecError Reason;
     public readonly string? Text;
+    public readonly Action? Work;
 
-    private EngineCommand(CommandKind kind, int connection, FrameBuffer? buffer, CodecError reason, string? text)
+    private EngineCommand(CommandKind kind, int connection, FrameBuffer? buffer, CodecError reason, string? text, Action? work = null)
     {
         Kind = kind;
         Connection = connection;
         Buffer = buffer;
         Reason = reason;
         Text = text;
+        Work = work;
     }
 
     public static EngineCommand Send(int connection, FrameBuffer buffer) => new(CommandKind.Send, connection, buffer, CodecError.None, null);
     public static EngineCommand Close(int connection, CodecError reason, string message) => new(CommandKind.Close, connection, null, reason, message);
     public static EngineCommand Dial(string nodeId) => new(CommandKind.Dial, 0, null, CodecError.None, nodeId);
+
+    /// <summary>
+    /// A blocking fsync for the driver to run without holding up the engine: frames keep arriving and appending while
+    /// the disk syncs, and the next sync covers them all. An engine has at most one in flight.
+    /// </summary>
+    public static EngineCommand Sync(Action flush) => new(CommandKind.Sync, 0, null, CodecError.None, null, flush);
 }
 
 /// <summary>
@@ -74,6 +84,9 @@ public interface IEngine
     void OnDialFailed(string nodeId, string reason);
     void OnFrame(int connection, in Frame frame);
     void OnTick();
+
+    /// <summary>The <see cref="CommandKind.Sync"/> this engine asked for has finished; the driver ticks it next.</summary>
+    void OnSynced() { }
 
     /// <summary>
     /// When <see cref="OnTick"/> is next needed, in <see cref="IEngineEnvironment.NowMicros"/> terms: at or before now

@@ -117,7 +117,55 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
         return bound;
     }
 
-    public void Start() => _loops.Add(Task.Run(TickLoopAsync));
+    public void Start()
+    {
+        _loops.Add(Task.Run(TickLoopAsync));
+        var syncStopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() => SyncLoop(syncStopped)) { IsBackground = true, Name = "georelay-sync" }.Start();
+        _loops.Add(syncStopped.Task);
+    }
+
+    // The engine's group fsync runs on a thread of its own, never under the engine's lock: a member kept reading
+    // and appending while the disk synced, instead of every frame waiting out the previous frame's fsync.
+    private readonly SemaphoreSlim _syncRequested = new(0);
+    private Action? _pendingSync; // under _gate
+
+    private void SyncLoop(TaskCompletionSource stopped)
+    {
+        try
+        {
+            while (true)
+            {
+                _syncRequested.Wait(_stopping.Token);
+                Action? flush;
+                lock (_gate) (flush, _pendingSync) = (_pendingSync, null);
+                if (flush is null) continue;
+                try
+                {
+                    flush();
+                }
+                catch (Exception e)
+                {
+                    // Stopping closed the log under us: the stop flushes it itself.
+                    if (_stopping.IsCancellationRequested) break;
+                    // The engine stays waiting for this sync, so it acks nothing the disk may have lost.
+                    TransportLog.SyncFailed(_logger, e);
+                    continue;
+                }
+                lock (_gate)
+                {
+                    if (_stopping.IsCancellationRequested) break;
+                    _engine.OnSynced();
+                    Settle();
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+        finally
+        {
+            stopped.TrySetResult();
+        }
+    }
 
     private const long SweepMicros = 100_000;
     // Wakes the tick loop early when an event brought the engine's next tick forward.
@@ -499,6 +547,10 @@ public sealed partial class EngineHost : IEngineEnvironment, IAsyncDisposable
                 case CommandKind.Dial:
                     if (!_stopping.IsCancellationRequested)
                         _ = Task.Run(() => DialAsync(command.Text!));
+                    break;
+                case CommandKind.Sync:
+                    _pendingSync = command.Work;
+                    _syncRequested.Release();
                     break;
             }
         }

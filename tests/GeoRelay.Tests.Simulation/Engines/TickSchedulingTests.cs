@@ -11,8 +11,8 @@ namespace GeoRelay.Tests.Simulation.Engines;
 
 /// <summary>
 /// EngineHost ticks an engine when its <see cref="IEngine.NextTickMicros"/> says so: at once after the event that
-/// made work, at a future deadline by its timer, and never while idle; FramedConnection keeps frame order when
-/// its inline sends hand over to the write loop.
+/// made work, at a future deadline by its timer, and never while idle; it runs an engine's fsync off the engine's
+/// lock; FramedConnection keeps frame order when its inline sends hand over to the write loop.
 /// </summary>
 [TestFixture]
 public sealed class TickSchedulingTests
@@ -115,6 +115,70 @@ public sealed class TickSchedulingTests
         SendHeartbeat(client);
         await WaitForAsync(() => engine.Counts().Ticks == 1, "the deadline's tick");
         Assert.That(engine.Counts(), Is.EqualTo((1, 1, 1)), "ticked once, when the deadline came, not before");
+    }
+
+    /// <summary>Asks for a sync on the first heartbeat; the sync blocks until the test lets the disk finish.</summary>
+    private sealed class SyncingEngine(ManualResetEventSlim disk) : IEngine
+    {
+        private readonly object _gate = new();
+        private int _frames, _synced, _syncs;
+        private int _framesWhenSynced = -1;
+        public List<EngineCommand> Outbox { get; } = new();
+        public Hello LocalHello { get; } = Hello.ForThisBuild("sync-test", NodeKind.Member, 1, "", 0);
+        public CodecException? CheckPeer(in Hello hello, PortKind port) => null;
+        public void OnConnected(int connection, PeerInfo peer) { }
+        public void OnDisconnected(int connection) { }
+        public void OnDialFailed(string nodeId, string reason) { }
+        public void OnTick() { }
+        public long NextTickMicros => long.MaxValue;
+
+        public void OnFrame(int connection, in Frame frame)
+        {
+            if (frame.Type != FrameType.Heartbeat) return;
+            lock (_gate)
+            {
+                if (_frames++ == 0)
+                {
+                    _syncs++;
+                    Outbox.Add(EngineCommand.Sync(() => disk.Wait(Patience)));
+                }
+            }
+        }
+
+        public void OnSynced()
+        {
+            lock (_gate)
+            {
+                _synced++;
+                _framesWhenSynced = _frames;
+            }
+        }
+
+        public (int Frames, int Syncs, int Synced, int FramesWhenSynced) Counts() { lock (_gate) return (_frames, _syncs, _synced, _framesWhenSynced); }
+    }
+
+    [Test]
+    public async Task FramesAreHandledWhileTheEnginesFsyncRunsAndTheEngineHearsWhenItEnds()
+    {
+        using var disk = new ManualResetEventSlim(false);
+        var host = new EngineHost(_ => null, ConnectionOptions.Default);
+        await using var _ = host;
+        var engine = new SyncingEngine(disk);
+        host.Attach(engine);
+        var port = host.Listen(new IPEndPoint(IPAddress.Loopback, 0), PortKind.Learner);
+        host.Start();
+        await using var client = await FramedConnection.ConnectAsync(port, ConnectionOptions.Default, CancellationToken.None);
+        client.StartWriting();
+        await Handshake.DialAsync(client, Hello.ForThisBuild("learner", NodeKind.Learner, 0, "", 0, Capabilities.None), Patience, CancellationToken.None);
+
+        for (int i = 0; i < 5; i++) SendHeartbeat(client);
+        // The first frame's sync is stuck on the disk; the other four must still reach the engine.
+        await WaitForAsync(() => engine.Counts().Frames == 5, "frames behind a running fsync");
+        Assert.That(engine.Counts(), Is.EqualTo((5, 1, 0, -1)), "one sync asked for and not finished");
+
+        disk.Set();
+        await WaitForAsync(() => engine.Counts().Synced == 1, "the end of the sync");
+        Assert.That(engine.Counts(), Is.EqualTo((5, 1, 1, 5)));
     }
 
     [Test]

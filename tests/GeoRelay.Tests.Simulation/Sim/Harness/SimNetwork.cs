@@ -265,6 +265,11 @@ public sealed class SimNetwork
             case CommandKind.Dial:
                 _dials.Enqueue((node, c.Text!)); // connects on the next step, like a real dial
                 break;
+            case CommandKind.Sync:
+                // The disk is instant here; the engine is ticked next, as EngineHost does after a sync.
+                c.Work!();
+                node.Engine.OnSynced();
+                break;
         }
     }
 
