@@ -507,9 +507,13 @@ public sealed partial class LeaderEngine : IEngine
         if (_syncing) return;
         _appendedBytesSinceFlush = 0; // a sync asked for before these appends may already have covered them
         if (_log.LastIndex <= _log.DurableIndex) return;
-        _syncing = true;
         _lastFlushMicros = now;
-        Outbox.Add(EngineCommand.Sync(_flushLog));
+        if (_log.FlushWaitsForDisk)
+        {
+            _syncing = true;
+            Outbox.Add(EngineCommand.Sync(_flushLog));
+        }
+        else _log.Flush();
     }
 
     public void OnSynced() => _syncing = false;

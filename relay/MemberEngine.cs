@@ -196,8 +196,12 @@ public sealed class MemberEngine : IEngine, IDisposable
         _lastTickMicros = _env.NowMicros;
         if (!_syncing && _log.LastIndex > _log.DurableIndex)
         {
-            _syncing = true;
-            Outbox.Add(EngineCommand.Sync(_flushLog));
+            if (_log.FlushWaitsForDisk)
+            {
+                _syncing = true;
+                Outbox.Add(EngineCommand.Sync(_flushLog));
+            }
+            else _log.Flush();
         }
         ulong durable = _log.DurableIndex;
         if (durable > _delivered)

@@ -33,6 +33,12 @@ public interface IEntryLog : IDisposable
     /// <summary>Group commit: writes every buffered record and fsyncs once; then <see cref="DurableIndex"/> covers them.</summary>
     void Flush();
 
+    /// <summary>
+    /// Whether <see cref="Flush"/> waits for the disk (an fsync). Engines run such a flush off their lock; one that only
+    /// hands records to the OS they run in place, since a thread hop costs more than it does.
+    /// </summary>
+    bool FlushWaitsForDisk { get; }
+
     /// <summary>Gets the entry at <paramref name="index"/>; false if not held.</summary>
     bool TryGet(ulong index, out LogEntry entry);
 

@@ -95,6 +95,9 @@ public sealed class MemoryLog : IEntryLog
         }
     }
 
+    /// <summary>As a segment log with the same options: simulations then take the path production takes.</summary>
+    public bool FlushWaitsForDisk => _options.Fsync;
+
     public void Flush()
     {
         lock (_gate)

@@ -59,6 +59,8 @@ public sealed partial class SegmentLog : IEntryLog
         get { lock (_gate) return IsEmpty ? 0 : _next - 1; }
     }
 
+    public bool FlushWaitsForDisk => _options.Fsync;
+
     public ulong DurableIndex
     {
         get { lock (_gate) return _durable; }

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 
@@ -397,7 +398,9 @@ public sealed partial class FramedConnection : IAsyncDisposable
     /// <paramref name="allocate"/> (asked for at least the payload's length, which the frame reader has already
     /// checked against the frame limit); returns the array and the payload's length in it.
     /// </summary>
-    public async Task<(FrameType Type, byte[] Buffer, int Length)> ReadOneFrameAsync(Func<int, byte[]> allocate, CancellationToken ct)
+    /// <remarks>Pooled: a learner reads every frame through this, and a Task per frame was most of its garbage.</remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<(FrameType Type, byte[] Buffer, int Length)> ReadOneFrameAsync(Func<int, byte[]> allocate, CancellationToken ct)
     {
         while (true)
         {

@@ -30,8 +30,10 @@ public static class DatapathBenchmark
 
     private sealed record RunResult(string Mode, Load Load, TimeSpan Elapsed, TimeSpan Cpu, ulong FirstIndex, ulong LastIndex,
         List<(string Dc, string Route, long Bytes, long EntryBytes, long Batches, long Failovers)> PerDc, int Gen0, int Gen2, long Allocated,
-        TimeSpan? FollowersCpu, EqualBatches Equal)
+        TimeSpan? FollowersCpu, EqualBatches Equal, long? FileBytes)
     {
+        /// <summary>Bytes written to files per entry by this process (the whole cluster, in-process).</summary>
+        public double? FileBytesPerEntry => FileBytes / (double)Load.Count;
         public bool Processes => FollowersCpu is not null;
         public double FollowersCpuMicrosPerEntry => FollowersCpu?.TotalMicroseconds / Load.Count ?? 0;
         public double EntriesPerSecond => Load.Count / Elapsed.TotalSeconds;
@@ -85,6 +87,8 @@ public static class DatapathBenchmark
         if (localLevel is { } level) yaml = Regex.Replace(yaml, @"local-level: *\d+", $"local-level: {level}");
         var topology = TopologyLoader.Parse(yaml, "three-regions.yaml").GetConfigOrThrow();
         var clock = Stopwatch.StartNew();
+        double diskRate = DiskCeiling.MeasureWriteRate();
+        Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] disk: {diskRate / 1e6:F0} MB/s sequential (1 MiB writes, fsync every 64 MiB)");
         var results = new List<(RunResult Proxy, RunResult Direct)>();
         var separate = new List<(RunResult Proxy, RunResult Direct)>();
         foreach (var processes in new[] { false, true })
@@ -109,13 +113,13 @@ public static class DatapathBenchmark
 
         if (results.Count == 0 || separate.Count == 0) return 0; // a partial run: the lines above are the result
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        File.WriteAllText(output, Report(topology, results, separate, clock.Elapsed));
+        File.WriteAllText(output, Report(topology, results, separate, clock.Elapsed, diskRate));
         Console.WriteLine($"wrote {output}");
         return 0;
     }
 
     private static string Describe(RunResult r) =>
-        $"{(r.Processes ? "processes" : "in-process"),-10} {r.Mode,-7} {r.Load.Size,6} B x {r.Load.Count,7}: {r.EntriesPerSecond,10:N0} entries/s {r.MBps,8:F1} MB/s cpu {r.CpuMicrosPerEntry,6:F2}{(r.Processes ? $" (followers {r.FollowersCpuMicrosPerEntry:F2})" : "")} us/entry alloc {r.AllocatedPerEntry,6:F0} B/entry leader egress {r.TotalBytes / (double)r.Load.Count,8:F1} B/entry (" +
+        $"{(r.Processes ? "processes" : "in-process"),-10} {r.Mode,-7} {r.Load.Size,6} B x {r.Load.Count,7}: {r.EntriesPerSecond,10:N0} entries/s {r.MBps,8:F1} MB/s cpu {r.CpuMicrosPerEntry,6:F2}{(r.Processes ? $" (followers {r.FollowersCpuMicrosPerEntry:F2})" : "")} us/entry alloc {r.AllocatedPerEntry,6:F0} B/entry files {r.FileBytesPerEntry,6:F0} B/entry leader egress {r.TotalBytes / (double)r.Load.Count,8:F1} B/entry (" +
         string.Join(", ", r.PerDc.Select(d => $"{d.Dc} {d.Bytes / (double)r.Load.Count:F1}")) + $"; failovers {r.PerDc.Sum(d => d.Failovers)}) at equal batches of {r.Equal.Group}: " +
         string.Join(", ", r.Equal.Bytes.Select(b => $"{b.Key} {b.Value / (double)r.Equal.Entries:F2}"));
 
@@ -147,6 +151,7 @@ public static class DatapathBenchmark
         var cpu0 = process.TotalProcessorTime;
         var followersCpu0 = followers?.FollowersCpu();
         long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
+        long? written0 = DiskCeiling.WrittenBytes();
         var sw = Stopwatch.StartNew();
         ulong last = await PublishAsync(leader, payloads, load.Size, cursor, load.Count);
         sw.Stop();
@@ -154,6 +159,7 @@ public static class DatapathBenchmark
         var cpu = process.TotalProcessorTime - cpu0;
         var followersCpu = followers?.FollowersCpu() - followersCpu0;
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
+        long? written = DiskCeiling.WrittenBytes() - written0;
         gen0 = GC.CollectionCount(0) - gen0;
         gen2 = GC.CollectionCount(2) - gen2;
         var after = leader.Host.Invoke(_ => leader.Engine.Status());
@@ -168,7 +174,7 @@ public static class DatapathBenchmark
             perDc.Add((a.Name, a.Route, a.BytesSent - b.BytesSent, a.EntryBytesSent - b.EntryBytesSent, a.Batches - b.Batches, a.Failovers - b.Failovers));
         }
         var equal = await EqualBatchesAsync(leader, payloads, load.Size, cursor + load.Count);
-        return new RunResult(mode, load, sw.Elapsed, cpu, firstIndex, last, perDc, gen0, gen2, allocated, followersCpu, equal);
+        return new RunResult(mode, load, sw.Elapsed, cpu, firstIndex, last, perDc, gen0, gen2, allocated, followersCpu, equal, written);
     }
 
     /// <summary>
@@ -250,7 +256,7 @@ public static class DatapathBenchmark
         pool.AsMemory((int)(i * size % (pool.Length - size)), size);
 
     private static string Report(TopologyConfig topology, List<(RunResult Proxy, RunResult Direct)> results,
-        List<(RunResult Proxy, RunResult Direct)> separate, TimeSpan total)
+        List<(RunResult Proxy, RunResult Direct)> separate, TimeSpan total, double diskRate)
     {
         var inv = CultureInfo.InvariantCulture;
         var md = new StringBuilder();
@@ -277,11 +283,13 @@ public static class DatapathBenchmark
         md.AppendLine();
         md.AppendLine("All nodes in one process:");
         md.AppendLine();
-        md.AppendLine("| entry size | entries | mode | elapsed s | entries/s | MB/s (payload) | CPU µs/entry (whole cluster) | allocated B/entry | gen0 / gen2 GCs |");
-        md.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| entry size | entries | mode | elapsed s | entries/s | MB/s (payload) | CPU µs/entry (whole cluster) | allocated B/entry | file bytes written/entry | gen0 / gen2 GCs |");
+        md.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var (p, d) in results)
             foreach (var r in new[] { p, d })
-                md.AppendLine(string.Create(inv, $"| {Size(r.Load.Size)} | {r.Load.Count:N0} | {r.Mode} | {r.Elapsed.TotalSeconds:F2} | {r.EntriesPerSecond:N0} | {r.MBps:F1} | {r.CpuMicrosPerEntry:F2} | {r.AllocatedPerEntry:F0} | {r.Gen0} / {r.Gen2} |"));
+                md.AppendLine(string.Create(inv, $"| {Size(r.Load.Size)} | {r.Load.Count:N0} | {r.Mode} | {r.Elapsed.TotalSeconds:F2} | {r.EntriesPerSecond:N0} | {r.MBps:F1} | {r.CpuMicrosPerEntry:F2} | {r.AllocatedPerEntry:F0} | {r.FileBytesPerEntry:F0} | {r.Gen0} / {r.Gen2} |"));
+        md.AppendLine();
+        md.AppendLine(string.Create(inv, $"File bytes written = `write_bytes` of `/proc/self/io` over the run: every node's log records (the leader and {topology.Datacenters.Sum(d => d.Members.Count)} members fsync theirs; the proxies' retention logs are written, not fsynced). The same disk measured alone at the start of this run: **{diskRate / 1e6:F0} MB/s** sequential (1 MiB writes into a fresh file in the temp directory, an fsync every 64 MiB)."));
         md.AppendLine();
         md.AppendLine("## Leader CPU per entry (followers as processes)");
         md.AppendLine();
@@ -348,6 +356,8 @@ public static class DatapathBenchmark
         {
             bool ok = r256.EntriesPerSecond >= TargetEntriesPerSecond;
             md.AppendLine(string.Create(inv, $"- **{(ok ? "PASS" : "FAIL")}** — throughput target ≥ {TargetEntriesPerSecond:N0} entries/s of 256 B committed (group fsync on): measured **{r256.EntriesPerSecond:N0} entries/s** ({r256.MBps:F1} MB/s) through the proxies with every node in one process, {r256.EntriesPerSecond / TargetEntriesPerSecond:P0} of target."));
+            if (r256.FileBytesPerEntry is { } perEntry && perEntry > 0)
+                md.AppendLine(string.Create(inv, $"- The disk's ceiling for that run: the cluster wrote {perEntry:F0} B of log files per 256 B entry, so {diskRate / 1e6:F0} MB/s of sequential writes allow at most **{diskRate / perEntry:N0} entries/s** with nothing else running; {TargetEntriesPerSecond:N0}/s would need {TargetEntriesPerSecond * perEntry / 1e9:F2} GB/s."));
         }
         var s256 = separate.FirstOrDefault(x => x.Proxy.Load.Size == 256).Proxy;
         if (s256 is not null)

@@ -28,6 +28,7 @@ public sealed class WatchedLog(MemoryLog inner) : IEntryLog
 
     public bool Append(in LogEntry entry) => Inner.Append(entry);
     public void Flush() => Inner.Flush();
+    public bool FlushWaitsForDisk => Inner.FlushWaitsForDisk;
     public bool TryGet(ulong index, out LogEntry entry) => Inner.TryGet(index, out entry);
     public int Read(ulong fromIndex, int maxEntries, long maxBytes, List<LogEntry> into) => Inner.Read(fromIndex, maxEntries, maxBytes, into);
     public int ApplyRetention(DateTimeOffset now) => Inner.ApplyRetention(now);
