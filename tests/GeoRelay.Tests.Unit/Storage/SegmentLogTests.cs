@@ -50,6 +50,16 @@ public sealed class SegmentLogTests
     }
 
     [Test]
+    public void Only_a_log_that_fsyncs_says_its_flush_waits_for_the_disk()
+    {
+        // Engines run a waiting flush on the host's sync thread and any other in place: the hop costs more than a write.
+        using (SegmentLog log = Open(Small with { Fsync = true })) Assert.That(log.FlushWaitsForDisk, Is.True);
+        using (SegmentLog log = Open(Small with { Fsync = false })) Assert.That(log.FlushWaitsForDisk, Is.False);
+        Assert.That(new MemoryLog(Small with { Fsync = true }).FlushWaitsForDisk, Is.True);
+        Assert.That(new MemoryLog(Small with { Fsync = false }).FlushWaitsForDisk, Is.False);
+    }
+
+    [Test]
     public void Reopening_recovers_everything_and_appends_continue()
     {
         using (SegmentLog log = Open(Small with { Fsync = true }))
