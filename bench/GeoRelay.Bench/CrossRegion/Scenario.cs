@@ -69,7 +69,7 @@ public sealed class Scenario
         public double Seconds { get; set; }
     }
 
-    public static readonly string[] KnownSystems = ["direct", "proxies-plain", "georelay", "nats"];
+    public static readonly string[] KnownSystems = ["direct", "proxies-plain", "mux-plain", "georelay", "nats"];
 
     public static Scenario Load(string path)
     {

@@ -34,7 +34,8 @@ public interface ISystemUnderTest : IAsyncDisposable
 /// <summary>
 /// GeoRelay as real daemons (georelay leader/relay/member): "direct" (the leader sends to every member, and the
 /// learners of every region subscribe to the leader region's members across the WAN), "proxies-plain" (one batch
-/// per region through a proxy, without mux and with compression level 0) or "georelay" (mux + streaming zstd).
+/// per region through a proxy, without mux and with compression level 0), "mux-plain" (mux, compression level 0: which
+/// of the two costs what) or "georelay" (mux + streaming zstd).
 /// Only the leader crosses regions as a dialler, so only its copy of the topology points at the WAN links.
 /// </summary>
 public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh) : ISystemUnderTest
@@ -54,6 +55,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
     {
         "direct" => "GeoRelay, proxies off (`georelay leader --direct`): the leader sends to every member itself; every learner subscribes to a member in the leader's region, so each learner's stream crosses the WAN on its own",
         "proxies-plain" => "GeoRelay through one proxy per region, mux off (`--no-mux`) and `compression: { level: 0 }`",
+        "mux-plain" => "GeoRelay through one proxy per region, mux on and `compression: { level: 0 }`",
         _ => "GeoRelay as designed: one mux batch per region, streaming zstd (level 1), through the first proxy",
     };
 
@@ -99,7 +101,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
             ready.Add(process.WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(90)));
         }
         await Task.WhenAll(ready).WaitAsync(cancellationToken);
-        string flags = mode switch { "direct" => " --direct", "proxies-plain" => " --no-mux --compression-level 0", _ => "" };
+        string flags = mode switch { "direct" => " --direct", "proxies-plain" => " --no-mux --compression-level 0", "mux-plain" => " --compression-level 0", _ => "" };
         var leader = Start(LeaderId, $"leader --config \"{leaderConfig}\" --data \"{Path.Combine(_directory, LeaderId)}\"{flags}");
         await leader.WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(90)).WaitAsync(cancellationToken);
         _publisher = await PublishClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, publish), cancellationToken);
@@ -116,7 +118,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         y.AppendLine("quorum: majority");
         y.AppendLine("defaults:");
         y.AppendLine(inv, $"  batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}");
-        y.AppendLine(inv, $"  compression: {{ level: {(mode == "proxies-plain" ? 0 : 1)} }}");
+        y.AppendLine(inv, $"  compression: {{ level: {(mode is "proxies-plain" or "mux-plain" ? 0 : 1)} }}");
         // Core NATS keeps messages in memory only; GeoRelay writes its logs but does not fsync here, like for like.
         y.AppendLine("  fsync: false");
         y.AppendLine("datacenters:");
