@@ -51,9 +51,7 @@ public sealed partial class LeaderEngine : IEngine
     private readonly long _housekeepingMicros;
     private readonly long _lingerMicros;
     private long _lastFlushMicros = long.MinValue / 2;
-    private readonly Action _flushLog;
-    /// <summary>A group fsync is running on the driver's sync thread; appends go on meanwhile.</summary>
-    private bool _syncing;
+    private readonly GroupSync _sync;
     /// <summary>The durable index the commit and the batches last saw; the sync thread moves the log's ahead of it.</summary>
     private ulong _durableSeen;
     private readonly long[] _lastBatchMicros;
@@ -65,7 +63,7 @@ public sealed partial class LeaderEngine : IEngine
         _options = options ?? LeaderOptions.Default;
         Epoch = epoch;
         _log = log;
-        _flushLog = log.Flush;
+        _sync = new GroupSync(log.Flush, log.FlushWaitsForDisk);
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _random = new Random(_options.Seed);
@@ -498,25 +496,24 @@ public sealed partial class LeaderEngine : IEngine
     /// </summary>
     private void FlushAndSend(long now)
     {
-        if (now - _lingerMicros >= _lastFlushMicros || _appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes) RequestSync(now);
+        if (now >= SyncDueMicros) RequestSync(now);
         SendDurable(now);
     }
 
+    /// <summary>When appended entries are next due a sync: once a linger after the last, or at once when a batch's worth waits.</summary>
+    private long SyncDueMicros =>
+        _appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes ? long.MinValue : _lastFlushMicros + _lingerMicros;
+
     private void RequestSync(long now)
     {
-        if (_syncing) return;
+        if (_sync.Running) return;
         _appendedBytesSinceFlush = 0; // a sync asked for before these appends may already have covered them
         if (_log.LastIndex <= _log.DurableIndex) return;
         _lastFlushMicros = now;
-        if (_log.FlushWaitsForDisk)
-        {
-            _syncing = true;
-            Outbox.Add(EngineCommand.Sync(_flushLog));
-        }
-        else _log.Flush();
+        _sync.Start(Outbox);
     }
 
-    public void OnSynced() => _syncing = false;
+    public void OnSynced() => _sync.Finished();
 
     private void SendDurable(long now)
     {
@@ -545,8 +542,7 @@ public sealed partial class LeaderEngine : IEngine
             if (Deposed) return next;
             ulong durable = _log.DurableIndex;
             if (durable > _durableSeen) return long.MinValue;
-            if (!_syncing && _log.LastIndex > durable)
-                next = Math.Min(next, _appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes ? long.MinValue : _lastFlushMicros + _lingerMicros);
+            if (!_sync.Running && _log.LastIndex > durable) next = Math.Min(next, SyncDueMicros);
             for (int d = 0; d < _datacenters.Length; d++)
                 if (Behind(_datacenters[d], durable)) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
             return next;

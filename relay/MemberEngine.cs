@@ -38,9 +38,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     private readonly long _housekeepingMicros;
     /// <summary>Highest index an Append of the current epoch has shown to match the leader's log: commit may not pass it.</summary>
     private ulong _matched;
-    private readonly Action _flushLog;
-    /// <summary>A group fsync is running on the driver's sync thread; appends go on meanwhile.</summary>
-    private bool _syncing;
+    private readonly GroupSync _sync;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -49,7 +47,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         _self = topology.GetNode(nodeId);
         if (_self.Role != NodeRole.Member) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a member", nameof(nodeId));
         _log = log;
-        _flushLog = log.Flush;
+        _sync = new GroupSync(log.Flush, log.FlushWaitsForDisk);
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _topologyHash = TopologyFingerprint.Of(topology);
@@ -187,22 +185,14 @@ public sealed class MemberEngine : IEngine, IDisposable
 
     /// <summary>Now when appended entries wait to be flushed, handed to learners and acked, or learners catch up; else the housekeeping tick.</summary>
     public long NextTickMicros =>
-        (!_syncing && _log.LastIndex > _log.DurableIndex) || _log.DurableIndex > _delivered || _log.DurableIndex != _ackedDurable || _learners.HasWork
+        (!_sync.Running && _log.LastIndex > _log.DurableIndex) || _log.DurableIndex > _delivered || _log.DurableIndex != _ackedDurable || _learners.HasWork
             ? long.MinValue
             : _lastTickMicros + _housekeepingMicros;
 
     public void OnTick()
     {
         _lastTickMicros = _env.NowMicros;
-        if (!_syncing && _log.LastIndex > _log.DurableIndex)
-        {
-            if (_log.FlushWaitsForDisk)
-            {
-                _syncing = true;
-                Outbox.Add(EngineCommand.Sync(_flushLog));
-            }
-            else _log.Flush();
-        }
+        if (_log.LastIndex > _log.DurableIndex) _sync.Start(Outbox);
         ulong durable = _log.DurableIndex;
         if (durable > _delivered)
         {
@@ -228,7 +218,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         _learners.OnTick();
     }
 
-    public void OnSynced() => _syncing = false;
+    public void OnSynced() => _sync.Finished();
 
     private void SendAck(PeerChannel channel)
     {

@@ -398,7 +398,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
     /// <paramref name="allocate"/> (asked for at least the payload's length, which the frame reader has already
     /// checked against the frame limit); returns the array and the payload's length in it.
     /// </summary>
-    /// <remarks>Pooled: a learner reads every frame through this, and a Task per frame was most of its garbage.</remarks>
+    /// <remarks>Pooled: a learner reads every frame through this, so no Task is allocated per frame.</remarks>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<(FrameType Type, byte[] Buffer, int Length)> ReadOneFrameAsync(Func<int, byte[]> allocate, CancellationToken ct)
     {

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
+using GeoRelay.Tests.Shared;
 using GeoRelay.Transport;
 using GeoRelay.Transport.Engines;
 using NUnit.Framework;
@@ -80,16 +81,6 @@ public sealed class TickSchedulingTests
         Assert.That(connection.TrySend(frame), Is.True);
     }
 
-    private static async Task WaitForAsync(Func<bool> condition, string what)
-    {
-        using var timeout = new CancellationTokenSource(Patience);
-        while (!condition())
-        {
-            if (timeout.IsCancellationRequested) Assert.Fail($"timed out waiting for {what}");
-            await Task.Yield();
-        }
-    }
-
     [Test]
     public async Task WorkIsTickedRightAfterTheEventThatMadeItAndAnIdleEngineNotAtAll()
     {
@@ -99,7 +90,7 @@ public sealed class TickSchedulingTests
         for (int i = 1; i <= 3; i++)
         {
             SendHeartbeat(client);
-            await WaitForAsync(() => engine.Counts().TicksAfterFrame == i, $"tick {i}");
+            await Poll.UntilAsync(() => engine.Counts().TicksAfterFrame == i, $"tick {i}", Patience);
         }
         // A fixed-period timer would have ticked it hundreds of times by now (handshake, three round trips).
         var (frames, ticks, afterFrame) = engine.Counts();
@@ -113,7 +104,7 @@ public sealed class TickSchedulingTests
         await using var _ = host;
         await using var __ = client;
         SendHeartbeat(client);
-        await WaitForAsync(() => engine.Counts().Ticks == 1, "the deadline's tick");
+        await Poll.UntilAsync(() => engine.Counts().Ticks == 1, "the deadline's tick", Patience);
         Assert.That(engine.Counts(), Is.EqualTo((1, 1, 1)), "ticked once, when the deadline came, not before");
     }
 
@@ -173,11 +164,11 @@ public sealed class TickSchedulingTests
 
         for (int i = 0; i < 5; i++) SendHeartbeat(client);
         // The first frame's sync is stuck on the disk; the other four must still reach the engine.
-        await WaitForAsync(() => engine.Counts().Frames == 5, "frames behind a running fsync");
+        await Poll.UntilAsync(() => engine.Counts().Frames == 5, "frames behind a running fsync", Patience);
         Assert.That(engine.Counts(), Is.EqualTo((5, 1, 0, -1)), "one sync asked for and not finished");
 
         disk.Set();
-        await WaitForAsync(() => engine.Counts().Synced == 1, "the end of the sync");
+        await Poll.UntilAsync(() => engine.Counts().Synced == 1, "the end of the sync", Patience);
         Assert.That(engine.Counts(), Is.EqualTo((5, 1, 1, 5)));
     }
 

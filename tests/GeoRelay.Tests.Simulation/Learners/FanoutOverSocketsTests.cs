@@ -166,7 +166,7 @@ public sealed class FanoutOverSocketsTests
         Assert.That(host.Connections(), Is.Empty, $"connection {gone} was reported gone");
         Assert.That(host.Invoke(_ => engine.Fanout.LearnerCount), Is.Zero);
         // Its queued frames (nobody else holds them here) go back to the pool once the write loop has let go.
-        await WaitUntilAsync(() => FrameBuffer.InUse <= buffersBefore, "the stalled learner's frame buffers to be released", deadline.Token);
+        await Poll.UntilAsync(() => FrameBuffer.InUse <= buffersBefore, "the stalled learner's frame buffers to be released", deadline.Token);
 
         // Reading at last, it finds a gap-free prefix and then the end of the connection (the Error frame was queued behind the backlog).
         var (error, next) = await StalledLearner.DrainAsync(stalled, 1, deadline.Token);
@@ -230,15 +230,6 @@ public sealed class FanoutOverSocketsTests
     {
         try { return long.Parse(File.ReadAllText("/proc/sys/net/ipv4/tcp_wmem").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[2]); }
         catch (IOException) { return 4 << 20; }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, CancellationToken ct)
-    {
-        while (!condition())
-        {
-            if (ct.IsCancellationRequested) Assert.Fail($"timed out waiting for {what}");
-            await Task.Delay(1, CancellationToken.None); // poll interval, not a stand-in for the condition
-        }
     }
 
     private static bool HasDelivered(LearnerFanout fanout, string node, ulong index)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using GeoRelay.Tests.Shared;
 using GeoRelay.Wan;
 using NUnit.Framework;
 
@@ -72,16 +73,6 @@ public sealed class WanLinkTests
             offset += n;
         }
         return -1;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        using var deadline = new CancellationTokenSource(Patience);
-        while (!condition())
-        {
-            if (deadline.IsCancellationRequested) Assert.Fail($"timed out waiting for {what}");
-            await Task.Delay(1, CancellationToken.None); // poll interval, not a stand-in for the condition
-        }
     }
 
     [Test]
@@ -202,7 +193,7 @@ public sealed class WanLinkTests
         link.Cut(WanCutMode.Blackhole);
         var received = ReceivePatternAsync(pair.Server, 5000);
         await SendPatternAsync(pair.Client, 5000, 5);
-        await WaitUntilAsync(() => link.Counters.Forward.PeakBufferedBytes == 5000, "the link to read what was sent");
+        await Poll.UntilAsync(() => link.Counters.Forward.PeakBufferedBytes == 5000, "the link to read what was sent", Patience);
         Assert.That(received.IsCompleted, Is.False);
         Assert.That(link.Counters.Forward.Bytes, Is.Zero, "nothing crosses a cut link");
         link.Heal();
@@ -220,7 +211,7 @@ public sealed class WanLinkTests
         await using var pair = await Pair.ConnectAsync(listener, link.ListenEndPoint);
         const long total = 48L << 20; // far more than the kernel's socket buffers on both hops plus the link's bound
         var sending = SendPatternAsync(pair.Client, total, 6);
-        await WaitUntilAsync(() => link.Counters.Forward.PeakBufferedBytes >= options.MaxBufferedBytes - options.ReadChunkBytes, "the link's buffer to fill");
+        await Poll.UntilAsync(() => link.Counters.Forward.PeakBufferedBytes >= options.MaxBufferedBytes - options.ReadChunkBytes, "the link's buffer to fill", Patience);
         Assert.That(sending.IsCompleted, Is.False, "the sender is held back");
         Assert.That(link.Counters.Forward.PeakBufferedBytes, Is.LessThanOrEqualTo(options.MaxBufferedBytes));
 
