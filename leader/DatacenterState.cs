@@ -1,9 +1,9 @@
 using GeoRelay.Topology;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 
 namespace GeoRelay.Leader;
 
-public enum ProxyHealth : byte
+public enum RelayHealth : byte
 {
     Unknown,
     Healthy,
@@ -18,7 +18,7 @@ internal sealed class MemberState(string id, int slot)
     public ulong Durable;
     /// <summary>Highest index sent on the current path; reset to Durable whenever the path is new.</summary>
     public ulong SentThrough;
-    /// <summary>The current path (proxy link, or direct connection) is up and synced.</summary>
+    /// <summary>The current path (relay link, or direct connection) is up and synced.</summary>
     public bool Reachable;
     public int DirectConnection = -1;
     public bool DialPending;
@@ -29,15 +29,15 @@ internal sealed class DatacenterState
 {
     public DatacenterConfig Config { get; }
     public MemberState[] Members { get; }
-    public ProxyHealth[] Health { get; }
-    public Backoff[] ProxyBackoff { get; }
-    public bool[] ProxyDialPending { get; }
+    public RelayHealth[] Health { get; }
+    public Backoff[] RelayBackoff { get; }
+    public bool[] RelayDialPending { get; }
 
-    /// <summary>Index into Config.Proxies of the proxy in use, or -1 when sending directly.</summary>
-    public int CurrentProxy = -1;
-    public int ProxyConnection = -1;
-    /// <summary>The proxy has sent its first DcAck on this connection, so sent positions are known.</summary>
-    public bool ProxySynced;
+    /// <summary>Index into Config.Relays of the relay in use, or -1 when sending directly.</summary>
+    public int CurrentRelay = -1;
+    public int RelayConnection = -1;
+    /// <summary>The relay has sent its first DcAck on this connection, so sent positions are known.</summary>
+    public bool RelaySynced;
     public ulong RetainedSentThrough;
     public long LastHeardMicros;
 
@@ -49,29 +49,29 @@ internal sealed class DatacenterState
     public long Batches;
     public long Failovers;
     public long DirectFallbacks;
-    public long ProxyReturns;
-    /// <summary>Highest retained index the current proxy acked, and when it last moved (or work was first outstanding).</summary>
+    public long RelayReturns;
+    /// <summary>Highest retained index the current relay acked, and when it last moved (or work was first outstanding).</summary>
     public ulong RetainedAcked;
     public long LastAckProgressMicros;
     public long DirectSinceMicros = -1;
     public long DirectMicrosTotal;
-    /// <summary>When a proxy of this datacenter last timed out, and the damping level it left (see <see cref="FailoverLimitMicros"/>).</summary>
+    /// <summary>When a relay of this datacenter last timed out, and the damping level it left (see <see cref="FailoverLimitMicros"/>).</summary>
     public long LastTimeoutMicros = long.MinValue / 2;
     public int TimeoutLevel;
 
     public const int MaxTimeoutLevel = 3;
 
     /// <summary>
-    /// How long the current proxy may stay silent (or not make ack progress) before it is abandoned:
+    /// How long the current relay may stay silent (or not make ack progress) before it is abandoned:
     /// <paramref name="failoverAfter"/> doubled once per damping level (at most 8x). A timeout that follows the
     /// previous one while its limit is still raised, or within ten limits, adds a level; ten limits without a
-    /// timeout take one away. Proxies that keep timing out one after another are more likely a slow link or an
-    /// overloaded machine than dead proxies: damping stops the route from flapping between them. A closed
+    /// timeout take one away. Relays that keep timing out one after another are more likely a slow link or an
+    /// overloaded machine than dead relays: damping stops the route from flapping between them. A closed
     /// connection or a refused dial still fails over at once.
     /// </summary>
     public long FailoverLimitMicros(long failoverAfter, long now) => failoverAfter << Damping(failoverAfter, now).Level;
 
-    /// <summary>Records a proxy timeout now.</summary>
+    /// <summary>Records a relay timeout now.</summary>
     public void NoteTimeout(long failoverAfter, long now)
     {
         var (level, recent) = Damping(failoverAfter, now);
@@ -99,12 +99,12 @@ internal sealed class DatacenterState
         Config = config;
         Members = new MemberState[config.Members.Count];
         for (int i = 0; i < Members.Length; i++) Members[i] = new MemberState(config.Members[i], i);
-        Health = new ProxyHealth[config.Proxies.Count];
-        ProxyBackoff = new Backoff[config.Proxies.Count];
-        ProxyDialPending = new bool[config.Proxies.Count];
+        Health = new RelayHealth[config.Relays.Count];
+        RelayBackoff = new Backoff[config.Relays.Count];
+        RelayDialPending = new bool[config.Relays.Count];
     }
 
-    public bool HasProxies => Config.Proxies.Count > 0;
-    public bool IsDirect => CurrentProxy < 0;
-    public string? CurrentProxyId => CurrentProxy >= 0 ? Config.Proxies[CurrentProxy] : null;
+    public bool HasRelays => Config.Relays.Count > 0;
+    public bool IsDirect => CurrentRelay < 0;
+    public string? CurrentRelayId => CurrentRelay >= 0 ? Config.Relays[CurrentRelay] : null;
 }

@@ -1,7 +1,7 @@
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 
 namespace GeoRelay.Leader;
 
@@ -10,7 +10,7 @@ public sealed partial class LeaderEngine
     /// <summary>Per datacenter: route, connection state and counters, for status pages and the demo.</summary>
     public readonly record struct DatacenterStatus(string Name, string Route, bool Connected, ulong Delivered, ulong MinDurable,
         long BytesSent, long EntryBytesSent, long Batches, long Failovers, long InflightBytes, TimeSpan DirectTime,
-        long DirectFallbacks = 0, long ProxyReturns = 0);
+        long DirectFallbacks = 0, long RelayReturns = 0);
 
     public List<DatacenterStatus> Status()
     {
@@ -20,11 +20,11 @@ public sealed partial class LeaderEngine
         {
             ulong min = ulong.MaxValue;
             foreach (var m in dc.Members) min = Math.Min(min, m.Durable);
-            long direct = dc.DirectMicrosTotal + (dc.DirectSinceMicros >= 0 && dc.HasProxies ? now - dc.DirectSinceMicros : 0);
-            list.Add(new DatacenterStatus(dc.Config.Name, dc.IsDirect ? "direct" : "proxy " + dc.CurrentProxyId,
-                dc.IsDirect ? AnyDirect(dc) : dc.ProxyConnection >= 0 && dc.ProxySynced, dc.Delivered, min == ulong.MaxValue ? 0 : min,
+            long direct = dc.DirectMicrosTotal + (dc.DirectSinceMicros >= 0 && dc.HasRelays ? now - dc.DirectSinceMicros : 0);
+            list.Add(new DatacenterStatus(dc.Config.Name, dc.IsDirect ? "direct" : "relay " + dc.CurrentRelayId,
+                dc.IsDirect ? AnyDirect(dc) : dc.RelayConnection >= 0 && dc.RelaySynced, dc.Delivered, min == ulong.MaxValue ? 0 : min,
                 dc.BytesSent, dc.EntryBytesSent, dc.Batches, dc.Failovers, dc.InflightBytes, TimeSpan.FromMicroseconds(direct),
-                dc.DirectFallbacks, dc.ProxyReturns));
+                dc.DirectFallbacks, dc.RelayReturns));
         }
         return list;
     }
@@ -35,7 +35,7 @@ public sealed partial class LeaderEngine
         return false;
     }
 
-    /// <summary>Failure detection, dials, proxy probes in direct mode.</summary>
+    /// <summary>Failure detection, dials, relay probes in direct mode.</summary>
     private void CheckRoutes(long now)
     {
         if (Stopping) return; // no dials or failovers while the node shuts down
@@ -44,33 +44,33 @@ public sealed partial class LeaderEngine
         {
             if (!dc.IsDirect)
             {
-                if (dc.ProxyConnection >= 0)
+                if (dc.RelayConnection >= 0)
                 {
-                    int conn = dc.ProxyConnection;
+                    int conn = dc.RelayConnection;
                     long limit = dc.FailoverLimitMicros(failoverAfter, now);
                     if (now - dc.LastHeardMicros > limit)
                     {
                         dc.NoteTimeout(failoverAfter, now);
-                        FailProxy(dc, $"silent for {(now - dc.LastHeardMicros) / 1000} ms{Damped(limit, failoverAfter)}");
+                        FailRelay(dc, $"silent for {(now - dc.LastHeardMicros) / 1000} ms{Damped(limit, failoverAfter)}");
                         Outbox.Add(EngineCommand.Close(conn, CodecError.Protocol, "no heartbeat or ack within failover-after"));
                     }
-                    else if (dc.ProxySynced && dc.RetainedAcked < dc.RetainedSentThrough && now - dc.LastAckProgressMicros > limit)
+                    else if (dc.RelaySynced && dc.RetainedAcked < dc.RetainedSentThrough && now - dc.LastAckProgressMicros > limit)
                     {
                         dc.NoteTimeout(failoverAfter, now);
                         // Alive but not taking what it is sent (wedged, or its link too slow to keep up).
-                        FailProxy(dc, $"acked nothing new for {(now - dc.LastAckProgressMicros) / 1000} ms ({dc.RetainedAcked} of {dc.RetainedSentThrough}){Damped(limit, failoverAfter)}");
+                        FailRelay(dc, $"acked nothing new for {(now - dc.LastAckProgressMicros) / 1000} ms ({dc.RetainedAcked} of {dc.RetainedSentThrough}){Damped(limit, failoverAfter)}");
                         Outbox.Add(EngineCommand.Close(conn, CodecError.Protocol, "no ack progress within failover-after"));
                     }
                 }
-                else if (!dc.ProxyDialPending[dc.CurrentProxy] && dc.ProxyBackoff[dc.CurrentProxy].Due(now))
+                else if (!dc.RelayDialPending[dc.CurrentRelay] && dc.RelayBackoff[dc.CurrentRelay].Due(now))
                 {
-                    dc.ProxyDialPending[dc.CurrentProxy] = true;
+                    dc.RelayDialPending[dc.CurrentRelay] = true;
                     dc.LastHeardMicros = now;
-                    Outbox.Add(EngineCommand.Dial(dc.Config.Proxies[dc.CurrentProxy]));
+                    Outbox.Add(EngineCommand.Dial(dc.Config.Relays[dc.CurrentRelay]));
                 }
                 continue;
             }
-            // Direct: keep a link to every member, and probe the proxies with back-off.
+            // Direct: keep a link to every member, and probe the relays with back-off.
             foreach (var member in dc.Members)
             {
                 if (member.DirectConnection < 0 && !member.DialPending && member.Backoff.Due(now))
@@ -79,12 +79,12 @@ public sealed partial class LeaderEngine
                     Outbox.Add(EngineCommand.Dial(member.Id));
                 }
             }
-            if (!_options.UseProxies || dc.Config.IsLeaderDatacenter) continue;
-            for (int p = 0; p < dc.Config.Proxies.Count; p++)
+            if (!_options.UseRelays || dc.Config.IsLeaderDatacenter) continue;
+            for (int p = 0; p < dc.Config.Relays.Count; p++)
             {
-                if (dc.ProxyDialPending[p] || !dc.ProxyBackoff[p].Due(now)) continue;
-                dc.ProxyDialPending[p] = true;
-                Outbox.Add(EngineCommand.Dial(dc.Config.Proxies[p]));
+                if (dc.RelayDialPending[p] || !dc.RelayBackoff[p].Due(now)) continue;
+                dc.RelayDialPending[p] = true;
+                Outbox.Add(EngineCommand.Dial(dc.Config.Relays[p]));
             }
         }
     }
@@ -92,33 +92,33 @@ public sealed partial class LeaderEngine
     private static string Damped(long limit, long failoverAfter) =>
         limit == failoverAfter ? "" : $"; limit {limit / 1000} ms after recent failovers";
 
-    /// <summary>The current proxy is gone: move to the next one in priority order, or to direct sends.</summary>
-    private void FailProxy(DatacenterState dc, string reason)
+    /// <summary>The current relay is gone: move to the next one in priority order, or to direct sends.</summary>
+    private void FailRelay(DatacenterState dc, string reason)
     {
         if (dc.IsDirect) return;
         long now = _env.NowMicros;
-        int failed = dc.CurrentProxy;
-        dc.Health[failed] = ProxyHealth.Failed;
-        dc.ProxyBackoff[failed].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
-        dc.ProxyConnection = -1;
-        dc.ProxySynced = false;
+        int failed = dc.CurrentRelay;
+        dc.Health[failed] = RelayHealth.Failed;
+        dc.RelayBackoff[failed].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
+        dc.RelayConnection = -1;
+        dc.RelaySynced = false;
         dc.Failovers++;
         var tag = new KeyValuePair<string, object?>("datacenter", dc.Config.Name);
         LeaderMetrics.Failovers.Add(1, tag);
         foreach (var m in dc.Members) m.Reachable = false;
         ResetInflight(dc);
         int next = -1;
-        for (int i = 1; i < dc.Config.Proxies.Count; i++)
+        for (int i = 1; i < dc.Config.Relays.Count; i++)
         {
-            int candidate = (failed + i) % dc.Config.Proxies.Count;
-            // A proxy that failed earlier is worth a try again once its back-off has run out (it may have restarted).
-            if (dc.Health[candidate] != ProxyHealth.Failed || dc.ProxyBackoff[candidate].Due(now)) { next = candidate; break; }
+            int candidate = (failed + i) % dc.Config.Relays.Count;
+            // A relay that failed earlier is worth a try again once its back-off has run out (it may have restarted).
+            if (dc.Health[candidate] != RelayHealth.Failed || dc.RelayBackoff[candidate].Due(now)) { next = candidate; break; }
         }
-        dc.CurrentProxy = next;
+        dc.CurrentRelay = next;
         if (next < 0)
         {
-            // Every proxy has failed: direct mode; probes restart from a fresh health view.
-            for (int i = 0; i < dc.Health.Length; i++) dc.Health[i] = ProxyHealth.Unknown;
+            // Every relay has failed: direct mode; probes restart from a fresh health view.
+            for (int i = 0; i < dc.Health.Length; i++) dc.Health[i] = RelayHealth.Unknown;
             dc.DirectSinceMicros = now;
             dc.DirectFallbacks++;
             LeaderMetrics.DirectFallbacks.Add(1, tag);
@@ -126,9 +126,9 @@ public sealed partial class LeaderEngine
         }
         else
         {
-            dc.ProxyBackoff[next].Succeed();
+            dc.RelayBackoff[next].Succeed();
         }
-        LeaderLog.Failover(_logger, dc.Config.Name, dc.Config.Proxies[failed], reason, next < 0 ? "direct" : dc.Config.Proxies[next]);
+        LeaderLog.Failover(_logger, dc.Config.Name, dc.Config.Relays[failed], reason, next < 0 ? "direct" : dc.Config.Relays[next]);
     }
 
     private void CloseDirectLinks(DatacenterState dc, string reason)
@@ -161,10 +161,10 @@ public sealed partial class LeaderEngine
         long interval = Micros(_topology.Defaults.Heartbeat);
         foreach (var (connection, link) in _links)
         {
-            if (link.Kind is not (LinkKind.Proxy or LinkKind.Member)) continue;
+            if (link.Kind is not (LinkKind.Relay or LinkKind.Member)) continue;
             if (now - link.Channel.LastSentMicros < interval) continue;
             _scratch.Clear();
-            new Heartbeat(Epoch, _commitIndex, WallClockMicros()).Write(_scratch, ref link.Channel.TxDelta);
+            new Heartbeat(Epoch, _commitIndex, WallClock.UnixMicros()).Write(_scratch, ref link.Channel.TxDelta);
             var frame = link.Channel.Frame(FrameType.Heartbeat, _scratch.WrittenSpan, compress: false);
             link.Channel.LastSentMicros = now;
             Outbox.Add(EngineCommand.Send(connection, frame));

@@ -3,7 +3,7 @@ using GeoRelay.Codec.Frames;
 using GeoRelay.Codec.Mux;
 using GeoRelay.Storage;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 
 namespace GeoRelay.Leader;
 
@@ -91,7 +91,7 @@ public sealed partial class LeaderEngine
             long batches = dc.Batches;
             if (!dc.IsDirect)
             {
-                if (dc.ProxyConnection >= 0 && dc.ProxySynced) SendProxyBatch(dc);
+                if (dc.RelayConnection >= 0 && dc.RelaySynced) SendRelayBatch(dc);
             }
             else
             {
@@ -117,10 +117,10 @@ public sealed partial class LeaderEngine
     }
 
     /// <summary>
-    /// One mux batch for the datacenter: packet 0 feeds the proxy's retention and learners, packet
+    /// One mux batch for the datacenter: packet 0 feeds the relay's retention and learners, packet
     /// 1+i is member i's Append; entry ranges several packets share are stored once.
     /// </summary>
-    private void SendProxyBatch(DatacenterState dc)
+    private void SendRelayBatch(DatacenterState dc)
     {
         ulong durable = _log.DurableIndex;
         ulong oldest = Math.Max(1, _log.FirstIndex);
@@ -135,7 +135,7 @@ public sealed partial class LeaderEngine
             minFrom = Math.Min(minFrom, from);
             anyBehind |= m.SentThrough < durable;
         }
-        var link = _links[dc.ProxyConnection];
+        var link = _links[dc.RelayConnection];
         bool commitNews = link.Channel.TxDelta.Commit != _commitIndex;
         if (!anyBehind && !commitNews) return;
 
@@ -144,7 +144,7 @@ public sealed partial class LeaderEngine
         int k = _slots.Count + 1;
         if (_packets.Length < k) _packets = new StructuredPacket[Math.Max(k, _packets.Length * 2)];
 
-        // Packets carry records only; each one's range is a skip into the table (the proxy rebuilds the headers).
+        // Packets carry records only; each one's range is a skip into the table (the relay rebuilds the headers).
         if (_skips.Length < k) _skips = new ulong[Math.Max(k, _skips.Length * 2)];
         Span<int> froms = k <= 256 ? stackalloc int[k] : new int[k];
         Span<int> tos = k <= 256 ? stackalloc int[k] : new int[k];
@@ -194,7 +194,7 @@ public sealed partial class LeaderEngine
         StructuredMuxEncoder.Encode(_batch, _packets.AsSpan(0, k), entryBytes, offsets);
         var frame = link.Channel.Frame(FrameType.Batch, _batch.WrittenSpan);
 
-        // Commit to what was sent; the ack-progress clock starts when the proxy has something to ack.
+        // Commit to what was sent; the ack-progress clock starts when the relay has something to ack.
         if (tos[0] > froms[0])
         {
             if (dc.RetainedAcked >= dc.RetainedSentThrough) dc.LastAckProgressMicros = _env.NowMicros;
@@ -203,7 +203,7 @@ public sealed partial class LeaderEngine
         for (int i = 0; i < _slots.Count; i++)
             if (tos[i + 1] > froms[i + 1]) dc.Members[_slots[i]].SentThrough = tableEnd;
         Account(dc, link, frame, _batch.WrittenCount, tableEnd, table.Size(froms[0], tos[0]));
-        Outbox.Add(EngineCommand.Send(dc.ProxyConnection, frame));
+        Outbox.Add(EngineCommand.Send(dc.RelayConnection, frame));
     }
 
     /// <summary>Table positions of [from, tableEnd]; empty when from is past the table.</summary>
@@ -233,7 +233,7 @@ public sealed partial class LeaderEngine
     }
 
     /// <summary>
-    /// Counts a sent frame. The window holds its payload as it was before compression: a proxy forwards
+    /// Counts a sent frame. The window holds its payload as it was before compression: a relay forwards
     /// each member its packet uncompressed (or recompressed inside the DC), so what it may have to queue
     /// per member is bounded by the uncompressed bytes in flight, whatever the data's compression ratio.
     /// </summary>

@@ -4,7 +4,7 @@ using GeoRelay.Codec.Frames;
 using GeoRelay.Storage;
 using GeoRelay.Topology;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -12,12 +12,12 @@ namespace GeoRelay.Leader;
 
 /// <summary>
 /// The single writer, as a sans-IO state machine. Appends entries to its log, makes them durable
-/// in groups, and each tick sends every datacenter one batch (through its proxy, or directly to its
+/// in groups, and each tick sends every datacenter one batch (through its relay, or directly to its
 /// members), never waiting for acks; tracks acks to move the commit index.
 /// </summary>
 public sealed partial class LeaderEngine : IEngine
 {
-    private enum LinkKind : byte { Proxy, Member, Publisher, Other }
+    private enum LinkKind : byte { Relay, Member, Publisher, Other }
 
     private sealed class Link(PeerChannel channel, LinkKind kind, int datacenter, int slot)
     {
@@ -37,7 +37,7 @@ public sealed partial class LeaderEngine : IEngine
     private readonly Random _random;
     private readonly DatacenterState[] _datacenters;
     private readonly Dictionary<string, (int Datacenter, int Slot)> _memberIndex = new();
-    private readonly Dictionary<string, (int Datacenter, int Proxy)> _proxyIndex = new();
+    private readonly Dictionary<string, (int Datacenter, int Relay)> _relayIndex = new();
     private readonly Dictionary<int, Link> _links = new();
     private readonly List<PendingPublish> _pendingPublishes = new();
     private readonly ulong _topologyHash;
@@ -79,9 +79,9 @@ public sealed partial class LeaderEngine : IEngine
         {
             var dc = _datacenters[d] = new DatacenterState(topology.Datacenters[d]);
             for (int s = 0; s < dc.Members.Length; s++) _memberIndex[dc.Members[s].Id] = (d, s);
-            for (int p = 0; p < dc.Config.Proxies.Count; p++) _proxyIndex[dc.Config.Proxies[p]] = (d, p);
-            if (_options.UseProxies && dc.HasProxies && !dc.Config.IsLeaderDatacenter) dc.CurrentProxy = 0;
-            else dc.DirectSinceMicros = dc.HasProxies ? env.NowMicros : -1;
+            for (int p = 0; p < dc.Config.Relays.Count; p++) _relayIndex[dc.Config.Relays[p]] = (d, p);
+            if (_options.UseRelays && dc.HasRelays && !dc.Config.IsLeaderDatacenter) dc.CurrentRelay = 0;
+            else dc.DirectSinceMicros = dc.HasRelays ? env.NowMicros : -1;
             members += dc.Members.Length;
         }
         _durableScratch = new ulong[members];
@@ -165,34 +165,34 @@ public sealed partial class LeaderEngine : IEngine
             LeaderLog.Deposed(_logger, peer.NodeId, peer.Epoch, Epoch);
             Deposed = true;
         }
-        if (_proxyIndex.TryGetValue(peer.NodeId, out var p))
+        if (_relayIndex.TryGetValue(peer.NodeId, out var p))
         {
             var dc = _datacenters[p.Datacenter];
-            dc.ProxyDialPending[p.Proxy] = false;
-            dc.ProxyBackoff[p.Proxy].Succeed();
-            dc.Health[p.Proxy] = ProxyHealth.Healthy;
-            if (dc.IsDirect && _options.UseProxies)
+            dc.RelayDialPending[p.Relay] = false;
+            dc.RelayBackoff[p.Relay].Succeed();
+            dc.Health[p.Relay] = RelayHealth.Healthy;
+            if (dc.IsDirect && _options.UseRelays)
             {
-                // Back from direct mode: the proxy path takes over, members' direct links close.
-                LeaderLog.BackToProxy(_logger, dc.Config.Name, peer.NodeId);
-                dc.ProxyReturns++;
-                LeaderMetrics.ProxyReturns.Add(1, new KeyValuePair<string, object?>("datacenter", dc.Config.Name));
-                dc.CurrentProxy = p.Proxy;
+                // Back from direct mode: the relay path takes over, members' direct links close.
+                LeaderLog.BackToRelay(_logger, dc.Config.Name, peer.NodeId);
+                dc.RelayReturns++;
+                LeaderMetrics.RelayReturns.Add(1, new KeyValuePair<string, object?>("datacenter", dc.Config.Name));
+                dc.CurrentRelay = p.Relay;
                 if (dc.DirectSinceMicros >= 0) { dc.DirectMicrosTotal += now - dc.DirectSinceMicros; dc.DirectSinceMicros = -1; }
-                CloseDirectLinks(dc, "datacenter is back on its proxy");
+                CloseDirectLinks(dc, "datacenter is back on its relay");
             }
-            if (dc.CurrentProxy == p.Proxy && dc.ProxyConnection < 0)
+            if (dc.CurrentRelay == p.Relay && dc.RelayConnection < 0)
             {
-                _links[connection] = new Link(channel, LinkKind.Proxy, p.Datacenter, p.Proxy);
-                dc.ProxyConnection = connection;
-                dc.ProxySynced = false;
+                _links[connection] = new Link(channel, LinkKind.Relay, p.Datacenter, p.Relay);
+                dc.RelayConnection = connection;
+                dc.RelaySynced = false;
                 dc.LastHeardMicros = now;
                 dc.LastAckProgressMicros = now;
                 ResetInflight(dc);
                 return;
             }
-            // A probe that answered while another proxy serves the DC: not needed.
-            _links[connection] = new Link(channel, LinkKind.Other, p.Datacenter, p.Proxy);
+            // A probe that answered while another relay serves the DC: not needed.
+            _links[connection] = new Link(channel, LinkKind.Other, p.Datacenter, p.Relay);
             Outbox.Add(EngineCommand.Close(connection, CodecError.None, "not the current route"));
             return;
         }
@@ -205,7 +205,7 @@ public sealed partial class LeaderEngine : IEngine
             if (!dc.IsDirect || member.DirectConnection >= 0)
             {
                 _links[connection] = new Link(channel, LinkKind.Other, m.Datacenter, m.Slot);
-                Outbox.Add(EngineCommand.Close(connection, CodecError.None, "datacenter is served through its proxy"));
+                Outbox.Add(EngineCommand.Close(connection, CodecError.None, "datacenter is served through its relay"));
                 return;
             }
             _links[connection] = new Link(channel, LinkKind.Member, m.Datacenter, m.Slot);
@@ -224,19 +224,19 @@ public sealed partial class LeaderEngine : IEngine
         _pendingPublishes.RemoveAll(p => p.Connection == connection);
         switch (link.Kind)
         {
-            case LinkKind.Proxy:
+            case LinkKind.Relay:
             {
                 var dc = _datacenters[link.Datacenter];
-                if (dc.ProxyConnection != connection) break;
+                if (dc.RelayConnection != connection) break;
                 if (!Stopping)
                 {
-                    FailProxy(dc, "connection closed");
+                    FailRelay(dc, "connection closed");
                 }
                 else
                 {
                     // Shutting down: no failover, but nothing may be sent on the closed link either.
-                    dc.ProxyConnection = -1;
-                    dc.ProxySynced = false;
+                    dc.RelayConnection = -1;
+                    dc.RelaySynced = false;
                 }
                 break;
             }
@@ -257,15 +257,15 @@ public sealed partial class LeaderEngine : IEngine
     public void OnDialFailed(string nodeId, string reason)
     {
         long now = _env.NowMicros;
-        if (_proxyIndex.TryGetValue(nodeId, out var p))
+        if (_relayIndex.TryGetValue(nodeId, out var p))
         {
             var dc = _datacenters[p.Datacenter];
-            dc.ProxyDialPending[p.Proxy] = false;
-            dc.ProxyBackoff[p.Proxy].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
-            if (dc.CurrentProxy == p.Proxy && dc.ProxyConnection < 0)
-                FailProxy(dc, "dial failed: " + reason);
+            dc.RelayDialPending[p.Relay] = false;
+            dc.RelayBackoff[p.Relay].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
+            if (dc.CurrentRelay == p.Relay && dc.RelayConnection < 0)
+                FailRelay(dc, "dial failed: " + reason);
             else
-                dc.Health[p.Proxy] = ProxyHealth.Failed;
+                dc.Health[p.Relay] = RelayHealth.Failed;
         }
         else if (_memberIndex.TryGetValue(nodeId, out var m))
         {
@@ -283,7 +283,7 @@ public sealed partial class LeaderEngine : IEngine
         var payload = channel.Payload(frame, _maxFrame);
         switch (frame.Type)
         {
-            case FrameType.DcAck when link.Kind == LinkKind.Proxy:
+            case FrameType.DcAck when link.Kind == LinkKind.Relay:
                 OnDcAck(_datacenters[link.Datacenter], DcAck.Read(payload));
                 break;
             case FrameType.Ack when link.Kind == LinkKind.Member:
@@ -291,7 +291,7 @@ public sealed partial class LeaderEngine : IEngine
                 break;
             case FrameType.Heartbeat:
                 Heartbeat.Read(payload, ref channel.RxDelta);
-                if (link.Kind == LinkKind.Proxy) _datacenters[link.Datacenter].LastHeardMicros = channel.LastHeardMicros;
+                if (link.Kind == LinkKind.Relay) _datacenters[link.Datacenter].LastHeardMicros = channel.LastHeardMicros;
                 break;
             case FrameType.Publish when link.Kind == LinkKind.Publisher:
                 OnPublish(connection, payload);
@@ -313,14 +313,14 @@ public sealed partial class LeaderEngine : IEngine
     private void OnDcAck(DatacenterState dc, DcAck ack)
     {
         dc.LastHeardMicros = _env.NowMicros;
-        bool first = !dc.ProxySynced;
+        bool first = !dc.RelaySynced;
         if (first)
         {
-            dc.ProxySynced = true;
+            dc.RelaySynced = true;
             dc.RetainedSentThrough = ack.RetainedIndex;
             dc.RetainedAcked = ack.RetainedIndex;
             dc.LastAckProgressMicros = dc.LastHeardMicros;
-            LeaderLog.Synced(_logger, dc.Config.Name, dc.CurrentProxyId ?? "?", ack.RetainedIndex);
+            LeaderLog.Synced(_logger, dc.Config.Name, dc.CurrentRelayId ?? "?", ack.RetainedIndex);
         }
         else if (ack.RetainedIndex > dc.RetainedAcked)
         {
@@ -413,7 +413,7 @@ public sealed partial class LeaderEngine : IEngine
     private void OnPublish(int connection, System.Buffers.ReadOnlySequence<byte> payload)
     {
         var reader = PublishFrame.Read(payload, out var request, out var wait, out var count);
-        long now = WallClockMicros();
+        long now = WallClock.UnixMicros();
         ulong first = _log.LastIndex + 1, last = _log.LastIndex;
         while (reader.TryNext(out var key, out var value))
             last = Append(key.AsContiguous(), value.AsContiguous(), now); // the log copies
@@ -461,9 +461,9 @@ public sealed partial class LeaderEngine : IEngine
 
     /// <summary>
     /// Ticks come every housekeeping interval at the latest. A much longer gap means this process was not running
-    /// (a GC pause, a stalled or overloaded machine): silence it did not watch is not held against the proxies,
+    /// (a GC pause, a stalled or overloaded machine): silence it did not watch is not held against the relays,
     /// which get a whole <c>failover-after</c> from now. Shifting their clocks by the pause alone was not enough
-    /// in the cross-region benchmark: the whole machine had stalled, and the proxies' frames were still on their
+    /// in the cross-region benchmark: the whole machine had stalled, and the relays' frames were still on their
     /// way (through links that had stalled too) when the shifted limit ran out, failing over every datacenter.
     /// </summary>
     private void ForgiveOwnPause(long now, long gap)
@@ -555,7 +555,7 @@ public sealed partial class LeaderEngine : IEngine
         if (dc.InflightBytes >= _topology.Defaults.Window) return false;
         if (!dc.IsDirect)
         {
-            if (dc.ProxyConnection < 0 || !dc.ProxySynced) return false;
+            if (dc.RelayConnection < 0 || !dc.RelaySynced) return false;
             if (dc.RetainedSentThrough < durable) return true;
             foreach (var m in dc.Members) if (m.Reachable && m.SentThrough < durable) return true;
             return false;
@@ -566,7 +566,4 @@ public sealed partial class LeaderEngine : IEngine
     }
 
     private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);
-
-    /// <summary>Wall-clock time for entry timestamps (delivery latency is measured against it).</summary>
-    public static long WallClockMicros() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) / 10;
 }

@@ -5,8 +5,8 @@ namespace GeoRelay.Leader;
 /// <summary>How the leader sends; mapped from the topology file's defaults and command-line flags.</summary>
 public sealed record LeaderOptions
 {
-    /// <summary>Send through each DC's proxies; false sends to every member directly (the "direct" baseline). Default true.</summary>
-    public bool UseProxies { get; init; } = true;
+    /// <summary>Send through each DC's relays; false sends to every member directly (the "direct" baseline). Default true.</summary>
+    public bool UseRelays { get; init; } = true;
 
     /// <summary>Share entry ranges between recipients in a batch; false repeats them per recipient. Default true.</summary>
     public bool UseMux { get; init; } = true;
@@ -17,29 +17,11 @@ public sealed record LeaderOptions
     /// <summary>First reconnect delay after a failed dial. Default 50 ms.</summary>
     public TimeSpan ReconnectInitial { get; init; } = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Longest reconnect or proxy-probe delay. Default 2 s.</summary>
+    /// <summary>Longest reconnect or relay-probe delay. Default 2 s.</summary>
     public TimeSpan ReconnectMax { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Seed for back-off jitter (the simulator fixes it). Default 1.</summary>
     public int Seed { get; init; } = 1;
 
     public static LeaderOptions Default { get; } = new();
-}
-
-/// <summary>A stable hash of who is where, so nodes with different topology files refuse each other.</summary>
-public static class TopologyFingerprint
-{
-    public static ulong Of(TopologyConfig topology)
-    {
-        var text = new System.Text.StringBuilder();
-        text.Append(topology.Cluster).Append('|').Append(topology.LeaderId);
-        foreach (var dc in topology.Datacenters)
-        {
-            text.Append('|').Append(dc.Name).Append(":p=");
-            foreach (var p in dc.Proxies) text.Append(p).Append(',');
-            text.Append(";m=");
-            foreach (var m in dc.Members) text.Append(m).Append(',');
-        }
-        return GeoRelay.Codec.Frames.ProtocolVersion.Fnv1a64(text.ToString());
-    }
 }

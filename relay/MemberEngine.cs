@@ -1,11 +1,10 @@
 using System.Buffers;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
-using GeoRelay.Leader;
 using GeoRelay.Relay.Learners;
 using GeoRelay.Storage;
 using GeoRelay.Topology;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -53,7 +52,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         _topologyHash = TopologyFingerprint.Of(topology);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
         _allowedUpstreams.Add(topology.LeaderId);
-        foreach (var p in topology.GetDatacenter(_self.Datacenter).Proxies) _allowedUpstreams.Add(p);
+        foreach (var p in topology.GetDatacenter(_self.Datacenter).Relays) _allowedUpstreams.Add(p);
         _highestEpoch = log.LastEpoch;
         _delivered = log.DurableIndex;
         _learners = new LearnerFanout(log, env, Outbox,
@@ -75,7 +74,7 @@ public sealed class MemberEngine : IEngine, IDisposable
 
     public CodecException? CheckPeer(in Hello hello, PortKind port) =>
         PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
-            mayFeed: _allowedUpstreams.Contains(hello.NodeId) && hello.Kind is NodeKind.Leader or NodeKind.Proxy, _highestEpoch);
+            mayFeed: _allowedUpstreams.Contains(hello.NodeId) && hello.Kind is NodeKind.Leader or NodeKind.Relay, _highestEpoch);
 
     public void OnConnected(int connection, PeerInfo peer)
     {
@@ -116,7 +115,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         switch (frame.Type)
         {
             case FrameType.Append: OnAppend(channel, payload); break;
-            case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Proxy: ServeRefill(channel, Subscribe.Read(payload)); break;
+            case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Relay: ServeRefill(channel, Subscribe.Read(payload)); break;
             case FrameType.Heartbeat:
                 var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                 if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }

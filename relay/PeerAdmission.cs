@@ -1,11 +1,11 @@
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Topology;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 
 namespace GeoRelay.Relay;
 
-/// <summary>The handshake checks proxies and members share; each says only who may feed it.</summary>
+/// <summary>The handshake checks relays and members share; each says only who may feed it.</summary>
 internal static class PeerAdmission
 {
     public static CodecException? Check(in Hello hello, PortKind port, TopologyConfig topology, ulong topologyHash,

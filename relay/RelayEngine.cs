@@ -2,19 +2,18 @@ using System.Buffers;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Codec.Mux;
-using GeoRelay.Leader;
 using GeoRelay.Relay.Learners;
 using GeoRelay.Storage;
 using GeoRelay.Topology;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace GeoRelay.Relay;
 
 /// <summary>
-/// A datacenter's proxy as a sans-IO state machine: takes one mux batch per tick from the leader,
+/// A datacenter's relay as a sans-IO state machine: takes one mux batch per tick from the leader,
 /// keeps its entries for learners, hands each member its Append, and answers with one DcAck that
 /// carries every member's durable index.
 /// </summary>
@@ -68,7 +67,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     {
         _topology = topology;
         _self = topology.GetNode(nodeId);
-        if (_self.Role != NodeRole.Proxy) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a proxy", nameof(nodeId));
+        if (_self.Role != NodeRole.Relay) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a relay", nameof(nodeId));
         _retention = retention;
         _env = env;
         _logger = logger ?? NullLogger.Instance;
@@ -88,7 +87,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         {
             Refill = RequestRefill,
         };
-        LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Proxy, 0, topology.Cluster, _topologyHash);
+        LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Relay, 0, topology.Cluster, _topologyHash);
         _upstreamLostMicros = env.NowMicros;
         _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
         _ackSpacingMicros = (long)topology.Defaults.BatchLinger.TotalMicroseconds;
@@ -397,7 +396,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             _scratch.Clear();
             // Forwarded Appends set the member's delta state behind our back: always send in full.
             m.Channel.TxDelta.Reset();
-            new Heartbeat(_highestEpoch, _commit, LeaderEngine.WallClockMicros()).Write(_scratch, ref m.Channel.TxDelta);
+            new Heartbeat(_highestEpoch, _commit, WallClock.UnixMicros()).Write(_scratch, ref m.Channel.TxDelta);
             Outbox.Add(EngineCommand.Send(m.Connection, m.Channel.Frame(FrameType.Heartbeat, _scratch.WrittenSpan, compress: false)));
             m.Channel.LastSentMicros = now;
         }

@@ -9,7 +9,7 @@ public sealed record ClusterDefaults
     /// <summary><c>heartbeat</c>: how often idle connections send a heartbeat. Default 100ms.</summary>
     public TimeSpan Heartbeat { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary><c>failover-after</c>: a proxy silent this long is abandoned for the next one of its
+    /// <summary><c>failover-after</c>: a relay silent this long is abandoned for the next one of its
     /// datacenter. Default 500ms; must be longer than <see cref="Heartbeat"/>.</summary>
     public TimeSpan FailoverAfter { get; init; } = TimeSpan.FromMilliseconds(500);
 
@@ -26,9 +26,9 @@ public sealed record ClusterDefaults
     /// <summary><c>compression.level</c>: zstd level 1..22, or 0 for no compression. Default 1.</summary>
     public int CompressionLevel { get; init; } = 1;
 
-    /// <summary><c>compression.local-level</c>: zstd level for links inside one datacenter (proxy to its
+    /// <summary><c>compression.local-level</c>: zstd level for links inside one datacenter (relay to its
     /// members, leader to the members of its own datacenter). Default 0 (off): bandwidth inside a datacenter
-    /// is cheap, and zstd there cost a proxy a compression per member and every member a decompression.</summary>
+    /// is cheap, and zstd there cost a relay a compression per member and every member a decompression.</summary>
     public int LocalCompressionLevel { get; init; } = 0;
 
     /// <summary><c>retention.max-bytes</c>: log bytes a relay or member keeps for catch-up. Default 256MiB.</summary>

@@ -6,7 +6,7 @@ namespace GeoRelay.Topology;
 public static class PlanPrinter
 {
     /// <summary>
-    /// The cluster, leader, quorum and defaults, then per datacenter: its route, proxies in priority
+    /// The cluster, leader, quorum and defaults, then per datacenter: its route, relays in priority
     /// order (marked active, standby, or down when the plan skipped them), members with their listen
     /// addresses, and learner endpoints.
     /// </summary>
@@ -44,9 +44,9 @@ public static class PlanPrinter
             text.Append('\n').Append("datacenter ").Append(dc.Name).Append(dc.IsLeaderDatacenter ? " (leader's)" : "").Append('\n');
 
             text.Append("  route     ");
-            if (route.Kind == RouteKind.Proxy)
+            if (route.Kind == RouteKind.Relay)
             {
-                text.Append("via proxy ").Append(route.ProxyId);
+                text.Append("via relay ").Append(route.RelayId);
             }
             else if (dc.IsLeaderDatacenter)
             {
@@ -54,21 +54,21 @@ public static class PlanPrinter
             }
             else
             {
-                text.Append("direct: no healthy proxy, the leader sends to each member");
+                text.Append("direct: no healthy relay, the leader sends to each member");
             }
             text.Append('\n');
 
-            text.Append("  proxies   ");
-            if (dc.Proxies.Count == 0)
+            text.Append("  relays   ");
+            if (dc.Relays.Count == 0)
             {
                 text.Append("none");
             }
             bool passedActive = false;
-            for (int i = 0; i < dc.Proxies.Count; i++)
+            for (int i = 0; i < dc.Relays.Count; i++)
             {
-                string id = dc.Proxies[i];
+                string id = dc.Relays[i];
                 string state;
-                if (id == route.ProxyId)
+                if (id == route.RelayId)
                 {
                     state = "active";
                     passedActive = true;
@@ -125,7 +125,7 @@ public static class TopologyCheck
     public const int ExitInvalid = 2;
 
     /// <summary>
-    /// Loads <paramref name="path"/>; prints the plan (every proxy assumed healthy) to
+    /// Loads <paramref name="path"/>; prints the plan (every relay assumed healthy) to
     /// <paramref name="output"/> and returns 0, or prints every problem to <paramref name="error"/>
     /// and returns 2.
     /// </summary>
@@ -141,7 +141,7 @@ public static class TopologyCheck
         }
         var plan = RoutePlanner.Plan(result.Config, static _ => true);
         output.Write(PlanPrinter.Format(result.Config, plan));
-        output.Write("\nRoutes assume every proxy is healthy; at run time a datacenter fails over to its next proxy, then to direct sends.\n");
+        output.Write("\nRoutes assume every relay is healthy; at run time a datacenter fails over to its next relay, then to direct sends.\n");
         return ExitOk;
     }
 }

@@ -3,47 +3,47 @@ namespace GeoRelay.Topology;
 /// <summary>How the leader reaches a datacenter.</summary>
 public enum RouteKind
 {
-    /// <summary>One batch to the datacenter's active proxy, which fans out to members and learners.</summary>
-    Proxy,
-    /// <summary>The leader sends to each member itself: its own datacenter, or one whose proxies are all down.</summary>
+    /// <summary>One batch to the datacenter's active relay, which fans out to members and learners.</summary>
+    Relay,
+    /// <summary>The leader sends to each member itself: its own datacenter, or one whose relays are all down.</summary>
     Direct,
 }
 
 /// <summary>
-/// The route to one datacenter. <see cref="ProxyId"/> is set only for <see cref="RouteKind.Proxy"/>.
+/// The route to one datacenter. <see cref="RelayId"/> is set only for <see cref="RouteKind.Relay"/>.
 /// <see cref="LearnerEndpoints"/> are where the datacenter's learners can subscribe, best first: the
-/// healthy proxies in priority order (the active one first), then the members, in file order; for the
+/// healthy relays in priority order (the active one first), then the members, in file order; for the
 /// leader's datacenter the leader comes first. Nodes without a <c>learners</c> address are skipped.
 /// </summary>
 public sealed record DatacenterRoute(
     string Datacenter,
     RouteKind Kind,
-    string? ProxyId,
+    string? RelayId,
     IReadOnlyList<string> Members,
     IReadOnlyList<NodeEndpoint> LearnerEndpoints);
 
-/// <summary>Maps a topology and a health view of its proxies to each datacenter's route.</summary>
+/// <summary>Maps a topology and a health view of its relays to each datacenter's route.</summary>
 public static class RoutePlanner
 {
     /// <summary>
     /// One route per datacenter, in file order: the leader's datacenter is direct; any other goes
-    /// through its first healthy proxy in priority order, or direct to its members when none is
-    /// healthy. Pure: <paramref name="isProxyHealthy"/> is asked once per proxy and nothing else is read.
+    /// through its first healthy relay in priority order, or direct to its members when none is
+    /// healthy. Pure: <paramref name="isRelayHealthy"/> is asked once per relay and nothing else is read.
     /// </summary>
-    public static IReadOnlyList<DatacenterRoute> Plan(TopologyConfig topology, Func<string, bool> isProxyHealthy)
+    public static IReadOnlyList<DatacenterRoute> Plan(TopologyConfig topology, Func<string, bool> isRelayHealthy)
     {
         ArgumentNullException.ThrowIfNull(topology);
-        ArgumentNullException.ThrowIfNull(isProxyHealthy);
+        ArgumentNullException.ThrowIfNull(isRelayHealthy);
         var routes = new DatacenterRoute[topology.Datacenters.Count];
         for (int i = 0; i < routes.Length; i++)
         {
-            routes[i] = PlanDatacenter(topology, topology.Datacenters[i], isProxyHealthy);
+            routes[i] = PlanDatacenter(topology, topology.Datacenters[i], isRelayHealthy);
         }
         return routes;
     }
 
     /// <summary>The route of one datacenter (see <see cref="Plan"/>).</summary>
-    public static DatacenterRoute PlanDatacenter(TopologyConfig topology, DatacenterConfig datacenter, Func<string, bool> isProxyHealthy)
+    public static DatacenterRoute PlanDatacenter(TopologyConfig topology, DatacenterConfig datacenter, Func<string, bool> isRelayHealthy)
     {
         var learners = new List<NodeEndpoint>();
         string? active = null;
@@ -53,12 +53,12 @@ public static class RoutePlanner
         }
         else
         {
-            foreach (string proxyId in datacenter.Proxies)
+            foreach (string relayId in datacenter.Relays)
             {
-                if (isProxyHealthy(proxyId))
+                if (isRelayHealthy(relayId))
                 {
-                    active ??= proxyId;
-                    AddLearners(topology.Nodes[proxyId], learners);
+                    active ??= relayId;
+                    AddLearners(topology.Nodes[relayId], learners);
                 }
             }
         }
@@ -68,7 +68,7 @@ public static class RoutePlanner
         }
         return active is null
             ? new DatacenterRoute(datacenter.Name, RouteKind.Direct, null, datacenter.Members, learners)
-            : new DatacenterRoute(datacenter.Name, RouteKind.Proxy, active, datacenter.Members, learners);
+            : new DatacenterRoute(datacenter.Name, RouteKind.Relay, active, datacenter.Members, learners);
     }
 
     private static void AddLearners(NodeConfig node, List<NodeEndpoint> learners)

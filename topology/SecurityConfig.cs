@@ -1,7 +1,7 @@
 namespace GeoRelay.Topology;
 
 /// <summary>
-/// <c>tls:</c> — TLS on every link. Peers (leader, proxies, members) authenticate each other with
+/// <c>tls:</c> — TLS on every link. Peers (leader, relays, members) authenticate each other with
 /// certificates issued by <see cref="CaFile"/> (mutual TLS; the certificate's common name must be the
 /// node id claimed in the handshake). Learner and publish ports use TLS with server authentication.
 /// Paths are absolute (relative ones in the file are resolved against the file's folder).

@@ -5,8 +5,8 @@ public enum NodeRole
 {
     /// <summary>Named by the top-level <c>leader</c> key.</summary>
     Leader,
-    /// <summary>Listed in a datacenter's <c>proxies</c>.</summary>
-    Proxy,
+    /// <summary>Listed in a datacenter's <c>relays</c>.</summary>
+    Relay,
     /// <summary>Listed in a datacenter's <c>members</c>.</summary>
     Member,
 }
@@ -17,7 +17,7 @@ public sealed record NodeConfig
     public required string Id { get; init; }
     public required string Datacenter { get; init; }
     public required NodeRole Role { get; init; }
-    /// <summary><c>listen</c>: where peers (leader, proxies, members) connect. Required for every node.</summary>
+    /// <summary><c>listen</c>: where peers (leader, relays, members) connect. Required for every node.</summary>
     public NodeEndpoint? Listen { get; init; }
     /// <summary><c>publish</c>: where publishers connect. Leader only, required there.</summary>
     public NodeEndpoint? Publish { get; init; }
@@ -31,8 +31,8 @@ public sealed record NodeConfig
 public sealed record DatacenterConfig
 {
     public required string Name { get; init; }
-    /// <summary>Proxy node ids in priority order (empty for the leader's datacenter).</summary>
-    public required IReadOnlyList<string> Proxies { get; init; }
+    /// <summary>Relay node ids in priority order (empty for the leader's datacenter).</summary>
+    public required IReadOnlyList<string> Relays { get; init; }
     /// <summary>Member node ids in file order; never empty.</summary>
     public required IReadOnlyList<string> Members { get; init; }
     /// <summary>The leader lives here and serves it directly.</summary>
@@ -72,7 +72,7 @@ public sealed record TopologyConfig
         }
     }
 
-    /// <summary>Every node by id (leader, proxies and members).</summary>
+    /// <summary>Every node by id (leader, relays and members).</summary>
     public required IReadOnlyDictionary<string, NodeConfig> Nodes { get; init; }
 
     /// <summary>The file this was loaded from (full path), or the name given to <see cref="TopologyLoader.Parse"/>.</summary>

@@ -11,7 +11,7 @@ var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int
     ["fanout"] = ("one relay to 10..5,000 learners vs nats-server and raw sockets -> bench/results/fanout.md", GeoRelay.Bench.Fanout.FanoutBenchmark.RunAsync),
     ["fuzz"] = ("mutation fuzzer over every decoder and the handshake: fuzz [iterations] [--seed N] -> bench/results/fuzz.md", GeoRelay.Bench.Fuzz.FuzzBenchmark.RunAsync),
     ["cross-region"] = ("GeoRelay vs direct vs NATS supercluster over emulated WAN links -> bench/results/cross-region-<scenario>.md", GeoRelay.Bench.CrossRegion.CrossRegionBenchmark.RunAsync),
-    ["datapath"] = ("publish to quorum commit on loopback, proxies vs direct egress -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),
+    ["datapath"] = ("publish to quorum commit on loopback, relays vs direct egress -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),
     ["soak"] = ("deterministic fault simulation over many seeds (default 100,000) -> bench/results/soak.md", GeoRelay.Bench.Soak.SoakBenchmark.RunAsync),
 };
 

@@ -126,7 +126,7 @@ public enum MemberLinkState : byte
 public readonly record struct MemberProgress(int Slot, ulong DurableIndex, MemberLinkState State, ulong DurableEpoch = 0);
 
 /// <summary>
-/// A proxy's one aggregated ack for its datacenter.
+/// A relay's one aggregated ack for its datacenter.
 /// <code>v epoch | v retained | v n | n × (v slot | v durable | u8 state | v durableEpoch)</code>
 /// </summary>
 public readonly struct DcAck

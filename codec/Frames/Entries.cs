@@ -111,7 +111,7 @@ public static class AppendFrame
         PayloadWriter.Varint(w, count);
     }
 
-    /// <summary>A header with every field present, for a message a proxy forwards unchanged.</summary>
+    /// <summary>A header with every field present, for a message a relay forwards unchanged.</summary>
     public static void WriteFullHeader(IBufferWriter<byte> w, ulong epoch, ulong commit, ulong first, ulong count)
     {
         DeltaState.WriteFull(w, epoch, commit);
@@ -131,7 +131,7 @@ public static class AppendFrame
 }
 
 /// <summary>
-/// A proxy's or learner's stream of entries, also packet 0 of a Batch (the proxy's retention).
+/// A relay's or learner's stream of entries, also packet 0 of a Batch (the relay's retention).
 /// <code>v first | v count | v through | records</code>; <c>through</c> ≥ the last index covered, so a
 /// filtered stream can move the resume point past entries it skipped.
 /// </summary>
@@ -158,10 +158,10 @@ public static class DeliverFrame
 
 /// <summary>
 /// One multiplexed batch for a datacenter. The batch carries the entry records of
-/// <c>[first, first + count)</c>, shared through the mux; packet 0 is the proxy's retention range and
+/// <c>[first, first + count)</c>, shared through the mux; packet 0 is the relay's retention range and
 /// packet 1+i member <c>slots[i]</c>'s range. Every range ends where the records end; packet p starts
 /// <c>skip[p]</c> records in (a skip of at least <c>count</c> is an empty range whose next index is
-/// <c>first + skip</c>). Packets hold records only: the proxy rebuilds each member's Append header
+/// <c>first + skip</c>). Packets hold records only: the relay rebuilds each member's Append header
 /// (epoch, commit, first, count) from these fields, so a member costs one varint here instead of a
 /// header of its own in the mux (in the common case every skip is 0 and the mux is one shared chunk).
 /// <code>epoch/commit (delta) | v seq | v k | k × v slot | v first | v count | (k+1) × v skip | mux(k+1)</code>

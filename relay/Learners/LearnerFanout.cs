@@ -4,7 +4,7 @@ using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Storage;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,4 +1,4 @@
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 
 namespace GeoRelay.Relay.Learners;
 

@@ -1,9 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
-using GeoRelay.Relay.Demo;
-using GeoRelay.Relay.Hosting;
+using GeoRelay.Cli.Demo;
+using GeoRelay.Server.Hosting;
 using GeoRelay.Storage;
 using GeoRelay.Topology;
+using GeoRelay.TestUtilities;
 
 namespace GeoRelay.Tests.Integration;
 
@@ -44,7 +45,7 @@ public sealed class ClusterFixture : IDisposable
         string args = role switch
         {
             NodeRole.Leader => $"leader --config \"{ConfigPath}\" --data \"{DataOf(node)}\"",
-            NodeRole.Proxy => $"relay --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
+            NodeRole.Relay => $"relay --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
             _ => $"member --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
         };
         if (ExtraArguments.TryGetValue(node, out var extra)) args += " " + extra;
@@ -54,14 +55,14 @@ public sealed class ClusterFixture : IDisposable
         return process;
     }
 
-    /// <summary>Starts members, then proxies, then the leader, each once it listens.</summary>
+    /// <summary>Starts members, then relays, then the leader, each once it listens.</summary>
     public async Task StartAllAsync()
     {
         var started = new List<Task>();
         foreach (var dc in Topology.Datacenters)
             foreach (var m in dc.Members) started.Add(StartNode(m).WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(60)));
         foreach (var dc in Topology.Datacenters)
-            foreach (var p in dc.Proxies) started.Add(StartNode(p).WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(60)));
+            foreach (var p in dc.Relays) started.Add(StartNode(p).WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(60)));
         await Task.WhenAll(started);
         await StartNode(Topology.LeaderId).WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(60));
     }

@@ -31,7 +31,7 @@ public sealed class DataPathTests
     }
 
     [Test]
-    public async Task HundredThousandEntriesReachEveryMemberIdenticallyThroughOneProxyPerRegion()
+    public async Task HundredThousandEntriesReachEveryMemberIdenticallyThroughOneRelayPerRegion()
     {
         using var cluster = new ClusterFixture("three-regions.yaml");
         await cluster.StartAllAsync();

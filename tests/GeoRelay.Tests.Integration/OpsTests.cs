@@ -5,8 +5,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using GeoRelay.Codec.Frames;
-using GeoRelay.Relay.Cli;
-using GeoRelay.Relay.Demo;
+using GeoRelay.Cli;
+using GeoRelay.Cli.Demo;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Integration;
@@ -73,7 +73,7 @@ public sealed class OpsTests
         Assert.That(await demo.WaitForExitAsync(Patience), Is.EqualTo(0), demo.Output);
         var output = demo.Output;
         Assert.That(output, Does.Not.Contain("\u001b["), "no terminal escapes when stdout is not a terminal");
-        Assert.That(output, Does.Match(@"t=1s dc=eu-west route=proxy:eu-p\d acked=\d+ learners_min=\d+ p50="), "a plain progress line per datacenter each second");
+        Assert.That(output, Does.Match(@"t=1s dc=eu-west route=relay:eu-p\d acked=\d+ learners_min=\d+ p50="), "a plain progress line per datacenter each second");
 
         var total = Regex.Match(output, @"Summary: published ([\d,]+), committed ([\d,]+); every datacenter and learner has every entry: yes");
         Assert.That(total.Success, Is.True, output);
@@ -89,8 +89,8 @@ public sealed class OpsTests
             Assert.That(long.Parse(m.Groups[4].Value), Is.EqualTo(published), $"{dc.Name}: every learner got every entry");
             failovers += int.Parse(m.Groups[5].Value);
         }
-        Assert.That(Regex.IsMatch(output, @"Summary event t=\S+ stopped proxy (eu|ap)-p\d, the active route of"), Is.True, output);
-        Assert.That(failovers, Is.GreaterThanOrEqualTo(1), "the stopped proxy shows as a failover");
+        Assert.That(Regex.IsMatch(output, @"Summary event t=\S+ stopped relay (eu|ap)-p\d, the active route of"), Is.True, output);
+        Assert.That(failovers, Is.GreaterThanOrEqualTo(1), "the stopped relay shows as a failover");
     }
 
     [Test]
@@ -147,18 +147,18 @@ public sealed class OpsTests
     }
 
     [Test]
-    public async Task StatusShowsTheFailoverAfterTheActiveProxyIsKilled()
+    public async Task StatusShowsTheFailoverAfterTheActiveRelayIsKilled()
     {
         using var cluster = new ClusterFixture("three-regions.yaml");
         await cluster.StartAllAsync();
         string leaderId = cluster.Topology.LeaderId;
         await PublishAsync(cluster, 2_000);
 
-        // Kill whichever eu-west proxy is active now (a busy machine may already have failed one over).
+        // Kill whichever eu-west relay is active now (a busy machine may already have failed one over).
         static JsonElement EuWest(JsonElement status) =>
             status.GetProperty("datacenters").EnumerateArray().First(d => d.GetProperty("name").GetString() == "eu-west");
         var before = EuWest(await StatusAsync(cluster, leaderId));
-        string victim = before.GetProperty("route").GetString()!["proxy ".Length..];
+        string victim = before.GetProperty("route").GetString()!["relay ".Length..];
         long failoversBefore = before.GetProperty("failovers").GetInt64();
         string victimMetrics = $"http://{AdminOf(cluster, victim)}/metrics";
         await PollAsync(async () => Sample(await Http.GetStringAsync(victimMetrics), "georelay_index_retained"), v => v >= 2_000, $"{victim} retained index");
@@ -166,7 +166,7 @@ public sealed class OpsTests
         cluster.Processes[victim].Kill();
         await PublishAsync(cluster, 2_000, 2_000);
         var after = await PollAsync(async () => EuWest(await StatusAsync(cluster, leaderId)),
-            dc => dc.GetProperty("route").GetString() != "proxy " + victim && dc.GetProperty("connected").GetBoolean(), $"eu-west off {victim}");
+            dc => dc.GetProperty("route").GetString() != "relay " + victim && dc.GetProperty("connected").GetBoolean(), $"eu-west off {victim}");
         string survivor = victim == "eu-p1" ? "eu-p2" : "eu-p1";
         Assert.That(after.GetProperty("failovers").GetInt64(), Is.GreaterThan(failoversBefore));
 
@@ -175,19 +175,19 @@ public sealed class OpsTests
         var text = status.Output;
         Assert.That(text, Does.Not.Contain("\u001b["), "no terminal escapes into a pipe");
         Assert.That(text, Does.Match($@"│ eu-west\s+│ {Regex.Escape(after.GetProperty("route").GetString()!)}\s+│ yes"), text);
-        Assert.That(text, Does.Match($@"│ {victim}\s+│ proxy\s+│ eu-west\s+│ failed-over"), text);
-        if (after.GetProperty("route").GetString() == "proxy " + survivor)
-            Assert.That(text, Does.Match($@"│ {survivor}\s+│ proxy\s+│ eu-west\s+│ active"), text);
+        Assert.That(text, Does.Match($@"│ {victim}\s+│ relay\s+│ eu-west\s+│ failed-over"), text);
+        if (after.GetProperty("route").GetString() == "relay " + survivor)
+            Assert.That(text, Does.Match($@"│ {survivor}\s+│ relay\s+│ eu-west\s+│ active"), text);
         else
             Assert.That(text, Does.Match(@"│ eu-m1\s+│ member\s+│ eu-west\s+│ direct"), text);
-        Assert.That(text, Does.Match(@"│ ap-p\d\s+│ proxy\s+│ ap-south\s+│ active"), text);
+        Assert.That(text, Does.Match(@"│ ap-p\d\s+│ relay\s+│ ap-south\s+│ active"), text);
 
         var unreachable = cluster.Run("status", $"status --admin {AdminOf(cluster, victim)}");
         Assert.That(await unreachable.WaitForExitAsync(Patience), Is.EqualTo(1));
         Assert.That(unreachable.Output, Does.Contain("cannot read"));
 
         // The relay that took over shows its members up.
-        if (after.GetProperty("route").GetString() != "proxy " + survivor) return;
+        if (after.GetProperty("route").GetString() != "relay " + survivor) return;
         var relay = cluster.Run("status", $"status --admin {AdminOf(cluster, survivor)}");
         Assert.That(await relay.WaitForExitAsync(Patience), Is.EqualTo(0), relay.Output);
         Assert.That(relay.Output, Does.Match(@"│ eu-m1\s+│ member\s+│ eu-west\s+│ up"), relay.Output);

@@ -17,7 +17,10 @@ internal sealed partial class TopologyReader(string fileName)
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
     private static readonly string[] CompressionKeys = ["level", "local-level"];
     private static readonly string[] RetentionKeys = ["max-bytes", "max-age"];
-    private static readonly string[] DatacenterKeys = ["proxies", "members"];
+    private static readonly string[] DatacenterKeys = ["relays", "members"];
+
+    /// <summary>Keys renamed since an older release: their old spelling still reads as the new one.</summary>
+    private static readonly Dictionary<string, string> OldKeySpellings = new(StringComparer.Ordinal) { ["proxies"] = "relays" };
     private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin"];
 
     internal const long MinMaxFrame = 64L << 10;
@@ -57,9 +60,9 @@ internal sealed partial class TopologyReader(string fileName)
     {
         public string Name { get; } = name;
         public YamlScalar Key { get; } = key;
-        public List<YamlScalar> Proxies { get; } = [];
+        public List<YamlScalar> Relays { get; } = [];
         public List<YamlScalar> Members { get; } = [];
-        public YamlNode? ProxiesAt { get; set; }
+        public YamlNode? RelaysAt { get; set; }
         /// <summary>The members entry was not a list (already reported).</summary>
         public bool MembersBroken { get; set; }
     }
@@ -456,7 +459,7 @@ internal sealed partial class TopologyReader(string fileName)
             {
                 continue; // reported below as a datacenter without members
             }
-            if (!Expect<YamlMapping>(value, $"datacenter '{dc.Name}'", out var settings, $"{dc.Name}: {{ proxies: [...], members: [...] }}"))
+            if (!Expect<YamlMapping>(value, $"datacenter '{dc.Name}'", out var settings, $"{dc.Name}: {{ relays: [...], members: [...] }}"))
             {
                 dc.MembersBroken = true;
                 _listsIncomplete = true;
@@ -464,10 +467,10 @@ internal sealed partial class TopologyReader(string fileName)
             }
             ForEachKey(settings, $"in datacenter '{dc.Name}'", DatacenterKeys, (k, _, v) =>
             {
-                var target = k == "proxies" ? dc.Proxies : dc.Members;
-                if (k == "proxies")
+                var target = k == "relays" ? dc.Relays : dc.Members;
+                if (k == "relays")
                 {
-                    dc.ProxiesAt = v;
+                    dc.RelaysAt = v;
                 }
                 if (v is YamlScalar { IsNull: true })
                 {
@@ -494,15 +497,15 @@ internal sealed partial class TopologyReader(string fileName)
     /// <summary>Gives every listed node its role and datacenter; returns the number of members placed.</summary>
     private int PlaceNodes(Dictionary<string, DatacenterDraft> datacenters, Dictionary<string, NodeDraft> nodes, NodeDraft? leader)
     {
-        if (leader?.Datacenter is { } leaderDc && datacenters.TryGetValue(leaderDc, out var home) && home.Proxies.Count > 0)
+        if (leader?.Datacenter is { } leaderDc && datacenters.TryGetValue(leaderDc, out var home) && home.Relays.Count > 0)
         {
-            Problem(home.ProxiesAt!, $"datacenter '{home.Name}' holds the leader '{leader.Id}', which serves it directly; it cannot have proxies");
+            Problem(home.RelaysAt!, $"datacenter '{home.Name}' holds the leader '{leader.Id}', which serves it directly; it cannot have relays");
         }
 
         int members = 0;
         foreach (var dc in datacenters.Values)
         {
-            Place(dc, dc.Proxies, NodeRole.Proxy);
+            Place(dc, dc.Relays, NodeRole.Relay);
             members += Place(dc, dc.Members, NodeRole.Member);
         }
         return members;
@@ -511,7 +514,7 @@ internal sealed partial class TopologyReader(string fileName)
         {
             int placed = 0;
             string roleName = RoleName(role);
-            string listName = role == NodeRole.Proxy ? "proxies" : "members";
+            string listName = role == NodeRole.Relay ? "relays" : "members";
             foreach (var item in list)
             {
                 if (!nodes.TryGetValue(item.Value, out var node))
@@ -574,7 +577,7 @@ internal sealed partial class TopologyReader(string fileName)
             }
             if (datacenters is not null && node.Role is null && !_listsIncomplete)
             {
-                Problem(node.Key, $"node '{node.Id}' is listed nowhere: it is not the leader and not in any datacenter's proxies or members");
+                Problem(node.Key, $"node '{node.Id}' is listed nowhere: it is not the leader and not in any datacenter's relays or members");
             }
             else if (node.Role is { } role)
             {
@@ -636,7 +639,7 @@ internal sealed partial class TopologyReader(string fileName)
             dcConfigs.Add(new DatacenterConfig
             {
                 Name = dc.Name,
-                Proxies = dc.Proxies.ConvertAll(p => p.Value),
+                Relays = dc.Relays.ConvertAll(p => p.Value),
                 Members = dc.Members.ConvertAll(m => m.Value),
                 IsLeaderDatacenter = dc.Name == leader.Datacenter,
             });
@@ -667,13 +670,15 @@ internal sealed partial class TopologyReader(string fileName)
                 Problem(keyNode, $"keys must be strings; found {keyNode.KindName} {where}");
                 continue;
             }
+            string name = OldKeySpellings.TryGetValue(key.Value, out var renamed) && Array.IndexOf(known, renamed) >= 0 ? renamed : key.Value;
             seen ??= new(StringComparer.Ordinal);
-            if (!seen.TryAdd(key.Value, key))
+            if (!seen.TryAdd(name, key))
             {
-                Problem(key, $"duplicate key '{key.Value}' {where}; first at line {seen[key.Value].Line}");
+                string spelling = name == key.Value ? "" : $" (the old spelling of '{name}')";
+                Problem(key, $"duplicate key '{key.Value}'{spelling} {where}; first at line {seen[name].Line}");
                 continue;
             }
-            if (Array.IndexOf(known, key.Value) < 0)
+            if (Array.IndexOf(known, name) < 0)
             {
                 string? closest = EditDistance.Closest(key.Value, known);
                 Problem(key, closest is not null
@@ -681,7 +686,7 @@ internal sealed partial class TopologyReader(string fileName)
                     : $"unknown key '{key.Value}' {where}; known keys: {string.Join(", ", known)}");
                 continue;
             }
-            onKnown(key.Value, key, value);
+            onKnown(name, key, value);
         }
     }
 
@@ -785,7 +790,7 @@ internal sealed partial class TopologyReader(string fileName)
     private static string RoleName(NodeRole role) => role switch
     {
         NodeRole.Leader => "leader",
-        NodeRole.Proxy => "proxy",
+        NodeRole.Relay => "relay",
         _ => "member",
     };
 
@@ -793,7 +798,7 @@ internal sealed partial class TopologyReader(string fileName)
     {
         "cluster" => " (the cluster's name)",
         "leader" => " (the id of the leader node)",
-        "datacenters" => " (each datacenter's proxies and members)",
+        "datacenters" => " (each datacenter's relays and members)",
         _ => " (every node's dc and addresses)",
     };
 

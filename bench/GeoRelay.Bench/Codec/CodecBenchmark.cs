@@ -178,7 +178,7 @@ public static class CodecBenchmark
                 totals[(int)Method.SeparateZstd] += (long)workload.Learners * (frame + OneShot(batch.PacketBytes[0]));
             }
 
-            // One message per DC to the proxy: packet 0 (learners, retention) + the members' packets.
+            // One message per DC to the relay: packet 0 (learners, retention) + the members' packets.
             concat.Clear();
             foreach (var packet in batch.PacketBytes)
             {
@@ -375,7 +375,7 @@ public static class CodecBenchmark
         md.AppendLine("## Setup");
         md.AppendLine();
         md.AppendLine("Each tick the leader builds one batch per datacenter: packet 0 is the Deliver (header + the tick's new entries; it feeds the");
-        md.AppendLine("proxy's retention and every learner), packet 1+i is member i's Append (full header + its range: the new entries for a");
+        md.AppendLine("relay's retention and every learner), packet 1+i is member i's Append (full header + its range: the new entries for a");
         md.AppendLine("caught-up member, plus `lag_i` older entries for a lagging one). Entries are real `EntryRecord`s (gap | epoch | time | key |");
         md.AppendLine("payload), headers the real `DeliverFrame`/`AppendFrame`/`BatchFrame` headers, and every message on the wire also pays the");
         md.AppendLine($"{FrameHeader.Size}-byte frame header. Every batch was checked to round-trip (mux decode, streaming zstd decode) before it was counted.");
@@ -389,8 +389,8 @@ public static class CodecBenchmark
         md.AppendLine("- Workloads: (a) 9 members with equal logs; (b) 9 members at the varied lags; (c) (a) plus 1,000 learners in the same DC.");
         md.AppendLine("- Lag is modelled as steady: every batch carries each lagging member's lag again. (The leader sends a catch-up range once");
         md.AppendLine("  and then only new entries, so (b) overstates what lagging members cost; it is the mux's hard case, not its usual one.)");
-        md.AppendLine("- *Separate* methods are what the leader would send without a proxy: one Append per member, and one copy of the Deliver per");
-        md.AppendLine("  learner. The *concatenation* and *mux* methods send one message per DC to the proxy (packet 0 + member packets); the proxy");
+        md.AppendLine("- *Separate* methods are what the leader would send without a relay: one Append per member, and one copy of the Deliver per");
+        md.AppendLine("  learner. The *concatenation* and *mux* methods send one message per DC to the relay (packet 0 + member packets); the relay");
         md.AppendLine("  serves all learners from packet 0, so in (c) they cost the same as in (a). Concatenation = each packet with a varint length.");
         md.AppendLine("- One-shot zstd compresses each message on its own; streaming zstd is one `ZstdStreamCompressor` for the whole run, flushed per");
         md.AppendLine("  message, as a connection does.");
@@ -508,14 +508,14 @@ public static class CodecBenchmark
         double T(WireResult r, Method m) => r.Totals[(int)m] / (double)r.Batches;
         md.AppendLine($"- Equal logs ({a.Corpus.Name}, (a)): once zstd sees the whole batch, concatenation, mux and streaming all land within a few");
         md.AppendLine($"  percent ({T(a, Method.ConcatZstd):N0} / {T(a, Method.MuxZstd):N0} / {T(a, Method.MuxStream):N0} B per batch): zstd finds the 10 copies by itself.");
-        md.AppendLine($"  What the mux saves there is work: zstd reads {a.MuxInput / a.Batches / 1000.0:N0} KB per batch instead of {a.ConcatInput / a.Batches / 1000.0:N0} KB, and the proxy");
+        md.AppendLine($"  What the mux saves there is work: zstd reads {a.MuxInput / a.Batches / 1000.0:N0} KB per batch instead of {a.ConcatInput / a.Batches / 1000.0:N0} KB, and the relay");
         md.AppendLine("  hands out packets as slices without decompressing ten copies. Per-packet zstd only reaches "
             + $"{T(a, Method.SeparateZstd) / T(a, Method.SeparateRaw):0.00}x of raw, and leaves the 9 copies.");
         md.AppendLine($"- Varied lag ({b.Corpus.Name}, (b)): streaming zstd helps the mux ({T(b, Method.MuxZstd):N0} → {T(b, Method.MuxStream):N0} B per batch) but not the");
         md.AppendLine($"  concatenation ({T(b, Method.ConcatZstd):N0} → {T(b, Method.ConcatStream):N0} B). At level 1 with an unknown size zstd uses a 512 KiB window");
         md.AppendLine($"  (windowLog 19, zstd's parameter table): a mux batch ({b.MuxInput / b.Batches / 1024.0:N0} KiB) still reaches back into the previous batch, whose");
         md.AppendLine($"  entries the lagging members get again; a concatenated batch ({b.ConcatInput / b.Batches / 1024.0:N0} KiB) pushes them out of the window.");
-        md.AppendLine("- With learners (c) the per-recipient cost of the proxy path is the (a) batch divided by 1,009; separate sends grow linearly.");
+        md.AppendLine("- With learners (c) the per-recipient cost of the relay path is the (a) batch divided by 1,009; separate sends grow linearly.");
         foreach (var row in speed.Where(r => r.Operation.StartsWith("structured", StringComparison.Ordinal)))
         {
             double perBatchBytes = row.BytesPerBatch;

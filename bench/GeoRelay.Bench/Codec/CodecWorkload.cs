@@ -106,7 +106,7 @@ internal sealed class EntryLog
 }
 
 /// <summary>
-/// One tick's batch for one datacenter, as the leader builds it: packet 0 is the Deliver (proxy retention,
+/// One tick's batch for one datacenter, as the leader builds it: packet 0 is the Deliver (relay retention,
 /// learners) with the new entries; packet 1 + i is member i's Append with its range, which starts
 /// <c>lag_i</c> entries before the new ones.
 /// </summary>

@@ -5,7 +5,7 @@ using GeoRelay.Bench.Wan;
 namespace GeoRelay.Bench.CrossRegion;
 
 /// <summary>
-/// `bench/run cross-region [SCENARIO]`: GeoRelay (direct, proxies without mux/compression, full) against a NATS
+/// `bench/run cross-region [SCENARIO]`: GeoRelay (direct, relays without mux/compression, full) against a NATS
 /// supercluster, each as real processes with the inter-region links through the WAN emulator, learners in this
 /// process. Per system: a warm-up, one step per offered rate (lowest first, stopping at the first rate it cannot
 /// sustain), then the fault phase. Writes bench/results/cross-region-SCENARIO.md and its PNG plots.
@@ -143,14 +143,14 @@ public static partial class CrossRegionBenchmark
                 var phase = new Phase("fault", f.Rate, seq, seq + (long)(f.Rate * f.Seconds) - 1);
                 var faults = new List<Task>();
                 var start = Stopwatch.GetTimestamp();
-                if (f.KillProxy is { } kill)
+                if (f.KillRelay is { } kill)
                     faults.Add(Task.Run(async () =>
                     {
                         await Task.Delay(TimeSpan.FromSeconds(kill.AtSeconds));
-                        bool killed = system.KillProxy(kill.Region);
+                        bool killed = system.KillRelay(kill.Region);
                         lock (events) events.Add(killed
-                            ? $"t={Stopwatch.GetElapsedTime(start).TotalSeconds:F2} s: SIGKILL {kill.Region}'s first proxy"
-                            : $"kill-proxy {kill.Region}: not applicable (no proxy carries traffic in this system)");
+                            ? $"t={Stopwatch.GetElapsedTime(start).TotalSeconds:F2} s: SIGKILL {kill.Region}'s first relay"
+                            : $"kill-relay {kill.Region}: not applicable (no relay carries traffic in this system)");
                     }));
                 if (f.CutLink is { } cut)
                     faults.Add(Task.Run(async () =>

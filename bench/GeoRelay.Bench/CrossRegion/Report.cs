@@ -58,15 +58,15 @@ public static class Report
 
         md.AppendLine("## Setup");
         md.AppendLine();
-        md.AppendLine(Inv, $"- Regions: {string.Join(", ", scenario.Regions.Select(r => $"{r.Key} ({r.Value.Members} members{(r.Value.Proxies > 0 && r.Key != scenario.LeaderRegion ? $", {r.Value.Proxies} proxies" : "")})"))}; leader and publisher in {scenario.LeaderRegion}.");
+        md.AppendLine(Inv, $"- Regions: {string.Join(", ", scenario.Regions.Select(r => $"{r.Key} ({r.Value.Members} members{(r.Value.Relays > 0 && r.Key != scenario.LeaderRegion ? $", {r.Value.Relays} relays" : "")})"))}; leader and publisher in {scenario.LeaderRegion}.");
         string linkList = string.Join("; ", scenario.Links.Select(l => $"{l.Between[0]}–{l.Between[1]} {l.DelayMs} ms{(l.JitterMs > 0 ? $" + jitter ≤ {l.JitterMs} ms" : "")}{(l.BandwidthMbps > 0 ? $", {l.BandwidthMbps} MB/s" : ", no bandwidth cap")}"));
-        md.AppendLine(Inv, $"- Links (one way, symmetric): {linkList}. Each is one user-space WAN link (bench/GeoRelay.Wan) that every cross-region connection of a system goes through.");
+        md.AppendLine(Inv, $"- Links (one way, symmetric): {linkList}. Each is one user-space WAN link (wan/) that every cross-region connection of a system goes through.");
         md.AppendLine(Inv, $"- In-region delay {scenario.IntraRegionDelayMs} ms is not emulated: in-region hops are plain loopback, so the floor below counts the inter-region delay only and the in-region hop shows up as overhead.");
         md.AppendLine(Inv, $"- Learners: {scenario.LearnersPerRegion} per region, all in the bench process (GeoRelay: `LearnerClient` SDK with `ReuseBuffers`, each entry's memory valid until the next one, as a NATS callback's; NATS: one connection and subscription each, our own client).");
         md.AppendLine(Inv, $"- Payloads: {corpus.Description}.");
         md.AppendLine(Inv, $"- Load: warm-up {scenario.Warmup.Rate}/s for {scenario.Warmup.Seconds} s (not measured), then {string.Join(", ", scenario.Rates)} entries/s for {scenario.StepSeconds} s each, lowest first; a step ends when every learner has everything (at most {scenario.DrainSeconds} s after the last publish), and a system's sweep stops at the first step it does not drain.");
         if (scenario.Fault is { } fault)
-            md.AppendLine(Inv, $"- Fault phase, started once every learner has every entry of the steps before: {fault.Rate}/s for {fault.Seconds} s; {(fault.KillProxy is { } k ? $"SIGKILL of {k.Region}'s first proxy at {k.AtSeconds} s" : "")}{(fault.CutLink is { } c ? $"; blackhole of the {c.Between[0]}–{c.Between[1]} link at {c.AtSeconds} s for {c.Seconds} s" : "")}.");
+            md.AppendLine(Inv, $"- Fault phase, started once every learner has every entry of the steps before: {fault.Rate}/s for {fault.Seconds} s; {(fault.KillRelay is { } k ? $"SIGKILL of {k.Region}'s first relay at {k.AtSeconds} s" : "")}{(fault.CutLink is { } c ? $"; blackhole of the {c.Between[0]}–{c.Between[1]} link at {c.AtSeconds} s for {c.Seconds} s" : "")}.");
         md.AppendLine("- Latency is publish to learner: the publisher stamps each payload with a monotonic clock just before handing it to its client; the learner reads the clock when the SDK (or NATS client) hands the entry over. *Floor* is the one-way delay from the leader's region to the learner's region (0 in the leader's region); *overhead* = latency − floor.");
         md.AppendLine(Inv, $"- GeoRelay's settings: `batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}`, `fsync: false` (core NATS keeps messages in memory only), `failover-after` and `heartbeat` at their defaults (500 ms, 100 ms).");
         md.AppendLine("- Systems:");

@@ -25,7 +25,10 @@ public sealed class Scenario
     public sealed class RegionSpec
     {
         public int Members { get; set; } = 1;
-        public int Proxies { get; set; }
+        public int Relays { get; set; }
+
+        /// <summary>The old spelling of <see cref="Relays"/>: scenario files written before the rename still load.</summary>
+        public int Proxies { get => Relays; set => Relays = value; }
     }
 
     public sealed class LinkSpec
@@ -52,11 +55,14 @@ public sealed class Scenario
     {
         public int Rate { get; set; } = 1000;
         public double Seconds { get; set; } = 15;
-        public KillProxySpec? KillProxy { get; set; }
+        public KillRelaySpec? KillRelay { get; set; }
+
+        /// <summary>The old spelling of <see cref="KillRelay"/>.</summary>
+        public KillRelaySpec? KillProxy { get => KillRelay; set => KillRelay = value; }
         public CutLinkSpec? CutLink { get; set; }
     }
 
-    public sealed class KillProxySpec
+    public sealed class KillRelaySpec
     {
         public string Region { get; set; } = "";
         public double AtSeconds { get; set; }
@@ -69,7 +75,7 @@ public sealed class Scenario
         public double Seconds { get; set; }
     }
 
-    public static readonly string[] KnownSystems = ["direct", "proxies-plain", "mux-plain", "georelay", "nats"];
+    public static readonly string[] KnownSystems = ["direct", "relays-plain", "mux-plain", "georelay", "nats"];
 
     public static Scenario Load(string path)
     {
@@ -90,12 +96,14 @@ public sealed class Scenario
     private void Validate(string path)
     {
         var problems = new List<string>();
+        for (int i = 0; i < Systems.Count; i++)
+            if (Systems[i] == "proxies-plain") Systems[i] = "relays-plain"; // the old spelling
         if (GeorelayLingerMs < 0 || GeorelayLingerMs > 1000) problems.Add($"georelay-linger-ms must be 0..1000, got {GeorelayLingerMs}");
         if (!Regions.ContainsKey(LeaderRegion)) problems.Add($"leader-region '{LeaderRegion}' is not one of the regions");
         foreach (var (name, region) in Regions)
         {
             if (region.Members < 1) problems.Add($"region {name}: members must be at least 1");
-            if (name != LeaderRegion && region.Proxies < 1) problems.Add($"region {name}: a region other than the leader's needs at least one proxy");
+            if (name != LeaderRegion && region.Relays < 1) problems.Add($"region {name}: a region other than the leader's needs at least one relay");
         }
         var names = Regions.Keys.ToList();
         for (int i = 0; i < names.Count; i++)
@@ -115,8 +123,8 @@ public sealed class Scenario
         if (Systems.Count == 0) problems.Add("systems must list at least one of " + string.Join(", ", KnownSystems));
         foreach (var s in Systems)
             if (!KnownSystems.Contains(s)) problems.Add($"systems: unknown '{s}' (known: {string.Join(", ", KnownSystems)})");
-        if (Fault?.KillProxy is { } kill && (!Regions.TryGetValue(kill.Region, out var r2) || r2.Proxies < 2))
-            problems.Add($"fault.kill-proxy.region '{kill.Region}' must be a region with at least two proxies");
+        if (Fault?.KillRelay is { } kill && (!Regions.TryGetValue(kill.Region, out var r2) || r2.Relays < 2))
+            problems.Add($"fault.kill-relay.region '{kill.Region}' must be a region with at least two relays");
         if (Fault?.CutLink is { } cut && (cut.Between.Count != 2 || FindLink(cut.Between[0], cut.Between[1]) is null))
             problems.Add($"fault.cut-link.between must name two linked regions");
         if (problems.Count > 0)

@@ -7,13 +7,14 @@ using System.Text.RegularExpressions;
 using GeoRelay.Bench.Nats;
 using GeoRelay.Codec.Frames;
 using GeoRelay.LearnerClient;
-using GeoRelay.Relay.Cli;
-using GeoRelay.Relay.Demo;
+using GeoRelay.Cli;
+using GeoRelay.Cli.Demo;
 using GeoRelay.Topology;
 
 namespace GeoRelay.Bench.CrossRegion;
 
 using LearnerClient = GeoRelay.LearnerClient.LearnerClient;
+using GeoRelay.TestUtilities;
 
 /// <summary>One system under test: its processes, its learners in the bench process, its publisher.</summary>
 public interface ISystemUnderTest : IAsyncDisposable
@@ -23,8 +24,8 @@ public interface ISystemUnderTest : IAsyncDisposable
     Task StartAsync(CancellationToken cancellationToken);
     Task StartLearnersAsync(Recorder recorder, CancellationToken cancellationToken);
     ValueTask PublishAsync(IReadOnlyList<byte[]> payloads);
-    /// <summary>Kills the region's first proxy; false when the system has none to kill.</summary>
-    bool KillProxy(string region);
+    /// <summary>Kills the region's first relay; false when the system has none to kill.</summary>
+    bool KillRelay(string region);
     /// <summary>Process name → pid of every process the system runs (alive or not).</summary>
     IReadOnlyDictionary<string, int> Processes { get; }
     /// <summary>Bytes the leader (or the publisher's NATS server) sent in total, read as the system stops; null when unknown.</summary>
@@ -33,8 +34,8 @@ public interface ISystemUnderTest : IAsyncDisposable
 
 /// <summary>
 /// GeoRelay as real daemons (georelay leader/relay/member): "direct" (the leader sends to every member, and the
-/// learners of every region subscribe to the leader region's members across the WAN), "proxies-plain" (one batch
-/// per region through a proxy, without mux and with compression level 0), "mux-plain" (mux, compression level 0: which
+/// learners of every region subscribe to the leader region's members across the WAN), "relays-plain" (one batch
+/// per region through a relay, without mux and with compression level 0), "mux-plain" (mux, compression level 0: which
 /// of the two costs what) or "georelay" (mux + streaming zstd).
 /// Only the leader crosses regions as a dialler, so only its copy of the topology points at the WAN links.
 /// </summary>
@@ -53,10 +54,10 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
 
     public string Description => mode switch
     {
-        "direct" => "GeoRelay, proxies off (`georelay leader --direct`): the leader sends to every member itself; every learner subscribes to a member in the leader's region, so each learner's stream crosses the WAN on its own",
-        "proxies-plain" => "GeoRelay through one proxy per region, mux off (`--no-mux`) and `compression: { level: 0 }`",
-        "mux-plain" => "GeoRelay through one proxy per region, mux on and `compression: { level: 0 }`",
-        _ => "GeoRelay as designed: one mux batch per region, streaming zstd (level 1), through the first proxy",
+        "direct" => "GeoRelay, relays off (`georelay leader --direct`): the leader sends to every member itself; every learner subscribes to a member in the leader's region, so each learner's stream crosses the WAN on its own",
+        "relays-plain" => "GeoRelay through one relay per region, mux off (`--no-mux`) and `compression: { level: 0 }`",
+        "mux-plain" => "GeoRelay through one relay per region, mux on and `compression: { level: 0 }`",
+        _ => "GeoRelay as designed: one mux batch per region, streaming zstd (level 1), through the first relay",
     };
 
     public IReadOnlyDictionary<string, int> Processes => _processes.ToDictionary(p => p.Key, p => p.Value.Id);
@@ -70,7 +71,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         var nodes = new List<(string Id, string Region, string Role)> { (LeaderId, scenario.LeaderRegion, "leader") };
         foreach (var (region, spec) in scenario.Regions)
         {
-            for (int i = 1; i <= spec.Proxies && region != scenario.LeaderRegion; i++) nodes.Add((Id(region, "p", i), region, "proxy"));
+            for (int i = 1; i <= spec.Relays && region != scenario.LeaderRegion; i++) nodes.Add((Id(region, "p", i), region, "relay"));
             for (int i = 1; i <= spec.Members; i++) nodes.Add((Id(region, "m", i), region, "member"));
         }
         var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(nodes.Count * 4)); // listen, learners, publish, the leader's link route
@@ -96,12 +97,12 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         var ready = new List<Task>();
         foreach (var (id, _, role) in nodes.Where(n => n.Role != "leader"))
         {
-            var command = role == "proxy" ? "relay" : "member";
+            var command = role == "relay" ? "relay" : "member";
             var process = Start(id, $"{command} --config \"{configPath}\" --node {id} --data \"{Path.Combine(_directory, id)}\"");
             ready.Add(process.WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(90)));
         }
         await Task.WhenAll(ready).WaitAsync(cancellationToken);
-        string flags = mode switch { "direct" => " --direct", "proxies-plain" => " --no-mux --compression-level 0", "mux-plain" => " --compression-level 0", _ => "" };
+        string flags = mode switch { "direct" => " --direct", "relays-plain" => " --no-mux --compression-level 0", "mux-plain" => " --compression-level 0", _ => "" };
         var leader = Start(LeaderId, $"leader --config \"{leaderConfig}\" --data \"{Path.Combine(_directory, LeaderId)}\"{flags}");
         await leader.WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(90)).WaitAsync(cancellationToken);
         _publisher = await PublishClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, publish), cancellationToken);
@@ -118,15 +119,15 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         y.AppendLine("quorum: majority");
         y.AppendLine("defaults:");
         y.AppendLine(inv, $"  batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}");
-        y.AppendLine(inv, $"  compression: {{ level: {(mode is "proxies-plain" or "mux-plain" ? 0 : 1)} }}");
+        y.AppendLine(inv, $"  compression: {{ level: {(mode is "relays-plain" or "mux-plain" ? 0 : 1)} }}");
         // Core NATS keeps messages in memory only; GeoRelay writes its logs but does not fsync here, like for like.
         y.AppendLine("  fsync: false");
         y.AppendLine("datacenters:");
         foreach (var (region, _) in scenario.Regions)
         {
-            var proxies = nodes.Where(n => n.Region == region && n.Role == "proxy").Select(n => n.Id);
+            var relays = nodes.Where(n => n.Region == region && n.Role == "relay").Select(n => n.Id);
             var members = nodes.Where(n => n.Region == region && n.Role == "member").Select(n => n.Id);
-            y.AppendLine(inv, $"  {region}: {{ proxies: [{string.Join(", ", proxies)}], members: [{string.Join(", ", members)}] }}");
+            y.AppendLine(inv, $"  {region}: {{ relays: [{string.Join(", ", relays)}], members: [{string.Join(", ", members)}] }}");
         }
         y.AppendLine("nodes:");
         foreach (var (id, region, role) in nodes)
@@ -144,15 +145,15 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         for (int r = 0; r < regions.Count; r++)
         {
             string region = regions[r];
-            // Where this region's learners subscribe: its proxies, else its members; in direct mode the leader region's members.
+            // Where this region's learners subscribe: its relays, else its members; in direct mode the leader region's members.
             var servers = mode == "direct"
                 ? _topology.GetDatacenter(scenario.LeaderRegion).Members.Select(m => mesh.Route(region, scenario.LeaderRegion, _topology.GetNode(m).Learners!.Value.ToEndPoint() as IPEndPoint ?? throw new InvalidOperationException())).ToList()
-                : (_topology.GetDatacenter(region).Proxies.Count > 0 ? _topology.GetDatacenter(region).Proxies : _topology.GetDatacenter(region).Members)
+                : (_topology.GetDatacenter(region).Relays.Count > 0 ? _topology.GetDatacenter(region).Relays : _topology.GetDatacenter(region).Members)
                     .Select(n => (IPEndPoint)_topology.GetNode(n).Learners!.Value.ToEndPoint()).ToList();
             for (int i = 0; i < scenario.LearnersPerRegion; i++)
             {
-                // Members share the learners of their region round-robin; proxies in priority order, the first for all.
-                var endpoints = mode == "direct" || _topology.GetDatacenter(region).Proxies.Count == 0
+                // Members share the learners of their region round-robin; relays in priority order, the first for all.
+                var endpoints = mode == "direct" || _topology.GetDatacenter(region).Relays.Count == 0
                     ? servers.Skip(i % servers.Count).Concat(servers.Take(i % servers.Count)).ToList()
                     : servers;
                 var track = recorder.NewLearner(r);
@@ -196,9 +197,9 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
             await _pending.Dequeue();
     }
 
-    public bool KillProxy(string region)
+    public bool KillRelay(string region)
     {
-        if (mode == "direct") return false; // the proxies carry nothing in this mode
+        if (mode == "direct") return false; // the relays carry nothing in this mode
         var id = Id(region, "p", 1);
         if (!_processes.TryGetValue(id, out var process)) return false;
         process.Kill();
@@ -323,7 +324,7 @@ public sealed class NatsSystem(Scenario scenario, WanMesh mesh) : ISystemUnderTe
         foreach (var payload in payloads) await _publisher!.PublishAsync(Subject, payload);
     }
 
-    public bool KillProxy(string region) => false;
+    public bool KillRelay(string region) => false;
 
     public async Task<long?> StopAndReadLeaderEgressAsync()
     {

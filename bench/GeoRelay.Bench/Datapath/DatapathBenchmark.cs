@@ -4,10 +4,11 @@ using System.Text;
 using System.Text.RegularExpressions;
 using GeoRelay.Bench.Harness;
 using GeoRelay.Leader;
-using GeoRelay.Relay.Demo;
+using GeoRelay.Cli.Demo;
 using GeoRelay.Topology;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using GeoRelay.Engines;
 
 namespace GeoRelay.Bench.Datapath;
 
@@ -15,7 +16,7 @@ namespace GeoRelay.Bench.Datapath;
 /// End-to-end data path on loopback: the whole three-regions topology in this process
 /// (<see cref="LocalCluster"/>), group fsync on, publishing through <c>LeaderNode.AppendAsync</c> as
 /// fast as the window allows, timed from the first publish to the commit of the last entry. Each
-/// size runs through the proxies and then direct-to-every-member, back to back in the same process.
+/// size runs through the relays and then direct-to-every-member, back to back in the same process.
 /// Writes <c>bench/results/datapath.md</c>.
 /// </summary>
 public static class DatapathBenchmark
@@ -56,7 +57,7 @@ public static class DatapathBenchmark
         var loads = new List<Load> { new(128, 300_000), new(256, 500_000), new(1024, 100_000), new(16 * 1024, 10_000) };
         string output = Path.Combine(Paths.RepositoryRoot(), "bench", "results", "datapath.md");
         int? localLevel = null;
-        var modes = new HashSet<string> { "proxies", "direct" };
+        var modes = new HashSet<string> { "relays", "direct" };
         var placements = new HashSet<string> { "in-process", "processes" };
 
         for (int i = 0; i < args.Length; i++)
@@ -71,16 +72,16 @@ public static class DatapathBenchmark
                     break;
                 case "--count": int count = int.Parse(args[++i], CultureInfo.InvariantCulture); loads = loads.Select(l => l with { Count = count }).ToList(); break;
                 case "--local-level": localLevel = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--modes": modes = args[++i].Split(',').ToHashSet(); break;
+                case "--modes": modes = args[++i].Split(',').Select(m => m == "proxies" ? "relays" : m).ToHashSet(); break; // "proxies": the old spelling
                 case "--followers": placements = args[++i].Split(',').ToHashSet(); break;
                 case "--log": s_logLevel = Enum.Parse<LogLevel>(args[++i], ignoreCase: true); break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --sizes 128,256,1024,16384, --count N, --modes proxies,direct, --followers in-process,processes, --local-level N, --log warning, --out FILE");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --sizes 128,256,1024,16384, --count N, --modes relays,direct, --followers in-process,processes, --local-level N, --log warning, --out FILE");
                     return 2;
             }
         }
 
-        // Every node shares two cores here, so a proxy can be starved past the 500 ms default and
+        // Every node shares two cores here, so a relay can be starved past the 500 ms default and
         // abandoned; each needless failover re-sends the window and measures the failover, not the path.
         string yaml = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml"));
         yaml = Regex.Replace(yaml, @"failover-after: *\S+", $"failover-after: {FailoverAfter.TotalSeconds:F0}s");
@@ -89,25 +90,25 @@ public static class DatapathBenchmark
         var clock = Stopwatch.StartNew();
         double diskRate = DiskCeiling.MeasureWriteRate();
         Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] disk: {diskRate / 1e6:F0} MB/s sequential (1 MiB writes, fsync every 64 MiB)");
-        var results = new List<(RunResult Proxy, RunResult Direct)>();
-        var separate = new List<(RunResult Proxy, RunResult Direct)>();
+        var results = new List<(RunResult Relay, RunResult Direct)>();
+        var separate = new List<(RunResult Relay, RunResult Direct)>();
         foreach (var processes in new[] { false, true })
         {
             if (!placements.Contains(processes ? "processes" : "in-process")) continue;
             foreach (var load in loads)
             {
-                RunResult? proxy = null, direct = null;
-                if (modes.Contains("proxies"))
+                RunResult? relay = null, direct = null;
+                if (modes.Contains("relays"))
                 {
-                    proxy = await RunOnceAsync(topology, yaml, processes, LeaderOptions.Default, "proxies", load);
-                    Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(proxy)}");
+                    relay = await RunOnceAsync(topology, yaml, processes, LeaderOptions.Default, "relays", load);
+                    Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(relay)}");
                 }
                 if (modes.Contains("direct"))
                 {
-                    direct = await RunOnceAsync(topology, yaml, processes, LeaderOptions.Default with { UseProxies = false }, "direct", load);
+                    direct = await RunOnceAsync(topology, yaml, processes, LeaderOptions.Default with { UseRelays = false }, "direct", load);
                     Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(direct)}");
                 }
-                if (proxy is not null && direct is not null) (processes ? separate : results).Add((proxy, direct));
+                if (relay is not null && direct is not null) (processes ? separate : results).Add((relay, direct));
             }
         }
 
@@ -123,7 +124,7 @@ public static class DatapathBenchmark
         string.Join(", ", r.PerDc.Select(d => $"{d.Dc} {d.Bytes / (double)r.Load.Count:F1}")) + $"; failovers {r.PerDc.Sum(d => d.Failovers)}) at equal batches of {r.Equal.Group}: " +
         string.Join(", ", r.Equal.Bytes.Select(b => $"{b.Key} {b.Value / (double)r.Equal.Entries:F2}"));
 
-    /// <param name="processes">Proxies and members run as `georelay` processes (this process's CPU is the leader's), else all in this process.</param>
+    /// <param name="processes">Relays and members run as `georelay` processes (this process's CPU is the leader's), else all in this process.</param>
     private static async Task<RunResult> RunOnceAsync(TopologyConfig topology, string yaml, bool processes, LeaderOptions options, string mode, Load load)
     {
         using var loggers = LoggerFactory.Create(b =>
@@ -179,11 +180,11 @@ public static class DatapathBenchmark
 
     /// <summary>
     /// Egress with batching held equal in both modes: each group of entries is appended and flushed in one
-    /// engine call, so it leaves as exactly one batch per DC (proxy) or one Append per member (direct), and
+    /// engine call, so it leaves as exactly one batch per DC (relay) or one Append per member (direct), and
     /// is delivered everywhere before the next. In the throughput runs the batch sizes follow the throughput,
     /// which differs between the modes, and zstd compresses larger batches slightly better.
     /// </summary>
-    private static async Task<EqualBatches> EqualBatchesAsync(GeoRelay.Relay.Hosting.LeaderNode leader, byte[] pool, int size, long cursor)
+    private static async Task<EqualBatches> EqualBatchesAsync(GeoRelay.Server.Hosting.LeaderNode leader, byte[] pool, int size, long cursor)
     {
         const int Groups = 40;
         int group = Math.Max(1, (128 << 10) / (size + 48)); // well under batch.max-bytes, so Append never flushes by itself
@@ -192,7 +193,7 @@ public static class DatapathBenchmark
         {
             ulong last = leader.Host.Invoke(_ =>
             {
-                long now = LeaderEngine.WallClockMicros();
+                long now = WallClock.UnixMicros();
                 for (int i = 0; i < group; i++) leader.Engine.Append(default, Slice(pool, size, cursor++), now);
                 leader.Engine.FlushAndSend();
                 return leader.Engine.LastIndex;
@@ -206,7 +207,7 @@ public static class DatapathBenchmark
     }
 
     /// <summary>Publishes <paramref name="count"/> entries, at most <see cref="MaxOutstanding"/> uncommitted; returns the last index once committed.</summary>
-    private static async Task<ulong> PublishAsync(GeoRelay.Relay.Hosting.LeaderNode leader, byte[] pool, int size, long first, int count)
+    private static async Task<ulong> PublishAsync(GeoRelay.Server.Hosting.LeaderNode leader, byte[] pool, int size, long first, int count)
     {
         var ring = new Task[MaxOutstanding];
         ulong last = 0;
@@ -255,8 +256,8 @@ public static class DatapathBenchmark
     private static ReadOnlyMemory<byte> Slice(byte[] pool, int size, long i) =>
         pool.AsMemory((int)(i * size % (pool.Length - size)), size);
 
-    private static string Report(TopologyConfig topology, List<(RunResult Proxy, RunResult Direct)> results,
-        List<(RunResult Proxy, RunResult Direct)> separate, TimeSpan total, double diskRate)
+    private static string Report(TopologyConfig topology, List<(RunResult Relay, RunResult Direct)> results,
+        List<(RunResult Relay, RunResult Direct)> separate, TimeSpan total, double diskRate)
     {
         var inv = CultureInfo.InvariantCulture;
         var md = new StringBuilder();
@@ -270,13 +271,13 @@ public static class DatapathBenchmark
         md.AppendLine("## Setup");
         md.AppendLine();
         md.AppendLine($"- Topology `topology/samples/three-regions.yaml` ({topology.Datacenters.Count} DCs, {topology.Datacenters.Sum(d => d.Members.Count)} members, quorum {topology.Quorum}), on loopback with fresh ports and a temp data directory per node; group fsync **on** (`fsync: true`), batch linger 1 ms, window 64 MiB, zstd level {topology.Defaults.CompressionLevel} across regions and {(topology.Defaults.LocalCompressionLevel == 0 ? "none" : "level " + topology.Defaults.LocalCompressionLevel)} inside a DC (`compression.level` {topology.Defaults.CompressionLevel}, `compression.local-level` {topology.Defaults.LocalCompressionLevel}), `failover-after` raised to {FailoverAfter.TotalSeconds:F0} s (see below), server GC off, `GCRetainVM` on.");
-        md.AppendLine("- Two placements: **in-process** — every node in this process (`LocalCluster`: leader, 4 proxies, 8 members); **processes** — the 4 proxies and 8 members are `georelay relay`/`georelay member` processes (`GeoRelayProcess`) and only the leader (`LeaderNode`) and the publishing loop run in the benchmark process, so that process's CPU time is the leader's own.");
-        md.AppendLine("- \"proxies\" = `LeaderOptions.Default` (eu-west and ap-south through their first proxy); \"direct\" = `LeaderOptions.Default with { UseProxies = false }` (leader sends to every member itself). Each entry size runs both, back to back, in the same process.");
+        md.AppendLine("- Two placements: **in-process** — every node in this process (`LocalCluster`: leader, 4 relays, 8 members); **processes** — the 4 relays and 8 members are `georelay relay`/`georelay member` processes (`GeoRelayProcess`) and only the leader (`LeaderNode`) and the publishing loop run in the benchmark process, so that process's CPU time is the leader's own.");
+        md.AppendLine("- \"relays\" = `LeaderOptions.Default` (eu-west and ap-south through their first relay); \"direct\" = `LeaderOptions.Default with { UseRelays = false }` (leader sends to every member itself). Each entry size runs both, back to back, in the same process.");
         md.AppendLine($"- Publisher: `LeaderNode.AppendAsync` in a loop as fast as the window allows, at most {MaxOutstanding:N0} uncommitted entries outstanding; time is from the first publish to the commit (quorum durable) of the last entry. A warm-up of 10% of the count (1,000..20,000 entries) on the same cluster precedes each measured run and is not counted.");
         md.AppendLine("- Payloads: consecutive slices of a 32 MiB pool of JSON-like text with random hex values (no repeats within zstd's window; compresses about 2x).");
-        md.AppendLine("- CPU µs/entry = `Process.TotalProcessorTime` delta over the measured entries, divided by entries: in-process, the *whole cluster* (leader + 4 proxies + 8 members, fsync syscalls and the publisher); with processes, the benchmark process (leader + publisher) and, separately, the sum over the 12 follower processes. Allocated B/entry = `GC.GetTotalAllocatedBytes` delta of the benchmark process per entry.");
+        md.AppendLine("- CPU µs/entry = `Process.TotalProcessorTime` delta over the measured entries, divided by entries: in-process, the *whole cluster* (leader + 4 relays + 8 members, fsync syscalls and the publisher); with processes, the benchmark process (leader + publisher) and, separately, the sum over the 12 follower processes. Allocated B/entry = `GC.GetTotalAllocatedBytes` delta of the benchmark process per entry.");
         md.AppendLine("- Leader egress = `LeaderEngine.Status()` `BytesSent` deltas per DC (bytes the leader wrote toward that DC, after framing and compression) over the measured entries.");
-        md.AppendLine("- Single measurement per configuration on a shared 2-core machine that other jobs load too (see the load average above): throughput has varied up to 2.5x run to run, so compare figures within one file; the egress bytes are steady unless a proxy fails over.");
+        md.AppendLine("- Single measurement per configuration on a shared 2-core machine that other jobs load too (see the load average above): throughput has varied up to 2.5x run to run, so compare figures within one file; the egress bytes are steady unless a relay fails over.");
         md.AppendLine();
 
         md.AppendLine("## Throughput");
@@ -289,11 +290,11 @@ public static class DatapathBenchmark
             foreach (var r in new[] { p, d })
                 md.AppendLine(string.Create(inv, $"| {Size(r.Load.Size)} | {r.Load.Count:N0} | {r.Mode} | {r.Elapsed.TotalSeconds:F2} | {r.EntriesPerSecond:N0} | {r.MBps:F1} | {r.CpuMicrosPerEntry:F2} | {r.AllocatedPerEntry:F0} | {r.FileBytesPerEntry:F0} | {r.Gen0} / {r.Gen2} |"));
         md.AppendLine();
-        md.AppendLine(string.Create(inv, $"File bytes written = `write_bytes` of `/proc/self/io` over the run: every node's log records (the leader and {topology.Datacenters.Sum(d => d.Members.Count)} members fsync theirs; the proxies' retention logs are written, not fsynced). The same disk measured alone at the start of this run: **{diskRate / 1e6:F0} MB/s** sequential (1 MiB writes into a fresh file in the temp directory, an fsync every 64 MiB)."));
+        md.AppendLine(string.Create(inv, $"File bytes written = `write_bytes` of `/proc/self/io` over the run: every node's log records (the leader and {topology.Datacenters.Sum(d => d.Members.Count)} members fsync theirs; the relays' retention logs are written, not fsynced). The same disk measured alone at the start of this run: **{diskRate / 1e6:F0} MB/s** sequential (1 MiB writes into a fresh file in the temp directory, an fsync every 64 MiB)."));
         md.AppendLine();
         md.AppendLine("## Leader CPU per entry (followers as processes)");
         md.AppendLine();
-        md.AppendLine("Proxies and members as `georelay` processes; the leader alone in the benchmark process (with the publishing loop, which is part of it: `AppendAsync` per entry).");
+        md.AppendLine("Relays and members as `georelay` processes; the leader alone in the benchmark process (with the publishing loop, which is part of it: `AppendAsync` per entry).");
         md.AppendLine();
         md.AppendLine("| entry size | entries | mode | elapsed s | entries/s | MB/s (payload) | **leader CPU µs/entry** | followers CPU µs/entry (12 processes) | leader allocated B/entry | failovers |");
         md.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -304,7 +305,7 @@ public static class DatapathBenchmark
 
         md.AppendLine("## Leader egress per DC (bytes per entry)");
         md.AppendLine();
-        var dcs = results[0].Proxy.PerDc.Select(x => x.Dc).ToList();
+        var dcs = results[0].Relay.PerDc.Select(x => x.Dc).ToList();
         md.AppendLine("| entry size | mode | " + string.Join(" | ", dcs.Select(dc => $"{dc} B/entry (route)")) + " | total B/entry | total MB | batches (all DCs) | failovers during run |");
         md.AppendLine("|---:|---|" + string.Concat(dcs.Select(_ => "---:|")) + "---:|---:|---:|---:|");
         foreach (var (p, d) in results)
@@ -314,15 +315,15 @@ public static class DatapathBenchmark
                     string.Create(inv, $" | {r.TotalBytes / (double)r.Load.Count:F1} | {r.TotalBytes / 1e6:F1} | {r.PerDc.Sum(x => x.Batches):N0} | {r.PerDc.Sum(x => x.Failovers)} |"));
         md.AppendLine();
 
-        md.AppendLine("## Leader egress: proxies vs direct (same run)");
+        md.AppendLine("## Leader egress: relays vs direct (same run)");
         md.AppendLine();
         string home = topology.LeaderDatacenter.Name;
         int homeMembers = topology.LeaderDatacenter.Members.Count;
         int remoteMembers = topology.Datacenters.Where(d => d.Name != home).Sum(d => d.Members.Count);
         int remoteDcs = topology.Datacenters.Count(d => d.Name != home);
-        md.AppendLine($"What crosses a region boundary is what a geo relay saves: through proxies the leader sends one copy per remote DC ({remoteDcs}), direct it sends one per remote member ({remoteMembers}), so the floor for the cross-region ratio is {remoteDcs}/{remoteMembers} = {remoteDcs / (double)remoteMembers:F3}. The leader's own DC ({home}, {homeMembers} members, no proxy) is served directly in both modes: the same bytes in both runs, shown separately.");
+        md.AppendLine($"What crosses a region boundary is what a geo relay saves: through relays the leader sends one copy per remote DC ({remoteDcs}), direct it sends one per remote member ({remoteMembers}), so the floor for the cross-region ratio is {remoteDcs}/{remoteMembers} = {remoteDcs / (double)remoteMembers:F3}. The leader's own DC ({home}, {homeMembers} members, no relay) is served directly in both modes: the same bytes in both runs, shown separately.");
         md.AppendLine();
-        md.AppendLine("| entry size | proxies cross-region MB | direct cross-region MB | cross-region proxies / direct | ≤ 1/3 | own-DC MB (both) | total proxies / direct |");
+        md.AppendLine("| entry size | relays cross-region MB | direct cross-region MB | cross-region relays / direct | ≤ 1/3 | own-DC MB (both) | total relays / direct |");
         md.AppendLine("|---:|---:|---:|---:|---|---:|---:|");
         bool egressPass = true;
         foreach (var (p, d) in results)
@@ -338,7 +339,7 @@ public static class DatapathBenchmark
         md.AppendLine();
         md.AppendLine("In the throughput runs above each mode batches what arrived in its 1 ms ticks, so the batch sizes follow that mode's throughput, and zstd compresses larger batches a little better: the ratio there moves with the throughput. Here both modes send the same batches — groups of entries appended and flushed in one engine call (one batch per DC, or one Append per member), each delivered everywhere before the next (40 groups, in-process cluster, after the throughput run) — so the ratio shows what the encoding costs.");
         md.AppendLine();
-        md.AppendLine("| entry size | entries per batch | proxies cross-region B/entry (per proxied DC) | direct cross-region B/entry (per DC) | cross-region proxies / direct | < 1/3 |");
+        md.AppendLine("| entry size | entries per batch | relays cross-region B/entry (per proxied DC) | direct cross-region B/entry (per DC) | cross-region relays / direct | < 1/3 |");
         md.AppendLine("|---:|---:|---:|---:|---:|---|");
         bool equalPass = true;
         foreach (var (p, d) in results)
@@ -351,25 +352,25 @@ public static class DatapathBenchmark
         md.AppendLine();
         md.AppendLine("## Verdicts");
         md.AppendLine();
-        var r256 = results.FirstOrDefault(x => x.Proxy.Load.Size == 256).Proxy;
+        var r256 = results.FirstOrDefault(x => x.Relay.Load.Size == 256).Relay;
         if (r256 is not null)
         {
             bool ok = r256.EntriesPerSecond >= TargetEntriesPerSecond;
-            md.AppendLine(string.Create(inv, $"- **{(ok ? "PASS" : "FAIL")}** — throughput target ≥ {TargetEntriesPerSecond:N0} entries/s of 256 B committed (group fsync on): measured **{r256.EntriesPerSecond:N0} entries/s** ({r256.MBps:F1} MB/s) through the proxies with every node in one process, {r256.EntriesPerSecond / TargetEntriesPerSecond:P0} of target."));
+            md.AppendLine(string.Create(inv, $"- **{(ok ? "PASS" : "FAIL")}** — throughput target ≥ {TargetEntriesPerSecond:N0} entries/s of 256 B committed (group fsync on): measured **{r256.EntriesPerSecond:N0} entries/s** ({r256.MBps:F1} MB/s) through the relays with every node in one process, {r256.EntriesPerSecond / TargetEntriesPerSecond:P0} of target."));
             if (r256.FileBytesPerEntry is { } perEntry && perEntry > 0)
                 md.AppendLine(string.Create(inv, $"- The disk's ceiling for that run: the cluster wrote {perEntry:F0} B of log files per 256 B entry, so {diskRate / 1e6:F0} MB/s of sequential writes allow at most **{diskRate / perEntry:N0} entries/s** with nothing else running; {TargetEntriesPerSecond:N0}/s would need {TargetEntriesPerSecond * perEntry / 1e9:F2} GB/s."));
         }
-        var s256 = separate.FirstOrDefault(x => x.Proxy.Load.Size == 256).Proxy;
+        var s256 = separate.FirstOrDefault(x => x.Relay.Load.Size == 256).Relay;
         if (s256 is not null)
-            md.AppendLine(string.Create(inv, $"- With the followers as processes: **{s256.EntriesPerSecond:N0} entries/s** of 256 B through the proxies; the leader's own CPU **{s256.CpuMicrosPerEntry:F2} µs/entry** (500,000/s on one core would need ≤ 2 µs), the 12 followers {s256.FollowersCpuMicrosPerEntry:F2} µs/entry together."));
+            md.AppendLine(string.Create(inv, $"- With the followers as processes: **{s256.EntriesPerSecond:N0} entries/s** of 256 B through the relays; the leader's own CPU **{s256.CpuMicrosPerEntry:F2} µs/entry** (500,000/s on one core would need ≤ 2 µs), the 12 followers {s256.FollowersCpuMicrosPerEntry:F2} µs/entry together."));
         md.AppendLine(string.Create(inv, $"- **{(equalPass ? "PASS" : "FAIL")}** — cross-region leader egress strictly below 1/3 of direct at equal batching: ratios ") +
-            string.Join(", ", results.Select(x => string.Create(inv, $"{Size(x.Proxy.Load.Size)} {x.Proxy.Equal.Remote(home) / (double)x.Direct.Equal.Remote(home):F4}"))) + ".");
+            string.Join(", ", results.Select(x => string.Create(inv, $"{Size(x.Relay.Load.Size)} {x.Relay.Equal.Remote(home) / (double)x.Direct.Equal.Remote(home):F4}"))) + ".");
         md.AppendLine($"- **{(egressPass ? "PASS" : "FAIL")}** — cross-region leader egress ≤ 1/3 of the direct run's in the throughput runs: ratios " +
-            string.Join(", ", results.Select(x => string.Create(inv, $"{Size(x.Proxy.Load.Size)} {x.Proxy.RemoteBytes(home) / (double)x.Direct.RemoteBytes(home):F3}"))) +
-            $" (floor {remoteDcs}/{remoteMembers}: the proxy stream is one zstd-compressed copy, each direct member stream is one too).");
-        long failovers = results.Sum(x => x.Proxy.PerDc.Sum(d => d.Failovers));
+            string.Join(", ", results.Select(x => string.Create(inv, $"{Size(x.Relay.Load.Size)} {x.Relay.RemoteBytes(home) / (double)x.Direct.RemoteBytes(home):F3}"))) +
+            $" (floor {remoteDcs}/{remoteMembers}: the relay stream is one zstd-compressed copy, each direct member stream is one too).");
+        long failovers = results.Sum(x => x.Relay.PerDc.Sum(d => d.Failovers));
         if (failovers > 0)
-            md.AppendLine($"- Observed: {failovers} proxy failovers during the measured proxy runs ({string.Join(", ", results.Where(x => x.Proxy.PerDc.Sum(d => d.Failovers) > 0).Select(x => Size(x.Proxy.Load.Size)))}): with every node sharing 2 saturated cores, a proxy's acks/heartbeats can stay silent past `failover-after` ({FailoverAfter.TotalSeconds:F0} s here), the leader switches proxy and re-sends, which costs throughput and adds egress. The direct runs have no proxies to fail over.");
+            md.AppendLine($"- Observed: {failovers} relay failovers during the measured relay runs ({string.Join(", ", results.Where(x => x.Relay.PerDc.Sum(d => d.Failovers) > 0).Select(x => Size(x.Relay.Load.Size)))}): with every node sharing 2 saturated cores, a relay's acks/heartbeats can stay silent past `failover-after` ({FailoverAfter.TotalSeconds:F0} s here), the leader switches relay and re-sends, which costs throughput and adds egress. The direct runs have no relays to fail over.");
         return md.ToString();
     }
 

@@ -1,14 +1,15 @@
 using System.Diagnostics;
 using GeoRelay.Leader;
-using GeoRelay.Relay.Demo;
-using GeoRelay.Relay.Hosting;
+using GeoRelay.Cli.Demo;
+using GeoRelay.Server.Hosting;
 using GeoRelay.Topology;
 using Microsoft.Extensions.Logging;
+using GeoRelay.TestUtilities;
 
 namespace GeoRelay.Bench.Datapath;
 
 /// <summary>
-/// The data path with every proxy and member as a real `georelay` process and only the leader in this
+/// The data path with every relay and member as a real `georelay` process and only the leader in this
 /// process, so this process's CPU time is the leader's own (plus the publishing loop).
 /// </summary>
 internal sealed class FollowerProcesses : IAsyncDisposable
@@ -39,9 +40,9 @@ internal sealed class FollowerProcesses : IAsyncDisposable
         var listening = new List<Task>();
         foreach (var dc in topology.Datacenters)
         {
-            foreach (var id in dc.Members.Concat(dc.Proxies))
+            foreach (var id in dc.Members.Concat(dc.Relays))
             {
-                string command = topology.GetNode(id).Role == NodeRole.Proxy ? "relay" : "member";
+                string command = topology.GetNode(id).Role == NodeRole.Relay ? "relay" : "member";
                 var process = new GeoRelayProcess(id, $"{command} --config \"{config}\" --node {id} --data \"{Path.Combine(directory, id)}\"");
                 followers.Add(process);
                 listening.Add(process.WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(90)));

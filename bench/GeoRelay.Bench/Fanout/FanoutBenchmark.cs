@@ -10,7 +10,7 @@ using GeoRelay.Bench.Nats;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Leader;
-using GeoRelay.Relay.Demo;
+using GeoRelay.Cli.Demo;
 using GeoRelay.Topology;
 using GeoRelay.Transport;
 using Microsoft.Extensions.Logging;
@@ -127,8 +127,8 @@ public static class FanoutBenchmark
         quorum: 1
         defaults: { fsync: false, learner-backlog: 32MiB, compression: { level: 1 }, failover-after: 5s, max-connections-per-address: 10000 }
         datacenters:
-          home: { proxies: [], members: [m1] }
-          edge: { proxies: [p1], members: [m2] }
+          home: { relays: [], members: [m1] }
+          edge: { relays: [p1], members: [m2] }
         nodes:
           leader: { dc: home, publish: 127.0.0.1:7000, listen: 127.0.0.1:7001 }
           m1:     { dc: home, listen: 127.0.0.1:7011 }

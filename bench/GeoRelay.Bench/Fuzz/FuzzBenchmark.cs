@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using GeoRelay.Fuzzing;
+using GeoRelay.TestUtilities.Fuzzing;
 
 namespace GeoRelay.Bench.Fuzz;
 

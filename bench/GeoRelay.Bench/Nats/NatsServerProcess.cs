@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using GeoRelay.Bench.Harness;
-using GeoRelay.Relay.Demo;
+using GeoRelay.Cli.Demo;
 
 namespace GeoRelay.Bench.Nats;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using GeoRelay.Bench.Harness;
-using GeoRelay.Tests.Simulation.Sim;
+using GeoRelay.TestUtilities.Sim;
 using GeoRelay.Topology;
 
 namespace GeoRelay.Bench.Soak;

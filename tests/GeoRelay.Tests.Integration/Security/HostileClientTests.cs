@@ -3,13 +3,14 @@ using System.Text;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.LearnerClient;
-using GeoRelay.Relay.Cli;
+using GeoRelay.Cli;
 using GeoRelay.Transport.Security;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Integration.Security;
 
 using LearnerClient = GeoRelay.LearnerClient.LearnerClient;
+using GeoRelay.Engines;
 
 /// <summary>
 /// three-regions-tls.yaml as real processes (TLS everywhere, tokens on learner and publish ports), with a relay
@@ -225,7 +226,7 @@ public sealed class HostileClientTests
         }
         catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException) { }
         using var memberCert = X509Certificate2.CreateFromPemFile(tls.CertificateFile("eu-m1"), tls.KeyFile("eu-m1"));
-        var leaderHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, 1, topology.Cluster, GeoRelay.Leader.TopologyFingerprint.Of(topology));
+        var leaderHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, 1, topology.Cluster, GeoRelay.Engines.TopologyFingerprint.Of(topology));
         await using (var c = await HostileClient.ConnectTlsAsync(peerPort, ca, memberCert))
         {
             await c.SendAsync(HostileClient.HelloFrame(leaderHello));

@@ -3,10 +3,11 @@ using System.Net;
 using System.Net.Sockets;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
-using GeoRelay.Tests.Shared;
+using GeoRelay.TestUtilities;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using NUnit.Framework;
+using GeoRelay.Server.Hosting;
 
 namespace GeoRelay.Tests.Simulation.Engines;
 
@@ -27,7 +28,7 @@ public sealed class TickSchedulingTests
         private long _due = long.MaxValue;
         public int Frames, Ticks, TicksAfterFrame;
         public List<EngineCommand> Outbox { get; } = new();
-        public Hello LocalHello { get; } = Hello.ForThisBuild("tick-test", NodeKind.Proxy, 1, "", 0);
+        public Hello LocalHello { get; } = Hello.ForThisBuild("tick-test", NodeKind.Relay, 1, "", 0);
         public CodecException? CheckPeer(in Hello hello, PortKind port) => null;
         public void OnConnected(int connection, PeerInfo peer) { }
         public void OnDisconnected(int connection) { }

@@ -6,7 +6,8 @@ using GeoRelay.Codec.Frames;
 using GeoRelay.Relay.Learners;
 using GeoRelay.Storage;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
+using GeoRelay.TestUtilities;
 
 namespace GeoRelay.Tests.Simulation.Learners;
 

@@ -4,15 +4,16 @@ using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Relay.Learners;
 using GeoRelay.Storage;
-using GeoRelay.Tests.Shared;
+using GeoRelay.TestUtilities;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Simulation.Learners;
 
 using GeoRelay.LearnerClient;
 using LearnerClient = GeoRelay.LearnerClient.LearnerClient;
+using GeoRelay.Server.Hosting;
 
 /// <summary>The fan-out behind the real transport (EngineHost, FramedConnection) with real SDK clients.</summary>
 [TestFixture]
@@ -32,7 +33,7 @@ public sealed class FanoutOverSocketsTests
         public MemoryLog Log { get; } = new();
         public LearnerFanout Fanout { get; }
         public List<EngineCommand> Outbox { get; } = new();
-        public Hello LocalHello { get; } = Hello.ForThisBuild("relay-test", NodeKind.Proxy, 1, "", 0);
+        public Hello LocalHello { get; } = Hello.ForThisBuild("relay-test", NodeKind.Relay, 1, "", 0);
 
         public CodecException? CheckPeer(in Hello hello, PortKind port) =>
             hello.Kind == NodeKind.Learner && hello.TopologyHash == 0 ? null : new CodecException(CodecError.Protocol, "learners only");

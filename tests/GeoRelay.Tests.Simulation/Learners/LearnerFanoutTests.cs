@@ -3,7 +3,8 @@ using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Relay.Learners;
 using GeoRelay.Storage;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
+using GeoRelay.TestUtilities;
 
 namespace GeoRelay.Tests.Simulation.Learners;
 

@@ -75,6 +75,6 @@ public sealed class ReadmeLearnerExample
         for (int i = 0; i < endpoints.Count; i++)
             Assert.That(nodes[i], Is.Not.Null, $"{endpoints[i]} is not any node's learner port in three-regions.yaml");
         Assert.That(nodes.Select(n => n!.Datacenter).Distinct().Count(), Is.EqualTo(1), "the example's endpoints should be one datacenter's");
-        Assert.That(nodes.Select(n => n!.Role), Is.All.EqualTo(NodeRole.Proxy), "the example subscribes to relays");
+        Assert.That(nodes.Select(n => n!.Role), Is.All.EqualTo(NodeRole.Relay), "the example subscribes to relays");
     }
 }

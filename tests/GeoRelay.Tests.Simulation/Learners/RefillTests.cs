@@ -3,10 +3,12 @@ using System.Text;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Storage;
+using GeoRelay.TestUtilities.Sim;
 using GeoRelay.Tests.Simulation.Sim;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using NUnit.Framework;
+using GeoRelay.TestUtilities;
 
 namespace GeoRelay.Tests.Simulation.Learners;
 

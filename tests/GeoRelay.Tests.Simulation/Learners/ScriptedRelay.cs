@@ -84,7 +84,7 @@ internal sealed class ScriptedRelay : IAsyncDisposable
         try
         {
             Interlocked.Increment(ref _handshakes);
-            var local = Hello.ForThisBuild("scripted-relay", NodeKind.Proxy, 1, "", 0);
+            var local = Hello.ForThisBuild("scripted-relay", NodeKind.Relay, 1, "", 0);
             await Handshake.AcceptAsync(connection, local, hello =>
                 RefuseHandshake ? new CodecException(CodecError.Unauthorized, "scripted refusal")
                 : hello.Kind != NodeKind.Learner || hello.TopologyHash != 0 ? new CodecException(CodecError.Protocol, "learners only")

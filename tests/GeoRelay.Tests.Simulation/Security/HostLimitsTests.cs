@@ -2,9 +2,11 @@ using System.Net;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Transport;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using GeoRelay.Transport.Security;
 using NUnit.Framework;
+using GeoRelay.Server.Hosting;
+using GeoRelay.Server.Security;
 
 namespace GeoRelay.Tests.Simulation.Security;
 
@@ -18,7 +20,7 @@ public sealed class HostLimitsTests
     private sealed class AcceptAllEngine : IEngine
     {
         public List<EngineCommand> Outbox { get; } = new();
-        public Hello LocalHello { get; } = Hello.ForThisBuild("limits-test", NodeKind.Proxy, 1, "", 0);
+        public Hello LocalHello { get; } = Hello.ForThisBuild("limits-test", NodeKind.Relay, 1, "", 0);
         public CodecException? CheckPeer(in Hello hello, PortKind port) => null;
         public void OnConnected(int connection, PeerInfo peer) { }
         public void OnDisconnected(int connection) { }

@@ -1,5 +1,6 @@
 using GeoRelay.Topology;
 using NUnit.Framework;
+using GeoRelay.TestUtilities.Sim;
 
 namespace GeoRelay.Tests.Simulation.Sim;
 
@@ -16,7 +17,7 @@ public sealed class FaultSimulationTests
     /// <summary>Seeds that once broke an invariant, kept so the bug stays fixed.</summary>
     private static readonly int[] Regressions =
     [
-        481, // an empty member took an Append that started at 5 (the batch with 1..4 reached its proxy before the member link was up)
+        481, // an empty member took an Append that started at 5 (the batch with 1..4 reached its relay before the member link was up)
     ];
 
     [Test]

@@ -1,9 +1,11 @@
 using GeoRelay.Leader;
 using GeoRelay.Relay;
-using GeoRelay.Relay.Hosting;
+using GeoRelay.Server.Hosting;
 using GeoRelay.Storage;
 using GeoRelay.Topology;
 using NUnit.Framework;
+using GeoRelay.TestUtilities;
+using GeoRelay.TestUtilities.Sim;
 
 namespace GeoRelay.Tests.Simulation.Sim;
 
@@ -22,7 +24,7 @@ public sealed class SimulatedClusterTests
         public Dictionary<string, string> Placement = null!;
     }
 
-    /// <param name="relayLog">The retention log for a proxy (default: an unbounded MemoryLog).</param>
+    /// <param name="relayLog">The retention log for a relay (default: an unbounded MemoryLog).</param>
     /// <param name="defaults">Changes to the sample's defaults (default: none).</param>
     internal static Cluster Build(int seed, Func<string, MemoryLog>? relayLog = null, Func<ClusterDefaults, ClusterDefaults>? defaults = null)
     {
@@ -52,7 +54,7 @@ public sealed class SimulatedClusterTests
                 var log = cluster.MemberLogs[m] = new MemoryLog();
                 cluster.Network.Add(m, new MemberEngine(topology, m, log, env));
             }
-            foreach (var p in dc.Proxies) cluster.Network.Add(p, new RelayEngine(topology, p, relayLog?.Invoke(p) ?? new MemoryLog(), env, seed: seed));
+            foreach (var p in dc.Relays) cluster.Network.Add(p, new RelayEngine(topology, p, relayLog?.Invoke(p) ?? new MemoryLog(), env, seed: seed));
         }
         cluster.LeaderLog = new MemoryLog();
         cluster.Leader = new LeaderEngine(topology, 1, cluster.LeaderLog, env, LeaderOptions.Default with { Seed = seed });
@@ -81,7 +83,7 @@ public sealed class SimulatedClusterTests
     [TestCase(1)]
     [TestCase(2)]
     [TestCase(3)]
-    public void EveryMemberConvergesOnTheLeadersLogAcrossAProxyCrash(int seed)
+    public void EveryMemberConvergesOnTheLeadersLogAcrossARelayCrash(int seed)
     {
         var c = Build(seed);
         ulong lastCommit = 0;
@@ -102,7 +104,7 @@ public sealed class SimulatedClusterTests
         foreach (var (member, log) in c.MemberLogs)
             Assert.That(LogDigest.Compute(log, log.LastIndex), Is.EqualTo(expected), $"{member} differs from the leader");
         var euWest = c.Leader.Status().Single(s => s.Name == "eu-west");
-        Assert.That(euWest.Route, Is.EqualTo("proxy eu-p2"));
+        Assert.That(euWest.Route, Is.EqualTo("relay eu-p2"));
         Assert.That(euWest.Failovers, Is.EqualTo(1));
     }
 
@@ -125,7 +127,7 @@ public sealed class SimulatedClusterTests
     }
 
     [Test]
-    public void EveryProxyOfADatacenterDownSendsDirectlyThenReturnsToAProxy()
+    public void EveryRelayOfADatacenterDownSendsDirectlyThenReturnsToARelay()
     {
         var c = Build(5);
         Publish(c, 200, 5);
@@ -137,7 +139,7 @@ public sealed class SimulatedClusterTests
         Assert.That(c.Leader.Status().Single(s => s.Name == "ap-south").Route, Is.EqualTo("direct"));
 
         c.Network.Restart("ap-p2", new RelayEngine(c.Topology, "ap-p2", new MemoryLog(), new SimEnvironment(c.Network.Clock), seed: 5));
-        RunUntil(c, () => c.Leader.Status().Single(s => s.Name == "ap-south").Route == "proxy ap-p2", 10_000);
+        RunUntil(c, () => c.Leader.Status().Single(s => s.Name == "ap-south").Route == "relay ap-p2", 10_000);
         Publish(c, 200, 5);
         RunUntil(c, () => Converged(c, c.Leader.LastIndex), 10_000);
         var expected = LogDigest.Compute(c.LeaderLog, c.LeaderLog.LastIndex);
@@ -179,7 +181,7 @@ public sealed class SimulatedClusterTests
         var env = new SimEnvironment(c.Network.Clock);
         var successor = new LeaderEngine(c.Topology, 2, newLog, env, LeaderOptions.Default with { Seed = 11 });
         c.Network.Add("successor", successor);
-        var relays = c.Topology.Datacenters.SelectMany(d => d.Proxies).ToList();
+        var relays = c.Topology.Datacenters.SelectMany(d => d.Relays).ToList();
         RunUntil(c, () => c.Topology.AllMembers.All(m => ((MemberEngine)c.Network.Engine(m.Id)).HighestEpoch == 2)
             && relays.All(p => ((RelayEngine)c.Network.Engine(p)).HighestEpoch == 2), 20_000);
 
@@ -236,9 +238,9 @@ public sealed class SimulatedClusterTests
     }
 
     [Test]
-    public void AProxyLinkThatClosesWhileTheLeaderStopsIsNotUsedAgain()
+    public void ARelayLinkThatClosesWhileTheLeaderStopsIsNotUsedAgain()
     {
-        // Found by the chaos test: the leader's final flush sent a batch on a proxy link closed during shutdown.
+        // Found by the chaos test: the leader's final flush sent a batch on a relay link closed during shutdown.
         var c = Build(13);
         Publish(c, 50, 13);
         RunUntil(c, () => Converged(c, 50), 10_000);
@@ -253,7 +255,7 @@ public sealed class SimulatedClusterTests
     [Test]
     public void TheWindowHoldsPublishersBackByUncompressedBytesHoweverWellEntriesCompress()
     {
-        // A proxy forwards members their packets uncompressed (compression.local-level 0): the window must
+        // A relay forwards members their packets uncompressed (compression.local-level 0): the window must
         // bound what it may have to queue per member, not the few compressed bytes on the leader's link.
         var c = Build(14, defaults: d => d with { Window = 1 << 20, BatchMaxBytes = 256 << 10, LocalCompressionLevel = 0 });
         RunUntil(c, () => c.Leader.Status().All(s => s.Connected), 5_000);
@@ -290,18 +292,18 @@ public sealed class SimulatedClusterTests
     private static long EuWestFailovers(Cluster c)
     {
         var s = c.Leader.Status().Single(s => s.Name == "eu-west");
-        return s.Failovers + s.DirectFallbacks + s.ProxyReturns;
+        return s.Failovers + s.DirectFallbacks + s.RelayReturns;
     }
 
     [Test]
-    public void AProxyPathSlowerThanFailoverAfterSettlesInsteadOfFlapping()
+    public void ARelayPathSlowerThanFailoverAfterSettlesInsteadOfFlapping()
     {
-        // Round trips to eu-west of 0.8-2 s against failover-after 500 ms: every fresh proxy times out
-        // before its first ack. Each quick timeout doubles the limit, so the route settles on a proxy and stays.
+        // Round trips to eu-west of 0.8-2 s against failover-after 500 ms: every fresh relay times out
+        // before its first ack. Each quick timeout doubles the limit, so the route settles on a relay and stays.
         var c = Build(21);
         Publish(c, 100, 21);
         RunUntil(c, () => Converged(c, c.Leader.LastIndex), 10_000);
-        foreach (var node in c.Topology.GetDatacenter("eu-west").Proxies.Concat(c.Topology.GetDatacenter("eu-west").Members))
+        foreach (var node in c.Topology.GetDatacenter("eu-west").Relays.Concat(c.Topology.GetDatacenter("eu-west").Members))
             c.Network.Slow(c.Topology.LeaderId, node, 10);
         c.Network.DropBetween(c.Topology.LeaderId, "eu-p1");
 
@@ -321,7 +323,7 @@ public sealed class SimulatedClusterTests
     }
 
     [Test]
-    public void AfterTheRouteHasHeldAProxyThatGoesSilentIsAbandonedWithinFailoverAfter()
+    public void AfterTheRouteHasHeldARelayThatGoesSilentIsAbandonedWithinFailoverAfter()
     {
         // Damping is for timeouts in quick succession: a lone one, long after the last, is detected at the plain limit.
         var c = Build(22);
@@ -339,14 +341,14 @@ public sealed class SimulatedClusterTests
         }
         Assert.That(EuWestFailovers(c), Is.EqualTo(quietBefore + 1));
         Assert.That(steps, Is.LessThanOrEqualTo(failoverAfter + 2 * c.Topology.Defaults.Heartbeat.TotalMilliseconds + 200),
-            "a silent proxy after a long quiet spell is detected at failover-after (plus the time its last frames were on the way)");
+            "a silent relay after a long quiet spell is detected at failover-after (plus the time its last frames were on the way)");
     }
 
     [Test]
     public void AStallOfTheWholeMachineFailsNothingOver()
     {
         // Every node stops for two seconds at once (an overloaded host, a VM pause): nobody sent, nobody read.
-        // Afterwards the leader sees silence it did not watch; it must not blame the proxies for it.
+        // Afterwards the leader sees silence it did not watch; it must not blame the relays for it.
         var c = Build(23);
         Publish(c, 100, 23);
         RunUntil(c, () => Converged(c, c.Leader.LastIndex), 10_000);

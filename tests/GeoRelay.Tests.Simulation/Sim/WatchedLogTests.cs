@@ -1,5 +1,7 @@
 using GeoRelay.Storage;
 using NUnit.Framework;
+using GeoRelay.TestUtilities;
+using GeoRelay.TestUtilities.Sim;
 
 namespace GeoRelay.Tests.Simulation.Sim;
 

@@ -23,7 +23,7 @@ public sealed class FrameTests
     /// <summary>One sample of every frame type, with a check that the decoded DTO is the original.</summary>
     private static IEnumerable<TestCaseData> Samples()
     {
-        var hello = Hello.ForThisBuild("eu-p1", NodeKind.Proxy, 7, "orders", 0xABCDEF, auth: new byte[] { 1, 2, 3 });
+        var hello = Hello.ForThisBuild("eu-p1", NodeKind.Relay, 7, "orders", 0xABCDEF, auth: new byte[] { 1, 2, 3 });
         yield return Case("Hello", FrameType.Hello, w => hello.Write(w), p =>
         {
             var h = Hello.Read(p);

@@ -1,5 +1,5 @@
 using GeoRelay.Codec;
-using GeoRelay.Fuzzing;
+using GeoRelay.TestUtilities.Fuzzing;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Unit.Fuzz;

@@ -1,10 +1,11 @@
 using System.Text;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
-using GeoRelay.Transport.Engines;
+using GeoRelay.Engines;
 using GeoRelay.Transport.Security;
 using NUnit.Framework;
 using System.Buffers;
+using GeoRelay.Server.Security;
 
 namespace GeoRelay.Tests.Unit.Security;
 

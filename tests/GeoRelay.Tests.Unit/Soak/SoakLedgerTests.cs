@@ -1,5 +1,6 @@
-using GeoRelay.Bench.Soak;
+using GeoRelay.TestUtilities.Sim;
 using NUnit.Framework;
+using GeoRelay.Bench.Soak;
 
 namespace GeoRelay.Tests.Unit.Soak;
 

@@ -1,6 +1,7 @@
 using GeoRelay.Storage;
 using NUnit.Framework;
 using static GeoRelay.Tests.Unit.Storage.StorageTestData;
+using GeoRelay.TestUtilities;
 
 namespace GeoRelay.Tests.Unit.Storage;
 

@@ -1,6 +1,7 @@
 using GeoRelay.Storage;
 using NUnit.Framework;
 using FsPropertyAttribute = FsCheck.NUnit.PropertyAttribute;
+using GeoRelay.TestUtilities;
 
 namespace GeoRelay.Tests.Unit.Storage;
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using GeoRelay.Storage;
 using NUnit.Framework;
 using static GeoRelay.Tests.Unit.Storage.StorageTestData;
+using GeoRelay.TestUtilities;
 
 namespace GeoRelay.Tests.Unit.Storage;
 

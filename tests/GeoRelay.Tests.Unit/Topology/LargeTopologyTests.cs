@@ -12,7 +12,7 @@ public sealed class LargeTopologyTests
 
     /// <summary>
     /// 100 datacenters and 10,000 nodes: the leader's datacenter has only members; every other one
-    /// has two proxies. Node k listens on 10.x.y.z:7000 (z, y, x from k) and serves learners on :7001.
+    /// has two relays. Node k listens on 10.x.y.z:7000 (z, y, x from k) and serves learners on :7001.
     /// </summary>
     private static string Generate(out int members, out int lineOfLastNode)
     {
@@ -26,17 +26,17 @@ public sealed class LargeTopologyTests
         {
             string dc = $"dc{d:D3}";
             int count = d == Datacenters - 1 ? Nodes - 1 - next : perDc;
-            int proxies = d == 0 ? 0 : 2;
-            var proxyIds = new List<string>();
+            int relays = d == 0 ? 0 : 2;
+            var relayIds = new List<string>();
             var memberIds = new List<string>();
             for (int i = 0; i < count; i++, next++)
             {
-                string id = i < proxies ? $"{dc}-p{i}" : $"{dc}-m{i}";
-                (i < proxies ? proxyIds : memberIds).Add(id);
+                string id = i < relays ? $"{dc}-p{i}" : $"{dc}-m{i}";
+                (i < relays ? relayIds : memberIds).Add(id);
                 nodes.Append($"  {id}: {{ dc: {dc}, listen: 10.{next >> 16}.{(next >> 8) & 255}.{next & 255}:7000, learners: 10.{next >> 16}.{(next >> 8) & 255}.{next & 255}:7001 }}\n");
             }
             members += memberIds.Count;
-            dcs.Append($"  {dc}:\n    proxies: [{string.Join(", ", proxyIds)}]\n    members: [{string.Join(", ", memberIds)}]\n");
+            dcs.Append($"  {dc}:\n    relays: [{string.Join(", ", relayIds)}]\n    members: [{string.Join(", ", memberIds)}]\n");
         }
         string header = "cluster: big\nleader: leader\nquorum: majority\n";
         string yaml = header + dcs + nodes;
@@ -56,11 +56,11 @@ public sealed class LargeTopologyTests
             Assert.That(config.Nodes, Has.Count.EqualTo(Nodes));
             Assert.That(config.MemberCount, Is.EqualTo(members));
             Assert.That(config.RequiredAcks, Is.EqualTo(members / 2 + 1));
-            Assert.That(config.GetDatacenter("dc057").Proxies, Is.EqualTo(new[] { "dc057-p0", "dc057-p1" }));
+            Assert.That(config.GetDatacenter("dc057").Relays, Is.EqualTo(new[] { "dc057-p0", "dc057-p1" }));
         });
 
         var plan = RoutePlanner.Plan(config, id => !id.EndsWith("-p0", StringComparison.Ordinal));
-        Assert.That(plan.Skip(1).Select(r => r.ProxyId), Has.All.EndsWith("-p1"));
+        Assert.That(plan.Skip(1).Select(r => r.RelayId), Has.All.EndsWith("-p1"));
     }
 
     [Test]
@@ -75,7 +75,7 @@ public sealed class LargeTopologyTests
         Assert.That(result.Problems.Select(p => p.Message).ToArray(), Is.EqualTo(new[]
         {
             "node 'dc042-m5' has dc 'dc043' but is listed in datacenter 'dc042' (line 133)",
-            "node 'extra' is listed nowhere: it is not the leader and not in any datacenter's proxies or members",
+            "node 'extra' is listed nowhere: it is not the leader and not in any datacenter's relays or members",
             "address 10.0.0.0:7000 (listen of node 'extra') is already the listen address of node 'dc000-m0' (line 307)",
         }));
         Assert.That(result.Problems[1].Line, Is.EqualTo(lastLine + 1));

@@ -14,7 +14,7 @@ public sealed class PlanPrinterTests
         Assert.Multiple(() =>
         {
             Assert.That(config.Datacenters.Select(d => d.Name), Is.EqualTo(new[] { "local" }));
-            Assert.That(config.LeaderDatacenter.Proxies, Is.Empty);
+            Assert.That(config.LeaderDatacenter.Relays, Is.Empty);
             Assert.That(config.AllMembers.Select(m => m.Id), Is.EqualTo(new[] { "m1", "m2", "m3" }));
             Assert.That(config.RequiredAcks, Is.EqualTo(2));
             Assert.That(config.SourcePath, Is.EqualTo(Path.GetFullPath(Sample("local.yaml"))));
@@ -28,7 +28,7 @@ public sealed class PlanPrinterTests
         var config = TopologyLoader.LoadFile(Sample("three-regions.yaml")).GetConfigOrThrow();
         Assert.Multiple(() =>
         {
-            Assert.That(config.Datacenters.Select(d => $"{d.Name}:{d.Proxies.Count}:{d.Members.Count}"),
+            Assert.That(config.Datacenters.Select(d => $"{d.Name}:{d.Relays.Count}:{d.Members.Count}"),
                 Is.EqualTo(new[] { "us-east:0:2", "eu-west:2:3", "ap-south:2:3" }));
             Assert.That(config.LeaderDatacenter.Name, Is.EqualTo("us-east"));
             Assert.That(config.RequiredAcks, Is.EqualTo(5));
@@ -56,7 +56,7 @@ public sealed class PlanPrinterTests
     }
 
     [Test]
-    public void PlanShowsEveryDatacentersRouteProxiesMembersAndLearners()
+    public void PlanShowsEveryDatacentersRouteRelaysMembersAndLearners()
     {
         var config = TopologyLoader.LoadFile(Sample("three-regions.yaml")).GetConfigOrThrow();
         string text = PlanPrinter.Format(config, RoutePlanner.Plan(config, id => id != "eu-p1"));
@@ -69,31 +69,31 @@ public sealed class PlanPrinterTests
 
             datacenter us-east (leader's)
               route     direct: the leader serves its own datacenter
-              proxies   none
+              relays   none
               members   us-m1 127.0.0.1:7111, us-m2 127.0.0.1:7121
               learners  127.0.0.1:7102, 127.0.0.1:7112, 127.0.0.1:7122
 
             datacenter eu-west
-              route     via proxy eu-p2
-              proxies   1. eu-p1 127.0.0.1:7201 (down), 2. eu-p2 127.0.0.1:7211 (active)
+              route     via relay eu-p2
+              relays   1. eu-p1 127.0.0.1:7201 (down), 2. eu-p2 127.0.0.1:7211 (active)
               members   eu-m1 127.0.0.1:7221, eu-m2 127.0.0.1:7231, eu-m3 127.0.0.1:7241
               learners  127.0.0.1:7212, 127.0.0.1:7222, 127.0.0.1:7232, 127.0.0.1:7242
 
             datacenter ap-south
-              route     via proxy ap-p1
-              proxies   1. ap-p1 127.0.0.1:7301 (active), 2. ap-p2 127.0.0.1:7311 (standby)
+              route     via relay ap-p1
+              relays   1. ap-p1 127.0.0.1:7301 (active), 2. ap-p2 127.0.0.1:7311 (standby)
             """));
     }
 
     [Test]
-    public void PlanShowsDirectRouteWhenEveryProxyIsDown()
+    public void PlanShowsDirectRouteWhenEveryRelayIsDown()
     {
         var config = Valid(Small);
         string text = PlanPrinter.Format(config, RoutePlanner.Plan(config, _ => false));
         Assert.That(text, Does.Contain("""
             datacenter away
-              route     direct: no healthy proxy, the leader sends to each member
-              proxies   1. p1 127.0.0.1:7021 (down), 2. p2 127.0.0.1:7031 (down)
+              route     direct: no healthy relay, the leader sends to each member
+              relays   1. p1 127.0.0.1:7021 (down), 2. p2 127.0.0.1:7031 (down)
             """));
     }
 
@@ -107,7 +107,7 @@ public sealed class PlanPrinterTests
         {
             Assert.That(exit, Is.EqualTo(0));
             Assert.That(error.ToString(), Is.Empty);
-            Assert.That(output.ToString(), Does.Contain("datacenter eu-west\n  route     via proxy eu-p1\n"));
+            Assert.That(output.ToString(), Does.Contain("datacenter eu-west\n  route     via relay eu-p1\n"));
         });
     }
 
@@ -131,7 +131,7 @@ public sealed class PlanPrinterTests
             {
                 $"{broken}:11:19: defaults.failover-after: '500': a duration needs a unit (ms, s, m or h), e.g. 500ms",
                 $"{broken}:27:29: unknown node 'eu-m4' in members of datacenter 'eu-west'; define it under 'nodes'",
-                $"{broken}:41:3: node 'eu-m3' is listed nowhere: it is not the leader and not in any datacenter's proxies or members",
+                $"{broken}:41:3: node 'eu-m3' is listed nowhere: it is not the leader and not in any datacenter's relays or members",
                 $"{broken}:46:38: address 127.0.0.1:7321 (listen of node 'ap-m2') is already the listen address of node 'ap-m1' (line 45)",
                 "4 problems",
             }));

@@ -7,14 +7,14 @@ namespace GeoRelay.Tests.Unit.Topology;
 [TestFixture]
 public sealed class RoutePlannerTests
 {
-    private const string ThreeProxies = """
+    private const string ThreeRelays = """
         cluster: routes
         leader: ldr
         datacenters:
           home:
             members: [h1]
           away:
-            proxies: [p1, p2, p3]
+            relays: [p1, p2, p3]
             members: [a1, a2]
         nodes:
           ldr: { dc: home, listen: 127.0.0.1:7001, publish: 127.0.0.1:7000, learners: 127.0.0.1:7002 }
@@ -28,14 +28,14 @@ public sealed class RoutePlannerTests
 
     private static NodeEndpoint Ep(int port) => new("127.0.0.1", port);
 
-    // Every combination of the three proxies' health: the route is the first healthy proxy in
-    // priority order, or direct when none is; learners are offered the healthy proxies first.
+    // Every combination of the three relays' health: the route is the first healthy relay in
+    // priority order, or direct when none is; learners are offered the healthy relays first.
     [Test]
-    public void EveryHealthCombinationOfThreeProxies([Range(0, 7)] int healthyMask)
+    public void EveryHealthCombinationOfThreeRelays([Range(0, 7)] int healthyMask)
     {
-        var config = Valid(ThreeProxies);
-        string[] proxies = ["p1", "p2", "p3"];
-        var healthy = proxies.Where((_, i) => (healthyMask & (1 << i)) != 0).ToHashSet();
+        var config = Valid(ThreeRelays);
+        string[] relays = ["p1", "p2", "p3"];
+        var healthy = relays.Where((_, i) => (healthyMask & (1 << i)) != 0).ToHashSet();
         var asked = new List<string>();
 
         var plan = RoutePlanner.Plan(config, id =>
@@ -45,7 +45,7 @@ public sealed class RoutePlannerTests
         });
 
         var away = plan.Single(r => r.Datacenter == "away");
-        string? expectedProxy = proxies.FirstOrDefault(healthy.Contains);
+        string? expectedRelay = relays.FirstOrDefault(healthy.Contains);
         var expectedLearners = new List<NodeEndpoint>();
         if (healthy.Contains("p1")) expectedLearners.Add(Ep(7022));
         if (healthy.Contains("p2")) expectedLearners.Add(Ep(7032));
@@ -53,24 +53,24 @@ public sealed class RoutePlannerTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(away.Kind, Is.EqualTo(expectedProxy is null ? RouteKind.Direct : RouteKind.Proxy));
-            Assert.That(away.ProxyId, Is.EqualTo(expectedProxy));
+            Assert.That(away.Kind, Is.EqualTo(expectedRelay is null ? RouteKind.Direct : RouteKind.Relay));
+            Assert.That(away.RelayId, Is.EqualTo(expectedRelay));
             Assert.That(away.Members, Is.EqualTo(new[] { "a1", "a2" }));
             Assert.That(away.LearnerEndpoints, Is.EqualTo(expectedLearners));
-            Assert.That(asked, Is.EquivalentTo(proxies), "each proxy is asked about once, and nothing else");
+            Assert.That(asked, Is.EquivalentTo(relays), "each relay is asked about once, and nothing else");
         });
     }
 
     [Test]
-    public void LeaderDatacenterIsAlwaysDirect([Values] bool proxiesHealthy)
+    public void LeaderDatacenterIsAlwaysDirect([Values] bool relaysHealthy)
     {
-        var config = Valid(ThreeProxies);
-        var home = RoutePlanner.Plan(config, _ => proxiesHealthy)[0];
+        var config = Valid(ThreeRelays);
+        var home = RoutePlanner.Plan(config, _ => relaysHealthy)[0];
         Assert.Multiple(() =>
         {
             Assert.That(home.Datacenter, Is.EqualTo("home"));
             Assert.That(home.Kind, Is.EqualTo(RouteKind.Direct));
-            Assert.That(home.ProxyId, Is.Null);
+            Assert.That(home.RelayId, Is.Null);
             Assert.That(home.Members, Is.EqualTo(new[] { "h1" }));
             Assert.That(home.LearnerEndpoints, Is.EqualTo(new[] { Ep(7002), Ep(7012) }));
         });
@@ -79,21 +79,21 @@ public sealed class RoutePlannerTests
     [Test]
     public void PlanIsPureAndFollowsFileOrder()
     {
-        var config = Valid(ThreeProxies);
+        var config = Valid(ThreeRelays);
         var first = RoutePlanner.Plan(config, id => id == "p2");
         var second = RoutePlanner.Plan(config, id => id == "p2");
         Assert.That(first.Select(r => r.Datacenter), Is.EqualTo(new[] { "home", "away" }));
-        Assert.That(first.Select(r => (r.Kind, r.ProxyId)), Is.EqualTo(second.Select(r => (r.Kind, r.ProxyId))));
-        Assert.That(first[1].ProxyId, Is.EqualTo("p2"));
+        Assert.That(first.Select(r => (r.Kind, r.RelayId)), Is.EqualTo(second.Select(r => (r.Kind, r.RelayId))));
+        Assert.That(first[1].RelayId, Is.EqualTo("p2"));
     }
 
     [Test]
-    public void ThreeRegionsSampleRoutesEachRemoteRegionThroughItsFirstProxy()
+    public void ThreeRegionsSampleRoutesEachRemoteRegionThroughItsFirstRelay()
     {
         var config = TopologyLoader.LoadFile(Sample("three-regions.yaml")).GetConfigOrThrow();
         var plan = RoutePlanner.Plan(config, id => id != "ap-p1");
-        Assert.That(plan.Select(r => $"{r.Datacenter}:{r.Kind}:{r.ProxyId}"),
-            Is.EqualTo(new[] { "us-east:Direct:", "eu-west:Proxy:eu-p1", "ap-south:Proxy:ap-p2" }));
+        Assert.That(plan.Select(r => $"{r.Datacenter}:{r.Kind}:{r.RelayId}"),
+            Is.EqualTo(new[] { "us-east:Direct:", "eu-west:Relay:eu-p1", "ap-south:Relay:ap-p2" }));
     }
 
     [TestCase("a", "b", true)]

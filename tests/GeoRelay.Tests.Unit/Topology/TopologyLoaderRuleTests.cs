@@ -17,12 +17,12 @@ public sealed class TopologyLoaderRuleTests
         {
             Assert.That(config.Cluster, Is.EqualTo("test"));
             Assert.That(config.Leader.Role, Is.EqualTo(NodeRole.Leader));
-            Assert.That(config.Nodes["p1"].Role, Is.EqualTo(NodeRole.Proxy));
+            Assert.That(config.Nodes["p1"].Role, Is.EqualTo(NodeRole.Relay));
             Assert.That(config.Nodes["a2"].Role, Is.EqualTo(NodeRole.Member));
             Assert.That(config.LeaderDatacenter.Name, Is.EqualTo("home"));
             Assert.That(config.Datacenters.Select(d => d.Name), Is.EqualTo(new[] { "home", "away" }));
             Assert.That(config.Datacenters.Select(d => d.IsLeaderDatacenter), Is.EqualTo(new[] { true, false }));
-            Assert.That(config.GetDatacenter("away").Proxies, Is.EqualTo(new[] { "p1", "p2" }));
+            Assert.That(config.GetDatacenter("away").Relays, Is.EqualTo(new[] { "p1", "p2" }));
             Assert.That(config.AllMembers.Select(n => n.Id), Is.EqualTo(new[] { "h1", "a1", "a2" }));
             Assert.That(config.Quorum, Is.EqualTo(QuorumSpec.Majority));
             Assert.That(config.RequiredAcks, Is.EqualTo(2));
@@ -32,6 +32,19 @@ public sealed class TopologyLoaderRuleTests
             Assert.That(config.SourcePath, Is.EqualTo("t.yaml"));
         });
     }
+
+    [Test]
+    public void TheOldProxiesKeyStillReadsAsRelays()
+    {
+        var config = Valid(SmallWith("relays:", "    proxies: [p1, p2]"));
+        Assert.That(config.GetDatacenter("away").Relays, Is.EqualTo(new[] { "p1", "p2" }));
+        Assert.That(config.Nodes["p2"].Role, Is.EqualTo(NodeRole.Relay));
+    }
+
+    [Test]
+    public void RelaysAndTheOldProxiesKeyTogetherAreADuplicate() =>
+        AssertOnlyProblem(SmallWith("relays:", "    relays: [p1, p2]\n    proxies: [p1]"), 8, 5,
+            "duplicate key 'proxies' (the old spelling of 'relays') in datacenter 'away'; first at line 7");
 
     [Test]
     public void YamlSyntaxErrorIsReportedWithItsPosition() =>
@@ -103,7 +116,7 @@ public sealed class TopologyLoaderRuleTests
         config = config with { Defaults = config.Defaults with { CompressionLevel = 3, LocalCompressionLevel = 1 } };
         Assert.Multiple(() =>
         {
-            Assert.That(config.CompressionLevelBetween("eu-p1", "eu-m1"), Is.EqualTo(1), "proxy to a member of its DC");
+            Assert.That(config.CompressionLevelBetween("eu-p1", "eu-m1"), Is.EqualTo(1), "relay to a member of its DC");
             Assert.That(config.CompressionLevelBetween(config.LeaderId, "us-m1"), Is.EqualTo(1), "leader to its own DC");
             Assert.That(config.CompressionLevelBetween(config.LeaderId, "eu-p1"), Is.EqualTo(3), "across regions");
             Assert.That(config.CompressionLevelBetween(config.LeaderId, "some-publisher"), Is.EqualTo(3), "not a node: the cross-DC level");
@@ -150,13 +163,13 @@ public sealed class TopologyLoaderRuleTests
             "unknown node 'a3' in members of datacenter 'away'; define it under 'nodes'");
 
     [Test]
-    public void ProxyListNamingAnUnknownNode() =>
-        AssertOnlyProblem(SmallWith("proxies:", "    proxies: [p1, p2, p9]"), 7, 23, "unknown node 'p9' in proxies of datacenter 'away'");
+    public void RelayListNamingAnUnknownNode() =>
+        AssertOnlyProblem(SmallWith("relays:", "    relays: [p1, p2, p9]"), 7, 22, "unknown node 'p9' in relays of datacenter 'away'");
 
     [Test]
     public void NodeInTwoRoles() =>
         AssertOnlyProblem(SmallWith("members: [a1, a2]", "    members: [a1, a2, p1]"), 8, 23,
-            "node 'p1' is listed as a member of datacenter 'away' but is already a proxy of datacenter 'away' (line 7); a node has one role");
+            "node 'p1' is listed as a member of datacenter 'away' but is already a relay of datacenter 'away' (line 7); a node has one role");
 
     [Test]
     public void LeaderListedInADatacenterIsInTwoRoles() =>
@@ -181,7 +194,7 @@ public sealed class TopologyLoaderRuleTests
     [Test]
     public void NodeListedNowhere() =>
         AssertOnlyProblem(SmallWith("a2:", "  a2: { dc: away, listen: 127.0.0.1:7051 }\n  x1: { dc: away, listen: 127.0.0.1:7099 }"), 16, 3,
-            "node 'x1' is listed nowhere: it is not the leader and not in any datacenter's proxies or members");
+            "node 'x1' is listed nowhere: it is not the leader and not in any datacenter's relays or members");
 
     [Test]
     public void DatacenterWithNoMembers() =>
@@ -262,8 +275,8 @@ public sealed class TopologyLoaderRuleTests
         AssertOnlyProblem(SmallWith("ldr:", "  ldr: { dc: home, publish: 127.0.0.1:7000 }"), 10, 3, "leader 'ldr' needs a 'listen' address");
 
     [Test]
-    public void ProxyWithoutListen() =>
-        AssertOnlyProblem(SmallWith("p1:", "  p1: { dc: away, learners: 127.0.0.1:7022 }"), 12, 3, "proxy 'p1' needs a 'listen' address");
+    public void RelayWithoutListen() =>
+        AssertOnlyProblem(SmallWith("p1:", "  p1: { dc: away, learners: 127.0.0.1:7022 }"), 12, 3, "relay 'p1' needs a 'listen' address");
 
     [Test]
     public void MemberWithoutListen() =>
@@ -275,11 +288,11 @@ public sealed class TopologyLoaderRuleTests
             "member 'a2' cannot have a 'publish' address; only the leader accepts publishers");
 
     [Test]
-    public void LeaderDatacenterCannotHaveProxies()
+    public void LeaderDatacenterCannotHaveRelays()
     {
-        string yaml = SmallWith("members: [h1]", "    proxies: [hp]\n    members: [h1]")
+        string yaml = SmallWith("members: [h1]", "    relays: [hp]\n    members: [h1]")
             + "\n  hp: { dc: home, listen: 127.0.0.1:7061 }";
-        AssertOnlyProblem(yaml, 5, 14, "datacenter 'home' holds the leader 'ldr', which serves it directly; it cannot have proxies");
+        AssertOnlyProblem(yaml, 5, 13, "datacenter 'home' holds the leader 'ldr', which serves it directly; it cannot have relays");
     }
 
     [Test]
@@ -298,7 +311,7 @@ public sealed class TopologyLoaderRuleTests
         Assert.That(problems.Select(p => (p.Line, p.Column, p.Message)), Is.EqualTo(new[]
         {
             (1, 1, "missing required key 'leader' (the id of the leader node)"),
-            (1, 1, "missing required key 'datacenters' (each datacenter's proxies and members)"),
+            (1, 1, "missing required key 'datacenters' (each datacenter's relays and members)"),
             (1, 1, "missing required key 'nodes' (every node's dc and addresses)"),
         }));
     }

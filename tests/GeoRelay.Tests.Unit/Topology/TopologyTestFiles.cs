@@ -69,7 +69,7 @@ internal static class TopologyTestFiles
           home:
             members: [h1]
           away:
-            proxies: [p1, p2]
+            relays: [p1, p2]
             members: [a1, a2]
         nodes:
           ldr: { dc: home, listen: 127.0.0.1:7001, publish: 127.0.0.1:7000 }

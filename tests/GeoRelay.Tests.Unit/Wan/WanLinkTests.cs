@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using GeoRelay.Tests.Shared;
+using GeoRelay.TestUtilities;
 using GeoRelay.Wan;
 using NUnit.Framework;
 

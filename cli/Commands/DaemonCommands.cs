@@ -1,0 +1,196 @@
+using System.CommandLine;
+using GeoRelay.Leader;
+using GeoRelay.Server.Admin;
+using GeoRelay.Server.Hosting;
+using GeoRelay.Topology;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.Cli;
+
+/// <summary>`georelay leader|relay|member`: one node as a long-running daemon; SIGTERM drains and stops.</summary>
+public static class DaemonCommands
+{
+    private static readonly Option<string> ConfigOption = new("--config") { Description = "Topology YAML file", Required = true };
+    private static readonly Option<string?> DataOption = new("--data") { Description = "Data directory (default: $TMPDIR/georelay/<node>)" };
+    private static readonly Option<string> LogFormatOption = new("--log-format") { Description = "console or json", DefaultValueFactory = _ => "console" };
+    private static readonly Option<string?> AdminOption = new("--admin") { Description = "Admin HTTP endpoint HOST:PORT (/metrics, /healthz, /status); default: the node's `admin` address in the topology; `off` for none" };
+    private static readonly Option<Uri?> OtlpOption = new("--otlp")
+    {
+        Description = "Also push metrics to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318",
+        HelpName = "url",
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https") return uri;
+            result.AddError($"--otlp: '{text}' is not an http:// or https:// URL");
+            return null;
+        },
+    };
+    private static readonly Option<TimeSpan> OtlpIntervalOption = DurationOption.Create("--otlp-interval", "How often to push OTLP metrics", TimeSpan.FromSeconds(10));
+    private static readonly Option<TimeSpan> DrainTimeoutOption = DurationOption.Create("--drain-timeout", "On SIGTERM, how long to wait for in-flight batches to be acked before stopping", TimeSpan.FromSeconds(5));
+
+    static DaemonCommands()
+    {
+        LogFormatOption.AcceptOnlyFromAmong("console", "json");
+    }
+
+    private static void AddCommonOptions(Command command)
+    {
+        foreach (var option in new Option[] { LogFormatOption, AdminOption, OtlpOption, OtlpIntervalOption, DrainTimeoutOption })
+            command.Options.Add(option);
+    }
+
+    public static IEnumerable<Command> Create()
+    {
+        var epoch = new Option<ulong>("--epoch") { Description = "Leader epoch; must exceed any earlier leader's", DefaultValueFactory = _ => 1 };
+        var direct = new Option<bool>("--direct") { Description = "Send to every member directly (no relays), the baseline" };
+        var noMux = new Option<bool>("--no-mux") { Description = "Repeat entry ranges per recipient instead of sharing them in one mux batch (a benchmark baseline)" };
+        var compression = new Option<int?>("--compression-level") { Description = "zstd level on the leader's links; 0 turns compression off (default: the topology's)" };
+        var leader = new Command("leader", "Run the leader: accepts publishes, sends one batch per datacenter") { ConfigOption, DataOption, epoch, direct, noMux, compression };
+        AddCommonOptions(leader);
+        leader.SetAction((parse, ct) =>
+        {
+            var topology = Load(parse.GetValue(ConfigOption)!);
+            if (topology is null) return Task.FromResult(2);
+            var options = LeaderOptions.Default with
+            {
+                UseRelays = !parse.GetValue(direct),
+                UseMux = !parse.GetValue(noMux),
+                CompressionLevel = parse.GetValue(compression),
+            };
+            return RunAsync(parse, topology, topology.LeaderId, loggers => new LeaderNode(topology, parse.GetValue(epoch), parse.GetValue(DataOption), options, loggers), ct);
+        });
+
+        var relay = ReplicaCommand("relay", "Run a datacenter relay: fans batches out to members and learners", NodeRole.Relay,
+            (topology, id, data, loggers) => new RelayNode(topology, id, data, loggers));
+        var member = ReplicaCommand("member", "Run a member: a durable replica that acks and serves learners", NodeRole.Member,
+            (topology, id, data, loggers) => new MemberNode(topology, id, data, loggers));
+        return [leader, relay, member];
+    }
+
+    /// <summary>`relay` and `member` differ only in the role they check and the node they start.</summary>
+    private static Command ReplicaCommand(string name, string description, NodeRole role,
+        Func<TopologyConfig, string, string?, ILoggerFactory, IAsyncDisposable> start)
+    {
+        var node = new Option<string>("--node") { Description = "This node's id in the topology", Required = true };
+        var command = new Command(name, description) { ConfigOption, node, DataOption };
+        AddCommonOptions(command);
+        command.SetAction((parse, ct) =>
+        {
+            var topology = Load(parse.GetValue(ConfigOption)!);
+            if (topology is null) return Task.FromResult(2);
+            var id = parse.GetValue(node)!;
+            if (!CheckRole(topology, id, role)) return Task.FromResult(2);
+            return RunAsync(parse, topology, id, loggers => start(topology, id, parse.GetValue(DataOption), loggers), ct);
+        });
+        return command;
+    }
+
+    internal static TopologyConfig? Load(string path)
+    {
+        var result = TopologyLoader.LoadFile(path);
+        if (result.Success) return result.Config;
+        foreach (var problem in result.Problems) Console.Error.WriteLine(problem);
+        return null;
+    }
+
+    private static bool CheckRole(TopologyConfig topology, string id, NodeRole role)
+    {
+        if (topology.Nodes.TryGetValue(id, out var n) && n.Role == role) return true;
+        Console.Error.WriteLine(n is null ? $"{topology.SourcePath}: no node '{id}'" : $"{topology.SourcePath}: node '{id}' is a {n.Role}, not a {role}");
+        return false;
+    }
+
+    internal static void ConfigureLogging(ILoggingBuilder logging, string format)
+    {
+        logging.ClearProviders();
+        // ASP.NET Core logs every admin request at Information; only its problems belong in a node's log.
+        logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        if (format == "json") logging.AddJsonConsole();
+        else logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+    }
+
+    /// <summary>The admin address: --admin, else the topology's; null when neither (or `--admin off`).</summary>
+    private static bool TryAdminEndPoint(ParseResult parse, TopologyConfig topology, string nodeId, out System.Net.EndPoint? endPoint)
+    {
+        endPoint = null;
+        var flag = parse.GetValue(AdminOption);
+        if (flag == "off") return true;
+        if (flag is not null)
+        {
+            if (!NodeEndpoint.TryParse(flag, out var parsed, out var error))
+            {
+                Console.Error.WriteLine($"--admin: {error}");
+                return false;
+            }
+            endPoint = parsed.ToEndPoint();
+            return true;
+        }
+        endPoint = topology.GetNode(nodeId).Admin?.ToEndPoint();
+        return true;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, TopologyConfig topology, string nodeId, Func<ILoggerFactory, IAsyncDisposable> start, CancellationToken ct)
+    {
+        if (!TryAdminEndPoint(parse, topology, nodeId, out var admin)) return 2;
+        // One engine per process (not the in-process demo, whose many engines stalled with it): see SocketRuntime.
+        GeoRelay.Transport.SocketRuntime.PreferInlineCompletions();
+        var settings = new NodeServiceSettings(admin, parse.GetValue(OtlpOption), parse.GetValue(OtlpIntervalOption), parse.GetValue(DrainTimeoutOption));
+        var builder = Host.CreateApplicationBuilder();
+        ConfigureLogging(builder.Logging, parse.GetValue(LogFormatOption)!);
+        // The drain bound plus room to close connections and flush logs.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(10));
+        builder.Services.AddHostedService(sp => new NodeService(start, settings, sp.GetRequiredService<ILoggerFactory>()));
+        using var host = builder.Build();
+        await host.RunAsync(ct).ConfigureAwait(false);
+        return 0;
+    }
+
+    private sealed record NodeServiceSettings(System.Net.EndPoint? Admin, Uri? Otlp, TimeSpan OtlpInterval, TimeSpan DrainTimeout);
+
+    /// <summary>
+    /// Starts the node, then its admin endpoint and metrics; on stop, drains (the leader waits for its
+    /// in-flight batches to be acked; a relay for its members to ack what it holds) while /healthz says
+    /// draining, then stops the node and the endpoint.
+    /// </summary>
+    private sealed class NodeService(Func<ILoggerFactory, IAsyncDisposable> start, NodeServiceSettings settings, ILoggerFactory loggers) : IHostedService
+    {
+        private IAsyncDisposable? _node;
+        private NodeMetrics? _metrics;
+        private PrometheusExporter? _exporter;
+        private AdminServer? _admin;
+        private IDisposable? _otlp;
+
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            _node = start(loggers);
+            var view = AdminNode.For(_node);
+            if (settings.Admin is null && settings.Otlp is null) return;
+            _metrics = new NodeMetrics(view);
+            if (settings.Otlp is { } otlp)
+                _otlp = OtlpExport.Start(otlp, settings.OtlpInterval, loggers.CreateLogger("georelay.admin"));
+            if (settings.Admin is { } admin)
+            {
+                _exporter = new PrometheusExporter(_metrics.Meter, _metrics.Invalidate);
+                _admin = await AdminServer.StartAsync(admin, view, _exporter, loggers, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            switch (_node)
+            {
+                case LeaderNode leader: await leader.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
+                case RelayNode relay: await relay.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
+            }
+            _otlp?.Dispose(); // pushes a last export
+            if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
+            if (_node is not null) await _node.DisposeAsync().ConfigureAwait(false);
+            _exporter?.Dispose();
+            _metrics?.Dispose();
+        }
+    }
+}

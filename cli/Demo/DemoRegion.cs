@@ -1,0 +1,110 @@
+using GeoRelay.Leader;
+using GeoRelay.LearnerClient;
+using GeoRelay.Topology;
+using Microsoft.Extensions.Logging;
+using GeoRelay.Engines;
+
+namespace GeoRelay.Cli.Demo;
+
+/// <summary>
+/// One datacenter as the demo watches it: a few in-process learners (the SDK) subscribed to its
+/// learner endpoints, measuring publish-to-learner latency from each entry's leader timestamp.
+/// </summary>
+internal sealed class DemoRegion : IAsyncDisposable
+{
+    private readonly List<(GeoRelay.LearnerClient.LearnerClient Client, Task Pump)> _learners = new();
+    private readonly long[] _received;
+    private readonly CancellationTokenSource _stop = new();
+
+    public string Name { get; }
+    public int Members { get; }
+    public bool IsLeaderDatacenter { get; }
+    public IReadOnlyList<string> Endpoints { get; }
+    /// <summary>Since the last <see cref="TakeWindow"/>.</summary>
+    public LatencyRecorder Window { get; } = new();
+    /// <summary>The whole run.</summary>
+    public LatencyRecorder Total { get; } = new();
+    public int LearnerCount => _received.Length;
+
+    public DemoRegion(TopologyConfig topology, DatacenterRoute route, int learners, ILoggerFactory loggers)
+    {
+        Name = route.Datacenter;
+        var dc = topology.GetDatacenter(Name);
+        Members = dc.Members.Count;
+        IsLeaderDatacenter = dc.IsLeaderDatacenter;
+        // The leader serves no learners itself; the rest are in best-first order (relays, then members).
+        var leaderLearners = topology.Leader.Learners;
+        var endpoints = new List<string>();
+        foreach (var e in route.LearnerEndpoints)
+            if (e != leaderLearners) endpoints.Add(e.ToString());
+        Endpoints = endpoints;
+        _received = new long[endpoints.Count == 0 ? 0 : learners];
+        for (int i = 0; i < _received.Length; i++)
+        {
+            var client = new GeoRelay.LearnerClient.LearnerClient(LearnerClientOptions.Default with
+            {
+                Endpoints = endpoints,
+                NodeId = $"demo-{Name}-{i + 1}",
+                Cluster = topology.Cluster,
+                ReconnectInitial = TimeSpan.FromMilliseconds(50),
+                ReconnectMax = TimeSpan.FromMilliseconds(500),
+            }, loggers.CreateLogger("georelay.demo.learner"));
+            int slot = i;
+            _learners.Add((client, Task.Run(() => PumpAsync(client, slot))));
+        }
+    }
+
+    private async Task PumpAsync(GeoRelay.LearnerClient.LearnerClient client, int slot)
+    {
+        try
+        {
+            await foreach (var entry in client.SubscribeAsync(1, _stop.Token).ConfigureAwait(false))
+            {
+                long latency = WallClock.UnixMicros() - entry.TimestampMicros;
+                Window.Record(Math.Max(0, latency));
+                Interlocked.Increment(ref _received[slot]);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
+        catch (Exception e) when (e is SnapshotRequiredException or LearnerConnectException or IOException)
+        {
+            Failure = $"learner {slot + 1}: {e.Message}";
+        }
+    }
+
+    /// <summary>Why a learner stopped early, if one did.</summary>
+    public string? Failure { get; private set; }
+
+    /// <summary>Fewest entries any learner of the region received.</summary>
+    public long MinReceived
+    {
+        get
+        {
+            if (_received.Length == 0) return 0;
+            long min = long.MaxValue;
+            for (int i = 0; i < _received.Length; i++) min = Math.Min(min, Interlocked.Read(ref _received[i]));
+            return min;
+        }
+    }
+
+    /// <summary>The last second's percentiles (p50, p99), folding the window into the run's total.</summary>
+    public (double P50, double P99) TakeWindow()
+    {
+        var snapshot = new LatencyRecorder();
+        Window.DrainInto(snapshot);
+        var result = (snapshot.Percentile(0.50), snapshot.Percentile(0.99));
+        snapshot.DrainInto(Total);
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        foreach (var (client, pump) in _learners)
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+            try { await pump.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        }
+        _stop.Dispose();
+    }
+}

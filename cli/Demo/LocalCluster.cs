@@ -1,0 +1,134 @@
+using System.Net;
+using System.Net.Sockets;
+using GeoRelay.Leader;
+using GeoRelay.Server.Hosting;
+using GeoRelay.Topology;
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.Cli.Demo;
+
+/// <summary>
+/// Where node <paramref name="from"/> dials to reach <paramref name="to"/>, whose peer port is
+/// <paramref name="address"/>: the address itself, or a forwarder in front of it (a WAN emulator
+/// that delays the links between regions, say). A forwarder listens on <paramref name="spare"/>, a
+/// loopback port reserved together with the cluster's own (binding port 0 instead could take a port
+/// already chosen for a node that is not listening yet).
+/// </summary>
+public delegate NodeEndpoint DialRoute(NodeConfig from, NodeConfig to, NodeEndpoint address, IPEndPoint spare);
+
+/// <summary>Every node of a topology inside one process on loopback, on fresh free ports.</summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly HashSet<string> _stopped = new();
+
+    public TopologyConfig Topology { get; }
+    public LeaderNode Leader { get; }
+    public Dictionary<string, RelayNode> Relays { get; } = new();
+    public Dictionary<string, MemberNode> Members { get; } = new();
+    public string DataDirectory { get; }
+
+    private LocalCluster(TopologyConfig topology, string data, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute, Queue<int> spare)
+    {
+        Topology = topology;
+        DataDirectory = data;
+        foreach (var dc in topology.Datacenters)
+        {
+            foreach (var m in dc.Members) Members[m] = new MemberNode(ViewOf(topology, m, dialRoute, spare), m, Path.Combine(data, m), loggers);
+            foreach (var p in dc.Relays) Relays[p] = new RelayNode(ViewOf(topology, p, dialRoute, spare), p, Path.Combine(data, p), loggers);
+        }
+        Leader = new LeaderNode(ViewOf(topology, topology.LeaderId, dialRoute, spare), 1, Path.Combine(data, topology.LeaderId), options, loggers);
+    }
+
+    /// <param name="dialRoute">When set, every node dials its peers where this says (see <see cref="DialRoute"/>).</param>
+    public static LocalCluster Start(TopologyConfig topology, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute = null)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "georelay-demo-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
+        int addresses = topology.Nodes.Count * 4;
+        int spares = dialRoute is null ? 0 : topology.Nodes.Count * topology.Nodes.Count;
+        var ports = new Queue<int>(FreeLoopbackPorts(addresses + spares));
+        return new LocalCluster(WithPorts(topology, ports), data, options, loggers, dialRoute, ports);
+    }
+
+    /// <summary>
+    /// The topology as node <paramref name="self"/> sees it: every other node's peer address replaced by
+    /// where <paramref name="dialRoute"/> says to dial it. Nodes dial by the `listen` address of the
+    /// topology they were given, and the handshake's topology hash covers no address, so this is all a
+    /// forwarder needs.
+    /// </summary>
+    private static TopologyConfig ViewOf(TopologyConfig topology, string self, DialRoute? dialRoute, Queue<int> spare)
+    {
+        if (dialRoute is null) return topology;
+        var from = topology.GetNode(self);
+        var nodes = new Dictionary<string, NodeConfig>();
+        foreach (var (id, node) in topology.Nodes)
+            nodes[id] = id == self || node.Listen is not { } listen ? node
+                : node with { Listen = dialRoute(from, node, listen, new IPEndPoint(IPAddress.Loopback, spare.Dequeue())) };
+        return topology with { Nodes = nodes };
+    }
+
+    /// <summary>Stops one relay as a crash would look to its peers: its connections close.</summary>
+    public async Task StopRelayAsync(string id)
+    {
+        if (!_stopped.Add(id)) return;
+        await Relays[id].DisposeAsync();
+    }
+
+    /// <summary>The same topology with every address moved to a free loopback port.</summary>
+    public static TopologyConfig WithFreePorts(TopologyConfig topology) => WithPorts(topology, new Queue<int>(FreeLoopbackPorts(topology.Nodes.Count * 4)));
+
+    private static TopologyConfig WithPorts(TopologyConfig topology, Queue<int> ports)
+    {
+        NodeEndpoint? Next(NodeEndpoint? old) => old is null ? null : new NodeEndpoint("127.0.0.1", ports.Dequeue());
+        var nodes = new Dictionary<string, NodeConfig>();
+        foreach (var (id, node) in topology.Nodes)
+            nodes[id] = node with { Listen = Next(node.Listen), Publish = Next(node.Publish), Learners = Next(node.Learners), Admin = Next(node.Admin) };
+        return topology with { Nodes = nodes };
+    }
+
+    /// <summary>Topology YAML with every 127.0.0.1 port replaced by a free one (a port used twice maps to one new port).</summary>
+    public static string WithFreePorts(string yaml)
+    {
+        var addresses = System.Text.RegularExpressions.Regex.Matches(yaml, @"127\.0\.0\.1:(\d+)");
+        var free = new Queue<int>(FreeLoopbackPorts(addresses.Count));
+        var ports = new Dictionary<string, int>();
+        return System.Text.RegularExpressions.Regex.Replace(yaml, @"127\.0\.0\.1:(\d+)", m =>
+        {
+            if (!ports.TryGetValue(m.Groups[1].Value, out var port)) ports[m.Groups[1].Value] = port = free.Dequeue();
+            return "127.0.0.1:" + port;
+        });
+    }
+
+    /// <summary>
+    /// Distinct free loopback ports. All probes stay bound until every port is chosen: a probe closed
+    /// early lets the kernel hand the same port out twice.
+    /// </summary>
+    public static List<int> FreeLoopbackPorts(int count)
+    {
+        var probes = new List<Socket>(count);
+        try
+        {
+            var ports = new List<int>(count);
+            for (int i = 0; i < count; i++)
+            {
+                var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                probes.Add(probe);
+                probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                ports.Add(((IPEndPoint)probe.LocalEndPoint!).Port);
+            }
+            return ports;
+        }
+        finally
+        {
+            foreach (var probe in probes) probe.Dispose();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Leader.DisposeAsync();
+        foreach (var (id, r) in Relays)
+            if (_stopped.Add(id)) await r.DisposeAsync();
+        foreach (var m in Members.Values) await m.DisposeAsync();
+        try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

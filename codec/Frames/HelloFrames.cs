@@ -1,0 +1,163 @@
+using System.Buffers;
+
+namespace GeoRelay.Codec.Frames;
+
+public enum NodeKind : byte
+{
+    Leader = 1,
+    Relay = 2,
+    Member = 3,
+    Learner = 4,
+    Publisher = 5,
+    Tool = 6,
+}
+
+[Flags]
+public enum Capabilities : uint
+{
+    None = 0,
+    Zstd = 1,
+    Mux = 2,
+    Delta = 4,
+}
+
+/// <summary>
+/// The first frame on every connection, from the dialing side.
+/// <code>
+/// u32 magic "GRLY" | u16 minVersion | u16 maxVersion | u64 definitionsHash | str nodeId | u8 kind
+/// | varint epoch | u32 capabilities | str cluster | u64 topologyHash | bytes auth
+/// </code>
+/// </summary>
+public readonly record struct Hello(
+    ushort MinVersion,
+    ushort MaxVersion,
+    ulong DefinitionsHash,
+    string NodeId,
+    NodeKind Kind,
+    ulong Epoch,
+    Capabilities Capabilities,
+    string Cluster,
+    ulong TopologyHash,
+    ReadOnlyMemory<byte> Auth)
+{
+    public const uint Magic = 0x594C5247; // "GRLY" little-endian
+    public const int MaxIdLength = 255;
+    public const int MaxAuthLength = 4096;
+
+    public static Hello ForThisBuild(string nodeId, NodeKind kind, ulong epoch, string cluster, ulong topologyHash,
+        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta, ReadOnlyMemory<byte> auth = default) =>
+        new(ProtocolVersion.Min, ProtocolVersion.Max, ProtocolVersion.DefinitionsHash, nodeId, kind, epoch, capabilities, cluster, topologyHash, auth);
+
+    public void Write(IBufferWriter<byte> w)
+    {
+        PayloadWriter.UInt32(w, Magic);
+        PayloadWriter.UInt16(w, MinVersion);
+        PayloadWriter.UInt16(w, MaxVersion);
+        PayloadWriter.UInt64(w, DefinitionsHash);
+        PayloadWriter.String(w, NodeId);
+        PayloadWriter.Byte(w, (byte)Kind);
+        PayloadWriter.Varint(w, Epoch);
+        PayloadWriter.UInt32(w, (uint)Capabilities);
+        PayloadWriter.String(w, Cluster);
+        PayloadWriter.UInt64(w, TopologyHash);
+        PayloadWriter.Bytes(w, Auth.Span);
+    }
+
+    public static Hello Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(Hello));
+        if (r.ReadUInt32("magic") != Magic)
+            throw new CodecException(CodecError.BadMagic, "not a GeoRelay peer (bad magic in Hello)");
+        var min = r.ReadUInt16("minVersion");
+        var max = r.ReadUInt16("maxVersion");
+        if (min > max) throw r.Corrupt("versions", $"range {min}..{max} is empty");
+        var hash = r.ReadUInt64("definitionsHash");
+        var node = r.ReadString("nodeId", MaxIdLength);
+        var kind = (NodeKind)r.ReadByte("kind");
+        if (kind is < NodeKind.Leader or > NodeKind.Tool) throw r.Corrupt("kind", $"{(byte)kind} is not a node kind");
+        var epoch = r.ReadVarint("epoch");
+        var caps = (Capabilities)r.ReadUInt32("capabilities");
+        var cluster = r.ReadString("cluster", MaxIdLength);
+        var topo = r.ReadUInt64("topologyHash");
+        var auth = r.ReadBytes("auth", MaxAuthLength).ToArray();
+        r.ExpectEnd();
+        return new Hello(min, max, hash, node, kind, epoch, caps, cluster, topo, auth);
+    }
+}
+
+/// <summary>The listening side's answer to an acceptable <see cref="Hello"/>.
+/// <code>u16 version | str nodeId | u8 kind | varint epoch | u32 capabilities</code></summary>
+public readonly record struct Welcome(ushort Version, string NodeId, NodeKind Kind, ulong Epoch, Capabilities Capabilities)
+{
+    public void Write(IBufferWriter<byte> w)
+    {
+        PayloadWriter.UInt16(w, Version);
+        PayloadWriter.String(w, NodeId);
+        PayloadWriter.Byte(w, (byte)Kind);
+        PayloadWriter.Varint(w, Epoch);
+        PayloadWriter.UInt32(w, (uint)Capabilities);
+    }
+
+    public static Welcome Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(Welcome));
+        var version = r.ReadUInt16("version");
+        var node = r.ReadString("nodeId", Hello.MaxIdLength);
+        var kind = (NodeKind)r.ReadByte("kind");
+        if (kind is < NodeKind.Leader or > NodeKind.Tool) throw r.Corrupt("kind", $"{(byte)kind} is not a node kind");
+        var epoch = r.ReadVarint("epoch");
+        var caps = (Capabilities)r.ReadUInt32("capabilities");
+        r.ExpectEnd();
+        return new Welcome(version, node, kind, epoch, caps);
+    }
+}
+
+public static class ProtocolVersion
+{
+    public const ushort Min = 1;
+    public const ushort Max = 1;
+
+    /// <summary>
+    /// Describes every frame layout of this build; both sides of a connection must hash it the same,
+    /// so a changed layout without a version bump is caught at the handshake.
+    /// </summary>
+    public const string Definitions =
+        "header:u32len,u8type,u8flags;" +
+        "Hello:u32magic,u16min,u16max,u64defs,str,u8kind,v epoch,u32caps,str cluster,u64 topo,bytes auth;" +
+        "Welcome:u16,str,u8,v,u32;Error:u16 code,str;" +
+        "Heartbeat:u8 present,[v epoch],[v commit],v time;" +
+        "Entry:v gap,v epoch,v time,bytes key,bytes payload;" +
+        "Append:u8 present,[v epoch],[v commit],v first,v count,entries;" +
+        "Batch:u8 present,[v epoch],[v commit],v seq,v k,k*v slot,v first,v count,(k+1)*v skip,mux(k+1)*entries;" +
+        "Ack:v epoch,v durable,v last,v durableEpoch;DcAck:v epoch,v retained,v n,n*(v slot,v durable,u8 state,v durableEpoch);" +
+        "Subscribe:v from,bytes prefix,u8 flags;Deliver:v first,v count,v through,entries;" +
+        "SnapshotRequired:v oldest;Confirm:v index;" +
+        "Publish:v request,u8 wait,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level";
+
+    public static readonly ulong DefinitionsHash = Fnv1a64(Definitions);
+
+    /// <summary>Picks the highest version both ranges contain, or refuses naming both ranges.</summary>
+    public static ushort Negotiate(in Hello local, in Hello remote)
+    {
+        ushort low = Math.Max(local.MinVersion, remote.MinVersion);
+        ushort high = Math.Min(local.MaxVersion, remote.MaxVersion);
+        if (low > high)
+            throw new CodecException(CodecError.VersionMismatch,
+                $"no common protocol version: {local.NodeId} speaks {local.MinVersion}..{local.MaxVersion}, {remote.NodeId} speaks {remote.MinVersion}..{remote.MaxVersion}");
+        if (high == local.MaxVersion && high == Max && local.DefinitionsHash != remote.DefinitionsHash)
+            throw new CodecException(CodecError.DefinitionsMismatch,
+                $"protocol {high} frame definitions differ: {local.NodeId} has {local.DefinitionsHash:x16}, {remote.NodeId} has {remote.DefinitionsHash:x16}");
+        return high;
+    }
+
+    public static ulong Fnv1a64(string text)
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (char c in text)
+        {
+            hash ^= c;
+            hash *= 1099511628211UL;
+        }
+        return hash;
+    }
+}

@@ -1,0 +1,180 @@
+using GeoRelay.Leader;
+using GeoRelay.Server.Hosting;
+using GeoRelay.Relay.Learners;
+using GeoRelay.Topology;
+using GeoRelay.Engines;
+
+namespace GeoRelay.Server.Admin;
+
+/// <summary>What the admin endpoint and the metrics read from a running node.</summary>
+public abstract class AdminNode
+{
+    public abstract string NodeId { get; }
+    public abstract NodeRole Role { get; }
+    public abstract string Datacenter { get; }
+
+    /// <summary>running, draining or deposed; anything but running answers /healthz with 503.</summary>
+    public abstract string State { get; }
+
+    /// <summary>A consistent snapshot, taken under the engine lock.</summary>
+    public abstract NodeStatusReport Status();
+
+    /// <summary>The leader's ack latency samples; null on other roles.</summary>
+    public virtual AckLatencyTracker? AckLatency => null;
+
+    public static AdminNode For(IAsyncDisposable node) => node switch
+    {
+        LeaderNode leader => new LeaderAdmin(leader),
+        RelayNode relay => new RelayAdmin(relay),
+        MemberNode member => new MemberAdmin(member),
+        _ => throw new ArgumentException($"no admin view for {node.GetType().Name}", nameof(node)),
+    };
+
+    private protected static string RoleName(NodeRole role) => role switch
+    {
+        NodeRole.Leader => "leader",
+        NodeRole.Relay => "relay",
+        _ => "member",
+    };
+
+    private protected static Dictionary<string, PeerTraffic> TrafficByPeer(EngineHost host)
+    {
+        var map = new Dictionary<string, PeerTraffic>();
+        foreach (var t in host.Traffic()) map[t.Peer] = t;
+        return map;
+    }
+
+    private protected static PeerReport Peer(string id, string role, string dc, string state, Dictionary<string, PeerTraffic> traffic, ulong? index, long? lag)
+    {
+        traffic.TryGetValue(id, out var t);
+        return new PeerReport(id, role, dc, state, t.Connections, t.BytesSent, t.BytesReceived, index, lag);
+    }
+
+    /// <summary>Learners and publishers, summed, when any came by.</summary>
+    private protected static void AddClients(List<PeerReport> peers, Dictionary<string, PeerTraffic> traffic, string dc)
+    {
+        foreach (var key in (ReadOnlySpan<string>)["learners", "publishers"])
+            if (traffic.TryGetValue(key, out var t))
+                peers.Add(new PeerReport(key, key, dc, t.Connections > 0 ? "connected" : "idle", t.Connections, t.BytesSent, t.BytesReceived, null, null));
+    }
+
+    private protected static long Lag(ulong ahead, ulong behind) => ahead > behind ? (long)(ahead - behind) : 0;
+}
+
+/// <summary>What relays and members share: a node entry in the topology and a learner port.</summary>
+internal abstract class ReplicaAdmin(TopologyConfig topology, string nodeId) : AdminNode
+{
+    private protected readonly TopologyConfig Topology = topology;
+    private readonly NodeConfig _self = topology.GetNode(nodeId);
+
+    public override string NodeId => _self.Id;
+    public override string Datacenter => _self.Datacenter;
+    public override string State => "running";
+
+    private protected static LearnerReport LearnersOf(LearnerFanout learners) =>
+        new(learners.LearnerCount, learners.SlowConsumerCuts, learners.FramesSent);
+}
+
+internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
+{
+    private readonly TopologyConfig _topology = node.Topology;
+
+    public override string NodeId => _topology.LeaderId;
+    public override NodeRole Role => NodeRole.Leader;
+    public override string Datacenter => _topology.Leader.Datacenter;
+    public override string State => node.Engine.Deposed ? "deposed" : node.Draining ? "draining" : "running";
+    public override AckLatencyTracker? AckLatency => node.AckLatency;
+
+    public override NodeStatusReport Status()
+    {
+        var traffic = TrafficByPeer(node.Host);
+        var (status, peerStatus, last, durable, commit) = node.Host.Invoke(_ =>
+            (node.Engine.Status(), node.Engine.PeerStatus(), node.Engine.LastIndex, node.Engine.DurableIndex, node.Engine.CommitIndex));
+        var datacenters = new List<DatacenterReport>(status.Count);
+        var peers = new List<PeerReport>();
+        long batches = 0;
+        for (int i = 0; i < status.Count; i++)
+        {
+            var s = status[i];
+            batches += s.Batches;
+            datacenters.Add(new DatacenterReport(s.Name, s.Route, s.Connected, s.Delivered, Lag(last, s.Delivered), s.Batches,
+                s.BytesSent, s.EntryBytesSent, s.BytesSent > 0 ? (double)s.EntryBytesSent / s.BytesSent : 0,
+                s.Failovers, s.InflightBytes, s.DirectTime.TotalSeconds));
+            var (_, relays, members) = peerStatus[i];
+            foreach (var p in relays)
+                peers.Add(Peer(p.Id, "relay", s.Name, RelayStateName(p.State), traffic, s.Delivered, Lag(last, s.Delivered)));
+            foreach (var m in members)
+                peers.Add(Peer(m.Id, "member", s.Name, MemberReachName(m.Reach), traffic, m.Durable, Lag(last, m.Durable)));
+        }
+        AddClients(peers, traffic, Datacenter);
+        return new NodeStatusReport(NodeId, "leader", Datacenter, node.Engine.Epoch, State,
+            new StatusIndexes(last, durable, commit, 0), Lag(last, commit), batches, peers, datacenters, null);
+    }
+
+    private static string RelayStateName(RelayState state) => state switch
+    {
+        RelayState.Active => "active",
+        RelayState.Connecting => "connecting",
+        RelayState.FailedOver => "failed-over",
+        _ => "standby",
+    };
+
+    private static string MemberReachName(MemberReach reach) => reach switch
+    {
+        MemberReach.ViaRelay => "via-relay",
+        MemberReach.Direct => "direct",
+        _ => "down",
+    };
+}
+
+internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, node.NodeId)
+{
+    public override NodeRole Role => NodeRole.Relay;
+
+    public override NodeStatusReport Status()
+    {
+        var traffic = TrafficByPeer(node.Host);
+        var engine = node.Engine;
+        var (members, upstream, epoch, retained, batches, learners) = node.Host.Invoke(_ =>
+            (engine.MemberStatus(), engine.UpstreamConnected, engine.HighestEpoch, engine.RetainedIndex, engine.BatchesReceived,
+             LearnersOf(engine.Learners)));
+        var peers = new List<PeerReport>
+        {
+            Peer(Topology.LeaderId, "leader", Topology.Leader.Datacenter, upstream ? "active" : "down", traffic, null, null),
+        };
+        ulong slowest = retained;
+        foreach (var (id, up, durable) in members)
+        {
+            if (up) slowest = Math.Min(slowest, durable);
+            peers.Add(Peer(id, "member", Datacenter, up ? "up" : "down", traffic, durable, Lag(retained, durable)));
+        }
+        AddClients(peers, traffic, Datacenter);
+        return new NodeStatusReport(NodeId, "relay", Datacenter, epoch, State,
+            new StatusIndexes(retained, retained, 0, retained), Lag(retained, slowest), batches, peers, [], learners);
+    }
+}
+
+internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology, node.NodeId)
+{
+    public override NodeRole Role => NodeRole.Member;
+
+    public override NodeStatusReport Status()
+    {
+        var traffic = TrafficByPeer(node.Host);
+        var engine = node.Engine;
+        var (last, durable, commit, epoch, learners) = node.Host.Invoke(_ =>
+            (engine.LastIndex, engine.DurableIndex, engine.CommitIndex, engine.HighestEpoch,
+             LearnersOf(engine.Learners)));
+        var peers = new List<PeerReport>();
+        void Upstream(string id, string role, string dc)
+        {
+            traffic.TryGetValue(id, out var t);
+            peers.Add(Peer(id, role, dc, t.Connections > 0 ? "connected" : "idle", traffic, null, null));
+        }
+        Upstream(Topology.LeaderId, "leader", Topology.Leader.Datacenter);
+        foreach (var p in Topology.GetDatacenter(Datacenter).Relays) Upstream(p, "relay", Datacenter);
+        AddClients(peers, traffic, Datacenter);
+        return new NodeStatusReport(NodeId, "member", Datacenter, epoch, State,
+            new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Net;
+using GeoRelay.Storage;
+using GeoRelay.Topology;
+using GeoRelay.Transport;
+using GeoRelay.Transport.Security;
+using GeoRelay.Server.Security;
+
+namespace GeoRelay.Server.Hosting;
+
+internal static class NodeSetup
+{
+    /// <summary>Where to dial a node: its `listen` address.</summary>
+    public static Func<string, EndPoint?> Resolver(TopologyConfig topology) => id =>
+        topology.Nodes.TryGetValue(id, out var node) && node.Listen is { } listen ? listen.ToEndPoint() : null;
+
+    public static ConnectionOptions Connections(TopologyConfig topology, long maxQueued) => new()
+    {
+        MaxFrameBytes = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame),
+        MaxQueuedBytes = maxQueued,
+        HandshakeTimeout = topology.Defaults.HandshakeTimeout,
+        IdleTimeout = topology.Defaults.IdleTimeout,
+        MaxConnectionsPerPort = topology.Defaults.MaxConnectionsPerPort,
+        MaxConnectionsPerAddress = topology.Defaults.MaxConnectionsPerAddress,
+        MaxSubscribesPerSecond = topology.Defaults.MaxSubscribesPerSecond,
+    };
+
+    /// <summary>TLS material and the token key named by the topology, loaded for <paramref name="nodeId"/>; a missing file stops the node with its path.</summary>
+    public static HostSecurity Security(TopologyConfig topology, string nodeId)
+    {
+        NodeTls? tls = null;
+        TokenAuthority? tokens = null;
+        try
+        {
+            if (topology.Tls is { } t)
+                tls = NodeTls.Load(t.CaFile, t.CertificateFile(nodeId), t.KeyFile(nodeId));
+            if (topology.Auth is { } a)
+                tokens = TokenAuthority.LoadKeyFile(a.KeyFile);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            tls?.Dispose();
+            throw new InvalidOperationException($"{topology.SourcePath}: cannot load the security material for {nodeId}: {e.Message}", e);
+        }
+        return new HostSecurity
+        {
+            Tls = tls,
+            TlsOnLearners = topology.Tls?.Learners ?? false,
+            TlsOnPublish = topology.Tls?.Publish ?? false,
+            Tokens = tokens,
+            TokensOnLearners = topology.Auth?.Learners ?? false,
+            TokensOnPublish = topology.Auth?.Publish ?? false,
+        };
+    }
+
+    /// <remarks>
+    /// Retention drops whole segments and never the active one, so segments are a quarter of the
+    /// retention size (at most the 64 MiB default): a small window then really is small. The read cache
+    /// is capped the same way, so a relay's memory follows its configured window.
+    /// </remarks>
+    public static SegmentLogOptions Log(TopologyConfig topology, bool fsync) => SegmentLogOptions.Default with
+    {
+        SegmentBytes = Math.Clamp(topology.Defaults.RetentionMaxBytes / 4, 4096, SegmentLogOptions.Default.SegmentBytes),
+        CacheBytes = Math.Min(topology.Defaults.RetentionMaxBytes / 4, SegmentLogOptions.Default.CacheBytes),
+        RetentionMaxBytes = topology.Defaults.RetentionMaxBytes,
+        RetentionMaxAge = topology.Defaults.RetentionMaxAge,
+        Fsync = fsync,
+    };
+
+    public static string DataDirectory(string? given, string nodeId) =>
+        given ?? Path.Combine(Path.GetTempPath(), "georelay", nodeId);
+}

@@ -1,0 +1,164 @@
+using System.Buffers;
+using System.Text;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Compression;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Codec.Mux;
+using GeoRelay.Transport.Security;
+
+namespace GeoRelay.TestUtilities.Fuzzing;
+
+/// <summary>One decoder under fuzz: takes untrusted bytes, may only throw <see cref="CodecException"/>.</summary>
+public sealed record DecoderTarget(string Name, Action<byte[]> Decode, long AllocationAllowance = 256 << 10);
+
+/// <summary>Every decoder that sees bytes from the network, and valid inputs for each (the seed corpus).</summary>
+public static class DecoderTargets
+{
+    /// <summary>The key the handshake and token targets verify with (a fixed test key, not a secret).</summary>
+    private static readonly TokenAuthority Tokens = new(Encoding.ASCII.GetBytes("fuzzing-key-fuzzing-key-fuzzing-key!"));
+    private static readonly Hello Local = Hello.ForThisBuild("relay-1", NodeKind.Relay, 3, "fuzz", 42);
+
+    public static IReadOnlyList<DecoderTarget> All { get; } =
+    [
+        new("frame", bytes =>
+        {
+            var buffer = new ReadOnlySequence<byte>(bytes);
+            while (FrameReader.TryRead(ref buffer, 64 << 10, out var frame)) _ = frame.Payload.Length;
+        }),
+        new("hello", bytes => ProtocolVersion.Negotiate(Local, Hello.Read(Seq(bytes)))),
+        new("handshake", bytes =>
+        {
+            // What a listener does with a Hello: decode, negotiate, verify the token it carries.
+            var hello = Hello.Read(Seq(bytes));
+            ProtocolVersion.Negotiate(Local, hello);
+            Tokens.Verify(hello.Auth.Span, DateTimeOffset.UnixEpoch, out _);
+        }),
+        new("token", bytes => Tokens.Verify(bytes, DateTimeOffset.UnixEpoch, out _)), // must not even throw CodecException
+        // The claims decoder, reached in Verify only behind a valid mac: fuzzed directly.
+        new("token-body", bytes => TokenClaims.Read(Seq(bytes))),
+        new("welcome", bytes => Welcome.Read(Seq(bytes))),
+        new("error", bytes => ErrorFrame.Read(Seq(bytes))),
+        new("heartbeat", bytes =>
+        {
+            var fresh = new DeltaState();
+            Heartbeat.Read(Seq(bytes), ref fresh);
+        }),
+        new("append", bytes =>
+        {
+            var delta = new DeltaState();
+            var reader = AppendFrame.Read(Seq(bytes), ref delta, out _, out _, out _, out _);
+            while (reader.TryNext(out var e)) _ = e.Payload.Length;
+        }),
+        new("batch", bytes =>
+        {
+            // As a relay reads it: header, mux with one packet per named member plus retention, each packet's records.
+            var delta = new DeltaState();
+            var slots = new List<int>();
+            var skips = new List<ulong>();
+            var mux = BatchFrame.Read(Seq(bytes), ref delta, slots, skips, out _, out _, out _, out var first, out var count);
+            var batch = MuxBatch.Parse(mux.AsContiguous(), slots.Count + 1);
+            for (int p = 0; p < batch.PacketCount; p++)
+            {
+                var (from, n) = BatchFrame.Range(first, count, skips[Math.Min(p, skips.Count - 1)]);
+                var reader = BatchFrame.ReadPacket(batch.GetPacket(p), from, n);
+                while (reader.TryNext(out var e)) _ = e.Key.Length;
+            }
+        }),
+        new("mux", bytes =>
+        {
+            var batch = MuxBatch.Parse(bytes, 64);
+            var slices = new List<ReadOnlyMemory<byte>>();
+            for (int p = 0; p < batch.PacketCount; p++)
+            {
+                slices.Clear();
+                batch.GetPacketSlices(p, slices);
+                var copy = new byte[batch.GetPacketLength(p)];
+                batch.CopyPacketTo(p, copy);
+            }
+        }),
+        new("ack", bytes => Ack.Read(Seq(bytes))),
+        new("dcack", bytes => DcAck.Read(Seq(bytes))),
+        new("subscribe", bytes => Subscribe.Read(Seq(bytes))),
+        new("deliver", bytes =>
+        {
+            var reader = DeliverFrame.Read(Seq(bytes), out _, out _, out _);
+            while (reader.TryNext(out var e)) _ = e.Payload.Length;
+        }),
+        new("snapshot-required", bytes => SnapshotRequired.Read(Seq(bytes))),
+        new("confirm", bytes => Confirm.Read(Seq(bytes))),
+        new("publish", bytes =>
+        {
+            var reader = PublishFrame.Read(Seq(bytes), out _, out _, out _);
+            while (reader.TryNext(out var key, out var payload)) _ = key.Length + payload.Length;
+        }),
+        new("publish-ack", bytes => PublishAck.Read(Seq(bytes))),
+        new("zstd-stream", bytes =>
+        {
+            using var decompressor = new ZstdStreamDecompressor();
+            decompressor.DecompressMessage(bytes, new ArrayBufferWriter<byte>(), 256 << 10);
+        }, AllocationAllowance: 2 << 20),
+    ];
+
+    /// <summary>Valid inputs per target, built from the encoders: the corpus kept under tests/…/Fuzz/corpus.</summary>
+    public static IEnumerable<(string Target, string Name, byte[] Bytes)> Seeds()
+    {
+        var hello = Hello.ForThisBuild("eu-p1", NodeKind.Leader, 7, "fuzz", 42,
+            auth: Encoding.UTF8.GetBytes(Tokens.Mint(new TokenClaims("learner-1", DateTimeOffset.UnixEpoch.AddYears(100), TokenScopes.Learn, [Encoding.UTF8.GetBytes("orders/")]))));
+        yield return ("hello", "leader", Write(hello.Write));
+        yield return ("handshake", "with-token", Write(hello.Write));
+        yield return ("token", "learner", Encoding.UTF8.GetBytes(Tokens.Mint(new TokenClaims("t", DateTimeOffset.UnixEpoch.AddYears(60), TokenScopes.Learn | TokenScopes.Publish, [[], "a/"u8.ToArray()]))));
+        yield return ("token-body", "two-prefixes", Write(new TokenClaims("t", DateTimeOffset.UnixEpoch.AddYears(60), TokenScopes.Learn, [[], "a/"u8.ToArray()]).Write));
+        yield return ("welcome", "relay", Write(new Welcome(1, "eu-p1", NodeKind.Relay, 7, Capabilities.Zstd).Write));
+        yield return ("error", "stale", Write(new ErrorFrame(CodecError.StaleEpoch, "epoch 3 is below 7").Write));
+        yield return ("heartbeat", "full", Write(w => { var d = new DeltaState(); new Heartbeat(7, 100, 123456).Write(w, ref d); }));
+        var entries = Entries(0, 5);
+        yield return ("append", "five", Write(w => { var d = new DeltaState(); AppendFrame.WriteHeader(w, ref d, 7, 3, 10, 5); w.Write(entries); }));
+        yield return ("deliver", "five", Write(w => { DeliverFrame.WriteHeader(w, 10, 5, 14); w.Write(entries); }));
+        yield return ("batch", "two-members", Batch(entries));
+        yield return ("mux", "generic", Write(w => GenericMuxEncoder.Encode(w, [entries, entries.AsMemory(3), Encoding.UTF8.GetBytes("other packet")])));
+        yield return ("ack", "durable", Write(new Ack(7, 9, 12).Write));
+        yield return ("dcack", "three", Write(new DcAck(7, 12, [new(0, 9, MemberLinkState.Up), new(1, 3, MemberLinkState.Resync), new(2, 0, MemberLinkState.Down)]).Write));
+        yield return ("subscribe", "prefix", Write(new Subscribe(5, "orders/"u8.ToArray(), SubscribeFlags.Confirms).Write));
+        yield return ("snapshot-required", "oldest", Write(new SnapshotRequired(1000).Write));
+        yield return ("confirm", "index", Write(new Confirm(77).Write));
+        yield return ("publish", "three", Write(w =>
+        {
+            PublishFrame.WriteHeader(w, 9, WaitLevel.Committed, 3);
+            for (int i = 0; i < 3; i++) PublishFrame.WriteEntry(w, Encoding.UTF8.GetBytes($"k{i}"), Encoding.UTF8.GetBytes($"payload {i}"));
+        }));
+        yield return ("publish-ack", "committed", Write(new PublishAck(9, 100, 3, WaitLevel.Committed).Write));
+        using var compressor = new ZstdStreamCompressor(3);
+        yield return ("zstd-stream", "entries", Write(w => compressor.CompressMessage(entries, w)));
+        var frame = new ArrayBufferWriter<byte>();
+        FrameWriter.Write(frame, FrameType.Hello, FrameFlags.None, Write(hello.Write));
+        FrameWriter.Write(frame, FrameType.Subscribe, FrameFlags.None, Write(new Subscribe(1, default, SubscribeFlags.None).Write));
+        yield return ("frame", "hello-subscribe", frame.WrittenSpan.ToArray());
+    }
+
+    private static byte[] Batch(byte[] entries)
+    {
+        // Records of 10..14: retention and member 0 take all of them, member 1 from 12 on.
+        return Write(w =>
+        {
+            var d = new DeltaState();
+            BatchFrame.WriteHeader(w, ref d, 7, 3, 1, [0, 1], 10, 5, [0, 0, 2]);
+            GenericMuxEncoder.Encode(w, [entries, entries, Entries(2, 3)]);
+        });
+    }
+
+    /// <summary>Records for entries from..from+count-1; records are self-contained, so a range is a byte slice.</summary>
+    private static byte[] Entries(int from, int count) => Write(w =>
+    {
+        for (int i = from; i < from + count; i++)
+            EntryRecord.Write(w, 0, 7, 1_700_000_000_000_000 + i, Encoding.UTF8.GetBytes($"orders/{i}"), Encoding.UTF8.GetBytes($"{{\"qty\":{i}}}"));
+    });
+
+    private static byte[] Write(Action<IBufferWriter<byte>> write)
+    {
+        var w = new ArrayBufferWriter<byte>();
+        write(w);
+        return w.WrittenSpan.ToArray();
+    }
+
+    private static ReadOnlySequence<byte> Seq(byte[] bytes) => new(bytes);
+}

@@ -1,0 +1,119 @@
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Transport;
+using GeoRelay.Engines;
+
+namespace GeoRelay.TestUtilities.Sim;
+
+/// <summary>
+/// A learner on the simulated network, with the SDK's rules: subscribe from <c>next</c>, drop what it
+/// already has, treat a Deliver that starts past <c>next</c> as a gap; after a disconnect try the
+/// endpoints in order from the first (a refused dial moves to the next one at once, a failed round
+/// waits) and resume at <c>next</c>. Every entry goes to <see cref="Received"/>, which checks it
+/// against the leader's log.
+/// </summary>
+public sealed class SimLearner : IEngine
+{
+    private readonly IReadOnlyList<string> _targets;
+    private readonly IEngineEnvironment _env;
+    private readonly long _retryMicros;
+    private int _cursor;
+    private int _connection = -1;
+    private bool _dialPending;
+    private long _retryAt;
+
+    public SimLearner(string id, string cluster, IReadOnlyList<string> targets, IEngineEnvironment env, long retryMicros = 100_000)
+    {
+        Id = id;
+        _targets = targets;
+        _env = env;
+        _retryMicros = retryMicros;
+        LocalHello = Hello.ForThisBuild(id, NodeKind.Learner, 0, cluster, 0, Capabilities.None);
+    }
+
+    public string Id { get; }
+    public List<EngineCommand> Outbox { get; } = new();
+    public Hello LocalHello { get; }
+
+    /// <summary>The next index this learner needs; everything below it was handed to the application once.</summary>
+    public ulong Next { get; private set; } = 1;
+    public long Reconnects { get; private set; }
+
+    /// <summary>Checks one entry handed to the application (index, epoch, payload); returns a violation or null.</summary>
+    public Func<SimLearner, ulong, ulong, ReadOnlyMemory<byte>, string?>? Received { get; set; }
+
+    /// <summary>The first invariant this learner saw broken, if any.</summary>
+    public string? Violation { get; private set; }
+
+    public bool Connected => _connection >= 0;
+
+    public CodecException? CheckPeer(in Hello hello, PortKind port) => new(CodecError.Protocol, "a learner takes no connections");
+
+    public void OnConnected(int connection, PeerInfo peer)
+    {
+        _dialPending = false;
+        _connection = connection;
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        new Subscribe(Next, default, SubscribeFlags.None).Write(frame.Writer);
+        FrameWriter.End(frame.Writer, start, FrameType.Subscribe);
+        Outbox.Add(EngineCommand.Send(connection, frame));
+    }
+
+    public void OnDisconnected(int connection)
+    {
+        if (connection != _connection) return;
+        _connection = -1;
+        Reconnects++;
+        _cursor = 0;
+        _retryAt = _env.NowMicros + _retryMicros;
+    }
+
+    public void OnDialFailed(string nodeId, string reason)
+    {
+        _dialPending = false;
+        if (++_cursor < _targets.Count) return;
+        _cursor = 0;
+        _retryAt = _env.NowMicros + _retryMicros;
+    }
+
+    public void OnFrame(int connection, in Frame frame)
+    {
+        if (connection != _connection) return;
+        switch (frame.Type)
+        {
+            case FrameType.Deliver:
+                var reader = DeliverFrame.Read(frame.Payload, out ulong first, out _, out ulong through);
+                if (first > Next) Fail($"Deliver starts at {first} but {Next} is next: a gap");
+                while (reader.TryNext(out var e))
+                {
+                    if (e.Index < Next) continue; // a duplicate after a reconnect: dropped, as the SDK does
+                    if (e.Index != Next) { Fail($"entry {e.Index} arrived while {Next} was next"); return; }
+                    var check = Received?.Invoke(this, e.Index, e.Epoch, e.Payload.AsContiguous());
+                    if (check is not null) Fail(check);
+                    Next = e.Index + 1;
+                }
+                if (through + 1 > Next) Next = through + 1;
+                break;
+            case FrameType.SnapshotRequired:
+                Fail($"SnapshotRequired({SnapshotRequired.Read(frame.Payload).OldestIndex}) at {Next}, though every node retains everything");
+                Outbox.Add(EngineCommand.Close(connection, CodecError.None, "snapshot required"));
+                break;
+            case FrameType.Error:
+            case FrameType.Heartbeat:
+                break;
+            default:
+                Fail($"unexpected {frame.Type} on the learner port");
+                break;
+        }
+    }
+
+    private void Fail(string what) => Violation ??= $"learner {Id}: {what}";
+
+    public void OnTick()
+    {
+        if (_connection >= 0 || _dialPending || _env.NowMicros < _retryAt) return;
+        _dialPending = true;
+        Outbox.Add(EngineCommand.Dial(_targets[_cursor]));
+    }
+}

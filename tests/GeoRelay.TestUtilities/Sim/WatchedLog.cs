@@ -1,0 +1,49 @@
+using GeoRelay.Storage;
+
+namespace GeoRelay.TestUtilities.Sim;
+
+/// <summary>
+/// A member's log as its engine sees it, remembering the lowest index a truncation removed since the checks last
+/// looked: entries rewritten there are new writes and are checked again, even when the log grew back past where
+/// the checks had got to within one step.
+/// </summary>
+public sealed class WatchedLog(MemoryLog inner) : IEntryLog
+{
+    private ulong _rewrittenFrom = ulong.MaxValue;
+
+    public MemoryLog Inner { get; } = inner;
+
+    /// <summary>The lowest index removed (and so maybe written again) since the last call; ulong.MaxValue if none.</summary>
+    public ulong TakeRewrittenFrom()
+    {
+        ulong from = _rewrittenFrom;
+        _rewrittenFrom = ulong.MaxValue;
+        return from;
+    }
+
+    public ulong FirstIndex => Inner.FirstIndex;
+    public ulong LastIndex => Inner.LastIndex;
+    public ulong DurableIndex => Inner.DurableIndex;
+    public ulong LastEpoch => Inner.LastEpoch;
+
+    public bool Append(in LogEntry entry) => Inner.Append(entry);
+    public void Flush() => Inner.Flush();
+    public bool FlushWaitsForDisk => Inner.FlushWaitsForDisk;
+    public bool TryGet(ulong index, out LogEntry entry) => Inner.TryGet(index, out entry);
+    public int Read(ulong fromIndex, int maxEntries, long maxBytes, List<LogEntry> into) => Inner.Read(fromIndex, maxEntries, maxBytes, into);
+    public int ApplyRetention(DateTimeOffset now) => Inner.ApplyRetention(now);
+
+    public void TruncateAfter(ulong index)
+    {
+        if (index < Inner.LastIndex) _rewrittenFrom = Math.Min(_rewrittenFrom, index + 1);
+        Inner.TruncateAfter(index);
+    }
+
+    public void ResetTo(ulong nextIndex)
+    {
+        _rewrittenFrom = Math.Min(_rewrittenFrom, nextIndex);
+        Inner.ResetTo(nextIndex);
+    }
+
+    public void Dispose() => Inner.Dispose();
+}
