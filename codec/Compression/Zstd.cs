@@ -1,22 +1,27 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
 using GeoRelay.Codec.Compression.Internal;
-using static GeoRelay.Codec.Compression.Internal.ZstdNative;
+using static GeoRelay.Codec.Compression.Internal.ZstdLibrary;
 
 namespace GeoRelay.Codec.Compression;
 
 /// <summary>
-/// One-shot zstd frames through the system's <c>libzstd.so.1</c> (Debian <c>libzstd1</c>, 1.4.0 or later).
+/// One-shot zstd frames, through the system's <c>libzstd.so.1</c> (Debian <c>libzstd1</c>, 1.4.0 or later)
+/// where it loads, otherwise through ZstdSharp.Port (same format, slower); <see cref="Backend"/> says which.
 /// For per-connection streams see <see cref="ZstdStreamCompressor"/> and <see cref="ZstdStreamDecompressor"/>.
 /// </summary>
 /// <remarks>
-/// Each thread keeps one compression and one decompression context for these calls, so a call
-/// allocates nothing managed; the contexts are freed by their finalizers when the thread ends.
+/// The environment variable <c>GEORELAY_ZSTD</c> (<see cref="BackendVariable"/>), read once per process,
+/// chooses the back end: <c>managed</c> uses ZstdSharp.Port even where libzstd loads (to compare, or to
+/// rule libzstd out); <c>native</c> uses libzstd only, so without it zstd is unavailable instead of
+/// silently slower; unset or <c>auto</c> picks libzstd where it loads.
+/// Each thread keeps one compression and one decompression context per back end for these calls, so a
+/// call allocates nothing managed; the contexts are freed by their finalizers when the thread ends.
 /// Frames carry their content size and a checksum, so corruption is reported instead of returned.
 /// </remarks>
 public static class Zstd
 {
-    private const uint MinimumVersionNumber = 10400; // ZSTD_compressStream2 and the parameter API
+    /// <summary>The environment variable that chooses the back end: <c>auto</c> (default), <c>native</c> or <c>managed</c>.</summary>
+    public const string BackendVariable = "GEORELAY_ZSTD";
 
     /// <summary>Windows of 2 MiB (what level 3 picks when the size is unknown) are always accepted.</summary>
     private const int OneShotMinWindowLog = 21;
@@ -24,23 +29,34 @@ public static class Zstd
     /// <summary>zstd's own default limit (128 MiB), reached only when a caller allows that much output.</summary>
     private const int OneShotMaxWindowLog = 27;
 
-    private static readonly uint s_versionNumber = ProbeVersionNumber();
+    [ThreadStatic] private static CompressionContextHandle? t_nativeCompression;
+    [ThreadStatic] private static CompressionContextHandle? t_managedCompression;
+    [ThreadStatic] private static DecompressionContextHandle? t_nativeDecompression;
+    [ThreadStatic] private static DecompressionContextHandle? t_managedDecompression;
 
-    [ThreadStatic] private static CompressionContextHandle? t_compressionContext;
-    [ThreadStatic] private static DecompressionContextHandle? t_decompressionContext;
+    static Zstd()
+    {
+        Backend = ChooseBackend(Environment.GetEnvironmentVariable(BackendVariable), () => ZstdNative.Instance.IsUsable, out string? reason);
+        Description = Describe(Backend, reason);
+    }
 
-    /// <summary>True when <c>libzstd.so.1</c> (1.4.0 or later) can be loaded.</summary>
-    public static bool IsAvailable => s_versionNumber >= MinimumVersionNumber;
+    /// <summary>The back end this process uses: <see cref="ZstdBackend.Native"/> where libzstd loads, unless <c>GEORELAY_ZSTD</c> says otherwise.</summary>
+    public static ZstdBackend Backend { get; }
 
-    /// <summary>The loaded library's version, e.g. "1.5.4"; empty when it is not available.</summary>
-    public static string Version { get; } = ProbeVersionString();
+    /// <summary>True when the chosen back end works: always, unless <c>GEORELAY_ZSTD=native</c> and libzstd does not load.</summary>
+    public static bool IsAvailable => Implementation(Backend).IsUsable;
+
+    /// <summary>The zstd version of the back end in use, e.g. "1.5.4"; empty when it is not available.</summary>
+    public static string Version => Implementation(Backend).Version;
+
+    /// <summary>One line for logs: version, back end, and why that back end, e.g. "zstd 1.5.4, native (libzstd.so.1)".</summary>
+    public static string Description { get; }
 
     /// <summary>The largest frame <see cref="Compress"/> can produce from <paramref name="size"/> bytes.</summary>
     public static int CompressBound(int size)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(size);
-        EnsureAvailable();
-        nuint bound = ZstdNative.CompressBound((nuint)size);
+        nuint bound = UsableLibrary(Backend).CompressBound((nuint)size);
         if (bound > int.MaxValue)
         {
             throw new ArgumentOutOfRangeException(nameof(size), size, "The compressed size could exceed 2 GiB.");
@@ -50,15 +66,22 @@ public static class Zstd
 
     /// <summary>Compresses <paramref name="source"/> into one zstd frame (with content size and checksum).</summary>
     /// <param name="level">zstd level: 1 fast … 19 strong (22 max), negative for faster still, 0 for zstd's default (3).</param>
-    public static void Compress(ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int level)
+    public static void Compress(ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int level) =>
+        Compress(source, destination, level, Backend);
+
+    /// <inheritdoc cref="Compress(ReadOnlySpan{byte}, IBufferWriter{byte}, int)"/>
+    /// <param name="backend">The back end to use instead of <see cref="Backend"/> (tests, benchmarks).</param>
+    internal static void Compress(ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int level, ZstdBackend backend)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        EnsureAvailable();
-        ValidateLevel(level);
-        CompressionContextHandle context = t_compressionContext ??= CreateOneShotCompressionContext();
+        ZstdLibrary library = UsableLibrary(backend);
+        ValidateLevel(library, level);
+        CompressionContextHandle context = backend == ZstdBackend.Native
+            ? t_nativeCompression ??= CreateOneShotCompressionContext(library)
+            : t_managedCompression ??= CreateOneShotCompressionContext(library);
         // A previous call may have stopped part-way (the writer threw); start a clean frame.
-        ZstdStreaming.ThrowIfFailed(Reset(context, ResetDirective.SessionOnly), "ZSTD_CCtx_reset");
-        ZstdStreaming.ThrowIfFailed(SetParameter(context, CompressionParameter.CompressionLevel, level), "ZSTD_CCtx_setParameter(level)");
+        ZstdStreaming.ResetSession(context);
+        ZstdStreaming.SetParameter(context, CompressionParameter.CompressionLevel, level);
         ZstdStreaming.Compress(context, source, destination, EndDirective.End);
     }
 
@@ -69,11 +92,16 @@ public static class Zstd
     /// <exception cref="CodecException">Corrupt, truncated or empty input (Decompression), or more than
     /// <paramref name="maxOutputBytes"/> of output (TooLarge). Part of the output may already be in
     /// <paramref name="destination"/>.</exception>
-    public static unsafe void Decompress(ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int maxOutputBytes)
+    public static void Decompress(ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int maxOutputBytes) =>
+        Decompress(source, destination, maxOutputBytes, Backend);
+
+    /// <inheritdoc cref="Decompress(ReadOnlySpan{byte}, IBufferWriter{byte}, int)"/>
+    /// <param name="backend">The back end to use instead of <see cref="Backend"/> (tests, benchmarks).</param>
+    internal static unsafe void Decompress(ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int maxOutputBytes, ZstdBackend backend)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentOutOfRangeException.ThrowIfNegative(maxOutputBytes);
-        EnsureAvailable();
+        ZstdLibrary library = UsableLibrary(backend);
         if (source.IsEmpty)
         {
             throw new CodecException(CodecError.Decompression, "empty input is not a zstd frame");
@@ -81,18 +109,20 @@ public static class Zstd
         fixed (byte* src = source)
         {
             // A declared size is only a claim, but one over the limit fails early and cheaply.
-            ulong declared = GetFrameContentSize(src, (nuint)source.Length);
+            ulong declared = library.GetFrameContentSize(src, (nuint)source.Length);
             if (declared != ContentSizeUnknown && declared != ContentSizeError && declared > (ulong)maxOutputBytes)
             {
                 throw new CodecException(CodecError.TooLarge, $"zstd frame declares {declared} bytes, over the limit of {maxOutputBytes}");
             }
         }
-        DecompressionContextHandle context = t_decompressionContext ??= ZstdStreaming.CreateDecompressionContext();
-        ZstdStreaming.ThrowIfFailed(Reset(context, ResetDirective.SessionOnly), "ZSTD_DCtx_reset");
+        DecompressionContextHandle context = backend == ZstdBackend.Native
+            ? t_nativeDecompression ??= new DecompressionContextHandle(library)
+            : t_managedDecompression ??= new DecompressionContextHandle(library);
+        ZstdStreaming.ResetSession(context);
         // No valid frame of at most maxOutputBytes needs a window larger than that (rounded up to a
-        // power of two), so a bigger window claim is refused before libzstd allocates it.
+        // power of two), so a bigger window claim is refused before zstd allocates it.
         int windowLog = Math.Clamp(CeilingLog2(maxOutputBytes), OneShotMinWindowLog, OneShotMaxWindowLog);
-        ZstdStreaming.ThrowIfFailed(SetParameter(context, DecompressionParameter.WindowLogMax, windowLog), "ZSTD_DCtx_setParameter(windowLogMax)");
+        ZstdStreaming.SetParameter(context, DecompressionParameter.WindowLogMax, windowLog);
         ZstdStreaming.Decompress(context, source, destination, maxOutputBytes, out nuint hint);
         if (hint != 0)
         {
@@ -100,45 +130,93 @@ public static class Zstd
         }
     }
 
-    internal static void EnsureAvailable()
+    /// <summary>Whether <paramref name="backend"/> can run in this process, whichever one <see cref="Backend"/> is.</summary>
+    internal static bool IsUsable(ZstdBackend backend) => Implementation(backend).IsUsable;
+
+    /// <summary>The implementation of <paramref name="backend"/>; throws if it cannot run here.</summary>
+    internal static ZstdLibrary UsableLibrary(ZstdBackend backend)
     {
-        if (!IsAvailable)
+        ZstdLibrary library = Implementation(backend);
+        if (!library.IsUsable)
         {
-            throw new PlatformNotSupportedException("zstd needs libzstd.so.1, version 1.4.0 or later (Debian package libzstd1).");
+            throw new PlatformNotSupportedException(backend == Backend
+                ? $"{Description}. Install libzstd1, or unset {BackendVariable} to fall back to ZstdSharp.Port."
+                : $"zstd's native back end needs {ZstdNative.LibraryName}, version 1.4.0 or later (Debian package libzstd1).");
         }
+        return library;
     }
 
-    internal static void ValidateLevel(int level)
+    internal static void ValidateLevel(ZstdLibrary library, int level)
     {
-        int min = MinCompressionLevel();
-        int max = MaxCompressionLevel();
+        int min = library.MinCompressionLevel();
+        int max = library.MaxCompressionLevel();
         if (level < min || level > max)
         {
             throw new ArgumentOutOfRangeException(nameof(level), level, $"zstd levels run from {min} to {max}.");
         }
     }
 
-    private static CompressionContextHandle CreateOneShotCompressionContext()
+    /// <summary>
+    /// Picks the back end from the <c>GEORELAY_ZSTD</c> setting and whether libzstd loads (asked only
+    /// when the setting leaves it open). <paramref name="reason"/> says why, when that is not simply
+    /// "libzstd loaded".
+    /// </summary>
+    internal static ZstdBackend ChooseBackend(string? setting, Func<bool> nativeUsable, out string? reason)
     {
-        CompressionContextHandle context = ZstdStreaming.CreateCompressionContext();
-        ZstdStreaming.ThrowIfFailed(SetParameter(context, CompressionParameter.ChecksumFlag, 1), "ZSTD_CCtx_setParameter(checksum)");
+        string choice = setting?.Trim().ToLowerInvariant() ?? string.Empty;
+        const string notLoaded = $"{ZstdNative.LibraryName} (1.4.0 or later) did not load";
+        switch (choice)
+        {
+            case "managed":
+                reason = $"{BackendVariable}=managed";
+                return ZstdBackend.Managed;
+            case "native":
+                reason = nativeUsable() ? $"{BackendVariable}=native" : $"{BackendVariable}=native, but {notLoaded}";
+                return ZstdBackend.Native;
+            case "" or "auto":
+                reason = nativeUsable() ? null : notLoaded;
+                return reason is null ? ZstdBackend.Native : ZstdBackend.Managed;
+            default:
+                // Unknown values fall back to auto rather than failing the process; the description says so.
+                string ignored = $"{BackendVariable}={setting} ignored (expected auto, native or managed)";
+                bool native = nativeUsable();
+                reason = native ? ignored : $"{ignored}; {notLoaded}";
+                return native ? ZstdBackend.Native : ZstdBackend.Managed;
+        }
+    }
+
+    private static string Describe(ZstdBackend backend, string? reason)
+    {
+        ZstdLibrary library = Implementation(backend);
+        string what = !library.IsUsable
+            ? "zstd unavailable"
+            : backend == ZstdBackend.Native
+                ? $"zstd {library.Version}, native ({ZstdNative.LibraryName})"
+                : $"zstd {library.Version}, managed (ZstdSharp.Port {ZstdManaged.PortVersion})";
+        return reason is null ? what : $"{what}: {reason}";
+    }
+
+    private static ZstdLibrary Implementation(ZstdBackend backend) => backend switch
+    {
+        ZstdBackend.Native => ZstdNative.Instance,
+        ZstdBackend.Managed => ZstdManaged.Instance,
+        _ => throw new ArgumentOutOfRangeException(nameof(backend), backend, null),
+    };
+
+    private static CompressionContextHandle CreateOneShotCompressionContext(ZstdLibrary library)
+    {
+        var context = new CompressionContextHandle(library);
+        try
+        {
+            ZstdStreaming.SetParameter(context, CompressionParameter.ChecksumFlag, 1);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
         return context;
     }
 
     private static int CeilingLog2(int value) => value <= 1 ? 0 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)(value - 1));
-
-    private static uint ProbeVersionNumber()
-    {
-        try
-        {
-            return VersionNumber();
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
-        {
-            return 0;
-        }
-    }
-
-    private static unsafe string ProbeVersionString() =>
-        IsAvailable ? Marshal.PtrToStringUTF8((nint)VersionString()) ?? string.Empty : string.Empty;
 }

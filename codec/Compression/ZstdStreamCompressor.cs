@@ -1,6 +1,6 @@
 using System.Buffers;
 using GeoRelay.Codec.Compression.Internal;
-using static GeoRelay.Codec.Compression.Internal.ZstdNative;
+using static GeoRelay.Codec.Compression.Internal.ZstdLibrary;
 
 namespace GeoRelay.Codec.Compression;
 
@@ -24,16 +24,22 @@ public sealed class ZstdStreamCompressor : IDisposable
     /// <param name="level">zstd level: 1 fast … 19 strong (22 max), negative for faster still, 0 for zstd's default (3).</param>
     /// <param name="dictionary">Optional dictionary (raw content or trained); the peer must use the same bytes. Copied.</param>
     public ZstdStreamCompressor(int level, ReadOnlyMemory<byte> dictionary = default)
+        : this(level, dictionary, Zstd.Backend)
     {
-        Zstd.EnsureAvailable();
-        Zstd.ValidateLevel(level);
-        _context = ZstdStreaming.CreateCompressionContext();
+    }
+
+    /// <param name="backend">The back end to use instead of <see cref="Zstd.Backend"/> (tests, benchmarks).</param>
+    internal ZstdStreamCompressor(int level, ReadOnlyMemory<byte> dictionary, ZstdBackend backend)
+    {
+        ZstdLibrary library = Zstd.UsableLibrary(backend);
+        Zstd.ValidateLevel(library, level);
+        _context = new CompressionContextHandle(library);
         try
         {
-            ZstdStreaming.ThrowIfFailed(SetParameter(_context, CompressionParameter.CompressionLevel, level), "ZSTD_CCtx_setParameter(level)");
+            ZstdStreaming.SetParameter(_context, CompressionParameter.CompressionLevel, level);
             if (level > ZstdStreaming.HighestLevelWithinStreamWindow)
             {
-                ZstdStreaming.ThrowIfFailed(SetParameter(_context, CompressionParameter.WindowLog, ZstdStreaming.StreamWindowLog), "ZSTD_CCtx_setParameter(windowLog)");
+                ZstdStreaming.SetParameter(_context, CompressionParameter.WindowLog, ZstdStreaming.StreamWindowLog);
             }
             if (!dictionary.IsEmpty)
             {
@@ -46,6 +52,9 @@ public sealed class ZstdStreamCompressor : IDisposable
             throw;
         }
     }
+
+    /// <summary>The zstd implementation this stream runs on.</summary>
+    public ZstdBackend Backend => _context.Library.Backend;
 
     /// <summary>Compresses one message and flushes it, so the receiver can decode it without what follows.</summary>
     /// <exception cref="InvalidOperationException">An earlier call failed part-way; Reset (and reconnect) first.</exception>
@@ -66,7 +75,7 @@ public sealed class ZstdStreamCompressor : IDisposable
     public void Reset()
     {
         ObjectDisposedException.ThrowIf(_context.IsClosed, this);
-        ZstdStreaming.ThrowIfFailed(ZstdNative.Reset(_context, ResetDirective.SessionOnly), "ZSTD_CCtx_reset");
+        ZstdStreaming.ResetSession(_context);
         _broken = false;
     }
 

@@ -1,6 +1,6 @@
 using System.Buffers;
 using GeoRelay.Codec.Compression.Internal;
-using static GeoRelay.Codec.Compression.Internal.ZstdNative;
+using static GeoRelay.Codec.Compression.Internal.ZstdLibrary;
 
 namespace GeoRelay.Codec.Compression;
 
@@ -26,12 +26,17 @@ public sealed class ZstdStreamDecompressor : IDisposable
 
     /// <param name="dictionary">Optional dictionary; must be the bytes the compressor used. Copied.</param>
     public ZstdStreamDecompressor(ReadOnlyMemory<byte> dictionary = default)
+        : this(dictionary, Zstd.Backend)
     {
-        Zstd.EnsureAvailable();
-        _context = ZstdStreaming.CreateDecompressionContext();
+    }
+
+    /// <param name="backend">The back end to use instead of <see cref="Zstd.Backend"/> (tests, benchmarks).</param>
+    internal ZstdStreamDecompressor(ReadOnlyMemory<byte> dictionary, ZstdBackend backend)
+    {
+        _context = new DecompressionContextHandle(Zstd.UsableLibrary(backend));
         try
         {
-            ZstdStreaming.ThrowIfFailed(SetParameter(_context, DecompressionParameter.WindowLogMax, ZstdStreaming.StreamWindowLog), "ZSTD_DCtx_setParameter(windowLogMax)");
+            ZstdStreaming.SetParameter(_context, DecompressionParameter.WindowLogMax, ZstdStreaming.StreamWindowLog);
             if (!dictionary.IsEmpty)
             {
                 ZstdStreaming.LoadDictionary(_context, dictionary.Span);
@@ -43,6 +48,9 @@ public sealed class ZstdStreamDecompressor : IDisposable
             throw;
         }
     }
+
+    /// <summary>The zstd implementation this stream runs on.</summary>
+    public ZstdBackend Backend => _context.Library.Backend;
 
     /// <summary>Decodes exactly one message that the peer's compressor flushed.</summary>
     /// <exception cref="CodecException">Corrupt, truncated or foreign input, or a stream broken by an
@@ -79,7 +87,7 @@ public sealed class ZstdStreamDecompressor : IDisposable
     public void Reset()
     {
         ObjectDisposedException.ThrowIf(_context.IsClosed, this);
-        ZstdStreaming.ThrowIfFailed(ZstdNative.Reset(_context, ResetDirective.SessionOnly), "ZSTD_DCtx_reset");
+        ZstdStreaming.ResetSession(_context);
         _broken = false;
     }
 

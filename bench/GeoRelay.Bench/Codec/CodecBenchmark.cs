@@ -10,7 +10,8 @@ namespace GeoRelay.Bench.Codec;
 
 /// <summary>
 /// <c>bench codec</c>: what the mux and zstd save on the wire, and how fast the codec runs next to a plain
-/// memory copy, all in one run. Writes <c>bench/results/codec.md</c>.
+/// memory copy, all in one run. Writes <c>bench/results/codec.md</c>. With <c>--backends</c> first, compares
+/// the two zstd back ends instead (<see cref="ZstdBackendComparison"/>).
 /// </summary>
 public static class CodecBenchmark
 {
@@ -56,6 +57,8 @@ public static class CodecBenchmark
 
     public static Task<int> RunAsync(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--backends")
+            return ZstdBackendComparison.RunAsync(args[1..]);
         int batches = 100, batchSize = 256;
         string output = Path.Combine(Paths.RepositoryRoot(), "bench", "results", "codec.md");
         string dpkgPath = "/var/lib/dpkg/status";
@@ -69,13 +72,14 @@ public static class CodecBenchmark
                 case "--out": output = Path.GetFullPath(args[++i]); break;
                 case "--dpkg-status": dpkgPath = args[++i]; break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --batches N, --samples N, --out FILE, --dpkg-status FILE");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --batches N, --samples N, --out FILE, --dpkg-status FILE;" +
+                        " or --backends [options] first, for native libzstd vs ZstdSharp.Port (bench/results/codec-backends.md)");
                     return Task.FromResult(2);
             }
         }
         if (!Zstd.IsAvailable)
         {
-            Console.Error.WriteLine("libzstd.so.1 is not available (apt-get install libzstd1)");
+            Console.Error.WriteLine(Zstd.Description);
             return Task.FromResult(1);
         }
 
@@ -368,7 +372,7 @@ public static class CodecBenchmark
         md.AppendLine();
         foreach (var line in MachineInfo.Describe())
             md.AppendLine(line);
-        md.AppendLine($"- libzstd: {Zstd.Version} (system `libzstd.so.1`), level {Level} throughout");
+        md.AppendLine($"- {Zstd.Description}, level {Level} throughout");
         md.AppendLine("- a shared, noisy 2-core machine: throughput figures move by tens of percent between runs (see the min–max ranges); ratios measured side by side move less.");
         md.AppendLine();
 

@@ -2,142 +2,141 @@ using System.Runtime.InteropServices;
 
 namespace GeoRelay.Codec.Compression.Internal;
 
-/// <summary>The part of libzstd's stable API (zstd.h, zstd_errors.h; present since 1.4.0) that GeoRelay uses.</summary>
+/// <summary>zstd through the system's <c>libzstd.so.1</c> (Debian <c>libzstd1</c>), 1.4.0 or later.</summary>
 /// <remarks>
 /// Strings returned by libzstd point into static storage, so they come back as <c>byte*</c> and are
 /// read without freeing; a <c>string</c> return type would make the marshaller free them.
 /// </remarks>
-internal static unsafe partial class ZstdNative
+internal sealed unsafe partial class ZstdNative : ZstdLibrary
 {
-    private const string Library = "libzstd.so.1";
+    internal const string LibraryName = "libzstd.so.1";
 
-    /// <summary>ZSTD_inBuffer: <c>{ const void* src; size_t size; size_t pos; }</c>.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    internal struct InBuffer
+    private const uint MinimumVersionNumber = 10400; // ZSTD_compressStream2 and the parameter API
+
+    public static readonly ZstdNative Instance = new();
+
+    private ZstdNative()
     {
-        public byte* Source;
-        public nuint Size;
-        public nuint Position;
+        IsUsable = ProbeVersionNumber() >= MinimumVersionNumber;
+        Version = IsUsable ? Marshal.PtrToStringUTF8((nint)ZSTD_versionString()) ?? string.Empty : string.Empty;
     }
 
-    /// <summary>ZSTD_outBuffer: <c>{ void* dst; size_t size; size_t pos; }</c>.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    internal struct OutBuffer
+    public override ZstdBackend Backend => ZstdBackend.Native;
+
+    public override bool IsUsable { get; }
+
+    public override string Version { get; }
+
+    public override nuint CompressBound(nuint sourceSize) => ZSTD_compressBound(sourceSize);
+
+    public override int MinCompressionLevel() => ZSTD_minCLevel();
+
+    public override int MaxCompressionLevel() => ZSTD_maxCLevel();
+
+    public override bool IsError(nuint code) => ZSTD_isError(code) != 0;
+
+    public override int GetErrorCode(nuint code) => ZSTD_getErrorCode(code);
+
+    public override string GetErrorName(nuint code) => Marshal.PtrToStringUTF8((nint)ZSTD_getErrorName(code)) ?? "unknown error";
+
+    public override ulong GetFrameContentSize(byte* source, nuint sourceSize) => ZSTD_getFrameContentSize(source, sourceSize);
+
+    public override CompressionContext* CreateCompressionContext() => ZSTD_createCCtx();
+
+    public override void Free(CompressionContext* context) => ZSTD_freeCCtx(context);
+
+    public override nuint SetParameter(CompressionContext* context, CompressionParameter parameter, int value) => ZSTD_CCtx_setParameter(context, parameter, value);
+
+    public override nuint LoadDictionary(CompressionContext* context, byte* dictionary, nuint dictionarySize) => ZSTD_CCtx_loadDictionary(context, dictionary, dictionarySize);
+
+    public override nuint Reset(CompressionContext* context, ResetDirective reset) => ZSTD_CCtx_reset(context, reset);
+
+    public override nuint CompressStream2(CompressionContext* context, OutBuffer* output, InBuffer* input, EndDirective endOp) => ZSTD_compressStream2(context, output, input, endOp);
+
+    public override DecompressionContext* CreateDecompressionContext() => ZSTD_createDCtx();
+
+    public override void Free(DecompressionContext* context) => ZSTD_freeDCtx(context);
+
+    public override nuint SetParameter(DecompressionContext* context, DecompressionParameter parameter, int value) => ZSTD_DCtx_setParameter(context, parameter, value);
+
+    public override nuint LoadDictionary(DecompressionContext* context, byte* dictionary, nuint dictionarySize) => ZSTD_DCtx_loadDictionary(context, dictionary, dictionarySize);
+
+    public override nuint Reset(DecompressionContext* context, ResetDirective reset) => ZSTD_DCtx_reset(context, reset);
+
+    public override nuint DecompressStream(DecompressionContext* context, OutBuffer* output, InBuffer* input) => ZSTD_decompressStream(context, output, input);
+
+    private static uint ProbeVersionNumber()
     {
-        public byte* Destination;
-        public nuint Size;
-        public nuint Position;
+        try
+        {
+            return ZSTD_versionNumber();
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            return 0;
+        }
     }
 
-    internal enum EndDirective
-    {
-        Continue = 0,
-        Flush = 1,
-        End = 2,
-    }
+    [LibraryImport(LibraryName)]
+    private static partial uint ZSTD_versionNumber();
 
-    internal enum ResetDirective
-    {
-        SessionOnly = 1,
-        Parameters = 2,
-        SessionAndParameters = 3,
-    }
+    [LibraryImport(LibraryName)]
+    private static partial byte* ZSTD_versionString();
 
-    internal enum CompressionParameter
-    {
-        CompressionLevel = 100,
-        WindowLog = 101,
-        ContentSizeFlag = 200,
-        ChecksumFlag = 201,
-    }
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_compressBound(nuint sourceSize);
 
-    internal enum DecompressionParameter
-    {
-        WindowLogMax = 100,
-    }
+    [LibraryImport(LibraryName)]
+    private static partial int ZSTD_minCLevel();
 
-    /// <summary>ZSTD_ErrorCode values this code reacts to (zstd_errors.h).</summary>
-    internal enum ErrorCode
-    {
-        FrameParameterWindowTooLarge = 16,
-        MemoryAllocation = 64,
-    }
+    [LibraryImport(LibraryName)]
+    private static partial int ZSTD_maxCLevel();
 
-    /// <summary>ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR.</summary>
-    internal const ulong ContentSizeUnknown = unchecked((ulong)-1);
-    internal const ulong ContentSizeError = unchecked((ulong)-2);
+    [LibraryImport(LibraryName)]
+    private static partial uint ZSTD_isError(nuint code);
 
-    /// <summary>ZSTD_blockHeaderSize: what the decoder asks for next when it stands between two blocks.</summary>
-    internal const nuint BlockHeaderSize = 3;
+    [LibraryImport(LibraryName)]
+    private static partial int ZSTD_getErrorCode(nuint code);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_versionNumber")]
-    internal static partial uint VersionNumber();
+    [LibraryImport(LibraryName)]
+    private static partial byte* ZSTD_getErrorName(nuint code);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_versionString")]
-    internal static partial byte* VersionString();
+    [LibraryImport(LibraryName)]
+    private static partial ulong ZSTD_getFrameContentSize(byte* source, nuint sourceSize);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_compressBound")]
-    internal static partial nuint CompressBound(nuint sourceSize);
+    [LibraryImport(LibraryName)]
+    private static partial CompressionContext* ZSTD_createCCtx();
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_minCLevel")]
-    internal static partial int MinCompressionLevel();
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_freeCCtx(CompressionContext* context);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_maxCLevel")]
-    internal static partial int MaxCompressionLevel();
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_CCtx_setParameter(CompressionContext* context, CompressionParameter parameter, int value);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_isError")]
-    internal static partial uint IsError(nuint code);
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_CCtx_loadDictionary(CompressionContext* context, byte* dictionary, nuint dictionarySize);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_getErrorCode")]
-    internal static partial int GetErrorCode(nuint code);
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_CCtx_reset(CompressionContext* context, ResetDirective reset);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_getErrorName")]
-    internal static partial byte* GetErrorName(nuint code);
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_compressStream2(CompressionContext* context, OutBuffer* output, InBuffer* input, EndDirective endOp);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_getFrameContentSize")]
-    internal static partial ulong GetFrameContentSize(byte* source, nuint sourceSize);
+    [LibraryImport(LibraryName)]
+    private static partial DecompressionContext* ZSTD_createDCtx();
 
-    // Compression context.
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_freeDCtx(DecompressionContext* context);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_createCCtx")]
-    internal static partial CompressionContextHandle CreateCompressionContext();
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_DCtx_setParameter(DecompressionContext* context, DecompressionParameter parameter, int value);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_freeCCtx")]
-    internal static partial nuint FreeCompressionContext(nint context);
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_DCtx_loadDictionary(DecompressionContext* context, byte* dictionary, nuint dictionarySize);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_CCtx_setParameter")]
-    internal static partial nuint SetParameter(CompressionContextHandle context, CompressionParameter parameter, int value);
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_DCtx_reset(DecompressionContext* context, ResetDirective reset);
 
-    [LibraryImport(Library, EntryPoint = "ZSTD_CCtx_loadDictionary")]
-    internal static partial nuint LoadDictionary(CompressionContextHandle context, byte* dictionary, nuint dictionarySize);
-
-    [LibraryImport(Library, EntryPoint = "ZSTD_CCtx_reset")]
-    internal static partial nuint Reset(CompressionContextHandle context, ResetDirective reset);
-
-    [LibraryImport(Library, EntryPoint = "ZSTD_compressStream2")]
-    internal static partial nuint CompressStream2(CompressionContextHandle context, OutBuffer* output, InBuffer* input, EndDirective endOp);
-
-    // Decompression context.
-
-    [LibraryImport(Library, EntryPoint = "ZSTD_createDCtx")]
-    internal static partial DecompressionContextHandle CreateDecompressionContext();
-
-    [LibraryImport(Library, EntryPoint = "ZSTD_freeDCtx")]
-    internal static partial nuint FreeDecompressionContext(nint context);
-
-    [LibraryImport(Library, EntryPoint = "ZSTD_DCtx_setParameter")]
-    internal static partial nuint SetParameter(DecompressionContextHandle context, DecompressionParameter parameter, int value);
-
-    [LibraryImport(Library, EntryPoint = "ZSTD_DCtx_loadDictionary")]
-    internal static partial nuint LoadDictionary(DecompressionContextHandle context, byte* dictionary, nuint dictionarySize);
-
-    [LibraryImport(Library, EntryPoint = "ZSTD_DCtx_reset")]
-    internal static partial nuint Reset(DecompressionContextHandle context, ResetDirective reset);
-
-    [LibraryImport(Library, EntryPoint = "ZSTD_decompressStream")]
-    internal static partial nuint DecompressStream(DecompressionContextHandle context, OutBuffer* output, InBuffer* input);
-
-    internal static bool Failed(nuint code) => IsError(code) != 0;
-
-    internal static string ErrorName(nuint code) => Marshal.PtrToStringUTF8((nint)GetErrorName(code)) ?? "unknown error";
+    [LibraryImport(LibraryName)]
+    private static partial nuint ZSTD_decompressStream(DecompressionContext* context, OutBuffer* output, InBuffer* input);
 }

@@ -1,12 +1,12 @@
 using System.Buffers;
-using static GeoRelay.Codec.Compression.Internal.ZstdNative;
+using static GeoRelay.Codec.Compression.Internal.ZstdLibrary;
 
 namespace GeoRelay.Codec.Compression.Internal;
 
 /// <summary>
-/// The compress and decompress loops shared by the one-shot and the per-connection APIs: they move
-/// bytes between a span and an <see cref="IBufferWriter{T}"/> in bounded steps and map libzstd
-/// errors. No managed allocation except on error paths.
+/// The calls shared by the one-shot and the per-connection APIs, for either back end: the compress and
+/// decompress loops move bytes between a span and an <see cref="IBufferWriter{T}"/> in bounded steps and
+/// map zstd's errors. No managed allocation except on error paths.
 /// </summary>
 internal static unsafe class ZstdStreaming
 {
@@ -15,7 +15,7 @@ internal static unsafe class ZstdStreaming
 
     /// <summary>
     /// Enough for one full block's worst case plus block and frame headers (about ZSTD_CStreamOutSize),
-    /// so libzstd can compress straight into the writer's memory instead of its own buffer.
+    /// so zstd can compress straight into the writer's memory instead of its own buffer.
     /// </summary>
     internal const int CompressStep = 128 * 1024 + 1024;
 
@@ -27,58 +27,64 @@ internal static unsafe class ZstdStreaming
 
     internal const int HighestLevelWithinStreamWindow = 19;
 
-    internal static CompressionContextHandle CreateCompressionContext()
+    /// <summary>Throws for a failed zstd call on our own state (not on peer input): a bug or out of memory.</summary>
+    internal static void ThrowIfFailed(ZstdLibrary library, nuint code, string what)
     {
-        CompressionContextHandle context = ZstdNative.CreateCompressionContext();
-        if (context.IsInvalid)
+        if (library.IsError(code))
         {
-            context.Dispose();
-            throw new OutOfMemoryException("ZSTD_createCCtx failed.");
+            throw new InvalidOperationException($"{what} failed: {library.GetErrorName(code)}");
         }
-        return context;
     }
 
-    internal static DecompressionContextHandle CreateDecompressionContext()
+    internal static void SetParameter(CompressionContextHandle context, CompressionParameter parameter, int value)
     {
-        DecompressionContextHandle context = ZstdNative.CreateDecompressionContext();
-        if (context.IsInvalid)
+        using var lease = new ContextLease(context);
+        nuint result = context.Library.SetParameter((CompressionContext*)lease.Pointer, parameter, value);
+        if (context.Library.IsError(result))
         {
-            context.Dispose();
-            throw new OutOfMemoryException("ZSTD_createDCtx failed.");
+            throw new InvalidOperationException($"ZSTD_CCtx_setParameter({parameter}, {value}) failed: {context.Library.GetErrorName(result)}");
         }
-        return context;
     }
 
-    /// <summary>Throws for a failed libzstd call on our own state (not on peer input): a bug or out of memory.</summary>
-    internal static void ThrowIfFailed(nuint code, string what)
+    internal static void SetParameter(DecompressionContextHandle context, DecompressionParameter parameter, int value)
     {
-        if (Failed(code))
+        using var lease = new ContextLease(context);
+        nuint result = context.Library.SetParameter((DecompressionContext*)lease.Pointer, parameter, value);
+        if (context.Library.IsError(result))
         {
-            throw new InvalidOperationException($"{what} failed: {ErrorName(code)}");
+            throw new InvalidOperationException($"ZSTD_DCtx_setParameter({parameter}, {value}) failed: {context.Library.GetErrorName(result)}");
         }
+    }
+
+    /// <summary>Forgets the stream's history (and any frame in progress); parameters and dictionary stay.</summary>
+    internal static void ResetSession(CompressionContextHandle context)
+    {
+        using var lease = new ContextLease(context);
+        ThrowIfFailed(context.Library, context.Library.Reset((CompressionContext*)lease.Pointer, ResetDirective.SessionOnly), "ZSTD_CCtx_reset");
+    }
+
+    /// <inheritdoc cref="ResetSession(CompressionContextHandle)"/>
+    internal static void ResetSession(DecompressionContextHandle context)
+    {
+        using var lease = new ContextLease(context);
+        ThrowIfFailed(context.Library, context.Library.Reset((DecompressionContext*)lease.Pointer, ResetDirective.SessionOnly), "ZSTD_DCtx_reset");
     }
 
     internal static void LoadDictionary(CompressionContextHandle context, ReadOnlySpan<byte> dictionary)
     {
+        using var lease = new ContextLease(context);
         fixed (byte* dict = dictionary)
         {
-            nuint result = ZstdNative.LoadDictionary(context, dict, (nuint)dictionary.Length);
-            if (Failed(result))
-            {
-                throw new ArgumentException($"zstd rejected the dictionary: {ErrorName(result)}", nameof(dictionary));
-            }
+            ThrowIfDictionaryRejected(context.Library, context.Library.LoadDictionary((CompressionContext*)lease.Pointer, dict, (nuint)dictionary.Length));
         }
     }
 
     internal static void LoadDictionary(DecompressionContextHandle context, ReadOnlySpan<byte> dictionary)
     {
+        using var lease = new ContextLease(context);
         fixed (byte* dict = dictionary)
         {
-            nuint result = ZstdNative.LoadDictionary(context, dict, (nuint)dictionary.Length);
-            if (Failed(result))
-            {
-                throw new ArgumentException($"zstd rejected the dictionary: {ErrorName(result)}", nameof(dictionary));
-            }
+            ThrowIfDictionaryRejected(context.Library, context.Library.LoadDictionary((DecompressionContext*)lease.Pointer, dict, (nuint)dictionary.Length));
         }
     }
 
@@ -88,20 +94,23 @@ internal static unsafe class ZstdStreaming
     /// </summary>
     internal static void Compress(CompressionContextHandle context, ReadOnlySpan<byte> source, IBufferWriter<byte> destination, EndDirective directive)
     {
+        ZstdLibrary library = context.Library;
+        using var lease = new ContextLease(context);
+        var cctx = (CompressionContext*)lease.Pointer;
         fixed (byte* src = source)
         {
             var input = new InBuffer { Source = src, Size = (nuint)source.Length };
             while (true)
             {
                 nuint pending = (nuint)source.Length - input.Position;
-                nuint bound = ZstdNative.CompressBound(pending) + 32; // + frame and block headers
+                nuint bound = library.CompressBound(pending) + 32; // + frame and block headers
                 Span<byte> span = destination.GetSpan((int)Math.Min(bound, (nuint)CompressStep));
                 nuint remaining;
                 fixed (byte* dst = span)
                 {
                     var output = new OutBuffer { Destination = dst, Size = (nuint)span.Length };
-                    remaining = CompressStream2(context, &output, &input, directive);
-                    ThrowIfFailed(remaining, "ZSTD_compressStream2");
+                    remaining = library.CompressStream2(cctx, &output, &input, directive);
+                    ThrowIfFailed(library, remaining, "ZSTD_compressStream2");
                     destination.Advance((int)output.Position);
                 }
                 // With Flush or End, 0 means every input byte is consumed and everything is written out.
@@ -117,12 +126,15 @@ internal static unsafe class ZstdStreaming
     /// Decodes all of <paramref name="source"/> into <paramref name="destination"/>, never writing
     /// more than <paramref name="maxOutputBytes"/> whatever the input claims.
     /// </summary>
-    /// <param name="hint">libzstd's last hint: 0 at the end of a frame, <see cref="BlockHeaderSize"/> between two blocks.</param>
+    /// <param name="hint">zstd's last hint: 0 at the end of a frame, <see cref="BlockHeaderSize"/> between two blocks.</param>
     /// <returns>The number of bytes written to <paramref name="destination"/>.</returns>
     /// <exception cref="CodecException">Corrupt input (Decompression) or too much output (TooLarge).
     /// Bytes already written to <paramref name="destination"/> stay there; the caller discards them.</exception>
     internal static long Decompress(DecompressionContextHandle context, ReadOnlySpan<byte> source, IBufferWriter<byte> destination, int maxOutputBytes, out nuint hint)
     {
+        ZstdLibrary library = context.Library;
+        using var lease = new ContextLease(context);
+        var dctx = (DecompressionContext*)lease.Pointer;
         long produced = 0;
         fixed (byte* src = source)
         {
@@ -141,10 +153,10 @@ internal static unsafe class ZstdStreaming
                 fixed (byte* dst = span)
                 {
                     var output = new OutBuffer { Destination = dst, Size = (nuint)span.Length };
-                    hint = DecompressStream(context, &output, &input);
-                    if (Failed(hint))
+                    hint = library.DecompressStream(dctx, &output, &input);
+                    if (library.IsError(hint))
                     {
-                        throw DecodeError(hint);
+                        throw DecodeError(library, hint);
                     }
                     written = (int)output.Position;
                 }
@@ -163,10 +175,18 @@ internal static unsafe class ZstdStreaming
         }
     }
 
-    private static CodecException DecodeError(nuint code)
+    private static void ThrowIfDictionaryRejected(ZstdLibrary library, nuint result)
     {
-        string name = ErrorName(code);
-        return GetErrorCode(code) == (int)ErrorCode.FrameParameterWindowTooLarge
+        if (library.IsError(result))
+        {
+            throw new ArgumentException($"zstd rejected the dictionary: {library.GetErrorName(result)}", "dictionary");
+        }
+    }
+
+    private static CodecException DecodeError(ZstdLibrary library, nuint code)
+    {
+        string name = library.GetErrorName(code);
+        return library.GetErrorCode(code) == (int)ErrorCode.FrameParameterWindowTooLarge
             ? new CodecException(CodecError.TooLarge, $"zstd frame needs a larger window than allowed ({name})")
             : new CodecException(CodecError.Decompression, $"zstd: {name}");
     }

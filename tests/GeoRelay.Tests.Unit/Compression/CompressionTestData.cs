@@ -1,6 +1,7 @@
 using System.Buffers;
 using NUnit.Framework;
 using System.Text;
+using GeoRelay.Codec.Compression;
 
 namespace GeoRelay.Tests.Unit.Compression;
 
@@ -57,17 +58,17 @@ internal static class CompressionTestData
         }
     }
 
-    public static byte[] CompressOneShot(ReadOnlySpan<byte> source, int level = 1)
+    public static byte[] CompressOneShot(ZstdBackend backend, ReadOnlySpan<byte> source, int level = 1)
     {
         var output = new ArrayBufferWriter<byte>();
-        GeoRelay.Codec.Compression.Zstd.Compress(source, output, level);
+        Zstd.Compress(source, output, level, backend);
         return output.WrittenSpan.ToArray();
     }
 
-    public static byte[] DecompressOneShot(ReadOnlySpan<byte> source, int maxOutputBytes)
+    public static byte[] DecompressOneShot(ZstdBackend backend, ReadOnlySpan<byte> source, int maxOutputBytes)
     {
         var output = new ArrayBufferWriter<byte>();
-        GeoRelay.Codec.Compression.Zstd.Decompress(source, output, maxOutputBytes);
+        Zstd.Decompress(source, output, maxOutputBytes, backend);
         return output.WrittenSpan.ToArray();
     }
 }

@@ -6,7 +6,8 @@ using static GeoRelay.Tests.Unit.Compression.CompressionTestData;
 
 namespace GeoRelay.Tests.Unit.Compression;
 
-public class ZstdLifetimeTests
+[TestFixtureSource(typeof(ZstdBackendFixture), nameof(Backends))]
+public class ZstdLifetimeTests(ZstdBackend backend) : ZstdBackendFixture(backend)
 {
     // Each used pair holds about 2 MB of native memory (windows, tables, block buffers): leaking
     // every pair passes this bound within one check interval, leaking one in ten within the run.
@@ -38,16 +39,16 @@ public class ZstdLifetimeTests
         var decompressed = new ArrayBufferWriter<byte>();
         for (int i = 0; i < 200; i++) // let the allocator reach its steady state
         {
-            using var compressor = new ZstdStreamCompressor(1);
-            using var decompressor = new ZstdStreamDecompressor();
+            using var compressor = NewCompressor(1);
+            using var decompressor = NewDecompressor();
             UseOnce(compressor, decompressor, compressed, decompressed);
         }
         long baseline = PrivateMemory();
 
         for (int i = 1; i <= 10_000; i++)
         {
-            using var compressor = new ZstdStreamCompressor(1);
-            using var decompressor = new ZstdStreamDecompressor();
+            using var compressor = NewCompressor(1);
+            using var decompressor = NewDecompressor();
             UseOnce(compressor, decompressor, compressed, decompressed);
             if (i % 250 == 0)
             {
@@ -74,11 +75,11 @@ public class ZstdLifetimeTests
         }
     }
 
-    private static void CreateAndForget(int pairs, ArrayBufferWriter<byte> compressed, ArrayBufferWriter<byte> decompressed)
+    private void CreateAndForget(int pairs, ArrayBufferWriter<byte> compressed, ArrayBufferWriter<byte> decompressed)
     {
         for (int i = 0; i < pairs; i++)
         {
-            UseOnce(new ZstdStreamCompressor(1), new ZstdStreamDecompressor(), compressed, decompressed);
+            UseOnce(NewCompressor(1), NewDecompressor(), compressed, decompressed);
         }
     }
 
@@ -86,8 +87,8 @@ public class ZstdLifetimeTests
     public void Use_after_dispose_throws_ObjectDisposedException()
     {
         var output = new ArrayBufferWriter<byte>();
-        var compressor = new ZstdStreamCompressor(1);
-        var decompressor = new ZstdStreamDecompressor();
+        var compressor = NewCompressor(1);
+        var decompressor = NewDecompressor();
         compressor.CompressMessage(Message, output);
         compressor.Dispose();
         decompressor.Dispose();
@@ -103,24 +104,24 @@ public class ZstdLifetimeTests
     [Test]
     public void Hot_path_allocates_nothing_managed()
     {
-        using var compressor = new ZstdStreamCompressor(1);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(1);
+        using var decompressor = NewDecompressor();
         var compressed = new ArrayBufferWriter<byte>(64 * 1024);
         var decompressed = new ArrayBufferWriter<byte>(64 * 1024);
         var oneShot = new ArrayBufferWriter<byte>(64 * 1024);
         // First use creates this thread's one-shot contexts and sizes every native buffer.
         UseOnce(compressor, decompressor, compressed, decompressed);
-        Zstd.Compress(Message, oneShot, 1);
-        Zstd.Decompress(oneShot.WrittenSpan, decompressed, 1 << 20);
+        Zstd.Compress(Message, oneShot, 1, Backend);
+        Zstd.Decompress(oneShot.WrittenSpan, decompressed, 1 << 20, Backend);
 
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 100; i++)
         {
             UseOnce(compressor, decompressor, compressed, decompressed);
             oneShot.Clear();
-            Zstd.Compress(Message, oneShot, 1);
+            Zstd.Compress(Message, oneShot, 1, Backend);
             decompressed.Clear();
-            Zstd.Decompress(oneShot.WrittenSpan, decompressed, 1 << 20);
+            Zstd.Decompress(oneShot.WrittenSpan, decompressed, 1 << 20, Backend);
         }
         Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
     }

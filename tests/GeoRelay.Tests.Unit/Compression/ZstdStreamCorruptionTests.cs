@@ -7,16 +7,17 @@ using static GeoRelay.Tests.Unit.Compression.CompressionTestData;
 namespace GeoRelay.Tests.Unit.Compression;
 
 /// <summary>Whatever arrives, a stream decompressor answers with output or a CodecException, nothing else.</summary>
-public class ZstdStreamCorruptionTests
+[TestFixtureSource(typeof(ZstdBackendFixture), nameof(Backends))]
+public class ZstdStreamCorruptionTests(ZstdBackend backend) : ZstdBackendFixture(backend)
 {
     private const int Limit = 1 << 20;
 
     /// <summary>A stream of three messages; corruption is applied to the last one.</summary>
-    private static byte[][] Conversation(int seed, out byte[][] plain)
+    private byte[][] Conversation(int seed, out byte[][] plain)
     {
         var random = new Random(seed);
         plain = [LogMessage(random, 6), LogMessage(random, 6), LogMessage(random, 6)];
-        using var compressor = new ZstdStreamCompressor(3);
+        using var compressor = NewCompressor(3);
         var messages = new byte[plain.Length][];
         for (int i = 0; i < plain.Length; i++)
         {
@@ -28,9 +29,9 @@ public class ZstdStreamCorruptionTests
     }
 
     /// <summary>Feeds the first <paramref name="before"/> messages intact, then <paramref name="last"/>.</summary>
-    private static void Replay(byte[][] messages, int before, ReadOnlySpan<byte> last)
+    private void Replay(byte[][] messages, int before, ReadOnlySpan<byte> last)
     {
-        using var decompressor = new ZstdStreamDecompressor();
+        using var decompressor = NewDecompressor();
         var output = new ArrayBufferWriter<byte>();
         for (int i = 0; i < before; i++)
         {
@@ -117,7 +118,7 @@ public class ZstdStreamCorruptionTests
     public void After_an_error_the_stream_refuses_everything_until_reset()
     {
         byte[][] messages = Conversation(27, out byte[][] plain);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var decompressor = NewDecompressor();
         var output = new ArrayBufferWriter<byte>();
         decompressor.DecompressMessage(messages[0], output, Limit);
         Assert.Throws<CodecException>(() => decompressor.DecompressMessage(messages[2], output, Limit));

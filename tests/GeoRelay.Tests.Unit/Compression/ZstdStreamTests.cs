@@ -6,7 +6,8 @@ using static GeoRelay.Tests.Unit.Compression.CompressionTestData;
 
 namespace GeoRelay.Tests.Unit.Compression;
 
-public class ZstdStreamTests
+[TestFixtureSource(typeof(ZstdBackendFixture), nameof(Backends))]
+public class ZstdStreamTests(ZstdBackend backend) : ZstdBackendFixture(backend)
 {
     private const int Limit = 4 << 20;
 
@@ -29,8 +30,8 @@ public class ZstdStreamTests
     public void Many_consecutive_messages_each_decode_on_arrival(int level)
     {
         var random = new Random(level);
-        using var compressor = new ZstdStreamCompressor(level);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(level);
+        using var decompressor = NewDecompressor();
         for (int i = 0; i < 300; i++)
         {
             // Mostly small batches, sometimes an empty one or one larger than a zstd block.
@@ -49,8 +50,8 @@ public class ZstdStreamTests
     {
         // Level 22 would pick a 128 MiB window by default; the stream decoder accepts 8 MiB.
         var random = new Random(10);
-        using var compressor = new ZstdStreamCompressor(22);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(22);
+        using var decompressor = NewDecompressor();
         for (int i = 0; i < 5; i++)
         {
             byte[] message = LogMessage(random, 10);
@@ -62,8 +63,8 @@ public class ZstdStreamTests
     public void Messages_decode_through_tight_output_spans()
     {
         var random = new Random(11);
-        using var compressor = new ZstdStreamCompressor(1);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(1);
+        using var decompressor = NewDecompressor();
         for (int i = 0; i < 20; i++)
         {
             byte[] message = Text(random, random.Next(1, 400_000));
@@ -82,10 +83,10 @@ public class ZstdStreamTests
     {
         var random = new Random(12);
         byte[] repeated = LogMessage(random, 20);
-        int oneShotSize = CompressOneShot(repeated, 1).Length;
+        int oneShotSize = CompressOneShot(Backend, repeated, 1).Length;
 
-        using var compressor = new ZstdStreamCompressor(1);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(1);
+        using var decompressor = NewDecompressor();
         Receive(decompressor, Send(compressor, repeated));
         for (int i = 0; i < 5; i++)
         {
@@ -104,13 +105,13 @@ public class ZstdStreamTests
         byte[] dictionary = Text(random, 16 * 1024);
         byte[] message = LogMessage(random, 2);
 
-        using var plain = new ZstdStreamCompressor(3);
-        using var withDictionary = new ZstdStreamCompressor(3, dictionary);
+        using var plain = NewCompressor(3);
+        using var withDictionary = NewCompressor(3, dictionary);
         int plainSize = Send(plain, message).Length;
         byte[] compressed = Send(withDictionary, message);
 
         Assert.That(compressed.Length, Is.LessThan(plainSize * 3 / 4), $"with dictionary {compressed.Length}, without {plainSize}");
-        using var decompressor = new ZstdStreamDecompressor(dictionary);
+        using var decompressor = NewDecompressor(dictionary);
         Assert.That(Receive(decompressor, compressed), Is.EqualTo(message));
     }
 
@@ -122,8 +123,8 @@ public class ZstdStreamTests
         byte[][] firstConnection = [.. Enumerable.Range(0, 10).Select(_ => LogMessage(random, 4))];
         byte[][] secondConnection = [.. Enumerable.Range(0, 10).Select(_ => LogMessage(random, 4))];
 
-        using var compressor = new ZstdStreamCompressor(3, dictionary);
-        using var decompressor = new ZstdStreamDecompressor(dictionary);
+        using var compressor = NewCompressor(3, dictionary);
+        using var decompressor = NewDecompressor(dictionary);
         foreach (byte[] message in firstConnection)
         {
             Assert.That(Receive(decompressor, Send(compressor, message)), Is.EqualTo(message));
@@ -133,7 +134,7 @@ public class ZstdStreamTests
         decompressor.Reset();
 
         // After Reset the compressor emits exactly what a brand-new one (same level and dictionary) would.
-        using var fresh = new ZstdStreamCompressor(3, dictionary);
+        using var fresh = NewCompressor(3, dictionary);
         foreach (byte[] message in secondConnection)
         {
             byte[] compressed = Send(compressor, message);
@@ -146,8 +147,8 @@ public class ZstdStreamTests
     public void Compressor_reset_without_the_peer_is_detected()
     {
         var random = new Random(15);
-        using var compressor = new ZstdStreamCompressor(1);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(1);
+        using var decompressor = NewDecompressor();
         Receive(decompressor, Send(compressor, LogMessage(random)));
 
         compressor.Reset(); // the decoder now meets a frame header where it expects a block
@@ -158,8 +159,8 @@ public class ZstdStreamTests
     public void Decompressor_reset_without_the_peer_is_detected()
     {
         var random = new Random(15);
-        using var compressor = new ZstdStreamCompressor(1);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(1);
+        using var decompressor = NewDecompressor();
         Receive(decompressor, Send(compressor, LogMessage(random)));
 
         decompressor.Reset(); // the next message is a block in the middle of a frame, with no frame header
@@ -171,8 +172,8 @@ public class ZstdStreamTests
     {
         var random = new Random(16);
         byte[] message = Text(random, 200_000);
-        using var compressor = new ZstdStreamCompressor(1);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(1);
+        using var decompressor = NewDecompressor();
         byte[] compressed = Send(compressor, message);
 
         var error = Assert.Throws<CodecException>(() => Receive(decompressor, compressed, message.Length - 1));
@@ -187,8 +188,8 @@ public class ZstdStreamTests
     [Test]
     public void Zip_bomb_message_is_cut_off_at_the_limit()
     {
-        using var compressor = new ZstdStreamCompressor(1);
-        using var decompressor = new ZstdStreamDecompressor();
+        using var compressor = NewCompressor(1);
+        using var decompressor = NewDecompressor();
         Receive(decompressor, Send(compressor, LogMessage(new Random(17))));
         byte[] bomb = Send(compressor, ZipBomb.Zeros);
 
@@ -205,7 +206,7 @@ public class ZstdStreamTests
         // Hand-made frame header: magic, descriptor 0 (no size, no checksum), window descriptor
         // 0x88 = 2^(10+17) = 128 MiB, over the 8 MiB a stream accepts.
         byte[] header = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x88, 0x01, 0x00, 0x00];
-        using var decompressor = new ZstdStreamDecompressor();
+        using var decompressor = NewDecompressor();
         var error = Assert.Throws<CodecException>(() => Receive(decompressor, header));
         Assert.That(error!.Reason, Is.EqualTo(CodecError.TooLarge));
     }
@@ -213,9 +214,9 @@ public class ZstdStreamTests
     [Test]
     public void Level_and_dictionary_are_validated()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ZstdStreamCompressor(99));
+        Assert.Throws<ArgumentOutOfRangeException>(() => NewCompressor(99));
         // Starts with the dictionary magic but is not a valid trained dictionary.
         byte[] badDictionary = [0x37, 0xA4, 0x30, 0xEC, .. new byte[100]];
-        Assert.Throws<ArgumentException>(() => new ZstdStreamDecompressor(badDictionary));
+        Assert.Throws<ArgumentException>(() => NewDecompressor(badDictionary));
     }
 }
