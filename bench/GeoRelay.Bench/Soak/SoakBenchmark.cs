@@ -174,7 +174,7 @@ public static class SoakBenchmark
         var md = new StringBuilder();
         md.AppendLine("# Soak: deterministic fault simulation over many seeds");
         md.AppendLine();
-        md.AppendLine("`bench/run soak [seeds] [--from N] [--minutes M] [--threads T]` runs `FaultSimulation` (tests/GeoRelay.Tests.Simulation/Sim/Harness) —");
+        md.AppendLine("`bench/run soak [seeds] [--from N] [--minutes M] [--threads T]` runs `FaultSimulation` (tests/GeoRelay.TestUtilities/Sim) —");
         md.AppendLine("the real leader, relay and member engines and learners of `three-regions.yaml` on the simulated network, a random");
         md.AppendLine("fault schedule per seed, invariants after every step, convergence after healing — one worker per core.");
         md.AppendLine($"Every finished range of seeds is a row of `{Path.GetFileName(ledgerPath)}` (with the commit it ran on and a digest of its traces);");
