@@ -5,8 +5,8 @@ namespace GeoRelay.Topology;
 /// <summary>
 /// Sizes and durations as written in the topology file. Sizes: an integer followed by <c>B</c>,
 /// <c>KiB</c>, <c>MiB</c> or <c>GiB</c> (binary units), or a plain integer meaning bytes.
-/// Durations: an integer followed by <c>ms</c>, <c>s</c>, <c>m</c> or <c>h</c>; a bare <c>0</c>
-/// means zero. Fractions are not accepted: write <c>1500ms</c>, not <c>1.5s</c>.
+/// Durations: an integer followed by <c>ms</c>, <c>s</c>, <c>m</c> or <c>h</c>, or a bare integer
+/// meaning seconds (as <c>timeout 8</c> reads it). Fractions are not accepted: write <c>1500ms</c>, not <c>1.5s</c>.
 /// </summary>
 public static class ConfigUnits
 {
@@ -48,24 +48,18 @@ public static class ConfigUnits
         return false;
     }
 
+    /// <summary>The forms a duration may take, for error messages.</summary>
+    public const string DurationForms = "seconds as a whole number (8), or a whole number followed by ms, s, m or h (500ms, 10s, 2m, 1h)";
+
     public static bool TryParseDuration(string? text, out TimeSpan duration, out string? error)
     {
         duration = TimeSpan.Zero;
         if (!SplitNumber(text, out long number, out string unit))
         {
-            error = $"'{text}' is not a duration; write an integer followed by ms, s, m or h, e.g. 500ms";
+            error = $"'{text}' is not a duration; write {DurationForms}";
             return false;
         }
-        if (unit.Length == 0)
-        {
-            if (number == 0)
-            {
-                error = null;
-                return true;
-            }
-            error = $"'{text}': a duration needs a unit (ms, s, m or h), e.g. {number}ms";
-            return false;
-        }
+        if (unit.Length == 0) unit = "s";
         foreach (var (suffix, ticks) in DurationUnits)
         {
             if (unit == suffix)
@@ -80,7 +74,7 @@ public static class ConfigUnits
                 return true;
             }
         }
-        error = $"'{text}': unknown duration unit '{unit}'; use ms, s, m or h";
+        error = $"'{text}': unknown duration unit '{unit}'; use ms, s, m or h, or no unit for seconds";
         return false;
     }
 

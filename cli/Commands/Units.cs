@@ -27,9 +27,17 @@ internal static class Units
 }
 
 /// <summary>Command-line options shared by several commands.</summary>
-internal static class DurationOption
+internal static partial class DurationOption
 {
-    /// <summary>A duration option taking the topology's units (`500ms`, `10s`, `2m`) or a TimeSpan (`00:00:10`).</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\d+:\d\d:\d\d(\.\d+)?$")]
+    private static partial System.Text.RegularExpressions.Regex FullTimeSpanPattern();
+
+    private static readonly System.Text.RegularExpressions.Regex FullTimeSpan = FullTimeSpanPattern();
+
+    /// <summary>
+    /// A duration option taking what the topology file takes (`8` seconds, `500ms`, `10s`, `2m`) or a full TimeSpan
+    /// (`00:00:10`). Anything else, `1:30` say (minutes or hours?), is refused with the accepted forms.
+    /// </summary>
     public static System.CommandLine.Option<TimeSpan> Create(string name, string description, TimeSpan defaultValue) => new(name)
     {
         Description = description + $" [default: {GeoRelay.Topology.ConfigUnits.FormatDuration(defaultValue)}]",
@@ -38,9 +46,9 @@ internal static class DurationOption
         CustomParser = result =>
         {
             string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
-            if (GeoRelay.Topology.ConfigUnits.TryParseDuration(text, out var duration, out var error)) return duration;
-            if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out duration) && duration >= TimeSpan.Zero) return duration;
-            result.AddError($"{name}: {error} (or a TimeSpan such as 00:00:10)");
+            if (GeoRelay.Topology.ConfigUnits.TryParseDuration(text, out var duration, out _)) return duration;
+            if (FullTimeSpan.IsMatch(text) && TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out duration)) return duration;
+            result.AddError($"{name}: '{text}' is not a duration; write {GeoRelay.Topology.ConfigUnits.DurationForms}, or hh:mm:ss");
             return defaultValue;
         },
     };

@@ -34,6 +34,8 @@ public sealed class ConfigValueParsingTests
     }
 
     [TestCase("0", 0L)]
+    [TestCase("8", 8_000L)]
+    [TestCase("100", 100_000L)]
     [TestCase("1ms", 1L)]
     [TestCase("250ms", 250L)]
     [TestCase("5s", 5_000L)]
@@ -45,8 +47,8 @@ public sealed class ConfigValueParsingTests
         Assert.That(parsed, Is.EqualTo(TimeSpan.FromMilliseconds(milliseconds)));
     }
 
-    [TestCase("100", "a duration needs a unit (ms, s, m or h), e.g. 100ms")]
-    [TestCase("1.5s", "is not a duration")]
+    [TestCase("1.5s", "is not a duration; write seconds as a whole number (8), or a whole number followed by ms, s, m or h")]
+    [TestCase("1:30", "is not a duration")]
     [TestCase("10us", "unknown duration unit 'us'; use ms, s, m or h")]
     [TestCase("1d", "unknown duration unit 'd'")]
     [TestCase("soon", "is not a duration")]
