@@ -1,0 +1,118 @@
+using System.Net;
+using GeoRelay.Codec;
+using GeoRelay.Engines;
+using GeoRelay.Server.Security;
+using GeoRelay.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.Server.Hosting;
+
+/// <summary>
+/// The host's open connections, the guards of those accepted on a checked port, and the byte totals of those
+/// already closed. It shares the engine's lock: <see cref="Add"/>, <see cref="Remove"/>, <see cref="Find"/> and
+/// <see cref="QueuedBytes"/> run with it held (the engine is told in the same step), the rest take it.
+/// </summary>
+internal sealed class ConnectionTable(object gate, ConnectionOptions options, RefusalCounters refusals, ILogger logger)
+{
+    private readonly Dictionary<int, (FramedConnection Connection, PeerInfo Peer)> _connections = new();
+    private readonly Dictionary<int, ConnectionGuard> _guards = new();
+    // Totals of connections already closed, by peer key.
+    private readonly Dictionary<string, PeerTraffic> _closedTraffic = new();
+
+    public void Add(FramedConnection connection, PeerInfo peer, ConnectionGuard? guard)
+    {
+        _connections[connection.Id] = (connection, peer);
+        if (guard is not null) _guards[connection.Id] = guard;
+    }
+
+    public void Remove(FramedConnection connection, PeerInfo peer)
+    {
+        _connections.Remove(connection.Id);
+        RecordClosedTraffic(connection, peer);
+        _guards.Remove(connection.Id);
+    }
+
+    public FramedConnection? Find(int connection) =>
+        _connections.TryGetValue(connection, out var c) ? c.Connection : null;
+
+    public long QueuedBytes(int connection) =>
+        _connections.TryGetValue(connection, out var c) ? c.Connection.QueuedBytes : 0;
+
+    public int Count
+    {
+        get { lock (gate) return _connections.Count; }
+    }
+
+    public List<FramedConnection> All()
+    {
+        lock (gate)
+        {
+            var open = new List<FramedConnection>();
+            foreach (var (_, (c, _)) in _connections) open.Add(c);
+            return open;
+        }
+    }
+
+    public List<(PeerInfo Peer, EndPoint? Remote, long BytesSent, long BytesReceived, long Queued)> Snapshot()
+    {
+        lock (gate)
+        {
+            var list = new List<(PeerInfo, EndPoint?, long, long, long)>(_connections.Count);
+            foreach (var (_, (c, p)) in _connections)
+                list.Add((p, c.RemoteEndPoint, Interlocked.Read(ref c.BytesSent), Interlocked.Read(ref c.BytesReceived), c.QueuedBytes));
+            return list;
+        }
+    }
+
+    private void RecordClosedTraffic(FramedConnection connection, PeerInfo peer)
+    {
+        string key = EngineHost.TrafficKey(peer);
+        _closedTraffic.TryGetValue(key, out var t);
+        _closedTraffic[key] = new PeerTraffic(key, peer.Kind, peer.Port, 0,
+            t.BytesSent + Interlocked.Read(ref connection.BytesSent), t.BytesReceived + Interlocked.Read(ref connection.BytesReceived));
+    }
+
+    public List<PeerTraffic> Traffic()
+    {
+        lock (gate)
+        {
+            var totals = new Dictionary<string, PeerTraffic>(_closedTraffic);
+            foreach (var (_, (c, p)) in _connections)
+            {
+                string key = EngineHost.TrafficKey(p);
+                totals.TryGetValue(key, out var t);
+                totals[key] = new PeerTraffic(key, p.Kind, p.Port, t.Connections + 1,
+                    t.BytesSent + Interlocked.Read(ref c.BytesSent), t.BytesReceived + Interlocked.Read(ref c.BytesReceived));
+            }
+            var list = new List<PeerTraffic>(totals.Values);
+            list.Sort((a, b) => string.CompareOrdinal(a.Peer, b.Peer));
+            return list;
+        }
+    }
+
+    /// <summary>Cuts connections that sent nothing for the idle timeout, and token holders whose token expired.</summary>
+    public void SweepIdleAndExpired(long nowMillis)
+    {
+        long idleMillis = (long)options.IdleTimeout.TotalMilliseconds;
+        var utcNow = DateTimeOffset.UtcNow;
+        lock (gate)
+        {
+            foreach (var (id, (connection, peer)) in _connections)
+            {
+                if (connection.CloseReason is not null) continue;
+                // Peers we dialed are watched by the engines' own failure detection.
+                if (peer.Port != PortKind.Outbound && nowMillis - connection.LastReceivedMillis > idleMillis)
+                    Cut(connection, peer, RefusalKind.IdleTimeout, CodecError.Timeout, $"nothing received for {idleMillis} ms");
+                else if (_guards.TryGetValue(id, out var guard) && guard.Claims is { } claims && claims.Expires <= utcNow)
+                    Cut(connection, peer, RefusalKind.TokenExpired, CodecError.Unauthorized, $"token for '{claims.Subject}' expired at {claims.Expires:u}");
+            }
+        }
+    }
+
+    private void Cut(FramedConnection connection, PeerInfo peer, RefusalKind kind, CodecError reason, string message)
+    {
+        refusals.Add(kind);
+        EngineHostLog.LimitBroken(logger, peer.NodeId, connection.RemoteEndPoint, kind, message);
+        connection.Close(reason, message);
+    }
+}

@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Engines;
+using GeoRelay.Server.Security;
+using GeoRelay.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.Server.Hosting;
+
+/// <summary>
+/// Every call into the engine: events in under one lock (the gate, shared with the connection table, the sync thread
+/// and publish back-pressure), each followed by running the engine's commands; and a timer loop that sleeps until the
+/// engine's next deadline, which also runs the connection sweep.
+/// </summary>
+internal sealed class EngineLoop(object gate, ConnectionTable connections, PublishBackPressure publish, SyncThread sync,
+    Func<string, Task> dial, TimeSpan tick, ILogger logger, CancellationToken stopping)
+{
+    private const long SweepMicros = 100_000;
+    /// <summary>A timer this much later than asked for is logged: the process was not running.</summary>
+    private const long LateTickMicros = 200_000;
+
+    private IEngine _engine = null!;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    // Wakes the tick loop early when an event brought the engine's next tick forward.
+    private readonly SemaphoreSlim _wake = new(0);
+    private long _timerDueMicros; // when the tick loop next wakes; under gate
+    private long _lastTimerTickMicros = long.MinValue / 2;
+
+    public long NowMicros => _clock.ElapsedTicks * 1_000_000 / Stopwatch.Frequency;
+
+    public void Attach(IEngine engine) => _engine = engine;
+
+    /// <summary>Runs after every batch of engine commands, under the engine's lock.</summary>
+    public Action? AfterDrain { get; set; }
+
+    public T Invoke<T>(Func<IEngine, T> action)
+    {
+        lock (gate)
+        {
+            var result = action(_engine);
+            Settle();
+            return result;
+        }
+    }
+
+    public Hello LocalHello
+    {
+        get { lock (gate) return _engine.LocalHello; }
+    }
+
+    public CodecException? CheckPeer(in Hello hello, PortKind port)
+    {
+        lock (gate) return _engine.CheckPeer(hello, port);
+    }
+
+    /// <summary>Adds the connection to the table and tells the engine; false (and the connection aborted) once stopping.</summary>
+    public bool OnConnected(FramedConnection connection, PeerInfo peer, ConnectionGuard? guard)
+    {
+        lock (gate)
+        {
+            if (stopping.IsCancellationRequested) { connection.Abort(CodecError.Shutdown, "stopping"); return false; }
+            connections.Add(connection, peer, guard);
+            _engine.OnConnected(connection.Id, peer);
+            Settle();
+            return true;
+        }
+    }
+
+    public void OnFrame(int connection, in Frame frame)
+    {
+        lock (gate)
+        {
+            try
+            {
+                _engine.OnFrame(connection, frame);
+            }
+            finally
+            {
+                Settle();
+            }
+        }
+    }
+
+    public void OnDisconnected(FramedConnection connection, PeerInfo peer)
+    {
+        lock (gate)
+        {
+            connections.Remove(connection, peer);
+            _engine.OnDisconnected(connection.Id);
+            Settle();
+        }
+    }
+
+    public void OnDialFailed(string nodeId, string reason)
+    {
+        lock (gate)
+        {
+            _engine.OnDialFailed(nodeId, reason);
+            Settle();
+        }
+    }
+
+    /// <summary>The sync thread's fsync ended; false once stopping, when the engine is no longer told.</summary>
+    public bool OnSynced()
+    {
+        lock (gate)
+        {
+            if (stopping.IsCancellationRequested) return false;
+            _engine.OnSynced();
+            Settle();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Ticks the engine when its <see cref="IEngine.NextTickMicros"/> comes due, and sleeps until then (or until an
+    /// event brings it forward): an idle node wakes only for its timers and the connection sweep. Timer ticks are
+    /// at least the tick interval apart, so an engine that always has work is ticked at that rate, not in a spin.
+    /// </summary>
+    public async Task TickLoopAsync()
+    {
+        long minSpacing = (long)tick.TotalMicroseconds;
+        long nextSweep = 0;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                long wait;
+                lock (gate)
+                {
+                    long now = NowMicros;
+                    long due = _engine.NextTickMicros;
+                    if (due <= now && now - _lastTimerTickMicros >= minSpacing)
+                    {
+                        _lastTimerTickMicros = now;
+                        _engine.OnTick();
+                        Drain();
+                        due = _engine.NextTickMicros;
+                    }
+                    due = Math.Min(Math.Max(due, _lastTimerTickMicros + minSpacing), nextSweep);
+                    _timerDueMicros = due;
+                    wait = due - NowMicros;
+                }
+                if (NowMicros >= nextSweep)
+                {
+                    nextSweep = NowMicros + SweepMicros;
+                    connections.SweepIdleAndExpired(Environment.TickCount64);
+                    continue;
+                }
+                // Timed waits count whole milliseconds: round up, or a sub-millisecond wait would spin.
+                if (wait <= 0) continue;
+                long waitMillis = Math.Min(SweepMicros / 1000, (wait + 999) / 1000);
+                long wakeAt = NowMicros + waitMillis * 1000;
+                await _wake.WaitAsync((int)waitMillis, stopping).ConfigureAwait(false);
+                // A timer that fires far too late means this process was not running (a GC pause, an overloaded
+                // machine): peers may read the silence as a failure, so say so where the operator will look.
+                long late = NowMicros - wakeAt;
+                if (late > LateTickMicros) EngineHostLog.LateTick(logger, late / 1000);
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    /// <summary>
+    /// After an engine call (lock held): runs its commands, ticks it at once when that left work waiting (an entry
+    /// is sent as soon as it is appended, not at the next timer), and wakes the tick loop if its timer moved closer.
+    /// </summary>
+    private void Settle()
+    {
+        Drain();
+        long due = _engine.NextTickMicros;
+        if (due <= NowMicros)
+        {
+            _engine.OnTick();
+            Drain();
+            due = _engine.NextTickMicros;
+        }
+        if (due < _timerDueMicros && _wake.CurrentCount == 0) _wake.Release();
+    }
+
+    /// <summary>Runs the engine's commands; called with the lock held.</summary>
+    private void Drain()
+    {
+        var outbox = _engine.Outbox;
+        for (int i = 0; i < outbox.Count; i++)
+        {
+            var command = outbox[i];
+            switch (command.Kind)
+            {
+                case CommandKind.Send:
+                    if (connections.Find(command.Connection) is { } target)
+                        target.TrySend(command.Buffer!);
+                    else
+                        command.Buffer!.Release();
+                    break;
+                case CommandKind.Close:
+                    connections.Find(command.Connection)?.Close(command.Reason, command.Text ?? "");
+                    break;
+                case CommandKind.Dial:
+                    if (!stopping.IsCancellationRequested)
+                        _ = Task.Run(() => dial(command.Text!));
+                    break;
+                case CommandKind.Sync:
+                    sync.Request(command.Work!);
+                    break;
+            }
+        }
+        outbox.Clear();
+        AfterDrain?.Invoke();
+        publish.ResumeIfRoom();
+    }
+}

@@ -1,0 +1,49 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using GeoRelay.Codec;
+using GeoRelay.Engines;
+using GeoRelay.Server.Security;
+using GeoRelay.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace GeoRelay.Server.Hosting;
+
+/// <summary>
+/// Dials a peer the engine asked for (over TLS when the host has it), checks that the node it meant answered, and
+/// runs the connection; a dial that fails, at any step, is reported to the engine.
+/// </summary>
+internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOptions options, HostSecurity security,
+    EngineLoop loop, ConnectionReader reader, ILogger logger, CancellationToken stopping)
+{
+    public async Task DialAsync(string nodeId)
+    {
+        var endPoint = resolve(nodeId);
+        if (endPoint is null)
+        {
+            loop.OnDialFailed(nodeId, "no address for node");
+            return;
+        }
+        FramedConnection? connection = null;
+        try
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            cts.CancelAfter(options.HandshakeTimeout);
+            connection = security.Tls is { } tls
+                ? await FramedConnection.ConnectTlsAsync(endPoint, options, tls.ClientOptions(nodeId, expectedNodeId: nodeId), cts.Token).ConfigureAwait(false)
+                : await FramedConnection.ConnectAsync(endPoint, options, cts.Token).ConfigureAwait(false);
+            connection.StartWriting();
+            var welcome = await Handshake.DialAsync(connection, loop.LocalHello, options.HandshakeTimeout, cts.Token).ConfigureAwait(false);
+            if (welcome.NodeId != nodeId)
+                throw new CodecException(CodecError.UnknownNode, $"dialed {nodeId} at {endPoint} but {welcome.NodeId} answered");
+            await reader.RunAsync(connection, new PeerInfo(welcome.NodeId, welcome.Kind, welcome.Epoch, PortKind.Outbound), null).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is CodecException or HandshakeRefusedException or OperationCanceledException or IOException or SocketException or AuthenticationException)
+        {
+            if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
+            if (stopping.IsCancellationRequested) return;
+            EngineHostLog.DialFailed(logger, nodeId, endPoint.ToString() ?? "", e.Message);
+            loop.OnDialFailed(nodeId, e.Message);
+        }
+    }
+}
