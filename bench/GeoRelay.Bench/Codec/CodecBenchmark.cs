@@ -59,6 +59,8 @@ public static class CodecBenchmark
     {
         if (args.Length > 0 && args[0] == "--backends")
             return ZstdBackendComparison.RunAsync(args[1..]);
+        if (args.Length > 0 && args[0] == "--messagepack")
+            return MessagePackComparison.RunAsync(args[1..]);
         int batches = 100, batchSize = 256;
         string output = Path.Combine(Paths.RepositoryRoot(), "bench", "results", "codec.md");
         string dpkgPath = "/var/lib/dpkg/status";
@@ -73,7 +75,8 @@ public static class CodecBenchmark
                 case "--dpkg-status": dpkgPath = args[++i]; break;
                 default:
                     Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --batches N, --samples N, --out FILE, --dpkg-status FILE;" +
-                        " or --backends [options] first, for native libzstd vs ZstdSharp.Port (bench/results/codec-backends.md)");
+                        " or --backends [options] first, for native libzstd vs ZstdSharp.Port (bench/results/codec-backends.md)," +
+                        " or --messagepack [--rounds N] for hand-encoded frames vs MessagePack (bench/results/codec-messagepack.md)");
                     return Task.FromResult(2);
             }
         }
