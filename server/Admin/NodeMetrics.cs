@@ -12,6 +12,8 @@ public sealed class NodeMetrics : IDisposable
 {
     public const string MeterName = "GeoRelay";
     private static readonly TimeSpan SnapshotAge = TimeSpan.FromMilliseconds(100);
+    // Seconds, from a loopback ack to a slow intercontinental one; exporters' defaults are in milliseconds.
+    private static readonly double[] LatencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly AdminNode _node;
     private readonly object _gate = new();
@@ -70,7 +72,8 @@ public sealed class NodeMetrics : IDisposable
         Meter.CreateObservableCounter("georelay.dc.direct.time", () => PerDc(d => d.DirectSeconds), "s", "Time each datacenter with relays spent on direct sends");
         Meter.CreateObservableGauge("georelay.dc.direct", () => PerDc(d => d.Route == "direct" ? 1L : 0L), description: "1 while the leader sends to the datacenter's members directly");
         var latency = Meter.CreateHistogram<double>("georelay.dc.ack.latency", "s",
-            "From an entry being durable on the leader to the datacenter acking it (sampled once per millisecond)");
+            "From an entry being durable on the leader to the datacenter acking it (sampled once per millisecond)",
+            tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
         var tags = new Dictionary<string, KeyValuePair<string, object?>>();
         _node.AckLatency!.Recorded = (dc, seconds) =>
         {

@@ -256,6 +256,17 @@ public sealed class OpsTests
             Assert.That(cluster.LogOf(member.Id), Is.EqualTo(expected), $"member {member.Id} log differs from the leader's");
     }
 
+    [Test]
+    public async Task SigtermWhileTheAdminEndpointStartsStillDrainsAndExitsZero()
+    {
+        using var cluster = new ClusterFixture("local.yaml");
+        // Returns once the leader listens for publishes; its admin endpoint starts after that.
+        await cluster.StartAllAsync();
+        var leader = cluster.Processes[cluster.Topology.LeaderId];
+        Assert.That(await leader.TerminateAsync(Patience), Is.EqualTo(0), leader.Output);
+        Assert.That(leader.Output, Does.Contain("Admin endpoint on").And.Contain("Drained: every connected datacenter acked through 0"), leader.Output);
+    }
+
     /// <summary>An OTLP/HTTP collector on a free loopback port that waits for a push containing <paramref name="marker"/>.</summary>
     private sealed class OtlpCollector : IDisposable
     {
