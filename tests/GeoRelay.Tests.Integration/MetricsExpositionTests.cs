@@ -62,6 +62,7 @@ public sealed class MetricsExpositionTests
         var publish = cluster.Run("publish", $"publish --leader {cluster.Topology.Leader.Publish} --wait committed", lines.ToString());
         Assert.That(await publish.WaitForExitAsync(Patience), Is.EqualTo(0), publish.Output);
 
+        var exported = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (id, node) in cluster.Topology.Nodes)
         {
             using var response = await Http.GetAsync($"http://{admin[id]}/metrics");
@@ -82,6 +83,9 @@ public sealed class MetricsExpositionTests
             foreach (var family in expected)
                 Assert.That(text, Does.Contain($"# TYPE {family}\n"), $"{id} ({node.Role})");
 
+            foreach (var family in text.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)))
+                exported.Add(family.Split(' ')[2]);
+
             string role = node.Role.ToString().ToLowerInvariant();
             foreach (var sample in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             {
@@ -89,6 +93,15 @@ public sealed class MetricsExpositionTests
                 Assert.That(sample, Does.Contain($"node=\"{id}\"").And.Contain($"role=\"{role}\"").And.Contain($"dc=\"{node.Datacenter}\""),
                     "every series carries the node's labels");
             }
+        }
+
+        // The alert rules and the dashboard in deploy/ query only what the daemons export.
+        foreach (var file in new[] { "deploy/prometheus/georelay-alerts.yaml", "deploy/grafana/georelay.json" })
+        {
+            var queried = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, file)), @"\bgeorelay_[a-z_]+")
+                .Select(m => System.Text.RegularExpressions.Regex.Replace(m.Value, "_(bucket|sum|count)$", "")).Distinct().ToList();
+            Assert.That(queried, Is.Not.Empty, file);
+            Assert.That(queried.Where(name => !exported.Contains(name)), Is.Empty, $"{file} queries metrics no daemon exports");
         }
 
         // A Prometheus server asks for OpenMetrics first, and gets it.
