@@ -63,7 +63,7 @@ internal sealed class ScriptedLeader : IAsyncDisposable
 
     private void AckOldest()
     {
-        var request = _unacked.Dequeue();
+        if (!_unacked.TryDequeue(out var request)) throw new InvalidOperationException("no request received is waiting for an ack");
         var frame = FrameBuffer.Rent();
         int start = FrameWriter.Begin(frame.Writer);
         new PublishAck(request.Id, _nextIndex, (ulong)request.Entries.Count, request.Wait).Write(frame.Writer);
