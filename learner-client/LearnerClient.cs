@@ -34,10 +34,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
 {
     private readonly LearnerClientOptions _options;
     private readonly ILogger _logger;
-    private readonly Hello _hello;
-    private readonly EndPoint[] _endpoints;
-    private readonly ConnectionOptions _connectionOptions;
-    private readonly Transport.Security.NodeTls? _tls;
+    private readonly EndpointDialer _dialer;
     private readonly CancellationTokenSource _disposed = new();
     private (FramedConnection Connection, int Endpoint)? _ready;
     private volatile FramedConnection? _current;
@@ -57,22 +54,15 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         options.Validate();
         _options = options;
         _logger = logger ?? NullLogger.Instance;
-        _endpoints = new EndPoint[options.Endpoints.Count];
-        for (int i = 0; i < _endpoints.Length; i++) _endpoints[i] = EndpointAddress.Parse(options.Endpoints[i]);
-        var auth = options.AuthToken is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(options.AuthToken);
-        // Learners ask for no compression: relays write one shared uncompressed buffer to all of them.
-        _hello = Hello.ForThisBuild(options.NodeId, NodeKind.Learner, epoch: 0, options.Cluster, topologyHash: 0, Capabilities.None, auth);
-        if (options.TlsCaFile is not null)
-            _tls = new Transport.Security.NodeTls(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(options.TlsCaFile), null);
         _allocate = options.ReuseBuffers
             ? static length => ArrayPool<byte>.Shared.Rent(length)
             : static length => GC.AllocateUninitializedArray<byte>(length);
-        _connectionOptions = new ConnectionOptions
+        _dialer = new EndpointDialer(options, NodeKind.Learner, new ConnectionOptions
         {
             MaxFrameBytes = options.MaxFrameBytes,
             MaxQueuedBytes = 1 << 20,
             HandshakeTimeout = options.ConnectTimeout,
-        };
+        }, options.ReceiveBufferSize);
     }
 
     /// <summary>Connects to the first endpoint that answers (in order); throws <see cref="LearnerConnectException"/> when none does.</summary>
@@ -90,7 +80,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             for (int round = 0; ; round++)
             {
                 bool onlyRedirected = true;
-                for (int i = 0; i < client._endpoints.Length; i++)
+                for (int i = 0; i < client._dialer.Count; i++)
                 {
                     try
                     {
@@ -188,6 +178,30 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
+    /// As <see cref="SubscribeAsync(ulong, CancellationToken)"/>, with each payload read as a <typeparamref name="T"/>
+    /// by the serializer <see cref="GeoRelayClientOptions.Serializers"/> has for it. An entry whose payload the
+    /// serializer cannot read ends the enumeration with <see cref="PayloadDeserializationException"/> naming its index.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The registry has no serializer for <typeparamref name="T"/> (on the first read).</exception>
+    public async IAsyncEnumerable<LearnerEntry<T>> SubscribeAsync<T>(ulong fromIndex, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var serializer = _options.Serializers.Require<T>();
+        await foreach (var entry in SubscribeAsync(fromIndex, cancellationToken).ConfigureAwait(false))
+        {
+            T value;
+            try
+            {
+                value = serializer.Deserialize(entry.Payload);
+            }
+            catch (Exception e)
+            {
+                throw new PayloadDeserializationException(entry.Index, typeof(T), entry.Payload.Length, e);
+            }
+            yield return new LearnerEntry<T>(entry.Index, entry.Epoch, entry.Timestamp, entry.Key, value);
+        }
+    }
+
+    /// <summary>
     /// Tells the relay the application has processed everything up to <paramref name="index"/> (shown as the
     /// learner's delivered index in relay status). Cheap to call per entry: confirms are coalesced.
     /// </summary>
@@ -239,7 +253,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     {
         ulong next = fromIndex;
         // Per endpoint: the oldest index it reported after answering SnapshotRequired for `next`; 0 when it did not.
-        var snapshotOldest = new ulong[_endpoints.Length];
+        var snapshotOldest = new ulong[_dialer.Count];
         ulong snapshotFor = next;
         int idleRounds = 0;
         try
@@ -349,7 +363,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         for (int round = 1; ; round++)
         {
             ulong oldest = ulong.MaxValue;
-            for (int i = 0; i < _endpoints.Length; i++)
+            for (int i = 0; i < _dialer.Count; i++)
             {
                 if (snapshotOldest[i] != 0)
                 {
@@ -382,50 +396,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
 
     private async Task<FramedConnection> DialAsync(int endpoint, CancellationToken ct)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, _disposed.Token);
-        timeout.CancelAfter(_options.ConnectTimeout);
-        var target = _endpoints[endpoint];
-        var socket = target is IPEndPoint ip
-            ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
-            : new Socket(SocketType.Stream, ProtocolType.Tcp);
-        FramedConnection? connection = null;
-        try
-        {
-            if (_options.ReceiveBufferSize > 0) socket.ReceiveBufferSize = _options.ReceiveBufferSize;
-            if (_options.KeepAlive > TimeSpan.Zero)
-            {
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, Math.Max(1, (int)_options.KeepAlive.TotalSeconds));
-                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, Math.Max(1, (int)_options.KeepAlive.TotalSeconds / 5));
-                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 5);
-            }
-            await socket.ConnectAsync(target, timeout.Token).ConfigureAwait(false);
-            connection = _tls is not null || _options.TlsValidation is not null
-                ? await FramedConnection.SecureAsync(socket, _connectionOptions, TlsOptions(target), timeout.Token).ConfigureAwait(false)
-                : new FramedConnection(socket, _connectionOptions);
-            connection.StartWriting();
-            await Handshake.DialAsync(connection, _hello, _options.ConnectTimeout, timeout.Token).ConfigureAwait(false);
-            return connection;
-        }
-        catch
-        {
-            if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
-            else socket.Dispose();
-            throw;
-        }
-    }
-
-    private System.Net.Security.SslClientAuthenticationOptions TlsOptions(EndPoint target)
-    {
-        string host = _options.TlsServerName ?? target switch
-        {
-            IPEndPoint ip => ip.Address.ToString(),
-            DnsEndPoint dns => dns.Host,
-            _ => target.ToString() ?? "",
-        };
-        var tls = _tls?.ClientOptions(host, expectedNodeId: null) ?? new System.Net.Security.SslClientAuthenticationOptions { TargetHost = host };
-        if (_options.TlsValidation is not null) tls.RemoteCertificateValidationCallback = _options.TlsValidation;
-        return tls;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, _disposed.Token);
+        return await _dialer.DialAsync(endpoint, stop.Token).ConfigureAwait(false);
     }
 
     private void SendSubscribe(FramedConnection connection, ulong next)
@@ -485,16 +457,18 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
 
     private const int MaxEntriesPresized = 1 << 16;
 
+    /// <summary>Ends the subscription (its enumeration completes) and closes the connection.</summary>
     public async ValueTask DisposeAsync()
     {
         if (_disposed.IsCancellationRequested) return;
         _disposed.Cancel();
-        _tls?.Dispose();
+        _dialer.Dispose();
         var ready = TakeReady();
         if (ready is { } r) await r.Item1.DisposeAsync().ConfigureAwait(false);
         _current?.Abort(CodecError.Shutdown, "learner client disposed");
     }
 
+    /// <inheritdoc cref="DisposeAsync"/>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>

@@ -1,47 +1,14 @@
 namespace GeoRelay.LearnerClient;
 
 /// <summary>How a <see cref="LearnerClient"/> connects and buffers. Immutable; start from <see cref="Default"/>.</summary>
-public sealed record LearnerClientOptions
+/// <remarks>
+/// <see cref="GeoRelayClientOptions.Endpoints"/> are learner ports of relays or members (a node's <c>learners</c>
+/// address), own datacenter first; every reconnect starts again from the first.
+/// </remarks>
+public sealed record LearnerClientOptions : GeoRelayClientOptions
 {
-    /// <summary>
-    /// Relays or members to subscribe to, as <c>host:port</c> (their learner port), in preference order:
-    /// own datacenter first. Every reconnect starts again from the first. Default: none (required).
-    /// </summary>
-    public IReadOnlyList<string> Endpoints { get; init; } = Array.Empty<string>();
-
-    /// <summary>This learner's id in the handshake and in relay status. Default <c>learner-{machine}-{pid}</c>.</summary>
-    public string NodeId { get; init; } = $"learner-{Environment.MachineName}-{Environment.ProcessId}";
-
-    /// <summary>Cluster name sent in the handshake; relays check it when set. Default empty (any).</summary>
-    public string Cluster { get; init; } = "";
-
-    /// <summary>
-    /// Authentication token sent in the handshake (UTF-8), as minted by <c>georelay token</c>; relays with
-    /// <c>auth</c> configured refuse learners without a valid one, and only serve key prefixes it allows.
-    /// Default null (none).
-    /// </summary>
-    public string? AuthToken { get; init; }
-
-    /// <summary>
-    /// PEM file of the CA that issued the relays' certificates. When set, connections use TLS and a relay must
-    /// present a certificate from this CA for the host dialed (or <see cref="TlsServerName"/>). Default null (plain TCP).
-    /// </summary>
-    public string? TlsCaFile { get; init; }
-
-    /// <summary>Name the relay's certificate must carry instead of the endpoint's host. Default null (the host dialed).</summary>
-    public string? TlsServerName { get; init; }
-
-    /// <summary>
-    /// Replaces the certificate check (chain to <see cref="TlsCaFile"/> and host name) when set; with it TLS is used
-    /// even without <see cref="TlsCaFile"/>. Default null.
-    /// </summary>
-    public System.Net.Security.RemoteCertificateValidationCallback? TlsValidation { get; init; }
-
-    /// <summary>
-    /// A connected client sends a heartbeat this often, so relays' <c>idle-timeout</c> does not take a quiet
-    /// learner for a dead one; zero disables it. Default 10 s.
-    /// </summary>
-    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Options with every default; <see cref="GeoRelayClientOptions.NodeId"/> is <c>learner-{machine}-{pid}</c>.</summary>
+    public LearnerClientOptions() : base("learner") { }
 
     /// <summary>
     /// Server-side filter: only entries whose key starts with this prefix (UTF-8) are delivered; resume
@@ -54,9 +21,6 @@ public sealed record LearnerClientOptions
 
     /// <summary>Longest delay between reconnect rounds. Default 5 s.</summary>
     public TimeSpan ReconnectMax { get; init; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>Time allowed for one TCP connect plus handshake. Default 5 s.</summary>
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How long <c>ConnectAsync</c> keeps going round the endpoints, with back-off, while every one that answers
@@ -90,37 +54,24 @@ public sealed record LearnerClientOptions
     /// <summary>Confirms are coalesced and sent at most once per this interval; zero sends each at once. Default 100 ms.</summary>
     public TimeSpan ConfirmInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Idle time before TCP keep-alive probes detect a dead relay; zero disables them. Default 10 s.</summary>
-    public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(10);
-
+    /// <summary>The defaults: an instance to start from with <c>with { Endpoints = ... }</c>.</summary>
     public static LearnerClientOptions Default { get; } = new();
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad property.</summary>
-    public void Validate()
+    /// <inheritdoc/>
+    public override void Validate()
     {
-        if (Endpoints is null || Endpoints.Count == 0)
-            throw new ArgumentException("at least one endpoint (host:port) is required", nameof(Endpoints));
-        foreach (var endpoint in Endpoints)
-            Internal.EndpointAddress.Parse(endpoint);
-        if (string.IsNullOrEmpty(NodeId) || NodeId.Length > 255)
-            throw new ArgumentException("must be 1 to 255 characters", nameof(NodeId));
+        base.Validate();
         if (KeyPrefix is not null && System.Text.Encoding.UTF8.GetByteCount(KeyPrefix) > 1024)
             throw new ArgumentException("must be at most 1024 bytes in UTF-8", nameof(KeyPrefix));
         if (ReconnectInitial <= TimeSpan.Zero || ReconnectMax < ReconnectInitial)
             throw new ArgumentException("ReconnectInitial must be positive and at most ReconnectMax", nameof(ReconnectInitial));
-        if (ConnectTimeout <= TimeSpan.Zero)
-            throw new ArgumentException("must be positive", nameof(ConnectTimeout));
         if (BufferedEntries < 1)
             throw new ArgumentException("must be at least 1", nameof(BufferedEntries));
         if (ReceiveBufferSize < 0)
             throw new ArgumentException("must not be negative", nameof(ReceiveBufferSize));
         if (MaxFrameBytes < 1024)
             throw new ArgumentException("must be at least 1024", nameof(MaxFrameBytes));
-        if (AuthToken is not null && System.Text.Encoding.UTF8.GetByteCount(AuthToken) > Codec.Frames.Hello.MaxAuthLength)
-            throw new ArgumentException($"must be at most {Codec.Frames.Hello.MaxAuthLength} bytes in UTF-8", nameof(AuthToken));
-        if (HeartbeatInterval < TimeSpan.Zero)
-            throw new ArgumentException("must not be negative", nameof(HeartbeatInterval));
-        if (ConfirmInterval < TimeSpan.Zero || KeepAlive < TimeSpan.Zero)
-            throw new ArgumentException("ConfirmInterval and KeepAlive must not be negative", nameof(ConfirmInterval));
+        if (ConfirmInterval < TimeSpan.Zero)
+            throw new ArgumentException("must not be negative", nameof(ConfirmInterval));
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 // In the conventional namespace so `services.AddGeoRelayLearner(...)` is found without another using.
 namespace Microsoft.Extensions.DependencyInjection;
 
+/// <summary>Registers the GeoRelay learner client with a dependency-injection container.</summary>
 public static class LearnerClientServiceCollectionExtensions
 {
     /// <summary>

@@ -26,12 +26,22 @@ public readonly record struct LearnerEntry(ulong Index, ulong Epoch, DateTimeOff
     }
 }
 
+/// <summary>One entry of the log with its payload read as a <typeparamref name="T"/> (<see cref="LearnerClient.SubscribeAsync{T}"/>).</summary>
+/// <typeparam name="T">The type the payload's serializer produced.</typeparam>
+/// <param name="Index">Position in the log: gap-free from 1 (a filtered subscription skips the entries it filters out).</param>
+/// <param name="Epoch">Epoch of the leader that wrote the entry.</param>
+/// <param name="Timestamp">When the leader accepted the entry, by its wall clock (UTC, microsecond precision).</param>
+/// <param name="Key">The entry's key; empty when it has none (the same memory as <see cref="LearnerEntry.Key"/>).</param>
+/// <param name="Value">The payload, deserialized.</param>
+public readonly record struct LearnerEntry<T>(ulong Index, ulong Epoch, DateTimeOffset Timestamp, ReadOnlyMemory<byte> Key, T Value);
+
 /// <summary>
 /// No endpoint still holds the index the subscription needs: the application must restore a snapshot
 /// that covers everything below <see cref="OldestAvailableIndex"/> and subscribe from there.
 /// </summary>
 public sealed class SnapshotRequiredException : Exception
 {
+    /// <summary>Creates the exception for a subscription that needed <paramref name="requestedIndex"/>.</summary>
     public SnapshotRequiredException(ulong requestedIndex, ulong oldestAvailableIndex)
         : base($"index {requestedIndex} is no longer retained by any endpoint; the oldest available is {oldestAvailableIndex}")
     {
@@ -47,4 +57,6 @@ public sealed class SnapshotRequiredException : Exception
 }
 
 /// <summary><see cref="LearnerClient.ConnectAsync(LearnerClientOptions, System.Threading.CancellationToken)"/> reached no endpoint.</summary>
+/// <param name="message">Which endpoints were tried, and the last failure.</param>
+/// <param name="inner">The last endpoint's failure.</param>
 public sealed class LearnerConnectException(string message, Exception? inner) : Exception(message, inner);

@@ -1,19 +1,26 @@
 using System.CommandLine;
 using System.Text;
 using GeoRelay.Codec.Frames;
-using GeoRelay.Topology;
 
 namespace GeoRelay.Cli;
+
+// Inside the namespace: under GeoRelay.*, `LearnerClient` alone would name the namespace GeoRelay.LearnerClient.
+using GeoRelay.LearnerClient;
 
 /// <summary>`georelay publish`: stdin lines become entries; exits 0 once every line is accepted (or committed).</summary>
 public static class PublishCommand
 {
     private const int LinesPerRequest = 512;
-    private const int MaxInFlight = 64;
+    // Requests this command keeps outstanding; the client's own window bounds what is on the wire.
+    private const int MaxOutstanding = 64;
 
     public static Command Create()
     {
-        var leader = new Option<string>("--leader") { Description = "The leader's publish address, HOST:PORT", Required = true };
+        var leader = new Option<string>("--leader")
+        {
+            Description = "The leader's publish address, HOST:PORT; several comma-separated publish to the first that answers",
+            Required = true,
+        };
         var wait = new Option<string>("--wait") { Description = "accepted (durable on the leader) or committed (durable on a quorum)", DefaultValueFactory = _ => "accepted" };
         wait.AcceptOnlyFromAmong("accepted", "committed");
         var key = new Option<string?>("--key") { Description = "Key of every entry (UTF-8); default none" };
@@ -22,38 +29,54 @@ public static class PublishCommand
         security.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            if (!NodeEndpoint.TryParse(parse.GetValue(leader), out var endpoint, out var error))
+            PublisherClientOptions options;
+            try
             {
-                Console.Error.WriteLine($"--leader: {error}");
+                options = PublisherClientOptions.Default with
+                {
+                    Endpoints = parse.GetValue(leader)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                    AuthToken = security.Token(parse),
+                    TlsCaFile = parse.GetValue(security.Ca),
+                };
+                options.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"--leader: {e.Message}");
                 return 2;
             }
             var level = parse.GetValue(wait) == "committed" ? WaitLevel.Committed : WaitLevel.Accepted;
             var entryKey = parse.GetValue(key) is { } k ? Encoding.UTF8.GetBytes(k) : ReadOnlyMemory<byte>.Empty;
-            using var tls = security.Tls(parse);
-            await using var client = await PublishClient.ConnectAsync(endpoint.ToEndPoint(), ct, security.Token(parse), tls);
-            var inFlight = new Queue<Task<PublishAck>>();
-            var batch = new List<(ReadOnlyMemory<byte>, ReadOnlyMemory<byte>)>(LinesPerRequest);
-            long lines = 0;
-            ulong last = 0;
-            string? line;
-            while ((line = await Console.In.ReadLineAsync(ct)) is not null)
+            try
             {
-                batch.Add((entryKey, Encoding.UTF8.GetBytes(line)));
-                lines++;
-                if (batch.Count == LinesPerRequest)
+                await using var client = await PublisherClient.ConnectAsync(options, ct);
+                var outstanding = new Queue<ValueTask<PublishResult>>();
+                var batch = new List<PublishEntry>(LinesPerRequest);
+                long lines = 0;
+                ulong last = 0;
+                string? line;
+                while ((line = await Console.In.ReadLineAsync(ct)) is not null)
                 {
-                    inFlight.Enqueue(client.PublishAsync(batch, level));
-                    batch = new(LinesPerRequest);
-                    if (inFlight.Count >= MaxInFlight) last = Math.Max(last, Last(await inFlight.Dequeue()));
+                    batch.Add(new PublishEntry(entryKey, Encoding.UTF8.GetBytes(line)));
+                    lines++;
+                    if (batch.Count == LinesPerRequest)
+                    {
+                        outstanding.Enqueue(client.PublishAsync(batch, level, ct));
+                        batch.Clear(); // the client copied the entries
+                        if (outstanding.Count >= MaxOutstanding) last = Math.Max(last, (await outstanding.Dequeue()).LastIndex);
+                    }
                 }
+                if (batch.Count > 0) outstanding.Enqueue(client.PublishAsync(batch, level, ct));
+                while (outstanding.Count > 0) last = Math.Max(last, (await outstanding.Dequeue()).LastIndex);
+                Console.Error.WriteLine($"published {lines} entries ({level.ToString().ToLowerInvariant()}), last index {last}");
             }
-            if (batch.Count > 0) inFlight.Enqueue(client.PublishAsync(batch, level));
-            while (inFlight.Count > 0) last = Math.Max(last, Last(await inFlight.Dequeue()));
-            Console.Error.WriteLine($"published {lines} entries ({level.ToString().ToLowerInvariant()}), last index {last}");
+            catch (Exception e) when (e is PublisherConnectException or PublishFailedException)
+            {
+                Console.Error.WriteLine(e.Message);
+                return 1;
+            }
             return 0;
         });
         return command;
     }
-
-    private static ulong Last(PublishAck ack) => ack.FirstIndex + ack.Count - 1;
 }

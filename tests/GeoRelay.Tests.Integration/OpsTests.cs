@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Cli;
+using GeoRelay.LearnerClient;
 using GeoRelay.Cli.Demo;
 using NUnit.Framework;
 
@@ -205,30 +206,30 @@ public sealed class OpsTests
         // Publish (accepted = durable on the leader) with many requests in flight; SIGTERM midway.
         ulong acked = 0;
         Task<int>? terminated = null;
-        await using (var client = await PublishClient.ConnectAsync(cluster.Topology.Leader.Publish!.Value.ToEndPoint(), CancellationToken.None))
+        await using (var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()] }))
         {
-            var inFlight = new Queue<Task<PublishAck>>();
+            var inFlight = new Queue<Task<PublishResult>>();
             var payload = Encoding.UTF8.GetBytes("{\"event\":\"under load\",\"padding\":\"................................................\"}");
-            var batch = Enumerable.Repeat((ReadOnlyMemory<byte>.Empty, (ReadOnlyMemory<byte>)payload), 256).ToList();
+            var batch = Enumerable.Repeat(new PublishEntry(ReadOnlyMemory<byte>.Empty, payload), 256).ToList();
             for (int request = 0; request < 2_000; request++)
             {
                 if (terminated is null && acked >= 20_000) terminated = leader.TerminateAsync(Patience);
-                inFlight.Enqueue(client.PublishAsync(batch, WaitLevel.Accepted));
+                inFlight.Enqueue(client.PublishAsync(batch, WaitLevel.Accepted).AsTask());
                 if (inFlight.Count < 16) continue;
                 try
                 {
                     var ack = await inFlight.Dequeue().WaitAsync(Patience);
-                    acked = Math.Max(acked, ack.FirstIndex + ack.Count - 1);
+                    acked = Math.Max(acked, ack.LastIndex);
                 }
-                catch (IOException)
+                catch (PublishFailedException)
                 {
                     break; // the leader closed the publish connection as it stopped
                 }
             }
             while (inFlight.Count > 0)
             {
-                try { var ack = await inFlight.Dequeue().WaitAsync(Patience); acked = Math.Max(acked, ack.FirstIndex + ack.Count - 1); }
-                catch (IOException) { }
+                try { var ack = await inFlight.Dequeue().WaitAsync(Patience); acked = Math.Max(acked, ack.LastIndex); }
+                catch (PublishFailedException) { }
             }
         }
         Assert.That(terminated, Is.Not.Null, "the leader was stopped under load");

@@ -45,10 +45,10 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
     private readonly Dictionary<string, GeoRelayProcess> _processes = new();
     private readonly List<LearnerClient> _learners = new();
     private readonly List<Task> _learnerLoops = new();
-    private readonly Queue<Task<PublishAck>> _pending = new();
+    private readonly Queue<ValueTask<PublishResult>> _pending = new();
     private readonly CancellationTokenSource _stop = new();
     private TopologyConfig _topology = null!;
-    private PublishClient? _publisher;
+    private PublisherClient? _publisher;
 
     public string Name => mode;
 
@@ -105,7 +105,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         string flags = mode switch { "direct" => " --direct", "relays-plain" => " --no-mux --compression-level 0", "mux-plain" => " --compression-level 0", _ => "" };
         var leader = Start(LeaderId, $"leader --config \"{leaderConfig}\" --data \"{Path.Combine(_directory, LeaderId)}\"{flags}");
         await leader.WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(90)).WaitAsync(cancellationToken);
-        _publisher = await PublishClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, publish), cancellationToken);
+        _publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [$"127.0.0.1:{publish}"] }, cancellationToken);
     }
 
     private GeoRelayProcess Start(string id, string arguments) => _processes[id] = new GeoRelayProcess(id, arguments);
@@ -190,8 +190,8 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
 
     public async ValueTask PublishAsync(IReadOnlyList<byte[]> payloads)
     {
-        var entries = new (ReadOnlyMemory<byte>, ReadOnlyMemory<byte>)[payloads.Count];
-        for (int i = 0; i < payloads.Count; i++) entries[i] = (ReadOnlyMemory<byte>.Empty, payloads[i]);
+        var entries = new PublishEntry[payloads.Count];
+        for (int i = 0; i < payloads.Count; i++) entries[i] = new PublishEntry(ReadOnlyMemory<byte>.Empty, payloads[i]);
         _pending.Enqueue(_publisher!.PublishAsync(entries, WaitLevel.Accepted));
         while (_pending.Count > 0 && (_pending.Peek().IsCompleted || _pending.Count > 512))
             await _pending.Dequeue();

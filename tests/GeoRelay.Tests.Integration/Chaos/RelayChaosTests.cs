@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Cli;
+using GeoRelay.LearnerClient;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Integration.Chaos;
@@ -64,7 +65,7 @@ public sealed class RelayChaosTests
         }
 
         // Publish at a steady pace (so stalls show) while the kill script runs.
-        var publishing = Task.Run(() => PublishAsync(topology.Leader.Publish!.Value.ToEndPoint(), count, count / seconds, stop.Token));
+        var publishing = Task.Run(() => PublishAsync(topology.Leader.Publish!.Value.ToString(), count, count / seconds, stop.Token));
         var kills = await KillRelaysAsync(cluster, random, publishing, clock);
         await publishing.WaitAsync(Patience);
 
@@ -143,18 +144,18 @@ public sealed class RelayChaosTests
         return kills;
     }
 
-    private static async Task PublishAsync(System.Net.EndPoint leader, int count, double perSecond, CancellationToken ct)
+    private static async Task PublishAsync(string leader, int count, double perSecond, CancellationToken ct)
     {
-        await using var client = await PublishClient.ConnectAsync(leader, ct);
+        await using var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [leader] }, ct);
         const int chunk = 500;
-        var inFlight = new Queue<Task<PublishAck>>();
+        var inFlight = new Queue<Task<PublishResult>>();
         var pace = Stopwatch.StartNew();
         for (int first = 1; first <= count; first += chunk)
         {
-            var entries = new List<(ReadOnlyMemory<byte>, ReadOnlyMemory<byte>)>(chunk);
+            var entries = new List<PublishEntry>(chunk);
             for (int i = first; i < first + chunk && i <= count; i++)
-                entries.Add((ReadOnlyMemory<byte>.Empty, Encoding.UTF8.GetBytes(Payload((ulong)i))));
-            inFlight.Enqueue(client.PublishAsync(entries, WaitLevel.Accepted));
+                entries.Add(new PublishEntry(ReadOnlyMemory<byte>.Empty, Encoding.UTF8.GetBytes(Payload((ulong)i))));
+            inFlight.Enqueue(client.PublishAsync(entries, WaitLevel.Accepted).AsTask());
             if (inFlight.Count >= 8) await inFlight.Dequeue().WaitAsync(Patience, ct);
             // A steady pace, long enough for several kills, so that stalls show. (Pacing, not synchronisation.)
             var due = TimeSpan.FromSeconds(first / perSecond);

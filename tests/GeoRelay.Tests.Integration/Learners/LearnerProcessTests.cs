@@ -38,7 +38,7 @@ public sealed class LearnerProcessTests
         var options = Options(cluster, "eu-p1") with { ReceiveBufferSize = 128 << 10 };
         var learners = await StartLearnersAsync(learnerCount, options, 1, entryCount, stop.Token);
 
-        await using (var publisher = await PublishClient.ConnectAsync(cluster.Topology.Leader.Publish!.Value.ToEndPoint(), stop.Token))
+        await using (var publisher = await PublisherClient.ConnectAsync(PublisherOptions(cluster), stop.Token))
             await PublishAsync(publisher, 1, entryCount, 256);
         await WhenAllReceivedAsync(learners, cluster);
 
@@ -59,7 +59,7 @@ public sealed class LearnerProcessTests
         var midStream = new Countdown(learnerCount);
         var learners = await StartLearnersAsync(learnerCount, options, 1, entryCount, stop.Token, killAfter, midStream);
 
-        await using var publisher = await PublishClient.ConnectAsync(cluster.Topology.Leader.Publish!.Value.ToEndPoint(), stop.Token);
+        await using var publisher = await PublisherClient.ConnectAsync(PublisherOptions(cluster), stop.Token);
         await PublishAsync(publisher, 1, entryCount / 2, 256);
         await midStream.Done.WaitAsync(Patience);
         cluster.Processes["eu-p1"].Kill();                  // SIGKILL: its learners see their connections drop
@@ -92,7 +92,7 @@ public sealed class LearnerProcessTests
         var endpoint = cluster.Topology.GetNode("eu-p1").Learners!.Value.ToEndPoint();
         var warm = new Countdown(learnerCount);
         var learners = await StartLearnersAsync(learnerCount, Options(cluster, "eu-p1"), 1, total, stop.Token, warmUp, warm);
-        await using var publisher = await PublishClient.ConnectAsync(cluster.Topology.Leader.Publish!.Value.ToEndPoint(), stop.Token);
+        await using var publisher = await PublisherClient.ConnectAsync(PublisherOptions(cluster), stop.Token);
 
         // Warm up first with as much traffic, so the baseline includes the relay's steady-state buffers and heap.
         await PublishPacedAsync(publisher, learners, 1, warmUp, payloadBytes);
@@ -148,7 +148,7 @@ public sealed class LearnerProcessTests
         await cluster.StartAllAsync();
         const int entryCount = 6000;
         using var stop = new CancellationTokenSource(Patience * 2);
-        await using (var publisher = await PublishClient.ConnectAsync(cluster.Topology.Leader.Publish!.Value.ToEndPoint(), stop.Token))
+        await using (var publisher = await PublisherClient.ConnectAsync(PublisherOptions(cluster), stop.Token))
             await PublishAsync(publisher, 1, entryCount, 256);
         foreach (var node in new[] { "eu-p1", "eu-m1" })
             await cluster.Processes[node].WaitForLineAsync("Retention dropped \\d+ segments", Patience);
@@ -307,22 +307,25 @@ public sealed class LearnerProcessTests
         foreach (var l in learners) await l.Client.DisposeAsync();
     }
 
+    private static PublisherClientOptions PublisherOptions(ClusterFixture cluster) =>
+        PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()] };
+
     /// <summary>Publishes entries numbered <paramref name="first"/>.. with distinct payloads, a few requests in flight.</summary>
-    private static async Task PublishAsync(PublishClient publisher, int first, int count, int payloadBytes, int batch = 500)
+    private static async Task PublishAsync(PublisherClient publisher, int first, int count, int payloadBytes, int batch = 500)
     {
-        var inFlight = new Queue<Task<PublishAck>>();
+        var inFlight = new Queue<Task<PublishResult>>();
         for (int n = first; n < first + count; n += batch)
         {
-            var entries = new List<(ReadOnlyMemory<byte>, ReadOnlyMemory<byte>)>(batch);
+            var entries = new List<PublishEntry>(batch);
             for (int i = n; i < Math.Min(first + count, n + batch); i++)
             {
                 var payload = new byte[payloadBytes];
                 var random = new Random(i);
                 random.NextBytes(payload);
                 System.Text.Encoding.ASCII.GetBytes($"entry {i} ").CopyTo(payload, 0);
-                entries.Add((ReadOnlyMemory<byte>.Empty, payload));
+                entries.Add(new PublishEntry(ReadOnlyMemory<byte>.Empty, payload));
             }
-            inFlight.Enqueue(publisher.PublishAsync(entries, WaitLevel.Accepted));
+            inFlight.Enqueue(publisher.PublishAsync(entries, WaitLevel.Accepted).AsTask());
             if (inFlight.Count >= 4) await inFlight.Dequeue().WaitAsync(Patience);
         }
         while (inFlight.Count > 0) await inFlight.Dequeue().WaitAsync(Patience);
@@ -332,7 +335,7 @@ public sealed class LearnerProcessTests
     /// Publishes in steps of 100 entries, each once the reading learners hold the previous one: they keep
     /// up however loaded the machine is, while a learner that stopped reading falls behind.
     /// </summary>
-    private static async Task PublishPacedAsync(PublishClient publisher, List<RecordingLearner> readers, int first, int count, int payloadBytes)
+    private static async Task PublishPacedAsync(PublisherClient publisher, List<RecordingLearner> readers, int first, int count, int payloadBytes)
     {
         const int step = 100;
         for (int n = first; n < first + count; n += step)
