@@ -31,7 +31,10 @@ public enum CommandKind : byte
     Send,
     Close,
     Dial,
-    /// <summary>Run <see cref="EngineCommand.Work"/> (a group fsync) off the engine's lock, then call <see cref="IEngine.OnSynced"/>.</summary>
+    /// <summary>
+    /// Run <see cref="EngineCommand.Work"/> (a group fsync) off the engine's lock, then call <see cref="IEngine.OnSynced"/>.
+    /// If the work throws (a <see cref="GeoRelay.Storage.DiskFailedException"/>), the driver stops the engine instead.
+    /// </summary>
     Sync,
 }
 
@@ -70,6 +73,12 @@ public readonly struct EngineCommand
 /// A sans-IO state machine: events in, commands out (<see cref="Outbox"/>). It owns no sockets,
 /// threads or clocks; the driver calls it from one thread at a time and executes the commands.
 /// </summary>
+/// <remarks>
+/// Fail-stop on the disk: a call that throws <see cref="GeoRelay.Storage.DiskFailedException"/> (its log could not
+/// write, fsync, truncate or delete) ends the engine's life. The driver drops the commands that call left, never
+/// calls the engine again, and closes its connections; the node recovers from its log when restarted. Engines
+/// therefore let that exception through and never catch it.
+/// </remarks>
 public interface IEngine
 {
     List<EngineCommand> Outbox { get; }

@@ -5,6 +5,11 @@ namespace GeoRelay.Engines;
 /// <see cref="CommandKind.Sync"/> (at most one in flight); one that only hands records to the OS runs in place,
 /// since the thread hop costs more than it does.
 /// </summary>
+/// <remarks>
+/// A flush that fails throws <see cref="GeoRelay.Storage.DiskFailedException"/>: out of <see cref="Start"/> (and so out
+/// of the engine call) when in place, out of the Sync command's work on the sync thread otherwise. Either way the
+/// driver stops the engine for good; <see cref="Finished"/> is never called for a failed sync, so nothing waits on it.
+/// </remarks>
 public sealed class GroupSync(Action flush, bool waitsForDisk)
 {
     /// <summary>A sync is on the driver's sync thread; appends go on meanwhile, and the next sync covers them.</summary>

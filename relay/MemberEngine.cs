@@ -38,6 +38,8 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// <summary>Highest index an Append of the current epoch has shown to match the leader's log: commit may not pass it.</summary>
     private ulong _matched;
     private readonly GroupSync _sync;
+    private bool _draining;
+    private bool _finalAckSent;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -71,6 +73,16 @@ public sealed class MemberEngine : IEngine, IDisposable
     public ulong CommitIndex => _commit;
     public ulong HighestEpoch => _highestEpoch;
     public int UpstreamCount => _upstreams.Count;
+
+    /// <summary>
+    /// Starts a clean stop: frames from upstream are no longer taken (Appends that arrive from now on are left for
+    /// the leader to resend once this member is back), what was appended is made durable, then one last Ack with
+    /// that durable index goes to every upstream. The log then ends at an index this member acked.
+    /// </summary>
+    public void BeginDrain() => _draining = true;
+
+    /// <summary>The drain is done: everything appended is durable and was acked to every upstream.</summary>
+    public bool Drained => _finalAckSent;
 
     public CodecException? CheckPeer(in Hello hello, PortKind port) =>
         PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
@@ -111,6 +123,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         }
         if (!_upstreams.TryGetValue(connection, out var channel)) return;
         channel.LastHeardMicros = _lastFedMicros = _env.NowMicros;
+        if (_draining && frame.Type != FrameType.Error) return;
         var payload = channel.Payload(frame, _maxFrame);
         switch (frame.Type)
         {
@@ -185,6 +198,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// <summary>Now when appended entries wait to be flushed, handed to learners and acked, or learners catch up; else the housekeeping tick.</summary>
     public long NextTickMicros =>
         (!_sync.Running && _log.LastIndex > _log.DurableIndex) || _log.DurableIndex > _delivered || _log.DurableIndex != _ackedDurable || _learners.HasWork
+            || (_draining && !_finalAckSent && !_sync.Running)
             ? long.MinValue
             : _lastTickMicros + _housekeepingMicros;
 
@@ -206,12 +220,21 @@ public sealed class MemberEngine : IEngine, IDisposable
         if (now - _lastFedMicros > failoverAfter)
             _learners.SendAwayCaughtUp("this member has no feed from the leader; resume elsewhere");
         bool progressed = durable != _ackedDurable;
-        foreach (var (_, channel) in _upstreams)
+        if (_draining && !_finalAckSent && !_sync.Running && durable == _log.LastIndex)
         {
-            // An upstream that sends us nothing (a standby relay) needs our progress only at heartbeat pace:
-            // acking it on every flush woke it thousands of times a second for nothing.
-            bool feedsUs = now - channel.LastHeardMicros <= failoverAfter;
-            if ((progressed && feedsUs) || now - channel.LastSentMicros >= heartbeat) SendAck(channel);
+            // Draining, and all of the log durable: every upstream hears where it ends.
+            foreach (var (_, channel) in _upstreams) SendAck(channel);
+            _finalAckSent = true;
+        }
+        else
+        {
+            foreach (var (_, channel) in _upstreams)
+            {
+                // An upstream that sends us nothing (a standby relay) needs our progress only at heartbeat pace:
+                // acking it on every flush woke it thousands of times a second for nothing.
+                bool feedsUs = now - channel.LastHeardMicros <= failoverAfter;
+                if ((progressed && feedsUs) || now - channel.LastSentMicros >= heartbeat) SendAck(channel);
+            }
         }
         _ackedDurable = durable;
         _learners.OnTick();

@@ -61,6 +61,7 @@ public sealed class RelayEngine : IEngine, IDisposable
     private long _lastTickMicros;
     private readonly long _housekeepingMicros;
     private readonly long _ackSpacingMicros;
+    private bool _draining;
 
     public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
@@ -100,6 +101,15 @@ public sealed class RelayEngine : IEngine, IDisposable
     public ulong HighestEpoch => _highestEpoch;
     public ulong RetainedIndex => _retention.LastIndex;
     public bool UpstreamConnected => _upstream is not null;
+
+    /// <summary>
+    /// Starts a clean stop: no more batches are taken from upstream (the leader resends them through the next relay
+    /// once this one has gone), so what this relay holds stops moving and its members can ack all of it.
+    /// </summary>
+    public void BeginDrain() => _draining = true;
+
+    /// <summary>Sends the leader a DcAck with every member's progress now (the drain's last word).</summary>
+    public void SendFinalAck() => SendDcAck(_env.NowMicros);
 
     /// <summary>Batches taken from the leader since start.</summary>
     public long BatchesReceived { get; private set; }
@@ -208,6 +218,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         {
             var channel = _upstream;
             channel.LastHeardMicros = now;
+            if (_draining && frame.Type != FrameType.Error) return;
             var payload = channel.Payload(frame, _maxFrame);
             switch (frame.Type)
             {

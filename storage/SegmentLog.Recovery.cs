@@ -71,10 +71,17 @@ public sealed partial class SegmentLog
                     throw new InvalidDataException($"Corrupt record in segment '{segment.Path}' at offset {badOffset}: {reason}.");
 
                 long fileLength = new FileInfo(segment.Path).Length;
-                using (var stream = OpenWriter(segment.Path, FileMode.Open))
+                using (var stream = OpenWriterOrFail(segment.Path, FileMode.Open, "open"))
                 {
-                    stream.SetLength(badOffset);
-                    stream.Flush(flushToDisk: _options.Fsync);
+                    try
+                    {
+                        stream.SetLength(badOffset);
+                    }
+                    catch (Exception e) when (IsDiskError(e))
+                    {
+                        throw Failed("truncate", segment.Path, e);
+                    }
+                    SyncFile(stream);
                 }
                 report = report with
                 {
@@ -94,19 +101,17 @@ public sealed partial class SegmentLog
         // A roll-over that crashed before its first record leaves an empty newest segment; the one before stays active.
         if (_segments.Count > 1 && _segments[^1].IsEmpty)
         {
-            Segment empty = _segments[^1];
-            _segments.RemoveAt(_segments.Count - 1);
-            File.Delete(empty.Path);
-            if (_options.Fsync) DirectorySync.Sync(_directory);
+            DeleteSegment(_segments.Count - 1);
+            if (_options.Fsync) SyncDirectory();
         }
 
         if (_segments.Count > 0)
         {
             Segment last = _segments[^1];
-            _active = OpenWriter(last.Path, FileMode.Open);
+            _active = OpenWriterOrFail(last.Path, FileMode.Open, "open");
             _active.Position = last.Size;
             // What was read back may have come from the page cache of a process that never fsync'd it.
-            if (_options.Fsync) _active.Flush(flushToDisk: true);
+            if (_options.Fsync) SyncFile(_active);
             _writeBuffer = ArrayPool<byte>.Shared.Rent(WriteBufferBytes);
             _next = last.NextIndex;
             _lastEpoch = last.LastEpoch;

@@ -11,6 +11,7 @@ public sealed partial class SegmentLog
             lock (_gate)
             {
                 ThrowIfDisposed();
+                ThrowIfFailed();
                 if (_next == 0 || index >= _next - 1) return;
                 if (IsEmpty || index < _segments[0].BaseIndex)
                 {
@@ -30,14 +31,18 @@ public sealed partial class SegmentLog
                 Segment last = _segments[^1];
                 LogEntry kept = ReadOne(last, index);
                 long newSize = LocateEnd(last, index);
-                if (_active is null)
+                _active ??= OpenWriterOrFail(last.Path, FileMode.Open, "open");
+                try
                 {
-                    _active = OpenWriter(last.Path, FileMode.Open);
+                    _active.SetLength(newSize);
+                    _active.Position = newSize;
                 }
-                _active.SetLength(newSize);
-                _active.Position = newSize;
-                _active.Flush(flushToDisk: _options.Fsync);
-                if (deleted && _options.Fsync) DirectorySync.Sync(_directory);
+                catch (Exception e) when (IsDiskError(e))
+                {
+                    throw Failed("truncate", last.Path, e);
+                }
+                SyncFile(_active);
+                if (deleted && _options.Fsync) SyncDirectory();
 
                 last.TruncateAfter(index, newSize, kept.Epoch, kept.TimestampMicros);
                 _next = index + 1;
@@ -56,6 +61,7 @@ public sealed partial class SegmentLog
             lock (_gate)
             {
                 ThrowIfDisposed();
+                ThrowIfFailed();
                 ResetCore(nextIndex);
             }
         }
@@ -66,6 +72,7 @@ public sealed partial class SegmentLog
         lock (_gate)
         {
             ThrowIfDisposed();
+            ThrowIfFailed();
             long total = 0;
             foreach (Segment segment in _segments) total += segment.Size;
             long cutoffMicros = (now.UtcTicks - DateTime.UnixEpoch.Ticks) / 10 - _options.RetentionMaxAge.Ticks / 10;
@@ -82,7 +89,7 @@ public sealed partial class SegmentLog
             if (dropped > 0)
             {
                 _cache.DropBefore(_segments[0].BaseIndex);
-                if (_options.Fsync) DirectorySync.Sync(_directory);
+                if (_options.Fsync) SyncDirectory();
             }
             return dropped;
         }
@@ -107,7 +114,7 @@ public sealed partial class SegmentLog
         }
         else if (_options.Fsync)
         {
-            DirectorySync.Sync(_directory);
+            SyncDirectory();
         }
     }
 
@@ -121,7 +128,14 @@ public sealed partial class SegmentLog
             _active = null;
         }
         segment.Dispose();
-        File.Delete(segment.Path);
+        try
+        {
+            File.Delete(segment.Path);
+        }
+        catch (Exception e) when (IsDiskError(e))
+        {
+            throw Failed("delete", segment.Path, e);
+        }
         _segments.RemoveAt(position);
     }
 

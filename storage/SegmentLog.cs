@@ -10,6 +10,8 @@ namespace GeoRelay.Storage;
 /// <remarks>
 /// Thread-safe. One lock guards the state; <see cref="Flush"/> runs the fsync outside it (under a second lock
 /// that only truncation, reset and dispose also take), so appends and reads continue while the disk syncs.
+/// The first write, fsync, creation, truncation or deletion that fails is a <see cref="DiskFailedException"/>, and
+/// from then on every write throws one too and nothing more becomes durable (see <see cref="Failure"/>).
 /// </remarks>
 public sealed partial class SegmentLog : IEntryLog
 {
@@ -34,6 +36,7 @@ public sealed partial class SegmentLog : IEntryLog
     private ulong _durable;
     private ulong _lastEpoch;
     private bool _disposed;
+    private DiskFailedException? _failure;
 
     private SegmentLog(string directory, SegmentLogOptions options)
     {
@@ -45,6 +48,12 @@ public sealed partial class SegmentLog : IEntryLog
 
     /// <summary>What the last <see cref="Open"/> found and repaired.</summary>
     public RecoveryReport LastRecovery { get; private set; }
+
+    /// <summary>The first disk failure, after which the log takes no more writes; null while the disk works.</summary>
+    public DiskFailedException? Failure
+    {
+        get { lock (_gate) return _failure; }
+    }
 
     /// <summary>The directory holding the segment files.</summary>
     public string Directory => _directory;
@@ -84,6 +93,7 @@ public sealed partial class SegmentLog : IEntryLog
         lock (_gate)
         {
             ThrowIfDisposed();
+            ThrowIfFailed();
             RecordHeader.Validate(entry);
             ulong index = entry.Index;
             if (!IsEmpty && index < _next) return false;
@@ -100,7 +110,7 @@ public sealed partial class SegmentLog : IEntryLog
                 try
                 {
                     RecordHeader.Write(large, entry);
-                    _active!.Write(large, 0, size);
+                    Write(large, size);
                 }
                 finally
                 {
@@ -130,13 +140,26 @@ public sealed partial class SegmentLog : IEntryLog
             lock (_gate)
             {
                 ThrowIfDisposed();
+                ThrowIfFailed();
                 WritePending();
                 stream = _active;
                 target = IsEmpty ? 0 : _next - 1;
             }
 
             // Appends may go on meanwhile; they are not covered by this fsync and not counted below.
-            if (_options.Fsync) stream?.Flush(flushToDisk: true);
+            if (_options.Fsync && stream is not null)
+            {
+                try
+                {
+                    stream.Flush(flushToDisk: true);
+                }
+                catch (Exception e) when (IsDiskError(e))
+                {
+                    DiskFailedException failure;
+                    lock (_gate) failure = Failed("fsync", stream.Name, e);
+                    throw failure;
+                }
+            }
 
             lock (_gate)
             {
@@ -155,10 +178,11 @@ public sealed partial class SegmentLog : IEntryLog
                 if (_disposed) return;
                 try
                 {
-                    if (_active is not null)
+                    // A failed log is only closed: its buffer is not written and its fsync not retried.
+                    if (_active is not null && _failure is null)
                     {
                         WritePending();
-                        _active.Flush(flushToDisk: _options.Fsync);
+                        SyncFile(_active);
                     }
                 }
                 finally
@@ -206,7 +230,7 @@ public sealed partial class SegmentLog : IEntryLog
             // anywhere but in the last segment as corruption rather than as a torn write.
             WritePending();
             FileStream old = _active!;
-            old.Flush(flushToDisk: _options.Fsync);
+            SyncFile(old);
             _retired.Add(old);
             _active = null;
             if (active.LastIndex > _durable) _durable = active.LastIndex;
@@ -218,10 +242,10 @@ public sealed partial class SegmentLog : IEntryLog
     private Segment CreateSegment(ulong baseIndex)
     {
         var segment = new Segment(Path.Combine(_directory, Segment.FileName(baseIndex)), baseIndex);
-        _active = OpenWriter(segment.Path, FileMode.CreateNew);
+        _active = OpenWriterOrFail(segment.Path, FileMode.CreateNew, "create");
         _segments.Add(segment);
         _writeBuffer ??= ArrayPool<byte>.Shared.Rent(WriteBufferBytes);
-        if (_options.Fsync) DirectorySync.Sync(_directory);
+        if (_options.Fsync) SyncDirectory();
         return segment;
     }
 
@@ -234,8 +258,72 @@ public sealed partial class SegmentLog : IEntryLog
     private void WritePending()
     {
         if (_buffered == 0) return;
-        _active!.Write(_writeBuffer!, 0, _buffered);
+        Write(_writeBuffer!, _buffered);
         _buffered = 0;
+    }
+
+    private void Write(byte[] bytes, int count)
+    {
+        try
+        {
+            _active!.Write(bytes, 0, count);
+        }
+        catch (Exception e) when (IsDiskError(e))
+        {
+            throw Failed("write", _active!.Name, e);
+        }
+    }
+
+    /// <summary>Makes a segment's written records durable (only hands them on when <see cref="SegmentLogOptions.Fsync"/> is off); lock held.</summary>
+    private void SyncFile(FileStream stream)
+    {
+        try
+        {
+            stream.Flush(flushToDisk: _options.Fsync);
+        }
+        catch (Exception e) when (IsDiskError(e))
+        {
+            throw Failed(_options.Fsync ? "fsync" : "flush", stream.Name, e);
+        }
+    }
+
+    private void SyncDirectory()
+    {
+        try
+        {
+            DirectorySync.Sync(_directory);
+        }
+        catch (Exception e) when (IsDiskError(e))
+        {
+            throw Failed("directory fsync", _directory, e);
+        }
+    }
+
+    private FileStream OpenWriterOrFail(string path, FileMode mode, string operation)
+    {
+        try
+        {
+            return OpenWriter(path, mode);
+        }
+        catch (Exception e) when (IsDiskError(e))
+        {
+            throw Failed(operation, path, e);
+        }
+    }
+
+    private static bool IsDiskError(Exception e) => e is (IOException and not DiskFailedException) or UnauthorizedAccessException;
+
+    /// <summary>Records the first failure (lock held): the log takes no writes from now on.</summary>
+    private DiskFailedException Failed(string operation, string? path, Exception cause)
+    {
+        var failure = new DiskFailedException(operation, path, cause);
+        _failure ??= failure;
+        return failure;
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (_failure is not null) throw DiskFailedException.Earlier(_failure);
     }
 
     private void DisposeRetired()

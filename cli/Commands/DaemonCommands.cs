@@ -2,6 +2,7 @@ using System.CommandLine;
 using GeoRelay.Leader;
 using GeoRelay.Server.Admin;
 using GeoRelay.Server.Hosting;
+using GeoRelay.Storage;
 using GeoRelay.Topology;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -9,11 +10,23 @@ using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.Cli;
 
-/// <summary>`georelay leader|relay|member`: one node as a long-running daemon; SIGTERM drains and stops.</summary>
+/// <summary>
+/// `georelay leader|relay|member`: one node as a long-running daemon; SIGTERM drains and stops (exit code 0); a disk
+/// failure stops it at once with <see cref="DiskFailedExitCode"/>.
+/// </summary>
 public static class DaemonCommands
 {
+    /// <summary>
+    /// The exit code of a daemon stopped by a disk failure (a failed write, fsync, truncation or deletion of its log):
+    /// EX_IOERR of sysexits.h. Exit code 2 is a bad configuration or command line.
+    /// </summary>
+    public const int DiskFailedExitCode = 74;
+
     private static readonly Option<string> ConfigOption = new("--config") { Description = "Topology YAML file", Required = true };
-    private static readonly Option<string?> DataOption = new("--data") { Description = "Data directory (default: $TMPDIR/georelay/<node>)" };
+    private static readonly Option<string?> DataOption = new("--data")
+    {
+        Description = "Data directory (default: $XDG_STATE_HOME/georelay/<cluster>/<node>; as root /var/lib/georelay/<cluster>/<node>; else ~/.local/state/georelay/<cluster>/<node>)",
+    };
     private static readonly Option<string> LogFormatOption = new("--log-format") { Description = "console or json", DefaultValueFactory = _ => "console" };
     private static readonly Option<string?> AdminOption = new("--admin") { Description = "Admin HTTP endpoint HOST:PORT (/metrics, /healthz, /status); default: the node's `admin` address in the topology; `off` for none" };
     private static readonly Option<Uri?> OtlpOption = new("--otlp")
@@ -60,7 +73,8 @@ public static class DaemonCommands
                 UseMux = !parse.GetValue(noMux),
                 CompressionLevel = parse.GetValue(compression),
             };
-            return RunAsync(parse, topology, topology.LeaderId, loggers => new LeaderNode(topology, parse.GetValue(epoch), parse.GetValue(DataOption), options, loggers), ct);
+            if (DataDirectory(parse, topology, topology.LeaderId) is not { } data) return Task.FromResult(2);
+            return RunAsync(parse, topology, topology.LeaderId, data, loggers => new LeaderNode(topology, parse.GetValue(epoch), data.Path, options, loggers), ct);
         });
 
         var relay = ReplicaCommand("relay", "Run a datacenter relay: fans batches out to members and learners", NodeRole.Relay,
@@ -72,7 +86,7 @@ public static class DaemonCommands
 
     /// <summary>`relay` and `member` differ only in the role they check and the node they start.</summary>
     private static Command ReplicaCommand(string name, string description, NodeRole role,
-        Func<TopologyConfig, string, string?, ILoggerFactory, IAsyncDisposable> start)
+        Func<TopologyConfig, string, string, ILoggerFactory, IAsyncDisposable> start)
     {
         var node = new Option<string>("--node") { Description = "This node's id in the topology", Required = true };
         var command = new Command(name, description) { ConfigOption, node, DataOption };
@@ -83,9 +97,19 @@ public static class DaemonCommands
             if (topology is null) return Task.FromResult(2);
             var id = parse.GetValue(node)!;
             if (!CheckRole(topology, id, role)) return Task.FromResult(2);
-            return RunAsync(parse, topology, id, loggers => start(topology, id, parse.GetValue(DataOption), loggers), ct);
+            if (DataDirectory(parse, topology, id) is not { } data) return Task.FromResult(2);
+            return RunAsync(parse, topology, id, data, loggers => start(topology, id, data.Path, loggers), ct);
         });
         return command;
+    }
+
+    /// <summary>--data, else the persistent default (<see cref="DefaultDataDirectory"/>); null, having said why, when there is none.</summary>
+    private static DefaultDataDirectory.Choice? DataDirectory(ParseResult parse, TopologyConfig topology, string nodeId)
+    {
+        if (parse.GetValue(DataOption) is { } given) return new DefaultDataDirectory.Choice(Path.GetFullPath(given), "--data");
+        var choice = DefaultDataDirectory.ForThisProcess(topology.Cluster, nodeId, out var problem);
+        if (choice is null) Console.Error.WriteLine(problem);
+        return choice;
     }
 
     internal static TopologyConfig? Load(string path)
@@ -133,7 +157,8 @@ public static class DaemonCommands
         return true;
     }
 
-    private static async Task<int> RunAsync(ParseResult parse, TopologyConfig topology, string nodeId, Func<ILoggerFactory, IAsyncDisposable> start, CancellationToken ct)
+    private static async Task<int> RunAsync(ParseResult parse, TopologyConfig topology, string nodeId, DefaultDataDirectory.Choice data,
+        Func<ILoggerFactory, IAsyncDisposable> start, CancellationToken ct)
     {
         if (!TryAdminEndPoint(parse, topology, nodeId, out var admin)) return 2;
         // One engine per process (not the in-process demo, whose many engines stalled with it): see SocketRuntime.
@@ -143,22 +168,46 @@ public static class DaemonCommands
         ConfigureLogging(builder.Logging, parse.GetValue(LogFormatOption)!);
         // The drain bound plus room to close connections and flush logs.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(10));
-        builder.Services.AddHostedService(sp => new NodeService(start, settings, sp.GetRequiredService<ILoggerFactory>()));
+        NodeService? service = null;
+        builder.Services.AddHostedService(sp => service = new NodeService(start, settings, data,
+            sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IHostApplicationLifetime>()));
         using var host = builder.Build();
-        await host.RunAsync(ct).ConfigureAwait(false);
-        return 0;
+        try
+        {
+            await host.RunAsync(ct).ConfigureAwait(false);
+        }
+        catch (DiskFailedException)
+        {
+            return DiskFailedExitCode; // opening or recovering the log failed; logged as it happened
+        }
+        return service?.DiskFailure is not null ? DiskFailedExitCode : 0;
     }
 
     private sealed record NodeServiceSettings(System.Net.EndPoint? Admin, Uri? Otlp, TimeSpan OtlpInterval, TimeSpan DrainTimeout);
 
+    private static EngineHost HostOf(IAsyncDisposable node) => node switch
+    {
+        LeaderNode leader => leader.Host,
+        RelayNode relay => relay.Host,
+        MemberNode member => member.Host,
+        _ => throw new ArgumentException($"no engine host in {node.GetType().Name}", nameof(node)),
+    };
+
     /// <summary>
     /// Starts the node, then its admin endpoint and metrics; on stop, drains (the leader waits for its
-    /// in-flight batches to be acked; a relay for its members to ack what it holds) while /healthz says
-    /// draining, then stops the node and the endpoint.
+    /// in-flight batches to be acked; a relay for its members to ack what it holds; a member makes what it
+    /// appended durable and acks it) while /healthz says draining, then stops the node and the endpoint.
+    /// A disk failure stops the application at once, without a drain.
     /// </summary>
-    private sealed class NodeService(Func<ILoggerFactory, IAsyncDisposable> start, NodeServiceSettings settings, ILoggerFactory loggers) : IHostedService
+    private sealed class NodeService(Func<ILoggerFactory, IAsyncDisposable> start, NodeServiceSettings settings, DefaultDataDirectory.Choice data,
+        ILoggerFactory loggers, IHostApplicationLifetime lifetime) : IHostedService
     {
+        private readonly ILogger _logger = loggers.CreateLogger("georelay.daemon");
         private IAsyncDisposable? _node;
+        private EngineHost? _host;
+
+        /// <summary>The disk failure that stopped the node, if one did.</summary>
+        public DiskFailedException? DiskFailure => _host?.Failure;
         private NodeMetrics? _metrics;
         private PrometheusExporter? _exporter;
         private AdminServer? _admin;
@@ -166,7 +215,18 @@ public static class DaemonCommands
 
         public async Task StartAsync(CancellationToken cancellationToken)
         {
-            _node = start(loggers);
+            DaemonLog.DataDirectory(_logger, data.Path, data.Source);
+            try
+            {
+                _node = start(loggers);
+            }
+            catch (DiskFailedException e)
+            {
+                DaemonLog.DiskFailedAtStart(_logger, e.Operation, e.Path ?? data.Path, e.Error);
+                throw;
+            }
+            _host = HostOf(_node);
+            _ = _host.Failed.ContinueWith(_ => lifetime.StopApplication(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             var view = AdminNode.For(_node);
             if (settings.Admin is null && settings.Otlp is null) return;
             _metrics = new NodeMetrics(view);
@@ -181,16 +241,22 @@ public static class DaemonCommands
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
-            switch (_node)
+            // A node whose disk failed makes nothing durable any more: nothing to drain.
+            if (_host?.Failure is null)
             {
-                case LeaderNode leader: await leader.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
-                case RelayNode relay: await relay.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
+                switch (_node)
+                {
+                    case LeaderNode leader: await leader.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
+                    case RelayNode relay: await relay.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
+                    case MemberNode member: await member.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
+                }
             }
             _otlp?.Dispose(); // pushes a last export
             if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
             if (_node is not null) await _node.DisposeAsync().ConfigureAwait(false);
             _exporter?.Dispose();
             _metrics?.Dispose();
+            if (DiskFailure is { } failure) DaemonLog.StoppedAfterDiskFailure(_logger, DiskFailedExitCode, failure.Path ?? data.Path);
         }
     }
 }

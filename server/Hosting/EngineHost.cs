@@ -2,6 +2,7 @@ using System.Net;
 using GeoRelay.Codec;
 using GeoRelay.Engines;
 using GeoRelay.Server.Security;
+using GeoRelay.Storage;
 using GeoRelay.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -15,6 +16,11 @@ namespace GeoRelay.Server.Hosting;
 /// engine call (under one lock, each followed by running its commands) and ticks it, and <see cref="SyncThread"/> runs
 /// its fsync off that lock.
 /// </summary>
+/// <remarks>
+/// When the engine's disk fails (<see cref="DiskFailedException"/> from a write or fsync of its log) the engine is
+/// stopped for good, the host stops listening and closes every connection, and <see cref="Failed"/> completes: a
+/// daemon exits on it, an in-process owner sees <see cref="Failure"/>.
+/// </remarks>
 public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
 {
     // The engine's lock: every engine call, and the state its commands touch (the connection table, the pending
@@ -39,17 +45,43 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
         var stopping = _stopping.Token;
         _connections = new ConnectionTable(_gate, options, Refusals, _logger);
         _publish = new PublishBackPressure(_gate, stopping);
-        _sync = new SyncThread(_gate, OnSynced, _logger, stopping);
+        _sync = new SyncThread(_gate, OnSynced, OnSyncFailed, stopping);
         _loop = new EngineLoop(_gate, _connections, _publish, _sync, DialAsync, tick ?? TimeSpan.FromMilliseconds(1), _logger, stopping);
         var reader = new ConnectionReader(_loop, _publish, Refusals, _logger);
         _dialer = new PeerDialer(resolveNode, options, _security, _loop, reader, _logger, stopping);
         var admission = new ConnectionAdmission(options, _security, _loop, Refusals, _logger, stopping);
         _acceptor = new ConnectionAcceptor(options, _security, admission, reader, Refusals, _logger, stopping);
+        _ = _loop.Failed.ContinueWith(_ => StopAfterDiskFailure(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     // The loop hands dials and syncs out, and the dialer and the sync thread call back into the loop: these close the circle.
     private Task DialAsync(string nodeId) => _dialer.DialAsync(nodeId);
     private bool OnSynced() => _loop.OnSynced();
+    private void OnSyncFailed(DiskFailedException e) => _loop.ReportDiskFailure(e);
+
+    /// <summary>The node takes no further part: no new connections, no timers or syncs, every connection closed.</summary>
+    private void StopAfterDiskFailure()
+    {
+        _stopping.Cancel();
+        _acceptor.StopListening();
+        foreach (var c in _connections.All()) c.Close(CodecError.Shutdown, "node stopped: its disk failed");
+    }
+
+    /// <summary>Completes with the disk failure that stopped this node (never, while it works).</summary>
+    public Task<DiskFailedException> Failed => _loop.Failed;
+
+    /// <summary>The disk failure that stopped this node; null while it works.</summary>
+    public DiskFailedException? Failure => _loop.Failure;
+
+    /// <summary>Runs under the engine's lock when the disk fails, before <see cref="Failed"/> completes.</summary>
+    public Action<DiskFailedException>? OnDiskFailed
+    {
+        get => _loop.OnDiskFailed;
+        set => _loop.OnDiskFailed = value;
+    }
+
+    /// <summary>A disk failure the node met outside an engine call (its own last flush): stops it as one inside would.</summary>
+    public void ReportDiskFailure(DiskFailedException failure) => _loop.ReportDiskFailure(failure);
 
     /// <summary>Connections refused or cut by a limit, a failed TLS handshake or authentication, by reason.</summary>
     public RefusalCounters Refusals { get; } = new();

@@ -39,6 +39,6 @@ internal static partial class EngineHostLog
     [LoggerMessage(EventId = 110, Level = LogLevel.Information, Message = "Runtime summary: gc0={Gen0} gc1={Gen1} gc2={Gen2} gc_pause_ms={PauseMillis} cpu_ms={CpuMillis}")]
     public static partial void RuntimeSummary(ILogger logger, int gen0, int gen1, int gen2, long pauseMillis, long cpuMillis);
 
-    [LoggerMessage(EventId = 111, Level = LogLevel.Critical, Message = "The log's fsync failed: this node acknowledges nothing more until it is restarted (a retried fsync may report success for writes the disk dropped)")]
-    public static partial void SyncFailed(ILogger logger, Exception exception);
+    [LoggerMessage(EventId = 111, Level = LogLevel.Critical, Message = "Disk failed: {Operation} of {Path} failed: {Error}. This node stops now and acknowledges nothing more; restart it once the disk is fixed and it recovers from its log (a failed fsync is never retried: the retry may report success for writes the disk dropped)")]
+    public static partial void DiskFailed(ILogger logger, string operation, string path, string error);
 }

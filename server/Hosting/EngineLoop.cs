@@ -3,6 +3,7 @@ using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Engines;
 using GeoRelay.Server.Security;
+using GeoRelay.Storage;
 using GeoRelay.Transport;
 using Microsoft.Extensions.Logging;
 
@@ -13,6 +14,12 @@ namespace GeoRelay.Server.Hosting;
 /// and publish back-pressure), each followed by running the engine's commands; and a timer loop that sleeps until the
 /// engine's next deadline, which also runs the connection sweep.
 /// </summary>
+/// <remarks>
+/// Fail-stop: the first <see cref="DiskFailedException"/> out of an engine call or its sync ends the engine's life.
+/// The commands that call left are dropped (nothing it asked to send after the failure goes out, no ack above what
+/// was durable before it), the engine is never called again, and <see cref="Failed"/> completes so the host closes
+/// its connections and the daemon exits.
+/// </remarks>
 internal sealed class EngineLoop(object gate, ConnectionTable connections, PublishBackPressure publish, SyncThread sync,
     Func<string, Task> dial, TimeSpan tick, ILogger logger, CancellationToken stopping)
 {
@@ -26,6 +33,20 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     private readonly SemaphoreSlim _wake = new(0);
     private long _timerDueMicros; // when the tick loop next wakes; under gate
     private long _lastTimerTickMicros = long.MinValue / 2;
+    private DiskFailedException? _failure; // under gate
+    private readonly TaskCompletionSource<DiskFailedException> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes with the disk failure that stopped the engine.</summary>
+    public Task<DiskFailedException> Failed => _failed.Task;
+
+    /// <summary>The disk failure that stopped the engine; null while it runs.</summary>
+    public DiskFailedException? Failure
+    {
+        get { lock (gate) return _failure; }
+    }
+
+    /// <summary>Runs under the engine's lock when the disk failed (in-process waiters fail with it).</summary>
+    public Action<DiskFailedException>? OnDiskFailed { get; set; }
 
     public long NowMicros => _clock.ElapsedTicks * 1_000_000 / Stopwatch.Frequency;
 
@@ -34,14 +55,33 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     /// <summary>Runs after every batch of engine commands, under the engine's lock.</summary>
     public Action? AfterDrain { get; set; }
 
+    /// <summary>
+    /// Runs <paramref name="action"/> under the lock, then the engine's commands. After a disk failure the action still
+    /// runs (status reads work; a write throws from the failed log) but no command is carried out.
+    /// </summary>
     public T Invoke<T>(Func<IEngine, T> action)
     {
         lock (gate)
         {
-            var result = action(_engine);
+            T result;
+            try
+            {
+                result = action(_engine);
+            }
+            catch (DiskFailedException e)
+            {
+                Fail(e);
+                throw;
+            }
             Settle();
             return result;
         }
+    }
+
+    /// <summary>A disk failure outside any engine call (the sync thread's fsync, the node's own flush as it stops): stops the engine the same way.</summary>
+    public void ReportDiskFailure(DiskFailedException e)
+    {
+        lock (gate) Fail(e);
     }
 
     public Hello LocalHello
@@ -59,9 +99,17 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     {
         lock (gate)
         {
-            if (stopping.IsCancellationRequested) { connection.Abort(CodecError.Shutdown, "stopping"); return false; }
+            if (stopping.IsCancellationRequested || _failure is not null) { connection.Abort(CodecError.Shutdown, "stopping"); return false; }
             connections.Add(connection, peer, guard);
-            _engine.OnConnected(connection.Id, peer);
+            try
+            {
+                _engine.OnConnected(connection.Id, peer);
+            }
+            catch (DiskFailedException e)
+            {
+                Fail(e);
+                return true;
+            }
             Settle();
             return true;
         }
@@ -71,14 +119,22 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     {
         lock (gate)
         {
+            if (_failure is not null) return;
             try
             {
                 _engine.OnFrame(connection, frame);
             }
-            finally
+            catch (DiskFailedException e)
+            {
+                Fail(e);
+                return;
+            }
+            catch
             {
                 Settle();
+                throw;
             }
+            Settle();
         }
     }
 
@@ -87,7 +143,16 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
         lock (gate)
         {
             connections.Remove(connection, peer);
-            _engine.OnDisconnected(connection.Id);
+            if (_failure is not null) return;
+            try
+            {
+                _engine.OnDisconnected(connection.Id);
+            }
+            catch (DiskFailedException e)
+            {
+                Fail(e);
+                return;
+            }
             Settle();
         }
     }
@@ -96,7 +161,16 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     {
         lock (gate)
         {
-            _engine.OnDialFailed(nodeId, reason);
+            if (_failure is not null) return;
+            try
+            {
+                _engine.OnDialFailed(nodeId, reason);
+            }
+            catch (DiskFailedException e)
+            {
+                Fail(e);
+                return;
+            }
             Settle();
         }
     }
@@ -106,10 +180,18 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     {
         lock (gate)
         {
-            if (stopping.IsCancellationRequested) return false;
-            _engine.OnSynced();
+            if (stopping.IsCancellationRequested || _failure is not null) return false;
+            try
+            {
+                _engine.OnSynced();
+            }
+            catch (DiskFailedException e)
+            {
+                Fail(e);
+                return false;
+            }
             Settle();
-            return true;
+            return _failure is null;
         }
     }
 
@@ -129,12 +211,13 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
                 long wait;
                 lock (gate)
                 {
+                    if (_failure is not null) return;
                     long now = NowMicros;
                     long due = _engine.NextTickMicros;
                     if (due <= now && now - _lastTimerTickMicros >= minSpacing)
                     {
                         _lastTimerTickMicros = now;
-                        _engine.OnTick();
+                        if (!TryTick()) return;
                         Drain();
                         due = _engine.NextTickMicros;
                     }
@@ -169,19 +252,61 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     private void Settle()
     {
         Drain();
+        if (_failure is not null) return;
         long due = _engine.NextTickMicros;
         if (due <= NowMicros)
         {
-            _engine.OnTick();
+            if (!TryTick()) return;
             Drain();
             due = _engine.NextTickMicros;
         }
         if (due < _timerDueMicros && _wake.CurrentCount == 0) _wake.Release();
     }
 
-    /// <summary>Runs the engine's commands; called with the lock held.</summary>
+    /// <summary>Ticks the engine (lock held); false when its disk failed.</summary>
+    private bool TryTick()
+    {
+        try
+        {
+            _engine.OnTick();
+            return true;
+        }
+        catch (DiskFailedException e)
+        {
+            Fail(e);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Stops the engine for good (lock held): drops the commands the failing call left, so nothing it asked after the
+    /// failure is sent, logs the one line that says which file and which error, and tells the host.
+    /// </summary>
+    private void Fail(DiskFailedException e)
+    {
+        if (_failure is not null) return;
+        _failure = e;
+        DropCommands();
+        EngineHostLog.DiskFailed(logger, e.Operation, e.Path ?? "the log", e.Error);
+        OnDiskFailed?.Invoke(e);
+        _failed.TrySetResult(e);
+    }
+
+    private void DropCommands()
+    {
+        var outbox = _engine.Outbox;
+        foreach (var command in outbox) command.Buffer?.Release();
+        outbox.Clear();
+    }
+
+    /// <summary>Runs the engine's commands; called with the lock held. After a disk failure it drops them instead.</summary>
     private void Drain()
     {
+        if (_failure is not null)
+        {
+            DropCommands();
+            return;
+        }
         var outbox = _engine.Outbox;
         for (int i = 0; i < outbox.Count; i++)
         {

@@ -30,4 +30,13 @@ internal static partial class HostingLog
 
     [LoggerMessage(EventId = 508, Level = LogLevel.Information, Message = "Relay drained: members acked through {Retained}")]
     public static partial void RelayDrained(ILogger logger, ulong retained);
+
+    [LoggerMessage(EventId = 520, Level = LogLevel.Information, Message = "Member draining: Appends no longer taken; making entries through {Last} durable and acking them, for up to {Seconds:0.#} s")]
+    public static partial void MemberDraining(ILogger logger, double seconds, ulong last);
+
+    [LoggerMessage(EventId = 521, Level = LogLevel.Information, Message = "Member drained: log ends at {Durable}, durable and acked to {Upstreams} upstream(s)")]
+    public static partial void MemberDrained(ILogger logger, ulong durable, int upstreams);
+
+    [LoggerMessage(EventId = 522, Level = LogLevel.Warning, Message = "Member drain timed out after {Seconds:0.#} s with entries through {Durable} durable; a restarted member catches up from its log")]
+    public static partial void MemberDrainTimedOut(ILogger logger, double seconds, ulong durable);
 }

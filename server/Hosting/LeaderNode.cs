@@ -38,11 +38,11 @@ public sealed class LeaderNode : IAsyncDisposable
     /// <summary>Set once <see cref="DrainAsync"/> began: publishes are refused from then on.</summary>
     public bool Draining => _draining;
 
-    public LeaderNode(TopologyConfig topology, ulong epoch, string? dataDirectory, LeaderOptions? options, ILoggerFactory loggers)
+    public LeaderNode(TopologyConfig topology, ulong epoch, string dataDirectory, LeaderOptions? options, ILoggerFactory loggers)
     {
         Topology = topology;
         var logger = _logger = loggers.CreateLogger("georelay.leader");
-        _log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, topology.LeaderId), NodeSetup.Log(topology, topology.Defaults.Fsync),
+        _log = SegmentLog.Open(dataDirectory, NodeSetup.Log(topology, topology.Defaults.Fsync),
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         _host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.Window * 2), loggers.CreateLogger("georelay.transport"),
             security: NodeSetup.Security(topology, topology.LeaderId));
@@ -53,6 +53,7 @@ public sealed class LeaderNode : IAsyncDisposable
         _catchUp = new CatchUpProgress(logger);
         _host.Attach(Engine);
         _host.AfterDrain = CompleteWaiters;
+        _host.OnDiskFailed = FailWaiters;
         _host.PublishCapacity = () => !_draining && Engine.HasCapacity;
         if (topology.Leader.Publish is { } publish)
             PublishEndPoint = _host.Listen(publish.ToEndPoint(), PortKind.Publish);
@@ -68,6 +69,7 @@ public sealed class LeaderNode : IAsyncDisposable
             var result = _host.Invoke(engine =>
             {
                 var leader = (LeaderEngine)engine;
+                if (_host.Failure is { } failure) throw DiskFailedException.Earlier(failure);
                 if (_draining) throw new InvalidOperationException("the leader is draining and takes no more entries");
                 if (!leader.HasCapacity)
                 {
@@ -91,6 +93,7 @@ public sealed class LeaderNode : IAsyncDisposable
     public Task DeliveredToAsync(string datacenter, ulong index) => _host.Invoke(engine =>
     {
         if (Engine.DeliveredTo(datacenter) >= index) return Task.CompletedTask;
+        if (_host.Failure is { } failure) return Task.FromException(DiskFailedException.Earlier(failure));
         if (!_delivered.TryGetValue(datacenter, out var queue)) _delivered[datacenter] = queue = new();
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         queue.Enqueue((index, done));
@@ -129,15 +132,25 @@ public sealed class LeaderNode : IAsyncDisposable
     public async Task<bool> DrainAsync(TimeSpan bound)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var (durable, connected) = _host.Invoke(e =>
+        if (_host.Failure is not null) return false;
+        (ulong, List<string>) started;
+        try
         {
-            _draining = true;
-            Engine.FlushAndSend();
-            var names = new List<string>();
-            foreach (var s in Engine.Status())
-                if (s.Connected) names.Add(s.Name);
-            return (Engine.DurableIndex, names);
-        });
+            started = _host.Invoke(e =>
+            {
+                _draining = true;
+                Engine.FlushAndSend();
+                var names = new List<string>();
+                foreach (var s in Engine.Status())
+                    if (s.Connected) names.Add(s.Name);
+                return (Engine.DurableIndex, names);
+            });
+        }
+        catch (DiskFailedException)
+        {
+            return false; // the drain's own flush failed: logged, and the node stops
+        }
+        var (durable, connected) = started;
         HostingLog.Draining(_logger, bound.TotalSeconds, connected.Count, durable);
         var waits = new List<Task>(connected.Count);
         foreach (var dc in connected) waits.Add(DeliveredToAsync(dc, durable));
@@ -146,6 +159,10 @@ public sealed class LeaderNode : IAsyncDisposable
             await Task.WhenAll(waits).WaitAsync(bound).ConfigureAwait(false);
             HostingLog.Drained(_logger, durable, _host.Invoke(_ => Engine.CommitIndex), clock.Elapsed.TotalSeconds);
             return true;
+        }
+        catch (DiskFailedException)
+        {
+            return false; // logged where it failed; the node stops
         }
         catch (TimeoutException)
         {
@@ -173,6 +190,20 @@ public sealed class LeaderNode : IAsyncDisposable
         _logger.LogInformation("Summary last={Last} commit={Commit}", Engine.LastIndex, Engine.CommitIndex);
     }
 
+    /// <summary>The disk failed (engine lock held): nothing waiting becomes accepted, committed or delivered any more.</summary>
+    private void FailWaiters(DiskFailedException failure)
+    {
+        FailAll(_accepted, failure);
+        FailAll(_committed, failure);
+        foreach (var (_, queue) in _delivered) FailAll(queue, failure);
+        _capacity.TrySetException(failure);
+    }
+
+    private static void FailAll(Queue<(ulong Index, TaskCompletionSource Done)> queue, DiskFailedException failure)
+    {
+        while (queue.TryDequeue(out var w)) w.Done.TrySetException(failure);
+    }
+
     private static void Release(Queue<(ulong Index, TaskCompletionSource Done)> queue, ulong mark)
     {
         // Waiters queue in index order, so the front is always the next to complete.
@@ -185,7 +216,11 @@ public sealed class LeaderNode : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _host.Invoke(e => { ((LeaderEngine)e).FlushAndSend(); return 0; });
+        if (_host.Failure is null)
+        {
+            try { _host.Invoke(e => { ((LeaderEngine)e).FlushAndSend(); return 0; }); }
+            catch (DiskFailedException) { } // logged, and the node counts as failed
+        }
         LogSummary();
         _host.Invoke(e => ((LeaderEngine)e).Stopping = true);
         await _host.DisposeAsync().ConfigureAwait(false);

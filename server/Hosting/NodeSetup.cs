@@ -65,7 +65,4 @@ internal static class NodeSetup
         RetentionMaxAge = topology.Defaults.RetentionMaxAge,
         Fsync = fsync,
     };
-
-    public static string DataDirectory(string? given, string nodeId) =>
-        given ?? Path.Combine(Path.GetTempPath(), "georelay", nodeId);
 }

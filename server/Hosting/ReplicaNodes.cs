@@ -20,14 +20,14 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
     public string NodeId { get; }
     private protected ILogger Logger { get; }
 
-    private protected ReplicaNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers,
+    private protected ReplicaNode(TopologyConfig topology, string nodeId, string dataDirectory, ILoggerFactory loggers,
         string category, bool fsync, long maxQueued, Func<IEntryLog, EngineHost, ILogger, TEngine> create)
     {
         var node = topology.GetNode(nodeId);
         Topology = topology;
         NodeId = nodeId;
         var logger = Logger = loggers.CreateLogger(category);
-        Log = SegmentLog.Open(NodeSetup.DataDirectory(dataDirectory, nodeId), NodeSetup.Log(topology, fsync),
+        Log = SegmentLog.Open(dataDirectory, NodeSetup.Log(topology, fsync),
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, maxQueued), loggers.CreateLogger("georelay.transport"),
             security: NodeSetup.Security(topology, nodeId));
@@ -41,42 +41,35 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
     public async ValueTask DisposeAsync()
     {
         await Host.DisposeAsync().ConfigureAwait(false);
-        Host.Invoke(_ => { Log.Flush(); Engine.Dispose(); return 0; });
-        Log.Dispose();
-    }
-}
-
-/// <summary>A relay (relay daemon).</summary>
-public sealed class RelayNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
-    // Retention feeds learners; a crash loses nothing the leader cannot resend, so no fsync.
-    // A member link may have to queue a whole window of the leader's batches (the window counts their
-    // uncompressed bytes): cutting it as a slow consumer below that made the leader resend everything.
-    // Learners are held to learner-backlog by the fan-out itself.
-    : ReplicaNode<RelayEngine>(topology, nodeId, dataDirectory, loggers, "georelay.relay", fsync: false,
-        Math.Max(topology.Defaults.LearnerBacklog, topology.Defaults.Window + topology.Defaults.BatchMaxBytes) * 2,
-        (log, host, logger) => new RelayEngine(topology, nodeId, log, host, logger: logger))
-{
-    /// <summary>
-    /// Before a clean stop: waits, at most <paramref name="bound"/>, until every member that is up has
-    /// acked what this relay holds, so the batches it took are not left half forwarded.
-    /// </summary>
-    public async Task<bool> DrainAsync(TimeSpan bound)
-    {
-        var drained = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Check()
-        {
-            ulong retained = Engine.RetainedIndex;
-            foreach (var (_, up, durable) in Engine.MemberStatus())
-                if (up && durable < retained) return;
-            drained.TrySetResult(retained);
-        }
-        Host.Invoke(_ => { Check(); Host.AfterDrain = Check; return 0; });
         try
         {
-            HostingLog.RelayDrained(Logger, await drained.Task.WaitAsync(bound).ConfigureAwait(false));
-            return true;
+            // A failed log is not flushed again: its fsync is never retried.
+            Host.Invoke(_ => { if (Host.Failure is null) Log.Flush(); return 0; });
         }
-        catch (TimeoutException)
+        catch (DiskFailedException) { } // logged by the host, which now counts as failed
+        Host.Invoke(_ => { Engine.Dispose(); return 0; });
+        try { Log.Dispose(); }
+        catch (DiskFailedException e) { Host.ReportDiskFailure(e); }
+    }
+
+    /// <summary>
+    /// Waits, at most <paramref name="bound"/>, until <paramref name="done"/> holds after an engine event, checked under
+    /// the engine's lock; false on timeout or when the disk failed meanwhile.
+    /// </summary>
+    private protected async Task<bool> WaitForAsync(Func<bool> done, TimeSpan bound)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Check()
+        {
+            if (done()) reached.TrySetResult();
+        }
+        try
+        {
+            Host.Invoke(_ => { Check(); Host.AfterDrain = Check; return 0; });
+            var first = await Task.WhenAny(reached.Task, Host.Failed).WaitAsync(bound).ConfigureAwait(false);
+            return first == reached.Task;
+        }
+        catch (Exception e) when (e is TimeoutException or DiskFailedException)
         {
             return false;
         }
@@ -87,11 +80,63 @@ public sealed class RelayNode(TopologyConfig topology, string nodeId, string? da
     }
 }
 
+/// <summary>A relay (relay daemon).</summary>
+public sealed class RelayNode(TopologyConfig topology, string nodeId, string dataDirectory, ILoggerFactory loggers)
+    // Retention feeds learners; a crash loses nothing the leader cannot resend, so no fsync.
+    // A member link may have to queue a whole window of the leader's batches (the window counts their
+    // uncompressed bytes): cutting it as a slow consumer below that made the leader resend everything.
+    // Learners are held to learner-backlog by the fan-out itself.
+    : ReplicaNode<RelayEngine>(topology, nodeId, dataDirectory, loggers, "georelay.relay", fsync: false,
+        Math.Max(topology.Defaults.LearnerBacklog, topology.Defaults.Window + topology.Defaults.BatchMaxBytes) * 2,
+        (log, host, logger) => new RelayEngine(topology, nodeId, log, host, logger: logger))
+{
+    /// <summary>
+    /// Before a clean stop: takes no more batches, waits, at most <paramref name="bound"/>, until every member that
+    /// is up has acked what this relay holds (so the batches it took are not left half forwarded), then tells the
+    /// leader with one last DcAck. Once it closes, the leader resends the rest through the next relay.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan bound)
+    {
+        if (Host.Failure is not null) return false;
+        Host.Invoke(_ => { Engine.BeginDrain(); return 0; });
+        bool drained = await WaitForAsync(() =>
+        {
+            ulong retained = Engine.RetainedIndex;
+            foreach (var (_, up, durable) in Engine.MemberStatus())
+                if (up && durable < retained) return false;
+            return true;
+        }, bound).ConfigureAwait(false);
+        if (!drained) return false;
+        ulong through = Host.Invoke(_ => { Engine.SendFinalAck(); return Engine.RetainedIndex; });
+        HostingLog.RelayDrained(Logger, through);
+        return true;
+    }
+}
+
 /// <summary>A member (durable replica).</summary>
-public sealed class MemberNode(TopologyConfig topology, string nodeId, string? dataDirectory, ILoggerFactory loggers)
+public sealed class MemberNode(TopologyConfig topology, string nodeId, string dataDirectory, ILoggerFactory loggers)
     : ReplicaNode<MemberEngine>(topology, nodeId, dataDirectory, loggers, "georelay.member", topology.Defaults.Fsync, topology.Defaults.LearnerBacklog * 2,
         (log, host, logger) => new MemberEngine(topology, nodeId, log, host, logger: logger))
 {
+    /// <summary>
+    /// Before a clean stop: takes no more Appends, makes what it appended durable and acks that to every upstream,
+    /// waiting at most <paramref name="bound"/>. The log then ends at an index the leader was told about.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan bound)
+    {
+        if (Host.Failure is not null) return false;
+        ulong last = Host.Invoke(_ => { Engine.BeginDrain(); return Engine.LastIndex; });
+        HostingLog.MemberDraining(Logger, bound.TotalSeconds, last);
+        if (!await WaitForAsync(() => Engine.Drained, bound).ConfigureAwait(false))
+        {
+            if (Host.Failure is null) HostingLog.MemberDrainTimedOut(Logger, bound.TotalSeconds, Host.Invoke(_ => Engine.DurableIndex));
+            return false;
+        }
+        var (durable, upstreams) = Host.Invoke(_ => (Engine.DurableIndex, Engine.UpstreamCount));
+        HostingLog.MemberDrained(Logger, durable, upstreams);
+        return true;
+    }
+
     /// <summary>SHA-256 over every entry (index, epoch, key, payload) up to <paramref name="through"/>: equal logs have equal digests.</summary>
     public string Digest(ulong through) => Host.Invoke(_ => LogDigest.Compute(Log, through));
 }

@@ -1,13 +1,14 @@
-using Microsoft.Extensions.Logging;
+using GeoRelay.Storage;
 
 namespace GeoRelay.Server.Hosting;
 
 /// <summary>
 /// Runs the engine's group fsync on a thread of its own, never under the engine's lock, so a member goes on reading
 /// and appending while the disk syncs instead of every frame waiting out the previous frame's fsync. When one ends,
-/// <c>synced</c> tells the engine (under its lock) and returns false once the host is stopping.
+/// <c>synced</c> tells the engine (under its lock) and returns false once the host is stopping; when one fails,
+/// <c>failed</c> stops the node and the thread ends: a failed fsync is never retried.
 /// </summary>
-internal sealed class SyncThread(object gate, Func<bool> synced, ILogger logger, CancellationToken stopping)
+internal sealed class SyncThread(object gate, Func<bool> synced, Action<DiskFailedException> failed, CancellationToken stopping)
 {
     private readonly SemaphoreSlim _requested = new(0);
     private Action? _pending; // under gate
@@ -41,13 +42,18 @@ internal sealed class SyncThread(object gate, Func<bool> synced, ILogger logger,
                 {
                     flush();
                 }
+                catch (DiskFailedException e)
+                {
+                    failed(e);
+                    break;
+                }
                 catch (Exception e)
                 {
                     // Stopping closed the log under us: the stop flushes it itself.
                     if (stopping.IsCancellationRequested) break;
-                    // The engine stays waiting for this sync, so it acks nothing the disk may have lost.
-                    EngineHostLog.SyncFailed(logger, e);
-                    continue;
+                    // Whatever else went wrong, the entries may not be durable: stop rather than wait forever.
+                    failed(new DiskFailedException("fsync", null, e));
+                    break;
                 }
                 if (!synced()) break;
             }

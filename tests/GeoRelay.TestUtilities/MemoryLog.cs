@@ -3,10 +3,21 @@ using GeoRelay.Storage.Internal;
 
 namespace GeoRelay.TestUtilities;
 
+/// <summary>How <see cref="MemoryLog.BreakDisk"/> breaks a simulated disk.</summary>
+public enum DiskFault
+{
+    None,
+    /// <summary>The next write of any kind fails (ENOSPC, EIO on write).</summary>
+    WriteFails,
+    /// <summary>Appends still land in the page cache; the next flush, roll-over, truncation, reset or deletion fails (EIO on fsync).</summary>
+    SyncFails,
+}
+
 /// <summary>
 /// An in-memory <see cref="IEntryLog"/> with the semantics of <see cref="SegmentLog"/> (segments sized by
 /// <see cref="SegmentLogOptions.SegmentBytes"/>, the same retention, truncation and durability rules), for
-/// deterministic simulation tests. <see cref="Crash"/> loses what a killed process would. Thread-safe.
+/// deterministic simulation tests. <see cref="Crash"/> loses what a killed process would; <see cref="BreakDisk"/>
+/// makes writes fail as a broken disk does. Thread-safe.
 /// </summary>
 public sealed class MemoryLog : IEntryLog
 {
@@ -29,6 +40,9 @@ public sealed class MemoryLog : IEntryLog
     private ulong _firstIndex;
     private ulong _lastIndex;
     private bool _disposed;
+    private DiskFault _fault;
+    private DiskFailedException? _failure;
+    private volatile bool _diskFailed;
 
     public MemoryLog(SegmentLogOptions? options = null)
     {
@@ -46,6 +60,19 @@ public sealed class MemoryLog : IEntryLog
 
     public ulong LastEpoch => Volatile.Read(ref _lastEpoch);
 
+    /// <summary>A write has failed since the last <see cref="Crash"/>: as <see cref="SegmentLog"/>, the log takes no more writes.</summary>
+    public bool DiskFailed => _diskFailed;
+
+    /// <summary>
+    /// Breaks the disk until the next <see cref="Crash"/> (a restart on a repaired disk). The failure shows at the
+    /// next write <paramref name="fault"/> covers; from then on every write throws <see cref="DiskFailedException"/>
+    /// and <see cref="DurableIndex"/> stays where it was, as with <see cref="SegmentLog"/>.
+    /// </summary>
+    public void BreakDisk(DiskFault fault)
+    {
+        lock (_gate) _fault = fault;
+    }
+
     /// <summary>Number of (simulated) segments.</summary>
     public int SegmentCount
     {
@@ -59,6 +86,8 @@ public sealed class MemoryLog : IEntryLog
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            ThrowIfFailed();
+            if (_fault == DiskFault.WriteFails) throw Fail("write");
             RecordHeader.Validate(entry);
             ulong index = entry.Index;
             if (!IsEmpty && index < _next) return false;
@@ -76,6 +105,7 @@ public sealed class MemoryLog : IEntryLog
                 segment = _segments[^1];
                 if (!segment.IsEmpty && segment.Size + size > _options.SegmentBytes)
                 {
+                    if (_fault != DiskFault.None) throw Fail("fsync");
                     // SegmentLog makes a segment durable when it rolls over.
                     if (segment.NextIndex - 1 > _durable) _durable = segment.NextIndex - 1;
                     segment = AddSegment(index);
@@ -104,6 +134,8 @@ public sealed class MemoryLog : IEntryLog
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            ThrowIfFailed();
+            if (_fault != DiskFault.None) throw Fail(_fault == DiskFault.SyncFails ? "fsync" : "write");
             if (!IsEmpty) _durable = _next - 1;
         }
     }
@@ -151,7 +183,9 @@ public sealed class MemoryLog : IEntryLog
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            ThrowIfFailed();
             if (_next == 0 || index >= _next - 1) return;
+            if (_fault != DiskFault.None) throw Fail("truncate");
             if (IsEmpty || index < _segments[0].BaseIndex)
             {
                 ResetCore(index == 0 ? 0 : index + 1);
@@ -175,6 +209,8 @@ public sealed class MemoryLog : IEntryLog
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            ThrowIfFailed();
+            if (_fault != DiskFault.None) throw Fail("delete");
             ResetCore(nextIndex);
         }
     }
@@ -184,6 +220,7 @@ public sealed class MemoryLog : IEntryLog
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            ThrowIfFailed();
             long total = 0;
             foreach (MemorySegment segment in _segments) total += segment.Size;
             long cutoffMicros = (now.UtcTicks - DateTime.UnixEpoch.Ticks) / 10 - _options.RetentionMaxAge.Ticks / 10;
@@ -192,6 +229,7 @@ public sealed class MemoryLog : IEntryLog
             {
                 MemorySegment oldest = _segments[0];
                 if (total <= _options.RetentionMaxBytes && oldest.NewestTimestampMicros >= cutoffMicros) break;
+                if (_fault != DiskFault.None) throw Fail("delete");
                 total -= oldest.Size;
                 _segments.RemoveAt(0);
                 dropped++;
@@ -204,7 +242,8 @@ public sealed class MemoryLog : IEntryLog
     /// <summary>
     /// Simulates a process or machine crash and restart: entries above <see cref="DurableIndex"/> are lost; with
     /// <paramref name="tornTail"/>, a random prefix of them survives instead, as a partly completed write would.
-    /// Afterwards everything held counts as durable, as after <see cref="SegmentLog.Open"/>.
+    /// Afterwards everything held counts as durable, as after <see cref="SegmentLog.Open"/>, and a broken disk is
+    /// repaired.
     /// </summary>
     public void Crash(bool tornTail, Random rng)
     {
@@ -212,6 +251,9 @@ public sealed class MemoryLog : IEntryLog
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            _fault = DiskFault.None;
+            _failure = null;
+            _diskFailed = false;
             if (IsEmpty) return;
             ulong floor = Math.Max(_durable, _segments[0].BaseIndex - 1);
             ulong unsynced = _next - 1 - floor;
@@ -234,6 +276,18 @@ public sealed class MemoryLog : IEntryLog
     public void Dispose()
     {
         lock (_gate) _disposed = true;
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (_failure is not null) throw DiskFailedException.Earlier(_failure);
+    }
+
+    private DiskFailedException Fail(string operation)
+    {
+        _failure = new DiskFailedException(operation, "memory log", new IOException("simulated disk failure"));
+        _diskFailed = true;
+        return _failure;
     }
 
     private MemorySegment AddSegment(ulong baseIndex)

@@ -16,6 +16,12 @@ public enum FaultKind
     SlowLink,
     DropConnection,
     ReplaceLeader,
+    /// <summary>
+    /// A node's disk breaks (writes or fsyncs fail); scheduled apart from the others, so a seed's other faults stay
+    /// what they were before this kind existed. The node must stop at the failure, sending nothing more, and
+    /// restarts later on a repaired disk with what its log made durable.
+    /// </summary>
+    DiskFails,
 }
 
 /// <summary>How long and how hard one simulated run is.</summary>
@@ -42,9 +48,10 @@ public sealed record SimulationOptions
     public static SimulationOptions Default { get; } = new();
 }
 
-/// <summary>What one run did.</summary>
+/// <summary>What one run did; <see cref="DiskStops"/> counts nodes a broken disk stopped (a broken disk can go unnoticed until repaired).</summary>
 public sealed record SimulationResult(int Seed, ulong TraceHash, long Steps, ulong Entries, ulong Commit, ulong LeaderEpoch,
-    IReadOnlyDictionary<FaultKind, int> Faults, long Failovers, long DirectFallbacks, long LearnerReconnects, IReadOnlyList<string> FaultLog);
+    IReadOnlyDictionary<FaultKind, int> Faults, long Failovers, long DirectFallbacks, long LearnerReconnects, IReadOnlyList<string> FaultLog,
+    int DiskStops = 0);
 
 /// <summary>An invariant broke: the seed, the step and the faults so far say how to get there again.</summary>
 public sealed class InvariantViolationException(int seed, long step, string what, IReadOnlyList<string> faultLog)
@@ -80,6 +87,8 @@ public sealed class FaultSimulation
     private readonly Random _schedule;
     private readonly Random _disk;
     private readonly Random _publish;
+    /// <summary>Every choice about disk faults: drawn apart, so seeds without one run as before they existed.</summary>
+    private readonly Random _diskFaults;
     private readonly MemoryLog _leaderLog = new();
     private readonly Dictionary<string, MemoryLog> _memberLogs = new();
     private readonly Dictionary<string, WatchedLog> _memberWatched = new();
@@ -102,6 +111,7 @@ public sealed class FaultSimulation
     private long _step;
     private long _failoversBefore;
     private long _directBefore;
+    private int _diskStops;
 
     private FaultSimulation(int seed, TopologyConfig topology, SimulationOptions options)
     {
@@ -132,6 +142,9 @@ public sealed class FaultSimulation
         }
         _network = new SimNetwork(Profile, networkSeed);
         _env = new SimEnvironment(_network.Clock);
+        _diskFaults = new Random(master.Next());
+        _network.HasDiskFailed = id => LogOf(id)?.DiskFailed == true;
+        _network.DiskFailed = OnDiskFailed;
 
         var relays = new List<string>();
         var members = new List<string>();
@@ -204,18 +217,27 @@ public sealed class FaultSimulation
     private SimulationResult Run()
     {
         var schedule = Schedule();
-        int next = 0;
+        var diskSchedule = DiskSchedule();
+        int next = 0, nextDisk = 0;
         for (; _step < _options.FaultSteps; _step++)
         {
             while (next < schedule.Count && schedule[next].Step == _step) Inject(schedule[next++].Kind);
+            while (nextDisk < diskSchedule.Count && diskSchedule[nextDisk] == _step) { nextDisk++; BreakDisk(); }
             UndoDue();
             Publish();
             _network.Step(_options.TickMicros);
             Check();
         }
         // Heal everything, publish a little more, then stop and wait for every live node to converge.
-        foreach (var (_, what, undo) in _pending) { undo(); Log("end of faults: " + what); }
-        _pending.Clear();
+        RepairUnnoticedDisks();
+        // A restart may add to the list (a leader restarted by its disk failure); run until none is left.
+        while (_pending.Count > 0)
+        {
+            var (_, what, undo) = _pending[0];
+            _pending.RemoveAt(0);
+            undo();
+            Log("end of faults: " + what);
+        }
         _network.HealAll();
         _network.RestoreAllSpeeds();
         long end = _step + _options.SettleSteps;
@@ -239,14 +261,15 @@ public sealed class FaultSimulation
         long reconnects = 0;
         foreach (var l in _learners) reconnects += l.Reconnects;
         return new SimulationResult(_seed, _network.TraceHash, _step, _leaderLog.LastIndex, _leader.CommitIndex, _epoch,
-            _faults, _failoversBefore + failovers, _directBefore + direct, reconnects, _faultLog);
+            _faults, _failoversBefore + failovers, _directBefore + direct, reconnects, _faultLog, _diskStops);
     }
 
     private List<(long Step, FaultKind Kind)> Schedule()
     {
         int count = 1 + _schedule.Next(_options.MaxFaults);
         var list = new List<(long, FaultKind)>(count);
-        var kinds = Enum.GetValues<FaultKind>();
+        // Disk faults have a schedule of their own (DiskSchedule).
+        var kinds = Enum.GetValues<FaultKind>().Where(k => k != FaultKind.DiskFails).ToArray();
         for (int i = 0; i < count; i++)
             list.Add((_schedule.NextInt64(50, _options.FaultSteps * 3 / 4), kinds[_schedule.Next(kinds.Length)]));
         list.Sort((a, b) => a.Item1 != b.Item1 ? a.Item1.CompareTo(b.Item1) : a.Item2.CompareTo(b.Item2));
@@ -254,6 +277,70 @@ public sealed class FaultSimulation
     }
 
     private long Duration() => _schedule.NextInt64(20, 1_000);
+
+    /// <summary>Steps at which some node's disk breaks: none, one or two per run.</summary>
+    private List<long> DiskSchedule()
+    {
+        var steps = new List<long>();
+        for (int i = _diskFaults.Next(3); i > 0; i--) steps.Add(_diskFaults.NextInt64(50, _options.FaultSteps * 3 / 4));
+        steps.Sort();
+        return steps;
+    }
+
+    private MemoryLog? LogOf(string id) =>
+        id == _topology.LeaderId ? _leaderLog
+        : _memberLogs.TryGetValue(id, out var member) ? member
+        : _relayLogs.TryGetValue(id, out var relay) ? relay
+        : null;
+
+    /// <summary>A running node's disk breaks; the node notices at its next write of the kind that fails.</summary>
+    private void BreakDisk()
+    {
+        int pick = _diskFaults.Next(1 + _relays.Length + _members.Length);
+        string id = pick == 0 ? _topology.LeaderId : pick <= _relays.Length ? _relays[pick - 1] : _members[pick - 1 - _relays.Length];
+        var fault = _diskFaults.Next(2) == 0 ? DiskFault.WriteFails : DiskFault.SyncFails;
+        if (!_network.IsUp(id) || LogOf(id)!.DiskFailed) return;
+        _faults[FaultKind.DiskFails] = _faults.GetValueOrDefault(FaultKind.DiskFails) + 1;
+        LogOf(id)!.BreakDisk(fault);
+        Log($"disk of {id} breaks ({(fault == DiskFault.WriteFails ? "writes fail" : "fsyncs fail")})");
+    }
+
+    /// <summary>The network stopped a node whose disk failed; it restarts later on a repaired disk.</summary>
+    private void OnDiskFailed(string id, DiskFailedException e)
+    {
+        _diskStops++;
+        Log($"{id} stopped: its disk failed ({e.Operation})");
+        if (id == _topology.LeaderId)
+        {
+            Later($"leader restarts after its disk failed", () => { if (!_network.IsUp(id)) RestartLeader(_diskFaults); });
+            return;
+        }
+        ((IDisposable)_network.Engine(id)).Dispose();
+        bool torn = _diskFaults.Next(2) == 0;
+        if (_memberLogs.ContainsKey(id))
+        {
+            Later($"member {id} restarts on a repaired disk ({(torn ? "torn tail" : "durable state kept")})", () =>
+            {
+                if (_network.IsUp(id)) return;
+                _memberLogs[id].Crash(torn, _disk);
+                _network.Restart(id, NewMember(id));
+            });
+            return;
+        }
+        Later($"relay {id} restarts on a repaired disk ({(torn ? "torn tail" : "retention kept")})", () =>
+        {
+            if (_network.IsUp(id)) return;
+            _relayLogs[id].Crash(torn, _disk);
+            _network.Restart(id, NewRelay(id));
+        });
+    }
+
+    /// <summary>At the end of the faults: a disk that broke but was never written to since is repaired unnoticed.</summary>
+    private void RepairUnnoticedDisks()
+    {
+        foreach (var log in _memberLogs.Values.Concat(_relayLogs.Values).Append(_leaderLog))
+            if (!log.DiskFailed) log.BreakDisk(DiskFault.None);
+    }
 
     private void Inject(FaultKind kind)
     {
@@ -336,9 +423,15 @@ public sealed class FaultSimulation
     /// <summary>The leader process dies (losing what it had not fsynced) and comes back with the next epoch.</summary>
     private void ReplaceLeader()
     {
-        foreach (var s in _leader.Status()) { _failoversBefore += s.Failovers; _directBefore += s.DirectFallbacks; }
         _network.Crash(_topology.LeaderId);
-        bool torn = _schedule.Next(2) == 0;
+        RestartLeader(_schedule);
+    }
+
+    /// <summary>The stopped leader comes back on its log (what it had not fsynced lost) with the next epoch.</summary>
+    private void RestartLeader(Random random)
+    {
+        foreach (var s in _leader.Status()) { _failoversBefore += s.Failovers; _directBefore += s.DirectFallbacks; }
+        bool torn = random.Next(2) == 0;
         _leaderLog.Crash(torn, _disk);
         _epoch++;
         _leader = NewLeader();
@@ -404,9 +497,18 @@ public sealed class FaultSimulation
         int n = 1 + _publish.Next(4);
         for (int i = 0; i < n; i++)
         {
+            // A leader stopped by its disk takes no publishes until it is back.
+            if (!_network.IsUp(_topology.LeaderId)) return;
             ulong index = _leaderLog.LastIndex + 1;
             var payload = Encoding.ASCII.GetBytes($"s{_seed}-e{_epoch}-i{index}-" + new string('x', _publish.Next(100)));
-            _leader.Append(default, payload, _network.Clock.NowMicros);
+            try
+            {
+                _leader.Append(default, payload, _network.Clock.NowMicros);
+            }
+            catch (DiskFailedException e)
+            {
+                _network.StopOnDiskFailure(_topology.LeaderId, e);
+            }
         }
     }
 
@@ -427,6 +529,7 @@ public sealed class FaultSimulation
     /// <summary>The invariants, after every step.</summary>
     private void Check()
     {
+        if (_network.Violation is { } sentAfterFailure) throw Violation(sentAfterFailure);
         ulong commit = _leader.CommitIndex;
         if (commit < _lastCommit) throw Violation($"commit index went back from {_lastCommit} to {commit}");
         _lastCommit = commit;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using GeoRelay.Codec.Frames;
+using GeoRelay.Storage;
 using GeoRelay.Transport;
 using GeoRelay.Engines;
 
@@ -18,6 +19,10 @@ public readonly record struct LinkProfile(long LatencyMicros, long JitterMicros 
 /// through in-memory links (ordered like TCP) with per-link latency, jitter and bandwidth; links can
 /// be cut, slowed or dropped, nodes crashed and restarted. Every choice comes from one seed.
 /// </summary>
+/// <remarks>
+/// As EngineHost does, an engine call or sync that throws <see cref="DiskFailedException"/> stops the node: the
+/// commands it left are dropped, it is taken down (its links drop) and <see cref="DiskFailed"/> is told.
+/// </remarks>
 public sealed class SimNetwork
 {
     private sealed class Node(string id, IEngine engine)
@@ -62,6 +67,18 @@ public sealed class SimNetwork
         _profile = profile;
         _random = new Random(seed);
     }
+
+    /// <summary>Told when a node stopped on a disk failure (it is down by then, as a crashed node is).</summary>
+    public Action<string, DiskFailedException>? DiskFailed { get; set; }
+
+    /// <summary>
+    /// Asked for each frame a node sends: whether its log has failed. A node must send nothing once it has (its
+    /// engine is to let the failure through, never carry on), so such a frame is recorded in <see cref="Violation"/>.
+    /// </summary>
+    public Func<string, bool>? HasDiskFailed { get; set; }
+
+    /// <summary>The first frame sent by a node after its disk failed; null if none.</summary>
+    public string? Violation { get; private set; }
 
     public SimClock Clock { get; } = new();
     public ulong TraceHash { get; private set; } = 14695981039346656037UL;
@@ -142,9 +159,37 @@ public sealed class SimNetwork
         {
             var node = _order[i];
             if (!node.Up) continue;
-            if (node.Engine.NextTickMicros <= Clock.NowMicros) node.Engine.OnTick();
+            if (node.Engine.NextTickMicros <= Clock.NowMicros && !TryTick(node)) continue;
             Run(node);
         }
+    }
+
+    private bool TryTick(Node node)
+    {
+        try
+        {
+            node.Engine.OnTick();
+            return true;
+        }
+        catch (DiskFailedException e)
+        {
+            StopOnDiskFailure(node, e);
+            return false;
+        }
+    }
+
+    /// <summary>A node met a disk failure outside an engine call (a publish into the leader): stops it as one inside would.</summary>
+    public void StopOnDiskFailure(string id, DiskFailedException e) => StopOnDiskFailure(_nodes[id], e);
+
+    /// <summary>As EngineHost: drops what the failing call left, never calls the engine again, closes its connections.</summary>
+    private void StopOnDiskFailure(Node node, DiskFailedException e)
+    {
+        if (!node.Up || _nodes[node.Id] != node) return;
+        var outbox = node.Engine.Outbox;
+        foreach (var command in outbox) command.Buffer?.Release();
+        outbox.Clear();
+        Crash(node.Id);
+        DiskFailed?.Invoke(node.Id, e);
     }
 
     private static (string, string) Pair(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? (a, b) : (b, a);
@@ -187,6 +232,11 @@ public sealed class SimNetwork
                     Drop(link.Id);
                     break;
                 }
+                catch (DiskFailedException e)
+                {
+                    StopOnDiskFailure(link.To, e);
+                    break;
+                }
                 if (!_links.ContainsKey(link.Id)) break;
             }
         }
@@ -194,7 +244,7 @@ public sealed class SimNetwork
         {
             d.Frame.Release();
         }
-        Settle(link.To);
+        if (link.To.Up) Settle(link.To);
     }
 
     private void Drop(int linkId)
@@ -202,8 +252,22 @@ public sealed class SimNetwork
         if (!_links.Remove(linkId, out var link)) return;
         _links.Remove(link.PeerLink);
         Mix((ulong)linkId * 7);
-        if (link.From.Up) { link.From.Engine.OnDisconnected(linkId); Settle(link.From); }
-        if (link.To.Up) { link.To.Engine.OnDisconnected(link.PeerLink); Settle(link.To); }
+        if (link.From.Up) Disconnected(link.From, linkId);
+        if (link.To.Up) Disconnected(link.To, link.PeerLink);
+    }
+
+    private void Disconnected(Node node, int connection)
+    {
+        try
+        {
+            node.Engine.OnDisconnected(connection);
+        }
+        catch (DiskFailedException e)
+        {
+            StopOnDiskFailure(node, e);
+            return;
+        }
+        Settle(node);
     }
 
     /// <summary>After an event, as EngineHost does: executes the node's commands, then ticks it at once if that left work due.</summary>
@@ -211,8 +275,7 @@ public sealed class SimNetwork
     {
         Run(node);
         if (!node.Up || node.Engine.NextTickMicros > Clock.NowMicros) return;
-        node.Engine.OnTick();
-        Run(node);
+        if (TryTick(node)) Run(node);
     }
 
     /// <summary>Executes a node's commands.</summary>
@@ -228,7 +291,12 @@ public sealed class SimNetwork
         outbox.Clear();
         try
         {
-            for (int i = 0; i < count; i++) Execute(node, commands[i]);
+            for (int i = 0; i < count; i++)
+            {
+                // A sync that failed stopped the node: what it asked for after it is dropped.
+                if (!node.Up) { commands[i].Buffer?.Release(); continue; }
+                Execute(node, commands[i]);
+            }
         }
         finally
         {
@@ -241,6 +309,8 @@ public sealed class SimNetwork
         switch (c.Kind)
         {
             case CommandKind.Send:
+                if (HasDiskFailed?.Invoke(node.Id) == true)
+                    Violation ??= $"{node.Id} sent a {(FrameType)c.Buffer!.Memory.Span[4]} frame after its disk failed";
                 if (_links.TryGetValue(c.Connection, out var link))
                 {
                     long at = ArrivalTime(link, c.Buffer!.Length);
@@ -250,6 +320,7 @@ public sealed class SimNetwork
                     c.Buffer!.Release();
                 break;
             case CommandKind.Close:
+                if (HasDiskFailed?.Invoke(node.Id) == true) Violation ??= $"{node.Id} closed a connection after its disk failed";
                 if (_links.TryGetValue(c.Connection, out var closing))
                 {
                     // As FramedConnection.Close: an Error frame saying why, after what is queued, then the close.
@@ -267,8 +338,15 @@ public sealed class SimNetwork
                 break;
             case CommandKind.Sync:
                 // The disk is instant here; the engine is ticked next, as EngineHost does after a sync.
-                c.Work!();
-                node.Engine.OnSynced();
+                try
+                {
+                    c.Work!();
+                    node.Engine.OnSynced();
+                }
+                catch (DiskFailedException e)
+                {
+                    StopOnDiskFailure(node, e);
+                }
                 break;
         }
     }
@@ -298,16 +376,14 @@ public sealed class SimNetwork
     {
         if (!_nodes.TryGetValue(to, out var target) || !target.Up || _cut.Contains(Pair(from.Id, to)))
         {
-            from.Engine.OnDialFailed(to, "connection refused");
-            Settle(from);
+            DialFailed(from, to, "connection refused");
             return;
         }
         port ??= from.Engine.LocalHello.Kind == NodeKind.Learner ? PortKind.Learner : PortKind.Peer;
         var refusal = target.Engine.CheckPeer(from.Engine.LocalHello, port.Value);
         if (refusal is not null)
         {
-            from.Engine.OnDialFailed(to, refusal.Message);
-            Settle(from);
+            DialFailed(from, to, refusal.Message);
             return;
         }
         int outbound = ++_nextLink, inbound = ++_nextLink;
@@ -315,12 +391,39 @@ public sealed class SimNetwork
         _links[inbound] = new Link(inbound, target, from, outbound);
         Mix((ulong)outbound);
         var hello = from.Engine.LocalHello;
-        target.Engine.OnConnected(inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port.Value));
-        Settle(target);
+        if (!Connected(target, inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port.Value))) return;
         if (!_links.ContainsKey(outbound)) return;
         var back = target.Engine.LocalHello;
-        from.Engine.OnConnected(outbound, new PeerInfo(back.NodeId, back.Kind, back.Epoch, PortKind.Outbound));
-        Settle(from);
+        Connected(from, outbound, new PeerInfo(back.NodeId, back.Kind, back.Epoch, PortKind.Outbound));
+    }
+
+    private void DialFailed(Node node, string to, string reason)
+    {
+        try
+        {
+            node.Engine.OnDialFailed(to, reason);
+        }
+        catch (DiskFailedException e)
+        {
+            StopOnDiskFailure(node, e);
+            return;
+        }
+        Settle(node);
+    }
+
+    private bool Connected(Node node, int connection, PeerInfo peer)
+    {
+        try
+        {
+            node.Engine.OnConnected(connection, peer);
+        }
+        catch (DiskFailedException e)
+        {
+            StopOnDiskFailure(node, e);
+            return false;
+        }
+        Settle(node);
+        return node.Up;
     }
 
     /// <summary>

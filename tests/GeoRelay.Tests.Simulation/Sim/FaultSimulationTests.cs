@@ -53,7 +53,9 @@ public sealed class FaultSimulationTests
         TestContext.Out.WriteLine($"{seeds.Length} seeds, {results.Sum(r => r.Steps)} steps, {results.Sum(r => (long)r.Entries)} entries, " +
             $"{results.Sum(r => r.Failovers)} failovers, {results.Sum(r => r.DirectFallbacks)} direct fallbacks, {results.Sum(r => r.LearnerReconnects)} learner reconnects");
         TestContext.Out.WriteLine("faults: " + string.Join(", ", faults.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}")));
+        TestContext.Out.WriteLine($"nodes stopped by a broken disk: {results.Sum(r => r.DiskStops)}");
         Assert.That(faults.Keys, Is.EquivalentTo(Enum.GetValues<FaultKind>()), "every kind of fault struck at least once");
+        Assert.That(results.Sum(r => r.DiskStops), Is.GreaterThan(0), "a broken disk stopped some node (a disk can break and be repaired unnoticed)");
     }
 
     [Test]
