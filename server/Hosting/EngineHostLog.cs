@@ -39,6 +39,18 @@ internal static partial class EngineHostLog
     [LoggerMessage(EventId = 110, Level = LogLevel.Information, Message = "Runtime summary: gc0={Gen0} gc1={Gen1} gc2={Gen2} gc_pause_ms={PauseMillis} cpu_ms={CpuMillis}")]
     public static partial void RuntimeSummary(ILogger logger, int gen0, int gen1, int gen2, long pauseMillis, long cpuMillis);
 
+    [LoggerMessage(EventId = 120, Level = LogLevel.Warning, Message = "{Port} port {EndPoint} is not loopback and speaks plain TCP ({Why}): {Exposure}")]
+    public static partial void PlaintextListen(ILogger logger, string port, EndPoint endPoint, string why, string exposure);
+
+    [LoggerMessage(EventId = 121, Level = LogLevel.Warning, Message = "Dialing {Peer} at {EndPoint}, not loopback, over plain TCP (insecure: true): the node answering there is not authenticated and entries cross the network in the clear")]
+    public static partial void PlaintextDial(ILogger logger, string peer, EndPoint endPoint);
+
+    [LoggerMessage(EventId = 122, Level = LogLevel.Information, Message = "Reloaded token keys: {Summary}")]
+    public static partial void TokensReloaded(ILogger logger, string summary);
+
+    [LoggerMessage(EventId = 123, Level = LogLevel.Error, Message = "Token key reload failed: {Reason}")]
+    public static partial void TokenReloadFailed(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 111, Level = LogLevel.Critical, Message = "The log's fsync failed: this node acknowledges nothing more until it is restarted (a retried fsync may report success for writes the disk dropped)")]
     public static partial void SyncFailed(ILogger logger, Exception exception);
 }

@@ -114,6 +114,34 @@ internal sealed class HostileClient : IAsyncDisposable
         return error;
     }
 
+    /// <summary>Reads until the daemon answers the Hello: true on Welcome, false when it sends an Error or hangs up first.</summary>
+    public async Task<bool> WaitForWelcomeAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var buffer = new byte[64 * 1024];
+        var received = new ArrayBufferWriter<byte>();
+        try
+        {
+            while (true)
+            {
+                int n = await _stream.ReadAsync(buffer, cts.Token);
+                if (n == 0) return false;
+                received.Write(buffer.AsSpan(0, n));
+                var sequence = new ReadOnlySequence<byte>(received.WrittenMemory);
+                if (FrameReader.TryRead(ref sequence, 1 << 20, out var frame))
+                    return Welcomed = frame.Type == FrameType.Welcome;
+            }
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"the daemon did not answer the Hello within {timeout.TotalSeconds} s");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         try { await _stream.DisposeAsync(); } catch (IOException) { }
