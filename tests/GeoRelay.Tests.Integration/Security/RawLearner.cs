@@ -73,23 +73,12 @@ internal sealed class RawLearner : IAsyncDisposable
 
     private async Task ReadAsync()
     {
-        var buffer = new byte[64 * 1024];
-        var received = new ArrayBufferWriter<byte>();
         try
         {
-            while (true)
-            {
-                int n = await _socket.ReceiveAsync(buffer, SocketFlags.None);
-                if (n == 0) break;
-                received.Write(buffer.AsSpan(0, n));
-                var sequence = new ReadOnlySequence<byte>(received.WrittenMemory);
-                while (FrameReader.TryRead(ref sequence, 16 << 20, out var frame)) OnFrame(frame);
-                var rest = sequence.ToArray();
-                received.Clear();
-                received.Write(rest);
-            }
+            await using var stream = new NetworkStream(_socket, ownsSocket: false);
+            await HostileClient.ReadFramesAsync(stream, frame => { OnFrame(frame); return true; }, CancellationToken.None);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { }
         Changed(() => Closed = true);
     }
 
