@@ -470,7 +470,8 @@ public sealed partial class FramedConnection : IAsyncDisposable
                 _input.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
-                    if (buffer.Length > 0)
+                    // A frame cut short is the peer's fault only if we did not close first (a frame-timeout cut always leaves one).
+                    if (buffer.Length > 0 && CloseReason is null)
                         throw CodecException.Truncated("connection closed inside a frame; frame");
                     CloseReason ??= (CodecError.None, "peer closed the connection");
                     break;
