@@ -29,11 +29,11 @@ public static class SecurityCommands
         var ttl = new Option<string>("--ttl") { Description = "How long the token is valid: 30m, 12h, ...", DefaultValueFactory = _ => "24h" };
         var scope = new Option<string>("--scope") { Description = "learn, publish or all", DefaultValueFactory = _ => "learn" };
         scope.AcceptOnlyFromAmong("learn", "publish", "all");
-        var newKey = new Option<string?>("--new-key") { Description = "Instead: write a new key file with one fresh signing key, readable by its owner only (refuses to overwrite a file)" };
-        var addKey = new Option<string?>("--add-key") { Description = "Instead: add a fresh key to this key file; it signs from then on, older keys still verify (an older single-key file is converted, its key named 'legacy'). Then SIGHUP the nodes" };
-        var removeKey = new Option<string?>("--remove-key") { Description = "Instead: remove the key named by --kid from this key file; its tokens are refused (and cut) once the nodes get SIGHUP" };
-        var listKeys = new Option<string?>("--list-keys") { Description = "Instead: list the key ids in this key file, oldest first, and which one signs" };
-        var kid = new Option<string?>("--kid") { Description = "The key id for --new-key or --add-key (default: k<date>-<time>), or the key to --remove-key" };
+        var newKey = new Option<string?>("--new-key") { HelpName = "file", Description = "Instead: write a new key file with one fresh signing key, readable by its owner only (refuses to overwrite a file)" };
+        var addKey = new Option<string?>("--add-key") { HelpName = "file", Description = "Instead: add a fresh key to this key file; it signs from then on, older keys still verify (an older single-key file is converted, its key named 'legacy'). Then SIGHUP the nodes" };
+        var removeKey = new Option<string?>("--remove-key") { HelpName = "file", Description = "Instead: remove the key named by --kid from this key file; its tokens are refused (and cut) once the nodes get SIGHUP" };
+        var listKeys = new Option<string?>("--list-keys") { HelpName = "file", Description = "Instead: list the key ids in this key file, oldest first, and which one signs" };
+        var kid = new Option<string?>("--kid") { HelpName = "id", Description = "The key id for --new-key or --add-key (default: k<date>-<time>), or the key to --remove-key" };
         var command = new Command("token", "Mint an authentication token (printed on stdout, its id on stderr), or manage the signing keys with --new-key, --add-key, --remove-key, --list-keys")
         {
             config, subject, prefixes, ttl, scope, newKey, addKey, removeKey, listKeys, kid,
