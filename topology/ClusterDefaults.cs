@@ -52,6 +52,11 @@ public sealed record ClusterDefaults
     /// heartbeats; learner and publisher clients send one when idle. Default 60s.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary><c>frame-timeout</c>: once the first bytes of a frame arrive on an accepted connection, the rest
+    /// must follow within this long or the connection is closed (a peer dribbling a byte at a time keeps
+    /// <see cref="IdleTimeout"/> from ever firing). Default 10s; it must cover the largest frame at the slowest link's rate.</summary>
+    public TimeSpan FrameTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary><c>max-connections-per-port</c>: open connections (handshaking included) one listening port
     /// takes; more are refused. Default 10000.</summary>
     public int MaxConnectionsPerPort { get; init; } = 10_000;

@@ -15,10 +15,13 @@ public sealed record ConfigProblem(string File, int Line, int Column, string Mes
 /// <summary>The outcome of loading a topology: a config, or every problem found.</summary>
 public sealed class TopologyLoadResult
 {
-    internal TopologyLoadResult(TopologyConfig? config, IReadOnlyList<ConfigProblem> problems)
+    internal TopologyLoadResult(TopologyConfig? config, IReadOnlyList<ConfigProblem> problems,
+        IReadOnlyList<ConfigProblem>? startProblems = null, IReadOnlyList<ConfigProblem>? warnings = null)
     {
         Config = config;
         Problems = problems;
+        StartProblems = startProblems ?? [];
+        Warnings = warnings ?? [];
     }
 
     [System.Diagnostics.CodeAnalysis.MemberNotNullWhen(true, nameof(Config))]
@@ -28,6 +31,16 @@ public sealed class TopologyLoadResult
 
     /// <summary>Problems in file order; empty on success.</summary>
     public IReadOnlyList<ConfigProblem> Problems { get; }
+
+    /// <summary>
+    /// In a file that loaded: what stops nodes from starting with it (no TLS without <c>insecure: true</c>), in file
+    /// order. Tools (token, dev-certs) still use such a file; check-config fails on it; a node refuses it with
+    /// <see cref="SecurityPosture.StartRefusal"/>.
+    /// </summary>
+    public IReadOnlyList<ConfigProblem> StartProblems { get; }
+
+    /// <summary>In a file that loaded: what works but exposes something (plain TCP on a non-loopback address), in file order.</summary>
+    public IReadOnlyList<ConfigProblem> Warnings { get; }
 
     /// <exception cref="TopologyException">The file has problems; the message lists all of them.</exception>
     public TopologyConfig GetConfigOrThrow() => Config ?? throw new TopologyException(Problems);

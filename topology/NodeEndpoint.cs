@@ -14,6 +14,13 @@ public readonly record struct NodeEndpoint(string Host, int Port)
     /// <summary>True when <see cref="Host"/> is an IPv6 literal (printed in brackets).</summary>
     public bool IsIPv6 => Host.Contains(':');
 
+    /// <summary>
+    /// True for addresses only this machine can reach: 127.0.0.0/8, <c>::1</c> and <c>localhost</c>. A wildcard
+    /// (<c>0.0.0.0</c>, <c>::</c>) or any other host name is not: it may be reachable from elsewhere.
+    /// </summary>
+    public bool IsLoopback =>
+        IPAddress.TryParse(Host, out var address) ? IPAddress.IsLoopback(address) : Host == "localhost";
+
     /// <summary>Parses <c>host:port</c>; on failure <paramref name="error"/> says what is wrong.</summary>
     public static bool TryParse(string? text, out NodeEndpoint endpoint, out string? error)
     {

@@ -126,8 +126,8 @@ public static class TopologyCheck
 
     /// <summary>
     /// Loads <paramref name="path"/>; prints the plan (every relay assumed healthy) to
-    /// <paramref name="output"/> and returns 0, or prints every problem to <paramref name="error"/>
-    /// and returns 2.
+    /// <paramref name="output"/>, any warnings to <paramref name="error"/>, and returns 0; or prints every
+    /// problem, or what would stop a node from starting with the file, to <paramref name="error"/> and returns 2.
     /// </summary>
     public static int Run(string path, TextWriter output, TextWriter error)
     {
@@ -139,9 +139,16 @@ public static class TopologyCheck
             error.Write(PlanPrinter.FormatProblems(result.Problems));
             return ExitInvalid;
         }
+        if (result.StartProblems.Count > 0)
+        {
+            error.Write(PlanPrinter.FormatProblems(result.StartProblems));
+            return ExitInvalid;
+        }
         var plan = RoutePlanner.Plan(result.Config, static _ => true);
         output.Write(PlanPrinter.Format(result.Config, plan));
         output.Write("\nRoutes assume every relay is healthy; at run time a datacenter fails over to its next relay, then to direct sends.\n");
+        foreach (var warning in result.Warnings)
+            error.WriteLine(warning.Line > 0 ? $"{warning.File}:{warning.Line}:{warning.Column}: warning: {warning.Message}" : $"{warning.File}: warning: {warning.Message}");
         return ExitOk;
     }
 }

@@ -26,13 +26,25 @@ public sealed record TlsConfig
 }
 
 /// <summary>
-/// <c>auth:</c> — tokens signed with HMAC-SHA256 by the key in <see cref="KeyFile"/>, carrying an expiry
-/// and the key prefixes their holder may read or publish. The key itself never appears in the topology file.
+/// <c>auth:</c> — tokens signed with HMAC-SHA256 by the keys in <see cref="KeyFile"/>, carrying an expiry
+/// and the key prefixes their holder may read or publish. The keys never appear in the topology file.
+/// Nodes re-read this section, the key file and the revocation file on SIGHUP.
 /// </summary>
 public sealed record AuthConfig
 {
-    /// <summary><c>key-file</c>: file holding the signing key (at least 32 bytes, base64 or raw). Required.</summary>
+    /// <summary><c>key-file</c>: the signing keys, each with a key id, newest last (the newest signs); or, in the
+    /// older format, one key (at least 32 bytes, base64 or raw) that takes the key id <c>legacy</c>. Required.</summary>
     public required string KeyFile { get; init; }
+
+    /// <summary><c>revoked-keys</c>: key ids whose tokens are refused, and whose connections are cut. Default none.</summary>
+    public IReadOnlyList<string> RevokedKeys { get; init; } = [];
+
+    /// <summary><c>revoked-tokens</c>: token ids (16 hex digits, printed by <c>georelay token</c>) refused and cut. Default none.</summary>
+    public IReadOnlyList<string> RevokedTokens { get; init; } = [];
+
+    /// <summary><c>revoked-file</c>: a file with more revocations, one per line: <c>key KID</c> or <c>token ID</c>
+    /// (<c>#</c> starts a comment). Default none.</summary>
+    public string? RevokedFile { get; init; }
 
     /// <summary><c>learners</c>: learner ports require a token. Default true.</summary>
     public bool Learners { get; init; } = true;

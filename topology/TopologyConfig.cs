@@ -50,8 +50,12 @@ public sealed record TopologyConfig
     public QuorumSpec Quorum { get; init; } = QuorumSpec.Majority;
     public ClusterDefaults Defaults { get; init; } = ClusterDefaults.Default;
 
-    /// <summary><c>tls:</c> section, or null for plain TCP.</summary>
+    /// <summary><c>tls:</c> section, or null for plain TCP (which nodes accept only with <see cref="Insecure"/>).</summary>
     public TlsConfig? Tls { get; init; }
+
+    /// <summary><c>insecure:</c> true lets nodes run without <see cref="Tls"/>: peers are then not authenticated
+    /// and traffic is plaintext. Default false: a node without TLS refuses to start (see <see cref="SecurityPosture"/>).</summary>
+    public bool Insecure { get; init; }
 
     /// <summary><c>auth:</c> section, or null when learners and publishers need no token.</summary>
     public AuthConfig? Auth { get; init; }

@@ -23,6 +23,13 @@ public sealed record ConnectionOptions
     /// <summary>A listener closes a connection that has sent nothing for this long. Default 60 s.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// A listener closes a connection whose frame, once its first bytes arrived, is not complete this much later (see
+    /// <see cref="FramedConnection.PartialFrameSinceMillis"/>): any byte resets the idle timer, so without this a peer
+    /// sending a byte at a time could hold a connection forever. Default 10 s.
+    /// </summary>
+    public TimeSpan FrameTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Open connections (handshaking included) one listening port takes. Default 10000.</summary>
     public int MaxConnectionsPerPort { get; init; } = 10_000;
 
@@ -54,6 +61,8 @@ public sealed partial class FramedConnection : IAsyncDisposable
     // Set when the stream is TLS: writes go through it instead of gathered socket sends.
     private readonly bool _secure;
     private long _lastReceivedMillis = Environment.TickCount64;
+    private long _partialFrameSinceMillis;
+    private long _partialFrameBytes;
     private readonly PipeReader _input;
     private readonly ConnectionOptions _options;
     private readonly ConcurrentQueue<FrameBuffer> _sendQueue = new();
@@ -80,6 +89,16 @@ public sealed partial class FramedConnection : IAsyncDisposable
 
     /// <summary><see cref="Environment.TickCount64"/> when bytes last arrived (or the connection opened).</summary>
     public long LastReceivedMillis => Interlocked.Read(ref _lastReceivedMillis);
+
+    /// <summary>
+    /// <see cref="Environment.TickCount64"/> when the first bytes of a frame that has not arrived whole were read by
+    /// <see cref="ReadLoopAsync"/>, or 0 when no frame is partly read. The clock stops while the loop itself holds
+    /// off reading (back-pressure): only the peer's slowness counts.
+    /// </summary>
+    public long PartialFrameSinceMillis => Interlocked.Read(ref _partialFrameSinceMillis);
+
+    /// <summary>Bytes of the partly read frame received so far (for the message when it is cut).</summary>
+    public long PartialFrameBytes => Interlocked.Read(ref _partialFrameBytes);
 
     /// <summary>A connection over <paramref name="socket"/>; with <paramref name="secureStream"/> (an authenticated SslStream over it) every byte goes through that.</summary>
     public FramedConnection(Socket socket, ConnectionOptions options, Stream? secureStream = null)
@@ -432,18 +451,27 @@ public sealed partial class FramedConnection : IAsyncDisposable
         {
             while (true)
             {
-                if (beforeRead is not null) await beforeRead().ConfigureAwait(false);
+                if (beforeRead is not null) await HoldOffAsync(beforeRead()).ConfigureAwait(false);
                 var result = await _input.ReadAsync(_closed.Token).ConfigureAwait(false);
                 Interlocked.Exchange(ref _lastReceivedMillis, Environment.TickCount64);
                 var buffer = result.Buffer;
                 long before = buffer.Length;
+                int frames = 0;
                 while (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
+                {
                     onFrame(frame);
+                    frames++;
+                }
                 Interlocked.Add(ref BytesReceived, before - buffer.Length);
+                // A frame's clock starts with its first bytes: bytes left after a complete frame began in this read.
+                if (buffer.Length == 0) Interlocked.Exchange(ref _partialFrameSinceMillis, 0);
+                else if (frames > 0 || PartialFrameSinceMillis == 0) Interlocked.Exchange(ref _partialFrameSinceMillis, Environment.TickCount64);
+                Interlocked.Exchange(ref _partialFrameBytes, buffer.Length);
                 _input.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
-                    if (buffer.Length > 0)
+                    // A frame cut short is the peer's fault only if we did not close first (a frame-timeout cut always leaves one).
+                    if (buffer.Length > 0 && CloseReason is null)
                         throw CodecException.Truncated("connection closed inside a frame; frame");
                     CloseReason ??= (CodecError.None, "peer closed the connection");
                     break;
@@ -460,6 +488,19 @@ public sealed partial class FramedConnection : IAsyncDisposable
         {
             CloseReason ??= (CodecError.Protocol, "receive failed: " + e.Message);
         }
+    }
+
+    /// <summary>Waits while the caller holds off reading; a partly read frame's clock restarts afterwards.</summary>
+    private async ValueTask HoldOffAsync(ValueTask wait)
+    {
+        if (wait.IsCompleted)
+        {
+            await wait.ConfigureAwait(false);
+            return;
+        }
+        bool partial = Interlocked.Exchange(ref _partialFrameSinceMillis, 0) != 0;
+        await wait.ConfigureAwait(false);
+        if (partial) Interlocked.Exchange(ref _partialFrameSinceMillis, Environment.TickCount64);
     }
 
     public async ValueTask DisposeAsync()

@@ -160,6 +160,7 @@ public static class DaemonCommands
     private static async Task<int> RunAsync(ParseResult parse, TopologyConfig topology, string nodeId, DefaultDataDirectory.Choice data,
         Func<ILoggerFactory, IAsyncDisposable> start, CancellationToken ct)
     {
+        if (!SecurityCommands.MayStart(topology)) return 2;
         if (!TryAdminEndPoint(parse, topology, nodeId, out var admin)) return 2;
         // One engine per process (not the in-process demo, whose many engines stalled with it): see SocketRuntime.
         GeoRelay.Transport.SocketRuntime.PreferInlineCompletions();

@@ -8,10 +8,18 @@ using GeoRelay.Transport.Security;
 
 namespace GeoRelay.Cli;
 
-/// <summary><c>georelay token</c> (mint tokens, or a fresh signing key) and <c>georelay dev-certs</c> (a CA and node certificates).</summary>
+/// <summary><c>georelay token</c> (mint tokens; create and rotate signing keys) and <c>georelay dev-certs</c> (a CA and node certificates).</summary>
 public static class SecurityCommands
 {
     public static IEnumerable<Command> Create() => [Token(), DevCerts()];
+
+    /// <summary>Whether a node may start with <paramref name="topology"/>; if not, says why and what to add (on stderr).</summary>
+    public static bool MayStart(TopologyConfig topology)
+    {
+        if (SecurityPosture.StartRefusal(topology) is not { } refusal) return true;
+        Console.Error.WriteLine(refusal);
+        return false;
+    }
 
     private static Command Token()
     {
@@ -21,23 +29,34 @@ public static class SecurityCommands
         var ttl = new Option<string>("--ttl") { Description = "How long the token is valid: 30m, 12h, ...", DefaultValueFactory = _ => "24h" };
         var scope = new Option<string>("--scope") { Description = "learn, publish or all", DefaultValueFactory = _ => "learn" };
         scope.AcceptOnlyFromAmong("learn", "publish", "all");
-        var newKey = new Option<string?>("--new-key") { Description = "Instead: write a fresh random signing key (base64) to this file, readable by its owner only" };
-        var command = new Command("token", "Mint an authentication token (printed on stdout), or write a new signing key with --new-key")
+        var newKey = new Option<string?>("--new-key") { HelpName = "file", Description = "Instead: write a new key file with one fresh signing key, readable by its owner only (refuses to overwrite a file)" };
+        var addKey = new Option<string?>("--add-key") { HelpName = "file", Description = "Instead: add a fresh key to this key file; it signs from then on, older keys still verify (an older single-key file is converted, its key named 'legacy'). Then SIGHUP the nodes" };
+        var removeKey = new Option<string?>("--remove-key") { HelpName = "file", Description = "Instead: remove the key named by --kid from this key file; its tokens are refused (and cut) once the nodes get SIGHUP" };
+        var listKeys = new Option<string?>("--list-keys") { HelpName = "file", Description = "Instead: list the key ids in this key file, oldest first, and which one signs" };
+        var kid = new Option<string?>("--kid") { HelpName = "id", Description = "The key id for --new-key or --add-key (default: k<date>-<time>), or the key to --remove-key" };
+        var command = new Command("token", "Mint an authentication token (printed on stdout, its id on stderr), or manage the signing keys with --new-key, --add-key, --remove-key, --list-keys")
         {
-            config, subject, prefixes, ttl, scope, newKey,
+            config, subject, prefixes, ttl, scope, newKey, addKey, removeKey, listKeys, kid,
         };
         command.SetAction(parse =>
         {
             var error = parse.InvocationConfiguration.Error;
-            if (parse.GetValue(newKey) is { } keyPath)
+            var output = parse.InvocationConfiguration.Output;
+            try
             {
-                WriteSecret(keyPath, TokenAuthority.NewKeyText() + "\n");
-                error.WriteLine($"wrote a new token signing key to {keyPath}; name it in the topology as auth.key-file");
-                return 0;
+                if (parse.GetValue(newKey) is { } newPath) return NewKeyFile(newPath, parse.GetValue(kid), error);
+                if (parse.GetValue(addKey) is { } addPath) return AddKey(addPath, parse.GetValue(kid), error);
+                if (parse.GetValue(removeKey) is { } removePath) return RemoveKey(removePath, parse.GetValue(kid), error);
+                if (parse.GetValue(listKeys) is { } listPath) return ListKeys(listPath, output);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                error.WriteLine(e.Message);
+                return 2;
             }
             if (parse.GetValue(config) is not { } configPath)
             {
-                error.WriteLine("--config is required (its auth.key-file signs the token), or use --new-key FILE");
+                error.WriteLine("--config is required (its auth.key-file signs the token), or use --new-key, --add-key, --remove-key or --list-keys");
                 return 2;
             }
             var topology = DaemonCommands.Load(configPath);
@@ -55,12 +74,96 @@ public static class SecurityCommands
             var given = parse.GetValue(prefixes) ?? [];
             var allowed = given.Length == 0 ? new[] { Array.Empty<byte>() } : Array.ConvertAll(given, p => Encoding.UTF8.GetBytes(p));
             var scopes = parse.GetValue(scope) switch { "publish" => TokenScopes.Publish, "all" => TokenScopes.Learn | TokenScopes.Publish, _ => TokenScopes.Learn };
-            using var authority = TokenAuthority.LoadKeyFile(topology.Auth.KeyFile);
-            var claims = new TokenClaims(parse.GetValue(subject)!, DateTimeOffset.UtcNow + lifetime, scopes, allowed);
-            parse.InvocationConfiguration.Output.WriteLine(authority.Mint(claims));
+            TokenAuthority authority;
+            try
+            {
+                authority = TokenAuthority.LoadKeyFile(topology.Auth.KeyFile);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                error.WriteLine(e.Message);
+                return 2;
+            }
+            using (authority)
+            {
+                var claims = new TokenClaims(parse.GetValue(subject)!, DateTimeOffset.UtcNow + lifetime, scopes, allowed) { Id = TokenClaims.NewId() };
+                output.WriteLine(authority.Mint(claims));
+                error.WriteLine($"token {claims.Id} for '{claims.Subject}', signed with key '{authority.SigningKeyId}', expires {claims.Expires:u} (revoke it with auth.revoked-tokens: [{claims.Id}])");
+            }
             return 0;
         });
         return command;
+    }
+
+    private static int NewKeyFile(string path, string? kid, TextWriter error)
+    {
+        if (!ValidKeyId(kid, error)) return 2;
+        if (File.Exists(path))
+        {
+            error.WriteLine($"{path} exists; use --add-key to add a key to it (rotation), or remove it first");
+            return 2;
+        }
+        var key = TokenKeyFile.NewKey(kid);
+        WriteSecret(path, TokenKeyFile.Format([key]), replace: false);
+        error.WriteLine($"wrote a new token key file to {path} with key '{key.Id}'; name it in the topology as auth.key-file");
+        return 0;
+    }
+
+    private static int AddKey(string path, string? kid, TextWriter error)
+    {
+        if (!ValidKeyId(kid, error)) return 2;
+        var keys = TokenKeyFile.Read(path, out bool olderFormat);
+        var key = TokenKeyFile.NewKey(kid);
+        if (keys.Exists(k => k.Id == key.Id))
+        {
+            error.WriteLine($"{path} already has a key '{key.Id}'; choose another with --kid");
+            return 2;
+        }
+        keys.Add(key);
+        WriteSecret(path, TokenKeyFile.Format(keys), replace: true);
+        error.WriteLine((olderFormat ? $"converted {path} to the key-ring format (its key is now '{TokenAuthority.LegacyKeyId}') and added" : $"added to {path}")
+            + $" key '{key.Id}', which signs new tokens once the nodes reload (kill -HUP); tokens of the older keys stay valid until those are removed");
+        return 0;
+    }
+
+    private static int RemoveKey(string path, string? kid, TextWriter error)
+    {
+        if (kid is null)
+        {
+            error.WriteLine("--remove-key needs --kid, the id of the key to remove (--list-keys shows them)");
+            return 2;
+        }
+        var keys = TokenKeyFile.Read(path, out _);
+        int removed = keys.RemoveAll(k => k.Id == kid);
+        if (removed == 0)
+        {
+            error.WriteLine($"{path} has no key '{kid}'; it has {string.Join(", ", keys.ConvertAll(k => k.Id))}");
+            return 2;
+        }
+        if (keys.Count == 0)
+        {
+            error.WriteLine($"'{kid}' is the only key in {path}; add another (--add-key) before removing it");
+            return 2;
+        }
+        WriteSecret(path, TokenKeyFile.Format(keys), replace: true);
+        error.WriteLine($"removed key '{kid}' from {path}; once the nodes reload (kill -HUP) its tokens are refused and their connections cut");
+        return 0;
+    }
+
+    private static int ListKeys(string path, TextWriter output)
+    {
+        var keys = TokenKeyFile.Read(path, out bool olderFormat);
+        for (int i = 0; i < keys.Count; i++)
+            output.WriteLine(keys[i].Id + (i == keys.Count - 1 ? " (signs)" : ""));
+        if (olderFormat) output.WriteLine("(older single-key format: --add-key converts it)");
+        return 0;
+    }
+
+    private static bool ValidKeyId(string? kid, TextWriter error)
+    {
+        if (kid is null || TokenClaims.IsKeyId(kid)) return true;
+        error.WriteLine($"--kid: '{kid}' is not a key id (1 to 32 letters, digits, '_' or '-')");
+        return false;
     }
 
     private static Command DevCerts()
@@ -75,20 +178,30 @@ public static class SecurityCommands
             if (topology is null) return 2;
             var dir = parse.GetValue(output)!;
             DevCertificates.Write(topology, dir, TimeSpan.FromDays(parse.GetValue(days)));
-            parse.InvocationConfiguration.Error.WriteLine($"wrote ca.crt and {topology.Nodes.Count} node certificates to {Path.GetFullPath(dir)}");
+            var error = parse.InvocationConfiguration.Error;
+            error.WriteLine($"wrote ca.crt and {topology.Nodes.Count} node certificates to {Path.GetFullPath(dir)}");
             if (topology.Tls is { } tls && Path.GetFullPath(dir).TrimEnd('/') != tls.CertificateDirectory.TrimEnd('/'))
-                parse.InvocationConfiguration.Error.WriteLine($"note: the topology expects them in {tls.CertificateDirectory}");
+                error.WriteLine($"note: the topology expects them in {tls.CertificateDirectory}");
+            if (topology.Tls is null)
+                error.WriteLine($"note: {topology.SourcePath} has no tls section; add\n  tls:\n    ca: {Path.Combine(Path.GetFullPath(dir), "ca.crt")}\n    certificates: {Path.GetFullPath(dir)}"
+                    + (topology.Insecure ? "\nand remove insecure: true" : ""));
             return 0;
         });
         return command;
     }
 
-    internal static void WriteSecret(string path, string text)
+    /// <summary>Writes a file readable by its owner only; with <paramref name="replace"/> through a temporary file, so a crash leaves the old one whole.</summary>
+    internal static void WriteSecret(string path, string text, bool replace)
     {
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        string target = replace ? path + ".new" : path;
+        var options = new FileStreamOptions { Mode = replace ? FileMode.Create : FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using var file = new FileStream(path, options);
-        file.Write(Encoding.ASCII.GetBytes(text));
+        using (var file = new FileStream(target, options))
+        {
+            file.Write(Encoding.ASCII.GetBytes(text));
+            file.Flush(flushToDisk: true);
+        }
+        if (replace) File.Move(target, path, overwrite: true);
     }
 }
 
@@ -107,7 +220,7 @@ public static class DevCertificates
         caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
         using var ca = caRequest.CreateSelfSigned(notBefore, notAfter);
         File.WriteAllText(Path.Combine(directory, "ca.crt"), ca.ExportCertificatePem() + "\n");
-        SecurityCommands.WriteSecret(Path.Combine(directory, "ca.key"), caKey.ExportPkcs8PrivateKeyPem() + "\n");
+        SecurityCommands.WriteSecret(Path.Combine(directory, "ca.key"), caKey.ExportPkcs8PrivateKeyPem() + "\n", replace: true);
         foreach (var (id, node) in topology.Nodes)
             WriteNode(ca, directory, id, [node.Listen, node.Publish, node.Learners, node.Admin], notBefore, notAfter);
     }
@@ -137,7 +250,7 @@ public static class DevCertificates
         serial[0] &= 0x7f;
         using var cert = request.Create(ca, notBefore, notAfter, serial);
         File.WriteAllText(Path.Combine(directory, subject + ".crt"), cert.ExportCertificatePem() + "\n");
-        SecurityCommands.WriteSecret(Path.Combine(directory, subject + ".key"), key.ExportPkcs8PrivateKeyPem() + "\n");
+        SecurityCommands.WriteSecret(Path.Combine(directory, subject + ".key"), key.ExportPkcs8PrivateKeyPem() + "\n", replace: true);
     }
 
     private static void TryAddName(SubjectAlternativeNameBuilder names, HashSet<string> seen, string name)

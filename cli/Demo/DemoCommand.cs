@@ -56,6 +56,33 @@ public static class DemoCommand
             foreach (var p in result.Problems) Console.Error.WriteLine(p);
             return 2;
         }
+        // The demo runs as the nodes should: mutual TLS on every link. A topology without its own tls section gets a
+        // throwaway CA and node certificates in a temp folder, removed at the end.
+        var topology = result.Config;
+        string? throwawayCerts = null;
+        if (topology.Tls is null)
+        {
+            throwawayCerts = Path.Combine(Path.GetTempPath(), $"georelay-demo-certs-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+            DevCertificates.Write(topology, throwawayCerts, TimeSpan.FromDays(1));
+            topology = topology with
+            {
+                Tls = new TlsConfig { CaFile = Path.Combine(throwawayCerts, "ca.crt"), CertificateDirectory = throwawayCerts },
+                Insecure = false,
+            };
+        }
+        try
+        {
+            return await RunTopologyAsync(settings, topology, throwawayCerts is not null, output, ct);
+        }
+        finally
+        {
+            if (throwawayCerts is not null)
+                try { Directory.Delete(throwawayCerts, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static async Task<int> RunTopologyAsync(DemoSettings settings, TopologyConfig topology, bool throwawayCerts, TextWriter output, CancellationToken ct)
+    {
         // In the live view the table tells what happens; node warnings would tear it.
         using var loggers = LoggerFactory.Create(b =>
         {
@@ -78,9 +105,9 @@ public static class DemoCommand
         var wanLinks = new List<WanLink>();
         try
         {
-            await using var cluster = LocalCluster.Start(result.Config!, LeaderOptions.Default, loggers,
+            await using var cluster = LocalCluster.Start(topology, LeaderOptions.Default, loggers,
                 settings.WanDelay > TimeSpan.Zero ? (from, to, address, spare) => ThroughWan(from, to, address, spare, settings.WanDelay, wanLinks) : null);
-            return await RunClusterAsync(cluster, settings, console, output, loggers, ct);
+            return await RunClusterAsync(cluster, settings, throwawayCerts, console, output, loggers, ct);
         }
         finally
         {
@@ -98,7 +125,7 @@ public static class DemoCommand
         return new NodeEndpoint("127.0.0.1", link.ListenEndPoint.Port);
     }
 
-    private static async Task<int> RunClusterAsync(LocalCluster cluster, DemoSettings settings, IAnsiConsole console, TextWriter output, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task<int> RunClusterAsync(LocalCluster cluster, DemoSettings settings, bool throwawayCerts, IAnsiConsole console, TextWriter output, ILoggerFactory loggers, CancellationToken ct)
     {
         var topology = cluster.Topology;
         var regions = new List<DemoRegion>();
@@ -108,8 +135,9 @@ public static class DemoCommand
         {
             var run = new DemoRun(cluster, regions, settings, output);
             string wan = settings.WanDelay > TimeSpan.Zero ? $", {settings.WanDelay.TotalMilliseconds:0} ms one-way between regions" : ", no WAN delay";
+            string tls = throwawayCerts ? "mutual TLS between nodes (throwaway certificates), TLS to learners" : "TLS from the topology's tls section";
             console.MarkupLine(Markup.Escape($"GeoRelay demo: cluster {topology.Cluster}, {topology.Datacenters.Count} datacenters, {cluster.Members.Count} members, " +
-                                             $"{cluster.Relays.Count} relays, {settings.Learners} learners per datacenter{wan}; publishing {settings.Rate:N0} entries/s for {settings.Duration.TotalSeconds:0} s"));
+                                             $"{cluster.Relays.Count} relays, {settings.Learners} learners per datacenter{wan}, {tls}; publishing {settings.Rate:N0} entries/s for {settings.Duration.TotalSeconds:0} s"));
             if (!await run.WaitForRoutesAsync(TimeSpan.FromSeconds(20), ct))
                 console.MarkupLine("[yellow]Not every datacenter is connected yet; publishing anyway.[/]");
             bool ok = false;

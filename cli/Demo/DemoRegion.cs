@@ -46,6 +46,7 @@ internal sealed class DemoRegion : IAsyncDisposable
                 Endpoints = endpoints,
                 NodeId = $"demo-{Name}-{i + 1}",
                 Cluster = topology.Cluster,
+                TlsCaFile = topology.Tls is { Learners: true } tls ? tls.CaFile : null,
                 ReconnectInitial = TimeSpan.FromMilliseconds(50),
                 ReconnectMax = TimeSpan.FromMilliseconds(500),
             }, loggers.CreateLogger("georelay.demo.learner"));

@@ -31,8 +31,23 @@ internal sealed class ConnectionAcceptor(ConnectionOptions options, HostSecurity
         _listeners.Add(socket);
         var bound = socket.LocalEndPoint!;
         EngineHostLog.Listening(logger, port.ToString(), bound);
+        if (!security.UsesTls(port) && !IsLoopback(bound))
+        {
+            string why = security.Tls is null ? "no tls section; insecure: true" : port == PortKind.Learner ? "tls.learners: false" : "tls.publish: false";
+            EngineHostLog.PlaintextListen(logger, port.ToString(), bound, why, port == PortKind.Peer
+                ? "anyone who can reach it can pose as a node of the cluster, and entries cross the network in the clear"
+                : "tokens and entries cross the network in the clear");
+        }
         return (bound, Task.Run(() => AcceptLoopAsync(socket, port)));
     }
+
+    /// <summary>Only this machine can reach it: a loopback address (a wildcard such as 0.0.0.0 is reachable from anywhere).</summary>
+    internal static bool IsLoopback(EndPoint endPoint) => endPoint switch
+    {
+        IPEndPoint ip => IPAddress.IsLoopback(ip.Address),
+        DnsEndPoint dns => dns.Host == "localhost",
+        _ => false,
+    };
 
     public void StopListening()
     {

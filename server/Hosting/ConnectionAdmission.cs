@@ -56,6 +56,7 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
         connection.StartWriting();
         Hello hello;
         TokenClaims? claims = null;
+        int tokenVersion = 0;
         RefusalKind refusal = RefusalKind.HandshakeRefused;
         try
         {
@@ -69,7 +70,9 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
                 var scope = security.RequiredScope(port);
                 if (scope != TokenScopes.None)
                 {
-                    claims = security.Tokens!.Verify(h.Auth.Span, DateTimeOffset.UtcNow, out string error);
+                    var tokens = security.Tokens!.Current;
+                    tokenVersion = tokens.Version;
+                    claims = tokens.Authority.Verify(h.Auth.Span, DateTimeOffset.UtcNow, out string error);
                     if (claims is null || (claims.Scopes & scope) == 0)
                     {
                         refusal = RefusalKind.Unauthorized;
@@ -96,7 +99,7 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
             await connection.DisposeAsync().ConfigureAwait(false);
             return null;
         }
-        var guard = new ConnectionGuard(port, claims, options.MaxSubscribesPerSecond);
+        var guard = new ConnectionGuard(port, claims, options.MaxSubscribesPerSecond) { TokenVersion = tokenVersion };
         return (connection, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port), guard);
     }
 

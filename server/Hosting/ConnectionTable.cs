@@ -12,7 +12,7 @@ namespace GeoRelay.Server.Hosting;
 /// already closed. It shares the engine's lock: <see cref="Add"/>, <see cref="Remove"/>, <see cref="Find"/> and
 /// <see cref="QueuedBytes"/> run with it held (the engine is told in the same step), the rest take it.
 /// </summary>
-internal sealed class ConnectionTable(object gate, ConnectionOptions options, RefusalCounters refusals, ILogger logger)
+internal sealed class ConnectionTable(object gate, ConnectionOptions options, TokenVerifier? tokens, RefusalCounters refusals, ILogger logger)
 {
     private readonly Dictionary<int, (FramedConnection Connection, PeerInfo Peer)> _connections = new();
     private readonly Dictionary<int, ConnectionGuard> _guards = new();
@@ -90,21 +90,39 @@ internal sealed class ConnectionTable(object gate, ConnectionOptions options, Re
         }
     }
 
-    /// <summary>Cuts connections that sent nothing for the idle timeout, and token holders whose token expired.</summary>
+    /// <summary>
+    /// Cuts connections that sent nothing for the idle timeout or left a frame unfinished for the frame timeout, and
+    /// token holders whose token expired, or was revoked by a reload since it was last checked.
+    /// </summary>
     public void SweepIdleAndExpired(long nowMillis)
     {
         long idleMillis = (long)options.IdleTimeout.TotalMilliseconds;
+        long frameMillis = (long)options.FrameTimeout.TotalMilliseconds;
         var utcNow = DateTimeOffset.UtcNow;
+        var current = tokens?.Current;
         lock (gate)
         {
             foreach (var (id, (connection, peer)) in _connections)
             {
                 if (connection.CloseReason is not null) continue;
                 // Peers we dialed are watched by the engines' own failure detection.
-                if (peer.Port != PortKind.Outbound && nowMillis - connection.LastReceivedMillis > idleMillis)
+                bool accepted = peer.Port != PortKind.Outbound;
+                long partialSince = connection.PartialFrameSinceMillis;
+                if (accepted && nowMillis - connection.LastReceivedMillis > idleMillis)
                     Cut(connection, peer, RefusalKind.IdleTimeout, CodecError.Timeout, $"nothing received for {idleMillis} ms");
-                else if (_guards.TryGetValue(id, out var guard) && guard.Claims is { } claims && claims.Expires <= utcNow)
-                    Cut(connection, peer, RefusalKind.TokenExpired, CodecError.Unauthorized, $"token for '{claims.Subject}' expired at {claims.Expires:u}");
+                else if (accepted && partialSince != 0 && nowMillis - partialSince > frameMillis)
+                    Cut(connection, peer, RefusalKind.FrameTimeout, CodecError.Timeout,
+                        $"a frame begun {nowMillis - partialSince} ms ago is still incomplete ({connection.PartialFrameBytes} bytes received); frame-timeout is {frameMillis} ms");
+                else if (_guards.TryGetValue(id, out var guard) && guard.Claims is { } claims)
+                {
+                    if (claims.Expires <= utcNow)
+                        Cut(connection, peer, RefusalKind.TokenExpired, CodecError.Unauthorized, $"token for '{claims.Subject}' expired at {claims.Expires:u}");
+                    else if (current is not null && guard.TokenVersion != current.Version)
+                    {
+                        guard.TokenVersion = current.Version;
+                        if (current.Authority.IsRevoked(claims, out string why)) Cut(connection, peer, RefusalKind.TokenRevoked, CodecError.Unauthorized, why);
+                    }
+                }
             }
         }
     }

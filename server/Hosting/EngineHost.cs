@@ -4,6 +4,7 @@ using GeoRelay.Engines;
 using GeoRelay.Server.Security;
 using GeoRelay.Storage;
 using GeoRelay.Transport;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -36,6 +37,7 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
     private readonly EngineLoop _loop;
     private readonly PeerDialer _dialer;
     private readonly ConnectionAcceptor _acceptor;
+    private readonly PosixSignalRegistration? _hangUp;
 
     public EngineHost(Func<string, EndPoint?> resolveNode, ConnectionOptions options, ILogger? logger = null, TimeSpan? tick = null,
         HostSecurity? security = null)
@@ -43,7 +45,7 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _security = security ?? HostSecurity.None;
         var stopping = _stopping.Token;
-        _connections = new ConnectionTable(_gate, options, Refusals, _logger);
+        _connections = new ConnectionTable(_gate, options, _security.Tokens, Refusals, _logger);
         _publish = new PublishBackPressure(_gate, stopping);
         _sync = new SyncThread(_gate, OnSynced, OnSyncFailed, stopping);
         _loop = new EngineLoop(_gate, _connections, _publish, _sync, DialAsync, tick ?? TimeSpan.FromMilliseconds(1), _logger, stopping);
@@ -52,6 +54,22 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
         var admission = new ConnectionAdmission(options, _security, _loop, Refusals, _logger, stopping);
         _acceptor = new ConnectionAcceptor(options, _security, admission, reader, Refusals, _logger, stopping);
         _ = _loop.Failed.ContinueWith(_ => StopAfterDiskFailure(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        // SIGHUP re-reads the token keys and revocations, as daemons do; it would otherwise end the process.
+        if (_security.Tokens is not null)
+            _hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => { context.Cancel = true; ReloadTokens(); });
+    }
+
+    /// <summary>
+    /// Re-reads the token keys and revocations (what SIGHUP does); connections whose token is no longer good are cut at
+    /// the next sweep, within 100 ms. Returns what happened (also logged).
+    /// </summary>
+    public TokenReload ReloadTokens()
+    {
+        if (_security.Tokens is not { } tokens) return new(false, "this node checks no tokens");
+        var reload = tokens.Reload();
+        if (reload.Reloaded) EngineHostLog.TokensReloaded(_logger, reload.Message);
+        else EngineHostLog.TokenReloadFailed(_logger, reload.Message);
+        return reload;
     }
 
     // The loop hands dials and syncs out, and the dialer and the sync thread call back into the loop: these close the circle.
@@ -148,6 +166,7 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stopping.Cancel();
+        _hangUp?.Dispose();
         _acceptor.StopListening();
         foreach (var c in _connections.All()) c.Close(CodecError.Shutdown, "node is stopping");
         try { await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }

@@ -41,4 +41,16 @@ internal static partial class EngineHostLog
 
     [LoggerMessage(EventId = 111, Level = LogLevel.Critical, Message = "Disk failed: {Operation} of {Path} failed: {Error}. This node stops now and acknowledges nothing more; restart it once the disk is fixed and it recovers from its log (a failed fsync is never retried: the retry may report success for writes the disk dropped)")]
     public static partial void DiskFailed(ILogger logger, string operation, string path, string error);
+
+    [LoggerMessage(EventId = 120, Level = LogLevel.Warning, Message = "{Port} port {EndPoint} is not loopback and speaks plain TCP ({Why}): {Exposure}")]
+    public static partial void PlaintextListen(ILogger logger, string port, EndPoint endPoint, string why, string exposure);
+
+    [LoggerMessage(EventId = 121, Level = LogLevel.Warning, Message = "Dialing {Peer} at {EndPoint}, not loopback, over plain TCP (insecure: true): the node answering there is not authenticated and entries cross the network in the clear")]
+    public static partial void PlaintextDial(ILogger logger, string peer, EndPoint endPoint);
+
+    [LoggerMessage(EventId = 122, Level = LogLevel.Information, Message = "Reloaded token keys: {Summary}")]
+    public static partial void TokensReloaded(ILogger logger, string summary);
+
+    [LoggerMessage(EventId = 123, Level = LogLevel.Error, Message = "Token key reload failed: {Reason}")]
+    public static partial void TokenReloadFailed(ILogger logger, string reason);
 }

@@ -19,24 +19,29 @@ internal static class NodeSetup
         MaxQueuedBytes = maxQueued,
         HandshakeTimeout = topology.Defaults.HandshakeTimeout,
         IdleTimeout = topology.Defaults.IdleTimeout,
+        FrameTimeout = topology.Defaults.FrameTimeout,
         MaxConnectionsPerPort = topology.Defaults.MaxConnectionsPerPort,
         MaxConnectionsPerAddress = topology.Defaults.MaxConnectionsPerAddress,
         MaxSubscribesPerSecond = topology.Defaults.MaxSubscribesPerSecond,
     };
 
-    /// <summary>TLS material and the token key named by the topology, loaded for <paramref name="nodeId"/>; a missing file stops the node with its path.</summary>
+    /// <summary>
+    /// TLS material and the token keys named by the topology, loaded for <paramref name="nodeId"/>. A topology without
+    /// TLS that does not say <c>insecure: true</c> stops the node, saying what to add; so does a missing file, with its path.
+    /// </summary>
     public static HostSecurity Security(TopologyConfig topology, string nodeId)
     {
+        if (SecurityPosture.StartRefusal(topology) is { } refusal) throw new InvalidOperationException(refusal);
         NodeTls? tls = null;
-        TokenAuthority? tokens = null;
+        TokenVerifier? tokens = null;
         try
         {
             if (topology.Tls is { } t)
                 tls = NodeTls.Load(t.CaFile, t.CertificateFile(nodeId), t.KeyFile(nodeId));
             if (topology.Auth is { } a)
-                tokens = TokenAuthority.LoadKeyFile(a.KeyFile);
+                tokens = TokenVerifier.Load(a, topology.SourcePath);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
         {
             tls?.Dispose();
             throw new InvalidOperationException($"{topology.SourcePath}: cannot load the security material for {nodeId}: {e.Message}", e);

@@ -16,6 +16,9 @@ namespace GeoRelay.Server.Hosting;
 internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOptions options, HostSecurity security,
     EngineLoop loop, ConnectionReader reader, ILogger logger, CancellationToken stopping)
 {
+    // Peers already warned about (once each): dials run concurrently.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _warnedNodes = new();
+
     public async Task DialAsync(string nodeId)
     {
         var endPoint = resolve(nodeId);
@@ -24,6 +27,8 @@ internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOpti
             loop.OnDialFailed(nodeId, "no address for node");
             return;
         }
+        if (security.Tls is null && !ConnectionAcceptor.IsLoopback(endPoint) && _warnedNodes.TryAdd(nodeId, true))
+            EngineHostLog.PlaintextDial(logger, nodeId, endPoint);
         FramedConnection? connection = null;
         try
         {

@@ -17,6 +17,9 @@ internal sealed class ConnectionGuard(PortKind port, TokenClaims? claims, int ma
 
     public TokenClaims? Claims { get; } = claims;
 
+    /// <summary>The <see cref="TokenSnapshot.Version"/> the claims were last checked against; the sweep checks them again after a reload.</summary>
+    public int TokenVersion { get; set; }
+
     /// <summary>Null when <paramref name="frame"/> may pass; otherwise why not, and which counter it goes to.</summary>
     public (RefusalKind Kind, CodecException Error)? Check(in Frame frame, long nowMillis)
     {

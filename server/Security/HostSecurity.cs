@@ -15,8 +15,8 @@ public sealed record HostSecurity
     /// <summary>The publish port speaks TLS (with <see cref="Tls"/> set).</summary>
     public bool TlsOnPublish { get; init; } = true;
 
-    /// <summary>Verifies tokens, or null when no port requires one.</summary>
-    public TokenAuthority? Tokens { get; init; }
+    /// <summary>Verifies tokens (and reloads their keys), or null when no port requires one.</summary>
+    public TokenVerifier? Tokens { get; init; }
 
     /// <summary>Learner ports require a token with <see cref="TokenScopes.Learn"/>.</summary>
     public bool TokensOnLearners { get; init; } = true;

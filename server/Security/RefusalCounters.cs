@@ -13,6 +13,8 @@ public enum RefusalKind
     HandshakeRefused,
     /// <summary>Nothing received for <c>idle-timeout</c>.</summary>
     IdleTimeout,
+    /// <summary>A frame begun and not finished within <c>frame-timeout</c> (a peer dribbling bytes).</summary>
+    FrameTimeout,
     /// <summary>The port already had <c>max-connections-per-port</c> connections.</summary>
     PortFull,
     /// <summary>The remote address already had <c>max-connections-per-address</c> connections.</summary>
@@ -23,6 +25,8 @@ public enum RefusalKind
     Unauthorized,
     /// <summary>A token that expired while its connection was open.</summary>
     TokenExpired,
+    /// <summary>A token whose key was removed or revoked, or which was itself revoked, while its connection was open.</summary>
+    TokenRevoked,
     /// <summary>The TLS handshake failed: no certificate, wrong CA, or a certificate for another node.</summary>
     Tls,
 }

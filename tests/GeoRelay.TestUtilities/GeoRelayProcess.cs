@@ -121,6 +121,12 @@ public sealed partial class GeoRelayProcess : IDisposable
         return WaitForExitAsync(timeout);
     }
 
+    /// <summary>SIGHUP: a daemon with an auth section reloads its token keys and revocations.</summary>
+    public void HangUp()
+    {
+        if (!_process.HasExited) SysKill(_process.Id, 1);
+    }
+
     /// <summary>SIGKILL: no chance to flush anything.</summary>
     public void Kill()
     {

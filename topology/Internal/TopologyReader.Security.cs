@@ -1,18 +1,23 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace GeoRelay.Topology.Internal;
 
-// The `tls:` and `auth:` sections and the connection limits under `defaults:`.
+// The `tls:`, `auth:` and `insecure:` keys and the connection limits under `defaults:`.
 internal sealed partial class TopologyReader
 {
     private static readonly string[] TlsKeys = ["ca", "certificates", "learners", "publish"];
-    private static readonly string[] AuthKeys = ["key-file", "learners", "publish"];
+    private static readonly string[] AuthKeys = ["key-file", "learners", "publish", "revoked-keys", "revoked-tokens", "revoked-file"];
 
     private ClusterDefaults ReadLimit(ClusterDefaults d, string key, YamlNode value, string path)
     {
         if (key == "idle-timeout")
         {
             return TryDuration(value, path, allowZero: false, out var idle) ? d with { IdleTimeout = idle } : d;
+        }
+        if (key == "frame-timeout")
+        {
+            return TryDuration(value, path, allowZero: false, out var frame) ? d with { FrameTimeout = frame } : d;
         }
         if (!TryString(value, path, out string? text))
         {
@@ -64,8 +69,9 @@ internal sealed partial class TopologyReader
         {
             return null;
         }
-        string? keyFile = null;
+        string? keyFile = null, revokedFile = null;
         bool learners = true, publish = true;
+        List<string> revokedKeys = [], revokedTokens = [];
         ForEachKey(map, "in 'auth'", AuthKeys, (key, _, v) =>
         {
             string path = "auth." + key;
@@ -74,15 +80,86 @@ internal sealed partial class TopologyReader
                 case "key-file": keyFile = ReadPath(v, path, sourcePath); break;
                 case "learners": learners = ReadBool(v, path, learners); break;
                 case "publish": publish = ReadBool(v, path, publish); break;
+                case "revoked-keys": ReadIds(v, path, KeyIdPattern(), "a key id (letters, digits, '_' or '-', at most 32)", revokedKeys, lowerCase: false); break;
+                case "revoked-tokens": ReadIds(v, path, TokenIdPattern(), "a token id (16 hex digits, as georelay token prints it)", revokedTokens, lowerCase: true); break;
+                case "revoked-file": revokedFile = ReadPath(v, path, sourcePath); break;
             }
         });
         if (keyFile is null)
         {
-            Problem(map, "auth needs 'key-file': the file holding the token signing key (the key never goes in this file)");
+            Problem(map, "auth needs 'key-file': the file holding the token signing keys (the keys never go in this file)");
             return null;
         }
-        return new AuthConfig { KeyFile = keyFile, Learners = learners, Publish = publish };
+        return new AuthConfig
+        {
+            KeyFile = keyFile, Learners = learners, Publish = publish,
+            RevokedKeys = revokedKeys, RevokedTokens = revokedTokens, RevokedFile = revokedFile,
+        };
     }
+
+    private void ReadIds(YamlNode value, string path, Regex pattern, string what, List<string> into, bool lowerCase)
+    {
+        if (value is YamlScalar { IsNull: true } || !Expect<YamlSequence>(value, path, out var list, $"{path.Split('.')[1]}: [id-1, id-2]"))
+        {
+            return;
+        }
+        foreach (var item in list.Items)
+        {
+            if (!TryString(item, $"an entry of {path}", out string? id))
+            {
+                continue;
+            }
+            if (pattern.IsMatch(id))
+            {
+                into.Add(lowerCase ? id.ToLowerInvariant() : id);
+            }
+            else
+            {
+                Problem(item, $"{path}: '{id}' is not {what}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Without TLS nodes refuse to start unless the file says <c>insecure: true</c> (reported here with a position, for
+    /// check-config); with it, every address a node would serve plain TCP on that others can reach is a warning.
+    /// </summary>
+    private void CheckSecurityPosture(YamlMapping top, TlsConfig? tls, bool insecure, YamlNode? insecureAt, Dictionary<string, NodeDraft> nodes)
+    {
+        if (tls is null && !insecure)
+        {
+            _startProblems.Add(new ConfigProblem(fileName, (insecureAt ?? top).Line, (insecureAt ?? top).Column, SecurityPosture.MissingTls(fileName)));
+            return;
+        }
+        foreach (var node in nodes.Values)
+        {
+            foreach (var (key, endpoint, at) in node.Endpoints)
+            {
+                if (endpoint.IsLoopback)
+                {
+                    continue;
+                }
+                string? exposure = key switch
+                {
+                    "listen" when tls is null => "insecure: true, so the peers connecting there are not authenticated (anyone who reaches it can pose as a node) and entries cross the network in the clear",
+                    "learners" when tls is null || !tls.Learners => $"{(tls is null ? "insecure: true" : "tls.learners: false")}, so learners' tokens and entries cross the network in the clear",
+                    "publish" when tls is null || !tls.Publish => $"{(tls is null ? "insecure: true" : "tls.publish: false")}, so publishers' tokens and entries cross the network in the clear",
+                    _ => null,
+                };
+                if (exposure is not null)
+                {
+                    _warnings.Add(new ConfigProblem(fileName, at.Line, at.Column, $"node '{node.Id}' {key} address {endpoint} is not loopback and speaks plain TCP: {exposure}"));
+                }
+            }
+        }
+    }
+
+    // The same forms as the token code (transport/Security/AuthToken.cs) accepts; topology references nothing of ours.
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,32}$")]
+    private static partial Regex KeyIdPattern();
+
+    [GeneratedRegex("^[0-9a-fA-F]{16}$")]
+    private static partial Regex TokenIdPattern();
 
     /// <summary>A file or folder path; relative ones are resolved against the topology file's folder. Existence is checked when a node starts.</summary>
     private string? ReadPath(YamlNode value, string path, string sourcePath)

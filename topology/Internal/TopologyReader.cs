@@ -10,10 +10,10 @@ namespace GeoRelay.Topology.Internal;
 /// </summary>
 internal sealed partial class TopologyReader(string fileName)
 {
-    private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes", "tls", "auth"];
+    private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes", "tls", "auth", "insecure"];
     private static readonly string[] DefaultsKeys =
         ["heartbeat", "failover-after", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync",
-         "idle-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second"];
+         "idle-timeout", "frame-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second"];
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
     private static readonly string[] CompressionKeys = ["level", "local-level"];
     private static readonly string[] RetentionKeys = ["max-bytes", "max-age"];
@@ -28,6 +28,9 @@ internal sealed partial class TopologyReader(string fileName)
     internal const int MaxCompressionLevel = 22;
 
     private readonly List<ConfigProblem> _problems = [];
+    // Found in a readable file: they stop nodes from starting (check-config fails on them) but not tools from reading it.
+    private readonly List<ConfigProblem> _startProblems = [];
+    private readonly List<ConfigProblem> _warnings = [];
 
     private sealed class NodeDraft(string id, YamlScalar key)
     {
@@ -94,6 +97,8 @@ internal sealed partial class TopologyReader(string fileName)
         YamlMapping? nodesMap = null;
         TlsConfig? tls = null;
         AuthConfig? auth = null;
+        bool insecure = false;
+        YamlNode? insecureAt = null;
         var present = new HashSet<string>(StringComparer.Ordinal);
 
         ForEachKey(top, "at the top level", TopLevelKeys, (key, keyNode, value) =>
@@ -156,6 +161,10 @@ internal sealed partial class TopologyReader(string fileName)
                 case "auth":
                     auth = ReadAuth(value, sourcePath);
                     break;
+                case "insecure":
+                    insecure = ReadBool(value, "insecure", false);
+                    insecureAt = value;
+                    break;
             }
         });
 
@@ -208,11 +217,17 @@ internal sealed partial class TopologyReader(string fileName)
             Problem(quorumAt, $"quorum {quorum.Count} is larger than the {memberCount} member{(memberCount == 1 ? "" : "s")} of the cluster");
         }
 
+        if (insecure && present.Contains("tls"))
+        {
+            Problem(insecureAt!, "insecure: true contradicts the 'tls' section; remove one (with tls every link is authenticated and encrypted)");
+        }
+
         if (_problems.Count > 0 || cluster is null || leader is null || nodes is null || datacenters is null)
         {
             return Finish(null);
         }
-        return Finish(Build(cluster, leader, quorum, defaults, datacenters, nodes, sourcePath) with { Tls = tls, Auth = auth });
+        CheckSecurityPosture(top, tls, insecure, insecureAt, nodes);
+        return Finish(Build(cluster, leader, quorum, defaults, datacenters, nodes, sourcePath) with { Tls = tls, Auth = auth, Insecure = insecure });
     }
 
     private TopologyLoadResult Finish(TopologyConfig? config)
@@ -223,7 +238,9 @@ internal sealed partial class TopologyReader(string fileName)
             var sorted = _problems.OrderBy(p => p.Line).ThenBy(p => p.Column).ToArray();
             return new TopologyLoadResult(null, sorted);
         }
-        return new TopologyLoadResult(config, []);
+        return new TopologyLoadResult(config, [], Sorted(_startProblems), Sorted(_warnings));
+
+        static ConfigProblem[] Sorted(List<ConfigProblem> list) => list.OrderBy(p => p.Line).ThenBy(p => p.Column).ToArray();
     }
 
     // ---- defaults ----
@@ -285,7 +302,7 @@ internal sealed partial class TopologyReader(string fileName)
                         d = d with { HandshakeTimeout = handshake };
                     }
                     break;
-                case "idle-timeout" or "max-connections-per-port" or "max-connections-per-address" or "max-subscribes-per-second":
+                case "idle-timeout" or "frame-timeout" or "max-connections-per-port" or "max-connections-per-address" or "max-subscribes-per-second":
                     d = ReadLimit(d, key, value, path);
                     break;
                 case "fsync":

@@ -117,6 +117,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         y.AppendLine("cluster: crossregion");
         y.AppendLine(inv, $"leader: {LeaderId}");
         y.AppendLine("quorum: majority");
+        y.AppendLine("insecure: true"); // loopback, and NATS runs without TLS too: like for like
         y.AppendLine("defaults:");
         y.AppendLine(inv, $"  batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}");
         y.AppendLine(inv, $"  compression: {{ level: {(mode is "relays-plain" or "mux-plain" ? 0 : 1)} }}");

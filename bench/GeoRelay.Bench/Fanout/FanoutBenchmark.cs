@@ -125,6 +125,7 @@ public static class FanoutBenchmark
         cluster: fanout
         leader: leader
         quorum: 1
+        insecure: true
         defaults: { fsync: false, learner-backlog: 32MiB, compression: { level: 1 }, failover-after: 5s, max-connections-per-address: 10000 }
         datacenters:
           home: { relays: [], members: [m1] }

@@ -15,7 +15,8 @@ public sealed record DecoderTarget(string Name, Action<byte[]> Decode, long Allo
 public static class DecoderTargets
 {
     /// <summary>The key the handshake and token targets verify with (a fixed test key, not a secret).</summary>
-    private static readonly TokenAuthority Tokens = new(Encoding.ASCII.GetBytes("fuzzing-key-fuzzing-key-fuzzing-key!"));
+    private static readonly byte[] TokenKey = Encoding.ASCII.GetBytes("fuzzing-key-fuzzing-key-fuzzing-key!");
+    private static readonly TokenAuthority Tokens = new(TokenKey);
     private static readonly Hello Local = Hello.ForThisBuild("relay-1", NodeKind.Relay, 3, "fuzz", 42);
 
     public static IReadOnlyList<DecoderTarget> All { get; } =
@@ -103,11 +104,14 @@ public static class DecoderTargets
     public static IEnumerable<(string Target, string Name, byte[] Bytes)> Seeds()
     {
         var hello = Hello.ForThisBuild("eu-p1", NodeKind.Leader, 7, "fuzz", 42,
-            auth: Encoding.UTF8.GetBytes(Tokens.Mint(new TokenClaims("learner-1", DateTimeOffset.UnixEpoch.AddYears(100), TokenScopes.Learn, [Encoding.UTF8.GetBytes("orders/")]))));
+            auth: Encoding.UTF8.GetBytes(Tokens.Mint(new TokenClaims("learner-1", DateTimeOffset.UnixEpoch.AddYears(100), TokenScopes.Learn, [Encoding.UTF8.GetBytes("orders/")]) { Id = "00000000000000a1" })));
         yield return ("hello", "leader", Write(hello.Write));
         yield return ("handshake", "with-token", Write(hello.Write));
-        yield return ("token", "learner", Encoding.UTF8.GetBytes(Tokens.Mint(new TokenClaims("t", DateTimeOffset.UnixEpoch.AddYears(60), TokenScopes.Learn | TokenScopes.Publish, [[], "a/"u8.ToArray()]))));
-        yield return ("token-body", "two-prefixes", Write(new TokenClaims("t", DateTimeOffset.UnixEpoch.AddYears(60), TokenScopes.Learn, [[], "a/"u8.ToArray()]).Write));
+        var claims = new TokenClaims("t", DateTimeOffset.UnixEpoch.AddYears(60), TokenScopes.Learn | TokenScopes.Publish, [[], "a/"u8.ToArray()]) { Id = "0123456789abcdef" };
+        yield return ("token", "learner", Encoding.UTF8.GetBytes(Tokens.Mint(claims)));
+        yield return ("token", "first-format", Encoding.UTF8.GetBytes(LegacyTokens.Mint(TokenKey, claims)));
+        yield return ("token-body", "two-prefixes", Write(claims.Write));
+        yield return ("token-body", "first-format", Write((claims with { Id = null }).Write));
         yield return ("welcome", "relay", Write(new Welcome(1, "eu-p1", NodeKind.Relay, 7, Capabilities.Zstd).Write));
         yield return ("error", "stale", Write(new ErrorFrame(CodecError.StaleEpoch, "epoch 3 is below 7").Write));
         yield return ("heartbeat", "full", Write(w => { var d = new DeltaState(); new Heartbeat(7, 100, 123456).Write(w, ref d); }));

@@ -88,23 +88,15 @@ internal sealed class HostileClient : IAsyncDisposable
     public async Task<CodecError?> WaitForHangUpAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
-        var buffer = new byte[64 * 1024];
-        var received = new ArrayBufferWriter<byte>();
         CodecError? error = null;
         try
         {
-            while (true)
+            await ReadFramesAsync(_stream, frame =>
             {
-                int n = await _stream.ReadAsync(buffer, cts.Token);
-                if (n == 0) break;
-                received.Write(buffer.AsSpan(0, n));
-                var sequence = new ReadOnlySequence<byte>(received.WrittenMemory);
-                while (error is null && FrameReader.TryRead(ref sequence, 1 << 20, out var frame))
-                {
-                    if (frame.Type == FrameType.Error) error = ErrorFrame.Read(frame.Payload).Code;
-                    else if (frame.Type == FrameType.Welcome) Welcomed = true;
-                }
-            }
+                if (frame.Type == FrameType.Error) error ??= ErrorFrame.Read(frame.Payload).Code;
+                else if (frame.Type == FrameType.Welcome) Welcomed = true;
+                return true;
+            }, cts.Token);
         }
         catch (IOException) { } // reset by the daemon
         catch (OperationCanceledException)
@@ -112,6 +104,52 @@ internal sealed class HostileClient : IAsyncDisposable
             throw new TimeoutException($"the daemon did not hang up within {timeout.TotalSeconds} s");
         }
         return error;
+    }
+
+    /// <summary>Reads until the daemon answers the Hello: true on Welcome, false when it sends an Error or hangs up first.</summary>
+    public async Task<bool> WaitForWelcomeAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await ReadFramesAsync(_stream, frame =>
+            {
+                Welcomed = frame.Type == FrameType.Welcome;
+                return false;
+            }, cts.Token);
+            return Welcomed;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"the daemon did not answer the Hello within {timeout.TotalSeconds} s");
+        }
+    }
+
+    /// <summary>
+    /// Hands each frame read from <paramref name="stream"/> to <paramref name="onFrame"/> until it returns false (then
+    /// true is returned) or the stream ends (false).
+    /// </summary>
+    public static async Task<bool> ReadFramesAsync(Stream stream, Func<Frame, bool> onFrame, CancellationToken ct)
+    {
+        var buffer = new byte[64 * 1024];
+        var received = new ArrayBufferWriter<byte>();
+        while (true)
+        {
+            int n = await stream.ReadAsync(buffer, ct);
+            if (n == 0) return false;
+            received.Write(buffer.AsSpan(0, n));
+            var sequence = new ReadOnlySequence<byte>(received.WrittenMemory);
+            bool more = true;
+            while (more && FrameReader.TryRead(ref sequence, 16 << 20, out var frame)) more = onFrame(frame);
+            if (!more) return true;
+            var rest = sequence.ToArray();
+            received.Clear();
+            received.Write(rest);
+        }
     }
 
     public async ValueTask DisposeAsync()

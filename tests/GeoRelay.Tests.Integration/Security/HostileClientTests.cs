@@ -196,7 +196,10 @@ public sealed class HostileClientTests
             await c.SendAsync(HostileClient.HelloFrame(validLearnerHello with { Auth = Encoding.UTF8.GetBytes(Mint(cluster, TokenScopes.Learn, TimeSpan.FromSeconds(-1))) }));
             Assert.That(await c.WaitForHangUpAsync(hangUp), Is.EqualTo(CodecError.Unauthorized));
         }
-        using (var forger = new TokenAuthority(Encoding.ASCII.GetBytes("not-the-cluster-key-not-the-cluster-key")))
+        // Forged under the id of the cluster's signing key, so that it is the signature that fails.
+        string signingKey;
+        using (var real = TokenAuthority.LoadKeyFile(topology.Auth!.KeyFile)) signingKey = real.SigningKeyId;
+        using (var forger = new TokenAuthority([new TokenKey(signingKey, Encoding.ASCII.GetBytes("not-the-cluster-key-not-the-cluster-key"))], TokenRevocations.None))
         await using (var c = await HostileClient.ConnectTlsAsync(learnerPort, ca))
         {
             var forged = forger.Mint(new TokenClaims("mallory", DateTimeOffset.UtcNow.AddHours(1), TokenScopes.Learn, [Array.Empty<byte>()]));

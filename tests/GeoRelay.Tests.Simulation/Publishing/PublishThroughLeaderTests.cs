@@ -26,6 +26,7 @@ public sealed class PublishThroughLeaderTests
 {
     private const string Topology = """
         cluster: publishing
+        insecure: true
         leader: leader
         quorum: 1
         defaults: { fsync: false }

@@ -88,6 +88,58 @@ public sealed class HostLimitsTests
         try { await heartbeats; } catch (OperationCanceledException) { }
     }
 
+    /// <summary>Queues raw bytes (a piece of a frame) on a client connection.</summary>
+    private static bool SendRaw(FramedConnection connection, ReadOnlySpan<byte> bytes)
+    {
+        var buffer = FrameBuffer.Rent();
+        buffer.Writer.Write(bytes);
+        return connection.TrySend(buffer);
+    }
+
+    private static byte[] HeartbeatFrame()
+    {
+        var w = new System.Buffers.ArrayBufferWriter<byte>();
+        var payload = new System.Buffers.ArrayBufferWriter<byte>();
+        var delta = new DeltaState();
+        new Heartbeat(0, 0, 1).Write(payload, ref delta);
+        FrameWriter.Write(w, FrameType.Heartbeat, FrameFlags.None, payload.WrittenSpan);
+        return w.WrittenSpan.ToArray();
+    }
+
+    [Test]
+    public async Task FrameDribbledPastTheFrameTimeoutIsCutWhileSlowWholeFramesAreNot()
+    {
+        var (host, port) = Start(ConnectionOptions.Default with { FrameTimeout = TimeSpan.FromMilliseconds(1500) });
+        await using var _ = host;
+        await using var dribbler = await HandshakeAsync(port);
+        await using var honest = await HandshakeAsync(port);
+        using var stop = new CancellationTokenSource();
+        // A frame header claiming 200 bytes, then a byte every 200 ms until the host hangs up (the client's own pacing).
+        var dribbling = Task.Run(async () =>
+        {
+            byte[] head = [200, 0, 0, 0, (byte)FrameType.Heartbeat, 0];
+            if (!SendRaw(dribbler, head)) return;
+            while (!stop.IsCancellationRequested && SendRaw(dribbler, [0]))
+                await Task.Delay(200, stop.Token).ConfigureAwait(false);
+        });
+
+        // 30 whole heartbeats, each a byte every 10 ms: a frame takes a fraction of the timeout, all of them several times it.
+        var frame = HeartbeatFrame();
+        for (int n = 0; n < 30; n++)
+        {
+            for (int i = 0; i < frame.Length; i++)
+            {
+                SendRaw(honest, frame.AsSpan(i, 1));
+                await Task.Delay(10);
+            }
+        }
+        Assert.That(await ClosedWithAsync(dribbler), Is.EqualTo(CodecError.Timeout));
+        stop.Cancel();
+        try { await dribbling; } catch (OperationCanceledException) { }
+        Assert.That(host.Refusals.Get(RefusalKind.FrameTimeout), Is.EqualTo(1));
+        Assert.That(host.Refusals.Total, Is.EqualTo(1), "only the dribbler was cut: whole frames, however slow, are not");
+    }
+
     [Test]
     public async Task ConnectionPastThePortLimitIsRefusedWithAReason()
     {

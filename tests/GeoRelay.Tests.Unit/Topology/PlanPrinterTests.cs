@@ -111,6 +111,46 @@ public sealed class PlanPrinterTests
         });
     }
 
+    /// <summary>The sample with <paramref name="edit"/> applied, in a temp file, through check-config.</summary>
+    private static (int Exit, string Output, string Error, string Path) CheckEdited(Func<string, string> edit)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"georelay-check-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, edit(File.ReadAllText(Sample("three-regions.yaml"))));
+        try
+        {
+            var output = new StringWriter();
+            var error = new StringWriter();
+            int exit = TopologyCheck.Run(path, output, error);
+            return (exit, output.ToString(), error.ToString(), path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void CheckFailsAFileNodesWouldRefuseWithoutTlsOrInsecure()
+    {
+        var (exit, output, error, path) = CheckEdited(yaml => yaml.Replace("insecure: true\n", "insecure: false\n"));
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Is.Empty);
+        Assert.That(error, Does.StartWith($"{path}:10:11: no 'tls' section, and nodes refuse to run without TLS"));
+        Assert.That(error, Does.Contain("georelay dev-certs").And.Contain("insecure: true").And.EndWith("1 problem\n"));
+    }
+
+    [Test]
+    public void CheckWarnsAboutPlainTcpReachableFromOtherMachinesButPasses()
+    {
+        var (exit, output, error, path) = CheckEdited(yaml => yaml.Replace("listen: 127.0.0.1:7201", "listen: 0.0.0.0:7201"));
+        Assert.That(exit, Is.EqualTo(0));
+        Assert.That(output, Does.Contain("datacenter eu-west"));
+        Assert.That(error.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[]
+        {
+            $"{path}:40:38: warning: node 'eu-p1' listen address 0.0.0.0:7201 is not loopback and speaks plain TCP: insecure: true, so the peers connecting there are not authenticated (anyone who reaches it can pose as a node) and entries cross the network in the clear",
+        }));
+    }
+
     [Test]
     public void CheckPrintsEveryProblemWithItsPositionAndExitsTwoForABrokenFile()
     {
@@ -118,7 +158,7 @@ public sealed class PlanPrinterTests
         string yaml = File.ReadAllText(Sample("three-regions.yaml"))
             .Replace("members: [eu-m1, eu-m2, eu-m3]", "members: [eu-m1, eu-m2, eu-m4]")
             .Replace("listen: 127.0.0.1:7331", "listen: 127.0.0.1:7321")
-            .Replace("failover-after: 500ms", "failover-after: 500");
+            .Replace("failover-after: 500ms", "failover-after: 1.5");
         File.WriteAllText(broken, yaml);
         try
         {
@@ -129,10 +169,10 @@ public sealed class PlanPrinterTests
             Assert.That(output.ToString(), Is.Empty);
             Assert.That(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[]
             {
-                $"{broken}:11:19: defaults.failover-after: '500': a duration needs a unit (ms, s, m or h), e.g. 500ms",
-                $"{broken}:27:29: unknown node 'eu-m4' in members of datacenter 'eu-west'; define it under 'nodes'",
-                $"{broken}:41:3: node 'eu-m3' is listed nowhere: it is not the leader and not in any datacenter's relays or members",
-                $"{broken}:46:38: address 127.0.0.1:7321 (listen of node 'ap-m2') is already the listen address of node 'ap-m1' (line 45)",
+                $"{broken}:14:19: defaults.failover-after: '1.5' is not a duration; write {ConfigUnits.DurationForms}",
+                $"{broken}:30:29: unknown node 'eu-m4' in members of datacenter 'eu-west'; define it under 'nodes'",
+                $"{broken}:44:3: node 'eu-m3' is listed nowhere: it is not the leader and not in any datacenter's relays or members",
+                $"{broken}:49:38: address 127.0.0.1:7321 (listen of node 'ap-m2') is already the listen address of node 'ap-m1' (line 48)",
                 "4 problems",
             }));
         }

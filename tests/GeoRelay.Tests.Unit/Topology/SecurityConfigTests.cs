@@ -59,6 +59,99 @@ public sealed class SecurityConfigTests
     }
 
     [Test]
+    public void WithoutTlsOrInsecureTheFileLoadsButNodesMayNotStart()
+    {
+        var result = Load("");
+        Assert.That(result.Success, Is.True, "tools (token, dev-certs) still read it");
+        Assert.That(result.StartProblems, Has.Count.EqualTo(1));
+        var problem = result.StartProblems[0];
+        Assert.That((problem.Line, problem.Column), Is.EqualTo((1, 1)));
+        Assert.That(problem.Message, Does.Contain("no 'tls' section").And.Contain("ca: certs/ca.crt").And.Contain("insecure: true")
+            .And.Contain("georelay dev-certs --config /etc/georelay/t.yaml --out /etc/georelay/certs"));
+        string refusal = SecurityPosture.StartRefusal(result.Config!)!;
+        Assert.That(refusal, Does.StartWith("/etc/georelay/t.yaml: no 'tls' section"));
+
+        var saidFalse = Load("insecure: false");
+        Assert.That((saidFalse.StartProblems[0].Line, saidFalse.StartProblems[0].Column), Is.EqualTo((8, 11)), "points at the value that keeps TLS required");
+    }
+
+    [Test]
+    public void InsecureOrTlsLetNodesStart()
+    {
+        var insecure = Load("insecure: true");
+        Assert.That(insecure.StartProblems, Is.Empty);
+        Assert.That(insecure.Config!.Insecure, Is.True);
+        Assert.That(SecurityPosture.StartRefusal(insecure.Config), Is.Null);
+        Assert.That(insecure.Warnings, Is.Empty, "every address of Base is loopback");
+
+        var tls = Load("tls: { ca: ca.crt, certificates: certs }");
+        Assert.That(tls.StartProblems, Is.Empty);
+        Assert.That(tls.Config!.Insecure, Is.False);
+        Assert.That(SecurityPosture.StartRefusal(tls.Config), Is.Null);
+    }
+
+    [Test]
+    public void InsecureAndTlsTogetherAreAProblem()
+    {
+        var result = Load("insecure: true\ntls: { ca: ca.crt, certificates: certs }");
+        Assert.That(string.Join("\n", result.Problems), Does.Contain("insecure: true contradicts the 'tls' section"));
+        Assert.That(Load("insecure: maybe").Problems[0].Message, Does.Contain("insecure must be true or false"));
+    }
+
+    [Test]
+    public void PlainTcpOnANonLoopbackAddressIsAWarningAtThatAddress()
+    {
+        var yaml = Base.Replace("listen: 127.0.0.1:7011", "listen: 0.0.0.0:7011").Replace("learners: 127.0.0.1:7012", "learners: 10.1.2.3:7012");
+        var insecure = TopologyLoader.Parse(yaml + "\ninsecure: true", "t.yaml");
+        Assert.That(insecure.Success, Is.True);
+        Assert.That(insecure.Warnings.Select(w => (w.Line, w.Column)), Is.EqualTo(new[] { (7, 24), (7, 48) }), string.Join("\n", insecure.Warnings));
+        Assert.That(insecure.Warnings[0].Message, Does.Contain("node 'm1' listen address 0.0.0.0:7011 is not loopback").And.Contain("insecure: true"));
+
+        var learnersInClear = TopologyLoader.Parse(yaml + "\ntls: { ca: ca.crt, certificates: certs, learners: false }", "t.yaml");
+        Assert.That(learnersInClear.Warnings, Has.Count.EqualTo(1));
+        Assert.That(learnersInClear.Warnings[0].Message, Does.Contain("learners address 10.1.2.3:7012").And.Contain("tls.learners: false"));
+        Assert.That(TopologyLoader.Parse(yaml + "\ntls: { ca: ca.crt, certificates: certs }", "t.yaml").Warnings, Is.Empty);
+    }
+
+    [TestCase("127.0.0.1:1", true)]
+    [TestCase("127.8.9.10:1", true)]
+    [TestCase("[::1]:1", true)]
+    [TestCase("localhost:1", true)]
+    [TestCase("LocalHost:1", true)]
+    [TestCase("0.0.0.0:1", false)]
+    [TestCase("[::]:1", false)]
+    [TestCase("10.0.0.1:1", false)]
+    [TestCase("relay.example.com:1", false)]
+    public void LoopbackAddresses(string address, bool loopback) =>
+        Assert.That(NodeEndpoint.Parse(address).IsLoopback, Is.EqualTo(loopback));
+
+    [Test]
+    public void FrameTimeoutDefaultsToTenSecondsAndTakesBareSeconds()
+    {
+        Assert.That(Load("").GetConfigOrThrow().Defaults.FrameTimeout, Is.EqualTo(TimeSpan.FromSeconds(10)));
+        Assert.That(Load("defaults: { frame-timeout: 3 }").GetConfigOrThrow().Defaults.FrameTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
+        Assert.That(Load("defaults: { frame-timeout: 2500ms }").GetConfigOrThrow().Defaults.FrameTimeout, Is.EqualTo(TimeSpan.FromMilliseconds(2500)));
+        Assert.That(Load("defaults: { frame-timeout: 0 }").Problems[0].Message, Does.Contain("frame-timeout must be longer than 0"));
+    }
+
+    [Test]
+    public void RevocationsParseAndBadIdsAreReportedWhereWritten()
+    {
+        var config = Load("auth: { key-file: keys, revoked-keys: [legacy, k-2024], revoked-tokens: [00000000000000AB], revoked-file: revoked.txt }").GetConfigOrThrow();
+        Assert.That(config.Auth!.RevokedKeys, Is.EqualTo(new[] { "legacy", "k-2024" }));
+        Assert.That(config.Auth.RevokedTokens, Is.EqualTo(new[] { "00000000000000ab" }));
+        Assert.That(config.Auth.RevokedFile, Is.EqualTo("/etc/georelay/revoked.txt"));
+
+        var bad = Load("auth: { key-file: keys, revoked-keys: [a.b], revoked-tokens: [123] }");
+        Assert.That(bad.Problems.Select(p => p.Message), Is.EqualTo(new[]
+        {
+            "auth.revoked-keys: 'a.b' is not a key id (letters, digits, '_' or '-', at most 32)",
+            "auth.revoked-tokens: '123' is not a token id (16 hex digits, as georelay token prints it)",
+        }));
+        Assert.That(bad.Problems[0].Column, Is.EqualTo(40));
+    }
+
+    [Test]
     public void IncompleteSecuritySectionsSayWhatIsMissing()
     {
         var result = Load("tls: { ca: ca.crt }\nauth: { key: abc }");

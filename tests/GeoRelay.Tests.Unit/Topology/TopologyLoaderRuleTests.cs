@@ -97,7 +97,7 @@ public sealed class TopologyLoaderRuleTests
 
     [TestCase("window: 64MB", 11, "defaults.window: '64MB': unknown size unit 'MB'; use B, KiB, MiB or GiB (1MiB = 1048576 bytes)")]
     [TestCase("max-frame: lots", 14, "defaults.max-frame: 'lots' is not a size")]
-    [TestCase("heartbeat: 100", 14, "defaults.heartbeat: '100': a duration needs a unit (ms, s, m or h), e.g. 100ms")]
+    [TestCase("heartbeat: 1.5", 14, "defaults.heartbeat: '1.5' is not a duration; write seconds as a whole number (8), or a whole number followed by ms, s, m or h")]
     [TestCase("heartbeat: 1.5s", 14, "defaults.heartbeat: '1.5s' is not a duration")]
     [TestCase("handshake-timeout: 5sec", 22, "defaults.handshake-timeout: '5sec': unknown duration unit 'sec'; use ms, s, m or h")]
     [TestCase("heartbeat: 0ms", 14, "defaults.heartbeat must be longer than 0")]
@@ -323,7 +323,7 @@ public sealed class TopologyLoaderRuleTests
 
     [Test]
     public void RootThatIsNotAMapping() =>
-        AssertOnlyProblem("- a\n- b\n", 1, 1, "expected a mapping with the keys cluster, leader, quorum, defaults, datacenters, nodes, tls, auth; found a list");
+        AssertOnlyProblem("- a\n- b\n", 1, 1, "expected a mapping with the keys cluster, leader, quorum, defaults, datacenters, nodes, tls, auth, insecure; found a list");
 
     [Test]
     public void SecondDocumentIsRejected() =>
