@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Text;
 using GeoRelay.Bench.Harness;
 using GeoRelay.Bench.Nats;
@@ -13,6 +14,7 @@ using GeoRelay.Leader;
 using GeoRelay.Cli.Demo;
 using GeoRelay.Topology;
 using GeoRelay.Transport;
+using HdrHistogram;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -24,9 +26,9 @@ namespace GeoRelay.Bench.Fanout;
 /// (the relay's frame bytes written from one shared buffer to N plain loopback sockets), in one run.
 /// </summary>
 /// <remarks>
-/// Subscribers are plain sockets in this process that count what arrives (GeoRelay and raw: per Deliver
-/// frame from its header; NATS: per MSG through the bench's NATS client); one per run decodes every entry
-/// for latency. The publisher stays at most <see cref="Window"/> entries ahead of the slowest subscriber,
+/// Subscribers in this process count what arrives (GeoRelay and raw: plain sockets, per Deliver frame from
+/// its header; NATS: per message taken from a NATS.Net subscription); one per run decodes every entry for
+/// latency. The publisher stays at most <see cref="Window"/> entries ahead of the slowest subscriber,
 /// the same rule for GeoRelay and NATS, so neither cuts subscribers for falling behind.
 /// </remarks>
 public static class FanoutBenchmark
@@ -148,7 +150,7 @@ public static class FanoutBenchmark
         ulong from = leader.Host.Invoke(_ => leader.Engine.LastIndex) + 1;
 
         var endpoint = cluster.Topology.GetNode("p1").Learners!.Value.ToEndPoint();
-        var latency = new LatencyRecorder();
+        var latency = LatencyHistogram.Create();
         var receivers = new DeliverCounter[n];
         for (int i = 0; i < n; i++)
             receivers[i] = new DeliverCounter(await SubscribeRawAsync(endpoint, $"bench-learner-{i}", from), i == 0 ? latency : null);
@@ -178,7 +180,8 @@ public static class FanoutBenchmark
         long cuts = relay.Host.Invoke(_ => relay.Engine.Learners.SlowConsumerCuts);
         if (cuts > 0) note += $" {cuts} slow-consumer cuts";
         foreach (var r in receivers) r.Socket.Dispose();
-        var (p50, p99) = latency.Percentiles();
+        await reading[0].ContinueWith(_ => { }, TaskScheduler.Default);   // the latency receiver has stopped writing
+        var (p50, p99) = Percentiles(latency);
         long delivered = receivers.Sum(r => Math.Min(r.Messages, entries));
         return (new Result("GeoRelay", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim()), frames > 0 ? entries / (double)frames : 64);
     }
@@ -206,53 +209,59 @@ public static class FanoutBenchmark
         return min;
     }
 
-    // ---- NATS: nats-server, N subscribers and one publisher through the bench's NATS client ----
+    // ---- NATS: nats-server, N subscribers and one publisher, each its own NATS.Net connection ----
 
     private static async Task<Result> RunNatsAsync(int n, int entries)
     {
         await using var server = await NatsServerProcess.StartAsync(new NatsServerConfig { ServerName = "fanout" }.WithFreePorts());
-        var latency = new LatencyRecorder();
-        var subscribers = new NatsClient[n];
-        for (int i = 0; i < n; i++)
+        var latency = LatencyHistogram.Create();
+        var subscribers = new List<NatsSubscriber>(n);
+        try
         {
-            subscribers[i] = await NatsClient.ConnectAsync(server.ClientEndPoint, $"bench-sub-{i}");
-            if (i == 0)
-                subscribers[i].Subscribe("fanout", (in NatsServerOp m) =>
-                {
-                    Span<byte> stamp = stackalloc byte[8];
-                    if (m.Payload.Length < 8) return;
-                    m.Payload.Slice(0, 8).CopyTo(stamp);
-                    latency.Record(stamp);
-                });
-            else
-                subscribers[i].Subscribe("fanout", static (in NatsServerOp _) => { });
+            for (int i = 0; i < n; i++)
+                subscribers.Add(await NatsSubscriber.StartAsync(server.ClientEndPoint, "fanout", $"bench-sub-{i}", i == 0 ? RecordLatency : null));
+            foreach (var s in subscribers) await s.PingAsync();    // every SUB is registered
+            await using var publisher = await BenchNats.ConnectAsync(server.ClientEndPoint, "bench-pub");
+            long MinReceived()
+            {
+                long min = long.MaxValue;
+                foreach (var s in subscribers) min = Math.Min(min, s.Disconnected ? long.MaxValue : s.Received);
+                return min;
+            }
+
+            var payload = new byte[EntryBytes];
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < entries; i++)
+            {
+                if (i % 512 == 0) await PaceAsync(i, MinReceived);
+                BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
+                await publisher.PublishRawAsync("fanout", payload);
+            }
+            await publisher.PingAsync();    // the server has every PUB
+            string note = await WhenAllReceivedAsync([], MinReceived, entries);
+            sw.Stop();
+            int cut = subscribers.Count(s => s.Disconnected);
+            if (cut > 0) note += $" {cut} subscribers disconnected (slow consumer)";
+            long delivered = subscribers.Sum(s => Math.Min(s.Received, entries));
+            await DisposeAllAsync(subscribers);    // the latency subscriber's loop has ended after this
+            var (p50, p99) = Percentiles(latency);
+            return new Result("NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim());
         }
-        foreach (var s in subscribers) await s.PingAsync();    // every SUB is registered
-        await using var publisher = await NatsClient.ConnectAsync(server.ClientEndPoint, "bench-pub");
-        long MinReceived()
+        finally
         {
-            long min = long.MaxValue;
-            foreach (var s in subscribers) min = Math.Min(min, s.Closed.IsCompleted ? long.MaxValue : s.MessagesReceived);
-            return min;
+            await DisposeAllAsync(subscribers);
         }
 
-        var payload = new byte[EntryBytes];
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < entries; i++)
+        void RecordLatency(ReadOnlySpan<byte> payload)
         {
-            if (i % 512 == 0) await PaceAsync(i, MinReceived);
-            BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
-            await publisher.PublishAsync("fanout", payload);
+            if (payload.Length >= 8) latency.RecordSince(BinaryPrimitives.ReadInt64LittleEndian(payload));
         }
-        await publisher.PingAsync();
-        string note = await WhenAllReceivedAsync([], MinReceived, entries);
-        sw.Stop();
-        int closed = subscribers.Count(s => s.Closed.IsCompleted);
-        if (closed > 0) note += $" {closed} subscribers disconnected (slow consumer)";
-        long delivered = subscribers.Sum(s => Math.Min(s.MessagesReceived, entries));
-        foreach (var s in subscribers) await s.DisposeAsync();
-        var (p50, p99) = latency.Percentiles();
-        return new Result("NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim());
+    }
+
+    private static async Task DisposeAllAsync(List<NatsSubscriber> subscribers)
+    {
+        await Task.WhenAll(subscribers.Select(s => s.DisposeAsync().AsTask()));
+        subscribers.Clear();
     }
 
     // ---- Raw sockets: the same Deliver frames from one shared buffer to N loopback sockets ----
@@ -312,6 +321,10 @@ public static class FanoutBenchmark
 
     // ---- shared ----
 
+    /// <summary>p50 and p99 in ms; NaN when nothing was recorded.</summary>
+    private static (double P50Ms, double P99Ms) Percentiles(HistogramBase latency) =>
+        latency.TotalCount == 0 ? (double.NaN, double.NaN) : (latency.Quantile(0.50) / 1000, latency.Quantile(0.99) / 1000);
+
     /// <summary>Holds the publisher while it is more than <see cref="Window"/> entries ahead of the slowest subscriber.</summary>
     private static async Task PaceAsync(long published, Func<long> slowest)
     {
@@ -360,6 +373,9 @@ public static class FanoutBenchmark
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrlimit")] private static extern int GetRLimit(int resource, ref RLimit limit);
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setrlimit")] private static extern int SetRLimit(int resource, ref RLimit limit);
 
+    private static string NatsClientVersion() =>
+        typeof(NATS.Client.Core.NatsConnection).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "?";
+
     private static string LoadAverage()
     {
         try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
@@ -374,7 +390,7 @@ public static class FanoutBenchmark
         md.AppendLine("`bench/run fanout` — one stream of 256-byte entries delivered to N subscribers, three ways in one run:");
         md.AppendLine();
         md.AppendLine("- **GeoRelay**: leader, relay and members in the bench process (`LocalCluster`, fsync off); the publisher calls `LeaderNode.AppendAsync`; N learners are plain sockets on the relay's learner port.");
-        md.AppendLine("- **NATS**: `nats-server` (Debian package) on loopback; one publisher and N subscribers on subject `fanout` through the bench's NATS client.");
+        md.AppendLine($"- **NATS**: `nats-server` (Debian package) on loopback; one publisher and N subscribers on subject `fanout`, each its own connection of the official client NATS.Net {NatsClientVersion()}: the publisher `PublishAsync` with raw `byte[]`, each subscriber a core subscription of pooled raw payloads (`NatsMemoryOwner<byte>`) read from its bounded channel (full mode Wait, so the client drops nothing).");
         md.AppendLine("- **raw**: the relay's Deliver frame bytes (same entries per frame as measured on the relay), written from one shared buffer to N plain loopback sockets, one send loop per socket writing 1 MiB at a time (the most the relay gathers into one send).");
         md.AppendLine();
         md.AppendLine($"Entries per run: {deliveries:N0} / N, between 4,000 and 200,000. Each N runs {repeat} rounds of GeoRelay, NATS and raw in turn; the table gives each system's median round (deliveries/s and that round's latency), the notes every round. Subscribers count what arrives (GeoRelay and raw per Deliver frame header; NATS per MSG); the first subscriber of each run decodes every entry for latency (publish `Stopwatch` timestamp in the payload to receipt). The publisher stays at most {Window:N0} entries ahead of the slowest subscriber (GeoRelay and NATS alike), so nobody is cut for falling behind; latency is therefore measured at full load, queueing included. Time runs from the first publish to the last subscriber's last entry.");
@@ -406,7 +422,7 @@ public static class FanoutBenchmark
         md.AppendLine($"- The machine was shared and loaded (load average {loadBefore} at the start, {loadAfter} at the end, on 2 cores): the same command gives figures that differ by 2x from run to run, for all three.");
         md.AppendLine("- raw has no publisher, no leader, no members and no log: it is what the kernel and this process's receivers allow for these bytes. Where GeoRelay comes close to it, fan-out is bound by loopback copying (a `perf` profile of the relay during the 1,000-learner run is ~90 % kernel time: socket copies in and out, wake-ups), not by the relay's own code.");
         md.AppendLine("- Where GeoRelay comes out above raw, raw's rounds varied most (see the notes): read it as level with raw, not above it.");
-        md.AppendLine("- NATS subscribers go through the bench's NATS client (a pipe, a read loop and a parsed MSG per message), GeoRelay's and raw's through a counter that reads only frame headers; at thousands of subscribers part of the NATS gap is that client-side cost, not nats-server.");
+        md.AppendLine("- NATS subscribers go through NATS.Net (per message: its read loop parses the MSG, copies the payload into a pooled buffer and passes it through the subscription's channel to the subscriber's loop), GeoRelay's and raw's through a counter that reads only frame headers; at thousands of subscribers part of the NATS gap is that client-side cost, not nats-server.");
         md.AppendLine("- With N = 10 every system is bound by its publisher (GeoRelay: one `AppendAsync` per entry through the leader's engine lock), not by fan-out.");
         md.AppendLine();
         md.AppendLine("## Machine");
