@@ -38,7 +38,8 @@ public static class FanoutBenchmark
     private const int RawChunk = 1 << 20;
     private static readonly TimeSpan Stall = TimeSpan.FromSeconds(15);
 
-    private sealed record Result(string System, int Subscribers, long Entries, long Deliveries, TimeSpan Elapsed, double P50Ms, double P99Ms, string Note)
+    /// <param name="Cpu">CPU seconds the run took, this process first (for NATS: "+ nats-server").</param>
+    private sealed record Result(string System, int Subscribers, long Entries, long Deliveries, TimeSpan Elapsed, double P50Ms, double P99Ms, string Note, string Cpu)
     {
         public double PerSecond => Deliveries / Elapsed.TotalSeconds;
     }
@@ -114,12 +115,13 @@ public static class FanoutBenchmark
         var median = sorted[sorted.Count / 2];
         if (sorted.Count == 1) return median;
         string all = string.Join(" / ", rounds.Select(r => (r.PerSecond / 1e6).ToString("F2", CultureInfo.InvariantCulture)));
+        string cpu = string.Join(" / ", rounds.Select(r => r.Cpu));
         string notes = string.Join(" ", rounds.Select(r => r.Note).Where(n => n.Length > 0 && !n.EndsWith("entries/frame", StringComparison.Ordinal)).Distinct());
-        return median with { Note = string.Join(" ", new[] { $"rounds {all} M/s", notes, median.Note }.Where(part => part.Length > 0)) };
+        return median with { Note = string.Join(" ", new[] { $"rounds {all} M/s, CPU s {cpu}", notes, median.Note }.Where(part => part.Length > 0)) };
     }
 
     private static void Print(Stopwatch clock, Result r) =>
-        Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {r.System,-8} {r.Subscribers,5} subscribers x {r.Entries,7:N0} entries: {r.PerSecond,12:N0} deliveries/s p50 {r.P50Ms,8:F2} ms p99 {r.P99Ms,8:F2} ms {r.Note}");
+        Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {r.System,-8} {r.Subscribers,5} subscribers x {r.Entries,7:N0} entries: {r.PerSecond,12:N0} deliveries/s p50 {r.P50Ms,8:F2} ms p99 {r.P99Ms,8:F2} ms CPU {r.Cpu} s {r.Note}");
 
     // ---- GeoRelay: leader, relay and members in this process (LocalCluster), subscribers on the relay's learner port ----
 
@@ -166,6 +168,7 @@ public static class FanoutBenchmark
 
         using var stop = new CancellationTokenSource();
         var reading = receivers.Select(r => Task.Run(() => r.RunAsync(entries, stop.Token))).ToArray();
+        double cpu = ProcessCpu.Seconds(Environment.ProcessId);
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < entries; i++)
         {
@@ -175,6 +178,13 @@ public static class FanoutBenchmark
         }
         string note = await WhenAllReceivedAsync(reading, () => MinOf(receivers), entries);
         sw.Stop();
+        cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
+        if (note.Length > 0)
+        {
+            // Stalled: say whether the relay still holds bytes for the slow learners or has nothing for them.
+            var stuck = relay.Host.Invoke(_ => relay.Engine.Learners.Status()).Where(s => s.QueuedBytes > 0).ToList();
+            note += $" (relay: {stuck.Count} learners with bytes queued, {stuck.Sum(s => s.QueuedBytes):N0} B in all)";
+        }
         stop.Cancel();
         long frames = relay.Host.Invoke(_ => relay.Engine.Learners.FramesEncoded) - framesBefore;
         long cuts = relay.Host.Invoke(_ => relay.Engine.Learners.SlowConsumerCuts);
@@ -183,7 +193,7 @@ public static class FanoutBenchmark
         await reading[0].ContinueWith(_ => { }, TaskScheduler.Default);   // the latency receiver has stopped writing
         var (p50, p99) = Percentiles(latency);
         long delivered = receivers.Sum(r => Math.Min(r.Messages, entries));
-        return (new Result("GeoRelay", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim()), frames > 0 ? entries / (double)frames : 64);
+        return (new Result("GeoRelay", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}")), frames > 0 ? entries / (double)frames : 64);
     }
 
     /// <summary>A learner as a plain socket: Hello and Subscribe written at once; the counter skips the Welcome.</summary>
@@ -230,6 +240,7 @@ public static class FanoutBenchmark
             }
 
             var payload = new byte[EntryBytes];
+            double cpu = ProcessCpu.Seconds(Environment.ProcessId), serverCpu = ProcessCpu.Seconds(server.ProcessId);
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < entries; i++)
             {
@@ -240,12 +251,14 @@ public static class FanoutBenchmark
             await publisher.PingAsync();    // the server has every PUB
             string note = await WhenAllReceivedAsync([], MinReceived, entries);
             sw.Stop();
+            cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
+            serverCpu = ProcessCpu.Seconds(server.ProcessId) - serverCpu;
             int cut = subscribers.Count(s => s.Disconnected);
             if (cut > 0) note += $" {cut} subscribers disconnected (slow consumer)";
             long delivered = subscribers.Sum(s => Math.Min(s.Received, entries));
             await DisposeAllAsync(subscribers);    // the latency subscriber's loop has ended after this
             var (p50, p99) = Percentiles(latency);
-            return new Result("NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim());
+            return new Result("NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}+{serverCpu:F1}"));
         }
         finally
         {
@@ -284,6 +297,7 @@ public static class FanoutBenchmark
         }
         using var stop = new CancellationTokenSource();
         var reading = receivers.Select(r => Task.Run(() => r.RunAsync(entries, stop.Token))).ToArray();
+        double cpu = ProcessCpu.Seconds(Environment.ProcessId);
         var sw = Stopwatch.StartNew();
         // One send loop per socket, as the relay has one write loop per learner: each writes the shared buffer in
         // RawChunk pieces at its own pace; the kernel's socket buffers bound what is in flight.
@@ -294,12 +308,13 @@ public static class FanoutBenchmark
         })));
         string note = await WhenAllReceivedAsync(reading, () => MinOf(receivers), entries);
         sw.Stop();
+        cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
         stop.Cancel();
         await writing;
         foreach (var s in senders) s.Dispose();
         foreach (var r in receivers) r.Socket.Dispose();
         long delivered = receivers.Sum(r => Math.Min(r.Messages, entries));
-        return new Result("raw", n, entries, delivered, sw.Elapsed, double.NaN, double.NaN, (note + $" {entriesPerFrame:F0} entries/frame").Trim());
+        return new Result("raw", n, entries, delivered, sw.Elapsed, double.NaN, double.NaN, (note + $" {entriesPerFrame:F0} entries/frame").Trim(), Inv($"{cpu:F1}"));
     }
 
     /// <summary>Deliver frames as the relay encodes them: 256-byte entries, the relay's mean entries per frame.</summary>
@@ -341,11 +356,14 @@ public static class FanoutBenchmark
             long now = slowest();
             if (now >= entries) return "";
             if (now != last) { last = now; moved.Restart(); }
-            else if (moved.Elapsed > Stall) return $"INCOMPLETE: slowest subscriber stopped at {now:N0}";
+            else if (moved.Elapsed > Stall) return $"INCOMPLETE: slowest subscriber stopped at {now:N0}{Failure(reading)}";
             if (reading.Length > 0 && reading.All(t => t.IsCompleted) && slowest() < entries) return $"INCOMPLETE: connections ended at {slowest():N0}";
             await Task.Delay(2);
         }
     }
+
+    private static string Failure(Task[] reading) =>
+        reading.FirstOrDefault(t => t.IsFaulted) is { } failed ? $" (a receiver failed: {failed.Exception!.GetBaseException().Message})" : "";
 
     private static async Task EnsureNatsServerAsync()
     {
@@ -376,6 +394,8 @@ public static class FanoutBenchmark
     private static string NatsClientVersion() =>
         typeof(NATS.Client.Core.NatsConnection).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "?";
 
+    private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
     private static string LoadAverage()
     {
         try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
@@ -393,7 +413,7 @@ public static class FanoutBenchmark
         md.AppendLine($"- **NATS**: `nats-server` (Debian package) on loopback; one publisher and N subscribers on subject `fanout`, each its own connection of the official client NATS.Net {NatsClientVersion()}: the publisher `PublishAsync` with raw `byte[]`, each subscriber a core subscription of pooled raw payloads (`NatsMemoryOwner<byte>`) read from its bounded channel (full mode Wait, so the client drops nothing).");
         md.AppendLine("- **raw**: the relay's Deliver frame bytes (same entries per frame as measured on the relay), written from one shared buffer to N plain loopback sockets, one send loop per socket writing 1 MiB at a time (the most the relay gathers into one send).");
         md.AppendLine();
-        md.AppendLine($"Entries per run: {deliveries:N0} / N, between 4,000 and 200,000. Each N runs {repeat} rounds of GeoRelay, NATS and raw in turn; the table gives each system's median round (deliveries/s and that round's latency), the notes every round. Subscribers count what arrives (GeoRelay and raw per Deliver frame header; NATS per MSG); the first subscriber of each run decodes every entry for latency (publish `Stopwatch` timestamp in the payload to receipt). The publisher stays at most {Window:N0} entries ahead of the slowest subscriber (GeoRelay and NATS alike), so nobody is cut for falling behind; latency is therefore measured at full load, queueing included. Time runs from the first publish to the last subscriber's last entry.");
+        md.AppendLine($"Entries per run: {deliveries:N0} / N, between 4,000 and 200,000. Each N runs {repeat} rounds of GeoRelay, NATS and raw in turn; the table gives each system's median round (deliveries/s and that round's latency), the notes every round. Subscribers count what arrives (GeoRelay and raw per Deliver frame header; NATS per MSG); the first subscriber of each run decodes every entry for latency (publish `Stopwatch` timestamp in the payload to receipt). The publisher stays at most {Window:N0} entries ahead of the slowest subscriber (GeoRelay and NATS alike), so nobody is cut for falling behind; latency is therefore measured at full load, queueing included. Time runs from the first publish to the last subscriber's last entry; the notes give each round's CPU seconds over that time, this process's (publisher and subscribers, and for GeoRelay its leader, relay and members too) and for NATS + nats-server's.");
         md.AppendLine();
         md.AppendLine("| N | GeoRelay deliveries/s | p50 ms | p99 ms | NATS deliveries/s | p50 ms | p99 ms | raw deliveries/s | GeoRelay / raw | GeoRelay / NATS | notes |");
         md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
