@@ -117,7 +117,7 @@ public static class FanoutBenchmark
         string all = string.Join(" / ", rounds.Select(r => (r.PerSecond / 1e6).ToString("F2", CultureInfo.InvariantCulture)));
         string cpu = string.Join(" / ", rounds.Select(r => r.Cpu));
         string notes = string.Join(" ", rounds.Select(r => r.Note).Where(n => n.Length > 0 && !n.EndsWith("entries/frame", StringComparison.Ordinal)).Distinct());
-        return median with { Note = string.Join(" ", new[] { $"rounds {all} M/s, CPU s {cpu}", notes, median.Note }.Where(part => part.Length > 0)) };
+        return median with { Note = string.Join(", ", new[] { $"rounds {all} M/s", $"CPU s {cpu}", notes, median.Note }.Where(part => part.Length > 0)) };
     }
 
     private static void Print(Stopwatch clock, Result r) =>
@@ -392,7 +392,7 @@ public static class FanoutBenchmark
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setrlimit")] private static extern int SetRLimit(int resource, ref RLimit limit);
 
     private static string NatsClientVersion() =>
-        typeof(NATS.Client.Core.NatsConnection).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "?";
+        typeof(NATS.Client.Core.NatsConnection).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0].Trim() ?? "?";
 
     private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
@@ -413,7 +413,7 @@ public static class FanoutBenchmark
         md.AppendLine($"- **NATS**: `nats-server` (Debian package) on loopback; one publisher and N subscribers on subject `fanout`, each its own connection of the official client NATS.Net {NatsClientVersion()}: the publisher `PublishAsync` with raw `byte[]`, each subscriber a core subscription of pooled raw payloads (`NatsMemoryOwner<byte>`) read from its bounded channel (full mode Wait, so the client drops nothing).");
         md.AppendLine("- **raw**: the relay's Deliver frame bytes (same entries per frame as measured on the relay), written from one shared buffer to N plain loopback sockets, one send loop per socket writing 1 MiB at a time (the most the relay gathers into one send).");
         md.AppendLine();
-        md.AppendLine($"Entries per run: {deliveries:N0} / N, between 4,000 and 200,000. Each N runs {repeat} rounds of GeoRelay, NATS and raw in turn; the table gives each system's median round (deliveries/s and that round's latency), the notes every round. Subscribers count what arrives (GeoRelay and raw per Deliver frame header; NATS per MSG); the first subscriber of each run decodes every entry for latency (publish `Stopwatch` timestamp in the payload to receipt). The publisher stays at most {Window:N0} entries ahead of the slowest subscriber (GeoRelay and NATS alike), so nobody is cut for falling behind; latency is therefore measured at full load, queueing included. Time runs from the first publish to the last subscriber's last entry; the notes give each round's CPU seconds over that time, this process's (publisher and subscribers, and for GeoRelay its leader, relay and members too) and for NATS + nats-server's.");
+        md.AppendLine($"Entries per run: {deliveries:N0} / N, between 4,000 and 200,000. Each N runs {repeat} rounds of GeoRelay, NATS and raw in turn; the table gives each system's median round (deliveries/s and that round's latency), the notes every round. Subscribers count what arrives (GeoRelay and raw per Deliver frame header; NATS per message the subscriber's loop takes from its subscription); the first subscriber of each run decodes every entry for latency (publish `Stopwatch` timestamp in the payload to receipt). The publisher stays at most {Window:N0} entries ahead of the slowest subscriber (GeoRelay and NATS alike), so nobody is cut for falling behind; latency is therefore measured at full load, queueing included. Time runs from the first publish to the last subscriber's last entry; the notes give each round's CPU seconds over that time, this process's (publisher and subscribers, and for GeoRelay its leader, relay and members too) and for NATS + nats-server's.");
         md.AppendLine();
         md.AppendLine("| N | GeoRelay deliveries/s | p50 ms | p99 ms | NATS deliveries/s | p50 ms | p99 ms | raw deliveries/s | GeoRelay / raw | GeoRelay / NATS | notes |");
         md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -442,7 +442,7 @@ public static class FanoutBenchmark
         md.AppendLine($"- The machine was shared and loaded (load average {loadBefore} at the start, {loadAfter} at the end, on 2 cores): the same command gives figures that differ by 2x from run to run, for all three.");
         md.AppendLine("- raw has no publisher, no leader, no members and no log: it is what the kernel and this process's receivers allow for these bytes. Where GeoRelay comes close to it, fan-out is bound by loopback copying (a `perf` profile of the relay during the 1,000-learner run is ~90 % kernel time: socket copies in and out, wake-ups), not by the relay's own code.");
         md.AppendLine("- Where GeoRelay comes out above raw, raw's rounds varied most (see the notes): read it as level with raw, not above it.");
-        md.AppendLine("- NATS subscribers go through NATS.Net (per message: its read loop parses the MSG, copies the payload into a pooled buffer and passes it through the subscription's channel to the subscriber's loop), GeoRelay's and raw's through a counter that reads only frame headers; at thousands of subscribers part of the NATS gap is that client-side cost, not nats-server.");
+        md.AppendLine("- NATS subscribers go through NATS.Net (per message: its read loop parses the MSG, copies the payload into a pooled buffer and passes it through the subscription's channel to the subscriber's loop), GeoRelay's and raw's through a counter that reads only frame headers: part of the NATS gap is that client-side cost, not nats-server; the CPU figures in the notes show how the two cores went to this process (publisher and subscribers) and to nats-server.");
         md.AppendLine("- With N = 10 every system is bound by its publisher (GeoRelay: one `AppendAsync` per entry through the leader's engine lock), not by fan-out.");
         md.AppendLine();
         md.AppendLine("## Machine");
