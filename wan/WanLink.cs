@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using GeoRelay.Wan.Internal;
+using HdrHistogram;
 
 namespace GeoRelay.Wan;
 
@@ -42,8 +43,8 @@ public sealed class WanLink : IAsyncDisposable
     /// <summary>Bytes and chunks (socket reads delivered as one write, roughly one per message a sender flushes) each way, and connection counts.</summary>
     public WanLinkCounters Counters => new(_forward.Counters, _reverse.Counters, Volatile.Read(ref _accepted), _connections.Count);
 
-    /// <summary>How late the link delivered against the due time, µs, each way: the emulator's own timing error.</summary>
-    public (LatencyHistogram Forward, LatencyHistogram Reverse) Lateness => (_forward.Lateness, _reverse.Lateness);
+    /// <summary>How late the link delivered against the due time, µs, each way: the emulator's own timing error (copies, as of now).</summary>
+    public (HistogramBase Forward, HistogramBase Reverse) Lateness => (_forward.Lateness, _reverse.Lateness);
 
     private WanLink(IPEndPoint listen, IPEndPoint target, WanLinkOptions options, string name)
     {

@@ -334,8 +334,9 @@ public static class DemoCommand
                 direct += d;
                 if (!r.IsLeaderDatacenter) { remoteSent += s.BytesSent; remoteDirect += d; }
                 string failure = r.Failure is null ? "" : " learner_failure=\"" + r.Failure + "\"";
+                var (p50, p99) = r.TotalLatency();
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Summary dc={r.Name} route={s.Route.Replace(' ', ':')} acked={s.Delivered} learners={r.LearnerCount} learners_received={r.MinReceived} p50={Units.Duration(r.Total.Percentile(0.5)).Replace(" ", "")} p99={Units.Duration(r.Total.Percentile(0.99)).Replace(" ", "")} failovers={s.Failovers} bytes_sent={s.BytesSent} direct_fanout_bytes={d}{failure}"));
+                    $"Summary dc={r.Name} route={s.Route.Replace(' ', ':')} acked={s.Delivered} learners={r.LearnerCount} learners_received={r.MinReceived} p50={Units.Duration(p50).Replace(" ", "")} p99={Units.Duration(p99).Replace(" ", "")} failovers={s.Failovers} bytes_sent={s.BytesSent} direct_fanout_bytes={d}{failure}"));
             }
             lock (_events)
                 foreach (var e in _events) output.WriteLine("Summary event " + e);

@@ -1,4 +1,5 @@
 using GeoRelay.Leader;
+using HdrHistogram;
 using GeoRelay.LearnerClient;
 using GeoRelay.Topology;
 using Microsoft.Extensions.Logging;
@@ -16,14 +17,18 @@ internal sealed class DemoRegion : IAsyncDisposable
     private readonly long[] _received;
     private readonly CancellationTokenSource _stop = new();
 
+    // Latency in µs up to an hour (anything later counts as an hour), three significant digits. The learners record
+    // concurrently into the Recorder (wait-free); TakeWindow swaps its interval histogram out without stopping them.
+    private const long MaxLatencyMicros = 3_600_000_000;
+    private readonly Recorder _window = HistogramFactory.With64BitBucketSize().WithValuesFrom(1).WithValuesUpTo(MaxLatencyMicros)
+        .WithPrecisionOf(3).WithThreadSafeWrites().WithThreadSafeReads().Create();
+    private readonly LongHistogram _total = new(1, MaxLatencyMicros, 3);
+    private HistogramBase? _interval;
+
     public string Name { get; }
     public int Members { get; }
     public bool IsLeaderDatacenter { get; }
     public IReadOnlyList<string> Endpoints { get; }
-    /// <summary>Since the last <see cref="TakeWindow"/>.</summary>
-    public LatencyRecorder Window { get; } = new();
-    /// <summary>The whole run.</summary>
-    public LatencyRecorder Total { get; } = new();
     public int LearnerCount => _received.Length;
 
     public DemoRegion(TopologyConfig topology, DatacenterRoute route, int learners, ILoggerFactory loggers)
@@ -62,7 +67,7 @@ internal sealed class DemoRegion : IAsyncDisposable
             await foreach (var entry in client.SubscribeAsync(1, _stop.Token).ConfigureAwait(false))
             {
                 long latency = WallClock.UnixMicros() - entry.TimestampMicros;
-                Window.Record(Math.Max(0, latency));
+                _window.RecordValue(Math.Clamp(latency, 0, MaxLatencyMicros));
                 Interlocked.Increment(ref _received[slot]);
             }
         }
@@ -88,15 +93,25 @@ internal sealed class DemoRegion : IAsyncDisposable
         }
     }
 
-    /// <summary>The last second's percentiles (p50, p99), folding the window into the run's total.</summary>
+    /// <summary>Latency (p50, p99, seconds; NaN when nothing arrived) since the last call, which it adds to the run's total.</summary>
     public (double P50, double P99) TakeWindow()
     {
-        var snapshot = new LatencyRecorder();
-        Window.DrainInto(snapshot);
-        var result = (snapshot.Percentile(0.50), snapshot.Percentile(0.99));
-        snapshot.DrainInto(Total);
-        return result;
+        lock (_total)
+        {
+            _interval = _window.GetIntervalHistogram(_interval);
+            _total.Add(_interval);
+            return (Seconds(_interval, 50), Seconds(_interval, 99));
+        }
     }
+
+    /// <summary>Latency (p50, p99, seconds) over every window taken so far.</summary>
+    public (double P50, double P99) TotalLatency()
+    {
+        lock (_total) return (Seconds(_total, 50), Seconds(_total, 99));
+    }
+
+    private static double Seconds(HistogramBase histogram, double percentile) =>
+        histogram.TotalCount == 0 ? double.NaN : histogram.GetValueAtPercentile(percentile) / 1e6;
 
     public async ValueTask DisposeAsync()
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using HdrHistogram;
 
 namespace GeoRelay.Wan.Internal;
 
@@ -14,8 +15,29 @@ internal sealed class WanDirection(WanLinkOptions options, Random jitter)
     private long _theoreticalArrival;
     private long _bytes, _chunks, _peakBuffered;
 
-    /// <summary>Lateness of deliveries against their due time, microseconds: the emulator's own error.</summary>
-    public LatencyHistogram Lateness { get; } = new();
+    // Largest lateness recorded, µs (one hour); anything later counts as this.
+    private const long MaxLatenessMicros = 3_600_000_000;
+
+    // Every connection's pump records here; the Recorder's writes are wait-free and its interval swaps let a
+    // reader take a consistent copy while they go on. Read rarely: folded into _latenessTotal on demand.
+    private readonly Recorder _lateness = HistogramFactory.With64BitBucketSize().WithValuesFrom(1).WithValuesUpTo(MaxLatenessMicros)
+        .WithPrecisionOf(3).WithThreadSafeWrites().WithThreadSafeReads().Create();
+    private readonly LongHistogram _latenessTotal = new(1, MaxLatenessMicros, 3);
+    private HistogramBase? _latenessInterval;
+
+    /// <summary>Lateness of deliveries against their due time, microseconds, since the link started: the emulator's own error. A copy.</summary>
+    public HistogramBase Lateness
+    {
+        get
+        {
+            lock (_latenessTotal)
+            {
+                _latenessInterval = _lateness.GetIntervalHistogram(_latenessInterval);
+                _latenessTotal.Add(_latenessInterval);
+                return _latenessTotal.Copy();
+            }
+        }
+    }
 
     /// <summary>When a chunk of <paramref name="bytes"/> read at <paramref name="now"/> is due at the other end.</summary>
     public long DueTime(long now, int bytes)
@@ -43,7 +65,8 @@ internal sealed class WanDirection(WanLinkOptions options, Random jitter)
     }
 
     /// <summary>A chunk's first byte goes out <paramref name="lateTicks"/> after it was due.</summary>
-    public void Late(long lateTicks) => Lateness.Record(lateTicks * 1_000_000.0 / Stopwatch.Frequency);
+    public void Late(long lateTicks) =>
+        _lateness.RecordValue((long)Math.Clamp(lateTicks * 1e6 / Stopwatch.Frequency, 0, MaxLatenessMicros));
 
     public void Buffered(long bytes)
     {

@@ -197,7 +197,7 @@ public static partial class CrossRegionBenchmark
         {
             var cell = recorder.CellOf(phaseIndex, i);
             double floor = scenario.FloorMs(regions[i]);
-            string split = cell.FromLeader.Count > 0 ? $" (leader to learner p50 {cell.FromLeader.Quantile(0.5) / 1000 - floor:F1} / p99 {cell.FromLeader.Quantile(0.99) / 1000 - floor:F1})" : "";
+            string split = cell.FromLeader.TotalCount > 0 ? $" (leader to learner p50 {cell.FromLeader.Quantile(0.5) / 1000 - floor:F1} / p99 {cell.FromLeader.Quantile(0.99) / 1000 - floor:F1})" : "";
             parts.Add($"{regions[i]} p50-floor {cell.Latency.Quantile(0.5) / 1000 - floor:F1} p99-floor {cell.Latency.Quantile(0.99) / 1000 - floor:F1} ms{split}");
         }
         return $"{r.Phase.Name,-8} achieved {r.AchievedRate:F0}/s, {r.CrossingBytes / (double)r.Phase.Count:F1} B/entry across regions, drained={r.Drained}; " + string.Join(", ", parts);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using GeoRelay.Bench.Harness;
 
 namespace GeoRelay.Bench.CrossRegion;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using GeoRelay.Wan;
+using GeoRelay.Bench.Harness;
+using HdrHistogram;
 
 namespace GeoRelay.Bench.CrossRegion;
 
@@ -36,9 +37,10 @@ public sealed class Recorder
 
     public sealed class Cell
     {
-        public LatencyHistogram Latency { get; } = new();
-        /// <summary>GeoRelay only: from the leader's append (the entry's own timestamp) to the learner, by the wall clock.</summary>
-        public LatencyHistogram FromLeader { get; } = new();
+        /// <summary>Publish to learner, µs.</summary>
+        public LongHistogram Latency { get; } = LatencyHistogram.Create();
+        /// <summary>GeoRelay only: from the leader's append (the entry's own timestamp) to the learner, by the wall clock, µs.</summary>
+        public LongHistogram FromLeader { get; } = LatencyHistogram.Create();
         public long Unique, Duplicates;
         public long LastDeliveryTicks;
     }
@@ -264,11 +266,11 @@ public sealed class Recorder
             Volatile.Write(ref _count, n + 1);
         }
 
-        public void AddTo(LatencyHistogram histogram)
+        public void AddTo(HistogramBase histogram)
         {
             int n = Count;
             var chunks = _chunks;
-            for (int i = 0; i < n; i++) histogram.Record(chunks[i / ChunkSize]![i % ChunkSize]);
+            for (int i = 0; i < n; i++) histogram.RecordMicros(chunks[i / ChunkSize]![i % ChunkSize]);
         }
 
         public void Drop()

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using GeoRelay.Bench.Harness;
 using GeoRelay.Bench.Wan;
+using HdrHistogram;
 using static GeoRelay.Bench.CrossRegion.CrossRegionBenchmark;
 
 namespace GeoRelay.Bench.CrossRegion;
@@ -19,7 +20,7 @@ public static class Report
         for (int g = 0; g < regions.Length; g++)
         {
             var latency = r.Recorder.CellOf(phase, g).Latency;
-            if (latency.Count == 0) return double.PositiveInfinity; // nothing arrived in that region
+            if (latency.TotalCount == 0) return double.PositiveInfinity; // nothing arrived in that region
             worst = Math.Max(worst, latency.Quantile(q) / 1000 - scenario.FloorMs(regions[g]));
         }
         return worst;
@@ -62,7 +63,7 @@ public static class Report
         string linkList = string.Join("; ", scenario.Links.Select(l => $"{l.Between[0]}–{l.Between[1]} {l.DelayMs} ms{(l.JitterMs > 0 ? $" + jitter ≤ {l.JitterMs} ms" : "")}{(l.BandwidthMbps > 0 ? $", {l.BandwidthMbps} MB/s" : ", no bandwidth cap")}"));
         md.AppendLine(Inv, $"- Links (one way, symmetric): {linkList}. Each is one user-space WAN link (wan/) that every cross-region connection of a system goes through.");
         md.AppendLine(Inv, $"- In-region delay {scenario.IntraRegionDelayMs} ms is not emulated: in-region hops are plain loopback, so the floor below counts the inter-region delay only and the in-region hop shows up as overhead.");
-        md.AppendLine(Inv, $"- Learners: {scenario.LearnersPerRegion} per region, all in the bench process (GeoRelay: `LearnerClient` SDK with `ReuseBuffers`, each entry's memory valid until the next one, as a NATS callback's; NATS: one connection and subscription each, our own client).");
+        md.AppendLine(Inv, $"- Learners: {scenario.LearnersPerRegion} per region, all in the bench process (GeoRelay: `LearnerClient` SDK with `ReuseBuffers`, each entry's memory valid until the next one; NATS: one connection and subscription each, NATS.Net with pooled raw payloads, each released once read).");
         md.AppendLine(Inv, $"- Payloads: {corpus.Description}.");
         md.AppendLine(Inv, $"- Load: warm-up {scenario.Warmup.Rate}/s for {scenario.Warmup.Seconds} s (not measured), then {string.Join(", ", scenario.Rates)} entries/s for {scenario.StepSeconds} s each, lowest first; a step ends when every learner has everything (at most {scenario.DrainSeconds} s after the last publish), and a system's sweep stops at the first step it does not drain.");
         if (scenario.Fault is { } fault)
@@ -103,12 +104,12 @@ public static class Report
                     double floor = scenario.FloorMs(regions[g]);
                     var (lost, dup) = LostAndDuplicated(r, i, g);
                     long expected = p.Phase.Count * r.Recorder.LearnersIn(g);
-                    if (h.Count == 0)
+                    if (h.TotalCount == 0)
                     {
                         md.AppendLine(Inv, $"| {r.Name} | {(p.Phase.Name == "fault" ? "fault " : "")}{p.Phase.Rate} | {p.AchievedRate:F0} | {regions[g]} | {floor:F0} | – | – | – | – | – | – | – | 0/{expected:N0} | {lost:N0} | {dup:N0} |");
                         continue;
                     }
-                    md.AppendLine(Inv, $"| {r.Name} | {(p.Phase.Name == "fault" ? "fault " : "")}{p.Phase.Rate} | {p.AchievedRate:F0} | {regions[g]} | {floor:F0} | {Ms(h.Quantile(0.5))} | {Ms(h.Quantile(0.99))} | {Ms(h.Quantile(0.999))} | {Ms(h.MaxMicros)} | {Ms(h.Quantile(0.5) - floor * 1000)} | {Ms(h.Quantile(0.99) - floor * 1000)} | {Ms(h.Quantile(0.999) - floor * 1000)} | {h.Count:N0}/{expected:N0} | {lost:N0} | {dup:N0} |");
+                    md.AppendLine(Inv, $"| {r.Name} | {(p.Phase.Name == "fault" ? "fault " : "")}{p.Phase.Rate} | {p.AchievedRate:F0} | {regions[g]} | {floor:F0} | {Ms(h.Quantile(0.5))} | {Ms(h.Quantile(0.99))} | {Ms(h.Quantile(0.999))} | {Ms(h.GetMaxValue())} | {Ms(h.Quantile(0.5) - floor * 1000)} | {Ms(h.Quantile(0.99) - floor * 1000)} | {Ms(h.Quantile(0.999) - floor * 1000)} | {h.TotalCount:N0}/{expected:N0} | {lost:N0} | {dup:N0} |");
                 }
             }
         }
@@ -186,12 +187,12 @@ public static class Report
                 {
                     var h = r.Recorder.CellOf(i, g).Latency;
                     var (lost, dup) = LostAndDuplicated(r, i, g);
-                    if (h.Count == 0)
+                    if (h.TotalCount == 0)
                     {
                         md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | – | – | no delivery in the phase |");
                         continue;
                     }
-                    md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | {Ms(h.Quantile(0.99))} | {Ms(h.MaxMicros)} | {Ms(h.MaxMicros - scenario.FloorMs(regions[g]) * 1000)} |");
+                    md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | {Ms(h.Quantile(0.99))} | {Ms(h.GetMaxValue())} | {Ms(h.GetMaxValue() - scenario.FloorMs(regions[g]) * 1000)} |");
                 }
             }
             md.AppendLine();
@@ -312,7 +313,7 @@ public static class Report
                 for (int g = 0; g < regions.Length; g++)
                 {
                     var cell = r.Recorder.CellOf(i, g);
-                    if (cell.FromLeader.Count == 0) continue;
+                    if (cell.FromLeader.TotalCount == 0) continue;
                     double floor = scenario.FloorMs(regions[g]) * 1000;
                     double total50 = cell.Latency.Quantile(0.5) - floor, leg50 = cell.FromLeader.Quantile(0.5) - floor;
                     md.AppendLine(Inv, $"| {r.Name} | {(all[i].Phase.Name == "fault" ? "fault " : "")}{all[i].Phase.Rate} | {regions[g]} | {Ms(total50)} | {Ms(leg50)} | {Ms(total50 - leg50)} | {Ms(cell.Latency.Quantile(0.99) - floor)} | {Ms(cell.FromLeader.Quantile(0.99) - floor)} |");

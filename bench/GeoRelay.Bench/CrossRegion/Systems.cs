@@ -164,7 +164,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
                     NodeId = $"{region}-learner{i}",
                     ReconnectInitial = TimeSpan.FromMilliseconds(20),
                     ReconnectMax = TimeSpan.FromMilliseconds(500),
-                    // Like the NATS client's callback, the recorder reads each entry at once and keeps nothing.
+                    // Like the NATS subscribers' loops, the recorder reads each entry at once and keeps nothing.
                     ReuseBuffers = true,
                 };
                 connects.Add(ConnectLearnerAsync(options, track, cancellationToken));
@@ -243,17 +243,17 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
 /// <summary>
 /// A NATS supercluster (nats-server from Debian, core NATS): one single-server cluster per region, gateways
 /// between every pair through the same emulated links, the publisher on the leader region's server, the
-/// subscribers on their own region's server, all with this benchmark's own NATS client (bench/Nats).
+/// subscribers on their own region's server, each on its own connection of the official client, NATS.Net.
 /// </summary>
 public sealed class NatsSystem(Scenario scenario, WanMesh mesh) : ISystemUnderTest
 {
     private const string Subject = "bench.entries";
     private readonly Dictionary<string, NatsServerProcess> _servers = new();
-    private readonly List<NatsClient> _clients = new();
-    private NatsClient? _publisher;
+    private readonly List<NatsSubscriber> _subscribers = new();
+    private NATS.Client.Core.NatsConnection? _publisher;
 
     public string Name => "nats";
-    public string Description => "NATS supercluster, nats-server " + Version() + " (Debian): one server per region, full-mesh gateways through the WAN links, core NATS (at most once), our own client";
+    public string Description => "NATS supercluster, nats-server " + Version() + " (Debian): one server per region, full-mesh gateways through the WAN links, core NATS (at most once), NATS.Net client";
 
     public IReadOnlyDictionary<string, int> Processes => _servers.ToDictionary(s => s.Key + "-nats", s => s.Value.ProcessId);
 
@@ -293,7 +293,7 @@ public sealed class NatsSystem(Scenario scenario, WanMesh mesh) : ISystemUnderTe
         }
         foreach (var (region, config) in configs)
             _servers[region] = await NatsServerProcess.StartAsync(config, cancellationToken);
-        _publisher = await NatsClient.ConnectAsync(_servers[scenario.LeaderRegion].ClientEndPoint, "publisher", cancellationToken);
+        _publisher = await BenchNats.ConnectAsync(_servers[scenario.LeaderRegion].ClientEndPoint, "publisher");
     }
 
     public async Task StartLearnersAsync(Recorder recorder, CancellationToken cancellationToken)
@@ -301,28 +301,21 @@ public sealed class NatsSystem(Scenario scenario, WanMesh mesh) : ISystemUnderTe
         var regions = scenario.Regions.Keys.ToList();
         for (int r = 0; r < regions.Count; r++)
         {
-            var connects = new List<Task<NatsClient>>();
+            var starts = new List<Task<NatsSubscriber>>();
             for (int i = 0; i < scenario.LearnersPerRegion; i++)
-                connects.Add(NatsClient.ConnectAsync(_servers[regions[r]].ClientEndPoint, $"{regions[r]}-subscriber{i}", cancellationToken));
-            foreach (var connect in connects)
             {
-                var client = await connect;
-                _clients.Add(client);
                 var track = recorder.NewLearner(r);
-                client.Subscribe(Subject, (in NatsServerOp m) =>
-                {
-                    Span<byte> header = stackalloc byte[Corpus.HeaderBytes];
-                    m.Payload.Slice(0, Corpus.HeaderBytes).CopyTo(header);
-                    track.Deliver(header);
-                });
+                starts.Add(NatsSubscriber.StartAsync(_servers[regions[r]].ClientEndPoint, Subject, $"{regions[r]}-subscriber{i}",
+                    payload => track.Deliver(payload[..Corpus.HeaderBytes])));
             }
+            foreach (var start in starts) _subscribers.Add(await start.WaitAsync(cancellationToken));
         }
-        foreach (var client in _clients) await client.PingAsync(cancellationToken);
+        foreach (var subscriber in _subscribers) await subscriber.PingAsync().WaitAsync(cancellationToken);
     }
 
     public async ValueTask PublishAsync(IReadOnlyList<byte[]> payloads)
     {
-        foreach (var payload in payloads) await _publisher!.PublishAsync(Subject, payload);
+        foreach (var payload in payloads) await _publisher!.PublishRawAsync(Subject, payload);
     }
 
     public bool KillRelay(string region) => false;
@@ -338,11 +331,11 @@ public sealed class NatsSystem(Scenario scenario, WanMesh mesh) : ISystemUnderTe
     }
 
     /// <summary>How many subscriber connections the servers cut (e.g. as slow consumers).</summary>
-    public int ClosedSubscribers => _clients.Count(c => c.Closed.IsCompleted);
+    public int ClosedSubscribers => _subscribers.Count(s => s.Disconnected);
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var client in _clients) await client.DisposeAsync();
+        foreach (var subscriber in _subscribers) await subscriber.DisposeAsync();
         if (_publisher is not null) await _publisher.DisposeAsync();
         foreach (var server in _servers.Values) await server.DisposeAsync();
     }

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Text;
 using GeoRelay.Bench.Harness;
 using GeoRelay.Bench.Nats;
@@ -13,6 +14,7 @@ using GeoRelay.Leader;
 using GeoRelay.Cli.Demo;
 using GeoRelay.Topology;
 using GeoRelay.Transport;
+using HdrHistogram;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -24,9 +26,9 @@ namespace GeoRelay.Bench.Fanout;
 /// (the relay's frame bytes written from one shared buffer to N plain loopback sockets), in one run.
 /// </summary>
 /// <remarks>
-/// Subscribers are plain sockets in this process that count what arrives (GeoRelay and raw: per Deliver
-/// frame from its header; NATS: per MSG through the bench's NATS client); one per run decodes every entry
-/// for latency. The publisher stays at most <see cref="Window"/> entries ahead of the slowest subscriber,
+/// Subscribers in this process count what arrives (GeoRelay and raw: plain sockets, per Deliver frame from
+/// its header; NATS: per message taken from a NATS.Net subscription); one per run decodes every entry for
+/// latency. The publisher stays at most <see cref="Window"/> entries ahead of the slowest subscriber,
 /// the same rule for GeoRelay and NATS, so neither cuts subscribers for falling behind.
 /// </remarks>
 public static class FanoutBenchmark
@@ -36,7 +38,8 @@ public static class FanoutBenchmark
     private const int RawChunk = 1 << 20;
     private static readonly TimeSpan Stall = TimeSpan.FromSeconds(15);
 
-    private sealed record Result(string System, int Subscribers, long Entries, long Deliveries, TimeSpan Elapsed, double P50Ms, double P99Ms, string Note)
+    /// <param name="Cpu">CPU seconds the run took, this process first (for NATS: "+ nats-server").</param>
+    private sealed record Result(string System, int Subscribers, long Entries, long Deliveries, TimeSpan Elapsed, double P50Ms, double P99Ms, string Note, string Cpu)
     {
         public double PerSecond => Deliveries / Elapsed.TotalSeconds;
     }
@@ -112,12 +115,13 @@ public static class FanoutBenchmark
         var median = sorted[sorted.Count / 2];
         if (sorted.Count == 1) return median;
         string all = string.Join(" / ", rounds.Select(r => (r.PerSecond / 1e6).ToString("F2", CultureInfo.InvariantCulture)));
+        string cpu = string.Join(" / ", rounds.Select(r => r.Cpu));
         string notes = string.Join(" ", rounds.Select(r => r.Note).Where(n => n.Length > 0 && !n.EndsWith("entries/frame", StringComparison.Ordinal)).Distinct());
-        return median with { Note = string.Join(" ", new[] { $"rounds {all} M/s", notes, median.Note }.Where(part => part.Length > 0)) };
+        return median with { Note = string.Join(", ", new[] { $"rounds {all} M/s", $"CPU s {cpu}", notes, median.Note }.Where(part => part.Length > 0)) };
     }
 
     private static void Print(Stopwatch clock, Result r) =>
-        Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {r.System,-8} {r.Subscribers,5} subscribers x {r.Entries,7:N0} entries: {r.PerSecond,12:N0} deliveries/s p50 {r.P50Ms,8:F2} ms p99 {r.P99Ms,8:F2} ms {r.Note}");
+        Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {r.System,-8} {r.Subscribers,5} subscribers x {r.Entries,7:N0} entries: {r.PerSecond,12:N0} deliveries/s p50 {r.P50Ms,8:F2} ms p99 {r.P99Ms,8:F2} ms CPU {r.Cpu} s {r.Note}");
 
     // ---- GeoRelay: leader, relay and members in this process (LocalCluster), subscribers on the relay's learner port ----
 
@@ -149,7 +153,7 @@ public static class FanoutBenchmark
         ulong from = leader.Host.Invoke(_ => leader.Engine.LastIndex) + 1;
 
         var endpoint = cluster.Topology.GetNode("p1").Learners!.Value.ToEndPoint();
-        var latency = new LatencyRecorder();
+        var latency = LatencyHistogram.Create();
         var receivers = new DeliverCounter[n];
         for (int i = 0; i < n; i++)
             receivers[i] = new DeliverCounter(await SubscribeRawAsync(endpoint, $"bench-learner-{i}", from), i == 0 ? latency : null);
@@ -165,6 +169,7 @@ public static class FanoutBenchmark
 
         using var stop = new CancellationTokenSource();
         var reading = receivers.Select(r => Task.Run(() => r.RunAsync(entries, stop.Token))).ToArray();
+        double cpu = ProcessCpu.Seconds(Environment.ProcessId);
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < entries; i++)
         {
@@ -174,14 +179,22 @@ public static class FanoutBenchmark
         }
         string note = await WhenAllReceivedAsync(reading, () => MinOf(receivers), entries);
         sw.Stop();
+        cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
+        if (note.Length > 0)
+        {
+            // Stalled: say whether the relay still holds bytes for the slow learners or has nothing for them.
+            var stuck = relay.Host.Invoke(_ => relay.Engine.Learners.Status()).Where(s => s.QueuedBytes > 0).ToList();
+            note += $" (relay: {stuck.Count} learners with bytes queued, {stuck.Sum(s => s.QueuedBytes):N0} B in all)";
+        }
         stop.Cancel();
         long frames = relay.Host.Invoke(_ => relay.Engine.Learners.FramesEncoded) - framesBefore;
         long cuts = relay.Host.Invoke(_ => relay.Engine.Learners.SlowConsumerCuts);
         if (cuts > 0) note += $" {cuts} slow-consumer cuts";
         foreach (var r in receivers) r.Socket.Dispose();
-        var (p50, p99) = latency.Percentiles();
+        await reading[0].ContinueWith(_ => { }, TaskScheduler.Default);   // the latency receiver has stopped writing
+        var (p50, p99) = Percentiles(latency);
         long delivered = receivers.Sum(r => Math.Min(r.Messages, entries));
-        return (new Result("GeoRelay", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim()), frames > 0 ? entries / (double)frames : 64);
+        return (new Result("GeoRelay", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}")), frames > 0 ? entries / (double)frames : 64);
     }
 
     /// <summary>A learner as a plain socket: Hello and Subscribe written at once; the counter skips the Welcome.</summary>
@@ -207,53 +220,62 @@ public static class FanoutBenchmark
         return min;
     }
 
-    // ---- NATS: nats-server, N subscribers and one publisher through the bench's NATS client ----
+    // ---- NATS: nats-server, N subscribers and one publisher, each its own NATS.Net connection ----
 
     private static async Task<Result> RunNatsAsync(int n, int entries)
     {
         await using var server = await NatsServerProcess.StartAsync(new NatsServerConfig { ServerName = "fanout" }.WithFreePorts());
-        var latency = new LatencyRecorder();
-        var subscribers = new NatsClient[n];
-        for (int i = 0; i < n; i++)
+        var latency = LatencyHistogram.Create();
+        var subscribers = new List<NatsSubscriber>(n);
+        try
         {
-            subscribers[i] = await NatsClient.ConnectAsync(server.ClientEndPoint, $"bench-sub-{i}");
-            if (i == 0)
-                subscribers[i].Subscribe("fanout", (in NatsServerOp m) =>
-                {
-                    Span<byte> stamp = stackalloc byte[8];
-                    if (m.Payload.Length < 8) return;
-                    m.Payload.Slice(0, 8).CopyTo(stamp);
-                    latency.Record(stamp);
-                });
-            else
-                subscribers[i].Subscribe("fanout", static (in NatsServerOp _) => { });
+            for (int i = 0; i < n; i++)
+                subscribers.Add(await NatsSubscriber.StartAsync(server.ClientEndPoint, "fanout", $"bench-sub-{i}", i == 0 ? RecordLatency : null));
+            foreach (var s in subscribers) await s.PingAsync();    // every SUB is registered
+            await using var publisher = await BenchNats.ConnectAsync(server.ClientEndPoint, "bench-pub");
+            long MinReceived()
+            {
+                long min = long.MaxValue;
+                foreach (var s in subscribers) min = Math.Min(min, s.Disconnected ? long.MaxValue : s.Received);
+                return min;
+            }
+
+            var payload = new byte[EntryBytes];
+            double cpu = ProcessCpu.Seconds(Environment.ProcessId), serverCpu = ProcessCpu.Seconds(server.ProcessId);
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < entries; i++)
+            {
+                if (i % 512 == 0) await PaceAsync(i, MinReceived);
+                BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
+                await publisher.PublishRawAsync("fanout", payload);
+            }
+            await publisher.PingAsync();    // the server has every PUB
+            string note = await WhenAllReceivedAsync([], MinReceived, entries);
+            sw.Stop();
+            cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
+            serverCpu = ProcessCpu.Seconds(server.ProcessId) - serverCpu;
+            int cut = subscribers.Count(s => s.Disconnected);
+            if (cut > 0) note += $" {cut} subscribers disconnected (slow consumer)";
+            long delivered = subscribers.Sum(s => Math.Min(s.Received, entries));
+            await DisposeAllAsync(subscribers);    // the latency subscriber's loop has ended after this
+            var (p50, p99) = Percentiles(latency);
+            return new Result("NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}+{serverCpu:F1}"));
         }
-        foreach (var s in subscribers) await s.PingAsync();    // every SUB is registered
-        await using var publisher = await NatsClient.ConnectAsync(server.ClientEndPoint, "bench-pub");
-        long MinReceived()
+        finally
         {
-            long min = long.MaxValue;
-            foreach (var s in subscribers) min = Math.Min(min, s.Closed.IsCompleted ? long.MaxValue : s.MessagesReceived);
-            return min;
+            await DisposeAllAsync(subscribers);
         }
 
-        var payload = new byte[EntryBytes];
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < entries; i++)
+        void RecordLatency(ReadOnlySpan<byte> payload)
         {
-            if (i % 512 == 0) await PaceAsync(i, MinReceived);
-            BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
-            await publisher.PublishAsync("fanout", payload);
+            if (payload.Length >= 8) latency.RecordSince(BinaryPrimitives.ReadInt64LittleEndian(payload));
         }
-        await publisher.PingAsync();
-        string note = await WhenAllReceivedAsync([], MinReceived, entries);
-        sw.Stop();
-        int closed = subscribers.Count(s => s.Closed.IsCompleted);
-        if (closed > 0) note += $" {closed} subscribers disconnected (slow consumer)";
-        long delivered = subscribers.Sum(s => Math.Min(s.MessagesReceived, entries));
-        foreach (var s in subscribers) await s.DisposeAsync();
-        var (p50, p99) = latency.Percentiles();
-        return new Result("NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim());
+    }
+
+    private static async Task DisposeAllAsync(List<NatsSubscriber> subscribers)
+    {
+        await Task.WhenAll(subscribers.Select(s => s.DisposeAsync().AsTask()));
+        subscribers.Clear();
     }
 
     // ---- Raw sockets: the same Deliver frames from one shared buffer to N loopback sockets ----
@@ -276,6 +298,7 @@ public static class FanoutBenchmark
         }
         using var stop = new CancellationTokenSource();
         var reading = receivers.Select(r => Task.Run(() => r.RunAsync(entries, stop.Token))).ToArray();
+        double cpu = ProcessCpu.Seconds(Environment.ProcessId);
         var sw = Stopwatch.StartNew();
         // One send loop per socket, as the relay has one write loop per learner: each writes the shared buffer in
         // RawChunk pieces at its own pace; the kernel's socket buffers bound what is in flight.
@@ -286,12 +309,13 @@ public static class FanoutBenchmark
         })));
         string note = await WhenAllReceivedAsync(reading, () => MinOf(receivers), entries);
         sw.Stop();
+        cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
         stop.Cancel();
         await writing;
         foreach (var s in senders) s.Dispose();
         foreach (var r in receivers) r.Socket.Dispose();
         long delivered = receivers.Sum(r => Math.Min(r.Messages, entries));
-        return new Result("raw", n, entries, delivered, sw.Elapsed, double.NaN, double.NaN, (note + $" {entriesPerFrame:F0} entries/frame").Trim());
+        return new Result("raw", n, entries, delivered, sw.Elapsed, double.NaN, double.NaN, (note + $" {entriesPerFrame:F0} entries/frame").Trim(), Inv($"{cpu:F1}"));
     }
 
     /// <summary>Deliver frames as the relay encodes them: 256-byte entries, the relay's mean entries per frame.</summary>
@@ -313,6 +337,10 @@ public static class FanoutBenchmark
 
     // ---- shared ----
 
+    /// <summary>p50 and p99 in ms; NaN when nothing was recorded.</summary>
+    private static (double P50Ms, double P99Ms) Percentiles(HistogramBase latency) =>
+        latency.TotalCount == 0 ? (double.NaN, double.NaN) : (latency.Quantile(0.50) / 1000, latency.Quantile(0.99) / 1000);
+
     /// <summary>Holds the publisher while it is more than <see cref="Window"/> entries ahead of the slowest subscriber.</summary>
     private static async Task PaceAsync(long published, Func<long> slowest)
     {
@@ -329,11 +357,14 @@ public static class FanoutBenchmark
             long now = slowest();
             if (now >= entries) return "";
             if (now != last) { last = now; moved.Restart(); }
-            else if (moved.Elapsed > Stall) return $"INCOMPLETE: slowest subscriber stopped at {now:N0}";
+            else if (moved.Elapsed > Stall) return $"INCOMPLETE: slowest subscriber stopped at {now:N0}{Failure(reading)}";
             if (reading.Length > 0 && reading.All(t => t.IsCompleted) && slowest() < entries) return $"INCOMPLETE: connections ended at {slowest():N0}";
             await Task.Delay(2);
         }
     }
+
+    private static string Failure(Task[] reading) =>
+        reading.FirstOrDefault(t => t.IsFaulted) is { } failed ? $" (a receiver failed: {failed.Exception!.GetBaseException().Message})" : "";
 
     private static async Task EnsureNatsServerAsync()
     {
@@ -361,6 +392,11 @@ public static class FanoutBenchmark
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrlimit")] private static extern int GetRLimit(int resource, ref RLimit limit);
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setrlimit")] private static extern int SetRLimit(int resource, ref RLimit limit);
 
+    private static string NatsClientVersion() =>
+        typeof(NATS.Client.Core.NatsConnection).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0].Trim() ?? "?";
+
+    private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
     private static string LoadAverage()
     {
         try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
@@ -375,10 +411,10 @@ public static class FanoutBenchmark
         md.AppendLine("`bench/run fanout` — one stream of 256-byte entries delivered to N subscribers, three ways in one run:");
         md.AppendLine();
         md.AppendLine("- **GeoRelay**: leader, relay and members in the bench process (`LocalCluster`, fsync off); the publisher calls `LeaderNode.AppendAsync`; N learners are plain sockets on the relay's learner port.");
-        md.AppendLine("- **NATS**: `nats-server` (Debian package) on loopback; one publisher and N subscribers on subject `fanout` through the bench's NATS client.");
+        md.AppendLine($"- **NATS**: `nats-server` (Debian package) on loopback; one publisher and N subscribers on subject `fanout`, each its own connection of the official client NATS.Net {NatsClientVersion()}: the publisher `PublishAsync` with raw `byte[]`, each subscriber a core subscription of pooled raw payloads (`NatsMemoryOwner<byte>`) read from its bounded channel (full mode Wait, so the client drops nothing).");
         md.AppendLine("- **raw**: the relay's Deliver frame bytes (same entries per frame as measured on the relay), written from one shared buffer to N plain loopback sockets, one send loop per socket writing 1 MiB at a time (the most the relay gathers into one send).");
         md.AppendLine();
-        md.AppendLine($"Entries per run: {deliveries:N0} / N, between 4,000 and 200,000. Each N runs {repeat} rounds of GeoRelay, NATS and raw in turn; the table gives each system's median round (deliveries/s and that round's latency), the notes every round. Subscribers count what arrives (GeoRelay and raw per Deliver frame header; NATS per MSG); the first subscriber of each run decodes every entry for latency (publish `Stopwatch` timestamp in the payload to receipt). The publisher stays at most {Window:N0} entries ahead of the slowest subscriber (GeoRelay and NATS alike), so nobody is cut for falling behind; latency is therefore measured at full load, queueing included. Time runs from the first publish to the last subscriber's last entry.");
+        md.AppendLine($"Entries per run: {deliveries:N0} / N, between 4,000 and 200,000. Each N runs {repeat} rounds of GeoRelay, NATS and raw in turn; the table gives each system's median round (deliveries/s and that round's latency), the notes every round. Subscribers count what arrives (GeoRelay and raw per Deliver frame header; NATS per message the subscriber's loop takes from its subscription); the first subscriber of each run decodes every entry for latency (publish `Stopwatch` timestamp in the payload to receipt). The publisher stays at most {Window:N0} entries ahead of the slowest subscriber (GeoRelay and NATS alike), so nobody is cut for falling behind; latency is therefore measured at full load, queueing included. Time runs from the first publish to the last subscriber's last entry; the notes give each round's CPU seconds over that time, this process's (publisher and subscribers, and for GeoRelay its leader, relay and members too) and for NATS + nats-server's.");
         md.AppendLine();
         md.AppendLine("| N | GeoRelay deliveries/s | p50 ms | p99 ms | NATS deliveries/s | p50 ms | p99 ms | raw deliveries/s | GeoRelay / raw | GeoRelay / NATS | notes |");
         md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -407,7 +443,7 @@ public static class FanoutBenchmark
         md.AppendLine($"- The machine was shared and loaded (load average {loadBefore} at the start, {loadAfter} at the end, on 2 cores): the same command gives figures that differ by 2x from run to run, for all three.");
         md.AppendLine("- raw has no publisher, no leader, no members and no log: it is what the kernel and this process's receivers allow for these bytes. Where GeoRelay comes close to it, fan-out is bound by loopback copying (a `perf` profile of the relay during the 1,000-learner run is ~90 % kernel time: socket copies in and out, wake-ups), not by the relay's own code.");
         md.AppendLine("- Where GeoRelay comes out above raw, raw's rounds varied most (see the notes): read it as level with raw, not above it.");
-        md.AppendLine("- NATS subscribers go through the bench's NATS client (a pipe, a read loop and a parsed MSG per message), GeoRelay's and raw's through a counter that reads only frame headers; at thousands of subscribers part of the NATS gap is that client-side cost, not nats-server.");
+        md.AppendLine("- NATS subscribers go through NATS.Net (per message: its read loop parses the MSG, copies the payload into a pooled buffer and passes it through the subscription's channel to the subscriber's loop), GeoRelay's and raw's through a counter that reads only frame headers: part of the NATS gap is that client-side cost, not nats-server; the CPU figures in the notes show how the two cores went to this process (publisher and subscribers) and to nats-server.");
         md.AppendLine("- With N = 10 every system is bound by its publisher (GeoRelay: one `AppendAsync` per entry through the leader's engine lock), not by fan-out.");
         md.AppendLine();
         md.AppendLine("## Machine");

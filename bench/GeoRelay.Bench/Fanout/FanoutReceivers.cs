@@ -1,42 +1,20 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Net.Sockets;
+using GeoRelay.Bench.Harness;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
+using HdrHistogram;
 
 namespace GeoRelay.Bench.Fanout;
 
 /// <summary>
-/// Latency samples: publish-to-receive time of entries whose payload starts with the publisher's
-/// <see cref="Stopwatch.GetTimestamp"/> (little-endian i64).
-/// </summary>
-internal sealed class LatencyRecorder
-{
-    private readonly List<long> _ticks = new(1 << 16);
-
-    public void Record(ReadOnlySpan<byte> payload)
-    {
-        if (payload.Length < 8) return;
-        _ticks.Add(Stopwatch.GetTimestamp() - BinaryPrimitives.ReadInt64LittleEndian(payload));
-    }
-
-    public (double P50Ms, double P99Ms) Percentiles()
-    {
-        if (_ticks.Count == 0) return (double.NaN, double.NaN);
-        var sorted = _ticks.ToArray();
-        Array.Sort(sorted);
-        double ms(long t) => t * 1000.0 / Stopwatch.Frequency;
-        return (ms(sorted[sorted.Length / 2]), ms(sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * 0.99))]));
-    }
-}
-
-/// <summary>
 /// Reads GeoRelay frames from a plain socket and counts the entries of Deliver frames without
 /// decoding them: per frame it looks at the 6-byte header and the Deliver header only, and skips the rest.
-/// With a <see cref="LatencyRecorder"/> it decodes every entry instead (one receiver per run does).
+/// With a latency histogram it decodes every entry instead (one receiver per run does) and records, µs, the time
+/// since the publisher's <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> in the payload's first 8 bytes.
 /// </summary>
-internal sealed class DeliverCounter(Socket socket, LatencyRecorder? latency = null)
+internal sealed class DeliverCounter(Socket socket, HistogramBase? latency = null)
 {
     private readonly byte[] _buffer = new byte[256 << 10];
     private readonly byte[] _head = new byte[FrameHeader.Size + 30];
@@ -130,7 +108,7 @@ internal sealed class DeliverCounter(Socket socket, LatencyRecorder? latency = n
             if (e.Payload.Length >= 8)
             {
                 e.Payload.Slice(0, 8).CopyTo(stamp);
-                latency!.Record(stamp);
+                latency!.RecordSince(BinaryPrimitives.ReadInt64LittleEndian(stamp));
             }
         }
         Volatile.Write(ref _messages, _messages + (long)count);

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using GeoRelay.Bench.Harness;
 using GeoRelay.Wan;
+using HdrHistogram;
 
 namespace GeoRelay.Bench.Wan;
 
@@ -15,7 +16,7 @@ namespace GeoRelay.Bench.Wan;
 /// </summary>
 public static class WanOverheadBenchmark
 {
-    public sealed record Result(LatencyHistogram DirectRtt, LatencyHistogram LinkRtt, double DirectMBps, double LinkMBps, LatencyHistogram DelayedLateness, int RoundTrips);
+    public sealed record Result(HistogramBase DirectRtt, HistogramBase LinkRtt, double DirectMBps, double LinkMBps, HistogramBase DelayedLateness, int RoundTrips);
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -54,11 +55,11 @@ public static class WanOverheadBenchmark
         text.AppendLine();
         text.AppendLine("| path | RTT p50 µs | RTT p99 µs | RTT max µs | bulk MB/s |");
         text.AppendLine("|---|---:|---:|---:|---:|");
-        text.AppendLine(inv, $"| direct | {r.DirectRtt.Quantile(0.5):F0} | {r.DirectRtt.Quantile(0.99):F0} | {r.DirectRtt.MaxMicros:F0} | {r.DirectMBps:F0} |");
-        text.AppendLine(inv, $"| zero-delay link | {r.LinkRtt.Quantile(0.5):F0} | {r.LinkRtt.Quantile(0.99):F0} | {r.LinkRtt.MaxMicros:F0} | {r.LinkMBps:F0} |");
+        text.AppendLine(inv, $"| direct | {r.DirectRtt.Quantile(0.5):F0} | {r.DirectRtt.Quantile(0.99):F0} | {r.DirectRtt.GetMaxValue():F0} | {r.DirectMBps:F0} |");
+        text.AppendLine(inv, $"| zero-delay link | {r.LinkRtt.Quantile(0.5):F0} | {r.LinkRtt.Quantile(0.99):F0} | {r.LinkRtt.GetMaxValue():F0} | {r.LinkMBps:F0} |");
         text.AppendLine();
         text.Append(inv, $"One-way overhead of a link (half the RTT difference): p50 {(r.LinkRtt.Quantile(0.5) - r.DirectRtt.Quantile(0.5)) / 2:F0} µs, p99 {(r.LinkRtt.Quantile(0.99) - r.DirectRtt.Quantile(0.99)) / 2:F0} µs. ");
-        text.Append(inv, $"A 40 ms link delivered {r.DelayedLateness.Count} chunks late against their due time by p50 {r.DelayedLateness.Quantile(0.5):F0} µs, p99 {r.DelayedLateness.Quantile(0.99):F0} µs, max {r.DelayedLateness.MaxMicros:F0} µs ");
+        text.Append(inv, $"A 40 ms link delivered {r.DelayedLateness.TotalCount} chunks late against their due time by p50 {r.DelayedLateness.Quantile(0.5):F0} µs, p99 {r.DelayedLateness.Quantile(0.99):F0} µs, max {r.DelayedLateness.GetMaxValue():F0} µs ");
         text.AppendLine("(the scheduler thread's wake-up error; it adds to every system's measured latency alike).");
         text.AppendLine();
         return text.ToString();
@@ -79,13 +80,13 @@ public static class WanOverheadBenchmark
             using var direct = await DialAsync(target);
             using var viaLink = await DialAsync(link.ListenEndPoint);
             using var viaDelayed = await DialAsync(delayed.ListenEndPoint);
-            var directRtt = new LatencyHistogram();
-            var linkRtt = new LatencyHistogram();
+            var directRtt = LatencyHistogram.Create();
+            var linkRtt = LatencyHistogram.Create();
             var message = new byte[64];
             for (int i = 0; i < roundTrips; i++)
             {
-                directRtt.Record(await RoundTripAsync(direct, message));
-                linkRtt.Record(await RoundTripAsync(viaLink, message));
+                directRtt.RecordMicros(await RoundTripAsync(direct, message));
+                linkRtt.RecordMicros(await RoundTripAsync(viaLink, message));
             }
             // Lateness under a steady trickle across a delayed link.
             for (int i = 0; i < Math.Min(roundTrips, 200); i++)

@@ -118,7 +118,7 @@ public sealed class WanLinkTests
                 Assert.That(clock.Elapsed, Is.GreaterThanOrEqualTo(delay));
             }
         }
-        Assert.That(link.Lateness.Forward.Count, Is.EqualTo(10));
+        Assert.That(link.Lateness.Forward.TotalCount, Is.EqualTo(10));
     }
 
     [Test]

@@ -1,4 +1,4 @@
-namespace GeoRelay.Bench.CrossRegion;
+namespace GeoRelay.Bench.Harness;
 
 /// <summary>CPU time of a process from /proc/&lt;pid&gt;/stat (user + system), in seconds.</summary>
 public static class ProcessCpu
