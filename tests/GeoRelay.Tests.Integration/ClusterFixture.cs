@@ -65,6 +65,13 @@ public sealed class ClusterFixture : IDisposable
             foreach (var p in dc.Relays) started.Add(StartNode(p).WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(60)));
         await Task.WhenAll(started);
         await StartNode(Topology.LeaderId).WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(60));
+        // The admin endpoint binds beside the node, not before it: tests that read /status or /metrics wait for it.
+        foreach (var (id, node) in Topology.Nodes)
+        {
+            bool adminOff = ExtraArguments.TryGetValue(id, out var extra) && extra.Contains("--admin off", StringComparison.Ordinal);
+            bool adminOn = !adminOff && (node.Admin is not null || (extra?.Contains("--admin ", StringComparison.Ordinal) ?? false));
+            if (adminOn) await Processes[id].WaitForLineAsync("Admin endpoint on", TimeSpan.FromSeconds(60));
+        }
     }
 
     public GeoRelayProcess Run(string name, string arguments, string? stdin = null)
