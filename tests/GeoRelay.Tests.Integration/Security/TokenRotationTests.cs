@@ -51,6 +51,8 @@ public sealed class TokenRotationTests
         File.WriteAllText(Path.Combine(cluster.Directory, "revoked"), "# nothing revoked yet\n");
         await cluster.StartAllAsync();
         var m1 = cluster.Processes["m1"];
+        // A member refuses learners until the leader feeds it, and these raw learners do not resume elsewhere.
+        await m1.WaitForLineAsync(@"Connected to leader \(Leader\)", Patience);
         var learners = cluster.Topology.GetNode("m1").Learners!.Value.ToEndPoint();
         string name = cluster.Topology.Cluster;
         var all = new List<RawLearner>();
