@@ -85,7 +85,7 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
         }
         catch (Exception e) when (e is CodecException or OperationCanceledException or IOException or SocketException)
         {
-            var (reason, message) = e is CodecException ce ? (ce.Reason, ce.Message) : (CodecError.Protocol, e.Message);
+            var (reason, message) = e is CodecException ce ? (ce.Reason, ce.Detail) : (CodecError.Protocol, e.Message);
             if (e is OperationCanceledException && !stopping.IsCancellationRequested)
             {
                 (reason, message) = (CodecError.Timeout, $"no handshake within {options.HandshakeTimeout.TotalMilliseconds:0} ms");
