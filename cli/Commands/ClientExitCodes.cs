@@ -21,8 +21,8 @@ public static class ClientExitCodes
     /// <summary>EX_CONFIG: every endpoint refused this client's protocol version or cluster, or is not the port it needs.</summary>
     public const int RefusedEverywhere = 78;
 
-    /// <summary>What the help of both commands says about them.</summary>
-    public const string Help = "exit codes: 1 no endpoint answered, 77 a node refused the token, 78 every endpoint refused this client (protocol, cluster or port)";
+    /// <summary>What the help of both commands says about the refusal codes.</summary>
+    public const string RefusalsHelp = "77 a node refused the token, 78 every endpoint refused this client (protocol, cluster or port)";
 
     /// <summary>Prints the refusal as <c>error: ENDPOINT refused the token: REASON</c> and returns the exit code for it.</summary>
     public static int Report(ClientRefusedException refused, TextWriter error)

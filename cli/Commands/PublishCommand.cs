@@ -24,7 +24,8 @@ public static class PublishCommand
         var wait = new Option<string>("--wait") { Description = "accepted (durable on the leader) or committed (durable on a quorum)", DefaultValueFactory = _ => "accepted" };
         wait.AcceptOnlyFromAmong("accepted", "committed");
         var key = new Option<string?>("--key") { Description = "Key of every entry (UTF-8); default none" };
-        var command = new Command("publish", "Publish stdin, one entry per line; " + ClientExitCodes.Help + " or a publish failed") { leader, wait, key };
+        var command = new Command("publish", "Publish stdin, one entry per line; exit codes: 1 no endpoint answered or a publish failed, "
+            + ClientExitCodes.RefusalsHelp) { leader, wait, key };
         var security = new ClientSecurityOptions();
         security.AddTo(command);
         command.SetAction(async (parse, ct) =>

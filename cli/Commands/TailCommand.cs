@@ -24,7 +24,7 @@ public static class TailCommand
         var count = new Option<ulong?>("--count") { Description = "Exit after printing this many entries" };
         var prefix = new Option<string?>("--prefix") { Description = "Only entries whose key starts with this prefix" };
         var command = new Command("tail", "Subscribe as a learner and print one line per entry: <index><TAB><payload as UTF-8>; "
-            + ClientExitCodes.Help + ", 3 snapshot required");
+            + "exit codes: 1 no endpoint answered, 3 snapshot required, " + ClientExitCodes.RefusalsHelp);
         command.Options.Add(connect);
         command.Options.Add(from);
         command.Options.Add(count);
