@@ -8,6 +8,7 @@ using GeoRelay.Codec.Frames;
 using GeoRelay.Cli;
 using GeoRelay.LearnerClient;
 using GeoRelay.Cli.Demo;
+using GeoRelay.TestUtilities;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Integration;
@@ -38,20 +39,7 @@ public sealed class OpsTests
     private static async Task<JsonElement> StatusAsync(ClusterFixture cluster, string node) =>
         JsonDocument.Parse(await Http.GetStringAsync($"http://{AdminOf(cluster, node)}/status")).RootElement;
 
-    /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> holds, bounded; returns the last value.</summary>
-    private static async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        T value = await read();
-        while (!done(value))
-        {
-            if (clock.Elapsed > Patience) Assert.Fail($"{what}: not reached within {Patience.TotalSeconds} s; last seen: {value}");
-            // Poll pacing while a remote process makes progress, not synchronisation.
-            await Task.Delay(50);
-            value = await read();
-        }
-        return value;
-    }
+    private static Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what) => Poll.UntilAsync(read, done, what, Patience);
 
     /// <summary>The value of one sample in Prometheus text, by metric name and a label that must be present.</summary>
     private static double Sample(string metrics, string name, string label = "")
