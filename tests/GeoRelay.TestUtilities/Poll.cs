@@ -28,7 +28,7 @@ public static class Poll
     /// <paramref name="patience"/>; returns the last value, or fails naming <paramref name="what"/> and the last value
     /// seen. A read refused by HTTP (the admin endpoint of a node that is starting) counts as not done.
     /// </summary>
-    public static async Task<T> ReadUntilAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what, TimeSpan patience)
+    public static async Task<T> UntilAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what, TimeSpan patience)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)

@@ -110,7 +110,7 @@ public sealed class OpsTests
 
         // A member's own metrics and status follow.
         string memberMetrics = $"http://{AdminOf(cluster, "m1")}/metrics";
-        await Poll.ReadUntilAsync(async () => Sample(await Http.GetStringAsync(memberMetrics), "georelay_index_durable"), v => v >= 3_000, "m1 durable index in /metrics", Patience);
+        await Poll.UntilAsync(async () => Sample(await Http.GetStringAsync(memberMetrics), "georelay_index_durable"), v => v >= 3_000, "m1 durable index in /metrics", Patience);
         var health = await Http.GetAsync($"http://{AdminOf(cluster, "m1")}/healthz");
         Assert.That(health.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(await health.Content.ReadAsStringAsync(), Does.Contain("\"running\""));
@@ -147,11 +147,11 @@ public sealed class OpsTests
         string victim = before.GetProperty("route").GetString()!["relay ".Length..];
         long failoversBefore = before.GetProperty("failovers").GetInt64();
         string victimMetrics = $"http://{AdminOf(cluster, victim)}/metrics";
-        await Poll.ReadUntilAsync(async () => Sample(await Http.GetStringAsync(victimMetrics), "georelay_index_retained"), v => v >= 2_000, $"{victim} retained index", Patience);
+        await Poll.UntilAsync(async () => Sample(await Http.GetStringAsync(victimMetrics), "georelay_index_retained"), v => v >= 2_000, $"{victim} retained index", Patience);
         Assert.That(Sample(await Http.GetStringAsync(victimMetrics), "georelay_relay_batches_total"), Is.GreaterThan(0));
         cluster.Processes[victim].Kill();
         await PublishAsync(cluster, 2_000, 2_000);
-        var after = await Poll.ReadUntilAsync(async () => EuWest(await StatusAsync(cluster, leaderId)),
+        var after = await Poll.UntilAsync(async () => EuWest(await StatusAsync(cluster, leaderId)),
             dc => dc.GetProperty("route").GetString() != "relay " + victim && dc.GetProperty("connected").GetBoolean(), $"eu-west off {victim}", Patience);
         string survivor = victim == "eu-p1" ? "eu-p2" : "eu-p1";
         Assert.That(after.GetProperty("failovers").GetInt64(), Is.GreaterThan(failoversBefore));
