@@ -55,6 +55,12 @@ public sealed partial class LeaderEngine : IEngine
     /// <summary>The durable index the commit and the batches last saw; the sync thread moves the log's ahead of it.</summary>
     private ulong _durableSeen;
     private readonly long[] _lastBatchMicros;
+    /// <summary>
+    /// The first index of this leader's epoch: the commit index moves only onto entries of its own epoch, never by
+    /// counting copies of an earlier leader's entries (Raft §5.4.2: such an entry can be replicated on a majority and
+    /// still be overwritten). Earlier entries commit with the first entry of this epoch, the no-op it starts with.
+    /// </summary>
+    private readonly ulong _ownEpochFrom;
 
     public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
         LeaderOptions? options = null, ILogger? logger = null)
@@ -88,6 +94,12 @@ public sealed partial class LeaderEngine : IEngine
         _lastBatchMicros = new long[_datacenters.Length];
         Array.Fill(_lastBatchMicros, long.MinValue / 2);
         // Entries the log already holds were accepted before a restart; nothing of them is known committed.
+        _ownEpochFrom = FirstIndexOfEpoch(log, epoch);
+        if (_ownEpochFrom > log.LastIndex && log.LastIndex > 0)
+        {
+            Append(InternalEntries.NoOpKey.ToArray(), default, WallClock.UnixMicros(), internalEntry: true);
+            LeaderLog.EpochStarted(_logger, epoch, log.LastIndex);
+        }
         LocalHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, epoch, topology.Cluster, _topologyHash,
             _compressionLevel > 0 ? Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta : Capabilities.Mux | Capabilities.Delta);
     }
@@ -125,8 +137,14 @@ public sealed partial class LeaderEngine : IEngine
     }
 
     /// <summary>Appends one entry (not yet durable); returns its index.</summary>
-    public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros)
+    /// <exception cref="ArgumentException">The key is reserved for internal entries, or the key or payload is too large.</exception>
+    public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros) =>
+        Append(key, payload, timestampMicros, internalEntry: false);
+
+    private ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros, bool internalEntry)
     {
+        if (!internalEntry && InternalEntries.IsInternal(key.Span))
+            throw new ArgumentException("keys starting with a zero byte are reserved for the cluster's own entries", nameof(key));
         if (key.Length > EntryRecord.MaxKeyLength)
             throw new ArgumentException($"key is {key.Length} bytes, over the maximum of {EntryRecord.MaxKeyLength}", nameof(key));
         if (payload.Length > _maxFrame / 2)
@@ -160,11 +178,7 @@ public sealed partial class LeaderEngine : IEngine
             _links[connection] = new Link(channel, LinkKind.Publisher, -1, -1);
             return;
         }
-        if (peer.Epoch > Epoch)
-        {
-            LeaderLog.Deposed(_logger, peer.NodeId, peer.Epoch, Epoch);
-            Deposed = true;
-        }
+        if (peer.Epoch > Epoch) Depose(peer.NodeId, peer.Epoch);
         if (_relayIndex.TryGetValue(peer.NodeId, out var p))
         {
             var dc = _datacenters[p.Datacenter];
@@ -298,11 +312,7 @@ public sealed partial class LeaderEngine : IEngine
                 break;
             case FrameType.Error:
                 var error = ErrorFrame.Read(payload);
-                if (error.Code == CodecError.StaleEpoch)
-                {
-                    LeaderLog.Deposed(_logger, channel.Peer.NodeId, 0, Epoch);
-                    Deposed = true;
-                }
+                if (error.Code == CodecError.StaleEpoch) Depose(channel.Peer.NodeId, 0);
                 Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported " + error.Code));
                 break;
             default:
@@ -406,13 +416,27 @@ public sealed partial class LeaderEngine : IEngine
         // the required-th highest durable index
         ulong candidate = _durableScratch[n - Math.Min(_requiredAcks, n)];
         candidate = Math.Min(candidate, _log.DurableIndex);
-        if (candidate > _commitIndex) _commitIndex = candidate;
+        if (candidate > _commitIndex && candidate >= _ownEpochFrom) _commitIndex = candidate;
         CompletePublishes();
     }
 
     private void OnPublish(int connection, System.Buffers.ReadOnlySequence<byte> payload)
     {
         var reader = PublishFrame.Read(payload, out var request, out var wait, out var count);
+        if (Deposed)
+        {
+            RefuseAsNotLeader(connection);
+            return;
+        }
+        // Checked whole before anything is appended: a refused request leaves no part of itself in the log.
+        var check = reader;
+        while (check.TryNext(out var key, out var value))
+        {
+            if (InternalEntries.IsInternal(key))
+                throw new CodecException(CodecError.Protocol, $"publish request {request}: keys starting with a zero byte are reserved for the cluster's own entries");
+            if (key.Length > EntryRecord.MaxKeyLength || value.Length > _maxFrame / 2)
+                throw new CodecException(CodecError.TooLarge, $"publish request {request}: an entry's key ({key.Length} bytes, at most {EntryRecord.MaxKeyLength}) or payload ({value.Length} bytes, at most {_maxFrame / 2}) is too large");
+        }
         long now = WallClock.UnixMicros();
         ulong first = _log.LastIndex + 1, last = _log.LastIndex;
         while (reader.TryNext(out var key, out var value))
@@ -420,6 +444,24 @@ public sealed partial class LeaderEngine : IEngine
         _pendingPublishes.Add(new PendingPublish(connection, request, first, last, wait));
         _ = count;
     }
+
+    /// <summary>
+    /// A higher epoch exists: this node no longer leads, so nothing it holds may be acknowledged as accepted.
+    /// Publishers waiting for an answer are told, and those that publish again are refused.
+    /// </summary>
+    private void Depose(string by, ulong epoch)
+    {
+        LeaderLog.Deposed(_logger, by, epoch, Epoch);
+        if (Deposed) return;
+        Deposed = true;
+        _pendingPublishes.Clear();
+        foreach (var (connection, link) in _links)
+            if (link.Kind == LinkKind.Publisher) RefuseAsNotLeader(connection);
+    }
+
+    private void RefuseAsNotLeader(int connection) =>
+        Outbox.Add(EngineCommand.Close(connection, CodecError.NotLeader,
+            $"{_topology.LeaderId} no longer leads (a node has an epoch above {Epoch}); publish to the current leader"));
 
     private void CompletePublishes()
     {
@@ -563,6 +605,23 @@ public sealed partial class LeaderEngine : IEngine
         foreach (var m in dc.Members)
             if (m.DirectConnection >= 0 && m.Reachable && m.SentThrough < durable) return true;
         return false;
+    }
+
+    /// <summary>
+    /// The first index the log holds of <paramref name="epoch"/>, or the next index when its newest entry is older.
+    /// Epochs never decrease along a log, so a binary search finds it.
+    /// </summary>
+    private static ulong FirstIndexOfEpoch(IEntryLog log, ulong epoch)
+    {
+        if (log.LastIndex == 0 || log.LastEpoch < epoch) return log.LastIndex + 1;
+        ulong lo = Math.Max(log.FirstIndex, 1), hi = log.LastIndex;
+        while (lo < hi)
+        {
+            ulong mid = lo + (hi - lo) / 2;
+            if (log.TryGet(mid, out var e) && e.Epoch >= epoch) hi = mid;
+            else lo = mid + 1;
+        }
+        return lo;
     }
 
     private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);
