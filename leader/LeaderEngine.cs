@@ -87,7 +87,7 @@ public sealed partial class LeaderEngine : IEngine
             for (int s = 0; s < dc.Members.Length; s++) _memberIndex[dc.Members[s].Id] = (d, s);
             for (int p = 0; p < dc.Config.Relays.Count; p++) _relayIndex[dc.Config.Relays[p]] = (d, p);
             if (_options.UseRelays && dc.HasRelays && !dc.Config.IsLeaderDatacenter) dc.CurrentRelay = 0;
-            else dc.DirectSinceMicros = dc.HasRelays ? env.NowMicros : -1;
+            else dc.DirectSinceMicros = dc.HasRelays && !dc.Config.IsLeaderDatacenter ? env.NowMicros : -1;
             members += dc.Members.Length;
         }
         _durableScratch = new ulong[members];
@@ -127,6 +127,10 @@ public sealed partial class LeaderEngine : IEngine
             return true;
         }
     }
+
+    /// <summary>The durable index a member has acked (directly or through its relay); 0 for unknown nodes.</summary>
+    public ulong DurableOf(string memberId) =>
+        _memberIndex.TryGetValue(memberId, out var m) ? _datacenters[m.Datacenter].Members[m.Slot].Durable : 0;
 
     /// <summary>Highest index durable on every reachable member of the datacenter (at least one).</summary>
     public ulong DeliveredTo(string datacenter)
@@ -452,6 +456,15 @@ public sealed partial class LeaderEngine : IEngine
     private void Depose(string by, ulong epoch)
     {
         LeaderLog.Deposed(_logger, by, epoch, Epoch);
+        StopLeading();
+    }
+
+    /// <summary>
+    /// This node stops leading (its election lost the quorum or saw a later term): from now on it acknowledges
+    /// nothing, and publishers are told to go to the current leader.
+    /// </summary>
+    public void StopLeading()
+    {
         if (Deposed) return;
         Deposed = true;
         _pendingPublishes.Clear();

@@ -128,7 +128,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         if (port == PortKind.Learner && Unfed(_env.NowMicros))
             return new CodecException(CodecError.Shutdown, $"{_self.Id} has had no feed from the leader for {(_env.NowMicros - _upstreamLostMicros) / 1000} ms; try another relay or member");
         return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
-            mayFeed: hello.Kind == NodeKind.Leader && hello.NodeId == _topology.LeaderId, _highestEpoch);
+            mayFeed: hello.Kind == NodeKind.Leader && _topology.CanLead(hello.NodeId), _highestEpoch);
     }
 
     private bool Unfed(long now) => _upstream is null && now - _upstreamLostMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
