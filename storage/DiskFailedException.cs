@@ -22,7 +22,7 @@ public sealed class DiskFailedException : IOException
         Path = first.Path;
     }
 
-    /// <summary>What failed: <c>write</c>, <c>fsync</c>, <c>create</c>, <c>delete</c>, <c>truncate</c>, <c>directory fsync</c>, <c>open</c>.</summary>
+    /// <summary>What failed: <c>write</c>, <c>fsync</c>, <c>create</c>, <c>delete</c>, <c>truncate</c>, <c>directory fsync</c>, <c>open</c>, <c>rename</c> (the term-vote file).</summary>
     public string Operation { get; }
 
     /// <summary>The file or directory it failed on, when known.</summary>

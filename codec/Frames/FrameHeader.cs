@@ -19,6 +19,9 @@ public enum FrameType : byte
     Confirm = 12,
     Publish = 13,
     PublishAck = 14,
+    VoteRequest = 15,
+    VoteResponse = 16,
+    TimeoutNow = 17,
     /// <summary>Between voters: the leader's liveness, and the followers' answers (check-quorum).</summary>
     VoterBeat = 18,
 }

@@ -135,6 +135,7 @@ public static class ProtocolVersion
         "Subscribe:v from,bytes prefix,u8 flags;Deliver:v first,v count,v through,entries;" +
         "SnapshotRequired:v oldest;Confirm:v index;" +
         "Publish:v request,u8 wait,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +
+        "VoteRequest:v term,v lastTerm,v lastIndex,u8 flags,str candidate;VoteResponse:v term,u8 flags,str reason;TimeoutNow:v term;" +
         "VoterBeat:v term,u8 flags";
 
     public static readonly ulong DefinitionsHash = Fnv1a64(Definitions);
