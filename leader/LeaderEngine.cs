@@ -15,7 +15,7 @@ namespace GeoRelay.Leader;
 /// in groups, and each tick sends every datacenter one batch (through its relay, or directly to its
 /// members), never waiting for acks; tracks acks to move the commit index.
 /// </summary>
-public sealed partial class LeaderEngine : IEngine
+public sealed partial class LeaderEngine : IEngine, IDisposable
 {
     private enum LinkKind : byte { Relay, Member, Publisher, Other }
 
@@ -131,6 +131,10 @@ public sealed partial class LeaderEngine : IEngine
     /// <summary>The durable index a member has acked (directly or through its relay); 0 for unknown nodes.</summary>
     public ulong DurableOf(string memberId) =>
         _memberIndex.TryGetValue(memberId, out var m) ? _datacenters[m.Datacenter].Members[m.Slot].Durable : 0;
+
+    /// <summary>Whether the member's acks reach this leader now (directly or through its relay).</summary>
+    public bool Reaches(string memberId) =>
+        _memberIndex.TryGetValue(memberId, out var m) && _datacenters[m.Datacenter].Members[m.Slot].Reachable;
 
     /// <summary>Highest index durable on every reachable member of the datacenter (at least one).</summary>
     public ulong DeliveredTo(string datacenter)
@@ -635,6 +639,13 @@ public sealed partial class LeaderEngine : IEngine
             else lo = mid + 1;
         }
         return lo;
+    }
+
+    /// <summary>Releases every link's compression state; the driver closes the connections.</summary>
+    public void Dispose()
+    {
+        foreach (var (_, link) in _links) link.Channel.Dispose();
+        _links.Clear();
     }
 
     private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);
