@@ -350,7 +350,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             if ((uint)progress.Slot >= (uint)dc.Members.Length)
                 throw new CodecException(CodecError.Corrupt, $"DcAck names member slot {progress.Slot}; {dc.Config.Name} has {dc.Members.Length}");
             var member = dc.Members[progress.Slot];
-            ulong trusted = Trusted(progress.DurableIndex, progress.DurableEpoch);
+            ulong trusted = Trusted(progress.DurableIndex, progress.DurableEpoch, progress.Commit);
             if (trusted > member.Durable) member.Durable = trusted;
             bool up = progress.State != MemberLinkState.Down;
             if (up && (first || !member.Reachable || progress.State == MemberLinkState.Resync))
@@ -363,7 +363,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     private void OnMemberAck(DatacenterState dc, int slot, Ack ack)
     {
         var member = dc.Members[slot];
-        ulong trusted = Trusted(ack.DurableIndex, ack.DurableEpoch);
+        ulong trusted = Trusted(ack.DurableIndex, ack.DurableEpoch, ack.Commit);
         if (trusted > member.Durable) member.Durable = trusted;
         if (!member.Reachable)
         {
@@ -375,13 +375,18 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     }
 
     /// <summary>
-    /// How much of a member's durable log is known to be this leader's log. By the log matching rule (one
-    /// leader per epoch writes each index once), an entry with the same index and epoch as ours means
-    /// everything up to it matches. Otherwise the member holds an old leader's suffix we lack (a leader
-    /// restarted on a log that lost entries): only what is committed is known to match, and the rest is
-    /// resent, so the member replaces the conflicting entries.
+    /// How much of a member's durable log is known to be this leader's log. By the log matching rule (one leader per
+    /// epoch writes each index once, and every log grows only from a point where it matched), an entry with the same
+    /// index and epoch as ours means everything up to it matches. Otherwise the member holds a deposed leader's
+    /// suffix we lack; what it knows committed (<paramref name="memberCommit"/>) is in every log, ours included, so its
+    /// log matches up to there, and the rest is resent: the member replaces the conflicting entries.
     /// </summary>
-    private ulong Trusted(ulong durable, ulong durableEpoch)
+    /// <remarks>
+    /// Our own commit index proves nothing about a member: a member cut off while an old leader wrote can hold a
+    /// different entry at an index that committed without it. Trusting it (as this did before elections) let such a
+    /// member keep that entry under later ones, found by the voter chaos simulation.
+    /// </remarks>
+    private ulong Trusted(ulong durable, ulong durableEpoch, ulong memberCommit)
     {
         if (durable == 0) return 0;
         if (durable <= _log.LastIndex)
@@ -389,7 +394,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             if (durableEpoch == Epoch) return durable; // written by this leader, which never rewrites its log
             if (_log.TryGet(durable, out var ours) && ours.Epoch == durableEpoch) return durable;
         }
-        return Math.Min(durable, _commitIndex);
+        return Math.Min(durable, memberCommit);
     }
 
     /// <summary>Acks moved: release window, move the datacenter's delivered index and the commit index.</summary>

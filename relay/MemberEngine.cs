@@ -262,7 +262,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         _scratch.Clear();
         ulong durable = _log.DurableIndex;
         ulong durableEpoch = durable == 0 ? 0 : durable == _log.LastIndex ? _log.LastEpoch : _log.TryGet(durable, out var e) ? e.Epoch : 0;
-        new Ack(_highestEpoch, durable, _log.LastIndex, durableEpoch).Write(_scratch);
+        new Ack(_highestEpoch, durable, _log.LastIndex, durableEpoch, Math.Min(_commit, durable)).Write(_scratch);
         Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.Ack, _scratch.WrittenSpan, compress: false)));
         channel.LastSentMicros = _env.NowMicros;
     }

@@ -131,7 +131,7 @@ public static class ProtocolVersion
         "Entry:v gap,v epoch,v time,bytes key,bytes payload;" +
         "Append:u8 present,[v epoch],[v commit],v first,v count,entries;" +
         "Batch:u8 present,[v epoch],[v commit],v seq,v k,k*v slot,v first,v count,(k+1)*v skip,mux(k+1)*entries;" +
-        "Ack:v epoch,v durable,v last,v durableEpoch;DcAck:v epoch,v retained,v n,n*(v slot,v durable,u8 state,v durableEpoch);" +
+        "Ack:v epoch,v durable,v last,v durableEpoch,v commit;DcAck:v epoch,v retained,v n,n*(v slot,v durable,u8 state,v durableEpoch,v commit);" +
         "Subscribe:v from,bytes prefix,u8 flags;Deliver:v first,v count,v through,entries;" +
         "SnapshotRequired:v oldest;Confirm:v index;" +
         "Publish:v request,u8 wait,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +

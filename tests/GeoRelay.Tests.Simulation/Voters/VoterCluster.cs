@@ -140,18 +140,23 @@ internal sealed class VoterCluster
             }
             _highestCommit = Math.Max(_highestCommit, commit);
         }
-        // State machine safety: at a committed index every log holds the committed entry or nothing (a member may
-        // lose an unsynced copy in a crash; the quorum's durable copies keep it committed).
-        foreach (var (id, log) in Logs)
+        // State machine safety: what a node knows to be committed (its own commit index, which is what it may hand
+        // to learners) is the committed entry everywhere. Above it a log may still hold a deposed leader's suffix.
+        foreach (var id in Voters)
         {
+            if (!Network.IsUp(id)) continue;
+            var voter = Voter(id);
+            var log = Logs[id];
+            ulong known = voter.Leader?.CommitIndex ?? voter.Member!.CommitIndex;
+            if (known > _highestCommit) Fail($"{id} takes {known} as committed; no leader committed beyond {_highestCommit}");
             ulong verified = Math.Min(_verified.GetValueOrDefault(id), log.LastIndex);
-            ulong top = Math.Min(log.LastIndex, _highestCommit);
+            ulong top = Math.Min(log.LastIndex, known);
             for (ulong i = Math.Max(verified + 1, log.FirstIndex); i <= top; i++)
             {
                 if (!log.TryGet(i, out var e)) continue;
                 var c = _committed[i];
                 if (e.Epoch != c.Epoch || Describe(e) != c.Entry)
-                    Fail($"{id} holds another entry at committed index {i} (epoch {e.Epoch}; committed in epoch {c.Epoch})");
+                    Fail($"{id} takes index {i} as committed but holds another entry there (epoch {e.Epoch}; committed in epoch {c.Epoch})");
             }
             _verified[id] = Math.Max(verified, top);
         }
