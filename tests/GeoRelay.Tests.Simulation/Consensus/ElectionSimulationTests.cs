@@ -15,10 +15,18 @@ public sealed class ElectionSimulationTests
 {
     private const long Second = 1_000_000;
 
-    [TestCase(1, 50)]
-    [TestCase(2, 100)]
-    [TestCase(3, 200)]
-    [TestCase(5, 200)]
+    /// <summary>Seeds that once failed, run on top of the others so the bugs stay fixed.</summary>
+    private static readonly Dictionary<int, int[]> Regressions = new()
+    {
+        // A voter whose log lagged kept campaigning, and each newer term restarted the up-to-date voter's election
+        // timer: no leader for 20 timeouts after healing (2 voters, no pre-vote).
+        [2] = [12377, 15758],
+    };
+
+    [TestCase(1, 200)]
+    [TestCase(2, 300)]
+    [TestCase(3, 1000)]
+    [TestCase(5, 1000)]
     public void Every_seed_keeps_elections_safe_and_elects_a_leader_after_healing(int voters, int seeds)
     {
         if (Environment.GetEnvironmentVariable("GEORELAY_SEED") is { Length: > 0 } one)
@@ -40,7 +48,8 @@ public sealed class ElectionSimulationTests
         var failures = new ConcurrentBag<(int Seed, string Report)>();
         long steps = 0, leaders = 0;
         var clock = Stopwatch.StartNew();
-        Parallel.For(1, seeds + 1, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
+        var all = Enumerable.Range(1, seeds).Concat(Regressions.GetValueOrDefault(voters, [])).Distinct().ToArray();
+        Parallel.ForEach(all, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
         {
             var options = ElectionChaos.OptionsFor(seed, voters);
             var cluster = new ElectionCluster(options);
@@ -57,11 +66,11 @@ public sealed class ElectionSimulationTests
                     $"last events:\n{cluster.Trace}"));
             }
         });
-        TestContext.Out.WriteLine($"{seeds} seeds of {voters} voters: {steps} steps, {leaders} leaders elected, {clock.Elapsed.TotalSeconds:F1} s");
+        TestContext.Out.WriteLine($"{all.Length} seeds of {voters} voters: {steps} steps, {leaders} leaders elected, {clock.Elapsed.TotalSeconds:F1} s");
         if (!failures.IsEmpty)
         {
             var first = failures.OrderBy(f => f.Seed).First();
-            Assert.Fail($"{failures.Count} of {seeds} seeds failed ({string.Join(", ", failures.Select(f => f.Seed).Order())}); the first:\n{first.Report}");
+            Assert.Fail($"{failures.Count} of {all.Length} seeds failed ({string.Join(", ", failures.Select(f => f.Seed).Order())}); the first:\n{first.Report}");
         }
         Assert.That(leaders, Is.GreaterThan(seeds), "the runs did elect leaders, and more than one each");
     }
