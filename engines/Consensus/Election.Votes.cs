@@ -124,10 +124,9 @@ public sealed partial class Election
         }
         else if (_others.Length + 1 - _refused.Count < Quorum)
         {
-            // Lost for sure: wait a fresh randomized timeout as a follower rather than keep asking.
+            // Lost for sure: stop asking, and campaign again at the randomized deadline drawn for this round.
             var was = Role;
             Role = RaftRole.Follower;
-            ResetElectionTimer(nowMicros);
             Emit(ElectionEventKind.BecameFollower, null, $"{(was == RaftRole.PreCandidate ? "pre-vote" : "election")} lost: refused by {string.Join(", ", _refused)}");
         }
     }

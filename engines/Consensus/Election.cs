@@ -288,7 +288,9 @@ public sealed partial class Election
         VotedFor = votedFor;
         Leader = null;
         Role = RaftRole.Follower;
-        ResetElectionTimer(nowMicros);
+        // Only a leader needs a fresh deadline. Anyone else keeps the one running: were a newer term to restart
+        // it, a voter whose log is behind (and who can never win) could keep an up-to-date one from campaigning.
+        if (was == RaftRole.Leader) ResetElectionTimer(nowMicros);
         Emit(ElectionEventKind.TermChanged, null, reason);
         if (was == RaftRole.Leader) Emit(ElectionEventKind.SteppedDown, null, $"newer term {term}: {reason}");
         if (was != RaftRole.Follower) Emit(ElectionEventKind.BecameFollower, null, reason);

@@ -10,6 +10,7 @@ namespace GeoRelay.Tests.Simulation.Consensus;
 internal sealed class SimVoter(string id, IElectionStore store)
 {
     public string Id { get; } = id;
+    public override string ToString() => Id;
     public IElectionStore Store { get; } = store;
     public Election? Election;
     /// <summary>The term of each entry; index i + 1 holds Log[i]. Durable: it survives crashes (members ack only durable entries).</summary>

@@ -15,10 +15,18 @@ public sealed class ElectionSimulationTests
 {
     private const long Second = 1_000_000;
 
-    [TestCase(1, 50)]
-    [TestCase(2, 100)]
-    [TestCase(3, 200)]
-    [TestCase(5, 200)]
+    /// <summary>Seeds that once failed, run on top of the others so the bugs stay fixed.</summary>
+    private static readonly Dictionary<int, int[]> Regressions = new()
+    {
+        // A voter whose log lagged kept campaigning, and each newer term restarted the up-to-date voter's election
+        // timer: no leader for 20 timeouts after healing (2 voters, no pre-vote).
+        [2] = [12377, 15758],
+    };
+
+    [TestCase(1, 200)]
+    [TestCase(2, 300)]
+    [TestCase(3, 1000)]
+    [TestCase(5, 1000)]
     public void Every_seed_keeps_elections_safe_and_elects_a_leader_after_healing(int voters, int seeds)
     {
         if (Environment.GetEnvironmentVariable("GEORELAY_SEED") is { Length: > 0 } one)
@@ -40,7 +48,8 @@ public sealed class ElectionSimulationTests
         var failures = new ConcurrentBag<(int Seed, string Report)>();
         long steps = 0, leaders = 0;
         var clock = Stopwatch.StartNew();
-        Parallel.For(1, seeds + 1, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
+        var all = Enumerable.Range(1, seeds).Concat(Regressions.GetValueOrDefault(voters, [])).Distinct().ToArray();
+        Parallel.ForEach(all, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
         {
             var options = ElectionChaos.OptionsFor(seed, voters);
             var cluster = new ElectionCluster(options);
@@ -57,11 +66,11 @@ public sealed class ElectionSimulationTests
                     $"last events:\n{cluster.Trace}"));
             }
         });
-        TestContext.Out.WriteLine($"{seeds} seeds of {voters} voters: {steps} steps, {leaders} leaders elected, {clock.Elapsed.TotalSeconds:F1} s");
+        TestContext.Out.WriteLine($"{all.Length} seeds of {voters} voters: {steps} steps, {leaders} leaders elected, {clock.Elapsed.TotalSeconds:F1} s");
         if (!failures.IsEmpty)
         {
             var first = failures.OrderBy(f => f.Seed).First();
-            Assert.Fail($"{failures.Count} of {seeds} seeds failed ({string.Join(", ", failures.Select(f => f.Seed).Order())}); the first:\n{first.Report}");
+            Assert.Fail($"{failures.Count} of {all.Length} seeds failed ({string.Join(", ", failures.Select(f => f.Seed).Order())}); the first:\n{first.Report}");
         }
         Assert.That(leaders, Is.GreaterThan(seeds), "the runs did elect leaders, and more than one each");
     }
@@ -130,9 +139,9 @@ public sealed class ElectionSimulationTests
         Assert.That(b.Trace.ToString(), Is.EqualTo(a.Trace.ToString()));
     }
 
-    private static ElectionCluster Stable(int voters, int seed, ElectionOptions? election = null)
+    private static ElectionCluster Stable(int voters, int seed, ElectionOptions? election = null, double appendRate = 0.5)
     {
-        var c = new ElectionCluster(new ElectionSimOptions { Seed = seed, Voters = voters, Election = election ?? ElectionOptions.Default });
+        var c = new ElectionCluster(new ElectionSimOptions { Seed = seed, Voters = voters, Election = election ?? ElectionOptions.Default, AppendRate = appendRate });
         c.StartAll();
         Assert.That(c.RunUntil(20 * Second, c.Converged), Is.True, $"seed {seed}: no stable leader\n{c.Trace}");
         return c;
@@ -160,6 +169,10 @@ public sealed class ElectionSimulationTests
         Assert.That(c.RunUntil(c.Now + 20 * Second, c.Converged), Is.True, c.Trace.ToString());
     }
 
+    /// <summary>
+    /// No writes while the voter is away, so its log stays as up to date as the majority's: only pre-vote with
+    /// leader stickiness keeps it from raising the term (with writes, the up-to-date check alone would).
+    /// </summary>
     [TestCase(true)]
     [TestCase(false)]
     public void A_voter_cut_off_and_back_does_not_raise_the_term_of_a_healthy_majority_with_pre_vote(bool preVote)
@@ -167,7 +180,7 @@ public sealed class ElectionSimulationTests
         int raised = 0;
         for (int seed = 1; seed <= 10; seed++)
         {
-            var c = Stable(5, seed, ElectionOptions.Default with { PreVote = preVote });
+            var c = Stable(5, seed, ElectionOptions.Default with { PreVote = preVote }, appendRate: 0);
             var leader = c.Leader()!;
             ulong term = leader.Election!.Term;
             var cut = c.Voters[c.Ids.First(id => id != leader.Id)];

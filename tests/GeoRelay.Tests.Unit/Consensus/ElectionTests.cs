@@ -183,6 +183,20 @@ public sealed class ElectionTests
     }
 
     [Test]
+    public void A_newer_term_from_a_candidate_it_refuses_does_not_push_back_a_voters_own_campaign()
+    {
+        var b = New("b", new RecordingStore(), out var log);
+        log[0] = new LogPosition(2, 9);
+        long deadline = b.NextTickMicros;
+        b.OnMessage(Request("a", "b", 3, new LogPosition(1, 1)), deadline - 1);
+        Assert.That((b.Term, OnlyResponse(b).Granted), Is.EqualTo((3UL, false)));
+        Assert.That(b.NextTickMicros, Is.EqualTo(deadline), "else a voter that can never win could keep this one from campaigning");
+        b.OnMessage(Request("c", "b", 4, new LogPosition(2, 9)), deadline - 1);
+        Assert.That(OnlyResponse(b).Granted, Is.True);
+        Assert.That(b.NextTickMicros, Is.GreaterThanOrEqualTo(deadline - 1 + T), "granting a vote restarts the timer");
+    }
+
+    [Test]
     public void Once_the_leader_is_silent_for_a_timeout_a_pre_vote_is_granted_and_nothing_is_saved()
     {
         var store = new RecordingStore();
