@@ -96,6 +96,7 @@ public static class DecoderTargets
         new("vote-request", bytes => VoteRequest.Read(Seq(bytes))),
         new("vote-response", bytes => VoteResponse.Read(Seq(bytes))),
         new("timeout-now", bytes => TimeoutNow.Read(Seq(bytes))),
+        new("voter-beat", bytes => VoterBeat.Read(Seq(bytes))),
         new("zstd-stream", bytes =>
         {
             using var decompressor = new ZstdStreamDecompressor();
@@ -137,6 +138,7 @@ public static class DecoderTargets
         yield return ("vote-request", "pre-vote", Write(new VoteRequest(8, 7, 120, VoteRequestFlags.PreVote, "eu-m1").Write));
         yield return ("vote-response", "refused", Write(new VoteResponse(8, VoteResponseFlags.None, "already voted for us-m2 in term 8").Write));
         yield return ("timeout-now", "term", Write(new TimeoutNow(8).Write));
+        yield return ("voter-beat", "from-leader", Write(new VoterBeat(8, FromLeader: true).Write));
         using var compressor = new ZstdStreamCompressor(3);
         yield return ("zstd-stream", "entries", Write(w => compressor.CompressMessage(entries, w)));
         var frame = new ArrayBufferWriter<byte>();
