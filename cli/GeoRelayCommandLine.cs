@@ -14,6 +14,7 @@ public static class GeoRelayCommandLine
         root.Subcommands.Add(TailCommand.Create());
         root.Subcommands.Add(CheckConfigCommand.Create());
         root.Subcommands.Add(StatusCommand.Create());
+        foreach (var command in AdminCommands.Create()) root.Subcommands.Add(command);
         foreach (var command in SecurityCommands.Create()) root.Subcommands.Add(command);
         root.Subcommands.Add(DemoCommand.Create());
         return root;

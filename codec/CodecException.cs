@@ -32,7 +32,17 @@ public sealed class CodecException : Exception
 {
     public CodecError Reason { get; }
 
-    public CodecException(CodecError reason, string message) : base($"{reason}: {message}") => Reason = reason;
+    /// <summary>
+    /// The explanation without the reason (<see cref="Exception.Message"/> is <c>"{Reason}: {Detail}"</c>): what goes in an
+    /// Error frame or a log line that shows the reason beside it, so the reason is not said twice.
+    /// </summary>
+    public string Detail { get; }
+
+    public CodecException(CodecError reason, string message) : base($"{reason}: {message}")
+    {
+        Reason = reason;
+        Detail = message;
+    }
 
     public static CodecException Truncated(string what) => new(CodecError.Truncated, $"{what} ends before its declared length");
     public static CodecException Corrupt(string what) => new(CodecError.Corrupt, what);

@@ -65,7 +65,10 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         }, options.ReceiveBufferSize);
     }
 
-    /// <summary>Connects to the first endpoint that answers (in order); throws <see cref="LearnerConnectException"/> when none does.</summary>
+    /// <summary>
+    /// Connects to the first endpoint that answers (in order); throws <see cref="LearnerConnectException"/> when none does,
+    /// and <see cref="ClientRefusedException"/> when one refuses the token or every one refuses this client.
+    /// </summary>
     public static Task<LearnerClient> ConnectAsync(LearnerClientOptions options, CancellationToken cancellationToken = default) =>
         ConnectAsync(options, null, cancellationToken);
 
@@ -80,6 +83,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             for (int round = 0; ; round++)
             {
                 bool onlyRedirected = true;
+                var refusals = new RefusalRound();
                 for (int i = 0; i < client._dialer.Count; i++)
                 {
                     try
@@ -92,8 +96,10 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                         LearnerClientLog.ConnectFailed(client._logger, options.Endpoints[i], e.Message);
                         last = e;
                         onlyRedirected &= e is HandshakeRefusedException { Reason: CodecError.Shutdown };
+                        refusals.Failed(options.Endpoints[i], e);
                     }
                 }
+                if (refusals.EveryEndpointRefused is { } refused) throw refused;
                 // Every endpoint answered "not now, go elsewhere": the cluster is starting or failing over.
                 if (!onlyRedirected || started.Elapsed >= options.ConnectRetryFor) break;
                 var delay = client.Backoff(round + 1);
@@ -127,8 +133,9 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     /// <summary>
     /// Streams entries from <paramref name="fromIndex"/> on, exactly once and in order, until
     /// <paramref name="cancellationToken"/> is cancelled or the client is disposed. Ends with
-    /// <see cref="SnapshotRequiredException"/> when no endpoint still holds the index it needs.
-    /// One subscription at a time per client.
+    /// <see cref="SnapshotRequiredException"/> when no endpoint still holds the index it needs, and with
+    /// <see cref="ClientRefusedException"/> when an endpoint refuses the token (at once, since every node would) or
+    /// every endpoint refuses this client's protocol or cluster. One subscription at a time per client.
     /// </summary>
     public async IAsyncEnumerable<LearnerEntry> SubscribeAsync(ulong fromIndex, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -154,7 +161,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         try
         {
             var reader = channel.Reader;
-            // WaitToReadAsync rethrows the pump's failure (SnapshotRequiredException) once the buffer is drained.
+            // WaitToReadAsync rethrows the pump's failure (SnapshotRequiredException, ClientRefusedException) once the buffer is drained.
             while (await reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
             {
                 while (reader.TryRead(out var frame))
@@ -310,6 +317,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                         else if (type == FrameType.Error)
                         {
                             var error = ErrorFrame.Read(new ReadOnlySequence<byte>(payload));
+                            // A token refused (at Subscribe, or expired or revoked later) is refused everywhere.
+                            if (RefusalRound.IsFinalAtOnce(error.Code)) throw new ClientRefusedException(name, error.Code, error.Message);
                             LearnerClientLog.ClosedByRelay(_logger, name, error.Code, error.Message, next);
                             break;
                         }
@@ -356,13 +365,15 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     /// <summary>
     /// Tries the endpoints in order, skipping those that said they no longer hold <paramref name="next"/>;
     /// backs off between failed rounds. When a round fails and some endpoint said SnapshotRequired, no
-    /// reachable endpoint holds the index: throws <see cref="SnapshotRequiredException"/>.
+    /// reachable endpoint holds the index: throws <see cref="SnapshotRequiredException"/>. A final refusal (see
+    /// <see cref="RefusalRound"/>) throws <see cref="ClientRefusedException"/>.
     /// </summary>
     private async Task<(FramedConnection, int)> ConnectRoundsAsync(ulong[] snapshotOldest, ulong next, CancellationToken ct)
     {
         for (int round = 1; ; round++)
         {
             ulong oldest = ulong.MaxValue;
+            var refusals = new RefusalRound();
             for (int i = 0; i < _dialer.Count; i++)
             {
                 if (snapshotOldest[i] != 0)
@@ -377,10 +388,12 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
                     LearnerClientLog.ConnectFailed(_logger, _options.Endpoints[i], e.Message);
+                    refusals.Failed(_options.Endpoints[i], e);
                 }
             }
             if (oldest != ulong.MaxValue)
                 throw new SnapshotRequiredException(next, oldest);
+            if (refusals.EveryEndpointRefused is { } refused) throw refused;
             var delay = Backoff(round);
             LearnerClientLog.Backoff(_logger, delay);
             await Task.Delay(delay, ct).ConfigureAwait(false);

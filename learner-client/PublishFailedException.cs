@@ -6,7 +6,10 @@ namespace GeoRelay.LearnerClient;
 /// </summary>
 /// <param name="message">What happened to the publish, and why.</param>
 /// <param name="wasSent">Whether the request had been handed to the connection.</param>
-/// <param name="inner">The connection's failure, when there was one.</param>
+/// <param name="inner">
+/// The connection's failure, when there was one: a <see cref="ClientRefusedException"/> when the leader closed it
+/// refusing the token (a key outside its prefixes, or expired or revoked), which a new connection would meet too.
+/// </param>
 public sealed class PublishFailedException(string message, bool wasSent, Exception? inner = null) : Exception(message, inner)
 {
     /// <summary>

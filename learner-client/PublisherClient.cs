@@ -46,6 +46,7 @@ public sealed class PublisherClient : IAsyncDisposable
     private int _inFlightEntries;
     private ulong _nextRequest;
     private string? _closedBecause;
+    private Exception? _closedCause;
     private bool _disposed;
 
     // Room in the send queue beyond the window, for heartbeats: the window bounds everything else queued.
@@ -64,7 +65,8 @@ public sealed class PublisherClient : IAsyncDisposable
 
     /// <summary>
     /// Connects to the first of <see cref="GeoRelayClientOptions.Endpoints"/> that answers, trying them in order;
-    /// throws <see cref="PublisherConnectException"/> when none does.
+    /// throws <see cref="PublisherConnectException"/> when none does, and <see cref="ClientRefusedException"/> when one
+    /// refuses the token (the others would too) or every one refuses this client.
     /// </summary>
     public static Task<PublisherClient> ConnectAsync(PublisherClientOptions options, CancellationToken cancellationToken = default) =>
         ConnectAsync(options, null, cancellationToken);
@@ -82,6 +84,7 @@ public sealed class PublisherClient : IAsyncDisposable
             HandshakeTimeout = options.ConnectTimeout,
         });
         Exception? last = null;
+        var refusals = new RefusalRound();
         for (int i = 0; i < dialer.Count; i++)
         {
             try
@@ -94,8 +97,10 @@ public sealed class PublisherClient : IAsyncDisposable
             {
                 PublisherClientLog.ConnectFailed(logger, dialer.Name(i), e.Message);
                 last = e;
+                refusals.Failed(dialer.Name(i), e);
             }
         }
+        if (refusals.EveryEndpointRefused is { } refused) throw refused;
         throw new PublisherConnectException($"no endpoint answered ({string.Join(", ", options.Endpoints)}): {last?.Message}", last);
     }
 
@@ -217,7 +222,7 @@ public sealed class PublisherClient : IAsyncDisposable
             if (_closedBecause is not null)
             {
                 frame.Release();
-                return ValueTask.FromException<PublishResult>(new PublishFailedException($"a publish of {count} entries was not sent: {_closedBecause}", wasSent: false));
+                return ValueTask.FromException<PublishResult>(new PublishFailedException($"a publish of {count} entries was not sent: {_closedBecause}", wasSent: false, _closedCause));
             }
             var pending = _pool.TryPop(out var pooled) ? pooled : new PendingPublish(this);
             pending.Start(request, frame, count);
@@ -303,16 +308,17 @@ public sealed class PublisherClient : IAsyncDisposable
     }
 
     /// <summary>Stops publishing for good: fails every publish not yet acknowledged, saying whether it was sent.</summary>
-    private (int Sent, int Waiting) Close(string because)
+    private (int Sent, int Waiting) Close(string because, Exception? cause = null)
     {
         lock (_gate)
         {
             if (_closedBecause is not null) return (0, 0);
             _closedBecause = because;
+            _closedCause = cause;
             int sent = _sent.Count, waiting = 0;
             foreach (var pending in _sent.Values)
                 pending.Fail(new PublishFailedException(
-                    $"a publish of {pending.Entries} entries was sent but not acknowledged: {because}; the leader may have appended it", wasSent: true));
+                    $"a publish of {pending.Entries} entries was sent but not acknowledged: {because}; the leader may have appended it", wasSent: true, cause));
             _sent.Clear();
             _inFlightBytes = 0;
             _inFlightEntries = 0;
@@ -321,7 +327,7 @@ public sealed class PublisherClient : IAsyncDisposable
                 if (pending.State != PublishState.Waiting) continue;
                 waiting++;
                 pending.TakeFrame(PublishState.Done).Release();
-                pending.Fail(new PublishFailedException($"a publish of {pending.Entries} entries was not sent: {because}", wasSent: false));
+                pending.Fail(new PublishFailedException($"a publish of {pending.Entries} entries was not sent: {because}", wasSent: false, cause));
             }
             return (sent, waiting);
         }
@@ -330,6 +336,7 @@ public sealed class PublisherClient : IAsyncDisposable
     private async Task ReadAsync()
     {
         string? leaderSaid = null;
+        ClientRefusedException? refused = null;
         try
         {
             await _connection.ReadLoopAsync(null, frame =>
@@ -342,6 +349,8 @@ public sealed class PublisherClient : IAsyncDisposable
                     case FrameType.Error:
                         var error = ErrorFrame.Read(frame.Payload);
                         leaderSaid = $"{error.Code}: {error.Message}";
+                        // The token: a new connection with it would be refused too.
+                        if (RefusalRound.IsFinalAtOnce(error.Code)) refused = new ClientRefusedException(Endpoint, error.Code, error.Message);
                         break;
                     case FrameType.Heartbeat:
                         break;
@@ -352,10 +361,10 @@ public sealed class PublisherClient : IAsyncDisposable
         }
         catch (CodecException e)
         {
-            leaderSaid ??= $"{e.Reason}: {e.Message}";
+            leaderSaid ??= e.Message;
         }
         string reason = leaderSaid ?? (_connection.CloseReason is { } r ? $"{r.Reason}: {r.Message}" : "closed");
-        var (sent, waiting) = Close($"the connection to {Endpoint} closed ({reason})");
+        var (sent, waiting) = Close($"the connection to {Endpoint} closed ({reason})", refused);
         if (!Volatile.Read(ref _disposed)) PublisherClientLog.ConnectionLost(_logger, Endpoint, reason, sent, waiting);
     }
 

@@ -1,7 +1,8 @@
 namespace GeoRelay.Storage;
 
 /// <summary>
-/// A write, fsync, file creation, truncation or deletion of the log failed (ENOSPC, EIO, a read-only remount).
+/// A write, fsync, file creation, truncation or deletion of the log failed (ENOSPC, EIO, a read-only remount), or
+/// reading it back while recovering at start did.
 /// From then on the log refuses every write and its <see cref="IEntryLog.DurableIndex"/> no longer moves: a failed
 /// fsync is never retried, since the kernel may have dropped the dirty pages and a retry could report success for
 /// writes the disk never got. The node has to stop and recover from its files when restarted.
@@ -22,7 +23,7 @@ public sealed class DiskFailedException : IOException
         Path = first.Path;
     }
 
-    /// <summary>What failed: <c>write</c>, <c>fsync</c>, <c>create</c>, <c>delete</c>, <c>truncate</c>, <c>directory fsync</c>, <c>open</c>, <c>rename</c> (the term-vote file).</summary>
+    /// <summary>What failed: <c>write</c>, <c>fsync</c>, <c>create</c>, <c>delete</c>, <c>truncate</c>, <c>directory fsync</c>, <c>open</c>, <c>rename</c> (the term-vote file), and while recovering <c>list</c>, <c>read</c>.</summary>
     public string Operation { get; }
 
     /// <summary>The file or directory it failed on, when known.</summary>

@@ -15,6 +15,7 @@ public sealed partial class SegmentLog
     /// </summary>
     /// <param name="progress">Told about long recoveries (every 64 MiB scanned) and about any tail cut off.</param>
     /// <exception cref="InvalidDataException">An older segment is corrupt, or segments do not follow one another; the message names the file and offset.</exception>
+    /// <exception cref="DiskFailedException">A segment or the directory could not be listed, read, truncated or synced; names the file.</exception>
     public static SegmentLog Open(string directory, SegmentLogOptions options, Action<string>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -38,14 +39,21 @@ public sealed partial class SegmentLog
     {
         var clock = Stopwatch.StartNew();
         var found = new List<(ulong BaseIndex, string Path)>();
-        foreach (string path in System.IO.Directory.EnumerateFiles(_directory, "*" + Segment.Extension))
+        long totalBytes = 0;
+        // A log that cannot be read back is a failed disk, as one that cannot be written: the node stops (exit 74).
+        try
         {
-            if (Segment.TryParseFileName(Path.GetFileName(path), out ulong baseIndex)) found.Add((baseIndex, path));
+            foreach (string path in System.IO.Directory.EnumerateFiles(_directory, "*" + Segment.Extension))
+            {
+                if (Segment.TryParseFileName(Path.GetFileName(path), out ulong baseIndex)) found.Add((baseIndex, path));
+            }
+            foreach (var (_, path) in found) totalBytes += new FileInfo(path).Length;
+        }
+        catch (Exception e) when (IsDiskError(e))
+        {
+            throw Failed("list", _directory, e);
         }
         found.Sort((a, b) => a.BaseIndex.CompareTo(b.BaseIndex));
-
-        long totalBytes = 0;
-        foreach (var (_, path) in found) totalBytes += new FileInfo(path).Length;
 
         var state = new ScanState(progress, totalBytes);
         var report = new RecoveryReport();
@@ -65,7 +73,16 @@ public sealed partial class SegmentLog
                         throw new InvalidDataException($"Segment '{segment.Path}' starts at index {segment.BaseIndex} but the segment before it ends at {previous.LastIndex}.");
                 }
                 _segments.Add(segment);
-                var (badOffset, reason) = ScanSegment(segment, ref buffer, ref state);
+                long badOffset;
+                string? reason;
+                try
+                {
+                    (badOffset, reason) = ScanSegment(segment, ref buffer, ref state);
+                }
+                catch (Exception e) when (IsDiskError(e))
+                {
+                    throw Failed("read", segment.Path, e);
+                }
                 if (reason is null) continue;
                 if (!isLast)
                     throw new InvalidDataException($"Corrupt record in segment '{segment.Path}' at offset {badOffset}: {reason}.");

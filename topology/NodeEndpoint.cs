@@ -110,6 +110,24 @@ public readonly record struct NodeEndpoint(string Host, int Port)
         return true;
     }
 
+    /// <summary>
+    /// Parses an admin address: <c>host:port</c>, or a bare port (<c>9100</c> or <c>:9100</c>), which means
+    /// <c>127.0.0.1:port</c>. The admin endpoint listens beyond this machine only where a host says so.
+    /// </summary>
+    public static bool TryParseAdmin(string? text, out NodeEndpoint endpoint, out string? error)
+    {
+        var trimmed = text?.Trim() ?? "";
+        var port = trimmed.StartsWith(':') ? trimmed[1..] : trimmed;
+        if (port.Length == 0 || !port.All(char.IsAsciiDigit)) return TryParse(text, out endpoint, out error);
+        if (!TryParse("127.0.0.1:" + port, out endpoint, out _))
+        {
+            error = $"'{trimmed}': port must be a number from 1 to 65535";
+            return false;
+        }
+        error = null;
+        return true;
+    }
+
     /// <summary>Parses <c>host:port</c> or throws <see cref="FormatException"/>.</summary>
     public static NodeEndpoint Parse(string text) =>
         TryParse(text, out var endpoint, out var error) ? endpoint : throw new FormatException(error);

@@ -480,7 +480,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
         }
         catch (CodecException e)
         {
-            Close(e.Reason, e.Message);
+            Close(e.Reason, e.Detail);
             throw;
         }
         catch (OperationCanceledException) { }

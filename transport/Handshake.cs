@@ -8,6 +8,9 @@ public sealed class HandshakeRefusedException(CodecError reason, string message)
     : Exception($"refused by peer: {reason}: {message}")
 {
     public CodecError Reason { get; } = reason;
+
+    /// <summary>The peer's explanation, as its Error frame carried it.</summary>
+    public string Detail { get; } = message;
 }
 
 public static class Handshake
@@ -65,7 +68,7 @@ public static class Handshake
         }
         catch (CodecException e)
         {
-            connection.Close(e.Reason, e.Message);
+            connection.Close(e.Reason, e.Detail);
             throw;
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)

@@ -28,7 +28,10 @@ public static class DaemonCommands
         Description = "Data directory (default: $XDG_STATE_HOME/georelay/<cluster>/<node>; as root /var/lib/georelay/<cluster>/<node>; else ~/.local/state/georelay/<cluster>/<node>)",
     };
     private static readonly Option<string> LogFormatOption = new("--log-format") { Description = "console or json", DefaultValueFactory = _ => "console" };
-    private static readonly Option<string?> AdminOption = new("--admin") { Description = "Admin HTTP endpoint HOST:PORT (/metrics, /healthz, /status); default: the node's `admin` address in the topology; `off` for none" };
+    private static readonly Option<string?> AdminOption = new("--admin")
+    {
+        Description = "Admin endpoint HOST:PORT, or a bare PORT for 127.0.0.1 (/metrics, /healthz, /status, /learners, /blacklist; HTTPS and an admin token when the node has tls and auth); default: the node's `admin` address in the topology; `off` for none",
+    };
     private static readonly Option<Uri?> OtlpOption = new("--otlp")
     {
         Description = "Also push metrics to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318",
@@ -145,7 +148,7 @@ public static class DaemonCommands
         if (flag == "off") return true;
         if (flag is not null)
         {
-            if (!NodeEndpoint.TryParse(flag, out var parsed, out var error))
+            if (!NodeEndpoint.TryParseAdmin(flag, out var parsed, out var error))
             {
                 Console.Error.WriteLine($"--admin: {error}");
                 return false;

@@ -24,7 +24,8 @@ public static class PublishCommand
         var wait = new Option<string>("--wait") { Description = "accepted (durable on the leader) or committed (durable on a quorum)", DefaultValueFactory = _ => "accepted" };
         wait.AcceptOnlyFromAmong("accepted", "committed");
         var key = new Option<string?>("--key") { Description = "Key of every entry (UTF-8); default none" };
-        var command = new Command("publish", "Publish stdin, one entry per line") { leader, wait, key };
+        var command = new Command("publish", "Publish stdin, one entry per line; exit codes: 1 no endpoint answered or a publish failed, "
+            + ClientExitCodes.RefusalsHelp) { leader, wait, key };
         var security = new ClientSecurityOptions();
         security.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -70,10 +71,18 @@ public static class PublishCommand
                 while (outstanding.Count > 0) last = Math.Max(last, (await outstanding.Dequeue()).LastIndex);
                 Console.Error.WriteLine($"published {lines} entries ({level.ToString().ToLowerInvariant()}), last index {last}");
             }
+            catch (ClientRefusedException e)
+            {
+                return ClientExitCodes.Report(e, Console.Error);
+            }
+            catch (PublishFailedException e) when (e.InnerException is ClientRefusedException refused)
+            {
+                return ClientExitCodes.Report(refused, Console.Error);
+            }
             catch (Exception e) when (e is PublisherConnectException or PublishFailedException)
             {
                 Console.Error.WriteLine(e.Message);
-                return 1;
+                return ClientExitCodes.Unreachable;
             }
             return 0;
         });

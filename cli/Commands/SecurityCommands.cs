@@ -27,8 +27,19 @@ public static class SecurityCommands
         var subject = new Option<string>("--subject") { Description = "Who the token is for (shown in logs and refusals)", DefaultValueFactory = _ => "learner" };
         var prefixes = new Option<string[]>("--prefix") { Description = "Key prefix the holder may read or publish; repeat for several; default every key", AllowMultipleArgumentsPerToken = false };
         var ttl = new Option<string>("--ttl") { Description = "How long the token is valid: 30m, 12h, ...", DefaultValueFactory = _ => "24h" };
-        var scope = new Option<string>("--scope") { Description = "learn, publish or all", DefaultValueFactory = _ => "learn" };
-        scope.AcceptOnlyFromAmong("learn", "publish", "all");
+        var scope = new Option<TokenScopes>("--scope")
+        {
+            Description = "learn, publish, admin, or several joined by commas (learn,admin); all means learn and publish, never admin",
+            HelpName = "scopes",
+            DefaultValueFactory = _ => TokenScopes.Learn,
+            CustomParser = result =>
+            {
+                string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+                if (TryParseScopes(text, out var parsed, out var problem)) return parsed;
+                result.AddError("--scope: " + problem);
+                return TokenScopes.None;
+            },
+        };
         var newKey = new Option<string?>("--new-key") { HelpName = "file", Description = "Instead: write a new key file with one fresh signing key, readable by its owner only (refuses to overwrite a file)" };
         var addKey = new Option<string?>("--add-key") { HelpName = "file", Description = "Instead: add a fresh key to this key file; it signs from then on, older keys still verify (an older single-key file is converted, its key named 'legacy'). Then SIGHUP the nodes" };
         var removeKey = new Option<string?>("--remove-key") { HelpName = "file", Description = "Instead: remove the key named by --kid from this key file; its tokens are refused (and cut) once the nodes get SIGHUP" };
@@ -73,7 +84,7 @@ public static class SecurityCommands
             }
             var given = parse.GetValue(prefixes) ?? [];
             var allowed = given.Length == 0 ? new[] { Array.Empty<byte>() } : Array.ConvertAll(given, p => Encoding.UTF8.GetBytes(p));
-            var scopes = parse.GetValue(scope) switch { "publish" => TokenScopes.Publish, "all" => TokenScopes.Learn | TokenScopes.Publish, _ => TokenScopes.Learn };
+            var scopes = parse.GetValue(scope);
             TokenAuthority authority;
             try
             {
@@ -93,6 +104,30 @@ public static class SecurityCommands
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>learn</c>, <c>publish</c>, <c>admin</c> or <c>all</c>, or several joined by commas. <c>all</c> keeps the meaning it had
+    /// before the admin scope existed (learn and publish): a script minting "all" tokens for applications must not hand out admin.
+    /// </summary>
+    internal static bool TryParseScopes(string text, out TokenScopes scopes, out string? problem)
+    {
+        scopes = TokenScopes.None;
+        problem = null;
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            switch (part)
+            {
+                case "learn": scopes |= TokenScopes.Learn; break;
+                case "publish": scopes |= TokenScopes.Publish; break;
+                case "admin": scopes |= TokenScopes.Admin; break;
+                case "all": scopes |= TokenScopes.Learn | TokenScopes.Publish; break;
+                default:
+                    problem = $"'{part}' in '{text}' is not a scope; use learn, publish, admin or all, joined by commas (learn,admin)";
+                    return false;
+            }
+        }
+        return true;
     }
 
     private static int NewKeyFile(string path, string? kid, TextWriter error)

@@ -7,34 +7,19 @@ using Spectre.Console;
 
 namespace GeoRelay.Cli;
 
-/// <summary>`georelay status --admin HOST:PORT`: a node's peers with their states and statistics, and for the leader every datacenter's route.</summary>
+/// <summary>`georelay status --admin HOST:PORT`: a node's peers and learners with their states and statistics, and for the leader every datacenter's route.</summary>
 public static class StatusCommand
 {
     public static Command Create()
     {
-        var admin = new Option<string>("--admin") { Description = "The node's admin endpoint, HOST:PORT", Required = true };
+        var client = new AdminClient();
         var json = new Option<bool>("--json") { Description = "Print the node's /status JSON as it is" };
-        var command = new Command("status", "Show a running node's peers, states, traffic and lag") { admin, json };
+        var command = new Command("status", "Show a running node's peers, learners, states, traffic and lag") { json };
+        client.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            if (!NodeEndpoint.TryParse(parse.GetValue(admin), out var endpoint, out var error))
-            {
-                Console.Error.WriteLine($"--admin: {error}");
-                return 2;
-            }
-            string body;
-            using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) })
-            {
-                try
-                {
-                    body = await http.GetStringAsync($"http://{endpoint}/status", ct).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                {
-                    Console.Error.WriteLine($"status: cannot read http://{endpoint}/status: {e.Message}");
-                    return 1;
-                }
-            }
+            var (body, exit) = await client.SendAsync(parse, "status", HttpMethod.Get, "/status", null, ct).ConfigureAwait(false);
+            if (body is null) return exit;
             if (parse.GetValue(json))
             {
                 Console.WriteLine(body);
@@ -47,22 +32,27 @@ public static class StatusCommand
             }
             catch (JsonException e)
             {
-                Console.Error.WriteLine($"status: http://{endpoint}/status did not answer with a node status: {e.Message}");
+                Console.Error.WriteLine($"status: {parse.GetValue(client.Admin)} did not answer /status with a node status: {e.Message}");
                 return 1;
             }
             if (report is null) return 1;
-            bool piped = Console.IsOutputRedirected;
-            var console = AnsiConsole.Create(new AnsiConsoleSettings
-            {
-                Ansi = piped ? AnsiSupport.No : AnsiSupport.Detect,
-                Interactive = piped ? InteractionSupport.No : InteractionSupport.Detect,
-            });
-            // Piped output has no terminal width: keep rows whole rather than wrapping them at 80.
-            if (piped) console.Profile.Width = Math.Max(console.Profile.Width, 200);
-            Print(console, report);
+            Print(Terminal(), report);
             return 0;
         });
         return command;
+    }
+
+    /// <summary>A console for tables: no escapes into a pipe, and rows kept whole there rather than wrapped at 80.</summary>
+    internal static IAnsiConsole Terminal()
+    {
+        bool piped = Console.IsOutputRedirected;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = piped ? AnsiSupport.No : AnsiSupport.Detect,
+            Interactive = piped ? InteractionSupport.No : InteractionSupport.Detect,
+        });
+        if (piped) console.Profile.Width = Math.Max(console.Profile.Width, 200);
+        return console;
     }
 
     public static void Print(IAnsiConsole console, NodeStatusReport r)
@@ -87,7 +77,20 @@ public static class StatusCommand
                 p.Index is { } i ? N(i) : "-", p.Lag is { } l ? N(l) : "-"));
         console.Write(peers);
         if (r.Learners is { } learners)
+        {
             console.MarkupLine(Markup.Escape($"learners: {learners.Connected} connected, {N(learners.SlowConsumerCuts)} cut as slow consumers, {N(learners.FramesSent)} frames sent"));
+            if (learners.Connections is { Count: > 0 } connections) console.Write(LearnerTable(connections));
+        }
+    }
+
+    /// <summary>One row per learner connection: received is what was sent to it, delivered what its application confirmed.</summary>
+    public static Table LearnerTable(IReadOnlyList<LearnerConnectionReport> learners)
+    {
+        var table = new Table().Title("learners").AddColumns("connection", "learner", "remote", "prefix", "state", "from", "received", "delivered", "queued");
+        foreach (var l in learners)
+            table.AddRow(Cells(l.Connection.ToString(CultureInfo.InvariantCulture), l.Id, l.Remote ?? "-", l.Prefix ?? "(all)", l.State,
+                N(l.From), N(l.ReceivedIndex), N(l.DeliveredIndex), Bytes(l.QueuedBytes)));
+        return table;
     }
 
     private static string[] Cells(params string[] values)

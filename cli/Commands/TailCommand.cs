@@ -23,7 +23,8 @@ public static class TailCommand
         var from = new Option<ulong>("--from") { Description = "First index to print", DefaultValueFactory = _ => 1 };
         var count = new Option<ulong?>("--count") { Description = "Exit after printing this many entries" };
         var prefix = new Option<string?>("--prefix") { Description = "Only entries whose key starts with this prefix" };
-        var command = new Command("tail", "Subscribe as a learner and print one line per entry: <index><TAB><payload as UTF-8>");
+        var command = new Command("tail", "Subscribe as a learner and print one line per entry: <index><TAB><payload as UTF-8>; "
+            + "exit codes: 1 no endpoint answered, 3 snapshot required, " + ClientExitCodes.RefusalsHelp);
         command.Options.Add(connect);
         command.Options.Add(from);
         command.Options.Add(count);
@@ -76,12 +77,16 @@ public static class TailCommand
             catch (LearnerConnectException e)
             {
                 error.WriteLine(e.Message);
-                return 1;
+                return ClientExitCodes.Unreachable;
+            }
+            catch (ClientRefusedException e)
+            {
+                return ClientExitCodes.Report(e, error);
             }
             catch (SnapshotRequiredException e)
             {
                 error.WriteLine($"snapshot required: {e.Message}");
-                return 3;
+                return ClientExitCodes.SnapshotRequired;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

@@ -127,8 +127,8 @@ public sealed class LearnerFanout : IDisposable
         }
         catch (CodecException e)
         {
-            LearnerLog.ProtocolError(_logger, session.Peer.NodeId, connection, e.Reason, e.Message);
-            CloseSession(session, e.Reason, e.Message);
+            LearnerLog.ProtocolError(_logger, session.Peer.NodeId, connection, e.Reason, e.Detail);
+            CloseSession(session, e.Reason, e.Detail);
         }
     }
 

@@ -22,6 +22,20 @@ public abstract class AdminNode
     /// <summary>The leader's ack latency samples; null on other roles.</summary>
     public virtual AckLatencyTracker? AckLatency => null;
 
+    /// <summary>The host the node's engine runs on: its security, blacklist and connections.</summary>
+    public abstract EngineHost Host { get; }
+
+    /// <summary>Each learner connection, taken under the engine lock; null on the leader, which serves none.</summary>
+    public virtual IReadOnlyList<LearnerConnectionReport>? Learners() => null;
+
+    /// <summary>Refused and cut connections by reason, every reason listed (0 included) so a metric exists before its first count.</summary>
+    private protected Dictionary<string, long> Refusals()
+    {
+        var counts = new Dictionary<string, long>();
+        foreach (var (kind, count) in Host.Refusals.Snapshot()) counts[kind.ToString()] = count;
+        return counts;
+    }
+
     public static AdminNode For(IAsyncDisposable node) => node switch
     {
         LeaderNode leader => new LeaderAdmin(leader),
@@ -71,8 +85,33 @@ internal abstract class ReplicaAdmin(TopologyConfig topology, string nodeId) : A
     public override string Datacenter => _self.Datacenter;
     public override string State => "running";
 
-    private protected static LearnerReport LearnersOf(LearnerFanout learners) =>
-        new(learners.LearnerCount, learners.SlowConsumerCuts, learners.FramesSent);
+    private protected abstract LearnerFanout Fanout { get; }
+
+    public override IReadOnlyList<LearnerConnectionReport> Learners() => Host.Invoke(_ => Connections(Fanout));
+
+    /// <summary>Call under the engine lock.</summary>
+    private protected LearnerReport LearnersOf(LearnerFanout learners) =>
+        new(learners.LearnerCount, learners.SlowConsumerCuts, learners.FramesSent, Connections(learners));
+
+    private List<LearnerConnectionReport> Connections(LearnerFanout learners)
+    {
+        var status = learners.Status();
+        var list = new List<LearnerConnectionReport>(status.Count);
+        foreach (var l in status)
+            list.Add(new LearnerConnectionReport(l.Connection, l.NodeId, l.Remote ?? Host.RemoteOf(l.Connection)?.ToString(), l.KeyPrefix,
+                StateName(l.State), l.From, l.ReceivedIndex, l.DeliveredIndex, l.QueuedBytes));
+        list.Sort((a, b) => a.Connection.CompareTo(b.Connection));
+        return list;
+    }
+
+    private static string StateName(LearnerState state) => state switch
+    {
+        LearnerState.AwaitingSubscribe => "awaiting-subscribe",
+        LearnerState.CatchingUp => "catching-up",
+        LearnerState.Live => "live",
+        LearnerState.Refilling => "refilling",
+        _ => "closing",
+    };
 }
 
 internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
@@ -84,6 +123,7 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
     public override string Datacenter => _topology.Leader.Datacenter;
     public override string State => node.Engine.Deposed ? "deposed" : node.Draining ? "draining" : "running";
     public override AckLatencyTracker? AckLatency => node.AckLatency;
+    public override EngineHost Host => node.Host;
 
     public override NodeStatusReport Status()
     {
@@ -108,7 +148,7 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
         }
         AddClients(peers, traffic, Datacenter);
         return new NodeStatusReport(NodeId, "leader", Datacenter, node.Engine.Epoch, State,
-            new StatusIndexes(last, durable, commit, 0), Lag(last, commit), batches, peers, datacenters, null);
+            new StatusIndexes(last, durable, commit, 0), Lag(last, commit), batches, peers, datacenters, null, Refusals());
     }
 
     private static string RelayStateName(RelayState state) => state switch
@@ -130,6 +170,8 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
 internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, node.NodeId)
 {
     public override NodeRole Role => NodeRole.Relay;
+    public override EngineHost Host => node.Host;
+    private protected override LearnerFanout Fanout => node.Engine.Learners;
 
     public override NodeStatusReport Status()
     {
@@ -150,13 +192,15 @@ internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, n
         }
         AddClients(peers, traffic, Datacenter);
         return new NodeStatusReport(NodeId, "relay", Datacenter, epoch, State,
-            new StatusIndexes(retained, retained, 0, retained), Lag(retained, slowest), batches, peers, [], learners);
+            new StatusIndexes(retained, retained, 0, retained), Lag(retained, slowest), batches, peers, [], learners, Refusals());
     }
 }
 
 internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology, node.NodeId)
 {
     public override NodeRole Role => NodeRole.Member;
+    public override EngineHost Host => node.Host;
+    private protected override LearnerFanout Fanout => node.Engine.Learners;
 
     public override NodeStatusReport Status()
     {
@@ -175,6 +219,6 @@ internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology,
         foreach (var p in Topology.GetDatacenter(Datacenter).Relays) Upstream(p, "relay", Datacenter);
         AddClients(peers, traffic, Datacenter);
         return new NodeStatusReport(NodeId, "member", Datacenter, epoch, State,
-            new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners);
+            new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners, Refusals());
     }
 }

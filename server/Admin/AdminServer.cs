@@ -1,10 +1,13 @@
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using GeoRelay.Server.Hosting;
+using GeoRelay.Transport.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -14,8 +17,9 @@ namespace GeoRelay.Server.Admin;
 
 /// <summary>
 /// A node's admin HTTP endpoint (Kestrel, minimal APIs): <c>/metrics</c> in Prometheus text format
-/// (<see cref="PrometheusExporter"/>), <c>/healthz</c> (200 while running, 503 while draining or deposed)
-/// and <c>/status</c> (JSON).
+/// (<see cref="PrometheusExporter"/>), <c>/healthz</c> (200 while running, 503 while draining or deposed), <c>/status</c>
+/// (JSON), <c>/learners</c> (list, disconnect one) and <c>/blacklist</c> (list, add, remove). Every route but
+/// <c>/healthz</c> passes <see cref="AdminAccess"/> first; it serves HTTPS with the node's certificate when the node has one.
 /// </summary>
 public sealed class AdminServer : IAsyncDisposable
 {
@@ -35,23 +39,49 @@ public sealed class AdminServer : IAsyncDisposable
     /// </param>
     public static async Task<AdminServer> StartAsync(EndPoint endPoint, AdminNode node, PrometheusExporter metrics, ILoggerFactory loggers, CancellationToken ct = default)
     {
+        var logger = loggers.CreateLogger("georelay.admin");
+        var access = AdminAccess.For(node.Host.Security);
+        var tls = node.Host.Security.Tls;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "georelay-admin" });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers); // the node's log format and levels
         builder.Services.AddSingleton<IHostLifetime, NodeOwnedLifetime>();
         builder.WebHost.UseKestrel(kestrel =>
         {
+            void Configure(ListenOptions listen)
+            {
+                if (tls is null) return;
+                listen.Protocols = HttpProtocols.Http1;
+                listen.UseHttps(static (_, _, state, _) => ValueTask.FromResult(((NodeTls)state!).ServerOptions(requireClientCertificate: false)), tls);
+            }
             switch (endPoint)
             {
-                case IPEndPoint ip: kestrel.Listen(ip); break;
-                case DnsEndPoint { Host: "localhost" } local: kestrel.ListenLocalhost(local.Port); break;
+                case IPEndPoint ip: kestrel.Listen(ip, Configure); break;
+                case DnsEndPoint { Host: "localhost" } local: kestrel.ListenLocalhost(local.Port, Configure); break;
                 case DnsEndPoint dns:
-                    foreach (var address in Dns.GetHostAddresses(dns.Host)) kestrel.Listen(address, dns.Port);
+                    foreach (var address in Dns.GetHostAddresses(dns.Host)) kestrel.Listen(address, dns.Port, Configure);
                     break;
                 default: throw new ArgumentException($"cannot listen on {endPoint}", nameof(endPoint));
             }
         });
         var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.Equals("/healthz", StringComparison.Ordinal))
+            {
+                await next(context).ConfigureAwait(false);
+                return;
+            }
+            var verdict = access.Check(context.Request.Headers.Authorization, DateTimeOffset.UtcNow);
+            if (verdict.Error is { } error)
+            {
+                HostingLog.AdminRefused(logger, context.Connection.RemoteIpAddress?.ToString() ?? "?", context.Request.Method, context.Request.Path, verdict.Status, error.Message);
+                if (verdict.Status == 401) context.Response.Headers.WWWAuthenticate = "Bearer realm=\"georelay-admin\"";
+                await Json(error, AdminJson.Default.AdminError, verdict.Status).ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+            await next(context).ConfigureAwait(false);
+        });
         metrics.Map(app, "/metrics");
         app.MapGet("/healthz", () =>
         {
@@ -59,15 +89,29 @@ public sealed class AdminServer : IAsyncDisposable
             var body = JsonSerializer.Serialize(new HealthReport(state, node.NodeId, node.Role.ToString().ToLowerInvariant()), AdminJson.Default.HealthReport);
             return Results.Text(body, "application/json", statusCode: state == "running" ? 200 : 503);
         });
-        app.MapGet("/status", () => Results.Text(JsonSerializer.Serialize(node.Status(), AdminJson.Default.NodeStatusReport), "application/json"));
+        app.MapGet("/status", () => Json(node.Status(), AdminJson.Default.NodeStatusReport));
+        var operations = new AdminOperations(node, logger);
+        app.MapGet("/learners", operations.ListLearners);
+        app.MapPost("/learners/{connection}/disconnect", (HttpContext context) => operations.Disconnect(context.Request.RouteValues["connection"] as string));
+        app.MapGet("/blacklist", operations.ListBlacklist);
+        app.MapPost("/blacklist", (HttpRequest request) => operations.AddToBlacklistAsync(request));
+        app.MapDelete("/blacklist/{**range}", (HttpContext context) => operations.RemoveFromBlacklist(context.Request.RouteValues["range"] as string));
+        app.MapFallback(() => Error(404, "not-found", "no such route; the admin routes are GET /metrics, /healthz, /status, /learners, /blacklist; " +
+            "POST /learners/{connection}/disconnect, /blacklist; DELETE /blacklist/{address or range}"));
         await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
         var bound = endPoint;
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
         if (addresses is { Count: > 0 } && Uri.TryCreate(addresses.First(), UriKind.Absolute, out var uri) && IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip))
             bound = new IPEndPoint(ip, uri.Port);
-        HostingLog.AdminListening(loggers.CreateLogger("georelay.admin"), bound.ToString() ?? "");
+        HostingLog.AdminListening(logger, tls is null ? "http" : "https", bound.ToString() ?? "", access.Describe());
+        if (access.IsOpen && !ConnectionAcceptor.IsLoopback(bound)) HostingLog.AdminOpenBeyondLoopback(logger, bound.ToString() ?? "");
         return new AdminServer(app, bound);
     }
+
+    internal static IResult Json<T>(T value, JsonTypeInfo<T> type, int status = 200) =>
+        Results.Text(JsonSerializer.Serialize(value, type), "application/json", statusCode: status);
+
+    internal static IResult Error(int status, string code, string message) => Json(new AdminError(code, message), AdminJson.Default.AdminError, status);
 
     /// <summary>
     /// The node's host answers SIGTERM and disposes this endpoint after the drain; the default console

@@ -41,6 +41,7 @@ public sealed class NodeMetrics : IDisposable
         Meter.CreateObservableCounter("georelay.peer.received", () => PerPeer(p => p.BytesReceived), "By", "Wire bytes received from each peer (learners and publishers summed)");
         Meter.CreateObservableGauge("georelay.peer.connections", () => PerPeer(p => (long)p.Connections), "{connection}", "Open connections to each peer");
         Meter.CreateObservableGauge("georelay.peer.up", () => PerPeerState(), description: "1 while the peer's state is active, up, via-relay, direct or connected; 0 otherwise");
+        Meter.CreateObservableCounter("georelay.refusals", () => PerRefusal(), "{connection}", "Connections refused or cut by a limit, a check or an operator, by reason");
 
         switch (node.Role)
         {
@@ -122,6 +123,14 @@ public sealed class NodeMetrics : IDisposable
         var list = new List<Measurement<long>>();
         foreach (var p in Snapshot().Peers)
             list.Add(new(value(p), new("peer", p.Id), new("peer_role", p.Role), new("peer_dc", p.Datacenter)));
+        return list;
+    }
+
+    private List<Measurement<long>> PerRefusal()
+    {
+        var list = new List<Measurement<long>>();
+        foreach (var (reason, count) in Snapshot().Refusals ?? new Dictionary<string, long>())
+            list.Add(new(count, new KeyValuePair<string, object?>("reason", reason)));
         return list;
     }
 

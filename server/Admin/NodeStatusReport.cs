@@ -17,7 +17,8 @@ public sealed record NodeStatusReport(
     long Batches,
     IReadOnlyList<PeerReport> Peers,
     IReadOnlyList<DatacenterReport> Datacenters,
-    LearnerReport? Learners);
+    LearnerReport? Learners,
+    IReadOnlyDictionary<string, long>? Refusals = null);
 
 /// <param name="Retained">A relay's retention head (what it can serve learners); 0 elsewhere.</param>
 public sealed record StatusIndexes(ulong Last, ulong Durable, ulong Commit, ulong Retained);
@@ -36,12 +37,45 @@ public sealed record PeerReport(string Id, string Role, string Datacenter, strin
 public sealed record DatacenterReport(string Name, string Route, bool Connected, ulong Acked, long Lag, long Batches,
     long BytesSent, long EntryBytesSent, double CompressionRatio, long Failovers, long InflightBytes, double DirectSeconds);
 
-public sealed record LearnerReport(int Connected, long SlowConsumerCuts, long FramesSent);
+/// <param name="Connections">Each learner connection, oldest first.</param>
+public sealed record LearnerReport(int Connected, long SlowConsumerCuts, long FramesSent, IReadOnlyList<LearnerConnectionReport>? Connections = null);
+
+/// <summary>One learner connection of a relay or member.</summary>
+/// <param name="Connection">The id to disconnect it by (<c>POST /learners/{connection}/disconnect</c>).</param>
+/// <param name="Id">The node id the learner gave in its handshake.</param>
+/// <param name="Prefix">The key prefix it subscribed with; null for every key.</param>
+/// <param name="State">awaiting-subscribe, catching-up, live, refilling (from a member) or closing.</param>
+/// <param name="ReceivedIndex">The highest index sent to it (handed to its connection).</param>
+/// <param name="DeliveredIndex">The highest index its application confirmed (Confirm frames), capped at what was sent; 0 before the first.</param>
+public sealed record LearnerConnectionReport(int Connection, string Id, string? Remote, string? Prefix, string State,
+    ulong From, ulong ReceivedIndex, ulong DeliveredIndex, long QueuedBytes);
+
+/// <summary>One blacklist entry, as <c>GET /blacklist</c> lists it.</summary>
+/// <param name="Until">When it lapses; null until removed.</param>
+public sealed record BlacklistReport(string Range, DateTimeOffset Added, DateTimeOffset? Until);
+
+/// <summary>What <c>POST /blacklist</c> takes: an address or CIDR range, and for how long (<c>30m</c>, <c>12h</c>; none for good).</summary>
+public sealed record BlacklistRequest(string? Address, string? Duration);
+
+/// <summary>What <c>POST /blacklist</c> answers: the entry, and how many connections from it were cut.</summary>
+public sealed record BlacklistAdded(BlacklistReport Entry, int Cut);
+
+/// <summary>What <c>POST /learners/{connection}/disconnect</c> answers.</summary>
+public sealed record LearnerDisconnected(string Node, int Connection);
+
+/// <summary>The body of every admin error (400, 401, 403, 404): a short code and a sentence saying what is wrong.</summary>
+public sealed record AdminError(string Error, string Message);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(NodeStatusReport))]
 [JsonSerializable(typeof(HealthReport))]
+[JsonSerializable(typeof(IReadOnlyList<LearnerConnectionReport>))]
+[JsonSerializable(typeof(IReadOnlyList<BlacklistReport>))]
+[JsonSerializable(typeof(BlacklistRequest))]
+[JsonSerializable(typeof(BlacklistAdded))]
+[JsonSerializable(typeof(LearnerDisconnected))]
+[JsonSerializable(typeof(AdminError))]
 public sealed partial class AdminJson : JsonSerializerContext;
 
 public sealed record HealthReport(string Status, string Node, string Role);

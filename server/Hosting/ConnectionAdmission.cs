@@ -17,7 +17,7 @@ namespace GeoRelay.Server.Hosting;
 /// (a peer port's client certificate names the node), then the handshake, with the port's token scope and the engine's
 /// own check. A refusal is counted, logged and told to the peer where it can be.
 /// </summary>
-internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurity security, EngineLoop loop,
+internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurity security, AddressBlacklist blacklist, EngineLoop loop,
     RefusalCounters refusals, ILogger logger, CancellationToken stopping)
 {
     /// <summary>The admitted connection, who it is and its guard; null when it was refused (and disposed).</summary>
@@ -62,6 +62,13 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
         {
             (hello, _) = await Handshake.AcceptAsync(connection, loop.LocalHello, h =>
             {
+                // Refused in the handshake, not at accept: after TLS is the first point the client can be told why.
+                if (port is PortKind.Learner or PortKind.Publish && socket.RemoteEndPoint is System.Net.IPEndPoint { Address: var address }
+                    && blacklist.Match(address) is { } entry)
+                {
+                    refusal = RefusalKind.Blacklisted;
+                    return new CodecException(CodecError.Unauthorized, AddressBlacklist.Refusal(address, entry));
+                }
                 if (certifiedNode is not null && h.NodeId != certifiedNode)
                 {
                     refusal = RefusalKind.Tls;
@@ -85,7 +92,7 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
         }
         catch (Exception e) when (e is CodecException or OperationCanceledException or IOException or SocketException)
         {
-            var (reason, message) = e is CodecException ce ? (ce.Reason, ce.Message) : (CodecError.Protocol, e.Message);
+            var (reason, message) = e is CodecException ce ? (ce.Reason, ce.Detail) : (CodecError.Protocol, e.Message);
             if (e is OperationCanceledException && !stopping.IsCancellationRequested)
             {
                 (reason, message) = (CodecError.Timeout, $"no handshake within {options.HandshakeTimeout.TotalMilliseconds:0} ms");

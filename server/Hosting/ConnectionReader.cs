@@ -26,7 +26,7 @@ internal sealed class ConnectionReader(EngineLoop loop, PublishBackPressure publ
                 {
                     guarded = true;
                     refusals.Add(refused.Kind);
-                    EngineHostLog.LimitBroken(logger, peer.NodeId, connection.RemoteEndPoint, refused.Kind, refused.Error.Message);
+                    EngineHostLog.LimitBroken(logger, peer.NodeId, connection.RemoteEndPoint, refused.Kind, refused.Error.Detail);
                     throw refused.Error;
                 }
                 loop.OnFrame(connection.Id, frame);
@@ -34,8 +34,12 @@ internal sealed class ConnectionReader(EngineLoop loop, PublishBackPressure publ
         }
         catch (CodecException e)
         {
-            if (!guarded) refusals.Add(e.Reason == CodecError.TooLarge ? RefusalKind.FrameTooLarge : RefusalKind.BadFrame);
-            EngineHostLog.BadFrame(logger, peer.NodeId, connection.RemoteEndPoint, e.Reason, e.Message);
+            // A guard's refusal was counted and logged where it was made.
+            if (!guarded)
+            {
+                refusals.Add(e.Reason == CodecError.TooLarge ? RefusalKind.FrameTooLarge : RefusalKind.BadFrame);
+                EngineHostLog.BadFrame(logger, peer.NodeId, connection.RemoteEndPoint, e.Reason, e.Detail);
+            }
         }
         catch (Exception e)
         {

@@ -127,6 +127,38 @@ internal sealed class ConnectionTable(object gate, ConnectionOptions options, To
         }
     }
 
+    /// <summary>The remote address of an open connection (lock held, as for <see cref="Find"/>).</summary>
+    public EndPoint? RemoteOf(int connection) =>
+        _connections.TryGetValue(connection, out var c) ? c.Connection.RemoteEndPoint : null;
+
+    /// <summary>Cuts one learner-port connection; false when <paramref name="connection"/> is not an open learner connection.</summary>
+    public bool CutLearner(int connection, string message)
+    {
+        lock (gate)
+        {
+            if (!_connections.TryGetValue(connection, out var c) || c.Peer.Port != PortKind.Learner || c.Connection.CloseReason is not null) return false;
+            Cut(c.Connection, c.Peer, RefusalKind.AdminDisconnect, CodecError.None, message);
+            return true;
+        }
+    }
+
+    /// <summary>Cuts learner and publish connections from an address <paramref name="blacklist"/> covers; returns how many.</summary>
+    public int CutBlacklisted(AddressBlacklist blacklist)
+    {
+        int cut = 0;
+        lock (gate)
+        {
+            foreach (var (_, (connection, peer)) in _connections)
+            {
+                if (peer.Port is not (PortKind.Learner or PortKind.Publish) || connection.CloseReason is not null) continue;
+                if (connection.RemoteEndPoint is not IPEndPoint { Address: var address } || blacklist.Match(address) is not { } entry) continue;
+                Cut(connection, peer, RefusalKind.Blacklisted, CodecError.Unauthorized, AddressBlacklist.Refusal(address, entry));
+                cut++;
+            }
+        }
+        return cut;
+    }
+
     private void Cut(FramedConnection connection, PeerInfo peer, RefusalKind kind, CodecError reason, string message)
     {
         refusals.Add(kind);

@@ -51,7 +51,7 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
         _loop = new EngineLoop(_gate, _connections, _publish, _sync, DialAsync, tick ?? TimeSpan.FromMilliseconds(1), _logger, stopping);
         var reader = new ConnectionReader(_loop, _publish, Refusals, _logger);
         _dialer = new PeerDialer(resolveNode, options, _security, _loop, reader, _logger, stopping);
-        var admission = new ConnectionAdmission(options, _security, _loop, Refusals, _logger, stopping);
+        var admission = new ConnectionAdmission(options, _security, Blacklist, _loop, Refusals, _logger, stopping);
         _acceptor = new ConnectionAcceptor(options, _security, admission, reader, Refusals, _logger, stopping);
         _ = _loop.Failed.ContinueWith(_ => StopAfterDiskFailure(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         // SIGHUP re-reads the token keys and revocations, as daemons do; it would otherwise end the process.
@@ -103,6 +103,27 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
 
     /// <summary>Connections refused or cut by a limit, a failed TLS handshake or authentication, by reason.</summary>
     public RefusalCounters Refusals { get; } = new();
+
+    /// <summary>TLS material and token keys this host enforces (the admin endpoint serves and checks with the same).</summary>
+    public HostSecurity Security => _security;
+
+    /// <summary>Addresses refused on the learner and publish ports; <see cref="CutBlacklisted"/> cuts those already connected.</summary>
+    public AddressBlacklist Blacklist { get; } = new();
+
+    /// <summary>Cuts every learner and publish connection from an address the blacklist now covers; returns how many.</summary>
+    public int CutBlacklisted() => _connections.CutBlacklisted(Blacklist);
+
+    /// <summary>
+    /// Cuts one learner connection, telling it <paramref name="message"/> (the SDK reconnects and resumes at its next index);
+    /// false when there is no such open learner connection.
+    /// </summary>
+    public bool DisconnectLearner(int connection, string message) => _connections.CutLearner(connection, message);
+
+    /// <summary>The remote address of an open connection, or null; call inside <see cref="Invoke{T}"/> to match an engine's view.</summary>
+    public EndPoint? RemoteOf(int connection)
+    {
+        lock (_gate) return _connections.RemoteOf(connection);
+    }
 
     /// <summary>Connections accepted and not yet closed (handshaking included), on one port.</summary>
     public int OpenConnections(PortKind port) => _acceptor.OpenConnections(port);

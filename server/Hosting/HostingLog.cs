@@ -22,8 +22,23 @@ internal static partial class HostingLog
     [LoggerMessage(EventId = 505, Level = LogLevel.Warning, Message = "Drain timed out after {Seconds:0.#} s: {Pending} not acked through {Durable}; a restarted leader resends from its log")]
     public static partial void DrainTimedOut(ILogger logger, double seconds, string pending, ulong durable);
 
-    [LoggerMessage(EventId = 506, Level = LogLevel.Information, Message = "Admin endpoint on http://{EndPoint} (/metrics, /healthz, /status)")]
-    public static partial void AdminListening(ILogger logger, string endPoint);
+    [LoggerMessage(EventId = 506, Level = LogLevel.Information, Message = "Admin endpoint on {Scheme}://{EndPoint} (/metrics, /healthz, /status, /learners, /blacklist); {Access}")]
+    public static partial void AdminListening(ILogger logger, string scheme, string endPoint, string access);
+
+    [LoggerMessage(EventId = 509, Level = LogLevel.Warning, Message = "Admin request {Method} {Path} from {Remote} refused with {Status}: {Message}")]
+    public static partial void AdminRefused(ILogger logger, string remote, string method, string path, int status, string message);
+
+    [LoggerMessage(EventId = 510, Level = LogLevel.Warning, Message = "Admin endpoint {EndPoint} is not loopback and is open (insecure: true, no auth section): anyone who can reach it can read this node's status and cut its learners")]
+    public static partial void AdminOpenBeyondLoopback(ILogger logger, string endPoint);
+
+    [LoggerMessage(EventId = 511, Level = LogLevel.Information, Message = "Admin: disconnecting learner connection {Connection} ({Learner} at {Remote})")]
+    public static partial void AdminDisconnect(ILogger logger, int connection, string learner, string remote);
+
+    [LoggerMessage(EventId = 512, Level = LogLevel.Information, Message = "Admin: blacklisted {Entry}; cut {Cut} connection(s) from it")]
+    public static partial void Blacklisted(ILogger logger, string entry, int cut);
+
+    [LoggerMessage(EventId = 513, Level = LogLevel.Information, Message = "Admin: removed {Range} from the blacklist")]
+    public static partial void Unblacklisted(ILogger logger, string range);
 
     [LoggerMessage(EventId = 507, Level = LogLevel.Information, Message = "Exporting metrics over OTLP to {Endpoint} every {Seconds:0.#} s")]
     public static partial void OtlpExporting(ILogger logger, string endpoint, double seconds);

@@ -29,6 +29,10 @@ public enum RefusalKind
     TokenRevoked,
     /// <summary>The TLS handshake failed: no certificate, wrong CA, or a certificate for another node.</summary>
     Tls,
+    /// <summary>A learner or publisher from an address on the admin endpoint's blacklist (refused, or cut when it was added).</summary>
+    Blacklisted,
+    /// <summary>A learner cut through the admin endpoint (<c>POST /learners/{id}/disconnect</c>).</summary>
+    AdminDisconnect,
 }
 
 /// <summary>

@@ -13,6 +13,7 @@ public sealed partial class GeoRelayProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private readonly StringBuilder _errors = new();
     private readonly object _gate = new();
     private readonly List<(Regex Pattern, TaskCompletionSource<Match> Done)> _waiters = new();
 
@@ -35,7 +36,11 @@ public sealed partial class GeoRelayProcess : IDisposable
             foreach (var (key, value) in environment) info.Environment[key] = value;
         _process = Process.Start(info) ?? throw new InvalidOperationException("could not start georelay");
         _process.OutputDataReceived += (_, e) => OnLine(e.Data);
-        _process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null) lock (_gate) _errors.AppendLine(e.Data);
+            OnLine(e.Data);
+        };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         if (stdin is not null)
@@ -48,9 +53,16 @@ public sealed partial class GeoRelayProcess : IDisposable
         }
     }
 
+    /// <summary>Everything printed so far, stdout and stderr interleaved as they arrived.</summary>
     public string Output
     {
         get { lock (_gate) return _output.ToString(); }
+    }
+
+    /// <summary>What was printed to stderr alone.</summary>
+    public string Errors
+    {
+        get { lock (_gate) return _errors.ToString(); }
     }
 
     public bool HasExited => _process.HasExited;

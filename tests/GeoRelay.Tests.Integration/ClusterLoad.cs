@@ -1,5 +1,4 @@
 using GeoRelay.LearnerClient;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -65,32 +64,6 @@ internal static class ClusterLoad
     public static async Task<JsonElement> LeaderPeerAsync(ClusterFixture cluster, string peer) =>
         (await StatusAsync(cluster, cluster.Topology.LeaderId)).GetProperty("peers").EnumerateArray()
             .First(p => p.GetProperty("id").GetString() == peer);
-
-    /// <summary>
-    /// Polls <paramref name="read"/> until <paramref name="done"/> holds, at most <paramref name="patience"/>; returns the
-    /// last value. A node whose admin endpoint is not up yet (it is starting) counts as not done.
-    /// </summary>
-    public static async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what, TimeSpan patience)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            string seen;
-            try
-            {
-                T value = await read();
-                if (done(value)) return value;
-                seen = $"{value}";
-            }
-            catch (HttpRequestException e)
-            {
-                seen = e.Message;
-            }
-            if (clock.Elapsed > patience) Assert.Fail($"{what}: not reached within {patience.TotalSeconds} s; last seen: {seen}");
-            // Pacing between reads of another process's progress, not synchronisation.
-            await Task.Delay(50);
-        }
-    }
 
     /// <summary>Entries 1..<paramref name="count"/> as a node's learner port serves them (members serve what is durable).</summary>
     public static async Task<List<(ulong Index, string Payload)>> ReadAsync(ClusterFixture cluster, string node, ulong count, TimeSpan patience)

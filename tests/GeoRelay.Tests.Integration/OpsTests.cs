@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -8,6 +7,7 @@ using GeoRelay.Codec.Frames;
 using GeoRelay.Cli;
 using GeoRelay.LearnerClient;
 using GeoRelay.Cli.Demo;
+using GeoRelay.TestUtilities;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Integration;
@@ -37,21 +37,6 @@ public sealed class OpsTests
 
     private static async Task<JsonElement> StatusAsync(ClusterFixture cluster, string node) =>
         JsonDocument.Parse(await Http.GetStringAsync($"http://{AdminOf(cluster, node)}/status")).RootElement;
-
-    /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> holds, bounded; returns the last value.</summary>
-    private static async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        T value = await read();
-        while (!done(value))
-        {
-            if (clock.Elapsed > Patience) Assert.Fail($"{what}: not reached within {Patience.TotalSeconds} s; last seen: {value}");
-            // Poll pacing while a remote process makes progress, not synchronisation.
-            await Task.Delay(50);
-            value = await read();
-        }
-        return value;
-    }
 
     /// <summary>The value of one sample in Prometheus text, by metric name and a label that must be present.</summary>
     private static double Sample(string metrics, string name, string label = "")
@@ -125,7 +110,7 @@ public sealed class OpsTests
 
         // A member's own metrics and status follow.
         string memberMetrics = $"http://{AdminOf(cluster, "m1")}/metrics";
-        await PollAsync(async () => Sample(await Http.GetStringAsync(memberMetrics), "georelay_index_durable"), v => v >= 3_000, "m1 durable index in /metrics");
+        await Poll.UntilAsync(async () => Sample(await Http.GetStringAsync(memberMetrics), "georelay_index_durable"), v => v >= 3_000, "m1 durable index in /metrics", Patience);
         var health = await Http.GetAsync($"http://{AdminOf(cluster, "m1")}/healthz");
         Assert.That(health.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(await health.Content.ReadAsStringAsync(), Does.Contain("\"running\""));
@@ -162,12 +147,12 @@ public sealed class OpsTests
         string victim = before.GetProperty("route").GetString()!["relay ".Length..];
         long failoversBefore = before.GetProperty("failovers").GetInt64();
         string victimMetrics = $"http://{AdminOf(cluster, victim)}/metrics";
-        await PollAsync(async () => Sample(await Http.GetStringAsync(victimMetrics), "georelay_index_retained"), v => v >= 2_000, $"{victim} retained index");
+        await Poll.UntilAsync(async () => Sample(await Http.GetStringAsync(victimMetrics), "georelay_index_retained"), v => v >= 2_000, $"{victim} retained index", Patience);
         Assert.That(Sample(await Http.GetStringAsync(victimMetrics), "georelay_relay_batches_total"), Is.GreaterThan(0));
         cluster.Processes[victim].Kill();
         await PublishAsync(cluster, 2_000, 2_000);
-        var after = await PollAsync(async () => EuWest(await StatusAsync(cluster, leaderId)),
-            dc => dc.GetProperty("route").GetString() != "relay " + victim && dc.GetProperty("connected").GetBoolean(), $"eu-west off {victim}");
+        var after = await Poll.UntilAsync(async () => EuWest(await StatusAsync(cluster, leaderId)),
+            dc => dc.GetProperty("route").GetString() != "relay " + victim && dc.GetProperty("connected").GetBoolean(), $"eu-west off {victim}", Patience);
         string survivor = victim == "eu-p1" ? "eu-p2" : "eu-p1";
         Assert.That(after.GetProperty("failovers").GetInt64(), Is.GreaterThan(failoversBefore));
 

@@ -465,7 +465,9 @@ internal sealed partial class TopologyReader(string fileName)
                 node.EndpointKeysPresent.Add(k);
                 if (TryString(v, $"node '{node.Id}' {k}", out string? text))
                 {
-                    if (NodeEndpoint.TryParse(text, out var endpoint, out string? error))
+                    // A bare admin port means loopback: the admin endpoint is reachable from elsewhere only where a host says so.
+                    bool parsed = k == "admin" ? NodeEndpoint.TryParseAdmin(text, out var endpoint, out string? error) : NodeEndpoint.TryParse(text, out endpoint, out error);
+                    if (parsed)
                     {
                         node.Endpoints.Add((k, endpoint, v));
                     }

@@ -15,6 +15,8 @@ public enum TokenScopes : byte
     Learn = 1,
     /// <summary>Publish on the leader's publish port.</summary>
     Publish = 2,
+    /// <summary>Read and use a node's admin endpoint (everything but <c>/healthz</c>).</summary>
+    Admin = 4,
 }
 
 /// <summary>
@@ -75,7 +77,7 @@ public sealed record TokenClaims(string Subject, DateTimeOffset Expires, TokenSc
         byte version = r.ReadByte("version");
         if (version is not (1 or 2)) throw r.Corrupt("version", "unknown token version");
         var scopes = (TokenScopes)r.ReadByte("scopes");
-        if (((byte)scopes & ~3) != 0) throw r.Corrupt("scopes", $"unknown scope bits 0x{(byte)scopes:x2}");
+        if (((byte)scopes & ~7) != 0) throw r.Corrupt("scopes", $"unknown scope bits 0x{(byte)scopes:x2}");
         ulong expires = r.ReadUInt64("expires");
         if (expires > (ulong)DateTimeOffset.MaxValue.ToUnixTimeSeconds()) throw r.Corrupt("expires", $"{expires} is past year 9999");
         var subject = r.ReadString("subject", Hello.MaxIdLength);

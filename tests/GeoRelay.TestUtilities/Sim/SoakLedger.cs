@@ -64,6 +64,17 @@ public static class SoakLedger
 
     public static string Header => string.Join(',', FixedColumns.Concat(Enum.GetNames<FaultKind>()).Concat(TailColumns));
 
+    /// <summary>Fault columns under the names older ledgers gave them (the proxy was renamed relay).</summary>
+    private static readonly Dictionary<string, string> FormerNames = new()
+    {
+        [nameof(FaultKind.CrashRelay)] = "CrashProxy",
+        [nameof(FaultKind.CrashEveryRelayOfADatacenter)] = "CrashEveryProxyOfADatacenter",
+    };
+
+    /// <summary>Fault kinds added after the ledger began: a ledger written before has no column for them, and its seeds had none.</summary>
+    private static readonly HashSet<string> AddedLater = [nameof(FaultKind.DiskFails)];
+
+    /// <summary>Reads every row, from a ledger of the current layout or of an older one (renamed or missing fault columns).</summary>
     public static List<SoakRange> Read(string path)
     {
         var rows = new List<SoakRange>();
@@ -74,6 +85,7 @@ public static class SoakLedger
         int Column(string name)
         {
             int i = Array.IndexOf(columns, name);
+            if (i < 0 && FormerNames.TryGetValue(name, out var former)) i = Array.IndexOf(columns, former);
             if (i < 0) throw new FormatException($"{path}: the header has no column '{name}'");
             return i;
         }
@@ -103,7 +115,10 @@ public static class SoakLedger
                     FinishedUtc = DateTime.Parse(f[Column("finished_utc")], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal),
                 };
                 for (int k = 0; k < kinds.Length; k++)
+                {
+                    if (AddedLater.Contains(kinds[k]) && Array.IndexOf(columns, kinds[k]) < 0) continue;
                     row.Faults[k] = long.Parse(f[Column(kinds[k])], CultureInfo.InvariantCulture);
+                }
                 var failed = f[Column("failed_seeds")];
                 if (failed.Length > 0) row.Failures.AddRange(failed.Split(' '));
                 if (row.To < row.From) throw new FormatException($"range {row.From}-{row.To} is empty");
@@ -130,11 +145,22 @@ public static class SoakLedger
         return line.ToString();
     }
 
-    /// <summary>Appends one finished range (creating the file with its header first).</summary>
+    /// <summary>
+    /// Appends one finished range (creating the file with its header first). A ledger of an older layout is first
+    /// rewritten in the current one, rows unchanged, so the new row lands under a header that matches it.
+    /// </summary>
     public static void Append(string path, SoakRange r)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         bool fresh = !File.Exists(path) || new FileInfo(path).Length == 0;
+        if (!fresh && File.ReadLines(path).First() != Header)
+        {
+            var upgraded = new StringBuilder(Header).Append('\n');
+            foreach (var row in Read(path)) upgraded.Append(Format(row)).Append('\n');
+            string temporary = path + ".upgrading";
+            File.WriteAllText(temporary, upgraded.ToString());
+            File.Move(temporary, path, overwrite: true);
+        }
         File.AppendAllText(path, (fresh ? Header + "\n" : "") + Format(r) + "\n");
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using GeoRelay.Cli;
 using GeoRelay.Codec.Frames;
+using GeoRelay.TestUtilities;
 using NUnit.Framework;
 using static GeoRelay.Tests.Integration.ClusterLoad;
 
@@ -53,9 +54,9 @@ public sealed class DiskFullTests
             ulong kept = ulong.Parse(recovered.Groups[1].Value);
             Assert.That(kept, Is.InRange(1UL, Entries - 1), "m3 kept what it wrote before the disk filled, and no more");
             TestContext.Out.WriteLine($"m3 recovered entries 1..{kept}; torn tail cut: {restarted.Output.Contains("Cut a torn tail", StringComparison.Ordinal)}");
-            await PollAsync(() => DurableAsync(cluster, "m3"), d => d >= Entries, "m3 caught up", Patience);
+            await Poll.UntilAsync(() => DurableAsync(cluster, "m3"), d => d >= Entries, "m3 caught up", Patience);
             Assert.That(await PublishAsync(cluster, Entries + 1, Entries + 100, WaitLevel.Committed, Patience, PayloadBytes), Is.EqualTo(Entries + 100));
-            await PollAsync(() => DurableAsync(cluster, "m3"), d => d >= Entries + 100, "m3 takes part again", Patience);
+            await Poll.UntilAsync(() => DurableAsync(cluster, "m3"), d => d >= Entries + 100, "m3 takes part again", Patience);
 
             foreach (var node in new[] { cluster.Topology.LeaderId, "m1", "m2", "m3" })
                 Assert.That(await cluster.Processes[node].TerminateAsync(Patience), Is.EqualTo(0), cluster.Processes[node].Output);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 using GeoRelay.Codec.Frames;
+using GeoRelay.TestUtilities;
 using NUnit.Framework;
 using static GeoRelay.Tests.Integration.ClusterLoad;
 
@@ -42,13 +43,13 @@ public sealed class DrainTests
 
         // Its log ends exactly where its last ack said, and that ack reached the leader.
         Assert.That(cluster.LogOf("m2").Last, Is.EqualTo(end));
-        var seen = await PollAsync(async () => (await LeaderPeerAsync(cluster, "m2")).GetProperty("index").GetUInt64(), i => i >= end,
+        var seen = await Poll.UntilAsync(async () => (await LeaderPeerAsync(cluster, "m2")).GetProperty("index").GetUInt64(), i => i >= end,
             "the leader heard m2's last ack", Patience);
         Assert.That(seen, Is.EqualTo(end), "m2 never acked past the end of its log");
 
         var restarted = cluster.StartNode("m2");
         await restarted.WaitForLineAsync($@"Recovered log: entries 1\.\.{end}\b", Patience);
-        await PollAsync(() => DurableAsync(cluster, "m2"), d => d >= total, "m2 caught up", Patience);
+        await Poll.UntilAsync(() => DurableAsync(cluster, "m2"), d => d >= total, "m2 caught up", Patience);
         await StopAllAndCompareAsync(cluster, total);
         TestContext.Out.WriteLine($"m2 drained at {end} of {total}; took {clock.Elapsed.TotalSeconds:F1} s");
     }

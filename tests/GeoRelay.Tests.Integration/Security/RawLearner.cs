@@ -33,15 +33,21 @@ internal sealed class RawLearner : IAsyncDisposable
         _reading = Task.Run(ReadAsync);
     }
 
-    public static async Task<RawLearner> ConnectAsync(EndPoint learnerPort, string name, string cluster, string token)
+    /// <param name="from">The local address to connect from (any of 127/8 on Linux), or null for the system's choice.</param>
+    public static async Task<RawLearner> ConnectAsync(EndPoint learnerPort, string name, string cluster, string token, IPAddress? from = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (from is not null) socket.Bind(new IPEndPoint(from, 0));
         await socket.ConnectAsync(learnerPort);
         var hello = Hello.ForThisBuild(name, NodeKind.Learner, 0, cluster, 0, Capabilities.None, Encoding.ASCII.GetBytes(token));
         await socket.SendAsync(HostileClient.HelloFrame(hello));
         await socket.SendAsync(HostileClient.Frame(FrameType.Subscribe, new Subscribe(1, default, SubscribeFlags.None).Write));
         return new RawLearner(name, socket);
     }
+
+    /// <summary>Tells the daemon the application has processed everything through <paramref name="index"/>.</summary>
+    public async Task ConfirmAsync(ulong index) =>
+        await _socket.SendAsync(HostileClient.Frame(FrameType.Confirm, new Confirm(index).Write));
 
     /// <summary>Waits until <paramref name="condition"/> holds for this learner, or fails saying what it saw.</summary>
     public async Task WaitUntilAsync(Func<RawLearner, bool> condition, string what, TimeSpan timeout)

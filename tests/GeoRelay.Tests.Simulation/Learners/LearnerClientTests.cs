@@ -1,4 +1,5 @@
 using System.Text;
+using GeoRelay.Codec;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Simulation.Learners;
@@ -70,7 +71,7 @@ public sealed class LearnerClientTests
     [Test]
     public async Task Fails_over_to_the_second_endpoint_when_the_first_refuses()
     {
-        await using var refusing = new ScriptedRelay(500) { RefuseHandshake = true };
+        await using var refusing = new ScriptedRelay(500) { RefuseHandshakeWith = CodecError.LimitExceeded };
         await using var serving = new ScriptedRelay(500);
         await using var learner = await LearnerClient.ConnectAsync(Options(refusing.Endpoint, serving.Endpoint), Deadline());
 
@@ -169,6 +170,50 @@ public sealed class LearnerClientTests
         probe.Stop(); // nothing listens there now
 
         Assert.ThrowsAsync<LearnerConnectException>(() => LearnerClient.ConnectAsync(Options($"127.0.0.1:{port}"), Deadline()));
+    }
+
+    [Test]
+    public async Task A_refused_token_ends_ConnectAsync_at_the_first_endpoint_that_refuses_it()
+    {
+        await using var refusing = new ScriptedRelay(10) { RefuseHandshakeWith = CodecError.Unauthorized };
+        await using var serving = new ScriptedRelay(10);
+
+        var refused = Assert.ThrowsAsync<ClientRefusedException>(() => LearnerClient.ConnectAsync(Options(refusing.Endpoint, serving.Endpoint), Deadline()))!;
+
+        Assert.That((refused.Endpoint, refused.Code, refused.Detail), Is.EqualTo((refusing.Endpoint, CodecError.Unauthorized, "scripted refusal")));
+        Assert.That(refused.Message, Is.EqualTo($"{refusing.Endpoint} refused the token: scripted refusal"));
+        Assert.That(serving.HandshakeAttempts, Is.Zero, "every node checks tokens with the same keys: the others are not asked");
+    }
+
+    [Test]
+    public async Task A_subscription_whose_token_is_refused_ends_instead_of_reconnecting()
+    {
+        const string why = "the token for 'app' does not allow key prefix ''; subscribe with one of its prefixes";
+        await using var relay = new ScriptedRelay(10) { RefuseSubscribeWith = (CodecError.Unauthorized, why) };
+        // Built as dependency injection builds it: it connects, and would reconnect, inside the subscription.
+        await using var learner = new LearnerClient(Options(relay.Endpoint));
+
+        var refused = Assert.ThrowsAsync<ClientRefusedException>(() => TakeAsync(learner, 1, 1, Deadline()))!;
+
+        Assert.That((refused.Endpoint, refused.Code, refused.Detail), Is.EqualTo((relay.Endpoint, CodecError.Unauthorized, why)));
+        Assert.That(relay.SubscribedFrom, Has.Count.EqualTo(1), "no second subscription with the same token");
+    }
+
+    [Test]
+    public async Task A_protocol_refusal_ends_the_subscription_only_when_every_endpoint_refuses()
+    {
+        await using var old = new ScriptedRelay(10) { RefuseHandshakeWith = CodecError.VersionMismatch };
+        await using var older = new ScriptedRelay(10) { RefuseHandshakeWith = CodecError.VersionMismatch };
+        await using var current = new ScriptedRelay(10);
+
+        // During a rolling upgrade one endpoint may speak another version and the next ours.
+        await using (var learner = new LearnerClient(Options(old.Endpoint, current.Endpoint)))
+            AssertExactly(await TakeAsync(learner, 1, 10, Deadline()), Range(1, 10));
+
+        await using var stranded = new LearnerClient(Options(old.Endpoint, older.Endpoint));
+        var refused = Assert.ThrowsAsync<ClientRefusedException>(() => TakeAsync(stranded, 1, 1, Deadline()))!;
+        Assert.That((refused.Endpoint, refused.Code), Is.EqualTo((old.Endpoint, CodecError.VersionMismatch)));
+        Assert.That(refused.Message, Is.EqualTo($"{old.Endpoint} refused this client (VersionMismatch): scripted refusal"));
     }
 
     [Test]

@@ -47,7 +47,11 @@ internal sealed class ScriptedRelay : IAsyncDisposable
 
     /// <summary>Oldest index held; a Subscribe below it gets SnapshotRequired.</summary>
     public ulong FirstRetained { get; init; } = 1;
-    public bool RefuseHandshake { get; init; }
+    /// <summary>Refuses every handshake with this code (and "scripted refusal"); null welcomes learners.</summary>
+    public CodecError? RefuseHandshakeWith { get; init; }
+
+    /// <summary>Answers every Subscribe with an Error frame of this code, as a relay's guard refuses a key prefix.</summary>
+    public (CodecError Code, string Message)? RefuseSubscribeWith { get; init; }
     public int EntriesPerFrame { get; init; } = 7;
 
     /// <summary>
@@ -86,13 +90,18 @@ internal sealed class ScriptedRelay : IAsyncDisposable
             Interlocked.Increment(ref _handshakes);
             var local = Hello.ForThisBuild("scripted-relay", NodeKind.Relay, 1, "", 0);
             await Handshake.AcceptAsync(connection, local, hello =>
-                RefuseHandshake ? new CodecException(CodecError.Unauthorized, "scripted refusal")
+                RefuseHandshakeWith is { } refusal ? new CodecException(refusal, "scripted refusal")
                 : hello.Kind != NodeKind.Learner || hello.TopologyHash != 0 ? new CodecException(CodecError.Protocol, "learners only")
                 : null, TimeSpan.FromSeconds(5), _stop.Token);
             var (type, payload) = await connection.ReadOneFrameAsync(_stop.Token);
             Assert.That(type, Is.EqualTo(FrameType.Subscribe));
             var subscribe = Subscribe.Read(new ReadOnlySequence<byte>(payload));
             SubscribedFrom.Enqueue(subscribe.FromIndex);
+            if (RefuseSubscribeWith is { } refused)
+            {
+                connection.Close(refused.Code, refused.Message);
+                return;
+            }
             _ = Task.Run(() => ReadConfirmsAsync(connection));
             if (subscribe.FromIndex < FirstRetained)
             {

@@ -107,9 +107,39 @@ public sealed class PublisherClientTests
         var failure = Assert.ThrowsAsync<PublishFailedException>(async () => await refused.WaitAsync(Patience, ct))!;
         Assert.That(failure.WasSent, Is.True);
         Assert.That(failure.Message, Does.Contain(leader.Endpoint).And.Contain("Unauthorized").And.Contain("does not allow publishing key 'test'"));
+        Assert.That(failure.Message, Does.Not.Contain("Unauthorized: Unauthorized"));
         var later = Assert.ThrowsAsync<PublishFailedException>(async () => await publisher.PublishAsync(Key, Payload(2)))!;
         Assert.That(later.WasSent, Is.False);
         Assert.That(later.Message, Does.Contain("does not allow publishing key 'test'"));
+        // A refused token: a new connection would be refused too, and the failure says so.
+        foreach (var f in new[] { failure, later })
+        {
+            var refusal = f.InnerException as ClientRefusedException;
+            Assert.That((refusal?.Endpoint, refusal?.Code, refusal?.Detail),
+                Is.EqualTo(((string?)leader.Endpoint, (CodecError?)CodecError.Unauthorized, (string?)"the token for 'app' does not allow publishing key 'test'")));
+        }
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task A_refused_token_ends_ConnectAsync_at_the_first_endpoint_that_refuses_it(CancellationToken ct)
+    {
+        await using var refusing = new ScriptedLeader { RefuseHandshakeWith = CodecError.Unauthorized };
+        await using var serving = new ScriptedLeader();
+
+        var refused = Assert.ThrowsAsync<ClientRefusedException>(() => PublisherClient.ConnectAsync(Options(refusing.Endpoint, serving.Endpoint), ct))!;
+
+        Assert.That((refused.Endpoint, refused.Code, refused.Detail), Is.EqualTo((refusing.Endpoint, CodecError.Unauthorized, "scripted refusal")));
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Another_refusal_moves_on_to_the_next_endpoint(CancellationToken ct)
+    {
+        await using var oldVersion = new ScriptedLeader { RefuseHandshakeWith = CodecError.VersionMismatch };
+        await using var serving = new ScriptedLeader();
+
+        await using var publisher = await PublisherClient.ConnectAsync(Options(oldVersion.Endpoint, serving.Endpoint), ct);
+
+        Assert.That(publisher.Endpoint, Is.EqualTo(serving.Endpoint));
     }
 
     [Test, CancelAfter(60_000)]

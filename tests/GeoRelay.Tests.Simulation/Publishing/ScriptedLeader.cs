@@ -39,6 +39,9 @@ internal sealed class ScriptedLeader : IAsyncDisposable
 
     public bool AutoAck { get; init; } = true;
 
+    /// <summary>Refuses every handshake with this code (and "scripted refusal"); null welcomes publishers.</summary>
+    public CodecError? RefuseHandshakeWith { get; init; }
+
     public List<Request> Received
     {
         get { lock (_gate) return [.. _received]; }
@@ -92,7 +95,8 @@ internal sealed class ScriptedLeader : IAsyncDisposable
         {
             var local = Hello.ForThisBuild("scripted-leader", NodeKind.Leader, 1, "", 0);
             await Handshake.AcceptAsync(connection, local, hello =>
-                hello.Kind == NodeKind.Publisher ? null : new CodecException(CodecError.Protocol, "publishers only"), TimeSpan.FromSeconds(5), _stop.Token);
+                RefuseHandshakeWith is { } refusal ? new CodecException(refusal, "scripted refusal")
+                : hello.Kind == NodeKind.Publisher ? null : new CodecException(CodecError.Protocol, "publishers only"), TimeSpan.FromSeconds(5), _stop.Token);
             lock (_gate) _connection = connection;
             using var closed = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, connection.Closed);
             while (true)

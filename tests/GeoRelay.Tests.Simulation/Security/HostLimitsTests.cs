@@ -4,6 +4,7 @@ using GeoRelay.Codec.Frames;
 using GeoRelay.Transport;
 using GeoRelay.Engines;
 using GeoRelay.Transport.Security;
+using GeoRelay.TestUtilities;
 using NUnit.Framework;
 using GeoRelay.Server.Hosting;
 using GeoRelay.Server.Security;
@@ -16,12 +17,13 @@ public sealed class HostLimitsTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    /// <summary>Accepts every learner and ignores what it sends: only the host's guards act.</summary>
+    /// <summary>Accepts every learner (unless told to refuse them all) and ignores what it sends: only the host's guards act.</summary>
     private sealed class AcceptAllEngine : IEngine
     {
+        public CodecException? Refusal { get; init; }
         public List<EngineCommand> Outbox { get; } = new();
         public Hello LocalHello { get; } = Hello.ForThisBuild("limits-test", NodeKind.Relay, 1, "", 0);
-        public CodecException? CheckPeer(in Hello hello, PortKind port) => null;
+        public CodecException? CheckPeer(in Hello hello, PortKind port) => Refusal;
         public void OnConnected(int connection, PeerInfo peer) { }
         public void OnDisconnected(int connection) { }
         public void OnDialFailed(string nodeId, string reason) { }
@@ -29,10 +31,10 @@ public sealed class HostLimitsTests
         public void OnTick() { }
     }
 
-    private static (EngineHost Host, EndPoint Port) Start(ConnectionOptions options)
+    private static (EngineHost Host, EndPoint Port) Start(ConnectionOptions options, LineCollector? logs = null, AcceptAllEngine? engine = null)
     {
-        var host = new EngineHost(_ => null, options);
-        host.Attach(new AcceptAllEngine());
+        var host = new EngineHost(_ => null, options, logs?.Factory.CreateLogger("host"));
+        host.Attach(engine ?? new AcceptAllEngine());
         var port = host.Listen(new IPEndPoint(IPAddress.Loopback, 0), PortKind.Learner);
         host.Start();
         return (host, port);
@@ -168,12 +170,35 @@ public sealed class HostLimitsTests
     [Test]
     public async Task SubscribeFloodIsCutWithLimitExceeded()
     {
-        var (host, port) = Start(ConnectionOptions.Default with { MaxSubscribesPerSecond = 3 });
+        var logs = new LineCollector();
+        var (host, port) = Start(ConnectionOptions.Default with { MaxSubscribesPerSecond = 3 }, logs);
         await using var _ = host;
         await using var flood = await HandshakeAsync(port);
         for (int i = 0; i < 50; i++)
             Send(flood, FrameType.Subscribe, f => new Subscribe(1, default, SubscribeFlags.None).Write(f.Writer));
         Assert.That(await ClosedWithAsync(flood), Is.EqualTo(CodecError.LimitExceeded));
         Assert.That(host.Refusals.Get(RefusalKind.SubscribeRate), Is.EqualTo(1));
+        // Warned once, as a cut (the guard's exception also ends the read loop: not a second, "bad frame", warning),
+        // besides the line every disconnect gets.
+        await Poll.UntilAsync(() => logs.Text.Contains("Disconnected from learner"), "the disconnect logged", Patience);
+        var warnings = logs.Text.Split('\n').Where(l => l.Contains("Subscribe requests in one second") && !l.StartsWith("Disconnected", StringComparison.Ordinal)).ToArray();
+        Assert.That(warnings, Has.Length.EqualTo(1), logs.Text);
+        Assert.That(warnings[0], Does.Match(@"^Cut learner at 127\.0\.0\.1:\d+ \(SubscribeRate\): more than 3 Subscribe requests in one second$"));
+    }
+
+    [Test]
+    public async Task AHandshakeRefusalSaysItsReasonOnceToThePeerAndInTheLog()
+    {
+        const string why = "limits-test has had no feed from the leader for 10399 ms; try another relay or member";
+        var logs = new LineCollector();
+        var (host, port) = Start(ConnectionOptions.Default, logs, new AcceptAllEngine { Refusal = new CodecException(CodecError.Shutdown, why) });
+        await using var _ = host;
+
+        var refused = Assert.ThrowsAsync<HandshakeRefusedException>(async () => await HandshakeAsync(port))!;
+
+        Assert.That((refused.Reason, refused.Detail), Is.EqualTo((CodecError.Shutdown, why)));
+        Assert.That(refused.Message, Is.EqualTo("refused by peer: Shutdown: " + why));
+        await Poll.UntilAsync(() => logs.Text.Contains("Refused connection"), "the refusal logged", Patience);
+        Assert.That(logs.Text, Does.Match(@"Refused connection from 127\.0\.0\.1:\d+: Shutdown: limits-test has had no feed").And.Not.Contain("Shutdown: Shutdown"));
     }
 }

@@ -53,6 +53,50 @@ public sealed class SoakLedgerTests
         Assert.That(File.ReadAllLines(path)[0], Is.EqualTo(SoakLedger.Header), "one header, at the top");
     }
 
+    /// <summary>The header and first row of bench/results/soak-ledger.csv as the soak of a72f0975a547 wrote them.</summary>
+    private const string OldLedger =
+        "run,commit,threads,from,to,seeds,failed,steps,entries,failovers,direct_fallbacks,learner_reconnects,CrashProxy,CrashMember,CrashEveryProxyOfADatacenter,CutLink,PartitionDatacenter,SlowLink,DropConnection,ReplaceLeader,failed_seeds,trace_digest,worker_seconds,finished_utc\n" +
+        "20261122T050631Z,a72f0975a547,2,1,250,250,0,459368,257752,620,267,824,103,144,151,133,162,131,151,153,,2b941810a0b1ce19,220.5,2026-11-22T05:10:12Z\n";
+
+    [Test]
+    public void A_ledger_of_the_old_layout_reads_with_renamed_and_missing_fault_columns()
+    {
+        string path = Path.Combine(_dir, "ledger.csv");
+        File.WriteAllText(path, OldLedger);
+
+        var row = SoakLedger.Read(path).Single();
+
+        Assert.That((row.From, row.To, row.Steps, row.LearnerReconnects, row.TraceDigest), Is.EqualTo((1, 250, 459368L, 824L, 0x2b941810a0b1ce19UL)));
+        Assert.That(row.Faults[(int)FaultKind.CrashRelay], Is.EqualTo(103), "CrashProxy is the relay crash's former name");
+        Assert.That(row.Faults[(int)FaultKind.CrashEveryRelayOfADatacenter], Is.EqualTo(151));
+        Assert.That(row.Faults[(int)FaultKind.ReplaceLeader], Is.EqualTo(153));
+        Assert.That(row.Faults[(int)FaultKind.DiskFails], Is.Zero, "no disk faults before the kind existed");
+    }
+
+    [Test]
+    public void Appending_to_an_old_ledger_rewrites_it_in_the_current_layout_first()
+    {
+        string path = Path.Combine(_dir, "ledger.csv");
+        File.WriteAllText(path, OldLedger);
+        var old = SoakLedger.Read(path).Single();
+
+        SoakLedger.Append(path, Row(251, 500));
+
+        Assert.That(File.ReadAllLines(path)[0], Is.EqualTo(SoakLedger.Header));
+        var back = SoakLedger.Read(path);
+        Assert.That(back.Select(r => (r.From, r.To)), Is.EqualTo(new[] { (1, 250), (251, 500) }));
+        Assert.That(SoakLedger.Format(back[0]), Is.EqualTo(SoakLedger.Format(old)), "the old row unchanged");
+    }
+
+    [Test]
+    public void A_ledger_missing_a_column_that_always_existed_is_refused_naming_it()
+    {
+        string path = Path.Combine(_dir, "ledger.csv");
+        File.WriteAllText(path, OldLedger.Replace("CutLink", "Cut"));
+        var e = Assert.Throws<FormatException>(() => SoakLedger.Read(path));
+        Assert.That(e!.Message, Does.Contain("no column 'CutLink'"));
+    }
+
     [Test]
     public void A_damaged_row_is_reported_with_its_line()
     {

@@ -106,6 +106,19 @@ public sealed class DiskFailureTests
     }
 
     [Test]
+    public void A_segment_that_cannot_be_read_back_at_open_is_a_disk_failure_naming_it()
+    {
+        var segment = Path.Combine(_directory.Path, "00000000000000000001.log");
+        UnreadableFile.Create(segment);
+
+        var failure = Assert.Throws<DiskFailedException>(() => SegmentLog.Open(_directory.Path, Options))!;
+
+        Assert.That((failure.Operation, failure.Path), Is.EqualTo(("read", segment)));
+        Assert.That(failure.Message, Is.EqualTo($"read of '{segment}' failed: {failure.Error}"));
+        Assert.That(failure.InnerException, Is.InstanceOf<IOException>());
+    }
+
+    [Test]
     public void A_memory_log_whose_writes_fail_refuses_the_next_append()
     {
         var log = new MemoryLog(Options);
