@@ -12,7 +12,7 @@ internal sealed partial class TopologyReader(string fileName)
 {
     private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes", "tls", "auth", "insecure", "leader-candidates"];
     private static readonly string[] DefaultsKeys =
-        ["heartbeat", "failover-after", "election-timeout", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync",
+        ["heartbeat", "failover-after", "election-timeout", "elections", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync",
          "idle-timeout", "frame-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second"];
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
     private static readonly string[] CompressionKeys = ["level", "local-level"];
@@ -284,6 +284,9 @@ internal sealed partial class TopologyReader(string fileName)
                         d = d with { FailoverAfter = failover };
                         failoverAt = value;
                     }
+                    break;
+                case "elections":
+                    d = d with { Elections = ReadBool(value, path, false) };
                     break;
                 case "election-timeout":
                     if (TryDuration(value, path, allowZero: false, out var election))
