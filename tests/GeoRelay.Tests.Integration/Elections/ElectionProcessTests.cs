@@ -36,6 +36,9 @@ public sealed class ElectionProcessTests
         Assert.That(successor.Term, Is.GreaterThan(first.Term));
         var status = await StatusAsync(cluster, successor.Node);
         Assert.That(status.GetProperty("role").GetString(), Is.EqualTo("leader"), "the member's /status says it leads");
+        var shown = cluster.Run("status", $"status --admin {cluster.Topology.GetNode(successor.Node).Admin}");
+        Assert.That(await shown.WaitForExitAsync(Patience), Is.EqualTo(0), shown.Output);
+        Assert.That(shown.Output, Does.Contain($"election: term {successor.Term}, leader, leader {successor.Node}"));
         await Poll.UntilAsync(async () => (await StatusAsync(cluster, successor.Node)).GetProperty("indexes").GetProperty("commit").GetUInt64(),
             commit => commit > published.Max(), "the successor commits its no-op, and with it what the old leader committed", Patience);
 
