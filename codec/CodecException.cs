@@ -23,6 +23,8 @@ public enum CodecError : ushort
     LimitExceeded = 16,
     /// <summary>The handshake or the connection's idle time ran out.</summary>
     Timeout = 17,
+    /// <summary>This node does not lead (any more): it acknowledges no publish. The message names the leader it knows of.</summary>
+    NotLeader = 18,
 }
 
 /// <summary>Bad input on the wire. The only exception the codec throws on untrusted bytes.</summary>

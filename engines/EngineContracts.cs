@@ -48,8 +48,12 @@ public readonly struct EngineCommand
     public readonly string? Text;
     public readonly Action? Work;
 
-    private EngineCommand(CommandKind kind, int connection, FrameBuffer? buffer, CodecError reason, string? text, Action? work = null)
+    /// <summary>For a Dial: <see cref="NodeKind.Voter"/> opens a link between voters (see <see cref="DialVoter"/>); otherwise 0.</summary>
+    public readonly NodeKind DialAs;
+
+    private EngineCommand(CommandKind kind, int connection, FrameBuffer? buffer, CodecError reason, string? text, Action? work = null, NodeKind dialAs = 0)
     {
+        DialAs = dialAs;
         Kind = kind;
         Connection = connection;
         Buffer = buffer;
@@ -61,6 +65,12 @@ public readonly struct EngineCommand
     public static EngineCommand Send(int connection, FrameBuffer buffer) => new(CommandKind.Send, connection, buffer, CodecError.None, null);
     public static EngineCommand Close(int connection, CodecError reason, string message) => new(CommandKind.Close, connection, null, reason, message);
     public static EngineCommand Dial(string nodeId) => new(CommandKind.Dial, 0, null, CodecError.None, nodeId);
+
+    /// <summary>
+    /// Dials another voter's peer port for an election link: the driver sends <see cref="IEngine.LocalHello"/> with
+    /// <see cref="NodeKind.Voter"/> as its kind, and both ends see the other as a <see cref="NodeKind.Voter"/> peer.
+    /// </summary>
+    public static EngineCommand DialVoter(string nodeId) => new(CommandKind.Dial, 0, null, CodecError.None, nodeId, dialAs: NodeKind.Voter);
 
     /// <summary>
     /// A blocking fsync for the driver to run without holding up the engine: frames keep arriving and appending while

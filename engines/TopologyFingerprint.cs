@@ -5,8 +5,10 @@ namespace GeoRelay.Engines;
 /// <summary>A stable hash of who is where, so nodes with different topology files refuse each other.</summary>
 public static class TopologyFingerprint
 {
+    /// <summary>Hashes the file's view: every node gets the same value whoever leads at the moment.</summary>
     public static ulong Of(TopologyConfig topology)
     {
+        topology = topology.AsWritten;
         var text = new System.Text.StringBuilder();
         text.Append(topology.Cluster).Append('|').Append(topology.LeaderId);
         foreach (var dc in topology.Datacenters)
@@ -16,6 +18,8 @@ public static class TopologyFingerprint
             text.Append(";m=");
             foreach (var m in dc.Members) text.Append(m).Append(',');
         }
+        // Absent in older files: their hash stays what it was.
+        if (topology.LeaderCandidates is { } candidates) text.Append("|c=").AppendJoin(',', candidates);
         return GeoRelay.Codec.Frames.ProtocolVersion.Fnv1a64(text.ToString());
     }
 }

@@ -15,7 +15,7 @@ namespace GeoRelay.Leader;
 /// in groups, and each tick sends every datacenter one batch (through its relay, or directly to its
 /// members), never waiting for acks; tracks acks to move the commit index.
 /// </summary>
-public sealed partial class LeaderEngine : IEngine
+public sealed partial class LeaderEngine : IEngine, IDisposable
 {
     private enum LinkKind : byte { Relay, Member, Publisher, Other }
 
@@ -55,6 +55,12 @@ public sealed partial class LeaderEngine : IEngine
     /// <summary>The durable index the commit and the batches last saw; the sync thread moves the log's ahead of it.</summary>
     private ulong _durableSeen;
     private readonly long[] _lastBatchMicros;
+    /// <summary>
+    /// The first index of this leader's epoch: the commit index moves only onto entries of its own epoch, never by
+    /// counting copies of an earlier leader's entries (Raft §5.4.2: such an entry can be replicated on a majority and
+    /// still be overwritten). Earlier entries commit with the first entry of this epoch, the no-op it starts with.
+    /// </summary>
+    private readonly ulong _ownEpochFrom;
 
     public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
         LeaderOptions? options = null, ILogger? logger = null)
@@ -81,13 +87,19 @@ public sealed partial class LeaderEngine : IEngine
             for (int s = 0; s < dc.Members.Length; s++) _memberIndex[dc.Members[s].Id] = (d, s);
             for (int p = 0; p < dc.Config.Relays.Count; p++) _relayIndex[dc.Config.Relays[p]] = (d, p);
             if (_options.UseRelays && dc.HasRelays && !dc.Config.IsLeaderDatacenter) dc.CurrentRelay = 0;
-            else dc.DirectSinceMicros = dc.HasRelays ? env.NowMicros : -1;
+            else dc.DirectSinceMicros = dc.HasRelays && !dc.Config.IsLeaderDatacenter ? env.NowMicros : -1;
             members += dc.Members.Length;
         }
         _durableScratch = new ulong[members];
         _lastBatchMicros = new long[_datacenters.Length];
         Array.Fill(_lastBatchMicros, long.MinValue / 2);
         // Entries the log already holds were accepted before a restart; nothing of them is known committed.
+        _ownEpochFrom = FirstIndexOfEpoch(log, epoch);
+        if (_ownEpochFrom > log.LastIndex && log.LastIndex > 0)
+        {
+            Append(InternalEntries.NoOpKey.ToArray(), default, WallClock.UnixMicros(), internalEntry: true);
+            LeaderLog.EpochStarted(_logger, epoch, log.LastIndex);
+        }
         LocalHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, epoch, topology.Cluster, _topologyHash,
             _compressionLevel > 0 ? Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta : Capabilities.Mux | Capabilities.Delta);
     }
@@ -116,6 +128,14 @@ public sealed partial class LeaderEngine : IEngine
         }
     }
 
+    /// <summary>The durable index a member has acked (directly or through its relay); 0 for unknown nodes.</summary>
+    public ulong DurableOf(string memberId) =>
+        _memberIndex.TryGetValue(memberId, out var m) ? _datacenters[m.Datacenter].Members[m.Slot].Durable : 0;
+
+    /// <summary>Whether the member's acks reach this leader now (directly or through its relay).</summary>
+    public bool Reaches(string memberId) =>
+        _memberIndex.TryGetValue(memberId, out var m) && _datacenters[m.Datacenter].Members[m.Slot].Reachable;
+
     /// <summary>Highest index durable on every reachable member of the datacenter (at least one).</summary>
     public ulong DeliveredTo(string datacenter)
     {
@@ -125,8 +145,14 @@ public sealed partial class LeaderEngine : IEngine
     }
 
     /// <summary>Appends one entry (not yet durable); returns its index.</summary>
-    public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros)
+    /// <exception cref="ArgumentException">The key is reserved for internal entries, or the key or payload is too large.</exception>
+    public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros) =>
+        Append(key, payload, timestampMicros, internalEntry: false);
+
+    private ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros, bool internalEntry)
     {
+        if (!internalEntry && InternalEntries.IsInternal(key.Span))
+            throw new ArgumentException("keys starting with a zero byte are reserved for the cluster's own entries", nameof(key));
         if (key.Length > EntryRecord.MaxKeyLength)
             throw new ArgumentException($"key is {key.Length} bytes, over the maximum of {EntryRecord.MaxKeyLength}", nameof(key));
         if (payload.Length > _maxFrame / 2)
@@ -160,11 +186,7 @@ public sealed partial class LeaderEngine : IEngine
             _links[connection] = new Link(channel, LinkKind.Publisher, -1, -1);
             return;
         }
-        if (peer.Epoch > Epoch)
-        {
-            LeaderLog.Deposed(_logger, peer.NodeId, peer.Epoch, Epoch);
-            Deposed = true;
-        }
+        if (peer.Epoch > Epoch) Depose(peer.NodeId, peer.Epoch);
         if (_relayIndex.TryGetValue(peer.NodeId, out var p))
         {
             var dc = _datacenters[p.Datacenter];
@@ -298,11 +320,7 @@ public sealed partial class LeaderEngine : IEngine
                 break;
             case FrameType.Error:
                 var error = ErrorFrame.Read(payload);
-                if (error.Code == CodecError.StaleEpoch)
-                {
-                    LeaderLog.Deposed(_logger, channel.Peer.NodeId, 0, Epoch);
-                    Deposed = true;
-                }
+                if (error.Code == CodecError.StaleEpoch) Depose(channel.Peer.NodeId, 0);
                 Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported " + error.Code));
                 break;
             default:
@@ -332,7 +350,7 @@ public sealed partial class LeaderEngine : IEngine
             if ((uint)progress.Slot >= (uint)dc.Members.Length)
                 throw new CodecException(CodecError.Corrupt, $"DcAck names member slot {progress.Slot}; {dc.Config.Name} has {dc.Members.Length}");
             var member = dc.Members[progress.Slot];
-            ulong trusted = Trusted(progress.DurableIndex, progress.DurableEpoch);
+            ulong trusted = Trusted(progress.DurableIndex, progress.DurableEpoch, progress.Commit);
             if (trusted > member.Durable) member.Durable = trusted;
             bool up = progress.State != MemberLinkState.Down;
             if (up && (first || !member.Reachable || progress.State == MemberLinkState.Resync))
@@ -345,7 +363,7 @@ public sealed partial class LeaderEngine : IEngine
     private void OnMemberAck(DatacenterState dc, int slot, Ack ack)
     {
         var member = dc.Members[slot];
-        ulong trusted = Trusted(ack.DurableIndex, ack.DurableEpoch);
+        ulong trusted = Trusted(ack.DurableIndex, ack.DurableEpoch, ack.Commit);
         if (trusted > member.Durable) member.Durable = trusted;
         if (!member.Reachable)
         {
@@ -357,13 +375,18 @@ public sealed partial class LeaderEngine : IEngine
     }
 
     /// <summary>
-    /// How much of a member's durable log is known to be this leader's log. By the log matching rule (one
-    /// leader per epoch writes each index once), an entry with the same index and epoch as ours means
-    /// everything up to it matches. Otherwise the member holds an old leader's suffix we lack (a leader
-    /// restarted on a log that lost entries): only what is committed is known to match, and the rest is
-    /// resent, so the member replaces the conflicting entries.
+    /// How much of a member's durable log is known to be this leader's log. By the log matching rule (one leader per
+    /// epoch writes each index once, and every log grows only from a point where it matched), an entry with the same
+    /// index and epoch as ours means everything up to it matches. Otherwise the member holds a deposed leader's
+    /// suffix we lack; what it knows committed (<paramref name="memberCommit"/>) is in every log, ours included, so its
+    /// log matches up to there, and the rest is resent: the member replaces the conflicting entries.
     /// </summary>
-    private ulong Trusted(ulong durable, ulong durableEpoch)
+    /// <remarks>
+    /// Our own commit index proves nothing about a member: a member cut off while an old leader wrote can hold a
+    /// different entry at an index that committed without it. Trusting it (as this did before elections) let such a
+    /// member keep that entry under later ones, found by the voter chaos simulation.
+    /// </remarks>
+    private ulong Trusted(ulong durable, ulong durableEpoch, ulong memberCommit)
     {
         if (durable == 0) return 0;
         if (durable <= _log.LastIndex)
@@ -371,7 +394,7 @@ public sealed partial class LeaderEngine : IEngine
             if (durableEpoch == Epoch) return durable; // written by this leader, which never rewrites its log
             if (_log.TryGet(durable, out var ours) && ours.Epoch == durableEpoch) return durable;
         }
-        return Math.Min(durable, _commitIndex);
+        return Math.Min(durable, memberCommit);
     }
 
     /// <summary>Acks moved: release window, move the datacenter's delivered index and the commit index.</summary>
@@ -406,13 +429,27 @@ public sealed partial class LeaderEngine : IEngine
         // the required-th highest durable index
         ulong candidate = _durableScratch[n - Math.Min(_requiredAcks, n)];
         candidate = Math.Min(candidate, _log.DurableIndex);
-        if (candidate > _commitIndex) _commitIndex = candidate;
+        if (candidate > _commitIndex && candidate >= _ownEpochFrom) _commitIndex = candidate;
         CompletePublishes();
     }
 
     private void OnPublish(int connection, System.Buffers.ReadOnlySequence<byte> payload)
     {
         var reader = PublishFrame.Read(payload, out var request, out var wait, out var count);
+        if (Deposed)
+        {
+            RefuseAsNotLeader(connection);
+            return;
+        }
+        // Checked whole before anything is appended: a refused request leaves no part of itself in the log.
+        var check = reader;
+        while (check.TryNext(out var key, out var value))
+        {
+            if (InternalEntries.IsInternal(key))
+                throw new CodecException(CodecError.Protocol, $"publish request {request}: keys starting with a zero byte are reserved for the cluster's own entries");
+            if (key.Length > EntryRecord.MaxKeyLength || value.Length > _maxFrame / 2)
+                throw new CodecException(CodecError.TooLarge, $"publish request {request}: an entry's key ({key.Length} bytes, at most {EntryRecord.MaxKeyLength}) or payload ({value.Length} bytes, at most {_maxFrame / 2}) is too large");
+        }
         long now = WallClock.UnixMicros();
         ulong first = _log.LastIndex + 1, last = _log.LastIndex;
         while (reader.TryNext(out var key, out var value))
@@ -420,6 +457,33 @@ public sealed partial class LeaderEngine : IEngine
         _pendingPublishes.Add(new PendingPublish(connection, request, first, last, wait));
         _ = count;
     }
+
+    /// <summary>
+    /// A higher epoch exists: this node no longer leads, so nothing it holds may be acknowledged as accepted.
+    /// Publishers waiting for an answer are told, and those that publish again are refused.
+    /// </summary>
+    private void Depose(string by, ulong epoch)
+    {
+        LeaderLog.Deposed(_logger, by, epoch, Epoch);
+        StopLeading();
+    }
+
+    /// <summary>
+    /// This node stops leading (its election lost the quorum or saw a later term): from now on it acknowledges
+    /// nothing, and publishers are told to go to the current leader.
+    /// </summary>
+    public void StopLeading()
+    {
+        if (Deposed) return;
+        Deposed = true;
+        _pendingPublishes.Clear();
+        foreach (var (connection, link) in _links)
+            if (link.Kind == LinkKind.Publisher) RefuseAsNotLeader(connection);
+    }
+
+    private void RefuseAsNotLeader(int connection) =>
+        Outbox.Add(EngineCommand.Close(connection, CodecError.NotLeader,
+            $"{_topology.LeaderId} no longer leads (a node has an epoch above {Epoch}); publish to the current leader"));
 
     private void CompletePublishes()
     {
@@ -563,6 +627,30 @@ public sealed partial class LeaderEngine : IEngine
         foreach (var m in dc.Members)
             if (m.DirectConnection >= 0 && m.Reachable && m.SentThrough < durable) return true;
         return false;
+    }
+
+    /// <summary>
+    /// The first index the log holds of <paramref name="epoch"/>, or the next index when its newest entry is older.
+    /// Epochs never decrease along a log, so a binary search finds it.
+    /// </summary>
+    private static ulong FirstIndexOfEpoch(IEntryLog log, ulong epoch)
+    {
+        if (log.LastIndex == 0 || log.LastEpoch < epoch) return log.LastIndex + 1;
+        ulong lo = Math.Max(log.FirstIndex, 1), hi = log.LastIndex;
+        while (lo < hi)
+        {
+            ulong mid = lo + (hi - lo) / 2;
+            if (log.TryGet(mid, out var e) && e.Epoch >= epoch) hi = mid;
+            else lo = mid + 1;
+        }
+        return lo;
+    }
+
+    /// <summary>Releases every link's compression state; the driver closes the connections.</summary>
+    public void Dispose()
+    {
+        foreach (var (_, link) in _links) link.Channel.Dispose();
+        _links.Clear();
     }
 
     private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);

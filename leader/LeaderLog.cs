@@ -23,6 +23,9 @@ internal static partial class LeaderLog
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Peer {Peer} has epoch {Epoch}, above ours ({Ours}): this leader is deposed")]
     public static partial void Deposed(ILogger logger, string peer, ulong epoch, ulong ours);
 
+    [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Epoch {Epoch} begins with a no-op at index {Index}: entries of earlier epochs commit with it")]
+    public static partial void EpochStarted(ILogger logger, ulong epoch, ulong index);
+
     [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "The leader did not run for {Millis} ms (a GC pause or an overloaded machine); that time is not held against its relays")]
     public static partial void Paused(ILogger logger, long millis);
 }

@@ -46,14 +46,14 @@ public sealed class MemberEngine : IEngine, IDisposable
     {
         _topology = topology;
         _self = topology.GetNode(nodeId);
-        if (_self.Role != NodeRole.Member) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a member", nameof(nodeId));
+        // The preferred leader follows as a member too while another voter leads.
+        if (!topology.IsVoter(nodeId)) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a member", nameof(nodeId));
         _log = log;
         _sync = new GroupSync(log.Flush, log.FlushWaitsForDisk);
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _topologyHash = TopologyFingerprint.Of(topology);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
-        _allowedUpstreams.Add(topology.LeaderId);
         foreach (var p in topology.GetDatacenter(_self.Datacenter).Relays) _allowedUpstreams.Add(p);
         _highestEpoch = log.LastEpoch;
         _delivered = log.DurableIndex;
@@ -75,6 +75,20 @@ public sealed class MemberEngine : IEngine, IDisposable
     public int UpstreamCount => _upstreams.Count;
 
     /// <summary>
+    /// This voter's election term moved to <paramref name="epoch"/>: leaders of earlier epochs are fenced from now on,
+    /// as Raft's followers refuse Appends of a term below their own.
+    /// </summary>
+    public void ObserveEpoch(ulong epoch)
+    {
+        if (epoch <= _highestEpoch) return;
+        _highestEpoch = epoch;
+        LocalHello = LocalHello with { Epoch = epoch };
+        _matched = 0;
+        foreach (var (connection, channel) in _upstreams)
+            if (channel.Peer.Kind == NodeKind.Leader && channel.Peer.Epoch < epoch) Fence(connection, channel.Peer.Epoch);
+    }
+
+    /// <summary>
     /// Starts a clean stop: frames from upstream are no longer taken (Appends that arrive from now on are left for
     /// the leader to resend once this member is back), what was appended is made durable, then one last Ack with
     /// that durable index goes to every upstream. The log then ends at an index this member acked.
@@ -86,7 +100,8 @@ public sealed class MemberEngine : IEngine, IDisposable
 
     public CodecException? CheckPeer(in Hello hello, PortKind port) =>
         PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
-            mayFeed: _allowedUpstreams.Contains(hello.NodeId) && hello.Kind is NodeKind.Leader or NodeKind.Relay, _highestEpoch);
+            mayFeed: hello.Kind == NodeKind.Leader ? _topology.CanLead(hello.NodeId) && hello.NodeId != _self.Id
+                : hello.Kind == NodeKind.Relay && _allowedUpstreams.Contains(hello.NodeId), _highestEpoch);
 
     public void OnConnected(int connection, PeerInfo peer)
     {
@@ -247,7 +262,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         _scratch.Clear();
         ulong durable = _log.DurableIndex;
         ulong durableEpoch = durable == 0 ? 0 : durable == _log.LastIndex ? _log.LastEpoch : _log.TryGet(durable, out var e) ? e.Epoch : 0;
-        new Ack(_highestEpoch, durable, _log.LastIndex, durableEpoch).Write(_scratch);
+        new Ack(_highestEpoch, durable, _log.LastIndex, durableEpoch, Math.Min(_commit, durable)).Write(_scratch);
         Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.Ack, _scratch.WrittenSpan, compress: false)));
         channel.LastSentMicros = _env.NowMicros;
     }

@@ -27,6 +27,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         public PeerChannel? Channel;
         public ulong Durable;
         public ulong DurableEpoch;
+        public ulong Commit;
         public MemberLinkState State = MemberLinkState.Down;
         public bool DialPending;
         public Backoff Backoff;
@@ -128,7 +129,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         if (port == PortKind.Learner && Unfed(_env.NowMicros))
             return new CodecException(CodecError.Shutdown, $"{_self.Id} has had no feed from the leader for {(_env.NowMicros - _upstreamLostMicros) / 1000} ms; try another relay or member");
         return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
-            mayFeed: hello.Kind == NodeKind.Leader && hello.NodeId == _topology.LeaderId, _highestEpoch);
+            mayFeed: hello.Kind == NodeKind.Leader && _topology.CanLead(hello.NodeId), _highestEpoch);
     }
 
     private bool Unfed(long now) => _upstream is null && now - _upstreamLostMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
@@ -249,6 +250,7 @@ public sealed class RelayEngine : IEngine, IDisposable
                     }
                     member.Durable = ack.DurableIndex;
                     member.DurableEpoch = ack.DurableEpoch;
+                    member.Commit = ack.Commit;
                     _ackDirty = true;
                     if (ack.Epoch > _highestEpoch)
                     {
@@ -421,7 +423,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         for (int i = 0; i < _members.Length; i++)
         {
             var m = _members[i];
-            progress[i] = new MemberProgress(m.Slot, m.Durable, m.State, m.DurableEpoch);
+            progress[i] = new MemberProgress(m.Slot, m.Durable, m.State, m.DurableEpoch, m.Commit);
             if (m.State == MemberLinkState.Resync) m.State = MemberLinkState.Up;
         }
         _scratch.Clear();

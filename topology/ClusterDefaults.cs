@@ -13,6 +13,16 @@ public sealed record ClusterDefaults
     /// datacenter. Default 500ms; must be longer than <see cref="Heartbeat"/>.</summary>
     public TimeSpan FailoverAfter { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary><c>elections</c>: the voters (the <c>leader</c> node and the members) elect the leader among themselves, and
+    /// another voter takes over when the leader is gone; <c>leader</c> then names the preferred leader. Default false
+    /// (the <c>leader</c> node always leads) until publishers follow leadership on their own.</summary>
+    public bool Elections { get; init; }
+
+    /// <summary><c>election-timeout</c>: a voter that hears nothing from a leader for this long (randomized per node
+    /// between it and twice it) calls an election; a leader that hears from no quorum for this long steps down.
+    /// Default 1s; at least twice <see cref="Heartbeat"/>, since the leader's heartbeats are what keep followers quiet.</summary>
+    public TimeSpan ElectionTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary><c>batch.max-bytes</c>: a batch is sent once it holds this many bytes of entries.
     /// Default 1MiB; at most <see cref="MaxFrame"/> and <see cref="Window"/>.</summary>
     public long BatchMaxBytes { get; init; } = 1L << 20;

@@ -33,7 +33,8 @@ public sealed record DatacenterConfig
     public required string Name { get; init; }
     /// <summary>Relay node ids in priority order (empty for the leader's datacenter).</summary>
     public required IReadOnlyList<string> Relays { get; init; }
-    /// <summary>Member node ids in file order; never empty.</summary>
+    /// <summary>Member node ids in file order; never empty in a file (a <see cref="TopologyConfig.LedBy"/> view may leave
+    /// the leading member's datacenter without other members).</summary>
     public required IReadOnlyList<string> Members { get; init; }
     /// <summary>The leader lives here and serves it directly.</summary>
     public bool IsLeaderDatacenter { get; init; }
@@ -56,6 +57,21 @@ public sealed record TopologyConfig
     /// <summary><c>insecure:</c> true lets nodes run without <see cref="Tls"/>: peers are then not authenticated
     /// and traffic is plaintext. Default false: a node without TLS refuses to start (see <see cref="SecurityPosture"/>).</summary>
     public bool Insecure { get; init; }
+
+    /// <summary><c>leader-candidates:</c> the voters that may lead, or null when every voter may.</summary>
+    public IReadOnlyList<string>? LeaderCandidates { get; init; }
+
+    /// <summary>
+    /// The node named by <c>leader:</c> in the file: the preferred leader, which leads whenever it is up and caught up.
+    /// <see cref="LeaderId"/> is the node leading this view of the topology (see <see cref="LedBy"/>).
+    /// </summary>
+    public string PreferredLeaderId
+    {
+        get => _preferredLeaderId ?? LeaderId;
+        init => _preferredLeaderId = value;
+    }
+
+    private readonly string? _preferredLeaderId;
 
     /// <summary><c>auth:</c> section, or null when learners and publishers need no token.</summary>
     public AuthConfig? Auth { get; init; }
@@ -113,6 +129,88 @@ public sealed record TopologyConfig
             }
             return count;
         }
+    }
+
+    /// <summary>The nodes that vote in elections: the preferred leader, then every member in file order. The same in every <see cref="LedBy"/> view.</summary>
+    public IEnumerable<string> Voters
+    {
+        get
+        {
+            yield return PreferredLeaderId;
+            foreach (var dc in _datacenters)
+            {
+                foreach (string id in dc.Members)
+                {
+                    if (id != PreferredLeaderId)
+                    {
+                        yield return id;
+                    }
+                }
+            }
+            if (LeaderId != PreferredLeaderId)
+            {
+                yield return LeaderId;
+            }
+        }
+    }
+
+    public bool IsVoter(string nodeId) => Nodes.TryGetValue(nodeId, out var node) && node.Role != NodeRole.Relay;
+
+    /// <summary>Whether the node may become leader: a voter, and listed in <see cref="LeaderCandidates"/> when that is given.</summary>
+    public bool CanLead(string nodeId) =>
+        IsVoter(nodeId) && (LeaderCandidates is null || LeaderCandidates.Contains(nodeId, StringComparer.Ordinal));
+
+    /// <summary>
+    /// The topology as it stands while <paramref name="leaderId"/> leads: that voter takes the leader's role (its
+    /// datacenter is then served directly, not through relays), and the node that led before becomes a member of its
+    /// own datacenter, listed last. Every node derives the same view from the same leader id, so the member slots a
+    /// relay reports match the leader's.
+    /// </summary>
+    /// <exception cref="ArgumentException">The node is not a voter.</exception>
+    public TopologyConfig LedBy(string leaderId)
+    {
+        // Always from the file's view, so the result does not depend on who led before.
+        var file = AsWritten;
+        return leaderId == LeaderId ? this : leaderId == file.LeaderId ? file : file.Reroot(leaderId);
+    }
+
+    /// <summary>This topology as the file wrote it (led by <see cref="PreferredLeaderId"/>).</summary>
+    public TopologyConfig AsWritten => _asWritten ?? this;
+
+    private TopologyConfig? _asWritten;
+
+    private TopologyConfig Reroot(string leaderId)
+    {
+        if (!IsVoter(leaderId))
+        {
+            throw new ArgumentException($"'{leaderId}' is not a voter of cluster '{Cluster}' and cannot lead", nameof(leaderId));
+        }
+        var nodes = new Dictionary<string, NodeConfig>(Nodes, StringComparer.Ordinal)
+        {
+            [LeaderId] = Nodes[LeaderId] with { Role = NodeRole.Member },
+            [leaderId] = Nodes[leaderId] with { Role = NodeRole.Leader },
+        };
+        string oldDc = Nodes[LeaderId].Datacenter, newDc = Nodes[leaderId].Datacenter;
+        var datacenters = new List<DatacenterConfig>(_datacenters.Count);
+        foreach (var dc in _datacenters)
+        {
+            var members = new List<string>(dc.Members.Count + 1);
+            foreach (string m in dc.Members)
+            {
+                if (m != leaderId)
+                {
+                    members.Add(m);
+                }
+            }
+            if (dc.Name == oldDc)
+            {
+                members.Add(LeaderId);
+            }
+            datacenters.Add(dc with { Members = members, IsLeaderDatacenter = dc.Name == newDc });
+        }
+        var view = this with { LeaderId = leaderId, PreferredLeaderId = LeaderId, Nodes = nodes, Datacenters = datacenters };
+        view._asWritten = this;
+        return view;
     }
 
     /// <summary>Member acks that commit an entry (<see cref="Quorum"/> over all members).</summary>

@@ -4,6 +4,7 @@ using GeoRelay.Server.Admin;
 using GeoRelay.Server.Hosting;
 using GeoRelay.Storage;
 using GeoRelay.Topology;
+using GeoRelay.Voter;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -60,7 +61,7 @@ public static class DaemonCommands
 
     public static IEnumerable<Command> Create()
     {
-        var epoch = new Option<ulong>("--epoch") { Description = "Leader epoch; must exceed any earlier leader's", DefaultValueFactory = _ => 1 };
+        var epoch = new Option<ulong>("--epoch") { Description = "Leader epoch; must exceed any earlier leader's (ignored with `elections: true`: the election's term is the epoch)", DefaultValueFactory = _ => 1 };
         var direct = new Option<bool>("--direct") { Description = "Send to every member directly (no relays), the baseline" };
         var noMux = new Option<bool>("--no-mux") { Description = "Repeat entry ranges per recipient instead of sharing them in one mux batch (a benchmark baseline)" };
         var compression = new Option<int?>("--compression-level") { Description = "zstd level on the leader's links; 0 turns compression off (default: the topology's)" };
@@ -77,13 +78,17 @@ public static class DaemonCommands
                 CompressionLevel = parse.GetValue(compression),
             };
             if (DataDirectory(parse, topology, topology.LeaderId) is not { } data) return Task.FromResult(2);
-            return RunAsync(parse, topology, topology.LeaderId, data, loggers => new LeaderNode(topology, parse.GetValue(epoch), data.Path, options, loggers), ct);
+            return RunAsync(parse, topology, topology.LeaderId, data, loggers => topology.Defaults.Elections
+                ? new VoterNode(topology, topology.LeaderId, data.Path, VoterOptions.Default with { Leader = options }, loggers)
+                : new LeaderNode(topology, parse.GetValue(epoch), data.Path, options, loggers), ct);
         });
 
         var relay = ReplicaCommand("relay", "Run a datacenter relay: fans batches out to members and learners", NodeRole.Relay,
             (topology, id, data, loggers) => new RelayNode(topology, id, data, loggers));
         var member = ReplicaCommand("member", "Run a member: a durable replica that acks and serves learners", NodeRole.Member,
-            (topology, id, data, loggers) => new MemberNode(topology, id, data, loggers));
+            (topology, id, data, loggers) => topology.Defaults.Elections
+                ? new VoterNode(topology, id, data, VoterOptions.Default, loggers)
+                : new MemberNode(topology, id, data, loggers));
         return [leader, relay, member];
     }
 
@@ -194,6 +199,7 @@ public static class DaemonCommands
         LeaderNode leader => leader.Host,
         RelayNode relay => relay.Host,
         MemberNode member => member.Host,
+        VoterNode voter => voter.Host,
         _ => throw new ArgumentException($"no engine host in {node.GetType().Name}", nameof(node)),
     };
 
@@ -253,6 +259,7 @@ public static class DaemonCommands
                     case LeaderNode leader: await leader.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
                     case RelayNode relay: await relay.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
                     case MemberNode member: await member.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
+                    case VoterNode voter: await voter.DrainAsync(settings.DrainTimeout).ConfigureAwait(false); break;
                 }
             }
             _otlp?.Dispose(); // pushes a last export

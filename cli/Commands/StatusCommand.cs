@@ -61,6 +61,9 @@ public static class StatusCommand
                                          $"last {N(r.Indexes.Last)}, durable {N(r.Indexes.Durable)}, commit {N(r.Indexes.Commit)}" +
                                          (r.Role == "relay" ? $", retained {N(r.Indexes.Retained)}" : "") +
                                          $"; lag {N(r.Lag)}; batches {N(r.Batches)}"));
+        if (r.Election is { } e)
+            console.MarkupLine(Markup.Escape($"election: term {N(e.Term)}, {e.Role}" + (e.Leader is null ? ", no leader known" : $", leader {e.Leader}") +
+                                             (e.VotedFor is null ? "" : $", voted for {e.VotedFor}") + $"; {N(e.RoleChanges)} role change(s) since start"));
         if (r.Datacenters.Count > 0)
         {
             var routes = new Table().Title("datacenters").AddColumns("datacenter", "route", "connected", "acked index", "lag",

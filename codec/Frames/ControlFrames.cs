@@ -92,10 +92,12 @@ public readonly record struct Heartbeat(ulong Epoch, ulong Commit, long TimeMicr
 
 /// <summary>
 /// A member's progress, and the epoch of its entry at <see cref="DurableIndex"/> (0 when empty), so the
-/// leader can tell a log that matches its own from an old leader's uncommitted suffix.
-/// <code>v epoch | v durable | v last | v durableEpoch</code>
+/// leader can tell a log that matches its own from an old leader's uncommitted suffix. <see cref="Commit"/> is
+/// what the member knows committed: those entries are every log's, so its log matches the leader's up to there
+/// even when the entry at <see cref="DurableIndex"/> does not.
+/// <code>v epoch | v durable | v last | v durableEpoch | v commit</code>
 /// </summary>
-public readonly record struct Ack(ulong Epoch, ulong DurableIndex, ulong LastIndex, ulong DurableEpoch = 0)
+public readonly record struct Ack(ulong Epoch, ulong DurableIndex, ulong LastIndex, ulong DurableEpoch = 0, ulong Commit = 0)
 {
     public void Write(IBufferWriter<byte> w)
     {
@@ -103,12 +105,13 @@ public readonly record struct Ack(ulong Epoch, ulong DurableIndex, ulong LastInd
         PayloadWriter.Varint(w, DurableIndex);
         PayloadWriter.Varint(w, LastIndex);
         PayloadWriter.Varint(w, DurableEpoch);
+        PayloadWriter.Varint(w, Commit);
     }
 
     public static Ack Read(ReadOnlySequence<byte> payload)
     {
         var r = new PayloadReader(payload, nameof(Ack));
-        var ack = new Ack(r.ReadVarint("epoch"), r.ReadVarint("durable"), r.ReadVarint("last"), r.ReadVarint("durableEpoch"));
+        var ack = new Ack(r.ReadVarint("epoch"), r.ReadVarint("durable"), r.ReadVarint("last"), r.ReadVarint("durableEpoch"), r.ReadVarint("commit"));
         r.ExpectEnd();
         if (ack.DurableIndex > ack.LastIndex) throw r.Corrupt("durable", "is above last");
         return ack;
@@ -123,11 +126,11 @@ public enum MemberLinkState : byte
     Resync = 2,
 }
 
-public readonly record struct MemberProgress(int Slot, ulong DurableIndex, MemberLinkState State, ulong DurableEpoch = 0);
+public readonly record struct MemberProgress(int Slot, ulong DurableIndex, MemberLinkState State, ulong DurableEpoch = 0, ulong Commit = 0);
 
 /// <summary>
 /// A relay's one aggregated ack for its datacenter.
-/// <code>v epoch | v retained | v n | n × (v slot | v durable | u8 state | v durableEpoch)</code>
+/// <code>v epoch | v retained | v n | n × (v slot | v durable | u8 state | v durableEpoch | v commit)</code>
 /// </summary>
 public readonly struct DcAck
 {
@@ -155,6 +158,7 @@ public readonly struct DcAck
             PayloadWriter.Varint(w, m.DurableIndex);
             PayloadWriter.Byte(w, (byte)m.State);
             PayloadWriter.Varint(w, m.DurableEpoch);
+            PayloadWriter.Varint(w, m.Commit);
         }
     }
 
@@ -164,8 +168,8 @@ public readonly struct DcAck
         var epoch = r.ReadVarint("epoch");
         var retained = r.ReadVarint("retained");
         var n = r.ReadVarint("count");
-        // Each member takes at least 4 bytes: check before allocating.
-        if (n > MaxMembers || (long)n * 4 > r.Remaining) throw r.Corrupt("count", $"{n} does not fit the payload");
+        // Each member takes at least 5 bytes: check before allocating.
+        if (n > MaxMembers || (long)n * 5 > r.Remaining) throw r.Corrupt("count", $"{n} does not fit the payload");
         var members = new MemberProgress[(int)n];
         for (int i = 0; i < members.Length; i++)
         {
@@ -174,7 +178,7 @@ public readonly struct DcAck
             var durable = r.ReadVarint("durable");
             var state = r.ReadByte("state");
             if (state > 2) throw r.Corrupt("state", $"{state} is not a link state");
-            members[i] = new MemberProgress((int)slot, durable, (MemberLinkState)state, r.ReadVarint("durableEpoch"));
+            members[i] = new MemberProgress((int)slot, durable, (MemberLinkState)state, r.ReadVarint("durableEpoch"), r.ReadVarint("commit"));
         }
         r.ExpectEnd();
         return new DcAck(epoch, retained, members);

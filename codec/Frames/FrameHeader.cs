@@ -19,6 +19,11 @@ public enum FrameType : byte
     Confirm = 12,
     Publish = 13,
     PublishAck = 14,
+    VoteRequest = 15,
+    VoteResponse = 16,
+    TimeoutNow = 17,
+    /// <summary>Between voters: the leader's liveness, and the followers' answers (check-quorum).</summary>
+    VoterBeat = 18,
 }
 
 [Flags]
@@ -41,7 +46,7 @@ public enum FrameFlags : byte
 public readonly struct FrameHeader
 {
     public const int Size = 6;
-    public const FrameType MaxType = FrameType.PublishAck;
+    public const FrameType MaxType = FrameType.VoterBeat;
 
     public readonly int PayloadLength;
     public readonly FrameType Type;

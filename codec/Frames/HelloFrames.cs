@@ -10,6 +10,8 @@ public enum NodeKind : byte
     Learner = 4,
     Publisher = 5,
     Tool = 6,
+    /// <summary>A voter's link to another voter, for elections (dialed by the lower node id); see VoterBeat.</summary>
+    Voter = 7,
 }
 
 [Flags]
@@ -74,7 +76,7 @@ public readonly record struct Hello(
         var hash = r.ReadUInt64("definitionsHash");
         var node = r.ReadString("nodeId", MaxIdLength);
         var kind = (NodeKind)r.ReadByte("kind");
-        if (kind is < NodeKind.Leader or > NodeKind.Tool) throw r.Corrupt("kind", $"{(byte)kind} is not a node kind");
+        if (kind is < NodeKind.Leader or > NodeKind.Voter) throw r.Corrupt("kind", $"{(byte)kind} is not a node kind");
         var epoch = r.ReadVarint("epoch");
         var caps = (Capabilities)r.ReadUInt32("capabilities");
         var cluster = r.ReadString("cluster", MaxIdLength);
@@ -104,7 +106,7 @@ public readonly record struct Welcome(ushort Version, string NodeId, NodeKind Ki
         var version = r.ReadUInt16("version");
         var node = r.ReadString("nodeId", Hello.MaxIdLength);
         var kind = (NodeKind)r.ReadByte("kind");
-        if (kind is < NodeKind.Leader or > NodeKind.Tool) throw r.Corrupt("kind", $"{(byte)kind} is not a node kind");
+        if (kind is < NodeKind.Leader or > NodeKind.Voter) throw r.Corrupt("kind", $"{(byte)kind} is not a node kind");
         var epoch = r.ReadVarint("epoch");
         var caps = (Capabilities)r.ReadUInt32("capabilities");
         r.ExpectEnd();
@@ -129,10 +131,12 @@ public static class ProtocolVersion
         "Entry:v gap,v epoch,v time,bytes key,bytes payload;" +
         "Append:u8 present,[v epoch],[v commit],v first,v count,entries;" +
         "Batch:u8 present,[v epoch],[v commit],v seq,v k,k*v slot,v first,v count,(k+1)*v skip,mux(k+1)*entries;" +
-        "Ack:v epoch,v durable,v last,v durableEpoch;DcAck:v epoch,v retained,v n,n*(v slot,v durable,u8 state,v durableEpoch);" +
+        "Ack:v epoch,v durable,v last,v durableEpoch,v commit;DcAck:v epoch,v retained,v n,n*(v slot,v durable,u8 state,v durableEpoch,v commit);" +
         "Subscribe:v from,bytes prefix,u8 flags;Deliver:v first,v count,v through,entries;" +
         "SnapshotRequired:v oldest;Confirm:v index;" +
-        "Publish:v request,u8 wait,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level";
+        "Publish:v request,u8 wait,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +
+        "VoteRequest:v term,v lastTerm,v lastIndex,u8 flags,str candidate;VoteResponse:v term,u8 flags,str reason;TimeoutNow:v term;" +
+        "VoterBeat:v term,u8 flags";
 
     public static readonly ulong DefinitionsHash = Fnv1a64(Definitions);
 

@@ -454,7 +454,7 @@ public sealed class LearnerFanout : IDisposable
         for (; i < _batch.Count; i++)
         {
             var e = _batch[i];
-            if (prefix is not null && !e.Key.Span.StartsWith(prefix)) continue;
+            if (!Wanted(e.Key.Span, prefix)) continue;
             int size = EntryRecord.SizeOf(e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Length, e.Payload.Length);
             if (count > 0 && (bytes + size > _options.MaxDeliverBytes || count >= _options.MaxDeliverEntries)) break;
             bytes += size;
@@ -465,6 +465,10 @@ public sealed class LearnerFanout : IDisposable
         through = i >= _batch.Count ? covered : lastIncluded;
         return i;
     }
+
+    /// <summary>An application entry under the learner's prefix (internal entries go to no learner).</summary>
+    private static bool Wanted(ReadOnlySpan<byte> key, byte[]? prefix) =>
+        !InternalEntries.IsInternal(key) && (prefix is null || key.StartsWith(prefix));
 
     private FrameBuffer Encode(int pos, int end, byte[]? prefix, ulong chunkFirst, int count, ulong through)
     {
@@ -486,7 +490,7 @@ public sealed class LearnerFanout : IDisposable
         for (int i = pos; i < end; i++)
         {
             var e = _batch[i];
-            if (prefix is not null && !e.Key.Span.StartsWith(prefix)) continue;
+            if (!Wanted(e.Key.Span, prefix)) continue;
             EntryRecord.Write(w, e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span);
             expected = e.Index + 1;
         }

@@ -1,5 +1,6 @@
 using GeoRelay.Leader;
 using GeoRelay.Server.Hosting;
+using GeoRelay.Relay;
 using GeoRelay.Relay.Learners;
 using GeoRelay.Topology;
 using GeoRelay.Engines;
@@ -29,7 +30,7 @@ public abstract class AdminNode
     public virtual IReadOnlyList<LearnerConnectionReport>? Learners() => null;
 
     /// <summary>Refused and cut connections by reason, every reason listed (0 included) so a metric exists before its first count.</summary>
-    private protected Dictionary<string, long> Refusals()
+    internal Dictionary<string, long> Refusals()
     {
         var counts = new Dictionary<string, long>();
         foreach (var (kind, count) in Host.Refusals.Snapshot()) counts[kind.ToString()] = count;
@@ -41,6 +42,7 @@ public abstract class AdminNode
         LeaderNode leader => new LeaderAdmin(leader),
         RelayNode relay => new RelayAdmin(relay),
         MemberNode member => new MemberAdmin(member),
+        VoterNode voter => new VoterAdmin(voter),
         _ => throw new ArgumentException($"no admin view for {node.GetType().Name}", nameof(node)),
     };
 
@@ -90,10 +92,10 @@ internal abstract class ReplicaAdmin(TopologyConfig topology, string nodeId) : A
     public override IReadOnlyList<LearnerConnectionReport> Learners() => Host.Invoke(_ => Connections(Fanout));
 
     /// <summary>Call under the engine lock.</summary>
-    private protected LearnerReport LearnersOf(LearnerFanout learners) =>
+    internal LearnerReport LearnersOf(LearnerFanout learners) =>
         new(learners.LearnerCount, learners.SlowConsumerCuts, learners.FramesSent, Connections(learners));
 
-    private List<LearnerConnectionReport> Connections(LearnerFanout learners)
+    private protected List<LearnerConnectionReport> Connections(LearnerFanout learners)
     {
         var status = learners.Status();
         var list = new List<LearnerConnectionReport>(status.Count);
@@ -125,11 +127,14 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
     public override AckLatencyTracker? AckLatency => node.AckLatency;
     public override EngineHost Host => node.Host;
 
-    public override NodeStatusReport Status()
+    public override NodeStatusReport Status() => StatusOf(this, node.Host, node.Engine);
+
+    /// <summary>A leader engine's status (the leader daemon's, or a voter's while it leads).</summary>
+    internal static NodeStatusReport StatusOf(AdminNode view, EngineHost host, LeaderEngine engine)
     {
-        var traffic = TrafficByPeer(node.Host);
-        var (status, peerStatus, last, durable, commit) = node.Host.Invoke(_ =>
-            (node.Engine.Status(), node.Engine.PeerStatus(), node.Engine.LastIndex, node.Engine.DurableIndex, node.Engine.CommitIndex));
+        var traffic = TrafficByPeer(host);
+        var (status, peerStatus, last, durable, commit) = host.Invoke(_ =>
+            (engine.Status(), engine.PeerStatus(), engine.LastIndex, engine.DurableIndex, engine.CommitIndex));
         var datacenters = new List<DatacenterReport>(status.Count);
         var peers = new List<PeerReport>();
         long batches = 0;
@@ -146,9 +151,9 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
             foreach (var m in members)
                 peers.Add(Peer(m.Id, "member", s.Name, MemberReachName(m.Reach), traffic, m.Durable, Lag(last, m.Durable)));
         }
-        AddClients(peers, traffic, Datacenter);
-        return new NodeStatusReport(NodeId, "leader", Datacenter, node.Engine.Epoch, State,
-            new StatusIndexes(last, durable, commit, 0), Lag(last, commit), batches, peers, datacenters, null, Refusals());
+        AddClients(peers, traffic, view.Datacenter);
+        return new NodeStatusReport(view.NodeId, "leader", view.Datacenter, engine.Epoch, view.State,
+            new StatusIndexes(last, durable, commit, 0), Lag(last, commit), batches, peers, datacenters, null, view.Refusals());
     }
 
     private static string RelayStateName(RelayState state) => state switch
@@ -202,23 +207,47 @@ internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology,
     public override EngineHost Host => node.Host;
     private protected override LearnerFanout Fanout => node.Engine.Learners;
 
-    public override NodeStatusReport Status()
+    public override NodeStatusReport Status() => StatusOf(this, node.Host, node.Engine, Topology);
+
+    /// <summary>A member engine's status (the member daemon's, or a voter's while it follows).</summary>
+    internal static NodeStatusReport StatusOf(ReplicaAdmin view, EngineHost host, MemberEngine engine, TopologyConfig topology)
     {
-        var traffic = TrafficByPeer(node.Host);
-        var engine = node.Engine;
-        var (last, durable, commit, epoch, learners) = node.Host.Invoke(_ =>
+        var traffic = TrafficByPeer(host);
+        var (last, durable, commit, epoch, learners) = host.Invoke(_ =>
             (engine.LastIndex, engine.DurableIndex, engine.CommitIndex, engine.HighestEpoch,
-             LearnersOf(engine.Learners)));
+             view.LearnersOf(engine.Learners)));
         var peers = new List<PeerReport>();
         void Upstream(string id, string role, string dc)
         {
             traffic.TryGetValue(id, out var t);
             peers.Add(Peer(id, role, dc, t.Connections > 0 ? "connected" : "idle", traffic, null, null));
         }
-        Upstream(Topology.LeaderId, "leader", Topology.Leader.Datacenter);
-        foreach (var p in Topology.GetDatacenter(Datacenter).Relays) Upstream(p, "relay", Datacenter);
-        AddClients(peers, traffic, Datacenter);
-        return new NodeStatusReport(NodeId, "member", Datacenter, epoch, State,
-            new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners, Refusals());
+        Upstream(topology.LeaderId, "leader", topology.Leader.Datacenter);
+        foreach (var p in topology.GetDatacenter(view.Datacenter).Relays) Upstream(p, "relay", view.Datacenter);
+        AddClients(peers, traffic, view.Datacenter);
+        return new NodeStatusReport(view.NodeId, "member", view.Datacenter, epoch, view.State,
+            new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners, view.Refusals());
     }
+}
+
+/// <summary>A voter: the leader's view while it leads, the member's while it follows, and the election's state either way.</summary>
+internal sealed class VoterAdmin(VoterNode node) : ReplicaAdmin(node.Topology, node.NodeId)
+{
+    public override NodeRole Role => node.Engine.Leader is not null ? NodeRole.Leader : NodeRole.Member;
+    public override EngineHost Host => node.Host;
+    public override string State => node.Draining ? "draining" : "running";
+    private protected override LearnerFanout Fanout => node.Engine.Member?.Learners ?? EmptyFanout;
+
+    public override IReadOnlyList<LearnerConnectionReport> Learners() =>
+        node.Host.Invoke(_ => node.Engine.Member is null ? (IReadOnlyList<LearnerConnectionReport>)[] : Connections(node.Engine.Member.Learners));
+
+    public override NodeStatusReport Status()
+    {
+        var (leader, member) = node.Host.Invoke(_ => (node.Engine.Leader, node.Engine.Member));
+        var report = leader is not null ? LeaderAdmin.StatusOf(this, node.Host, leader) : MemberAdmin.StatusOf(this, node.Host, member!, Topology);
+        var (term, role, known, votedFor, changes) = node.ElectionState();
+        return report with { Election = new ElectionReport(term, role.ToString().ToLowerInvariant(), known, votedFor, changes) };
+    }
+
+    private static LearnerFanout EmptyFanout => throw new InvalidOperationException("a leading voter serves no learners");
 }

@@ -18,7 +18,14 @@ public sealed record NodeStatusReport(
     IReadOnlyList<PeerReport> Peers,
     IReadOnlyList<DatacenterReport> Datacenters,
     LearnerReport? Learners,
-    IReadOnlyDictionary<string, long>? Refusals = null);
+    IReadOnlyDictionary<string, long>? Refusals = null,
+    ElectionReport? Election = null);
+
+/// <summary>A voter's election state (nodes with <c>elections: true</c>).</summary>
+/// <param name="Role">follower, precandidate, candidate or leader.</param>
+/// <param name="Leader">The leader this voter knows of in <paramref name="Term"/>, if any.</param>
+/// <param name="RoleChanges">Times this node took or gave up the leader's role since it started.</param>
+public sealed record ElectionReport(ulong Term, string Role, string? Leader, string? VotedFor, int RoleChanges);
 
 /// <param name="Retained">A relay's retention head (what it can serve learners); 0 elsewhere.</param>
 public sealed record StatusIndexes(ulong Last, ulong Durable, ulong Commit, ulong Retained);

@@ -73,7 +73,7 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
     }
 
     // The loop hands dials and syncs out, and the dialer and the sync thread call back into the loop: these close the circle.
-    private Task DialAsync(string nodeId) => _dialer.DialAsync(nodeId);
+    private Task DialAsync(string nodeId, GeoRelay.Codec.Frames.NodeKind dialAs) => _dialer.DialAsync(nodeId, dialAs);
     private bool OnSynced() => _loop.OnSynced();
     private void OnSyncFailed(DiskFailedException e) => _loop.ReportDiskFailure(e);
 

@@ -21,7 +21,7 @@ namespace GeoRelay.Server.Hosting;
 /// its connections and the daemon exits.
 /// </remarks>
 internal sealed class EngineLoop(object gate, ConnectionTable connections, PublishBackPressure publish, SyncThread sync,
-    Func<string, Task> dial, TimeSpan tick, ILogger logger, CancellationToken stopping)
+    Func<string, NodeKind, Task> dial, TimeSpan tick, ILogger logger, CancellationToken stopping)
 {
     private const long SweepMicros = 100_000;
     /// <summary>A timer this much later than asked for is logged: the process was not running.</summary>
@@ -324,7 +324,7 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
                     break;
                 case CommandKind.Dial:
                     if (!stopping.IsCancellationRequested)
-                        _ = Task.Run(() => dial(command.Text!));
+                        _ = Task.Run(() => dial(command.Text!, command.DialAs));
                     break;
                 case CommandKind.Sync:
                     sync.Request(command.Work!);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
 using GeoRelay.Engines;
 using GeoRelay.Server.Security;
 using GeoRelay.Transport;
@@ -19,7 +20,8 @@ internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOpti
     // Peers already warned about (once each): dials run concurrently.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _warnedNodes = new();
 
-    public async Task DialAsync(string nodeId)
+    /// <param name="dialAs"><see cref="NodeKind.Voter"/> for an election link (see <see cref="EngineCommand.DialVoter"/>).</param>
+    public async Task DialAsync(string nodeId, NodeKind dialAs = 0)
     {
         var endPoint = resolve(nodeId);
         if (endPoint is null)
@@ -38,10 +40,11 @@ internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOpti
                 ? await FramedConnection.ConnectTlsAsync(endPoint, options, tls.ClientOptions(nodeId, expectedNodeId: nodeId), cts.Token).ConfigureAwait(false)
                 : await FramedConnection.ConnectAsync(endPoint, options, cts.Token).ConfigureAwait(false);
             connection.StartWriting();
-            var welcome = await Handshake.DialAsync(connection, loop.LocalHello, options.HandshakeTimeout, cts.Token).ConfigureAwait(false);
+            var hello = dialAs == NodeKind.Voter ? loop.LocalHello with { Kind = NodeKind.Voter } : loop.LocalHello;
+            var welcome = await Handshake.DialAsync(connection, hello, options.HandshakeTimeout, cts.Token).ConfigureAwait(false);
             if (welcome.NodeId != nodeId)
                 throw new CodecException(CodecError.UnknownNode, $"dialed {nodeId} at {endPoint} but {welcome.NodeId} answered");
-            await reader.RunAsync(connection, new PeerInfo(welcome.NodeId, welcome.Kind, welcome.Epoch, PortKind.Outbound), null).ConfigureAwait(false);
+            await reader.RunAsync(connection, new PeerInfo(welcome.NodeId, dialAs == NodeKind.Voter ? NodeKind.Voter : welcome.Kind, welcome.Epoch, PortKind.Outbound), null).ConfigureAwait(false);
         }
         catch (Exception e) when (e is CodecException or HandshakeRefusedException or OperationCanceledException or IOException or SocketException or AuthenticationException)
         {

@@ -52,32 +52,7 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
         catch (DiskFailedException e) { Host.ReportDiskFailure(e); }
     }
 
-    /// <summary>
-    /// Waits, at most <paramref name="bound"/>, until <paramref name="done"/> holds after an engine event, checked under
-    /// the engine's lock; false on timeout or when the disk failed meanwhile.
-    /// </summary>
-    private protected async Task<bool> WaitForAsync(Func<bool> done, TimeSpan bound)
-    {
-        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Check()
-        {
-            if (done()) reached.TrySetResult();
-        }
-        try
-        {
-            Host.Invoke(_ => { Check(); Host.AfterDrain = Check; return 0; });
-            var first = await Task.WhenAny(reached.Task, Host.Failed).WaitAsync(bound).ConfigureAwait(false);
-            return first == reached.Task;
-        }
-        catch (Exception e) when (e is TimeoutException or DiskFailedException)
-        {
-            return false;
-        }
-        finally
-        {
-            Host.Invoke(_ => Host.AfterDrain = null);
-        }
-    }
+    private protected Task<bool> WaitForAsync(Func<bool> done, TimeSpan bound) => EngineWaits.UntilAsync(Host, done, bound);
 }
 
 /// <summary>A relay (relay daemon).</summary>

@@ -10,9 +10,9 @@ namespace GeoRelay.Topology.Internal;
 /// </summary>
 internal sealed partial class TopologyReader(string fileName)
 {
-    private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes", "tls", "auth", "insecure"];
+    private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes", "tls", "auth", "insecure", "leader-candidates"];
     private static readonly string[] DefaultsKeys =
-        ["heartbeat", "failover-after", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync",
+        ["heartbeat", "failover-after", "election-timeout", "elections", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync",
          "idle-timeout", "frame-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second"];
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
     private static readonly string[] CompressionKeys = ["level", "local-level"];
@@ -99,6 +99,7 @@ internal sealed partial class TopologyReader(string fileName)
         AuthConfig? auth = null;
         bool insecure = false;
         YamlNode? insecureAt = null;
+        List<YamlScalar>? candidates = null;
         var present = new HashSet<string>(StringComparer.Ordinal);
 
         ForEachKey(top, "at the top level", TopLevelKeys, (key, keyNode, value) =>
@@ -165,6 +166,13 @@ internal sealed partial class TopologyReader(string fileName)
                     insecure = ReadBool(value, "insecure", false);
                     insecureAt = value;
                     break;
+                case "leader-candidates":
+                    candidates = ReadIdList(value, "leader-candidates");
+                    if (candidates is { Count: 0 })
+                    {
+                        Problem(value, "leader-candidates is empty; leave it out to let every voter lead");
+                    }
+                    break;
             }
         });
 
@@ -217,6 +225,11 @@ internal sealed partial class TopologyReader(string fileName)
             Problem(quorumAt, $"quorum {quorum.Count} is larger than the {memberCount} member{(memberCount == 1 ? "" : "s")} of the cluster");
         }
 
+        if (candidates is not null && nodes is not null && leader is not null)
+        {
+            CheckCandidates(candidates, nodes, leader);
+        }
+
         if (insecure && present.Contains("tls"))
         {
             Problem(insecureAt!, "insecure: true contradicts the 'tls' section; remove one (with tls every link is authenticated and encrypted)");
@@ -227,7 +240,10 @@ internal sealed partial class TopologyReader(string fileName)
             return Finish(null);
         }
         CheckSecurityPosture(top, tls, insecure, insecureAt, nodes);
-        return Finish(Build(cluster, leader, quorum, defaults, datacenters, nodes, sourcePath) with { Tls = tls, Auth = auth, Insecure = insecure });
+        return Finish(Build(cluster, leader, quorum, defaults, datacenters, nodes, sourcePath) with
+        {
+            Tls = tls, Auth = auth, Insecure = insecure, LeaderCandidates = candidates?.ConvertAll(c => c.Value),
+        });
     }
 
     private TopologyLoadResult Finish(TopologyConfig? config)
@@ -248,7 +264,7 @@ internal sealed partial class TopologyReader(string fileName)
     private ClusterDefaults ReadDefaults(YamlMapping map)
     {
         var d = ClusterDefaults.Default;
-        YamlNode? heartbeatAt = null, failoverAt = null, batchBytesAt = null, windowAt = null, maxFrameAt = null;
+        YamlNode? heartbeatAt = null, failoverAt = null, electionAt = null, batchBytesAt = null, windowAt = null, maxFrameAt = null;
 
         ForEachKey(map, "in 'defaults'", DefaultsKeys, (key, _, value) =>
         {
@@ -267,6 +283,16 @@ internal sealed partial class TopologyReader(string fileName)
                     {
                         d = d with { FailoverAfter = failover };
                         failoverAt = value;
+                    }
+                    break;
+                case "elections":
+                    d = d with { Elections = ReadBool(value, path, false) };
+                    break;
+                case "election-timeout":
+                    if (TryDuration(value, path, allowZero: false, out var election))
+                    {
+                        d = d with { ElectionTimeout = election };
+                        electionAt = value;
                     }
                     break;
                 case "window":
@@ -382,6 +408,10 @@ internal sealed partial class TopologyReader(string fileName)
         if ((failoverAt ?? heartbeatAt) is { } timingAt && d.FailoverAfter <= d.Heartbeat)
         {
             Problem(timingAt, $"defaults.failover-after ({ConfigUnits.FormatDuration(d.FailoverAfter)}) must be longer than defaults.heartbeat ({ConfigUnits.FormatDuration(d.Heartbeat)})");
+        }
+        if ((electionAt ?? heartbeatAt) is { } electionCheckAt && d.ElectionTimeout < 2 * d.Heartbeat)
+        {
+            Problem(electionCheckAt, $"defaults.election-timeout ({ConfigUnits.FormatDuration(d.ElectionTimeout)}) must be at least twice defaults.heartbeat ({ConfigUnits.FormatDuration(d.Heartbeat)}): followers that miss one heartbeat would call elections");
         }
         if ((batchBytesAt ?? maxFrameAt) is { } frameAt && d.BatchMaxBytes > d.MaxFrame)
         {
@@ -673,6 +703,49 @@ internal sealed partial class TopologyReader(string fileName)
             Nodes = nodeConfigs,
             SourcePath = sourcePath,
         };
+    }
+
+    /// <summary>A list of node ids (leader-candidates); null when it is not a list (reported).</summary>
+    private List<YamlScalar>? ReadIdList(YamlNode value, string path)
+    {
+        if (!Expect<YamlSequence>(value, path, out var list, $"{path}: [node-a, node-b]"))
+        {
+            return null;
+        }
+        var ids = new List<YamlScalar>(list.Items.Count);
+        foreach (var item in list.Items)
+        {
+            if (TryString(item, $"an entry of {path}", out string? _))
+            {
+                ids.Add((YamlScalar)item);
+            }
+        }
+        return ids;
+    }
+
+    /// <summary>Only voters (the leader and the members) may lead, and the preferred leader must be one of them.</summary>
+    private void CheckCandidates(List<YamlScalar> candidates, Dictionary<string, NodeDraft> nodes, NodeDraft leader)
+    {
+        var seen = new Dictionary<string, YamlScalar>(StringComparer.Ordinal);
+        foreach (var item in candidates)
+        {
+            if (!seen.TryAdd(item.Value, item))
+            {
+                Problem(item, $"leader-candidates lists '{item.Value}' twice (first at line {seen[item.Value].Line})");
+            }
+            else if (!nodes.TryGetValue(item.Value, out var node))
+            {
+                Problem(item, $"leader-candidates: '{item.Value}' is not a node" + Suggest(item.Value, nodes.Keys));
+            }
+            else if (node.Role == NodeRole.Relay)
+            {
+                Problem(item, $"leader-candidates: '{item.Value}' is a relay; only the leader and members vote and may lead");
+            }
+        }
+        if (candidates.Count > 0 && !seen.ContainsKey(leader.Id))
+        {
+            Problem(candidates[0], $"leader-candidates must include the preferred leader '{leader.Id}' (named by 'leader')");
+        }
     }
 
     // ---- helpers ----

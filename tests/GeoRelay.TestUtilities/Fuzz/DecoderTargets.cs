@@ -93,6 +93,10 @@ public static class DecoderTargets
             while (reader.TryNext(out var key, out var payload)) _ = key.Length + payload.Length;
         }),
         new("publish-ack", bytes => PublishAck.Read(Seq(bytes))),
+        new("vote-request", bytes => VoteRequest.Read(Seq(bytes))),
+        new("vote-response", bytes => VoteResponse.Read(Seq(bytes))),
+        new("timeout-now", bytes => TimeoutNow.Read(Seq(bytes))),
+        new("voter-beat", bytes => VoterBeat.Read(Seq(bytes))),
         new("zstd-stream", bytes =>
         {
             using var decompressor = new ZstdStreamDecompressor();
@@ -131,6 +135,10 @@ public static class DecoderTargets
             for (int i = 0; i < 3; i++) PublishFrame.WriteEntry(w, Encoding.UTF8.GetBytes($"k{i}"), Encoding.UTF8.GetBytes($"payload {i}"));
         }));
         yield return ("publish-ack", "committed", Write(new PublishAck(9, 100, 3, WaitLevel.Committed).Write));
+        yield return ("vote-request", "pre-vote", Write(new VoteRequest(8, 7, 120, VoteRequestFlags.PreVote, "eu-m1").Write));
+        yield return ("vote-response", "refused", Write(new VoteResponse(8, VoteResponseFlags.None, "already voted for us-m2 in term 8").Write));
+        yield return ("timeout-now", "term", Write(new TimeoutNow(8).Write));
+        yield return ("voter-beat", "from-leader", Write(new VoterBeat(8, FromLeader: true).Write));
         using var compressor = new ZstdStreamCompressor(3);
         yield return ("zstd-stream", "entries", Write(w => compressor.CompressMessage(entries, w)));
         var frame = new ArrayBufferWriter<byte>();

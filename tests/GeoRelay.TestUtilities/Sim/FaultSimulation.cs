@@ -1,3 +1,4 @@
+using GeoRelay.Codec.Frames;
 using System.Text;
 using GeoRelay.Leader;
 using GeoRelay.Relay;
@@ -180,6 +181,7 @@ public sealed class FaultSimulation
                 var learner = new SimLearner($"learner-{dc.Name}-{i}", topology.Cluster, targets, _env)
                 {
                     Received = CheckLearnerEntry,
+                    MaySkip = index => _leaderLog.TryGet(index, out var held) && InternalEntries.IsInternal(held.Key.Span),
                 };
                 _learners.Add(learner);
                 _learnerDatacenter[learner.Id] = dc.Name;
@@ -523,6 +525,7 @@ public sealed class FaultSimulation
     {
         if (!_leaderLog.TryGet(index, out var e)) return $"got entry {index}, which the leader never wrote";
         if (e.Epoch != epoch || !e.Payload.Span.SequenceEqual(payload.Span)) return $"entry {index} differs from the leader's";
+        if (InternalEntries.IsInternal(e.Key.Span)) return $"entry {index} is the cluster's own (internal) and reached a learner";
         return null;
     }
 

@@ -51,7 +51,7 @@ public sealed class SimNetwork
     private readonly List<Node> _order = new();
     private readonly Dictionary<int, Link> _links = new();
     private readonly PriorityQueue<Delivery, (long, long)> _inFlight = new();
-    private readonly Queue<(Node From, string To)> _dials = new();
+    private readonly Queue<(Node From, string To, NodeKind As)> _dials = new();
     private readonly HashSet<(string, string)> _cut = new();
     private readonly Dictionary<(string, string), int> _slowed = new();
     private readonly Func<string, string, LinkProfile> _profile;
@@ -152,8 +152,8 @@ public sealed class SimNetwork
         int dials = _dials.Count;
         for (int i = 0; i < dials; i++)
         {
-            var (from, to) = _dials.Dequeue();
-            if (from.Up && _nodes.TryGetValue(from.Id, out var current) && current == from) Dial(from, to);
+            var (from, to, dialAs) = _dials.Dequeue();
+            if (from.Up && _nodes.TryGetValue(from.Id, out var current) && current == from) Dial(from, to, dialAs: dialAs);
         }
         for (int i = 0; i < _order.Count; i++)
         {
@@ -334,7 +334,7 @@ public sealed class SimNetwork
                 }
                 break;
             case CommandKind.Dial:
-                _dials.Enqueue((node, c.Text!)); // connects on the next step, like a real dial
+                _dials.Enqueue((node, c.Text!, c.DialAs)); // connects on the next step, like a real dial
                 break;
             case CommandKind.Sync:
                 // The disk is instant here; the engine is ticked next, as EngineHost does after a sync.
@@ -372,7 +372,7 @@ public sealed class SimNetwork
     /// <summary>Connects node <paramref name="from"/> to <paramref name="to"/>'s <paramref name="port"/> now (a learner dialing a relay's learner port).</summary>
     public void Connect(string from, string to, PortKind port) => Dial(_nodes[from], to, port);
 
-    private void Dial(Node from, string to, PortKind? port = null)
+    private void Dial(Node from, string to, PortKind? port = null, NodeKind dialAs = 0)
     {
         if (!_nodes.TryGetValue(to, out var target) || !target.Up || _cut.Contains(Pair(from.Id, to)))
         {
@@ -380,7 +380,8 @@ public sealed class SimNetwork
             return;
         }
         port ??= from.Engine.LocalHello.Kind == NodeKind.Learner ? PortKind.Learner : PortKind.Peer;
-        var refusal = target.Engine.CheckPeer(from.Engine.LocalHello, port.Value);
+        var hello = dialAs == NodeKind.Voter ? from.Engine.LocalHello with { Kind = NodeKind.Voter } : from.Engine.LocalHello;
+        var refusal = target.Engine.CheckPeer(hello, port.Value);
         if (refusal is not null)
         {
             DialFailed(from, to, refusal.Message);
@@ -390,11 +391,10 @@ public sealed class SimNetwork
         _links[outbound] = new Link(outbound, from, target, inbound);
         _links[inbound] = new Link(inbound, target, from, outbound);
         Mix((ulong)outbound);
-        var hello = from.Engine.LocalHello;
         if (!Connected(target, inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port.Value))) return;
         if (!_links.ContainsKey(outbound)) return;
         var back = target.Engine.LocalHello;
-        Connected(from, outbound, new PeerInfo(back.NodeId, back.Kind, back.Epoch, PortKind.Outbound));
+        Connected(from, outbound, new PeerInfo(back.NodeId, dialAs == NodeKind.Voter ? NodeKind.Voter : back.Kind, back.Epoch, PortKind.Outbound));
     }
 
     private void DialFailed(Node node, string to, string reason)

@@ -86,6 +86,24 @@ public sealed class LearnerFanoutTests
     }
 
     [Test]
+    public void Internal_entries_reach_no_learner_and_through_covers_them()
+    {
+        using var h = new FanoutHarness();
+        static string KeyOf(ulong i) => i == 4 ? "\0georelay.no-op" : "k/" + i;
+        var all = h.Connect(from: 1);
+        var filtered = h.Connect(from: 1, prefix: "k/");
+        h.Append(6, KeyOf);
+        Assert.That(Indexes(all), Is.EqualTo(new ulong[] { 1, 2, 3, 5, 6 }), "the no-op at 4 is the cluster's own");
+        Assert.That(Indexes(filtered), Is.EqualTo(Indexes(all)));
+        Assert.That(all.Through, Is.EqualTo(6UL));
+
+        // A learner resuming past it, or from it, misses nothing and sees nothing internal.
+        var resumed = h.Connect(from: 4);
+        h.Tick(2);
+        Assert.That(Indexes(resumed), Is.EqualTo(new ulong[] { 5, 6 }));
+    }
+
+    [Test]
     public void Prefix_filter_skips_entries_and_through_covers_them_so_resume_has_no_gap()
     {
         using var h = new FanoutHarness { KeepBuffers = true };

@@ -185,13 +185,15 @@ public sealed class SimulatedClusterTests
         RunUntil(c, () => c.Topology.AllMembers.All(m => ((MemberEngine)c.Network.Engine(m.Id)).HighestEpoch == 2)
             && relays.All(p => ((RelayEngine)c.Network.Engine(p)).HighestEpoch == 2), 20_000);
 
-        // Both write: only the successor's entries may land anywhere.
+        // Its epoch starts with a no-op at 101, through which 1..100 commit under epoch 2. Then both write: only
+        // the successor's entries may land anywhere.
+        Assert.That(newLog.TryGet(101, out var noOp) && GeoRelay.Codec.Frames.InternalEntries.IsInternal(noOp.Key.Span), Is.True);
         for (int i = 0; i < 30; i++)
         {
             c.Leader.Append(default, System.Text.Encoding.UTF8.GetBytes($"deposed-{i}"), c.Network.Clock.NowMicros);
             successor.Append(default, System.Text.Encoding.UTF8.GetBytes($"successor-{i}"), c.Network.Clock.NowMicros);
         }
-        RunUntil(c, () => c.MemberLogs.Values.All(l => l.DurableIndex == 130) && successor.CommitIndex == 130, 20_000);
+        RunUntil(c, () => c.MemberLogs.Values.All(l => l.DurableIndex == 131) && successor.CommitIndex == 131, 20_000);
         for (int s = 0; s < 2_000; s++) c.Network.Step(); // the deposed leader keeps trying meanwhile
         AllMembersHold(c, newLog);
         Assert.That(c.Leader.CommitIndex, Is.EqualTo(100UL), "the deposed leader committed nothing of its own");
@@ -223,7 +225,9 @@ public sealed class SimulatedClusterTests
         for (int i = 0; i < 10; i++)
             successor.Append(default, System.Text.Encoding.UTF8.GetBytes($"epoch2-{i}"), c.Network.Clock.NowMicros);
         ulong lastCommit = 0;
-        for (int s = 0; s < 20_000 && !(c.MemberLogs.Values.All(l => l.LastIndex == 110 && l.DurableIndex == 110) && successor.CommitIndex == 110); s++)
+        // The successor's epoch begins with a no-op at 101; its 10 entries follow.
+        bool Done() => c.MemberLogs.Values.All(l => l.LastIndex == 111 && l.DurableIndex == 111) && successor.CommitIndex == 111;
+        for (int s = 0; s < 20_000 && !Done(); s++)
         {
             c.Network.Step();
             Assert.That(successor.CommitIndex, Is.GreaterThanOrEqualTo(lastCommit));
@@ -233,6 +237,7 @@ public sealed class SimulatedClusterTests
                 Assert.That(c.MemberLogs.Values.Count(l => l.DurableIndex >= successor.CommitIndex && l.TryGet(successor.CommitIndex, out var e) && e.Epoch == 2),
                     Is.GreaterThanOrEqualTo(c.Topology.RequiredAcks));
         }
+        Assert.That(Done(), Is.True, "every member holds the successor's log and it committed");
         AllMembersHold(c, newLog);
         Assert.That(c.MemberLogs["us-m1"].TryGet(101, out var replaced) && replaced.Epoch == 2, Is.True, "us-m1's entry 101 is the new leader's");
     }

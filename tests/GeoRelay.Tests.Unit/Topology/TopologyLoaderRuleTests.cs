@@ -323,7 +323,7 @@ public sealed class TopologyLoaderRuleTests
 
     [Test]
     public void RootThatIsNotAMapping() =>
-        AssertOnlyProblem("- a\n- b\n", 1, 1, "expected a mapping with the keys cluster, leader, quorum, defaults, datacenters, nodes, tls, auth, insecure; found a list");
+        AssertOnlyProblem("- a\n- b\n", 1, 1, "expected a mapping with the keys cluster, leader, quorum, defaults, datacenters, nodes, tls, auth, insecure, leader-candidates; found a list");
 
     [Test]
     public void SecondDocumentIsRejected() =>

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using GeoRelay.Codec.Frames;
+using GeoRelay.LearnerClient;
+using GeoRelay.TestUtilities;
+using NUnit.Framework;
+using static GeoRelay.Tests.Integration.ClusterLoad;
+
+namespace GeoRelay.Tests.Integration.Elections;
+
+/// <summary>
+/// Real `georelay leader` and `georelay member` processes with <c>elections: true</c>: the voters elect a leader,
+/// SIGKILL of the leader makes another voter lead, and the preferred leader, restarted on its data, leads again.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class ElectionProcessTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    [Test]
+    public async Task AKilledLeaderIsReplacedByAnElectedMemberAndLeadsAgainWhenBack()
+    {
+        var clock = Stopwatch.StartNew();
+        using var cluster = new ClusterFixture("local.yaml", yaml => yaml + "\ndefaults:\n  elections: true\n");
+        await cluster.StartAllAsync();
+        string preferred = cluster.Topology.PreferredLeaderId;
+        var voters = cluster.Topology.Voters.ToList();
+
+        var first = await LeaderAsync(cluster, voters, v => v == preferred, "the preferred leader elected");
+        var published = await PublishCommittedAsync(cluster, "before", 100);
+
+        cluster.Processes[preferred].Kill();
+        var successor = await LeaderAsync(cluster, voters.Where(v => v != preferred).ToList(), _ => true, "a member elected after the kill");
+        Assert.That(successor.Term, Is.GreaterThan(first.Term));
+        var status = await StatusAsync(cluster, successor.Node);
+        Assert.That(status.GetProperty("role").GetString(), Is.EqualTo("leader"), "the member's /status says it leads");
+        var shown = cluster.Run("status", $"status --admin {cluster.Topology.GetNode(successor.Node).Admin}");
+        Assert.That(await shown.WaitForExitAsync(Patience), Is.EqualTo(0), shown.Output);
+        Assert.That(shown.Output, Does.Contain($"election: term {successor.Term}, leader, leader {successor.Node}"));
+        await Poll.UntilAsync(async () => (await StatusAsync(cluster, successor.Node)).GetProperty("indexes").GetProperty("commit").GetUInt64(),
+            commit => commit > published.Max(), "the successor commits its no-op, and with it what the old leader committed", Patience);
+
+        cluster.StartNode(preferred);
+        var back = await LeaderAsync(cluster, voters, v => v == preferred, "leadership back on the restarted preferred leader");
+        Assert.That(back.Term, Is.GreaterThan(successor.Term));
+        published.AddRange(await PublishCommittedAsync(cluster, "after", 100));
+
+        // Stop everything (the leader hands over first), then every voter's log holds the 200 entries once, in order.
+        foreach (var process in cluster.Processes.Values)
+            if (!process.HasExited) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
+        var expected = Enumerable.Range(0, 100).Select(i => $"before {i}").Concat(Enumerable.Range(0, 100).Select(i => $"after {i}")).ToList();
+        foreach (var voter in voters)
+        {
+            var entries = cluster.EntriesOf(voter).Where(e => !InternalEntries.IsInternal(e.Key.Span)).Select(e => Encoding.UTF8.GetString(e.Payload.Span)).ToList();
+            Assert.That(entries, Is.EqualTo(expected), $"{voter}'s log");
+        }
+        Assert.That(cluster.Processes[successor.Node].Output, Does.Contain($"leads term {successor.Term}"));
+        TestContext.Out.WriteLine($"terms {first.Term} -> {successor.Term} ({successor.Node}) -> {back.Term}; took {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    private readonly record struct Leading(string Node, ulong Term);
+
+    /// <summary>Polls the voters' /status until one that <paramref name="wanted"/> accepts says it leads.</summary>
+    private static async Task<Leading> LeaderAsync(ClusterFixture cluster, List<string> voters, Func<string, bool> wanted, string what) =>
+        await Poll.UntilAsync(async () =>
+        {
+            foreach (var v in voters)
+            {
+                if (cluster.Processes[v].HasExited) continue;
+                JsonElement status;
+                try { status = await StatusAsync(cluster, v); }
+                catch (HttpRequestException) { continue; } // its admin endpoint is not up yet
+                var election = status.GetProperty("election");
+                if (election.GetProperty("role").GetString() == "leader" && wanted(v))
+                    return new Leading(v, election.GetProperty("term").GetUInt64());
+            }
+            return default;
+        }, l => l.Node is not null, what, Patience);
+
+    /// <summary>Publishes <paramref name="count"/> entries to the preferred leader's publish port, each waited for as committed; their indexes.</summary>
+    private static async Task<List<ulong>> PublishCommittedAsync(ClusterFixture cluster, string prefix, int count)
+    {
+        await using var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with
+        {
+            Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()],
+        });
+        var indexes = new List<ulong>();
+        for (int i = 0; i < count; i += 10)
+        {
+            var entries = Enumerable.Range(i, 10).Select(n => new PublishEntry(ReadOnlyMemory<byte>.Empty, Encoding.UTF8.GetBytes($"{prefix} {n}"))).ToList();
+            var ack = await client.PublishAsync(entries, WaitLevel.Committed).AsTask().WaitAsync(Patience);
+            Assert.That(ack.Level, Is.EqualTo(WaitLevel.Committed));
+            for (ulong x = ack.FirstIndex; x <= ack.LastIndex; x++) indexes.Add(x);
+        }
+        return indexes;
+    }
+}

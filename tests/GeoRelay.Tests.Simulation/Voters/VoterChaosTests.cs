@@ -1,0 +1,93 @@
+using NUnit.Framework;
+
+namespace GeoRelay.Tests.Simulation.Voters;
+
+/// <summary>
+/// Many seeds of faults against the voters and relays of the three-region sample while entries are published at
+/// whoever leads: crashes that lose unsynced tails, restarts, a voter or a datacenter cut off, relays lost. The
+/// invariants of <see cref="VoterCluster"/> hold after every step; after the faults heal, a leader commits
+/// everything it holds and every voter converges on its log.
+/// </summary>
+[TestFixture]
+public sealed class VoterChaosTests
+{
+    private static int Seeds => int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_VOTER_SEEDS"), out int n) ? n : 120;
+
+    [Test]
+    public void EverySeedKeepsTheInvariantsAndConverges()
+    {
+        var failures = new List<string>();
+        for (int seed = 1; seed <= Seeds; seed++)
+        {
+            try { Run(seed); }
+            catch (AssertionException e) { failures.Add(e.Message); }
+            if (failures.Count >= 3) break;
+        }
+        Assert.That(failures, Is.Empty, string.Join("\n\n", failures));
+    }
+
+    [TestCase(7)]
+    public void OneSeed(int seed) => Run(seed);
+
+    private static void Run(int seed)
+    {
+        var c = new VoterCluster(seed);
+        var random = new Random(seed ^ 0x5EED);
+        var voters = c.Voters;
+        var relays = c.Topology.Datacenters.SelectMany(d => d.Relays).ToList();
+        var down = new HashSet<string>();
+        var cut = new List<(string, string)>();
+        for (int round = 0; round < 30; round++)
+        {
+            c.Publish(random.Next(1, 20));
+            switch (random.Next(8))
+            {
+                case 0 when down.Count < 2: // a voter crashes; a quorum of the nine stays up
+                {
+                    var v = voters[random.Next(voters.Count)];
+                    if (down.Add(v)) c.Crash(v, tornTail: random.Next(2) == 0);
+                    break;
+                }
+                case 1 when down.Count > 0:
+                {
+                    var v = down.First();
+                    down.Remove(v);
+                    if (voters.Contains(v)) c.Restart(v);
+                    else c.Network.Restart(v, new GeoRelay.Relay.RelayEngine(c.Topology, v, new GeoRelay.TestUtilities.MemoryLog(), new GeoRelay.TestUtilities.Sim.SimEnvironment(c.Network.Clock), seed: seed));
+                    break;
+                }
+                case 2: // the current leader is cut off from everyone
+                {
+                    if (c.CurrentLeader() is { } l)
+                        foreach (var other in c.Topology.Nodes.Keys)
+                            if (other != l.NodeId) { c.Network.Cut(l.NodeId, other); cut.Add((l.NodeId, other)); }
+                    c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: isolate the leader");
+                    break;
+                }
+                case 3:
+                    foreach (var (a, b) in cut) c.Network.Heal(a, b);
+                    cut.Clear();
+                    c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: heal");
+                    break;
+                case 4 when down.Count < 2 && relays.Count > 0:
+                {
+                    var p = relays[random.Next(relays.Count)];
+                    if (down.Add(p)) { c.Network.Crash(p); c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: crash relay {p}"); }
+                    break;
+                }
+            }
+            int steps = random.Next(100, 2_000);
+            for (int s = 0; s < steps; s++) c.Step();
+        }
+        foreach (var (a, b) in cut) c.Network.Heal(a, b);
+        foreach (var v in down)
+        {
+            if (voters.Contains(v)) c.Restart(v);
+            else c.Network.Restart(v, new GeoRelay.Relay.RelayEngine(c.Topology, v, new GeoRelay.TestUtilities.MemoryLog(), new GeoRelay.TestUtilities.Sim.SimEnvironment(c.Network.Clock), seed: seed));
+        }
+        c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: everything healed and restarted");
+        c.Publish(1); // commits what earlier terms left, if the leader has not yet
+        c.RunUntil(() => c.CurrentLeader() is { Leader: { } l } && l.CommitIndex == l.LastIndex && l.CommitIndex > 0
+            && c.Voters.All(v => c.Logs[v].DurableIndex >= l.LastIndex), 60_000, "a leader with every voter caught up");
+    }
+}

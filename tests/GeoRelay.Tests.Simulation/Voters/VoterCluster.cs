@@ -1,0 +1,180 @@
+using System.Text;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Engines.Consensus;
+using GeoRelay.Relay;
+using GeoRelay.Tests.Simulation.Consensus;
+using GeoRelay.TestUtilities;
+using GeoRelay.TestUtilities.Sim;
+using GeoRelay.Topology;
+using GeoRelay.Voter;
+using NUnit.Framework;
+
+namespace GeoRelay.Tests.Simulation.Voters;
+
+/// <summary>
+/// The three-region sample with every voter (the preferred leader and the members) a <see cref="VoterEngine"/> and
+/// the relays as they are, on the simulated network. Checks the replicated log's invariants after every step.
+/// </summary>
+internal sealed class VoterCluster
+{
+    public SimNetwork Network { get; }
+    public TopologyConfig Topology { get; }
+    public Dictionary<string, MemoryLog> Logs { get; } = new();
+    public Dictionary<string, CrashConsistentStore> Stores { get; } = new();
+    public List<string> Voters { get; }
+    private readonly int _seed;
+    private readonly Random _random;
+    private readonly SimEnvironment _env;
+
+    // Invariant state, kept across the whole run.
+    private readonly Dictionary<ulong, string> _leaderOfTerm = new();
+    private readonly Dictionary<ulong, (ulong Epoch, string Entry)> _committed = new();
+    private ulong _highestCommit;
+    public List<string> Trace { get; } = new();
+
+    public VoterCluster(int seed, Func<ClusterDefaults, ClusterDefaults>? defaults = null)
+    {
+        _seed = seed;
+        _random = new Random(seed);
+        var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
+        Topology = defaults is null ? topology : topology with { Defaults = defaults(topology.Defaults) };
+        var delays = new Dictionary<(string, string), long>();
+        long Latency(string a, string b)
+        {
+            if (!delays.TryGetValue((a, b), out var d))
+            {
+                bool same = Topology.Nodes[a].Datacenter == Topology.Nodes[b].Datacenter;
+                delays[(a, b)] = d = same ? 200 : 40_000 + _random.Next(60_000);
+            }
+            return d;
+        }
+        Network = new SimNetwork(Latency);
+        _env = new SimEnvironment(Network.Clock);
+        Voters = Topology.Voters.ToList();
+        foreach (var v in Voters)
+        {
+            Logs[v] = new MemoryLog();
+            Stores[v] = new CrashConsistentStore();
+            Network.Add(v, NewVoter(v));
+        }
+        foreach (var dc in Topology.Datacenters)
+            foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, new MemoryLog(), _env, seed: seed));
+    }
+
+    private VoterEngine NewVoter(string id) =>
+        new(Topology, id, Logs[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + id.GetHashCode(StringComparison.Ordinal) % 1000 });
+
+    public VoterEngine Voter(string id) => (VoterEngine)Network.Engine(id);
+
+    /// <summary>The voter that leads the highest term now, if any is up.</summary>
+    public VoterEngine? CurrentLeader()
+    {
+        VoterEngine? best = null;
+        foreach (var v in Voters)
+        {
+            if (!Network.IsUp(v)) continue;
+            var e = Voter(v);
+            if (e.Leader is { Deposed: false } && (best is null || e.Election.Term > best.Election.Term)) best = e;
+        }
+        return best;
+    }
+
+    public void Crash(string id, bool tornTail)
+    {
+        Network.Crash(id);
+        Logs[id].Crash(tornTail, _random);
+        Trace.Add($"{Network.Clock.NowMicros / 1000} ms: crash {id}{(tornTail ? " (unsynced tail lost)" : "")}");
+    }
+
+    public void Restart(string id)
+    {
+        Network.Restart(id, NewVoter(id));
+        Trace.Add($"{Network.Clock.NowMicros / 1000} ms: restart {id}");
+    }
+
+    /// <summary>Appends entries at the current leader, if there is one; returns how many.</summary>
+    public int Publish(int count)
+    {
+        var leader = CurrentLeader();
+        if (leader is null) return 0;
+        for (int i = 0; i < count; i++)
+            leader.Leader!.Append(Encoding.UTF8.GetBytes("k"), Encoding.UTF8.GetBytes($"s{_seed}-t{leader.Election.Term}-{leader.Leader.LastIndex + 1}"), Network.Clock.NowMicros);
+        return count;
+    }
+
+    public void Step()
+    {
+        Network.Step();
+        Check();
+    }
+
+    public void RunUntil(Func<bool> done, int maxSteps, string what)
+    {
+        for (int i = 0; i < maxSteps && !done(); i++) Step();
+        if (!done()) Assert.Fail($"seed {_seed}: {what} not reached within {maxSteps} simulated ms\n{string.Join("\n", Trace)}");
+    }
+
+    private void Check()
+    {
+        if (Network.Violation is { } v) Fail(v);
+        foreach (var id in Voters)
+        {
+            if (!Network.IsUp(id)) continue;
+            var voter = Voter(id);
+            if (voter.Election.Role != RaftRole.Leader) continue;
+            ulong term = voter.Election.Term;
+            if (_leaderOfTerm.TryGetValue(term, out var other) && other != id) Fail($"two leaders in term {term}: {other} and {id}");
+            _leaderOfTerm[term] = id;
+            // Leader completeness: whoever wins an election already holds every committed entry.
+            if (Logs[id].LastIndex < _highestCommit)
+                Fail($"{id} leads term {term} but its log ends at {Logs[id].LastIndex}, below the commit index {_highestCommit}");
+        }
+        foreach (var id in Voters)
+        {
+            if (!Network.IsUp(id) || Voter(id).Leader is not { Deposed: false } leader) continue;
+            ulong commit = leader.CommitIndex;
+            for (ulong i = _highestCommit + 1; i <= commit; i++)
+            {
+                if (!Logs[id].TryGet(i, out var e)) Fail($"{id} committed {i}, which its log lacks");
+                _committed[i] = (e.Epoch, Describe(e));
+            }
+            _highestCommit = Math.Max(_highestCommit, commit);
+        }
+        // State machine safety: what a node knows to be committed (its own commit index, which is what it may hand
+        // to learners) is the committed entry everywhere. Above it a log may still hold a deposed leader's suffix.
+        foreach (var id in Voters)
+        {
+            if (!Network.IsUp(id)) continue;
+            var voter = Voter(id);
+            var log = Logs[id];
+            ulong known = voter.Leader?.CommitIndex ?? voter.Member!.CommitIndex;
+            if (known > _highestCommit) Fail($"{id} takes {known} as committed; no leader committed beyond {_highestCommit}");
+            ulong verified = Math.Min(_verified.GetValueOrDefault(id), log.LastIndex);
+            ulong top = Math.Min(log.LastIndex, known);
+            for (ulong i = Math.Max(verified + 1, log.FirstIndex); i <= top; i++)
+            {
+                if (!log.TryGet(i, out var e)) continue;
+                var c = _committed[i];
+                if (e.Epoch != c.Epoch || Describe(e) != c.Entry)
+                    Fail($"{id} takes index {i} as committed but holds another entry there (epoch {e.Epoch}; committed in epoch {c.Epoch})");
+            }
+            _verified[id] = Math.Max(verified, top);
+        }
+    }
+
+    private readonly Dictionary<string, ulong> _verified = new();
+
+    private static string Describe(in GeoRelay.Storage.LogEntry e) => Encoding.UTF8.GetString(e.Key.Span) + "|" + Encoding.UTF8.GetString(e.Payload.Span);
+
+    /// <summary>Application entries every live log holds up to <paramref name="index"/>, in order, each once.</summary>
+    public static List<string> ApplicationPayloads(MemoryLog log, ulong through)
+    {
+        var list = new List<string>();
+        for (ulong i = Math.Max(1, log.FirstIndex); i <= through; i++)
+            if (log.TryGet(i, out var e) && !InternalEntries.IsInternal(e.Key.Span)) list.Add(Encoding.UTF8.GetString(e.Payload.Span));
+        return list;
+    }
+
+    private void Fail(string what) =>
+        Assert.Fail($"seed {_seed}, {Network.Clock.NowMicros / 1000} ms: {what}\n{string.Join("\n", Trace)}");
+}

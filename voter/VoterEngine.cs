@@ -1,0 +1,423 @@
+using System.Buffers;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Engines;
+using GeoRelay.Engines.Consensus;
+using GeoRelay.Leader;
+using GeoRelay.Relay;
+using GeoRelay.Relay.Learners;
+using GeoRelay.Storage;
+using GeoRelay.Topology;
+using GeoRelay.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.Voter;
+
+/// <summary>How a voter runs. Every voter of a cluster should use the same election settings.</summary>
+public sealed record VoterOptions
+{
+    public LeaderOptions Leader { get; init; } = LeaderOptions.Default;
+    public LearnerFanoutOptions? Learners { get; init; }
+    public bool PreVote { get; init; } = true;
+    public bool CheckQuorum { get; init; } = true;
+
+    /// <summary>Seeds the election's randomized timeouts and the voter links' back-off (the simulator fixes it).</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>
+    /// How long the preferred leader must be caught up before leadership moves back to it: a voter that keeps
+    /// restarting does not make leadership flap. Default: one election timeout.
+    /// </summary>
+    public TimeSpan? FailbackAfter { get; init; }
+
+    public static VoterOptions Default { get; } = new();
+}
+
+/// <summary>
+/// A voter (the node named by <c>leader:</c>, or a member) as one sans-IO engine. It runs Raft's election
+/// (<see cref="Election"/>) with the other voters over voter links of its own (the lower id dials the higher; the
+/// leader's liveness and the followers' answers travel there as <see cref="VoterBeat"/>s), and plays the role the
+/// election gives it with the data path's engines: a <see cref="LeaderEngine"/> of the term it won, over the
+/// topology as seen while it leads (<see cref="TopologyConfig.LedBy"/>), or a <see cref="MemberEngine"/> fenced at
+/// its term. A role change closes the old role's connections; voter links stay.
+/// </summary>
+public sealed class VoterEngine : IEngine, IDisposable
+{
+    private readonly TopologyConfig _file;
+    private readonly string _self;
+    private readonly IEntryLog _log;
+    private readonly IEngineEnvironment _env;
+    private readonly ILogger _logger;
+    private readonly VoterOptions _options;
+    private readonly Random _random;
+    private readonly ulong _topologyHash;
+    private readonly long _heartbeatMicros;
+    private readonly long _failbackMicros;
+
+    private readonly string[] _dialed; // voters this node dials (ids above its own)
+    private readonly Dictionary<string, Backoff> _backoff = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _dialPending = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, string> _voterByLink = new();
+    private readonly Dictionary<string, int> _linkByVoter = new(StringComparer.Ordinal);
+
+    private readonly HashSet<int> _roleConnections = new();
+    private MemberEngine? _member;
+    private LeaderEngine? _leader;
+    private IEngine? _syncOwner;
+    private long _lastBeatMicros = long.MinValue / 2;
+    private long _preferredCaughtUpSince = -1;
+    private long _lastTickMicros;
+
+    public VoterEngine(TopologyConfig topology, string nodeId, IEntryLog log, IElectionStore store, IEngineEnvironment env,
+        VoterOptions? options = null, ILogger? logger = null)
+    {
+        _file = topology.AsWritten;
+        if (!_file.IsVoter(nodeId)) throw new ArgumentException($"{nodeId} is not a voter (the leader or a member) of cluster '{_file.Cluster}'", nameof(nodeId));
+        _self = nodeId;
+        _log = log;
+        _env = env;
+        _logger = logger ?? NullLogger.Instance;
+        _options = options ?? VoterOptions.Default;
+        _random = new Random(_options.Seed);
+        _topologyHash = TopologyFingerprint.Of(_file);
+        _heartbeatMicros = (long)_file.Defaults.Heartbeat.TotalMicroseconds;
+        _failbackMicros = (long)(_options.FailbackAfter ?? _file.Defaults.ElectionTimeout).TotalMicroseconds;
+        var voters = _file.Voters.ToList();
+        _dialed = voters.Where(v => string.CompareOrdinal(v, _self) > 0).ToArray();
+        Election = new Election(_self, voters, store, new ElectionOptions
+        {
+            ElectionTimeout = _file.Defaults.ElectionTimeout,
+            Heartbeat = _file.Defaults.Heartbeat,
+            PreVote = _options.PreVote,
+            CheckQuorum = _options.CheckQuorum,
+            Candidates = _file.LeaderCandidates?.ToHashSet(StringComparer.Ordinal),
+        }, () => new LogPosition(_log.LastEpoch, _log.LastIndex), _random, env.NowMicros);
+        // Entries of a term imply that term was reached: a restart on them never goes back below it.
+        Election.ObserveTerm(_log.LastEpoch, env.NowMicros);
+        _member = NewMember();
+        LogElection();
+    }
+
+    /// <summary>The election state: term, role, leader, vote.</summary>
+    public Election Election { get; }
+
+    /// <summary>The leader's engine while this voter leads, else null.</summary>
+    public LeaderEngine? Leader => _leader;
+
+    /// <summary>The member's engine while this voter follows, else null.</summary>
+    public MemberEngine? Member => _member;
+
+    public string NodeId => _self;
+    public List<EngineCommand> Outbox { get; } = new();
+    public Hello LocalHello => Role.LocalHello;
+
+    /// <summary>Role changes since start (each won election, and each step down).</summary>
+    public int RoleChanges { get; private set; }
+
+    private IEngine Role => (IEngine?)_leader ?? _member!;
+
+    public CodecException? CheckPeer(in Hello hello, PortKind port)
+    {
+        if (hello.Kind == NodeKind.Voter)
+        {
+            if (port != PortKind.Peer) return new CodecException(CodecError.Protocol, $"voter links use the peer port, not {port}");
+            if (hello.Cluster != _file.Cluster) return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{_file.Cluster}'");
+            if (hello.TopologyHash != _topologyHash)
+                return new CodecException(CodecError.Protocol, $"topology differs: {hello.NodeId} has {hello.TopologyHash:x16}, {_self} has {_topologyHash:x16}");
+            if (!_file.IsVoter(hello.NodeId) || hello.NodeId == _self)
+                return new CodecException(CodecError.UnknownNode, $"{hello.NodeId} is not another voter of cluster '{_file.Cluster}'");
+            if (string.CompareOrdinal(hello.NodeId, _self) > 0)
+                return new CodecException(CodecError.Protocol, $"{_self} dials {hello.NodeId} for the voter link, not the other way");
+            return null;
+        }
+        if (port == PortKind.Publish && _leader is null)
+            return hello.Kind is NodeKind.Publisher or NodeKind.Tool ? null // told where the leader is once connected
+                : new CodecException(CodecError.Protocol, $"the publish port takes publishers, not {hello.Kind}");
+        if (port == PortKind.Learner && _leader is not null)
+            return new CodecException(CodecError.Shutdown, $"{_self} leads now and serves no learners; subscribe at a member or relay");
+        return Role.CheckPeer(hello, port);
+    }
+
+    public void OnConnected(int connection, PeerInfo peer)
+    {
+        long now = _env.NowMicros;
+        if (peer.Kind == NodeKind.Voter)
+        {
+            _dialPending.Remove(peer.NodeId);
+            if (_backoff.TryGetValue(peer.NodeId, out var b)) { b.Succeed(); _backoff[peer.NodeId] = b; }
+            if (_linkByVoter.Remove(peer.NodeId, out int old))
+            {
+                _voterByLink.Remove(old);
+                Outbox.Add(EngineCommand.Close(old, CodecError.None, "replaced by a newer voter link"));
+            }
+            _voterByLink[connection] = peer.NodeId;
+            _linkByVoter[peer.NodeId] = connection;
+            if (_leader is not null) SendBeat(connection, fromLeader: true);
+            return;
+        }
+        if (peer.Port == PortKind.Publish && _leader is null)
+        {
+            Outbox.Add(EngineCommand.Close(connection, CodecError.NotLeader, NotLeaderMessage()));
+            return;
+        }
+        _roleConnections.Add(connection);
+        Role.OnConnected(connection, peer);
+        After(now);
+    }
+
+    public void OnDisconnected(int connection)
+    {
+        if (_voterByLink.Remove(connection, out var voter))
+        {
+            _linkByVoter.Remove(voter);
+            Fail(voter);
+            return;
+        }
+        if (!_roleConnections.Remove(connection)) return; // an old role's, or a publisher sent away
+        Role.OnDisconnected(connection);
+        After(_env.NowMicros);
+    }
+
+    public void OnDialFailed(string nodeId, string reason)
+    {
+        // A voter link and the role's own dial may both be out to one node: each hears of a failure.
+        if (_dialPending.Remove(nodeId)) Fail(nodeId);
+        Role.OnDialFailed(nodeId, reason);
+        After(_env.NowMicros);
+    }
+
+    public void OnFrame(int connection, in Frame frame)
+    {
+        long now = _env.NowMicros;
+        if (_voterByLink.TryGetValue(connection, out var voter))
+        {
+            if (frame.Flags != FrameFlags.None)
+                throw new CodecException(CodecError.Protocol, $"voter {voter} sent a {frame.Type} frame with flags {frame.Flags}; voter links are uncompressed");
+            if (frame.Type == FrameType.VoterBeat) OnBeat(connection, voter, VoterBeat.Read(frame.Payload), now);
+            else if (ElectionMessageCodec.IsElectionFrame(frame.Type)) Election.OnMessage(ElectionMessageCodec.Read(frame.Type, frame.Payload, voter, _self), now);
+            else throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} on the voter link from {voter}");
+            After(now);
+            return;
+        }
+        if (!_roleConnections.Contains(connection)) return;
+        Role.OnFrame(connection, frame);
+        After(now);
+    }
+
+    public void OnTick()
+    {
+        long now = _lastTickMicros = _env.NowMicros;
+        Election.OnTick(now);
+        foreach (var voter in _dialed)
+        {
+            if (_linkByVoter.ContainsKey(voter) || _dialPending.Contains(voter)) continue;
+            if (_backoff.TryGetValue(voter, out var b) && !b.Due(now)) continue;
+            _dialPending.Add(voter);
+            Outbox.Add(EngineCommand.DialVoter(voter));
+        }
+        if (_leader is not null)
+        {
+            if (now - _lastBeatMicros >= _heartbeatMicros)
+            {
+                _lastBeatMicros = now;
+                foreach (var (link, _) in _voterByLink) SendBeat(link, fromLeader: true);
+            }
+            MoveLeadershipHome(now);
+        }
+        Role.OnTick();
+        After(now);
+    }
+
+    public void OnSynced()
+    {
+        var owner = _syncOwner;
+        _syncOwner = null;
+        owner?.OnSynced();
+        After(_env.NowMicros);
+    }
+
+    public long NextTickMicros
+    {
+        get
+        {
+            long next = Math.Min(Election.NextTickMicros, Role.NextTickMicros);
+            next = Math.Min(next, _lastTickMicros + TickCadence.HousekeepingMicros(_file.Defaults.Heartbeat, _file.Defaults.FailoverAfter));
+            if (_leader is not null) next = Math.Min(next, _lastBeatMicros + _heartbeatMicros);
+            return next;
+        }
+    }
+
+    /// <summary>Asks this voter, while it leads, to hand leadership to <paramref name="target"/> (maintenance); false when it cannot.</summary>
+    public bool TransferLeadership(string target)
+    {
+        bool started = Election.TransferLeadership(target, _env.NowMicros);
+        After(_env.NowMicros);
+        return started;
+    }
+
+    private void OnBeat(int link, string voter, VoterBeat beat, long now)
+    {
+        if (beat.FromLeader)
+        {
+            Election.OnLeaderHeard(voter, beat.Term, now);
+            SendBeat(link, fromLeader: false);
+        }
+        else if (beat.Term > Election.Term)
+        {
+            Election.ObserveTerm(beat.Term, now);
+        }
+        else if (beat.Term == Election.Term)
+        {
+            Election.OnVoterActive(voter, now);
+        }
+    }
+
+    private void SendBeat(int link, bool fromLeader)
+    {
+        var buffer = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(buffer.Writer);
+        new VoterBeat(Election.Term, fromLeader).Write(buffer.Writer);
+        FrameWriter.End(buffer.Writer, start, FrameType.VoterBeat);
+        Outbox.Add(EngineCommand.Send(link, buffer));
+    }
+
+    /// <summary>
+    /// While another voter leads, the preferred leader (where writers sit) takes leadership back once it has been
+    /// caught up for <see cref="VoterOptions.FailbackAfter"/>; a transfer under way sends TimeoutNow once its target
+    /// holds everything this leader holds.
+    /// </summary>
+    private void MoveLeadershipHome(long now)
+    {
+        var leader = _leader!;
+        string preferred = _file.PreferredLeaderId;
+        if (Election.TransferTarget is { } target)
+        {
+            if (leader.Reaches(target) && leader.DurableOf(target) >= _log.LastIndex && _log.DurableIndex == _log.LastIndex) Election.SendTimeoutNow(target, now);
+            return;
+        }
+        if (_self == preferred || !_file.CanLead(preferred)) return;
+        bool caughtUp = _linkByVoter.ContainsKey(preferred) && leader.Reaches(preferred) && leader.DurableOf(preferred) >= leader.CommitIndex;
+        if (!caughtUp) { _preferredCaughtUpSince = -1; return; }
+        if (_preferredCaughtUpSince < 0) _preferredCaughtUpSince = now;
+        if (now - _preferredCaughtUpSince >= _failbackMicros)
+        {
+            _preferredCaughtUpSince = -1;
+            Election.TransferLeadership(preferred, now);
+        }
+    }
+
+    /// <summary>After every call: send what the election and the role want sent, log what the election did, and follow its verdict.</summary>
+    private void After(long now)
+    {
+        if (_member is { } member)
+        {
+            if (member.HighestEpoch > Election.Term) Election.ObserveTerm(member.HighestEpoch, now);
+            member.ObserveEpoch(Election.Term);
+        }
+        if (_leader is { Deposed: true } && Election.Role == RaftRole.Leader)
+            Election.StepDown("a node has a later epoch", now);
+        DrainRole();
+        foreach (var message in Election.Outbox)
+        {
+            if (!_linkByVoter.TryGetValue(message.To, out int link)) continue; // lost, as Raft allows; the sender retries
+            var buffer = FrameBuffer.Rent();
+            int start = FrameWriter.Begin(buffer.Writer);
+            ElectionMessageCodec.WritePayload(buffer.Writer, message);
+            FrameWriter.End(buffer.Writer, start, ElectionMessageCodec.FrameTypeOf(message.Kind));
+            Outbox.Add(EngineCommand.Send(link, buffer));
+        }
+        Election.Outbox.Clear();
+        LogElection();
+        Reconcile(now);
+    }
+
+    private void Reconcile(long now)
+    {
+        bool leads = Election.Role == RaftRole.Leader;
+        if (leads == (_leader is not null) && (!leads || _leader!.Epoch == Election.Term)) return;
+        // Stop acknowledging at once; the engines themselves change once the disk is not busy for the old one.
+        if (!leads) _leader?.StopLeading();
+        if (_syncOwner is not null) return;
+        CloseRoleConnections(leads ? "this node leads now" : "this node no longer leads");
+        (Role as IDisposable)?.Dispose();
+        _member = null;
+        _leader = null;
+        RoleChanges++;
+        if (leads)
+        {
+            _leader = new LeaderEngine(_file.LedBy(_self), Election.Term, _log, _env, _options.Leader with { Seed = _options.Seed ^ (int)Election.Term }, _logger);
+            _lastBeatMicros = long.MinValue / 2;
+            VoterLog.Leads(_logger, _self, Election.Term, _log.LastIndex);
+        }
+        else
+        {
+            _member = NewMember();
+            VoterLog.Follows(_logger, _self, Election.Term, Election.Leader ?? "unknown");
+        }
+        DrainRole();
+    }
+
+    private MemberEngine NewMember()
+    {
+        var member = new MemberEngine(_file, _self, _log, _env, _options.Learners, _logger);
+        member.ObserveEpoch(Election.Term);
+        return member;
+    }
+
+    private void CloseRoleConnections(string why)
+    {
+        var code = _leader is not null ? CodecError.NotLeader : CodecError.Shutdown;
+        foreach (int connection in _roleConnections)
+            Outbox.Add(EngineCommand.Close(connection, code, code == CodecError.NotLeader ? NotLeaderMessage() : why));
+        _roleConnections.Clear();
+    }
+
+    private void DrainRole()
+    {
+        var outbox = Role.Outbox;
+        foreach (var command in outbox)
+        {
+            if (command.Kind == CommandKind.Sync) _syncOwner = Role;
+            Outbox.Add(command);
+        }
+        outbox.Clear();
+    }
+
+    private string NotLeaderMessage() =>
+        Election.Leader is { } leader && leader != _self && _file.Nodes[leader].Publish is { } at
+            ? $"{_self} does not lead; {leader} leads term {Election.Term}, publish at {at}"
+            : Election.Leader is { } known && known != _self
+                ? $"{_self} does not lead; {known} leads term {Election.Term}"
+                : $"{_self} does not lead, and no leader is known in term {Election.Term}; retry shortly";
+
+    private void Fail(string voter)
+    {
+        _backoff.TryGetValue(voter, out var b);
+        b.Fail(_env.NowMicros, 50_000, 1_000_000, _random);
+        _backoff[voter] = b;
+    }
+
+    private void LogElection()
+    {
+        foreach (var e in Election.Events) VoterLog.Election(_logger, e.Kind, e.Term, e.Node, e.Peer ?? "-", e.Reason ?? "");
+        Election.Events.Clear();
+    }
+
+    public void Dispose()
+    {
+        (Role as IDisposable)?.Dispose();
+    }
+}
+
+internal static partial class VoterLog
+{
+    [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "Election: {Kind} in term {Term} at {Node} (peer {Peer}) {Reason}")]
+    public static partial void Election(ILogger logger, ElectionEventKind kind, ulong term, string node, string peer, string reason);
+
+    [LoggerMessage(EventId = 901, Level = LogLevel.Warning, Message = "{Node} leads term {Term}; its log ends at {Last}")]
+    public static partial void Leads(ILogger logger, string node, ulong term, ulong last);
+
+    [LoggerMessage(EventId = 902, Level = LogLevel.Warning, Message = "{Node} follows in term {Term} (leader: {Leader})")]
+    public static partial void Follows(ILogger logger, string node, ulong term, string leader);
+}
