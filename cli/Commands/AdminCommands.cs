@@ -12,7 +12,45 @@ namespace GeoRelay.Cli;
 /// </summary>
 public static class AdminCommands
 {
-    public static IEnumerable<Command> Create() => [Learners(), Blacklist()];
+    public static IEnumerable<Command> Create() => [Learners(), Blacklist(), TransferLeader()];
+
+    /// <summary>
+    /// <c>georelay transfer-leader --admin HOST:PORT --to NODE</c>: asks the leader (whose admin endpoint this is) to hand
+    /// leadership to a caught-up voter, as etcd's move-leader does, and waits until that node leads.
+    /// </summary>
+    private static Command TransferLeader()
+    {
+        var client = new AdminClient();
+        var to = new Option<string>("--to") { Description = "The voter to lead next (a member, or the preferred leader to bring leadership home)", Required = true };
+        var timeout = DurationOption.Create("--timeout", "How long to wait for the new leader", TimeSpan.FromSeconds(10));
+        var command = new Command("transfer-leader",
+            "Move leadership to another voter (clusters with `elections: true`), for maintenance; a member that leads gives it back to the preferred leader once that one is caught up") { to, timeout };
+        client.AddTo(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            string target = parse.GetValue(to)!;
+            var (body, exit) = await client.SendAsync(parse, "transfer-leader", HttpMethod.Post, $"/transfer-leader/{Uri.EscapeDataString(target)}", null, ct).ConfigureAwait(false);
+            if (body is null) return exit;
+            var started = JsonSerializer.Deserialize(body, AdminJson.Default.TransferStarted)!;
+            var deadline = DateTime.UtcNow + parse.GetValue(timeout);
+            while (DateTime.UtcNow < deadline)
+            {
+                // The old leader hears the new one within a heartbeat of its election; its /status says so.
+                var (status, _) = await client.SendAsync(parse, "transfer-leader", HttpMethod.Get, "/status", null, ct).ConfigureAwait(false);
+                var election = status is null ? null : JsonSerializer.Deserialize(status, AdminJson.Default.NodeStatusReport)?.Election;
+                if (election is { Role: not "leader" } && election.Leader == target)
+                {
+                    Console.WriteLine($"{target} leads term {election.Term} (was {started.From}, term {started.Term})");
+                    return 0;
+                }
+                await Task.Delay(100, ct).ConfigureAwait(false);
+            }
+            Console.Error.WriteLine($"transfer-leader: {target} did not take over from {started.From} within {parse.GetValue(timeout).TotalSeconds:0.#} s " +
+                                    "(a transfer waits until the target holds all of the leader's log, and is given up after one election timeout); see both nodes' logs");
+            return 1;
+        });
+        return command;
+    }
 
     private static Command Learners()
     {

@@ -26,6 +26,13 @@ public abstract class AdminNode
     /// <summary>The host the node's engine runs on: its security, blacklist and connections.</summary>
     public abstract EngineHost Host { get; }
 
+    /// <summary>
+    /// Hands leadership to <paramref name="to"/> (<c>POST /transfer-leader/{to}</c>): the answer, or an error with its
+    /// HTTP status. Only voters of a cluster with elections can.
+    /// </summary>
+    public virtual (TransferStarted? Started, int Status, string Code, string Message) TransferLeadership(string to) =>
+        (null, 409, "no-elections", $"{NodeId} is a {RoleName(Role)} of a cluster without elections; leadership moves only with `elections: true`");
+
     /// <summary>Each learner connection, taken under the engine lock; null on the leader, which serves none.</summary>
     public virtual IReadOnlyList<LearnerConnectionReport>? Learners() => null;
 
@@ -247,6 +254,21 @@ internal sealed class VoterAdmin(VoterNode node) : ReplicaAdmin(node.Topology, n
         var report = leader is not null ? LeaderAdmin.StatusOf(this, node.Host, leader) : MemberAdmin.StatusOf(this, node.Host, member!, Topology);
         var (term, role, known, votedFor, changes) = node.ElectionState();
         return report with { Election = new ElectionReport(term, role.ToString().ToLowerInvariant(), known, votedFor, changes) };
+    }
+
+    public override (TransferStarted? Started, int Status, string Code, string Message) TransferLeadership(string to)
+    {
+        if (!Topology.IsVoter(to)) return (null, 400, "bad-request", $"'{to}' is not a voter (the leader or a member) of cluster '{Topology.Cluster}'");
+        if (!Topology.CanLead(to)) return (null, 400, "bad-request", $"'{to}' is not among the leader-candidates");
+        var (term, role, leader, _, _) = node.ElectionState();
+        if (role != GeoRelay.Engines.Consensus.RaftRole.Leader)
+            return (null, 409, "not-leader", leader is null
+                ? $"{NodeId} does not lead, and no leader is known in term {term}; ask again shortly"
+                : $"{NodeId} does not lead; {leader} leads term {term}: ask its admin endpoint");
+        if (to == NodeId) return (null, 409, "already-leader", $"{NodeId} already leads term {term}");
+        return node.TransferLeadership(to)
+            ? (new TransferStarted(NodeId, to, term), 202, "", "")
+            : (null, 409, "transfer-refused", $"{NodeId} could not start a transfer to {to} (see its log)");
     }
 
     private static LearnerFanout EmptyFanout => throw new InvalidOperationException("a leading voter serves no learners");

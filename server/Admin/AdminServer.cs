@@ -95,9 +95,17 @@ public sealed class AdminServer : IAsyncDisposable
         app.MapPost("/learners/{connection}/disconnect", (HttpContext context) => operations.Disconnect(context.Request.RouteValues["connection"] as string));
         app.MapGet("/blacklist", operations.ListBlacklist);
         app.MapPost("/blacklist", (HttpRequest request) => operations.AddToBlacklistAsync(request));
+        app.MapPost("/transfer-leader/{to}", (HttpContext context) =>
+        {
+            var to = context.Request.RouteValues["to"] as string ?? "";
+            var (started, status, code, message) = node.TransferLeadership(to);
+            if (started is null) return Error(status, code, message);
+            HostingLog.TransferRequested(logger, started.From, started.To, started.Term);
+            return Json(started, AdminJson.Default.TransferStarted, status);
+        });
         app.MapDelete("/blacklist/{**range}", (HttpContext context) => operations.RemoveFromBlacklist(context.Request.RouteValues["range"] as string));
         app.MapFallback(() => Error(404, "not-found", "no such route; the admin routes are GET /metrics, /healthz, /status, /learners, /blacklist; " +
-            "POST /learners/{connection}/disconnect, /blacklist; DELETE /blacklist/{address or range}"));
+            "POST /learners/{connection}/disconnect, /blacklist, /transfer-leader/{node}; DELETE /blacklist/{address or range}"));
         await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
         var bound = endPoint;
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;

@@ -70,6 +70,9 @@ public sealed record BlacklistAdded(BlacklistReport Entry, int Cut);
 /// <summary>What <c>POST /learners/{connection}/disconnect</c> answers.</summary>
 public sealed record LearnerDisconnected(string Node, int Connection);
 
+/// <summary>The answer to POST /transfer-leader/{to}: the transfer began in <paramref name="Term"/>.</summary>
+public sealed record TransferStarted(string From, string To, ulong Term);
+
 /// <summary>The body of every admin error (400, 401, 403, 404): a short code and a sentence saying what is wrong.</summary>
 public sealed record AdminError(string Error, string Message);
 
@@ -82,6 +85,7 @@ public sealed record AdminError(string Error, string Message);
 [JsonSerializable(typeof(BlacklistRequest))]
 [JsonSerializable(typeof(BlacklistAdded))]
 [JsonSerializable(typeof(LearnerDisconnected))]
+[JsonSerializable(typeof(TransferStarted))]
 [JsonSerializable(typeof(AdminError))]
 public sealed partial class AdminJson : JsonSerializerContext;
 

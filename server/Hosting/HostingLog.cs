@@ -43,6 +43,9 @@ internal static partial class HostingLog
     [LoggerMessage(EventId = 507, Level = LogLevel.Information, Message = "Exporting metrics over OTLP to {Endpoint} every {Seconds:0.#} s")]
     public static partial void OtlpExporting(ILogger logger, string endpoint, double seconds);
 
+    [LoggerMessage(EventId = 515, Level = LogLevel.Warning, Message = "Admin: leadership transfer from {From} to {To} requested in term {Term}")]
+    public static partial void TransferRequested(ILogger logger, string from, string to, ulong term);
+
     [LoggerMessage(EventId = 514, Level = LogLevel.Information, Message = "Stopping: {Node} hands leadership to {Target} first")]
     public static partial void VoterHandingOver(ILogger logger, string node, string target);
 

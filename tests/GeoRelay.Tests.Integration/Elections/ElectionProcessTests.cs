@@ -47,6 +47,14 @@ public sealed class ElectionProcessTests
         Assert.That(back.Term, Is.GreaterThan(successor.Term));
         published.AddRange(await PublishCommittedAsync(cluster, "after", 100));
 
+        // Moved on purpose (maintenance): a follower says who leads instead; the leader hands over and the command waits.
+        var refused = cluster.Run("transfer-leader", $"transfer-leader --admin {cluster.Topology.GetNode("m1").Admin} --to m3");
+        Assert.That(await refused.WaitForExitAsync(Patience), Is.EqualTo(1));
+        Assert.That(refused.Errors, Does.Contain("m1 does not lead; leader leads term"));
+        var moved = cluster.Run("transfer-leader", $"transfer-leader --admin {cluster.Topology.GetNode(preferred).Admin} --to m3");
+        Assert.That(await moved.WaitForExitAsync(Patience), Is.EqualTo(0), moved.Output + moved.Errors);
+        Assert.That(moved.Output, Does.Match(@"m3 leads term \d+ \(was leader, term \d+\)"));
+
         // Stop everything (the leader hands over first), then every voter's log holds the 200 entries once, in order.
         foreach (var process in cluster.Processes.Values)
             if (!process.HasExited) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
