@@ -131,8 +131,9 @@ public sealed class VoterEngine : IEngine, IDisposable
                 return new CodecException(CodecError.Protocol, $"{_self} dials {hello.NodeId} for the voter link, not the other way");
             return null;
         }
+        // Refused in the handshake, so a client with several endpoints goes on to the next one.
         if (port == PortKind.Publish && _leader is null)
-            return hello.Kind is NodeKind.Publisher or NodeKind.Tool ? null // told where the leader is once connected
+            return hello.Kind is NodeKind.Publisher or NodeKind.Tool ? new CodecException(CodecError.NotLeader, NotLeaderMessage())
                 : new CodecException(CodecError.Protocol, $"the publish port takes publishers, not {hello.Kind}");
         if (port == PortKind.Learner && _leader is not null)
             return new CodecException(CodecError.Shutdown, $"{_self} leads now and serves no learners; subscribe at a member or relay");
@@ -158,6 +159,7 @@ public sealed class VoterEngine : IEngine, IDisposable
         }
         if (peer.Port == PortKind.Publish && _leader is null)
         {
+            // Lost its lead between the handshake and now.
             Outbox.Add(EngineCommand.Close(connection, CodecError.NotLeader, NotLeaderMessage()));
             return;
         }

@@ -16,9 +16,9 @@ public static class PublishCommand
 
     public static Command Create()
     {
-        var leader = new Option<string>("--leader")
+        var leader = new Option<string>("--connect", "--leader")
         {
-            Description = "The leader's publish address, HOST:PORT; several comma-separated publish to the first that answers",
+            Description = "Publish addresses, HOST:PORT, comma-separated: the first that takes publishes is used (with elections, list every voter's: those that do not lead refuse, naming the leader). --leader is the old spelling",
             Required = true,
         };
         var wait = new Option<string>("--wait") { Description = "accepted (durable on the leader) or committed (durable on a quorum)", DefaultValueFactory = _ => "accepted" };
@@ -43,7 +43,7 @@ public static class PublishCommand
             }
             catch (ArgumentException e)
             {
-                Console.Error.WriteLine($"--leader: {e.Message}");
+                Console.Error.WriteLine($"--connect: {e.Message}");
                 return 2;
             }
             var level = parse.GetValue(wait) == "committed" ? WaitLevel.Committed : WaitLevel.Accepted;

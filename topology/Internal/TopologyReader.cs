@@ -639,13 +639,13 @@ internal sealed partial class TopologyReader(string fileName)
                 {
                     Problem(node.Key, $"leader '{node.Id}' needs a 'publish' address (where publishers connect)");
                 }
-                if (role != NodeRole.Leader)
+                if (role == NodeRole.Relay)
                 {
                     foreach (var e in node.Endpoints)
                     {
                         if (e.Key == "publish")
                         {
-                            Problem(e.At, $"{roleName} '{node.Id}' cannot have a 'publish' address; only the leader accepts publishers");
+                            Problem(e.At, $"{roleName} '{node.Id}' cannot have a 'publish' address; only voters (the leader and members) accept publishers");
                         }
                     }
                 }

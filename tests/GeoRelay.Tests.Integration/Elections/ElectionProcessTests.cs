@@ -23,7 +23,7 @@ public sealed class ElectionProcessTests
     public async Task AKilledLeaderIsReplacedByAnElectedMemberAndLeadsAgainWhenBack()
     {
         var clock = Stopwatch.StartNew();
-        using var cluster = new ClusterFixture("local.yaml", yaml => yaml + "\ndefaults:\n  elections: true\n");
+        using var cluster = new ClusterFixture("elections.yaml");
         await cluster.StartAllAsync();
         string preferred = cluster.Topology.PreferredLeaderId;
         var voters = cluster.Topology.Voters.ToList();
@@ -42,6 +42,12 @@ public sealed class ElectionProcessTests
         await Poll.UntilAsync(async () => (await StatusAsync(cluster, successor.Node)).GetProperty("indexes").GetProperty("commit").GetUInt64(),
             commit => commit > published.Max(), "the successor commits its no-op, and with it what the old leader committed", Patience);
 
+        // A publisher given every voter's publish address finds the new leader: the others refuse, naming it.
+        string everyone = string.Join(",", voters.Select(v => cluster.Topology.GetNode(v).Publish!.Value.ToString()));
+        var during = cluster.Run("publish", $"publish --connect {everyone} --wait committed",
+            string.Concat(Enumerable.Range(0, 50).Select(i => $"during {i}\n")));
+        Assert.That(await during.WaitForExitAsync(Patience), Is.EqualTo(0), during.Output + during.Errors);
+
         cluster.StartNode(preferred);
         var back = await LeaderAsync(cluster, voters, v => v == preferred, "leadership back on the restarted preferred leader");
         Assert.That(back.Term, Is.GreaterThan(successor.Term));
@@ -55,10 +61,12 @@ public sealed class ElectionProcessTests
         Assert.That(await moved.WaitForExitAsync(Patience), Is.EqualTo(0), moved.Output + moved.Errors);
         Assert.That(moved.Output, Does.Match(@"m3 leads term \d+ \(was leader, term \d+\)"));
 
-        // Stop everything (the leader hands over first), then every voter's log holds the 200 entries once, in order.
+        // Stop everything (the leader hands over first), then every voter's log holds the 250 entries once, in order.
         foreach (var process in cluster.Processes.Values)
             if (!process.HasExited) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
-        var expected = Enumerable.Range(0, 100).Select(i => $"before {i}").Concat(Enumerable.Range(0, 100).Select(i => $"after {i}")).ToList();
+        var expected = Enumerable.Range(0, 100).Select(i => $"before {i}")
+            .Concat(Enumerable.Range(0, 50).Select(i => $"during {i}"))
+            .Concat(Enumerable.Range(0, 100).Select(i => $"after {i}")).ToList();
         foreach (var voter in voters)
         {
             var entries = cluster.EntriesOf(voter).Where(e => !InternalEntries.IsInternal(e.Key.Span)).Select(e => Encoding.UTF8.GetString(e.Payload.Span)).ToList();

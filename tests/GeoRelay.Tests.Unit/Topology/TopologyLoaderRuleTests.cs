@@ -283,9 +283,14 @@ public sealed class TopologyLoaderRuleTests
         AssertOnlyProblem(SmallWith("h1:", "  h1: { dc: home, admin: 127.0.0.1:7019 }"), 11, 3, "member 'h1' needs a 'listen' address");
 
     [Test]
-    public void PublishAddressOnANonLeader() =>
-        AssertOnlyProblem(SmallWith("a2:", "  a2: { dc: away, listen: 127.0.0.1:7051, publish: 127.0.0.1:7052 }"), 15, 52,
-            "member 'a2' cannot have a 'publish' address; only the leader accepts publishers");
+    public void PublishAddressOnARelay() =>
+        AssertOnlyProblem(SmallWith("p2:", "  p2: { dc: away, listen: 127.0.0.1:7031, publish: 127.0.0.1:7033 }"), 13, 52,
+            "relay 'p2' cannot have a 'publish' address; only voters (the leader and members) accept publishers");
+
+    [Test]
+    public void AMemberMayHaveAPublishAddressForWhenItLeads() =>
+        Assert.That(Valid(SmallWith("a2:", "  a2: { dc: away, listen: 127.0.0.1:7051, publish: 127.0.0.1:7052 }")).Nodes["a2"].Publish,
+            Is.EqualTo(new NodeEndpoint("127.0.0.1", 7052)));
 
     [Test]
     public void LeaderDatacenterCannotHaveRelays()
