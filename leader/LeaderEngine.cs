@@ -27,7 +27,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         public int Slot { get; } = slot;
     }
 
-    private readonly record struct PendingPublish(int Connection, ulong Request, ulong First, ulong Last, WaitLevel Level);
+    /// <summary>A publish waiting for <see cref="Last"/> to be durable or committed; its ack names <see cref="First"/> (0 for an old duplicate) and <see cref="Count"/>.</summary>
+    private readonly record struct PendingPublish(int Connection, ulong Request, ulong First, ulong Last, WaitLevel Level, ulong Count);
 
     private readonly TopologyConfig _topology;
     private readonly LeaderOptions _options;
@@ -61,6 +62,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     /// still be overwritten). Earlier entries commit with the first entry of this epoch, the no-op it starts with.
     /// </summary>
     private readonly ulong _ownEpochFrom;
+    private readonly ProducerTable _producers;
 
     public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
         LeaderOptions? options = null, ILogger? logger = null)
@@ -95,6 +97,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         Array.Fill(_lastBatchMicros, long.MinValue / 2);
         // Entries the log already holds were accepted before a restart; nothing of them is known committed.
         _ownEpochFrom = FirstIndexOfEpoch(log, epoch);
+        _producers = ProducerTable.Rebuild(log);
         if (_ownEpochFrom > log.LastIndex && log.LastIndex > 0)
         {
             Append(InternalEntries.NoOpKey.ToArray(), default, WallClock.UnixMicros(), internalEntry: true);
@@ -435,7 +438,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
 
     private void OnPublish(int connection, System.Buffers.ReadOnlySequence<byte> payload)
     {
-        var reader = PublishFrame.Read(payload, out var request, out var wait, out var count);
+        var reader = PublishFrame.Read(payload, out var request, out var wait, out var count, out var producer);
         if (Deposed)
         {
             RefuseAsNotLeader(connection);
@@ -451,11 +454,25 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 throw new CodecException(CodecError.TooLarge, $"publish request {request}: an entry's key ({key.Length} bytes, at most {EntryRecord.MaxKeyLength}) or payload ({value.Length} bytes, at most {_maxFrame / 2}) is too large");
         }
         long now = WallClock.UnixMicros();
+        if (producer.IsSet && count > 0)
+        {
+            if (_producers.Check(producer, count, out ulong original, out ulong olderThan) == ProducerVerdict.Duplicate)
+            {
+                // A retry of a request this log holds: answered once what it holds is durable or committed, never appended again.
+                LeaderLog.DuplicatePublish(_logger, producer.Producer, producer.FirstSeq, count, original);
+                _pendingPublishes.Add(original > 0
+                    ? new PendingPublish(connection, request, original, original + (ulong)count - 1, wait, (ulong)count)
+                    : new PendingPublish(connection, request, 0, olderThan, wait, (ulong)count));
+                CompletePublishes(); // what it holds may be committed already, with nothing left to move the commit index
+                return;
+            }
+            Append(InternalEntries.ProducerKey.ToArray(), InternalEntries.ProducerMarker(producer, count), now, internalEntry: true);
+            _producers.Record(producer, count, _log.LastIndex + 1);
+        }
         ulong first = _log.LastIndex + 1, last = _log.LastIndex;
         while (reader.TryNext(out var key, out var value))
             last = Append(key.AsContiguous(), value.AsContiguous(), now); // the log copies
-        _pendingPublishes.Add(new PendingPublish(connection, request, first, last, wait));
-        _ = count;
+        _pendingPublishes.Add(new PendingPublish(connection, request, first, last, wait, last + 1 - first));
     }
 
     /// <summary>
@@ -497,7 +514,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             {
                 var buffer = FrameBuffer.Rent();
                 int start = FrameWriter.Begin(buffer.Writer);
-                new PublishAck(p.Request, p.First, p.Last + 1 - p.First, p.Level).Write(buffer.Writer);
+                new PublishAck(p.Request, p.First, p.Count, p.Level).Write(buffer.Writer);
                 FrameWriter.End(buffer.Writer, start, FrameType.PublishAck);
                 link.Channel.LastSentMicros = _env.NowMicros;
                 Outbox.Add(EngineCommand.Send(p.Connection, buffer));

@@ -26,6 +26,9 @@ internal static partial class LeaderLog
     [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Epoch {Epoch} begins with a no-op at index {Index}: entries of earlier epochs commit with it")]
     public static partial void EpochStarted(ILogger logger, ulong epoch, ulong index);
 
+    [LoggerMessage(EventId = 208, Level = LogLevel.Information, Message = "Publish of producer {Producer:x16} sequence {Seq} ({Count} entries) is a retry of what the log holds at {Index}; not appended again")]
+    public static partial void DuplicatePublish(ILogger logger, ulong producer, ulong seq, int count, ulong index);
+
     [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "The leader did not run for {Millis} ms (a GC pause or an overloaded machine); that time is not held against its relays")]
     public static partial void Paused(ILogger logger, long millis);
 }

@@ -45,6 +45,7 @@ public sealed class PublisherClient : IAsyncDisposable
     private long _inFlightBytes;
     private int _inFlightEntries;
     private ulong _nextRequest;
+    private ulong _nextSeq = 1;
     private string? _closedBecause;
     private Exception? _closedCause;
     private bool _disposed;
@@ -59,6 +60,7 @@ public sealed class PublisherClient : IAsyncDisposable
         _logger = logger;
         _connection = connection;
         Endpoint = endpoint;
+        ProducerId = options.ExactlyOnce ? NewProducerId() : 0;
         _reading = Task.Run(ReadAsync);
         _heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, options.HeartbeatInterval, _stopHeartbeats.Token);
     }
@@ -102,6 +104,26 @@ public sealed class PublisherClient : IAsyncDisposable
         }
         if (refusals.EveryEndpointRefused is { } refused) throw refused;
         throw new PublisherConnectException($"no endpoint answered ({string.Join(", ", options.Endpoints)}): {last?.Message}", last);
+    }
+
+    /// <summary>
+    /// This client's producer id: the leader remembers, through its log, which of its requests (numbered in the order
+    /// they are sent) it holds, so a request sent again is never appended twice, even by another leader.
+    /// </summary>
+    /// <remarks>0 unless <see cref="PublisherClientOptions.ExactlyOnce"/>.</remarks>
+    public ulong ProducerId { get; }
+
+    private static ulong NewProducerId()
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        ulong id;
+        do
+        {
+            System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
+            id = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        }
+        while (id == 0);
+        return id;
     }
 
     /// <summary>The endpoint, as <see cref="GeoRelayClientOptions.Endpoints"/> spells it, that this client publishes to.</summary>
@@ -204,7 +226,8 @@ public sealed class PublisherClient : IAsyncDisposable
         try
         {
             int start = FrameWriter.Begin(frame.Writer);
-            PublishFrame.WriteHeader(frame.Writer, request, wait, count);
+            // Numbered when it gets room (Send), in the order requests go out.
+            PublishFrame.WriteHeader(frame.Writer, request, wait, count, new ProducerSequence(ProducerId, 0));
             entries.Write(frame.Writer);
             FrameWriter.End(frame.Writer, start, FrameType.Publish);
             int size = frame.Length - FrameHeader.Size;
@@ -250,6 +273,11 @@ public sealed class PublisherClient : IAsyncDisposable
     private void Send(PendingPublish pending)
     {
         var frame = pending.TakeFrame(PublishState.Sent);
+        if (ProducerId != 0)
+        {
+            PublishFrame.SetFirstSeq(frame.Writer.WrittenSpanMutable[FrameHeader.Size..], _nextSeq);
+            _nextSeq += (ulong)pending.Entries;
+        }
         _sent.Add(pending.Request, pending);
         _inFlightBytes += pending.Bytes;
         _inFlightEntries += pending.Entries;

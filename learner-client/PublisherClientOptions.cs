@@ -27,6 +27,14 @@ public sealed record PublisherClientOptions : GeoRelayClientOptions
     /// </summary>
     public int MaxFrameBytes { get; init; } = 16 << 20;
 
+    /// <summary>
+    /// Number every request under a producer id of this client (<see cref="PublisherClient.ProducerId"/>), so the leader
+    /// never appends a request twice: one sent again after a lost answer or a leader change (by this client) is
+    /// answered with where it went. Each request then costs one internal entry (an index learners skip). Default false,
+    /// until the client resends on its own after a leader change.
+    /// </summary>
+    public bool ExactlyOnce { get; init; }
+
     /// <summary>The defaults: an instance to start from with <c>with { Endpoints = ... }</c>.</summary>
     public static PublisherClientOptions Default { get; } = new();
 

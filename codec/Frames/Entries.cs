@@ -236,16 +236,37 @@ public enum WaitLevel : byte
 }
 
 /// <summary>
+/// Who published a request, for exactly-once publishing: a publisher session's producer id (0: none, no
+/// deduplication) and the sequence number of the request's first entry; its entries are numbered on from there.
+/// </summary>
+public readonly record struct ProducerSequence(ulong Producer, ulong FirstSeq)
+{
+    public bool IsSet => Producer != 0;
+}
+
+/// <summary>
 /// Entries from a publisher.
-/// <code>v request | u8 wait | v count | count × (bytes key | bytes payload)</code>
+/// <code>v request | u8 wait | u64 producer | u64 firstSeq | v count | count × (bytes key | bytes payload)</code>
+/// The producer fields are fixed-width so a client can number a request when it sends it, after encoding it
+/// (<see cref="SetFirstSeq"/>): sequence numbers must follow the order requests go out in.
 /// </summary>
 public static class PublishFrame
 {
-    public static void WriteHeader(IBufferWriter<byte> w, ulong request, WaitLevel wait, int count)
+    public static void WriteHeader(IBufferWriter<byte> w, ulong request, WaitLevel wait, int count, ProducerSequence producer = default)
     {
         PayloadWriter.Varint(w, request);
         PayloadWriter.Byte(w, (byte)wait);
+        PayloadWriter.UInt64(w, producer.Producer);
+        PayloadWriter.UInt64(w, producer.Producer == 0 ? 0 : producer.FirstSeq);
         PayloadWriter.Varint(w, (ulong)count);
+    }
+
+    /// <summary>Writes the first sequence number into an encoded Publish payload (starting at <paramref name="payload"/>'s first byte).</summary>
+    public static void SetFirstSeq(Span<byte> payload, ulong firstSeq)
+    {
+        if (!Varint.TryRead(payload, out _, out int requestLength)) throw new ArgumentException("not an encoded Publish payload", nameof(payload));
+        int at = requestLength + 1 + 8;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(payload.Slice(at, 8), firstSeq);
     }
 
     public static void WriteEntry(IBufferWriter<byte> w, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
@@ -254,13 +275,19 @@ public static class PublishFrame
         PayloadWriter.Bytes(w, payload);
     }
 
-    public static PublishReader Read(ReadOnlySequence<byte> payload, out ulong request, out WaitLevel wait, out int count)
+    public static PublishReader Read(ReadOnlySequence<byte> payload, out ulong request, out WaitLevel wait, out int count) =>
+        Read(payload, out request, out wait, out count, out _);
+
+    public static PublishReader Read(ReadOnlySequence<byte> payload, out ulong request, out WaitLevel wait, out int count, out ProducerSequence producer)
     {
         var r = new PayloadReader(payload, "Publish");
         request = r.ReadVarint("request");
         var w = r.ReadByte("wait");
         if (w > 1) throw r.Corrupt("wait", $"{w} is not a wait level");
         wait = (WaitLevel)w;
+        ulong id = r.ReadUInt64("producer"), seq = r.ReadUInt64("firstSeq");
+        if (id != 0 && seq == 0) throw r.Corrupt("firstSeq", "is 0; a producer's sequence numbers start at 1");
+        producer = new ProducerSequence(id, seq);
         var n = r.ReadVarint("count");
         if (n > (ulong)r.Remaining / 2) throw r.Corrupt("count", $"{n} entries do not fit {r.Remaining} bytes");
         count = (int)n;

@@ -134,7 +134,7 @@ public static class ProtocolVersion
         "Ack:v epoch,v durable,v last,v durableEpoch,v commit;DcAck:v epoch,v retained,v n,n*(v slot,v durable,u8 state,v durableEpoch,v commit);" +
         "Subscribe:v from,bytes prefix,u8 flags;Deliver:v first,v count,v through,entries;" +
         "SnapshotRequired:v oldest;Confirm:v index;" +
-        "Publish:v request,u8 wait,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +
+        "Publish:v request,u8 wait,u64 producer,u64 firstSeq,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +
         "VoteRequest:v term,v lastTerm,v lastIndex,u8 flags,str candidate;VoteResponse:v term,u8 flags,str reason;TimeoutNow:v term;" +
         "VoterBeat:v term,u8 flags";
 

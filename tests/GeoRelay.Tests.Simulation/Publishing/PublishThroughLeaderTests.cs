@@ -112,6 +112,23 @@ public sealed class PublishThroughLeaderTests
     }
 
     [Test]
+    public async Task Exactly_once_requests_carry_a_producer_id_and_learners_see_only_the_entries(CancellationToken ct)
+    {
+        var serializers = new JsonPayloadSerializerRegistry();
+        await using var publisher = await PublisherClient.ConnectAsync(PublisherOptions(serializers) with { ExactlyOnce = true }, ct);
+        Assert.That(publisher.ProducerId, Is.Not.Zero);
+        var results = new List<PublishResult>();
+        for (int i = 0; i < 3; i++)
+            results.Add(await publisher.PublishAsync(Encoding.UTF8.GetBytes("once/" + i), new Price("EURUSD", i), WaitLevel.Committed, ct));
+        // Each request's entries follow its producer marker: indexes skip one per request, and nothing else differs.
+        Assert.That(results[1].FirstIndex, Is.EqualTo(results[0].LastIndex + 2));
+        await using var learner = await LearnerClient.ConnectAsync(LearnerOptions("once/", serializers), ct);
+        var got = await TakeAsync<Price>(learner, results[0].FirstIndex, 3, ct);
+        Assert.That(got.Select(e => e.Index), Is.EqualTo(results.Select(r => r.FirstIndex)));
+        Assert.That(got.Select(e => e.Value.Bid), Is.EqualTo(new[] { 0m, 1m, 2m }));
+    }
+
+    [Test]
     public async Task MessagePack_values_published_as_a_batch_round_trip(CancellationToken ct)
     {
         var serializers = new MessagePackPayloadSerializerRegistry();

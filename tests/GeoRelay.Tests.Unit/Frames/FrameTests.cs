@@ -88,6 +88,20 @@ public sealed class FrameTests
             Assert.That(r.TryNext(out _, out var v2) && Encoding.UTF8.GetString(v2) == "second");
             Assert.That(r.TryNext(out _, out _), Is.False);
         });
+        yield return Case("PublishWithProducer", FrameType.Publish, w =>
+        {
+            var at = new System.Buffers.ArrayBufferWriter<byte>();
+            PublishFrame.WriteHeader(at, 300, WaitLevel.Committed, 1, new ProducerSequence(0xABCDEF, 0));
+            PublishFrame.WriteEntry(at, "k"u8, "v"u8);
+            var bytes = at.WrittenSpan.ToArray();
+            PublishFrame.SetFirstSeq(bytes, 41); // numbered once it is sent, after it was encoded
+            w.Write(bytes);
+        }, p =>
+        {
+            var r = PublishFrame.Read(p, out var request, out var wait, out var count, out var producer);
+            Assert.That((request, wait, count, producer), Is.EqualTo((300UL, WaitLevel.Committed, 1, new ProducerSequence(0xABCDEF, 41))));
+            Assert.That(r.TryNext(out _, out var v) && Encoding.UTF8.GetString(v) == "v");
+        });
         yield return Case("Batch", FrameType.Batch, w =>
         {
             var d = new DeltaState();
