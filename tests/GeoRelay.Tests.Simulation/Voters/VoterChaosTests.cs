@@ -27,6 +27,7 @@ public sealed class VoterChaosTests
     }
 
     [TestCase(7)]
+    [TestCase(204)]
     public void OneSeed(int seed) => Run(seed);
 
     private static void Run(int seed)

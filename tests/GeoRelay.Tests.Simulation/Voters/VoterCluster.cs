@@ -61,8 +61,9 @@ internal sealed class VoterCluster
             foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, new MemoryLog(), _env, seed: seed));
     }
 
+    // Seeded by position: string hash codes differ from one process to the next.
     private VoterEngine NewVoter(string id) =>
-        new(Topology, id, Logs[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + id.GetHashCode(StringComparison.Ordinal) % 1000 });
+        new(Topology, id, Logs[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) });
 
     public VoterEngine Voter(string id) => (VoterEngine)Network.Engine(id);
 
@@ -114,9 +115,20 @@ internal sealed class VoterCluster
         if (!done()) Assert.Fail($"seed {_seed}: {what} not reached within {maxSteps} simulated ms\n{string.Join("\n", Trace)}");
     }
 
+    private readonly Dictionary<string, (RaftRole, ulong)> _seenRole = new();
+    private readonly Dictionary<ulong, ulong> _commitInTerm = new();
+
     private void Check()
     {
         if (Network.Violation is { } v) Fail(v);
+        foreach (var id in Voters)
+        {
+            if (!Network.IsUp(id)) continue;
+            var e = Voter(id).Election;
+            if (_seenRole.TryGetValue(id, out var seen) && seen == (e.Role, e.Term)) continue;
+            _seenRole[id] = (e.Role, e.Term);
+            Trace.Add($"{Network.Clock.NowMicros / 1000} ms: {id} {e.Role} in term {e.Term} (log {Logs[id].LastIndex}, durable {Logs[id].DurableIndex}, commit seen {_highestCommit})");
+        }
         foreach (var id in Voters)
         {
             if (!Network.IsUp(id)) continue;
@@ -125,9 +137,12 @@ internal sealed class VoterCluster
             ulong term = voter.Election.Term;
             if (_leaderOfTerm.TryGetValue(term, out var other) && other != id) Fail($"two leaders in term {term}: {other} and {id}");
             _leaderOfTerm[term] = id;
-            // Leader completeness: whoever wins an election already holds every committed entry.
-            if (Logs[id].LastIndex < _highestCommit)
-                Fail($"{id} leads term {term} but its log ends at {Logs[id].LastIndex}, below the commit index {_highestCommit}");
+            // Leader completeness: whoever wins an election holds every entry committed in an earlier term. (A leader of
+            // an older term, cut off and not yet stepped down, may lack what later terms committed.)
+            ulong before = 0;
+            foreach (var (t, c) in _commitInTerm) if (t < term) before = Math.Max(before, c);
+            if (Logs[id].LastIndex < before)
+                Fail($"{id} leads term {term} but its log ends at {Logs[id].LastIndex}, below {before}, committed in an earlier term");
         }
         foreach (var id in Voters)
         {
@@ -139,6 +154,7 @@ internal sealed class VoterCluster
                 _committed[i] = (e.Epoch, Describe(e));
             }
             _highestCommit = Math.Max(_highestCommit, commit);
+            _commitInTerm[leader.Epoch] = Math.Max(_commitInTerm.GetValueOrDefault(leader.Epoch), commit);
         }
         // State machine safety: what a node knows to be committed (its own commit index, which is what it may hand
         // to learners) is the committed entry everywhere. Above it a log may still hold a deposed leader's suffix.
