@@ -456,7 +456,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         long now = WallClock.UnixMicros();
         if (producer.IsSet && count > 0)
         {
-            if (_producers.Check(producer, count, out ulong original, out ulong olderThan) == ProducerVerdict.Duplicate)
+            var verdict = _producers.Check(producer, count, out ulong original, out ulong olderThan, out int present);
+            if (verdict == ProducerVerdict.Duplicate)
             {
                 // A retry of a request this log holds: answered once what it holds is durable or committed, never appended again.
                 LeaderLog.DuplicatePublish(_logger, producer.Producer, producer.FirstSeq, count, original);
@@ -464,6 +465,19 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                     ? new PendingPublish(connection, request, original, original + (ulong)count - 1, wait, (ulong)count)
                     : new PendingPublish(connection, request, 0, olderThan, wait, (ulong)count));
                 CompletePublishes(); // what it holds may be committed already, with nothing left to move the commit index
+                return;
+            }
+            if (verdict == ProducerVerdict.AppendRest)
+            {
+                // The log holds the first `present` entries (a leader change cut the request): only the rest goes in,
+                // and the answer names where the request began.
+                var rest = new ProducerSequence(producer.Producer, producer.FirstSeq + (ulong)present);
+                Append(InternalEntries.ProducerKey.ToArray(), InternalEntries.ProducerMarker(rest, count - present), now, internalEntry: true);
+                _producers.Record(rest, count - present, _log.LastIndex + 1);
+                ulong end = _log.LastIndex;
+                for (int i = 0; reader.TryNext(out var key, out var value); i++)
+                    if (i >= present) end = Append(key.AsContiguous(), value.AsContiguous(), now);
+                _pendingPublishes.Add(new PendingPublish(connection, request, original, end, wait, (ulong)count));
                 return;
             }
             Append(InternalEntries.ProducerKey.ToArray(), InternalEntries.ProducerMarker(producer, count), now, internalEntry: true);

@@ -379,7 +379,7 @@ public sealed class SimNetwork
             DialFailed(from, to, "connection refused");
             return;
         }
-        port ??= from.Engine.LocalHello.Kind == NodeKind.Learner ? PortKind.Learner : PortKind.Peer;
+        port ??= from.Engine.LocalHello.Kind switch { NodeKind.Learner => PortKind.Learner, NodeKind.Publisher => PortKind.Publish, _ => PortKind.Peer };
         var hello = dialAs == NodeKind.Voter ? from.Engine.LocalHello with { Kind = NodeKind.Voter } : from.Engine.LocalHello;
         var refusal = target.Engine.CheckPeer(hello, port.Value);
         if (refusal is not null)

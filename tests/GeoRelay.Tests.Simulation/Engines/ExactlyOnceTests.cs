@@ -73,6 +73,38 @@ public sealed class ExactlyOnceTests
     }
 
     [Test]
+    public void ARequestCutShortByALeaderChangeGetsOnlyItsRestAppendedOnRetry()
+    {
+        var (old, log) = Leader(epoch: 1);
+        old.OnConnected(1, new PeerInfo("pub", NodeKind.Publisher, 0, PortKind.Publish));
+        old.OnFrame(1, Publish(1, 1, "a", "b", "c")); // marker at 1, a b c at 2..4
+        log.Flush();
+
+        // The successor received the marker and "a" only before the old leader died.
+        var copy = new MemoryLog();
+        for (ulong i = 1; i <= 2; i++) { Assert.That(log.TryGet(i, out var e), Is.True); copy.Append(e); }
+        copy.Flush();
+        var successor = new LeaderEngine(SimulatedClusterTests.Build(33).Topology, 2, copy, new SimEnvironment(new SimClock()));
+        successor.OnConnected(1, new PeerInfo("pub", NodeKind.Publisher, 0, PortKind.Publish));
+        successor.OnFrame(1, Publish(9, 1, "a", "b", "c"));
+        successor.OnFrame(1, Publish(10, 1, "a", "b", "c")); // and once more
+        successor.OnFrame(1, Publish(11, 4, "d"));
+        var payloads = new List<string>();
+        for (ulong i = 1; i <= copy.LastIndex; i++)
+            if (copy.TryGet(i, out var e) && !InternalEntries.IsInternal(e.Key.Span)) payloads.Add(Encoding.UTF8.GetString(e.Payload.Span));
+        Assert.That(payloads, Is.EqualTo(new[] { "a", "b", "c", "d" }), "each entry once");
+        copy.Flush();
+        successor.OnTick();
+        var acks = successor.Outbox.Where(c => c.Kind == CommandKind.Send).Select(c =>
+        {
+            var bytes = new ReadOnlySequence<byte>(c.Buffer!.Memory);
+            return FrameReader.TryRead(ref bytes, 1 << 20, out var f) && f.Type == FrameType.PublishAck ? PublishAck.Read(f.Payload) : (PublishAck?)null;
+        }).Where(a => a is not null).Select(a => a!.Value).ToList();
+        Assert.That(acks.Where(a => a.Request is 9 or 10).Select(a => (a.FirstIndex, a.Count)), Is.EqualTo(new[] { (2UL, 3UL), (2UL, 3UL) }),
+            "both retries are answered, naming where the request began");
+    }
+
+    [Test]
     public void ASequenceThatSkipsOrOverlapsIsRefusedWithNothingAppended()
     {
         var (leader, log) = Leader(epoch: 1);

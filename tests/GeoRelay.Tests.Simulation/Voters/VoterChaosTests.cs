@@ -41,6 +41,7 @@ public sealed class VoterChaosTests
         for (int round = 0; round < 30; round++)
         {
             c.Publish(random.Next(1, 20));
+            c.Publisher.Publish(random.Next(1, 5));
             switch (random.Next(8))
             {
                 case 0 when down.Count < 2: // a voter crashes; a quorum of the nine stays up
@@ -89,6 +90,8 @@ public sealed class VoterChaosTests
         c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: everything healed and restarted");
         c.Publish(1); // commits what earlier terms left, if the leader has not yet
         c.RunUntil(() => c.CurrentLeader() is { Leader: { } l } && l.CommitIndex == l.LastIndex && l.CommitIndex > 0
-            && c.Voters.All(v => c.Logs[v].DurableIndex >= l.LastIndex), 60_000, "a leader with every voter caught up");
+            && c.Publisher.AllAcknowledged && c.Voters.All(v => c.Logs[v].DurableIndex >= l.LastIndex), 60_000,
+            "a leader with every voter caught up, and every publish acknowledged");
+        c.CheckExactlyOnce(c.Logs[c.CurrentLeader()!.NodeId]);
     }
 }

@@ -43,7 +43,9 @@ internal sealed class VoterCluster
         {
             if (!delays.TryGetValue((a, b), out var d))
             {
-                bool same = Topology.Nodes[a].Datacenter == Topology.Nodes[b].Datacenter;
+                // A client outside the topology (the publisher) sits in the preferred leader's datacenter.
+                string Dc(string id) => Topology.Nodes.TryGetValue(id, out var n) ? n.Datacenter : Topology.Leader.Datacenter;
+                bool same = Dc(a) == Dc(b);
                 delays[(a, b)] = d = same ? 200 : 40_000 + _random.Next(60_000);
             }
             return d;
@@ -59,7 +61,15 @@ internal sealed class VoterCluster
         }
         foreach (var dc in Topology.Datacenters)
             foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, new MemoryLog(), _env, seed: seed));
+        Publisher = new SimPublisher("publisher", 0xC0FFEE00UL + (ulong)seed, Topology.Cluster, Voters, _env);
+        Network.Add(Publisher.Id, Publisher);
     }
+
+    /// <summary>An exactly-once publisher that follows leadership and resends what was not acknowledged.</summary>
+    public SimPublisher Publisher { get; }
+
+    // Where each of the publisher's sequence numbers was committed: at most one index each.
+    private readonly Dictionary<ulong, ulong> _seqAt = new();
 
     // Seeded by position: string hash codes differ from one process to the next.
     private VoterEngine NewVoter(string id) =>
@@ -173,12 +183,43 @@ internal sealed class VoterCluster
                 var c = _committed[i];
                 if (e.Epoch != c.Epoch || Describe(e) != c.Entry)
                     Fail($"{id} takes index {i} as committed but holds another entry there (epoch {e.Epoch}; committed in epoch {c.Epoch})");
+                if (SeqOf(e) is { } seq && _seqAt.TryGetValue(seq, out ulong other) && other != i)
+                    Fail($"the publisher's sequence {seq} is committed twice, at {other} and {i}");
+                else if (SeqOf(e) is { } first) _seqAt[first] = i;
             }
             _verified[id] = Math.Max(verified, top);
         }
     }
 
     private readonly Dictionary<string, ulong> _verified = new();
+
+    private ulong? SeqOf(in GeoRelay.Storage.LogEntry e)
+    {
+        string text = Encoding.UTF8.GetString(e.Payload.Span);
+        string prefix = SimPublisher.PayloadOf(Publisher.Producer, 0)[..^1];
+        return text.StartsWith(prefix, StringComparison.Ordinal) ? ulong.Parse(text[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    /// <summary>Every request the publisher had acknowledged is in <paramref name="log"/> once, where its ack said, and nothing else of it.</summary>
+    public void CheckExactlyOnce(MemoryLog log)
+    {
+        var seen = new Dictionary<ulong, ulong>();
+        for (ulong i = Math.Max(1, log.FirstIndex); i <= log.LastIndex; i++)
+        {
+            if (!log.TryGet(i, out var e) || SeqOf(e) is not { } seq) continue;
+            if (!seen.TryAdd(seq, i)) Fail($"sequence {seq} is in the final log twice, at {seen[seq]} and {i}");
+        }
+        foreach (var r in Publisher.Requests)
+        {
+            if (r.FirstIndex is not { } first) Fail($"request {r.Id} (sequences {r.FirstSeq}..) was never acknowledged");
+            for (ulong k = 0; k < (ulong)r.Count; k++)
+                if (!seen.ContainsKey(r.FirstSeq + k)) Fail($"acknowledged sequence {r.FirstSeq + k} is not in the final log");
+            if (seen[r.FirstSeq] != r.FirstIndex) Fail($"request {r.Id} was acknowledged at {r.FirstIndex}, but its first entry is at {seen[r.FirstSeq]}");
+        }
+        ulong total = 0;
+        foreach (var r in Publisher.Requests) total += (ulong)r.Count;
+        if ((ulong)seen.Count != total) Fail($"the final log holds {seen.Count} of the publisher's entries; it published {total}");
+    }
 
     private static string Describe(in GeoRelay.Storage.LogEntry e) => Encoding.UTF8.GetString(e.Key.Span) + "|" + Encoding.UTF8.GetString(e.Payload.Span);
 
