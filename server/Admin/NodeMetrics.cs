@@ -42,6 +42,15 @@ public sealed class NodeMetrics : IDisposable
         Meter.CreateObservableGauge("georelay.peer.connections", () => PerPeer(p => (long)p.Connections), "{connection}", "Open connections to each peer");
         Meter.CreateObservableGauge("georelay.peer.up", () => PerPeerState(), description: "1 while the peer's state is active, up, via-relay, direct or connected; 0 otherwise");
         Meter.CreateObservableCounter("georelay.refusals", () => PerRefusal(), "{connection}", "Connections refused or cut by a limit, a check or an operator, by reason");
+        if (node is VoterAdmin)
+        {
+            // Voters (elections: true): their role changes at runtime, so these say what they are now.
+            Meter.CreateObservableGauge("georelay.election.term", () => (long)(Snapshot().Election?.Term ?? 0), description: "This voter's election term");
+            Meter.CreateObservableGauge("georelay.election.leader", () => Snapshot().Election?.Role == "leader" ? 1L : 0L,
+                description: "1 while this voter leads; the sum over a cluster's voters is 1 when it has a leader");
+            Meter.CreateObservableCounter("georelay.election.role_changes", () => (long)(Snapshot().Election?.RoleChanges ?? 0), "{change}",
+                "Times this voter took or gave up the leader's role (leader changes)");
+        }
 
         switch (node.Role)
         {
@@ -76,11 +85,13 @@ public sealed class NodeMetrics : IDisposable
             "From an entry being durable on the leader to the datacenter acking it (sampled once per millisecond)",
             tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
         var tags = new Dictionary<string, KeyValuePair<string, object?>>();
-        _node.AckLatency!.Recorded = (dc, seconds) =>
-        {
-            if (!tags.TryGetValue(dc, out var tag)) tags[dc] = tag = new("peer_dc", dc);
-            latency.Record(seconds, tag);
-        };
+        // A voter that leads has no ack latency tracker (yet): its histogram stays empty.
+        if (_node.AckLatency is { } tracker)
+            tracker.Recorded = (dc, seconds) =>
+            {
+                if (!tags.TryGetValue(dc, out var tag)) tags[dc] = tag = new("peer_dc", dc);
+                latency.Record(seconds, tag);
+            };
     }
 
     private void AddLearners()

@@ -36,6 +36,12 @@ public sealed class ElectionProcessTests
         Assert.That(successor.Term, Is.GreaterThan(first.Term));
         var status = await StatusAsync(cluster, successor.Node);
         Assert.That(status.GetProperty("role").GetString(), Is.EqualTo("leader"), "the member's /status says it leads");
+        using (var http = new HttpClient())
+        {
+            string metrics = await http.GetStringAsync($"http://{cluster.Topology.GetNode(successor.Node).Admin}/metrics");
+            Assert.That(metrics, Does.Match(@"(?m)^georelay_election_leader\{[^}]*\} 1$"), "the elected member's metrics say it leads");
+            Assert.That(metrics, Does.Match($@"(?m)^georelay_election_term\{{[^}}]*\}} {successor.Term}$"));
+        }
         var shown = cluster.Run("status", $"status --admin {cluster.Topology.GetNode(successor.Node).Admin}");
         Assert.That(await shown.WaitForExitAsync(Patience), Is.EqualTo(0), shown.Output);
         Assert.That(shown.Output, Does.Contain($"election: term {successor.Term}, leader, leader {successor.Node}"));
