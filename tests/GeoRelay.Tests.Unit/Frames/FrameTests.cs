@@ -246,6 +246,8 @@ public sealed class FrameTests
         using var w = new PooledBufferWriter();
         PayloadWriter.Varint(w, 1);            // epoch
         PayloadWriter.Varint(w, 1);            // retained
+        PayloadWriter.Varint(w, 1);            // retained epoch
+        PayloadWriter.Varint(w, 0);            // retained commit
         PayloadWriter.Varint(w, 60_000);       // member count, with nothing behind it
         var e = Assert.Throws<CodecException>(() => DcAck.Read(new ReadOnlySequence<byte>(w.WrittenMemory)));
         Assert.That(e!.Message, Does.Contain("count"));
