@@ -58,6 +58,34 @@ public sealed class FaultSimulationTests
         Assert.That(results.Sum(r => r.DiskStops), Is.GreaterThan(0), "a broken disk stopped some node (a disk can break and be repaired unnoticed)");
     }
 
+    /// <summary>
+    /// <c>delivery: durable</c>: learners get entries before they commit, so leader replacements on a torn tail take back
+    /// some they received. Each must be told (Truncated) and end with exactly the leader's log; and some must have been
+    /// told, or the run did not exercise it. <c>GEORELAY_SIM_SEEDS</c> seeds (default 500) as above.
+    /// </summary>
+    [Test]
+    public void DurableDeliveryTellsLearnersWhatWasTakenBack()
+    {
+        var committed = ThreeRegions();
+        var topology = committed with { Defaults = committed.Defaults with { Delivery = LearnerDelivery.Durable } };
+        int count = int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_SIM_SEEDS"), out var n) ? n : 500;
+        var results = new SimulationResult[count];
+        var failures = new System.Collections.Concurrent.ConcurrentBag<InvariantViolationException>();
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        {
+            try { results[i] = FaultSimulation.Run(i + 1, topology); }
+            catch (InvariantViolationException e) { failures.Add(e); }
+        });
+        if (!failures.IsEmpty)
+        {
+            var first = failures.OrderBy(f => f.Seed).First();
+            Assert.Fail($"{failures.Count} of {count} seeds broke an invariant (seeds {string.Join(", ", failures.Select(f => f.Seed).Order())}); the first:\n{first.Message}");
+        }
+        int truncations = results.Sum(r => r.LearnerTruncations);
+        TestContext.Out.WriteLine($"{count} seeds with durable delivery: {truncations} Truncated frames to learners, in {results.Count(r => r.LearnerTruncations > 0)} seeds");
+        Assert.That(truncations, Is.GreaterThan(0), "some learner received entries a new leader took back");
+    }
+
     [Test]
     public void ASeedReplaysTheSameTrace()
     {
