@@ -116,6 +116,10 @@ public sealed class RelayEngine : IEngine, IDisposable
     public ulong HighestEpoch => _highestEpoch;
     public ulong RetainedIndex => _retention.LastIndex;
     public ulong CommitIndex => _commit;
+    public ulong FirstRetainedIndex => _retention.FirstIndex;
+
+    /// <summary>The retained entry at <paramref name="index"/>, for status and checks.</summary>
+    public bool TryGetRetained(ulong index, out LogEntry entry) => _retention.TryGet(index, out entry);
     public bool UpstreamConnected => _upstream is not null;
 
     /// <summary>

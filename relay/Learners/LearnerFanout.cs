@@ -178,7 +178,9 @@ public sealed class LearnerFanout : IDisposable
 
     /// <summary>
     /// Retention dropped every entry above <paramref name="after"/> (a new leader rewrote an uncommitted suffix). Learners
-    /// that were sent any of them are told with a Truncated frame and go on from <paramref name="after"/> + 1.
+    /// that hold any of them (sent by us, or found equal to ours when they subscribed) are told with a Truncated frame
+    /// and go on from <paramref name="after"/> + 1. A learner that got its entries elsewhere and was not compared yet is
+    /// compared once our new entries are visible.
     /// </summary>
     public void OnTruncated(ulong after)
     {
@@ -186,7 +188,7 @@ public sealed class LearnerFanout : IDisposable
         if (_visible > after) _visible = after;
         List<LearnerSession>? told = null;
         foreach (var (_, session) in _sessions)
-            if (session.State is LearnerState.Live or LearnerState.CatchingUp && session.Next > after + 1) (told ??= new()).Add(session);
+            if (session.State is LearnerState.Live or LearnerState.CatchingUp && session.Known > after) (told ??= new()).Add(session);
         if (told is null) return;
         told.Sort((a, b) => a.Connection.CompareTo(b.Connection)); // a stable order for the simulator
         foreach (var session in told) SendTruncated(session, after);
@@ -283,6 +285,7 @@ public sealed class LearnerFanout : IDisposable
         if (Send(s, frame))
         {
             s.Next = through + 1;
+            s.Known = through;
             FramesSent++;
             LearnerMetrics.FramesSent.Add(1);
             LearnerMetrics.Refills.Add(1);
@@ -412,6 +415,7 @@ public sealed class LearnerFanout : IDisposable
                     if (Send(s, frame))
                     {
                         s.Next = through + 1;
+                        s.Known = through;
                         sent++;
                     }
                 }
@@ -472,6 +476,7 @@ public sealed class LearnerFanout : IDisposable
                 if (Send(s, frame))
                 {
                     s.Next = through + 1;
+                    s.Known = through;
                     FramesSent++;
                     LearnerMetrics.FramesSent.Add(1);
                 }
@@ -590,6 +595,9 @@ public sealed class LearnerFanout : IDisposable
     private bool Verified(LearnerSession s)
     {
         if (s.CheckIndex == 0) return true;
+        // Only entries learners may have here are compared: above them this node may itself hold a suffix a new
+        // leader is about to rewrite (and nothing is sent to the learner before they are visible anyway).
+        if (s.CheckIndex > Head) return true;
         if (!_retention.TryGet(s.CheckIndex, out var held))
         {
             // Below retention (long final) or not here yet (nothing to send before it is): nothing to compare.
@@ -598,7 +606,11 @@ public sealed class LearnerFanout : IDisposable
         }
         ulong index = s.CheckIndex, epoch = s.CheckEpoch;
         s.CheckIndex = 0;
-        if (held.Epoch == epoch) return true;
+        if (held.Epoch == epoch)
+        {
+            s.Known = Math.Max(s.Known, index);
+            return true;
+        }
         SendTruncated(s, SharedThrough(index, epoch));
         return false;
     }
@@ -634,6 +646,7 @@ public sealed class LearnerFanout : IDisposable
         FrameWriter.End(frame.Writer, start, FrameType.Truncated);
         _outbox.Add(EngineCommand.Send(s.Connection, frame));
         if (after + 1 < s.Next) s.Next = after + 1;
+        s.Known = Math.Min(s.Known, after);
         if (s.State != LearnerState.Refilling) MakeCatchingUp(s);
     }
 

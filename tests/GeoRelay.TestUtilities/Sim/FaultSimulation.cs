@@ -52,7 +52,7 @@ public sealed record SimulationOptions
 /// <summary>What one run did; <see cref="DiskStops"/> counts nodes a broken disk stopped (a broken disk can go unnoticed until repaired).</summary>
 public sealed record SimulationResult(int Seed, ulong TraceHash, long Steps, ulong Entries, ulong Commit, ulong LeaderEpoch,
     IReadOnlyDictionary<FaultKind, int> Faults, long Failovers, long DirectFallbacks, long LearnerReconnects, IReadOnlyList<string> FaultLog,
-    int DiskStops = 0, int LearnerTruncations = 0);
+    int DiskStops = 0);
 
 /// <summary>An invariant broke: the seed, the step and the faults so far say how to get there again.</summary>
 public sealed class InvariantViolationException(int seed, long step, string what, IReadOnlyList<string> faultLog)
@@ -268,8 +268,7 @@ public sealed class FaultSimulation
         long reconnects = 0;
         foreach (var l in _learners) reconnects += l.Reconnects;
         return new SimulationResult(_seed, _network.TraceHash, _step, _leaderLog.LastIndex, _leader.CommitIndex, _epoch,
-            _faults, _failoversBefore + failovers, _directBefore + direct, reconnects, _faultLog, _diskStops,
-            _learners.Sum(l => l.Truncations));
+            _faults, _failoversBefore + failovers, _directBefore + direct, reconnects, _faultLog, _diskStops);
     }
 
     private List<(long Step, FaultKind Kind)> Schedule()

@@ -219,6 +219,23 @@ internal sealed class VoterCluster
         _received.Clear();
     }
 
+    /// <summary>Once converged: every fed relay's retention holds the entries of <paramref name="log"/> (a deposed leader's suffix was replaced).</summary>
+    public void CheckRelayRetention(MemoryLog log, ulong through)
+    {
+        foreach (var dc in Topology.Datacenters)
+            foreach (var p in dc.Relays)
+            {
+                if (!Network.IsUp(p)) continue;
+                var relay = (RelayEngine)Network.Engine(p);
+                // A standby relay is not fed, so nothing corrects it until it is; it hands learners only what is final.
+                if (!relay.UpstreamConnected) continue;
+                ulong top = Math.Min(through, relay.RetainedIndex);
+                for (ulong i = Math.Max(1, relay.FirstRetainedIndex); i <= top; i++)
+                    if (!relay.TryGetRetained(i, out var mine) || !log.TryGet(i, out var theirs) || mine.Epoch != theirs.Epoch)
+                        Fail($"relay {p} retains entry {i} of epoch {(relay.TryGetRetained(i, out var m) ? m.Epoch : 0)}, not the leader's");
+            }
+    }
+
     /// <summary>
     /// Once converged: every learner holds exactly the application entries of <paramref name="log"/> up to
     /// <paramref name="through"/>, in order, each once (with durable delivery: what was taken back was announced).
