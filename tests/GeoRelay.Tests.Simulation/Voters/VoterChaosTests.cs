@@ -113,12 +113,16 @@ public sealed class VoterChaosTests
         c.RunUntil(() => c.CurrentLeader() is { Leader: { } l } && l.CommitIndex == l.LastIndex && l.CommitIndex > 0
             && c.Voters.All(v => c.Logs[v].DurableIndex >= l.LastIndex), 60_000, "a leader with every voter caught up");
         // With durable delivery a learner may hold a deposed leader's entries beyond the leader's log; they are taken
-        // back once the leader writes there: publish past them.
+        // back once the leader writes there, so the leader publishes past them (leadership may still move home meanwhile).
+        c.RunUntil(() =>
+        {
+            if (c.CurrentLeader() is not { Leader: { } l }) return false;
+            ulong ahead = c.Learners.Max(x => x.Next);
+            if (ahead > l.LastIndex + 1) c.Publish((int)(ahead - l.LastIndex));
+            return l.CommitIndex == l.LastIndex && c.Learners.All(x => x.Next == l.LastIndex + 1);
+        }, 60_000, "every learner at the leader's last index");
         var leader = c.CurrentLeader()!;
-        ulong ahead = c.Learners.Max(l => l.Next);
-        if (ahead > leader.Leader!.LastIndex + 1) c.Publish((int)(ahead - leader.Leader.LastIndex));
-        ulong last = leader.Leader.LastIndex;
-        c.RunUntil(() => leader.Leader.CommitIndex == last && c.Learners.All(l => l.Next == last + 1), 60_000, $"every learner at {last}");
+        ulong last = leader.Leader!.LastIndex;
         c.CheckRelayRetention(c.Logs[leader.NodeId], last);
         c.CheckLearnerStreams(c.Logs[leader.NodeId], last);
         return c.Learners.Sum(l => l.Truncations);
