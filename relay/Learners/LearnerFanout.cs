@@ -595,24 +595,35 @@ public sealed class LearnerFanout : IDisposable
     private bool Verified(LearnerSession s)
     {
         if (s.CheckIndex == 0) return true;
-        // Only entries learners may have here are compared: above them this node may itself hold a suffix a new
-        // leader is about to rewrite (and nothing is sent to the learner before they are visible anyway).
-        if (s.CheckIndex > Head) return true;
+        // Compared once all the learner holds is visible here: above it this node may itself hold a suffix a new leader
+        // is about to rewrite (and nothing is sent to the learner before then anyway). An unfiltered learner also
+        // passed over the internal entries up to its next index, so those are compared too.
+        ulong holds = s.Prefix is null ? s.Next - 1 : s.CheckIndex;
+        if (holds > Head) return true;
         if (!_retention.TryGet(s.CheckIndex, out var held))
         {
-            // Below retention (long final) or not here yet (nothing to send before it is): nothing to compare.
-            if (s.CheckIndex < _retention.LastIndex) s.CheckIndex = 0;
+            // Below retention: long final, nothing to compare.
+            s.CheckIndex = 0;
             return true;
         }
         ulong index = s.CheckIndex, epoch = s.CheckEpoch;
         s.CheckIndex = 0;
-        if (held.Epoch == epoch)
+        if (held.Epoch != epoch)
         {
-            s.Known = Math.Max(s.Known, index);
-            return true;
+            SendTruncated(s, SharedThrough(index, epoch));
+            return false;
         }
-        SendTruncated(s, SharedThrough(index, epoch));
-        return false;
+        for (ulong i = index + 1; i <= holds; i++)
+        {
+            if (_retention.TryGet(i, out var skipped) && !InternalEntries.IsInternal(skipped.Key.Span))
+            {
+                // It skipped another log's internal entry where ours holds an application entry.
+                SendTruncated(s, index);
+                return false;
+            }
+        }
+        s.Known = Math.Max(s.Known, holds);
+        return true;
     }
 
     /// <summary>

@@ -117,12 +117,16 @@ public sealed class VoterChaosTests
             "a leader with every voter caught up, and every publish acknowledged");
         c.CheckExactlyOnce(c.Logs[c.CurrentLeader()!.NodeId]);
         // With durable delivery a learner may hold a deposed leader's entries beyond the leader's log; they are taken
-        // back once the leader writes there: publish past them.
+        // back once the leader writes there, so the leader publishes past them (leadership may still move home meanwhile).
+        c.RunUntil(() =>
+        {
+            if (c.CurrentLeader() is not { Leader: { } l }) return false;
+            ulong ahead = c.Learners.Max(x => x.Next);
+            if (ahead > l.LastIndex + 1) c.Publish((int)(ahead - l.LastIndex));
+            return l.CommitIndex == l.LastIndex && c.Learners.All(x => x.Next == l.LastIndex + 1);
+        }, 60_000, "every learner at the leader's last index");
         var leader = c.CurrentLeader()!;
-        ulong ahead = c.Learners.Max(l => l.Next);
-        if (ahead > leader.Leader!.LastIndex + 1) c.Publish((int)(ahead - leader.Leader.LastIndex));
-        ulong last = leader.Leader.LastIndex;
-        c.RunUntil(() => leader.Leader.CommitIndex == last && c.Learners.All(l => l.Next == last + 1), 60_000, $"every learner at {last}");
+        ulong last = leader.Leader!.LastIndex;
         c.CheckRelayRetention(c.Logs[leader.NodeId], last);
         c.CheckLearnerStreams(c.Logs[leader.NodeId], last);
         return c.Learners.Sum(l => l.Truncations);
