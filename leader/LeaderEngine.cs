@@ -338,10 +338,12 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         if (first)
         {
             dc.RelaySynced = true;
-            dc.RetainedSentThrough = ack.RetainedIndex;
-            dc.RetainedAcked = ack.RetainedIndex;
+            // The relay's retention may end in a deposed leader's suffix: resent from where it is surely ours.
+            ulong retained = Trusted(ack.RetainedIndex, ack.RetainedEpoch, ack.RetainedCommit);
+            dc.RetainedSentThrough = retained;
+            dc.RetainedAcked = retained;
             dc.LastAckProgressMicros = dc.LastHeardMicros;
-            LeaderLog.Synced(_logger, dc.Config.Name, dc.CurrentRelayId ?? "?", ack.RetainedIndex);
+            LeaderLog.Synced(_logger, dc.Config.Name, dc.CurrentRelayId ?? "?", retained);
         }
         else if (ack.RetainedIndex > dc.RetainedAcked)
         {
@@ -626,8 +628,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     /// <summary>
     /// Entries waiting to be made durable, or a datacenter behind the durable index, are due one linger after the
     /// previous flush or batch to it: at once on a quiet link, at most one flush and one batch per datacenter per
-    /// linger under load (entries gather meanwhile, as with Nagle). Otherwise the next housekeeping tick
-    /// (heartbeats, failure detection, dials; a commit index that alone moved goes out then, or with a batch).
+    /// linger under load (entries gather meanwhile, as with Nagle). A commit index that alone moved is due the same way.
+    /// Otherwise the next housekeeping tick (heartbeats, failure detection, dials).
     /// </summary>
     public long NextTickMicros
     {
@@ -639,7 +641,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             if (durable > _durableSeen) return long.MinValue;
             if (!_sync.Running && _log.LastIndex > durable) next = Math.Min(next, SyncDueMicros);
             for (int d = 0; d < _datacenters.Length; d++)
-                if (Behind(_datacenters[d], durable)) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
+                if (Behind(_datacenters[d], durable) || CommitUntold(_datacenters[d])) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
             return next;
         }
     }
@@ -657,6 +659,20 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         }
         foreach (var m in dc.Members)
             if (m.DirectConnection >= 0 && m.Reachable && m.SentThrough < durable) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// Whether the commit index moved since the datacenter's last batch: learners there see committed entries only once it
+    /// arrives, so it goes out one linger after that batch rather than with the next heartbeat-paced tick.
+    /// </summary>
+    private bool CommitUntold(DatacenterState dc)
+    {
+        if (dc.InflightBytes >= _topology.Defaults.Window) return false;
+        if (!dc.IsDirect)
+            return dc.RelayConnection >= 0 && dc.RelaySynced && _links[dc.RelayConnection].Channel.TxDelta.Commit != _commitIndex;
+        foreach (var m in dc.Members)
+            if (m.DirectConnection >= 0 && m.Reachable && _links[m.DirectConnection].Channel.TxDelta.Commit != _commitIndex) return true;
         return false;
     }
 

@@ -43,6 +43,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     private ulong _confirmSent;
     private int _confirmScheduled;
     private ulong _lastIndex;
+    /// <summary>Truncations the socket reader queued that the enumerator has not reached: entries queued before them above their index are void.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<ulong> _truncations = new();
 
     /// <summary>
     /// Creates a client that connects when <see cref="SubscribeAsync"/> starts (for dependency injection);
@@ -135,7 +137,9 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     /// <paramref name="cancellationToken"/> is cancelled or the client is disposed. Ends with
     /// <see cref="SnapshotRequiredException"/> when no endpoint still holds the index it needs, and with
     /// <see cref="ClientRefusedException"/> when an endpoint refuses the token (at once, since every node would) or
-    /// every endpoint refuses this client's protocol or cluster. One subscription at a time per client.
+    /// every endpoint refuses this client's protocol or cluster, and with <see cref="LogTruncatedException"/> when a
+    /// leader change took back entries already handed over (only with <c>delivery: durable</c>). One subscription at a
+    /// time per client.
     /// </summary>
     public async IAsyncEnumerable<LearnerEntry> SubscribeAsync(ulong fromIndex, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -157,6 +161,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             AllowSynchronousContinuations = true,
         });
         var buffer = _budget = new EntryBudget(_options.BufferedEntries);
+        _truncations.Clear();
+        ulong handed = fromIndex - 1; // the application holds everything below where it subscribes
         var pump = Task.Run(() => PumpAsync(fromIndex, channel.Writer, buffer, stop.Token), CancellationToken.None);
         try
         {
@@ -166,9 +172,18 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             {
                 while (reader.TryRead(out var frame))
                 {
+                    if (frame.IsTruncation)
+                    {
+                        _truncations.TryDequeue(out _);
+                        if (frame.TruncatedAfter < handed) throw new LogTruncatedException(frame.TruncatedAfter, handed);
+                        continue;
+                    }
                     for (int i = 0; i < frame.Count; i++)
                     {
-                        Volatile.Write(ref _lastIndex, frame.Entries[i].Index);
+                        ulong index = frame.Entries[i].Index;
+                        if (!_truncations.IsEmpty && Voided(index)) continue; // taken back before the application saw it
+                        Volatile.Write(ref _lastIndex, index);
+                        handed = index;
                         yield return frame.Entries[i];
                     }
                     buffer.Release(frame.Count);
@@ -206,6 +221,14 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             }
             yield return new LearnerEntry<T>(entry.Index, entry.Epoch, entry.Timestamp, entry.Key, value);
         }
+    }
+
+    /// <summary>Whether a truncation queued after the entry takes it back.</summary>
+    private bool Voided(ulong index)
+    {
+        foreach (ulong after in _truncations)
+            if (index > after) return true;
+        return false;
     }
 
     /// <summary>
@@ -259,6 +282,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     private async Task PumpAsync(ulong fromIndex, ChannelWriter<DecodedFrame> writer, EntryBudget buffer, CancellationToken ct)
     {
         ulong next = fromIndex;
+        // The last entry received, named in each Subscribe so a node that took it back meanwhile says so.
+        ulong lastIndex = 0, lastEpoch = 0;
         // Per endpoint: the oldest index it reported after answering SnapshotRequired for `next`; 0 when it did not.
         var snapshotOldest = new ulong[_dialer.Count];
         ulong snapshotFor = next;
@@ -280,7 +305,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, connectionDone.Token);
                 try
                 {
-                    SendSubscribe(connection, next);
+                    SendSubscribe(connection, next, lastIndex, lastEpoch);
                     _current = connection;
                     Interlocked.Exchange(ref _confirmSent, 0);
                     SendConfirm(connection);
@@ -294,7 +319,9 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                             var frame = Decode(payload, next, _options.ReuseBuffers ? bytes : null, out ulong through);
                             if (frame.Count > 0)
                             {
-                                next = frame.Entries[frame.Count - 1].Index + 1;
+                                var last = frame.Entries[frame.Count - 1];
+                                next = last.Index + 1;
+                                (lastIndex, lastEpoch) = (last.Index, last.Epoch);
                                 buffer.Take(frame.Count);
                                 writer.TryWrite(frame);
                                 await buffer.WaitForRoomAsync(ct).ConfigureAwait(false);
@@ -305,6 +332,16 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                             }
                             if (through + 1 > next) next = through + 1;
                             progressed = true;
+                        }
+                        else if (type == FrameType.Truncated)
+                        {
+                            ulong after = Codec.Frames.Truncated.Read(new ReadOnlySequence<byte>(payload)).After;
+                            LearnerClientLog.Truncated(_logger, name, after, next);
+                            if (after + 1 < next) next = after + 1;
+                            if (lastIndex > after) (lastIndex, lastEpoch) = (0, 0);
+                            // Queued before the marker, so entries already buffered above `after` are voided before they are handed over.
+                            _truncations.Enqueue(after);
+                            writer.TryWrite(DecodedFrame.Truncation(after));
                         }
                         else if (type == FrameType.SnapshotRequired)
                         {
@@ -413,13 +450,13 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         return await _dialer.DialAsync(endpoint, stop.Token).ConfigureAwait(false);
     }
 
-    private void SendSubscribe(FramedConnection connection, ulong next)
+    private void SendSubscribe(FramedConnection connection, ulong next, ulong lastIndex, ulong lastEpoch)
     {
         var prefix = _options.KeyPrefix is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(_options.KeyPrefix);
         var flags = Interlocked.Read(ref _confirmRequested) > 0 ? SubscribeFlags.Confirms : SubscribeFlags.None;
         var frame = FrameBuffer.Rent();
         int start = FrameWriter.Begin(frame.Writer);
-        new Subscribe(next, prefix, flags).Write(frame.Writer);
+        new Subscribe(next, prefix, flags, lastIndex, lastEpoch).Write(frame.Writer);
         FrameWriter.End(frame.Writer, start, FrameType.Subscribe);
         connection.TrySend(frame);
     }
@@ -461,6 +498,12 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     /// <summary>One Deliver frame's entries on their way to the enumerator, with the pooled arrays to give back after.</summary>
     internal readonly record struct DecodedFrame(LearnerEntry[] Entries, int Count, bool PooledEntries, byte[]? Pooled)
     {
+        /// <summary>Not entries: the node took back what it sent above <see cref="TruncatedAfter"/>.</summary>
+        public bool IsTruncation { get; private init; }
+        public ulong TruncatedAfter { get; private init; }
+
+        public static DecodedFrame Truncation(ulong after) => new([], 0, false, null) { IsTruncation = true, TruncatedAfter = after };
+
         public void ReturnBuffers()
         {
             if (PooledEntries) ArrayPool<LearnerEntry>.Shared.Return(Entries, clearArray: true);

@@ -56,6 +56,35 @@ public sealed class SnapshotRequiredException : Exception
     public ulong OldestAvailableIndex { get; }
 }
 
+/// <summary>
+/// Entries this subscription already handed to the application were taken back: with <c>delivery: durable</c> a
+/// learner gets entries before they commit, and a leader change rewrote entries above <see cref="TruncatedAfter"/>.
+/// The enumeration ends with this exception so the application cannot miss it: undo what it did for entries
+/// <see cref="TruncatedAfter"/> + 1 to <see cref="LastDelivered"/>, then subscribe again from <see cref="ResumeFrom"/>.
+/// Entries not yet handed to the application are dropped silently; with the default <c>delivery: committed</c> this
+/// never happens.
+/// </summary>
+public sealed class LogTruncatedException : Exception
+{
+    /// <summary>Creates the exception: entries above <paramref name="truncatedAfter"/> up to <paramref name="lastDelivered"/> are void.</summary>
+    public LogTruncatedException(ulong truncatedAfter, ulong lastDelivered)
+        : base($"entries {truncatedAfter + 1}..{lastDelivered} already delivered were taken back by a leader change (delivery: durable); " +
+            $"undo them and subscribe again from {truncatedAfter + 1}")
+    {
+        TruncatedAfter = truncatedAfter;
+        LastDelivered = lastDelivered;
+    }
+
+    /// <summary>Entries up to this index stand; every entry above it that was delivered is void.</summary>
+    public ulong TruncatedAfter { get; }
+
+    /// <summary>The last index the application had been handed (from this subscription's start index, minus one, on).</summary>
+    public ulong LastDelivered { get; }
+
+    /// <summary>Where to subscribe again: <see cref="TruncatedAfter"/> + 1.</summary>
+    public ulong ResumeFrom => TruncatedAfter + 1;
+}
+
 /// <summary><see cref="LearnerClient.ConnectAsync(LearnerClientOptions, System.Threading.CancellationToken)"/> reached no endpoint.</summary>
 /// <param name="message">Which endpoints were tried, and the last failure.</param>
 /// <param name="inner">The last endpoint's failure.</param>

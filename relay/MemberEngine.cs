@@ -30,7 +30,9 @@ public sealed class MemberEngine : IEngine, IDisposable
     private ulong _highestEpoch;
     private ulong _commit;
     private ulong _ackedDurable;
+    /// <summary>Highest index handed to the learner fan-out.</summary>
     private ulong _delivered;
+    private readonly LearnerDelivery _delivery;
     private RetentionPacer _retentionPacer;
     private long _lastFedMicros;
     private long _lastTickMicros;
@@ -56,9 +58,12 @@ public sealed class MemberEngine : IEngine, IDisposable
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
         foreach (var p in topology.GetDatacenter(_self.Datacenter).Relays) _allowedUpstreams.Add(p);
         _highestEpoch = log.LastEpoch;
-        _delivered = log.DurableIndex;
+        _delivery = topology.Defaults.Delivery;
+        // Committed delivery waits for a leader to say what is committed: nothing held is known committed after a restart.
+        _delivered = _delivery == LearnerDelivery.Durable ? log.DurableIndex : 0;
         _learners = new LearnerFanout(log, env, Outbox,
-            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger);
+            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger,
+            visibleThrough: _delivered);
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Member, _highestEpoch, topology.Cluster, _topologyHash);
         if (log.LastIndex > 0) RelayLog.Recovered(_logger, log.FirstIndex, log.LastIndex);
         _lastFedMicros = env.NowMicros;
@@ -185,6 +190,7 @@ public sealed class MemberEngine : IEngine, IDisposable
                 RelayLog.Truncated(_logger, e.Index - 1, e.Epoch);
                 _log.TruncateAfter(e.Index - 1);
                 _delivered = Math.Min(_delivered, e.Index - 1);
+                _learners.OnTruncated(e.Index - 1); // learners sent what was dropped (durable delivery) are told
                 _ackedDurable = Math.Min(_ackedDurable, e.Index - 1);
             }
             _log.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
@@ -210,9 +216,12 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// <summary>The commit index moves only over entries known to be the leader's, never over an old leader's suffix.</summary>
     private void AdvanceCommit(ulong leaderCommit) => _commit = Math.Max(_commit, Math.Min(leaderCommit, _matched));
 
+    /// <summary>The highest index learners may have: durable here, and committed unless <c>delivery: durable</c>.</summary>
+    private ulong VisibleHead => _delivery == LearnerDelivery.Durable ? _log.DurableIndex : Math.Min(_log.DurableIndex, _commit);
+
     /// <summary>Now when appended entries wait to be flushed, handed to learners and acked, or learners catch up; else the housekeeping tick.</summary>
     public long NextTickMicros =>
-        (!_sync.Running && _log.LastIndex > _log.DurableIndex) || _log.DurableIndex > _delivered || _log.DurableIndex != _ackedDurable || _learners.HasWork
+        (!_sync.Running && _log.LastIndex > _log.DurableIndex) || VisibleHead > _delivered || _log.DurableIndex != _ackedDurable || _learners.HasWork
             || (_draining && !_finalAckSent && !_sync.Running)
             ? long.MinValue
             : _lastTickMicros + _housekeepingMicros;
@@ -222,10 +231,11 @@ public sealed class MemberEngine : IEngine, IDisposable
         _lastTickMicros = _env.NowMicros;
         if (_log.LastIndex > _log.DurableIndex) _sync.Start(Outbox);
         ulong durable = _log.DurableIndex;
-        if (durable > _delivered)
+        ulong visible = VisibleHead;
+        if (visible > _delivered)
         {
-            _learners.OnAppended(Math.Max(_delivered + 1, _log.FirstIndex), durable);
-            _delivered = durable;
+            _learners.OnAppended(Math.Max(_delivered + 1, _log.FirstIndex), visible);
+            _delivered = visible;
         }
         long now = _env.NowMicros;
         _retentionPacer.OnTick(_log, now, _logger);

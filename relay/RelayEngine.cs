@@ -54,6 +54,16 @@ public sealed class RelayEngine : IEngine, IDisposable
     private PeerChannel? _upstream;
     private ulong _highestEpoch;
     private ulong _commit;
+    /// <summary>
+    /// Highest index up to which retention is known to be the current upstream leader's log: what it sent on this
+    /// connection, and what it trusted from our first DcAck. A deposed leader's suffix can sit above it until rewritten.
+    /// </summary>
+    private ulong _matched;
+    /// <summary>Highest retained index known committed and matched: final on every node, whoever leads later.</summary>
+    private ulong _final;
+    /// <summary>Highest index handed to the learner fan-out.</summary>
+    private ulong _published;
+    private readonly LearnerDelivery _delivery;
     private bool _ackDirty;
     private long _lastAckMicros;
     private RetentionPacer _retentionPacer;
@@ -84,8 +94,12 @@ public sealed class RelayEngine : IEngine, IDisposable
             _members[i] = new MemberLink(dc.Members[i], i);
             _memberById[dc.Members[i]] = _members[i];
         }
+        _delivery = topology.Defaults.Delivery;
+        // Committed delivery waits for the leader to say what is committed: nothing retained is known committed after a restart.
+        _published = _delivery == LearnerDelivery.Durable ? retention.LastIndex : 0;
         _learners = new LearnerFanout(retention, env, Outbox,
-            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger)
+            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger,
+            visibleThrough: _published)
         {
             Refill = RequestRefill,
         };
@@ -101,6 +115,11 @@ public sealed class RelayEngine : IEngine, IDisposable
     public string NodeId => _self.Id;
     public ulong HighestEpoch => _highestEpoch;
     public ulong RetainedIndex => _retention.LastIndex;
+    public ulong CommitIndex => _commit;
+    public ulong FirstRetainedIndex => _retention.FirstIndex;
+
+    /// <summary>The retained entry at <paramref name="index"/>, for status and checks.</summary>
+    public bool TryGetRetained(ulong index, out LogEntry entry) => _retention.TryGet(index, out entry);
     public bool UpstreamConnected => _upstream is not null;
 
     /// <summary>
@@ -153,6 +172,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
             LocalHello = LocalHello with { Epoch = _highestEpoch };
             _upstream = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
+            _matched = _final; // the new upstream may hold another log above what is final
             RelayLog.UpstreamConnected(_logger, peer.NodeId, peer.Epoch);
             foreach (var m in _members)
                 if (m.State != MemberLinkState.Down) m.State = MemberLinkState.Resync;
@@ -228,6 +248,7 @@ public sealed class RelayEngine : IEngine, IDisposable
                     var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                     if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
                     _commit = Math.Max(_commit, hb.Commit);
+                    PublishToLearners();
                     break;
                 case FrameType.Error: Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported an error")); break;
                 default: throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from the leader");
@@ -310,7 +331,6 @@ public sealed class RelayEngine : IEngine, IDisposable
         BatchesReceived++;
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
         _highestEpoch = epoch;
-        _commit = Math.Max(_commit, commit);
         var batch = MuxBatch.Parse(mux.AsContiguous(), _slots.Count + 1);
         if (batch.PacketCount != _slots.Count + 1)
             throw new CodecException(CodecError.Corrupt, $"batch has {batch.PacketCount} packets for {_slots.Count} members + retention");
@@ -330,15 +350,27 @@ public sealed class RelayEngine : IEngine, IDisposable
             }
             while (deliver.TryNext(out var e))
             {
-                if (e.Index <= _retention.LastIndex) continue;
+                if (e.Index <= _retention.LastIndex)
+                {
+                    if (e.Index < _retention.FirstIndex || !_retention.TryGet(e.Index, out var held) || held.Epoch == e.Epoch) continue;
+                    // Same index, other epoch: we kept a deposed leader's uncommitted suffix, which this leader rewrote.
+                    if (e.Index <= _final)
+                        throw new CodecException(CodecError.Corrupt, $"entry {e.Index} of epoch {e.Epoch} conflicts with committed entry of epoch {held.Epoch}");
+                    RelayLog.Truncated(_logger, e.Index - 1, e.Epoch);
+                    _retention.TruncateAfter(e.Index - 1);
+                    _published = Math.Min(_published, e.Index - 1);
+                    _learners.OnTruncated(e.Index - 1); // learners sent what was dropped (durable delivery) are told
+                }
                 _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
             }
-            if (_retention.LastIndex > before)
-            {
-                _learners.OnAppended(Math.Max(before + 1, _retention.FirstIndex), _retention.LastIndex);
-                _ackDirty = true;
-            }
+            if (_retention.LastIndex != before) _ackDirty = true;
         }
+        // The leader sends retention from what it trusts of ours (an empty range still says where that is), so all up
+        // to the range's end is its log now.
+        ulong through = first + count - 1;
+        if (through <= _retention.LastIndex) _matched = Math.Max(_matched, through);
+        _commit = Math.Max(_commit, commit);
+        PublishToLearners();
 
         // Packets 1..k: each member's Append (the header rebuilt here, the records as they came), forwarded on its own link.
         for (int i = 0; i < _slots.Count; i++)
@@ -358,6 +390,19 @@ public sealed class RelayEngine : IEngine, IDisposable
             member.Channel.LastSentMicros = _env.NowMicros;
             Outbox.Add(EngineCommand.Send(member.Connection, frame));
         }
+    }
+
+    /// <summary>
+    /// Hands learners what they may have now: what retention holds, and, unless <c>delivery: durable</c>, only what is
+    /// committed and matched against the current leader (a deposed leader's suffix above it may still be rewritten).
+    /// </summary>
+    private void PublishToLearners()
+    {
+        _final = Math.Max(_final, Math.Min(_retention.LastIndex, Math.Min(_commit, _matched)));
+        ulong head = _delivery == LearnerDelivery.Durable ? _retention.LastIndex : _final;
+        if (head <= _published) return;
+        _learners.OnAppended(Math.Max(_published + 1, _retention.FirstIndex), head);
+        _published = head;
     }
 
     /// <summary>
@@ -427,7 +472,8 @@ public sealed class RelayEngine : IEngine, IDisposable
             if (m.State == MemberLinkState.Resync) m.State = MemberLinkState.Up;
         }
         _scratch.Clear();
-        new DcAck(_highestEpoch, _retention.LastIndex, progress).Write(_scratch);
+        // With the epoch at our last index and what we know final, a new leader can tell how much of retention is its log.
+        new DcAck(_highestEpoch, _retention.LastIndex, progress, _retention.LastIndex == 0 ? 0 : _retention.LastEpoch, Math.Min(_final, _retention.LastIndex)).Write(_scratch);
         Outbox.Add(EngineCommand.Send(_upstream.Connection, _upstream.Frame(FrameType.DcAck, _scratch.WrittenSpan, compress: false)));
         _upstream.LastSentMicros = now;
         _lastAckMicros = now;

@@ -55,6 +55,10 @@ public sealed record ClusterDefaults
     /// with <c>SlowConsumer</c>. Default 8MiB.</summary>
     public long LearnerBacklog { get; init; } = 8L << 20;
 
+    /// <summary><c>delivery</c>: when relays and members hand entries to learners. Default
+    /// <see cref="LearnerDelivery.Committed"/>.</summary>
+    public LearnerDelivery Delivery { get; init; } = LearnerDelivery.Committed;
+
     /// <summary><c>handshake-timeout</c>: a connection that has not completed its handshake by then is closed. Default 5s.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -88,4 +92,16 @@ public sealed record ClusterDefaults
 
     /// <summary>Compression on (level above 0).</summary>
     public bool CompressionEnabled => CompressionLevel > 0;
+}
+
+/// <summary>When relays and members hand entries to their learners (<c>defaults.delivery</c>).</summary>
+public enum LearnerDelivery : byte
+{
+    /// <summary><c>committed</c>: once the entry is committed (durable on a quorum); a leader change never takes it back.</summary>
+    Committed,
+    /// <summary>
+    /// <c>durable</c>: once the entry is durable on the serving node, before it commits. Faster, but a leader change can
+    /// take back entries a learner received; the learner is then told with a <c>Truncated</c> frame.
+    /// </summary>
+    Durable,
 }

@@ -35,6 +35,7 @@ public static class PlanPrinter
             .Append("          retention ").Append(ConfigUnits.FormatSize(d.RetentionMaxBytes)).Append(" or ").Append(ConfigUnits.FormatDuration(d.RetentionMaxAge))
             .Append(", max-frame ").Append(ConfigUnits.FormatSize(d.MaxFrame))
             .Append(", learner-backlog ").Append(ConfigUnits.FormatSize(d.LearnerBacklog))
+            .Append(", delivery ").Append(d.Delivery == LearnerDelivery.Durable ? "durable" : "committed")
             .Append(", handshake-timeout ").Append(ConfigUnits.FormatDuration(d.HandshakeTimeout))
             .Append(", fsync ").Append(d.Fsync ? "on" : "off").Append('\n');
 

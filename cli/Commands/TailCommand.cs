@@ -67,11 +67,25 @@ public static class TailCommand
             try
             {
                 await using var learner = await LearnerClient.ConnectAsync(options, ct);
-                await foreach (var entry in learner.SubscribeAsync(fromIndex, ct))
+                ulong from = fromIndex;
+                while (true)
                 {
-                    line.Clear().Append(entry.Index).Append('\t').Append(Encoding.UTF8.GetString(entry.Payload.Span));
-                    output.WriteLine(line);
-                    if (limit is { } k && ++printed >= k) break;
+                    try
+                    {
+                        await foreach (var entry in learner.SubscribeAsync(from, ct))
+                        {
+                            line.Clear().Append(entry.Index).Append('\t').Append(Encoding.UTF8.GetString(entry.Payload.Span));
+                            output.WriteLine(line);
+                            if (limit is { } k && ++printed >= k) return 0;
+                        }
+                        break;
+                    }
+                    catch (LogTruncatedException e)
+                    {
+                        // delivery: durable, and a leader change took back lines printed above: say so, print the new ones.
+                        error.WriteLine($"truncated: {e.Message}");
+                        from = e.ResumeFrom;
+                    }
                 }
             }
             catch (LearnerConnectException e)

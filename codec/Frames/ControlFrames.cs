@@ -129,8 +129,10 @@ public enum MemberLinkState : byte
 public readonly record struct MemberProgress(int Slot, ulong DurableIndex, MemberLinkState State, ulong DurableEpoch = 0, ulong Commit = 0);
 
 /// <summary>
-/// A relay's one aggregated ack for its datacenter.
-/// <code>v epoch | v retained | v n | n × (v slot | v durable | u8 state | v durableEpoch | v commit)</code>
+/// A relay's one aggregated ack for its datacenter. <c>retainedEpoch</c> is the epoch of the entry at
+/// <c>retained</c> and <c>retainedCommit</c> the highest index the relay knows committed in its retention, so a new
+/// leader can tell whether the relay's retention is its own log (as for a member's Ack).
+/// <code>v epoch | v retained | v retainedEpoch | v retainedCommit | v n | n × (v slot | v durable | u8 state | v durableEpoch | v commit)</code>
 /// </summary>
 public readonly struct DcAck
 {
@@ -138,12 +140,16 @@ public readonly struct DcAck
 
     public readonly ulong Epoch;
     public readonly ulong RetainedIndex;
+    public readonly ulong RetainedEpoch;
+    public readonly ulong RetainedCommit;
     public readonly MemberProgress[] Members;
 
-    public DcAck(ulong epoch, ulong retainedIndex, MemberProgress[] members)
+    public DcAck(ulong epoch, ulong retainedIndex, MemberProgress[] members, ulong retainedEpoch = 0, ulong retainedCommit = 0)
     {
         Epoch = epoch;
         RetainedIndex = retainedIndex;
+        RetainedEpoch = retainedEpoch;
+        RetainedCommit = retainedCommit;
         Members = members;
     }
 
@@ -151,6 +157,8 @@ public readonly struct DcAck
     {
         PayloadWriter.Varint(w, Epoch);
         PayloadWriter.Varint(w, RetainedIndex);
+        PayloadWriter.Varint(w, RetainedEpoch);
+        PayloadWriter.Varint(w, RetainedCommit);
         PayloadWriter.Varint(w, (ulong)Members.Length);
         foreach (var m in Members)
         {
@@ -167,6 +175,9 @@ public readonly struct DcAck
         var r = new PayloadReader(payload, nameof(DcAck));
         var epoch = r.ReadVarint("epoch");
         var retained = r.ReadVarint("retained");
+        var retainedEpoch = r.ReadVarint("retainedEpoch");
+        var retainedCommit = r.ReadVarint("retainedCommit");
+        if (retainedCommit > retained) throw r.Corrupt("retainedCommit", $"{retainedCommit} is above retained {retained}");
         var n = r.ReadVarint("count");
         // Each member takes at least 5 bytes: check before allocating.
         if (n > MaxMembers || (long)n * 5 > r.Remaining) throw r.Corrupt("count", $"{n} does not fit the payload");
@@ -181,7 +192,7 @@ public readonly struct DcAck
             members[i] = new MemberProgress((int)slot, durable, (MemberLinkState)state, r.ReadVarint("durableEpoch"), r.ReadVarint("commit"));
         }
         r.ExpectEnd();
-        return new DcAck(epoch, retained, members);
+        return new DcAck(epoch, retained, members, retainedEpoch, retainedCommit);
     }
 }
 
@@ -193,8 +204,12 @@ public enum SubscribeFlags : byte
     Confirms = 1,
 }
 
-/// <summary>A learner's request. <code>v fromIndex | bytes keyPrefix | u8 flags</code></summary>
-public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> KeyPrefix, SubscribeFlags Flags)
+/// <summary>
+/// A learner's request. <c>lastIndex</c>/<c>lastEpoch</c> name the last entry the learner received (0/0 for none):
+/// a node whose entry there has another epoch took it back, and answers <see cref="Truncated"/> first.
+/// <code>v fromIndex | bytes keyPrefix | u8 flags | v lastIndex | v lastEpoch</code>
+/// </summary>
+public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> KeyPrefix, SubscribeFlags Flags, ulong LastIndex = 0, ulong LastEpoch = 0)
 {
     public const int MaxPrefixLength = 1024;
 
@@ -203,6 +218,8 @@ public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> Ke
         PayloadWriter.Varint(w, FromIndex);
         PayloadWriter.Bytes(w, KeyPrefix.Span);
         PayloadWriter.Byte(w, (byte)Flags);
+        PayloadWriter.Varint(w, LastIndex);
+        PayloadWriter.Varint(w, LastEpoch);
     }
 
     public static Subscribe Read(ReadOnlySequence<byte> payload)
@@ -213,8 +230,30 @@ public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> Ke
         var prefix = r.ReadBytes("prefix", MaxPrefixLength).ToArray();
         var flags = (SubscribeFlags)r.ReadByte("flags");
         if (((byte)flags & ~1) != 0) throw r.Corrupt("flags", $"has unknown bits 0x{(byte)flags:x2}");
+        var lastIndex = r.ReadVarint("lastIndex");
+        if (lastIndex >= from) throw r.Corrupt("lastIndex", $"{lastIndex} is not below from {from}");
+        var lastEpoch = r.ReadVarint("lastEpoch");
+        if ((lastIndex == 0) != (lastEpoch == 0)) throw r.Corrupt("lastEpoch", "must be 0 exactly when lastIndex is");
         r.ExpectEnd();
-        return new Subscribe(from, prefix, flags);
+        return new Subscribe(from, prefix, flags, lastIndex, lastEpoch);
+    }
+}
+
+/// <summary>
+/// To a learner: the node took back the entries above <c>after</c> that it had sent (a new leader rewrote an
+/// uncommitted suffix; only with <c>delivery: durable</c>). The stream goes on at <c>after + 1</c>.
+/// <code>v after</code>
+/// </summary>
+public readonly record struct Truncated(ulong After)
+{
+    public void Write(IBufferWriter<byte> w) => PayloadWriter.Varint(w, After);
+
+    public static Truncated Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(Truncated));
+        var after = r.ReadVarint("after");
+        r.ExpectEnd();
+        return new Truncated(after);
     }
 }
 

@@ -24,6 +24,8 @@ public enum FrameType : byte
     TimeoutNow = 17,
     /// <summary>Between voters: the leader's liveness, and the followers' answers (check-quorum).</summary>
     VoterBeat = 18,
+    /// <summary>To a learner: entries it was sent above an index were taken back (delivery: durable).</summary>
+    Truncated = 19,
 }
 
 [Flags]
@@ -46,7 +48,7 @@ public enum FrameFlags : byte
 public readonly struct FrameHeader
 {
     public const int Size = 6;
-    public const FrameType MaxType = FrameType.VoterBeat;
+    public const FrameType MaxType = FrameType.Truncated;
 
     public readonly int PayloadLength;
     public readonly FrameType Type;

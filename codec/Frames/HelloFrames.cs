@@ -131,12 +131,12 @@ public static class ProtocolVersion
         "Entry:v gap,v epoch,v time,bytes key,bytes payload;" +
         "Append:u8 present,[v epoch],[v commit],v first,v count,entries;" +
         "Batch:u8 present,[v epoch],[v commit],v seq,v k,k*v slot,v first,v count,(k+1)*v skip,mux(k+1)*entries;" +
-        "Ack:v epoch,v durable,v last,v durableEpoch,v commit;DcAck:v epoch,v retained,v n,n*(v slot,v durable,u8 state,v durableEpoch,v commit);" +
-        "Subscribe:v from,bytes prefix,u8 flags;Deliver:v first,v count,v through,entries;" +
+        "Ack:v epoch,v durable,v last,v durableEpoch,v commit;DcAck:v epoch,v retained,v retainedEpoch,v retainedCommit,v n,n*(v slot,v durable,u8 state,v durableEpoch,v commit);" +
+        "Subscribe:v from,bytes prefix,u8 flags,v lastIndex,v lastEpoch;Deliver:v first,v count,v through,entries;" +
         "SnapshotRequired:v oldest;Confirm:v index;" +
         "Publish:v request,u8 wait,u64 producer,u64 firstSeq,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +
         "VoteRequest:v term,v lastTerm,v lastIndex,u8 flags,str candidate;VoteResponse:v term,u8 flags,str reason;TimeoutNow:v term;" +
-        "VoterBeat:v term,u8 flags";
+        "VoterBeat:v term,u8 flags;Truncated:v after";
 
     public static readonly ulong DefinitionsHash = Fnv1a64(Definitions);
 

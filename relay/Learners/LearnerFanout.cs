@@ -43,8 +43,12 @@ public sealed class LearnerFanout : IDisposable
     private int _catchUpCursor;
     private ulong _resetNext;
     private bool _resetUnknown;
+    /// <summary>Highest index learners may be sent: the owner moves it (committed, or durable, per <c>delivery</c>).</summary>
+    private ulong _visible;
 
-    public LearnerFanout(IEntryLog retention, IEngineEnvironment env, List<EngineCommand> outbox, LearnerFanoutOptions options, ILogger? logger = null)
+    /// <param name="visibleThrough">The highest index learners may be sent at start; <see cref="OnAppended"/> moves it.</param>
+    public LearnerFanout(IEntryLog retention, IEngineEnvironment env, List<EngineCommand> outbox, LearnerFanoutOptions options, ILogger? logger = null,
+        ulong visibleThrough = ulong.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(retention);
         ArgumentNullException.ThrowIfNull(env);
@@ -56,7 +60,14 @@ public sealed class LearnerFanout : IDisposable
         _outbox = outbox;
         _options = options;
         _logger = logger ?? NullLogger.Instance;
+        _visible = visibleThrough;
     }
+
+    /// <summary>The highest index learners may be sent now (at most what retention holds).</summary>
+    public ulong Head => Math.Min(_visible, _retention.LastIndex);
+
+    /// <summary>Learners told Truncated since start.</summary>
+    public long TruncationsSent { get; private set; }
 
     /// <summary>
     /// Asks another node (a member of the datacenter) for a learner's entries below this node's retention;
@@ -132,14 +143,19 @@ public sealed class LearnerFanout : IDisposable
         }
     }
 
-    /// <summary>Entries <paramref name="first"/>..<paramref name="last"/> were just appended to retention.</summary>
+    /// <summary>
+    /// Entries <paramref name="first"/>..<paramref name="last"/> may now go to learners (appended to retention, and
+    /// committed or durable as <c>delivery</c> says): <paramref name="last"/> is the new visible head.
+    /// </summary>
     public void OnAppended(ulong first, ulong last)
     {
         BeginCall();
+        if (last >= first) _visible = last;
         if (last < first || (_unfiltered.Members.Count == 0 && _prefixGroups.Count == 0)) return;
         _batch.Clear();
         ulong wanted = last - first + 1;
-        _retention.Read(first, (int)Math.Min(wanted, int.MaxValue), long.MaxValue, _batch);
+        // Bounded: a commit index learned late (a restart) can open a long range at once; catch-up reads the rest.
+        _retention.Read(first, (int)Math.Min(wanted, int.MaxValue), _options.CatchUpBytesPerTick, _batch);
         if (_batch.Count == 0 || _batch[0].Index != first)
         {
             // Retention no longer holds them (reset or trimmed meanwhile): let catch-up sort each learner out.
@@ -147,11 +163,35 @@ public sealed class LearnerFanout : IDisposable
             foreach (var group in _prefixGroups) DemoteLive(group, last);
             return;
         }
+        while (_batch.Count > 0 && _batch[^1].Index > last) _batch.RemoveAt(_batch.Count - 1);
         ulong covered = _batch[^1].Index;
         DeliverLive(_unfiltered, first, covered);
         for (int g = _prefixGroups.Count - 1; g >= 0; g--)
             DeliverLive(_prefixGroups[g], first, covered);
         _batch.Clear();
+        if (covered < last)
+        {
+            DemoteLive(_unfiltered, last);
+            foreach (var group in _prefixGroups) DemoteLive(group, last);
+        }
+    }
+
+    /// <summary>
+    /// Retention dropped every entry above <paramref name="after"/> (a new leader rewrote an uncommitted suffix). Learners
+    /// that hold any of them (sent by us, or found equal to ours when they subscribed) are told with a Truncated frame
+    /// and go on from <paramref name="after"/> + 1. A learner that got its entries elsewhere and was not compared yet is
+    /// compared once our new entries are visible.
+    /// </summary>
+    public void OnTruncated(ulong after)
+    {
+        BeginCall();
+        if (_visible > after) _visible = after;
+        List<LearnerSession>? told = null;
+        foreach (var (_, session) in _sessions)
+            if (session.State is LearnerState.Live or LearnerState.CatchingUp && session.Known > after) (told ??= new()).Add(session);
+        if (told is null) return;
+        told.Sort((a, b) => a.Connection.CompareTo(b.Connection)); // a stable order for the simulator
+        foreach (var session in told) SendTruncated(session, after);
     }
 
     /// <summary>Retention was reset (ResetTo) and its next index is not known here: learners re-check it when entries arrive.</summary>
@@ -211,7 +251,8 @@ public sealed class LearnerFanout : IDisposable
             return false;
         }
         _batch.Clear();
-        int n = _retention.Read(from, _options.MaxDeliverEntries, _options.MaxDeliverBytes, _batch);
+        ulong head = Head;
+        int n = from > head ? 0 : _retention.Read(from, (int)Math.Min((ulong)_options.MaxDeliverEntries, head - from + 1), _options.MaxDeliverBytes, _batch);
         if (n == 0)
         {
             DeliverFrame.WriteHeader(payload, from, 0, from - 1);
@@ -244,6 +285,7 @@ public sealed class LearnerFanout : IDisposable
         if (Send(s, frame))
         {
             s.Next = through + 1;
+            s.Known = through;
             FramesSent++;
             LearnerMetrics.FramesSent.Add(1);
             LearnerMetrics.Refills.Add(1);
@@ -315,6 +357,8 @@ public sealed class LearnerFanout : IDisposable
         if (session.State != LearnerState.AwaitingSubscribe)
             throw new CodecException(CodecError.Protocol, "Subscribe sent twice on one connection");
         session.From = session.Next = subscribe.FromIndex;
+        session.CheckIndex = subscribe.LastIndex;
+        session.CheckEpoch = subscribe.LastEpoch;
         session.Prefix = subscribe.KeyPrefix.Length == 0 ? null : subscribe.KeyPrefix.ToArray();
         LearnerGroup group = _unfiltered;
         if (session.Prefix is not null)
@@ -339,7 +383,8 @@ public sealed class LearnerFanout : IDisposable
             if (!TryRefill(session)) RequireSnapshot(session, oldest);
             return;
         }
-        if (session.Next <= _retention.LastIndex)
+        if (!Verified(session)) return;
+        if (session.Next <= Head)
         {
             MakeCatchingUp(session);
             CatchUp(session, _options.CatchUpBytesPerTick);
@@ -363,12 +408,14 @@ public sealed class LearnerFanout : IDisposable
             {
                 var s = members[i];
                 if (s.State != LearnerState.Live) continue;
+                if (s.Next == chunkFirst && !Verified(s)) continue;
                 if (s.Next == chunkFirst)
                 {
                     frame ??= Encode(pos, end, group.Prefix, chunkFirst, count, through);
                     if (Send(s, frame))
                     {
                         s.Next = through + 1;
+                        s.Known = through;
                         sent++;
                     }
                 }
@@ -407,14 +454,16 @@ public sealed class LearnerFanout : IDisposable
                 if (!TryRefill(s)) RequireSnapshot(s, oldest);
                 return read;
             }
-            if (s.Next > _retention.LastIndex)
+            ulong head = Head;
+            if (s.Next > head)
             {
                 MakeLive(s);
                 return read;
             }
+            if (!Verified(s)) return read;
             if (Backlog(s) >= _options.MaxBacklogBytes / 2) return read;
             _batch.Clear();
-            int n = _retention.Read(s.Next, _options.MaxDeliverEntries, _options.MaxDeliverBytes, _batch);
+            int n = _retention.Read(s.Next, (int)Math.Min((ulong)_options.MaxDeliverEntries, head - s.Next + 1), _options.MaxDeliverBytes, _batch);
             if (n == 0) return read; // raced with retention trimming; the next step re-checks
             for (int i = 0; i < n; i++) read += _batch[i].EncodedSize;
             ulong covered = _batch[n - 1].Index;
@@ -427,6 +476,7 @@ public sealed class LearnerFanout : IDisposable
                 if (Send(s, frame))
                 {
                     s.Next = through + 1;
+                    s.Known = through;
                     FramesSent++;
                     LearnerMetrics.FramesSent.Add(1);
                 }
@@ -435,7 +485,7 @@ public sealed class LearnerFanout : IDisposable
             }
             _batch.Clear();
         }
-        if (s.State == LearnerState.CatchingUp && s.Next > _retention.LastIndex) MakeLive(s);
+        if (s.State == LearnerState.CatchingUp && s.Next > Head) MakeLive(s);
         return read;
     }
 
@@ -535,6 +585,80 @@ public sealed class LearnerFanout : IDisposable
         RemoveCatchingUp(s);
         s.State = LearnerState.Refilling;
         return true;
+    }
+
+    /// <summary>
+    /// Whether the learner's last entry (from its Subscribe) is this node's too; checked once, when retention holds it.
+    /// When it is not, a leader change took it back while the learner was elsewhere: the learner is told Truncated at
+    /// the highest index both logs provably share, and false is returned.
+    /// </summary>
+    private bool Verified(LearnerSession s)
+    {
+        if (s.CheckIndex == 0) return true;
+        // Compared once all the learner holds is visible here: above it this node may itself hold a suffix a new leader
+        // is about to rewrite (and nothing is sent to the learner before then anyway). An unfiltered learner also
+        // passed over the internal entries up to its next index, so those are compared too.
+        ulong holds = s.Prefix is null ? s.Next - 1 : s.CheckIndex;
+        if (holds > Head) return true;
+        if (!_retention.TryGet(s.CheckIndex, out var held))
+        {
+            // Below retention: long final, nothing to compare.
+            s.CheckIndex = 0;
+            return true;
+        }
+        ulong index = s.CheckIndex, epoch = s.CheckEpoch;
+        s.CheckIndex = 0;
+        if (held.Epoch != epoch)
+        {
+            SendTruncated(s, SharedThrough(index, epoch));
+            return false;
+        }
+        for (ulong i = index + 1; i <= holds; i++)
+        {
+            if (_retention.TryGet(i, out var skipped) && !InternalEntries.IsInternal(skipped.Key.Span))
+            {
+                // It skipped another log's internal entry where ours holds an application entry.
+                SendTruncated(s, index);
+                return false;
+            }
+        }
+        s.Known = Math.Max(s.Known, holds);
+        return true;
+    }
+
+    /// <summary>
+    /// The highest index up to which a log whose entry at <paramref name="index"/> has <paramref name="epoch"/> surely
+    /// equals ours: our last entry of that epoch at or below it (one leader per epoch writes each index once, so both
+    /// logs match up to there). 0 when we hold none: nothing else is proven, not even our committed entries, since
+    /// the learner may have received other entries at those indexes before they committed.
+    /// </summary>
+    private ulong SharedThrough(ulong index, ulong epoch)
+    {
+        ulong lo = Math.Max(_retention.FirstIndex, 1), hi = Math.Min(index, _retention.LastIndex);
+        if (lo > hi || !_retention.TryGet(lo, out var first) || first.Epoch > epoch) return 0;
+        // Epochs never decrease along a log: find the last entry at or below `index` whose epoch is at most `epoch`.
+        while (lo < hi)
+        {
+            ulong mid = lo + (hi - lo + 1) / 2;
+            if (_retention.TryGet(mid, out var e) && e.Epoch <= epoch) lo = mid;
+            else hi = mid - 1;
+        }
+        return _retention.TryGet(lo, out var last) && last.Epoch == epoch ? lo : 0;
+    }
+
+    private void SendTruncated(LearnerSession s, ulong after)
+    {
+        LearnerLog.Truncated(_logger, s.Peer.NodeId, s.Connection, s.Next - 1, after);
+        TruncationsSent++;
+        LearnerMetrics.Truncations.Add(1);
+        var frame = FrameBuffer.Rent();
+        int start = FrameWriter.Begin(frame.Writer);
+        new Truncated(after).Write(frame.Writer);
+        FrameWriter.End(frame.Writer, start, FrameType.Truncated);
+        _outbox.Add(EngineCommand.Send(s.Connection, frame));
+        if (after + 1 < s.Next) s.Next = after + 1;
+        s.Known = Math.Min(s.Known, after);
+        if (s.State != LearnerState.Refilling) MakeCatchingUp(s);
     }
 
     private void RequireSnapshot(LearnerSession s, ulong oldest)

@@ -15,6 +15,9 @@ internal static partial class LearnerLog
     [LoggerMessage(EventId = 702, Level = LogLevel.Information, Message = "Learner {Node} (connection {Connection}) asked for {Next}, retention starts at {Oldest}: SnapshotRequired")]
     public static partial void SnapshotRequired(ILogger logger, string node, int connection, ulong next, ulong oldest);
 
+    [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "Learner {Node} (connection {Connection}) was sent entries through {Sent} that this node no longer holds: told Truncated after {After}")]
+    public static partial void Truncated(ILogger logger, string node, int connection, ulong sent, ulong after);
+
     [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "Learner {Node} (connection {Connection}) closed: {Reason}: {Message}")]
     public static partial void ProtocolError(ILogger logger, string node, int connection, CodecError reason, string message);
 }
@@ -27,5 +30,6 @@ internal static class LearnerMetrics
     public static readonly Counter<long> FramesEncoded = Meter.CreateCounter<long>("georelay.learners.frames_encoded", description: "Deliver frames encoded");
     public static readonly Counter<long> FramesSent = Meter.CreateCounter<long>("georelay.learners.frames_sent", description: "Deliver frames queued to learner connections");
     public static readonly Counter<long> Refills = Meter.CreateCounter<long>("georelay.learners.refills", description: "Deliver frames a member sent for learners below this node's retention");
+    public static readonly Counter<long> Truncations = Meter.CreateCounter<long>("georelay.learners.truncations", description: "Learners told that entries they were sent were taken back (delivery: durable)");
     public static readonly Counter<long> SnapshotsRequired = Meter.CreateCounter<long>("georelay.learners.snapshot_required", description: "Learners told the index they asked for is no longer retained");
 }

@@ -14,6 +14,11 @@ internal sealed class LearnerSession(int connection, PeerInfo peer, string? remo
     /// <summary>The next index this learner needs: everything below it was sent (or filtered out and covered by <c>through</c>).</summary>
     public ulong Next;
     public ulong Delivered;
+    /// <summary>Highest index up to which the learner is known to hold our entries: sent on this connection, or compared at Subscribe.</summary>
+    public ulong Known;
+    /// <summary>The learner's last entry as its Subscribe named it, to compare with ours once retention holds it; 0 when done or none.</summary>
+    public ulong CheckIndex;
+    public ulong CheckEpoch;
     public byte[]? Prefix;
     public LearnerGroup? Group;
 

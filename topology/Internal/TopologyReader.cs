@@ -12,7 +12,7 @@ internal sealed partial class TopologyReader(string fileName)
 {
     private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes", "tls", "auth", "insecure", "leader-candidates"];
     private static readonly string[] DefaultsKeys =
-        ["heartbeat", "failover-after", "election-timeout", "elections", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "handshake-timeout", "fsync",
+        ["heartbeat", "failover-after", "election-timeout", "elections", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "delivery", "handshake-timeout", "fsync",
          "idle-timeout", "frame-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second"];
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
     private static readonly string[] CompressionKeys = ["level", "local-level"];
@@ -320,6 +320,14 @@ internal sealed partial class TopologyReader(string fileName)
                     if (TrySize(value, path, out long backlog))
                     {
                         d = d with { LearnerBacklog = backlog };
+                    }
+                    break;
+                case "delivery":
+                    if (TryString(value, path, out string? delivery))
+                    {
+                        if (delivery == "committed") d = d with { Delivery = LearnerDelivery.Committed };
+                        else if (delivery == "durable") d = d with { Delivery = LearnerDelivery.Durable };
+                        else Problem(value, $"{path} must be committed or durable, not '{delivery}'");
                     }
                     break;
                 case "handshake-timeout":

@@ -97,6 +97,7 @@ public static class DecoderTargets
         new("vote-response", bytes => VoteResponse.Read(Seq(bytes))),
         new("timeout-now", bytes => TimeoutNow.Read(Seq(bytes))),
         new("voter-beat", bytes => VoterBeat.Read(Seq(bytes))),
+        new("truncated", bytes => Truncated.Read(Seq(bytes))),
         new("zstd-stream", bytes =>
         {
             using var decompressor = new ZstdStreamDecompressor();
@@ -125,8 +126,8 @@ public static class DecoderTargets
         yield return ("batch", "two-members", Batch(entries));
         yield return ("mux", "generic", Write(w => GenericMuxEncoder.Encode(w, [entries, entries.AsMemory(3), Encoding.UTF8.GetBytes("other packet")])));
         yield return ("ack", "durable", Write(new Ack(7, 9, 12).Write));
-        yield return ("dcack", "three", Write(new DcAck(7, 12, [new(0, 9, MemberLinkState.Up), new(1, 3, MemberLinkState.Resync), new(2, 0, MemberLinkState.Down)]).Write));
-        yield return ("subscribe", "prefix", Write(new Subscribe(5, "orders/"u8.ToArray(), SubscribeFlags.Confirms).Write));
+        yield return ("dcack", "three", Write(new DcAck(7, 12, [new(0, 9, MemberLinkState.Up), new(1, 3, MemberLinkState.Resync), new(2, 0, MemberLinkState.Down)], 6, 10).Write));
+        yield return ("subscribe", "prefix", Write(new Subscribe(5, "orders/"u8.ToArray(), SubscribeFlags.Confirms, 4, 2).Write));
         yield return ("snapshot-required", "oldest", Write(new SnapshotRequired(1000).Write));
         yield return ("confirm", "index", Write(new Confirm(77).Write));
         yield return ("publish", "three", Write(w =>
@@ -139,6 +140,7 @@ public static class DecoderTargets
         yield return ("vote-response", "refused", Write(new VoteResponse(8, VoteResponseFlags.None, "already voted for us-m2 in term 8").Write));
         yield return ("timeout-now", "term", Write(new TimeoutNow(8).Write));
         yield return ("voter-beat", "from-leader", Write(new VoterBeat(8, FromLeader: true).Write));
+        yield return ("truncated", "after", Write(new Truncated(41).Write));
         using var compressor = new ZstdStreamCompressor(3);
         yield return ("zstd-stream", "entries", Write(w => compressor.CompressMessage(entries, w)));
         var frame = new ArrayBufferWriter<byte>();

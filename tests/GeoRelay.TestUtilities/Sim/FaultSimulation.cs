@@ -100,6 +100,9 @@ public sealed class FaultSimulation
     private readonly Dictionary<FaultKind, int> _faults = new();
     private readonly List<string> _faultLog = new();
     private readonly List<ulong> _committed = new(); // entry hash per committed index (slot i = index i + 1)
+    /// <summary>Entries learners received this step, checked against what is committed once the step is over.</summary>
+    private readonly List<(SimLearner Learner, ulong Index, ulong Hash)> _received = new();
+    private readonly bool _durableDelivery;
     private readonly string[] _relays = [];
     private readonly string[] _members = [];
     // Per member, in _members order (Check runs after every step): its log, how far it was checked, its durable index.
@@ -119,6 +122,7 @@ public sealed class FaultSimulation
         _seed = seed;
         _options = options;
         _topology = topology;
+        _durableDelivery = topology.Defaults.Delivery == LearnerDelivery.Durable;
         var master = new Random(seed);
         int networkSeed = master.Next();
         _schedule = new Random(master.Next());
@@ -181,7 +185,8 @@ public sealed class FaultSimulation
                 var learner = new SimLearner($"learner-{dc.Name}-{i}", topology.Cluster, targets, _env)
                 {
                     Received = CheckLearnerEntry,
-                    MaySkip = index => _leaderLog.TryGet(index, out var held) && InternalEntries.IsInternal(held.Key.Span),
+                    // With durable delivery an entry may be one the leader no longer holds: the stream is checked whole at the end.
+                    MaySkip = index => _durableDelivery || (_leaderLog.TryGet(index, out var held) && InternalEntries.IsInternal(held.Key.Span)),
                 };
                 _learners.Add(learner);
                 _learnerDatacenter[learner.Id] = dc.Name;
@@ -523,6 +528,9 @@ public sealed class FaultSimulation
 
     private string? CheckLearnerEntry(SimLearner learner, ulong index, ulong epoch, ReadOnlyMemory<byte> payload)
     {
+        // Durable delivery may hand out entries a new leader rewrites (then says so): checked against the final log.
+        if (_durableDelivery) return null;
+        _received.Add((learner, index, Hash(epoch, payload.Span)));
         if (!_leaderLog.TryGet(index, out var e)) return $"got entry {index}, which the leader never wrote";
         if (e.Epoch != epoch || !e.Payload.Span.SequenceEqual(payload.Span)) return $"entry {index} differs from the leader's";
         if (InternalEntries.IsInternal(e.Key.Span)) return $"entry {index} is the cluster's own (internal) and reached a learner";
@@ -567,7 +575,19 @@ public sealed class FaultSimulation
         if (_committed.Count > 0 && holding < _topology.RequiredAcks)
             throw Violation($"committed index {_committed.Count} is durable on {holding} members, fewer than the quorum of {_topology.RequiredAcks}");
         foreach (var l in _learners)
+        {
             if (l.Violation is { } v) throw Violation(v);
+            if (!_durableDelivery && l.Truncations > 0) throw Violation($"learner {l.Id} was told Truncated, though learners get committed entries only");
+        }
+        // Committed delivery: whatever a learner got is an entry some leader committed, at that index (so no leader
+        // change can take it back).
+        foreach (var (learner, index, hash) in _received)
+        {
+            if (index > (ulong)_committed.Count)
+                throw Violation($"learner {learner.Id} got entry {index}, above the highest commit index any leader reached ({_committed.Count})");
+            if (_committed[(int)index - 1] != hash) throw Violation($"learner {learner.Id} got an entry {index} other than the committed one");
+        }
+        _received.Clear();
     }
 
     private bool Converged()
@@ -585,6 +605,21 @@ public sealed class FaultSimulation
     private void CheckConvergedLogs()
     {
         ulong last = _leaderLog.LastIndex;
+        // Every learner holds the leader's application entries, each once, in order: with durable delivery, what a leader
+        // change took back was announced (Truncated) and replaced.
+        foreach (var l in _learners)
+        {
+            int k = 0;
+            for (ulong i = 1; i <= last; i++)
+            {
+                if (!_leaderLog.TryGet(i, out var e) || InternalEntries.IsInternal(e.Key.Span)) continue;
+                if (k >= l.Stream.Count || l.Stream[k].Index != i || l.Stream[k].Epoch != e.Epoch || !e.Payload.Span.SequenceEqual(l.Stream[k].Payload))
+                    throw Violation($"after converging, learner {l.Id}'s stream differs from the leader's log at index {i}" +
+                        (k < l.Stream.Count ? $" (it holds {l.Stream[k].Index} of epoch {l.Stream[k].Epoch} there)" : " (it ends before)"));
+                k++;
+            }
+            if (k != l.Stream.Count) throw Violation($"after converging, learner {l.Id} holds {l.Stream.Count - k} entries beyond the leader's log");
+        }
         foreach (var m in _members)
         {
             var log = _memberLogs[m];

@@ -45,6 +45,15 @@ public sealed class SimLearner : IEngine
     /// <summary>Checks one entry handed to the application (index, epoch, payload); returns a violation or null.</summary>
     public Func<SimLearner, ulong, ulong, ReadOnlyMemory<byte>, string?>? Received { get; set; }
 
+    /// <summary>A Truncated frame arrived: entries above the index were taken back.</summary>
+    public Action<SimLearner, ulong>? Truncated { get; set; }
+
+    /// <summary>The entries the application holds now, in order: what arrived, minus what Truncated frames took back.</summary>
+    public List<(ulong Index, ulong Epoch, byte[] Payload)> Stream { get; } = new();
+
+    /// <summary>Truncated frames received.</summary>
+    public int Truncations { get; private set; }
+
     /// <summary>The first invariant this learner saw broken, if any.</summary>
     public string? Violation { get; private set; }
 
@@ -58,7 +67,9 @@ public sealed class SimLearner : IEngine
         _connection = connection;
         var frame = FrameBuffer.Rent();
         int start = FrameWriter.Begin(frame.Writer);
-        new Subscribe(Next, default, SubscribeFlags.None).Write(frame.Writer);
+        // As the SDK: name the last entry received, so a node that took it back meanwhile says so.
+        var (lastIndex, lastEpoch) = Stream.Count > 0 ? (Stream[^1].Index, Stream[^1].Epoch) : (0UL, 0UL);
+        new Subscribe(Next, default, SubscribeFlags.None, lastIndex, lastEpoch).Write(frame.Writer);
         FrameWriter.End(frame.Writer, start, FrameType.Subscribe);
         Outbox.Add(EngineCommand.Send(connection, frame));
     }
@@ -95,6 +106,7 @@ public sealed class SimLearner : IEngine
                         if (MaySkip?.Invoke(Next) != true) { Fail($"entry {e.Index} arrived while {Next} was next"); return; }
                     var check = Received?.Invoke(this, e.Index, e.Epoch, e.Payload.AsContiguous());
                     if (check is not null) Fail(check);
+                    Stream.Add((e.Index, e.Epoch, e.Payload.AsContiguous().ToArray()));
                     Next = e.Index + 1;
                 }
                 if (through + 1 > Next) Next = through + 1;
@@ -102,6 +114,13 @@ public sealed class SimLearner : IEngine
             case FrameType.SnapshotRequired:
                 Fail($"SnapshotRequired({SnapshotRequired.Read(frame.Payload).OldestIndex}) at {Next}, though every node retains everything");
                 Outbox.Add(EngineCommand.Close(connection, CodecError.None, "snapshot required"));
+                break;
+            case FrameType.Truncated:
+                ulong after = Codec.Frames.Truncated.Read(frame.Payload).After;
+                Truncations++;
+                Truncated?.Invoke(this, after);
+                while (Stream.Count > 0 && Stream[^1].Index > after) Stream.RemoveAt(Stream.Count - 1);
+                if (after + 1 < Next) Next = after + 1;
                 break;
             case FrameType.Error:
             case FrameType.Heartbeat:

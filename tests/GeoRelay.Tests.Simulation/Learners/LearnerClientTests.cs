@@ -69,6 +69,50 @@ public sealed class LearnerClientTests
     }
 
     [Test]
+    public async Task Entries_taken_back_after_the_application_saw_them_end_the_enumeration_with_LogTruncatedException()
+    {
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var relay = new ScriptedRelay(10) { EntriesPerFrame = 5, Truncation = (5, 3, go.Task) };
+        await using var learner = await LearnerClient.ConnectAsync(Options(relay.Endpoint), Deadline());
+
+        var seen = new List<LearnerEntry>();
+        var thrown = Assert.ThrowsAsync<LogTruncatedException>(async () =>
+        {
+            await foreach (var e in learner.SubscribeAsync(1, Deadline()))
+            {
+                seen.Add(e);
+                if (e.Index == 5) go.TrySetResult(); // the application has 4 and 5: now the relay takes them back
+            }
+        });
+
+        Assert.That(seen.Select(e => (e.Index, e.Epoch)), Is.EqualTo(Range(1, 5).Select(i => (i, 1UL))));
+        Assert.That((thrown!.TruncatedAfter, thrown.LastDelivered, thrown.ResumeFrom), Is.EqualTo((3UL, 5UL, 4UL)));
+        // Subscribing again from ResumeFrom gets the new leader's entries.
+        var again = await TakeAsync(learner, thrown.ResumeFrom, 7, Deadline());
+        AssertExactly(again, Range(4, 10));
+        Assert.That(again.Select(e => e.Epoch), Is.All.EqualTo(2UL));
+    }
+
+    [Test]
+    public async Task Entries_taken_back_before_the_application_saw_them_are_dropped_without_an_exception()
+    {
+        await using var relay = new ScriptedRelay(10) { EntriesPerFrame = 5, Truncation = (5, 3, Task.CompletedTask) };
+        await using var learner = await LearnerClient.ConnectAsync(Options(relay.Endpoint), Deadline());
+
+        var seen = new List<LearnerEntry>();
+        await foreach (var e in learner.SubscribeAsync(1, Deadline()))
+        {
+            seen.Add(e);
+            // Hold the application at entry 1 until 2..5, the truncation and the new 4..10 are all buffered.
+            if (e.Index == 1) await GeoRelay.TestUtilities.Poll.UntilAsync(() => learner.BufferedEntries == 12, "everything buffered", Deadline());
+            if (e.Index == 10) break;
+        }
+
+        Assert.That(seen.Select(e => (e.Index, e.Epoch)),
+            Is.EqualTo(Range(1, 3).Select(i => (i, 1UL)).Concat(Range(4, 10).Select(i => (i, 2UL)))));
+    }
+
+    [Test]
     public async Task Fails_over_to_the_second_endpoint_when_the_first_refuses()
     {
         await using var refusing = new ScriptedRelay(500) { RefuseHandshakeWith = CodecError.LimitExceeded };

@@ -63,6 +63,15 @@ internal sealed class ScriptedRelay : IAsyncDisposable
     /// <summary>After the first drop, stop accepting (the relay process died).</summary>
     public bool DieOnDrop { get; init; }
 
+    /// <summary>
+    /// Durable delivery taken back: once the first subscription was sent entries through <c>SentThrough</c> and
+    /// <c>Go</c> completes, the relay sends <c>Truncated(After)</c> and from then on serves entries above <c>After</c>
+    /// in epoch 2 (a new leader's).
+    /// </summary>
+    public (ulong SentThrough, ulong After, Task Go)? Truncation { get; init; }
+
+    private volatile bool _rewritten;
+
     public int HandshakeAttempts => Volatile.Read(ref _handshakes);
     public ConcurrentQueue<ulong> SubscribedFrom { get; } = new();
     public TaskCompletionSource<ulong> ConfirmSeen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -147,7 +156,8 @@ internal sealed class ScriptedRelay : IAsyncDisposable
             ulong expected = index;
             foreach (var i in included)
             {
-                EntryRecord.Write(frame.Writer, i - expected, 1, 1_700_000_000_000_000 + (long)i,
+                ulong epoch = _rewritten && i > Truncation!.Value.After ? 2UL : 1UL;
+                EntryRecord.Write(frame.Writer, i - expected, epoch, 1_700_000_000_000_000 + (long)i,
                     Encoding.UTF8.GetBytes(KeyOf(i)), Encoding.UTF8.GetBytes(Payload(i)));
                 expected = i + 1;
             }
@@ -155,6 +165,17 @@ internal sealed class ScriptedRelay : IAsyncDisposable
             if (!connection.TrySend(frame)) return;
             sent += included.Count;
             index = through + 1;
+            if (Truncation is { } t && !_rewritten && through >= t.SentThrough)
+            {
+                await t.Go.WaitAsync(_stop.Token);
+                _rewritten = true;
+                var truncated = FrameBuffer.Rent();
+                int at = FrameWriter.Begin(truncated.Writer);
+                new Truncated(t.After).Write(truncated.Writer);
+                FrameWriter.End(truncated.Writer, at, FrameType.Truncated);
+                if (!connection.TrySend(truncated)) return;
+                index = t.After + 1;
+            }
             if (sent >= dropAfter)
             {
                 if (drain) await connection.WhenDrainedAsync();

@@ -58,6 +58,31 @@ public sealed class FaultSimulationTests
         Assert.That(results.Sum(r => r.DiskStops), Is.GreaterThan(0), "a broken disk stopped some node (a disk can break and be repaired unnoticed)");
     }
 
+    /// <summary>
+    /// <c>delivery: durable</c>: learners get entries as soon as the node serving them holds them, and every learner
+    /// still ends with exactly the leader's log. (Here the one leader sends only entries it made durable, which its
+    /// crashes keep, so nothing is taken back; the voter chaos simulation covers truncations.) <c>GEORELAY_SIM_SEEDS</c>
+    /// / 2 seeds (default 250).
+    /// </summary>
+    [Test]
+    public void DurableDeliveryStreamsEndEqualToTheLeadersLog()
+    {
+        var committed = ThreeRegions();
+        var topology = committed with { Defaults = committed.Defaults with { Delivery = LearnerDelivery.Durable } };
+        int count = (int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_SIM_SEEDS"), out var n) ? n : 500) / 2;
+        var failures = new System.Collections.Concurrent.ConcurrentBag<InvariantViolationException>();
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        {
+            try { FaultSimulation.Run(i + 1, topology); }
+            catch (InvariantViolationException e) { failures.Add(e); }
+        });
+        if (!failures.IsEmpty)
+        {
+            var first = failures.OrderBy(f => f.Seed).First();
+            Assert.Fail($"{failures.Count} of {count} seeds broke an invariant (seeds {string.Join(", ", failures.Select(f => f.Seed).Order())}); the first:\n{first.Message}");
+        }
+    }
+
     [Test]
     public void ASeedReplaysTheSameTrace()
     {

@@ -1,3 +1,4 @@
+using GeoRelay.Topology;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Simulation.Voters;
@@ -26,13 +27,36 @@ public sealed class VoterChaosTests
         Assert.That(failures, Is.Empty, string.Join("\n\n", failures));
     }
 
+    /// <summary>
+    /// <c>delivery: durable</c>: learners get entries before they commit, and leader changes take some back. Each learner
+    /// must end with exactly the leader's log (so every entry taken back was announced with Truncated), and across the
+    /// seeds some must have been told, or the run did not exercise it. <c>GEORELAY_VOTER_SEEDS</c> / 2 seeds (default 60).
+    /// </summary>
+    [Test]
+    [Explicit("open: about 1 seed in 150 ends with a learner holding an entry a leader change took back without a Truncated (see docs/decisions.md)")]
+    public void DurableDeliveryTellsLearnersWhatWasTakenBack()
+    {
+        var failures = new List<string>();
+        int truncations = 0;
+        for (int seed = 1; seed <= Seeds / 2; seed++)
+        {
+            try { truncations += Run(seed, LearnerDelivery.Durable); }
+            catch (AssertionException e) { failures.Add(e.Message); }
+            if (failures.Count >= 3) break;
+        }
+        Assert.That(failures, Is.Empty, string.Join("\n\n", failures));
+        TestContext.Out.WriteLine($"{Seeds / 2} seeds with durable delivery: {truncations} Truncated frames to learners");
+        Assert.That(truncations, Is.GreaterThan(0), "some learner received entries a new leader took back");
+    }
+
     [TestCase(7)]
     [TestCase(204)]
     public void OneSeed(int seed) => Run(seed);
 
-    private static void Run(int seed)
+    /// <summary>Runs one seed; returns how many Truncated frames learners received.</summary>
+    private static int Run(int seed, LearnerDelivery delivery = LearnerDelivery.Committed)
     {
-        var c = new VoterCluster(seed);
+        var c = new VoterCluster(seed, d => d with { Delivery = delivery });
         var random = new Random(seed ^ 0x5EED);
         var voters = c.Voters;
         var relays = c.Topology.Datacenters.SelectMany(d => d.Relays).ToList();
@@ -93,5 +117,19 @@ public sealed class VoterChaosTests
             && c.Publisher.AllAcknowledged && c.Voters.All(v => c.Logs[v].DurableIndex >= l.LastIndex), 60_000,
             "a leader with every voter caught up, and every publish acknowledged");
         c.CheckExactlyOnce(c.Logs[c.CurrentLeader()!.NodeId]);
+        // With durable delivery a learner may hold a deposed leader's entries beyond the leader's log; they are taken
+        // back once the leader writes there, so the leader publishes past them (leadership may still move home meanwhile).
+        c.RunUntil(() =>
+        {
+            if (c.CurrentLeader() is not { Leader: { } l }) return false;
+            ulong ahead = c.Learners.Max(x => x.Next);
+            if (ahead > l.LastIndex + 1) c.Publish((int)(ahead - l.LastIndex));
+            return l.CommitIndex == l.LastIndex && c.Learners.All(x => x.Next == l.LastIndex + 1);
+        }, 60_000, "every learner at the leader's last index");
+        var leader = c.CurrentLeader()!;
+        ulong last = leader.Leader!.LastIndex;
+        c.CheckRelayRetention(c.Logs[leader.NodeId], last);
+        c.CheckLearnerStreams(c.Logs[leader.NodeId], last);
+        return c.Learners.Sum(l => l.Truncations);
     }
 }

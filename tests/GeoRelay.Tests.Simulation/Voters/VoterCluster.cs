@@ -32,6 +32,11 @@ internal sealed class VoterCluster
     private ulong _highestCommit;
     public List<string> Trace { get; } = new();
 
+    /// <summary>Two learners per datacenter, one listing the relays first and one the members (the leader's datacenter has members only).</summary>
+    public List<SimLearner> Learners { get; } = new();
+    /// <summary>Entries learners received this step, checked once the step's commits are recorded.</summary>
+    private readonly List<(SimLearner Learner, ulong Index, ulong Epoch, string Entry)> _received = new();
+
     public VoterCluster(int seed, Func<ClusterDefaults, ClusterDefaults>? defaults = null)
     {
         _seed = seed;
@@ -43,9 +48,7 @@ internal sealed class VoterCluster
         {
             if (!delays.TryGetValue((a, b), out var d))
             {
-                // A client outside the topology (the publisher) sits in the preferred leader's datacenter.
-                string Dc(string id) => Topology.Nodes.TryGetValue(id, out var n) ? n.Datacenter : Topology.Leader.Datacenter;
-                bool same = Dc(a) == Dc(b);
+                bool same = DatacenterOf(a) == DatacenterOf(b);
                 delays[(a, b)] = d = same ? 200 : 40_000 + _random.Next(60_000);
             }
             return d;
@@ -63,6 +66,25 @@ internal sealed class VoterCluster
             foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, new MemoryLog(), _env, seed: seed));
         Publisher = new SimPublisher("publisher", 0xC0FFEE00UL + (ulong)seed, Topology.Cluster, Voters, _env);
         Network.Add(Publisher.Id, Publisher);
+        foreach (var dc in Topology.Datacenters)
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                var targets = i == 0 ? dc.Relays.Concat(dc.Members).ToList() : dc.Members.Concat(dc.Relays).ToList();
+                var learner = new SimLearner($"learner-{dc.Name}-{i}", Topology.Cluster, targets, _env)
+                {
+                    // Internal entries reach no learner: a gap over one is fine, and the whole stream is compared at the end.
+                    MaySkip = _ => true,
+                    Received = (l, index, epoch, payload) =>
+                    {
+                        _received.Add((l, index, epoch, Encoding.UTF8.GetString(payload.Span)));
+                        return null;
+                    },
+                };
+                Learners.Add(learner);
+                Network.Add(learner.Id, learner);
+            }
+        }
     }
 
     /// <summary>An exactly-once publisher that follows leadership and resends what was not acknowledged.</summary>
@@ -74,6 +96,12 @@ internal sealed class VoterCluster
     // Seeded by position: string hash codes differ from one process to the next.
     private VoterEngine NewVoter(string id) =>
         new(Topology, id, Logs[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) });
+
+    /// <summary>A node's datacenter; a learner's is in its id (learner-DC-i); the publisher sits in the preferred leader's.</summary>
+    private string DatacenterOf(string id) =>
+        Topology.Nodes.TryGetValue(id, out var node) ? node.Datacenter
+        : id.StartsWith("learner-", StringComparison.Ordinal) ? id["learner-".Length..id.LastIndexOf('-')]
+        : Topology.Leader.Datacenter;
 
     public VoterEngine Voter(string id) => (VoterEngine)Network.Engine(id);
 
@@ -189,6 +217,7 @@ internal sealed class VoterCluster
             }
             _verified[id] = Math.Max(verified, top);
         }
+        CheckLearners();
     }
 
     private readonly Dictionary<string, ulong> _verified = new();
@@ -219,6 +248,70 @@ internal sealed class VoterCluster
         ulong total = 0;
         foreach (var r in Publisher.Requests) total += (ulong)r.Count;
         if ((ulong)seen.Count != total) Fail($"the final log holds {seen.Count} of the publisher's entries; it published {total}");
+    }
+
+    /// <summary>
+    /// Committed delivery (the default): every entry a learner got is one a leader committed, at that index, so no
+    /// leader change can take it back; and no learner is ever told Truncated. Durable delivery is checked whole by
+    /// <see cref="CheckLearnerStreams"/> instead.
+    /// </summary>
+    private void CheckLearners()
+    {
+        foreach (var l in Learners)
+            if (l.Violation is { } v) Fail(v);
+        if (Topology.Defaults.Delivery == LearnerDelivery.Durable)
+        {
+            _received.Clear();
+            return;
+        }
+        foreach (var l in Learners)
+            if (l.Truncations > 0) Fail($"{l.Id} was told Truncated, though learners get committed entries only");
+        foreach (var (learner, index, epoch, entry) in _received)
+        {
+            if (index > _highestCommit) Fail($"{learner.Id} got entry {index}, above the highest commit index any leader reached ({_highestCommit})");
+            var c = _committed[index];
+            if (c.Epoch != epoch || !c.Entry.EndsWith("|" + entry, StringComparison.Ordinal))
+                Fail($"{learner.Id} got entry {index} of epoch {epoch}, not the committed one (epoch {c.Epoch})");
+        }
+        _received.Clear();
+    }
+
+    /// <summary>Once converged: every fed relay's retention holds the entries of <paramref name="log"/> (a deposed leader's suffix was replaced).</summary>
+    public void CheckRelayRetention(MemoryLog log, ulong through)
+    {
+        foreach (var dc in Topology.Datacenters)
+            foreach (var p in dc.Relays)
+            {
+                if (!Network.IsUp(p)) continue;
+                var relay = (RelayEngine)Network.Engine(p);
+                // A standby relay is not fed, so nothing corrects it until it is; it hands learners only what is final.
+                if (!relay.UpstreamConnected) continue;
+                ulong top = Math.Min(through, relay.RetainedIndex);
+                for (ulong i = Math.Max(1, relay.FirstRetainedIndex); i <= top; i++)
+                    if (!relay.TryGetRetained(i, out var mine) || !log.TryGet(i, out var theirs) || mine.Epoch != theirs.Epoch)
+                        Fail($"relay {p} retains entry {i} of epoch {(relay.TryGetRetained(i, out var m) ? m.Epoch : 0)}, not the leader's");
+            }
+    }
+
+    /// <summary>
+    /// Once converged: every learner holds exactly the application entries of <paramref name="log"/> up to
+    /// <paramref name="through"/>, in order, each once (with durable delivery: what was taken back was announced).
+    /// </summary>
+    public void CheckLearnerStreams(MemoryLog log, ulong through)
+    {
+        foreach (var l in Learners)
+        {
+            int k = 0;
+            for (ulong i = Math.Max(1, log.FirstIndex); i <= through; i++)
+            {
+                if (!log.TryGet(i, out var e) || InternalEntries.IsInternal(e.Key.Span)) continue;
+                if (k >= l.Stream.Count || l.Stream[k].Index != i || l.Stream[k].Epoch != e.Epoch || !e.Payload.Span.SequenceEqual(l.Stream[k].Payload))
+                    Fail($"{l.Id}'s stream differs from the leader's log at index {i}" +
+                        (k < l.Stream.Count ? $" (it holds {l.Stream[k].Index} of epoch {l.Stream[k].Epoch} there)" : " (it ends before)"));
+                k++;
+            }
+            if (k != l.Stream.Count) Fail($"{l.Id} holds {l.Stream.Count - k} entries beyond the leader's log at {through}");
+        }
     }
 
     private static string Describe(in GeoRelay.Storage.LogEntry e) => Encoding.UTF8.GetString(e.Key.Span) + "|" + Encoding.UTF8.GetString(e.Payload.Span);

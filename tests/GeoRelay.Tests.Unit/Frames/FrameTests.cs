@@ -37,19 +37,21 @@ public sealed class FrameTests
             p => { var d = new DeltaState(); Assert.That(Heartbeat.Read(p, ref d), Is.EqualTo(new Heartbeat(5, 99, 123456))); });
         var ack = new Ack(4, 100, 120);
         yield return Case("Ack", FrameType.Ack, w => ack.Write(w), p => Assert.That(Ack.Read(p), Is.EqualTo(ack)));
-        var dcAck = new DcAck(4, 130, [new MemberProgress(0, 100, MemberLinkState.Up), new MemberProgress(2, 90, MemberLinkState.Resync)]);
+        var dcAck = new DcAck(4, 130, [new MemberProgress(0, 100, MemberLinkState.Up), new MemberProgress(2, 90, MemberLinkState.Resync)], 3, 120);
         yield return Case("DcAck", FrameType.DcAck, w => dcAck.Write(w), p =>
         {
             var read = DcAck.Read(p);
-            Assert.That((read.Epoch, read.RetainedIndex, read.Members), Is.EqualTo((dcAck.Epoch, dcAck.RetainedIndex, dcAck.Members)));
+            Assert.That((read.Epoch, read.RetainedIndex, read.RetainedEpoch, read.RetainedCommit, read.Members),
+                Is.EqualTo((dcAck.Epoch, dcAck.RetainedIndex, 3UL, 120UL, dcAck.Members)));
         });
-        var sub = new Subscribe(42, Encoding.UTF8.GetBytes("orders/"), SubscribeFlags.Confirms);
+        var sub = new Subscribe(42, Encoding.UTF8.GetBytes("orders/"), SubscribeFlags.Confirms, 41, 6);
         yield return Case("Subscribe", FrameType.Subscribe, w => sub.Write(w), p =>
         {
             var s = Subscribe.Read(p);
-            Assert.That((s.FromIndex, s.KeyPrefix.ToArray(), s.Flags), Is.EqualTo((sub.FromIndex, sub.KeyPrefix.ToArray(), sub.Flags)));
+            Assert.That((s.FromIndex, s.KeyPrefix.ToArray(), s.Flags, s.LastIndex, s.LastEpoch), Is.EqualTo((sub.FromIndex, sub.KeyPrefix.ToArray(), sub.Flags, 41UL, 6UL)));
         });
         yield return Case("SnapshotRequired", FrameType.SnapshotRequired, w => new SnapshotRequired(77).Write(w), p => Assert.That(SnapshotRequired.Read(p).OldestIndex, Is.EqualTo(77UL)));
+        yield return Case("Truncated", FrameType.Truncated, w => new Truncated(41).Write(w), p => Assert.That(Truncated.Read(p).After, Is.EqualTo(41UL)));
         yield return Case("Confirm", FrameType.Confirm, w => new Confirm(88).Write(w), p => Assert.That(Confirm.Read(p).Index, Is.EqualTo(88UL)));
         var ackP = new PublishAck(9, 1000, 512, WaitLevel.Committed);
         yield return Case("PublishAck", FrameType.PublishAck, w => ackP.Write(w), p => Assert.That(PublishAck.Read(p), Is.EqualTo(ackP)));
@@ -258,6 +260,8 @@ public sealed class FrameTests
         using var w = new PooledBufferWriter();
         PayloadWriter.Varint(w, 1);            // epoch
         PayloadWriter.Varint(w, 1);            // retained
+        PayloadWriter.Varint(w, 1);            // retained epoch
+        PayloadWriter.Varint(w, 0);            // retained commit
         PayloadWriter.Varint(w, 60_000);       // member count, with nothing behind it
         var e = Assert.Throws<CodecException>(() => DcAck.Read(new ReadOnlySequence<byte>(w.WrittenMemory)));
         Assert.That(e!.Message, Does.Contain("count"));
