@@ -63,6 +63,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     /// </summary>
     private readonly ulong _ownEpochFrom;
     private readonly ProducerTable _producers;
+    // The log copies what it appends: one array serves every marker (was one per exactly-once request).
+    private static readonly byte[] ProducerKey = InternalEntries.ProducerKey.ToArray();
 
     public LeaderEngine(TopologyConfig topology, ulong epoch, IEntryLog log, IEngineEnvironment env,
         LeaderOptions? options = null, ILogger? logger = null)
@@ -474,7 +476,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 // The log holds the first `present` entries (a leader change cut the request): only the rest goes in,
                 // and the answer names where the request began.
                 var rest = new ProducerSequence(producer.Producer, producer.FirstSeq + (ulong)present);
-                Append(InternalEntries.ProducerKey.ToArray(), InternalEntries.ProducerMarker(rest, count - present), now, internalEntry: true);
+                Append(ProducerKey, InternalEntries.ProducerMarker(rest, count - present), now, internalEntry: true);
                 _producers.Record(rest, count - present, _log.LastIndex + 1);
                 ulong end = _log.LastIndex;
                 for (int i = 0; reader.TryNext(out var key, out var value); i++)
@@ -482,7 +484,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 _pendingPublishes.Add(new PendingPublish(connection, request, original, end, wait, (ulong)count));
                 return;
             }
-            Append(InternalEntries.ProducerKey.ToArray(), InternalEntries.ProducerMarker(producer, count), now, internalEntry: true);
+            Append(ProducerKey, InternalEntries.ProducerMarker(producer, count), now, internalEntry: true);
             _producers.Record(producer, count, _log.LastIndex + 1);
         }
         ulong first = _log.LastIndex + 1, last = _log.LastIndex;
