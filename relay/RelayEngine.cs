@@ -341,7 +341,10 @@ public sealed class RelayEngine : IEngine, IDisposable
         if (count > 0)
         {
             ulong before = _retention.LastIndex;
-            if (before > 0 && first > before + 1)
+            // An empty retention may still fix its next index (reset, then restarted before anything new was durable);
+            // the leader starts it wherever it trusts it to be, so it starts there.
+            if (before == 0) _retention.ResetTo(first);
+            else if (first > before + 1)
             {
                 RelayLog.RetentionReset(_logger, first);
                 _retention.ResetTo(first);
