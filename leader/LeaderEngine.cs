@@ -638,7 +638,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         get
         {
             long next = _lastTickMicros + _housekeepingMicros;
-            if (Deposed) return next;
+            if (Deposed || _disposed) return next;
             ulong durable = _log.DurableIndex;
             if (durable > _durableSeen) return long.MinValue;
             if (!_sync.Running && _log.LastIndex > durable) next = Math.Min(next, SyncDueMicros);
@@ -698,9 +698,12 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     /// <summary>Releases every link's compression state; the driver closes the connections.</summary>
     public void Dispose()
     {
+        _disposed = true; // the host may still settle once: nothing is due any more
         foreach (var (_, link) in _links) link.Channel.Dispose();
         _links.Clear();
     }
+
+    private bool _disposed;
 
     private static long Micros(TimeSpan t) => (long)(t.TotalMilliseconds * 1000);
 }

@@ -431,7 +431,8 @@ public sealed class RelayEngine : IEngine, IDisposable
         _lastTickMicros = now;
         foreach (var m in _members)
         {
-            if (m.Connection < 0 && !m.DialPending && m.Backoff.Due(now))
+            // A member that leads (elections) feeds this relay itself and takes no member link.
+            if (m.Connection < 0 && !m.DialPending && m.Backoff.Due(now) && _upstream?.Peer.NodeId != m.Id)
             {
                 m.DialPending = true;
                 Outbox.Add(EngineCommand.Dial(m.Id));

@@ -14,9 +14,9 @@ public sealed record ClusterDefaults
     public TimeSpan FailoverAfter { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary><c>elections</c>: the voters (the <c>leader</c> node and the members) elect the leader among themselves, and
-    /// another voter takes over when the leader is gone; <c>leader</c> then names the preferred leader. Default false
-    /// (the <c>leader</c> node always leads) until publishers follow leadership on their own.</summary>
-    public bool Elections { get; init; }
+    /// another voter takes over when the leader is gone; <c>leader</c> then names the preferred leader. Default true;
+    /// false keeps the <c>leader</c> node leading always (the epoch from <c>georelay leader --epoch</c>).</summary>
+    public bool Elections { get; init; } = true;
 
     /// <summary><c>election-timeout</c>: a voter that hears nothing from a leader for this long (randomized per node
     /// between it and twice it) calls an election; a leader that hears from no quorum for this long steps down.

@@ -156,9 +156,13 @@ public sealed record TopologyConfig
 
     public bool IsVoter(string nodeId) => Nodes.TryGetValue(nodeId, out var node) && node.Role != NodeRole.Relay;
 
-    /// <summary>Whether the node may become leader: a voter, and listed in <see cref="LeaderCandidates"/> when that is given.</summary>
+    /// <summary>
+    /// Whether the node may become leader: a voter listed in <see cref="LeaderCandidates"/> when that is given, else any
+    /// voter with a <c>publish</c> address (a leader without one could take no writes, so a file that gives members none
+    /// keeps its <c>leader</c> node as the only one that leads).
+    /// </summary>
     public bool CanLead(string nodeId) =>
-        IsVoter(nodeId) && (LeaderCandidates is null || LeaderCandidates.Contains(nodeId, StringComparer.Ordinal));
+        IsVoter(nodeId) && (LeaderCandidates is { } listed ? listed.Contains(nodeId, StringComparer.Ordinal) : Nodes[nodeId].Publish is not null);
 
     /// <summary>
     /// The topology as it stands while <paramref name="leaderId"/> leads: that voter takes the leader's role (its

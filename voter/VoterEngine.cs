@@ -22,7 +22,7 @@ public sealed record VoterOptions
     public bool PreVote { get; init; } = true;
     public bool CheckQuorum { get; init; } = true;
 
-    /// <summary>Seeds the election's randomized timeouts and the voter links' back-off (the simulator fixes it).</summary>
+    /// <summary>Seeds the election's randomized timeouts and the voter links' back-off, with the node id mixed in (the simulator fixes it).</summary>
     public int Seed { get; init; } = 1;
 
     /// <summary>
@@ -67,6 +67,8 @@ public sealed class VoterEngine : IEngine, IDisposable
     private IEngine? _syncOwner;
     private long _lastBeatMicros = long.MinValue / 2;
     private long _preferredCaughtUpSince = -1;
+    private long _preferredCheckedAt = long.MinValue / 2;
+    private ulong _preferredMark = ulong.MaxValue; // nothing is caught up before the first period
     private long _lastTickMicros;
 
     public VoterEngine(TopologyConfig topology, string nodeId, IEntryLog log, IElectionStore store, IEngineEnvironment env,
@@ -79,7 +81,8 @@ public sealed class VoterEngine : IEngine, IDisposable
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _options = options ?? VoterOptions.Default;
-        _random = new Random(_options.Seed);
+        // Mixed with the node id: voters sharing a seed (every process's default) must still time out apart.
+        _random = new Random(_options.Seed ^ (int)GeoRelay.Codec.Frames.ProtocolVersion.Fnv1a64(nodeId));
         _topologyHash = TopologyFingerprint.Of(_file);
         _heartbeatMicros = (long)_file.Defaults.Heartbeat.TotalMicroseconds;
         _failbackMicros = (long)(_options.FailbackAfter ?? _file.Defaults.ElectionTimeout).TotalMicroseconds;
@@ -91,7 +94,7 @@ public sealed class VoterEngine : IEngine, IDisposable
             Heartbeat = _file.Defaults.Heartbeat,
             PreVote = _options.PreVote,
             CheckQuorum = _options.CheckQuorum,
-            Candidates = _file.LeaderCandidates?.ToHashSet(StringComparer.Ordinal),
+            Candidates = voters.Where(_file.CanLead).ToHashSet(StringComparer.Ordinal),
         }, () => new LogPosition(_log.LastEpoch, _log.LastIndex), _random, env.NowMicros);
         // Entries of a term imply that term was reached: a restart on them never goes back below it.
         Election.ObserveTerm(_log.LastEpoch, env.NowMicros);
@@ -197,6 +200,8 @@ public sealed class VoterEngine : IEngine, IDisposable
             if (frame.Flags != FrameFlags.None)
                 throw new CodecException(CodecError.Protocol, $"voter {voter} sent a {frame.Type} frame with flags {frame.Flags}; voter links are uncompressed");
             if (frame.Type == FrameType.VoterBeat) OnBeat(connection, voter, VoterBeat.Read(frame.Payload), now);
+            // A voter that stops says why before it closes: not a protocol error.
+            else if (frame.Type == FrameType.Error) Outbox.Add(EngineCommand.Close(connection, CodecError.None, $"voter {voter} closed the link: {ErrorFrame.Read(frame.Payload).Message}"));
             else if (ElectionMessageCodec.IsElectionFrame(frame.Type)) Election.OnMessage(ElectionMessageCodec.Read(frame.Type, frame.Payload, voter, _self), now);
             else throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} on the voter link from {voter}");
             After(now);
@@ -250,6 +255,24 @@ public sealed class VoterEngine : IEngine, IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether new publishes may go in: not while leadership is being handed over, so the target catches up and the
+    /// transfer completes (Raft §3.10); the publishes wait, then go to the new leader.
+    /// </summary>
+    public bool TakesPublishes => _leader is { Deposed: false } && Election.TransferTarget is null;
+
+    /// <summary>
+    /// Appends one entry in process (not yet durable) while this voter leads and its window has room; returns its index,
+    /// or 0 when it does not lead or has no room (then publish later, or to the leader).
+    /// </summary>
+    public ulong TryAppend(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros)
+    {
+        if (_leader is not { Deposed: false, HasCapacity: true } leader || !TakesPublishes) return 0;
+        ulong index = leader.Append(key, payload, timestampMicros);
+        After(_env.NowMicros);
+        return index;
+    }
+
     /// <summary>Asks this voter, while it leads, to hand leadership to <paramref name="target"/> (maintenance); false when it cannot.</summary>
     public bool TransferLeadership(string target)
     {
@@ -299,7 +322,12 @@ public sealed class VoterEngine : IEngine, IDisposable
             return;
         }
         if (_self == preferred || !_file.CanLead(preferred)) return;
-        bool caughtUp = _linkByVoter.ContainsKey(preferred) && leader.Reaches(preferred) && leader.DurableOf(preferred) >= leader.CommitIndex;
+        // Under load the commit index moves on while an entry crosses the WAN, so "caught up" is judged per check period:
+        // the preferred leader holds, durably, what was committed one period ago.
+        if (now - _preferredCheckedAt < 2 * _heartbeatMicros) return;
+        bool caughtUp = _linkByVoter.ContainsKey(preferred) && leader.Reaches(preferred) && leader.DurableOf(preferred) >= _preferredMark;
+        _preferredCheckedAt = now;
+        _preferredMark = leader.CommitIndex;
         if (!caughtUp) { _preferredCaughtUpSince = -1; return; }
         if (_preferredCaughtUpSince < 0) _preferredCaughtUpSince = now;
         if (now - _preferredCaughtUpSince >= _failbackMicros)

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using GeoRelay.Engines;
 using GeoRelay.Leader;
 using GeoRelay.Cli;
 using GeoRelay.Topology;
@@ -30,7 +31,7 @@ public static class DemoCommand
     public static Command Create()
     {
         var config = new Option<string?>("--config") { Description = "Topology YAML (default: the bundled samples/three-regions.yaml)" };
-        var duration = DurationOption.Create("--duration", "How long to publish", TimeSpan.FromSeconds(10));
+        var duration = DurationOption.Create("--duration", "How long to publish", TimeSpan.FromSeconds(12));
         var rate = new Option<int>("--rate") { Description = "Entries per second to publish", DefaultValueFactory = _ => 10_000 };
         var learners = new Option<int>("--learners") { Description = "Learners per datacenter", DefaultValueFactory = _ => 3 };
         var plain = new Option<bool>("--plain") { Description = "Print plain lines instead of a live table (the default when stdout is not a terminal)" };
@@ -174,46 +175,99 @@ public static class DemoCommand
         private readonly Dictionary<string, (double P50, double P99)> _window = new();
         private long _published;
         private ulong _last;
+        // The leader as last seen, and its indexes: kept while an election runs, so the view has something to show.
+        private string? _leaderId;
+        private ulong _term, _commit, _lastIndex;
+        private IReadOnlyList<LeaderEngine.DatacenterStatus> _status = [];
+        private TimeSpan? _leaderKilledAt;
 
-        private LeaderEngine Engine => cluster.Leader.Engine;
+        /// <summary>Reads who leads and what it reports, and notes a change of leader as an event.</summary>
+        private void Observe()
+        {
+            if (cluster.Leading() is not { } lead) return;
+            var (status, commit, last, term) = lead.Host.Invoke(_ => (lead.Engine.Status(), lead.Engine.CommitIndex, lead.Engine.LastIndex, lead.Engine.Epoch));
+            _status = status;
+            (_commit, _lastIndex) = (commit, last);
+            if (lead.Id == _leaderId && term == _term) return;
+            bool first = _term == 0;
+            (_leaderId, _term) = (lead.Id, term);
+            if (first) return;
+            string after = _leaderKilledAt is { } killed ? string.Create(CultureInfo.InvariantCulture, $", {(_clock.Elapsed - killed).TotalSeconds:0.0} s after the leader died") : "";
+            _leaderKilledAt = null;
+            Event($"{lead.Id} leads term {term}{after}; writes go to it");
+        }
 
-        /// <summary>Until every datacenter's route is up (relay synced, or direct links open), bounded.</summary>
+        /// <summary>Until a leader is elected and every datacenter's route is up (relay synced, or direct links open), bounded.</summary>
         public async Task<bool> WaitForRoutesAsync(TimeSpan bound, CancellationToken ct)
         {
             var wait = Stopwatch.StartNew();
             while (wait.Elapsed < bound)
             {
-                bool all = true;
-                foreach (var s in cluster.Leader.Host.Invoke(_ => Engine.Status())) all &= s.Connected;
-                if (all) return true;
+                Observe();
+                // With elections, the story starts with the preferred leader leading (a member may win the first election).
+                bool preferred = cluster.Leader is not null || _leaderId == cluster.Topology.PreferredLeaderId;
+                if (preferred && _status.Count > 0 && _status.All(s => s.Connected)) return true;
                 await Task.Delay(20, ct);
             }
             return false;
         }
 
+        /// <summary>Appends one entry on whoever leads; 0 when none does or its window is full (try again shortly).</summary>
+        private async Task<ulong> AppendAsync(ReadOnlyMemory<byte> payload, CancellationToken ct)
+        {
+            if (cluster.Leader is { } fixedLeader) return (await fixedLeader.AppendAsync(payload, default, ct)).Index;
+            if (_leaderId is null || !cluster.Voters.TryGetValue(_leaderId, out var voter)) return 0;
+            return voter.Host.Invoke(_ => voter.Engine.TryAppend(default, payload, WallClock.UnixMicros()));
+        }
+
         public async Task PublishAsync(Action<IRenderable>? live, CancellationToken ct)
         {
             _clock.Start();
-            var killAt = settings.KillAt ?? settings.Duration / 2;
-            bool killed = false;
+            bool elections = cluster.Leader is null;
+            // The relay first, then (with elections) the leader, which comes back later and leads again.
+            var killRelayAt = settings.KillAt ?? settings.Duration * (elections ? 0.3 : 0.5);
+            var killLeaderAt = settings.Duration * 0.45;
+            var restartLeaderAt = settings.Duration * 0.65;
+            bool relayKilled = false, leaderKilled = !elections, leaderRestarted = !elections;
+            string? killed = null;
             var nextReport = TimeSpan.FromSeconds(1);
             var payload = new byte[256];
             while (_clock.Elapsed < settings.Duration && !ct.IsCancellationRequested)
             {
+                Observe();
                 long due = (long)(_clock.Elapsed.TotalSeconds * settings.Rate);
                 while (_published < due && !ct.IsCancellationRequested)
                 {
                     int n = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
                         $"{{\"order\":{_published},\"sku\":\"SKU-{_published % 977:D5}\",\"qty\":{_published % 7 + 1},\"region\":\"{(_published % 3 == 0 ? "eu" : "us")}\"}}"), payload);
-                    var append = await cluster.Leader.AppendAsync(payload.AsMemory(0, n), default, ct);
-                    _last = append.Index;
-                    _payloadBytesThrough.Add(_payloadBytesThrough[^1] + n);
+                    ulong index = await AppendAsync(payload.AsMemory(0, n), ct);
+                    if (index == 0) break; // no leader, or no room: the backlog goes out once there is
+                    _last = index;
+                    while ((ulong)_payloadBytesThrough.Count <= index) _payloadBytesThrough.Add(_payloadBytesThrough[^1] + n);
                     _published++;
                 }
-                if (!killed && _clock.Elapsed >= killAt)
+                if (!relayKilled && _clock.Elapsed >= killRelayAt)
                 {
-                    killed = true;
+                    relayKilled = true;
                     await KillActiveRelayAsync();
+                }
+                if (!leaderKilled && _clock.Elapsed >= killLeaderAt && _leaderId is { } victim)
+                {
+                    leaderKilled = true;
+                    killed = victim;
+                    await cluster.CrashVoterAsync(victim);
+                    _leaderKilledAt = _clock.Elapsed;
+                    Event(string.Create(CultureInfo.InvariantCulture,
+                        $"killed the leader {victim} (term {_term}): the other voters elect a new one; {_lastIndex - Math.Min(_lastIndex, _commit):N0} entries it held were not yet committed (never acknowledged)"));
+                    _leaderId = null;
+                }
+                if (!leaderRestarted && _clock.Elapsed >= restartLeaderAt && killed is not null)
+                {
+                    leaderRestarted = true;
+                    cluster.RestartVoter(killed);
+                    Event(killed == cluster.Topology.PreferredLeaderId
+                        ? $"restarted {killed} on its data: it rejoins as a follower, catches up, and leadership moves back to it (the preferred leader)"
+                        : $"restarted {killed} on its data: it rejoins as a follower");
                 }
                 if (_clock.Elapsed >= nextReport)
                 {
@@ -228,10 +282,10 @@ public static class DemoCommand
         private async Task KillActiveRelayAsync()
         {
             string? victim = null, dcName = null;
-            foreach (var s in cluster.Leader.Host.Invoke(_ => Engine.Status()))
+            foreach (var s in _status)
             {
                 var dc = cluster.Topology.GetDatacenter(s.Name);
-                if (dc.IsLeaderDatacenter || !s.Route.StartsWith("relay ", StringComparison.Ordinal)) continue;
+                if (dc.Name == LeaderDatacenter || !s.Route.StartsWith("relay ", StringComparison.Ordinal)) continue;
                 if (victim is null || dc.Relays.Count > 1 && cluster.Topology.GetDatacenter(dcName!).Relays.Count < 2)
                     (victim, dcName) = (s.Route["relay ".Length..], s.Name);
             }
@@ -243,6 +297,8 @@ public static class DemoCommand
             await cluster.StopRelayAsync(victim);
             Event($"stopped relay {victim}, the active route of {dcName}");
         }
+
+        private string? LeaderDatacenter => _leaderId is { } id ? cluster.Topology.GetNode(id).Datacenter : null;
 
         private void Event(string text)
         {
@@ -267,7 +323,8 @@ public static class DemoCommand
 
         private IEnumerable<(DemoRegion Region, LeaderEngine.DatacenterStatus Status)> Rows()
         {
-            var status = cluster.Leader.Host.Invoke(_ => Engine.Status());
+            Observe();
+            var status = _status;
             foreach (var r in regions)
                 foreach (var s in status)
                     if (s.Name == r.Name) yield return (r, s);
@@ -276,16 +333,16 @@ public static class DemoCommand
         public IRenderable View()
         {
             var table = new Table().Title(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"t={_clock.Elapsed.TotalSeconds:0}s   published {_published:N0}   commit {Engine.CommitIndex:N0}   commit lag {Lag(Engine.LastIndex, Engine.CommitIndex):N0}")))
+                    $"t={_clock.Elapsed.TotalSeconds:0}s   leader {_leaderId ?? "(election)"}   term {_term}   published {_published:N0}   commit {_commit:N0}   commit lag {Lag(_lastIndex, _commit):N0}")))
                 .AddColumns("datacenter", "route", "acked by members", "learners got", "p50", "p99", "commit lag", "bytes sent", "direct fan-out", "ratio", "failovers");
             foreach (var (r, s) in Rows())
             {
                 var (p50, p99) = _window.GetValueOrDefault(r.Name, (double.NaN, double.NaN));
                 long direct = DirectCost(r, s.Delivered);
                 string route = s.Route.StartsWith("relay", StringComparison.Ordinal) ? $"[green]{Markup.Escape(s.Route)}[/]" : $"[yellow]{Markup.Escape(s.Route)}[/]";
-                table.AddRow(Markup.Escape(r.Name + (r.IsLeaderDatacenter ? " (leader)" : "")), route, Units.Count(s.Delivered),
+                table.AddRow(Markup.Escape(r.Name + (r.Name == LeaderDatacenter ? " (leader)" : "")), route, Units.Count(s.Delivered),
                     r.LearnerCount == 0 ? "-" : Units.Count(r.MinReceived), Units.Duration(p50), Units.Duration(p99),
-                    Units.Count(Lag(Engine.LastIndex, s.Delivered)), Units.Bytes(s.BytesSent), Units.Bytes(direct),
+                    Units.Count(Lag(_lastIndex, s.Delivered)), Units.Bytes(s.BytesSent), Units.Bytes(direct),
                     direct > 0 ? ((double)s.BytesSent / direct).ToString("P1", CultureInfo.InvariantCulture) : "-",
                     s.Failovers > 0 ? $"[red]{s.Failovers}[/]" : "0");
             }
@@ -302,13 +359,14 @@ public static class DemoCommand
             {
                 var (p50, p99) = _window.GetValueOrDefault(r.Name, (double.NaN, double.NaN));
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"t={_clock.Elapsed.TotalSeconds:0}s dc={r.Name} route={s.Route.Replace(' ', ':')} acked={s.Delivered} learners_min={r.MinReceived} p50={Units.Duration(p50).Replace(" ", "")} p99={Units.Duration(p99).Replace(" ", "")} lag={Lag(Engine.LastIndex, s.Delivered)} sent={s.BytesSent} direct={DirectCost(r, s.Delivered)} failovers={s.Failovers}"));
+                    $"t={_clock.Elapsed.TotalSeconds:0}s dc={r.Name} route={s.Route.Replace(' ', ':')} acked={s.Delivered} learners_min={r.MinReceived} p50={Units.Duration(p50).Replace(" ", "")} p99={Units.Duration(p99).Replace(" ", "")} lag={Lag(_lastIndex, s.Delivered)} sent={s.BytesSent} direct={DirectCost(r, s.Delivered)} failovers={s.Failovers}"));
             }
         }
 
         private bool AllDelivered()
         {
-            if (Engine.CommitIndex < _last) return false;
+            Observe();
+            if (_leaderId is null || _commit < _last) return false;
             foreach (var (r, s) in Rows())
                 if (s.Delivered < _last || (r.LearnerCount > 0 && (ulong)r.MinReceived < _last)) return false;
             return true;
@@ -332,7 +390,7 @@ public static class DemoCommand
                 long d = DirectCost(r, s.Delivered);
                 sent += s.BytesSent;
                 direct += d;
-                if (!r.IsLeaderDatacenter) { remoteSent += s.BytesSent; remoteDirect += d; }
+                if (r.Name != LeaderDatacenter) { remoteSent += s.BytesSent; remoteDirect += d; }
                 string failure = r.Failure is null ? "" : " learner_failure=\"" + r.Failure + "\"";
                 var (p50, p99) = r.TotalLatency();
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -342,7 +400,7 @@ public static class DemoCommand
                 foreach (var e in _events) output.WriteLine("Summary event " + e);
             string share = remoteDirect > 0 ? string.Create(CultureInfo.InvariantCulture, $" ({(double)remoteSent / remoteDirect:P1})") : "";
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Summary: published {_published:N0}, committed {Engine.CommitIndex:N0}; every datacenter and learner has every entry: {(ok ? "yes" : "no")}. Across region boundaries the leader sent {Units.Bytes(remoteSent)}; direct fan-out would have sent about {Units.Bytes(remoteDirect)}{share}."));
+                $"Summary: published {_published:N0}, commit index {_commit:N0}; every datacenter and learner has every entry: {(ok ? "yes" : "no")}. Across region boundaries the leader sent {Units.Bytes(remoteSent)}; direct fan-out would have sent about {Units.Bytes(remoteDirect)}{share}."));
         }
 
         private static long Lag(ulong ahead, ulong behind) => ahead > behind ? (long)(ahead - behind) : 0;

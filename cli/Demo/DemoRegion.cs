@@ -27,7 +27,6 @@ internal sealed class DemoRegion : IAsyncDisposable
 
     public string Name { get; }
     public int Members { get; }
-    public bool IsLeaderDatacenter { get; }
     public IReadOnlyList<string> Endpoints { get; }
     public int LearnerCount => _received.Length;
 
@@ -36,7 +35,6 @@ internal sealed class DemoRegion : IAsyncDisposable
         Name = route.Datacenter;
         var dc = topology.GetDatacenter(Name);
         Members = dc.Members.Count;
-        IsLeaderDatacenter = dc.IsLeaderDatacenter;
         // The leader serves no learners itself; the rest are in best-first order (relays, then members).
         var leaderLearners = topology.Leader.Learners;
         var endpoints = new List<string>();
@@ -68,7 +66,13 @@ internal sealed class DemoRegion : IAsyncDisposable
             {
                 long latency = WallClock.UnixMicros() - entry.TimestampMicros;
                 _window.RecordValue(Math.Clamp(latency, 0, MaxLatencyMicros));
-                Interlocked.Increment(ref _received[slot]);
+                // Across reconnects and leader changes a learner must see each index once, in order.
+                if ((long)entry.Index <= Interlocked.Read(ref _received[slot]))
+                {
+                    Failure = $"learner {slot + 1}: index {entry.Index} after {Interlocked.Read(ref _received[slot])} (a duplicate or out of order)";
+                    return;
+                }
+                Interlocked.Exchange(ref _received[slot], (long)entry.Index);
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
@@ -81,7 +85,7 @@ internal sealed class DemoRegion : IAsyncDisposable
     /// <summary>Why a learner stopped early, if one did.</summary>
     public string? Failure { get; private set; }
 
-    /// <summary>Fewest entries any learner of the region received.</summary>
+    /// <summary>The lowest index any learner of the region has reached (every learner holds every entry up to it).</summary>
     public long MinReceived
     {
         get

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using GeoRelay.Leader;
 using GeoRelay.Server.Hosting;
 using GeoRelay.Topology;
+using GeoRelay.Voter;
 using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.Cli.Demo;
@@ -16,27 +17,70 @@ namespace GeoRelay.Cli.Demo;
 /// </summary>
 public delegate NodeEndpoint DialRoute(NodeConfig from, NodeConfig to, NodeEndpoint address, IPEndPoint spare);
 
-/// <summary>Every node of a topology inside one process on loopback, on fresh free ports.</summary>
+/// <summary>
+/// Every node of a topology inside one process on loopback, on fresh free ports. With <c>elections</c> (the default)
+/// the leader node and the members run as voters (<see cref="Voters"/>) and any of them may lead; without, the
+/// leader node always leads (<see cref="Leader"/>) and the members only follow (<see cref="Members"/>).
+/// </summary>
 public sealed class LocalCluster : IAsyncDisposable
 {
     private readonly HashSet<string> _stopped = new();
+    private readonly Dictionary<string, TopologyConfig> _views = new();
+    private readonly LeaderOptions _options;
+    private readonly ILoggerFactory _loggers;
 
     public TopologyConfig Topology { get; }
-    public LeaderNode Leader { get; }
+    /// <summary>The fixed leader (<c>elections: false</c>), else null.</summary>
+    public LeaderNode? Leader { get; }
     public Dictionary<string, RelayNode> Relays { get; } = new();
+    /// <summary>Members that only follow (<c>elections: false</c>).</summary>
     public Dictionary<string, MemberNode> Members { get; } = new();
+    /// <summary>The leader node and the members as voters (<c>elections: true</c>); a crashed one is absent until it restarts.</summary>
+    public Dictionary<string, VoterNode> Voters { get; } = new();
     public string DataDirectory { get; }
 
     private LocalCluster(TopologyConfig topology, string data, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute, Queue<int> spare)
     {
         Topology = topology;
         DataDirectory = data;
+        _options = options;
+        _loggers = loggers;
+        foreach (var id in topology.Nodes.Keys) _views[id] = ViewOf(topology, id, dialRoute, spare);
         foreach (var dc in topology.Datacenters)
         {
-            foreach (var m in dc.Members) Members[m] = new MemberNode(ViewOf(topology, m, dialRoute, spare), m, Path.Combine(data, m), loggers);
-            foreach (var p in dc.Relays) Relays[p] = new RelayNode(ViewOf(topology, p, dialRoute, spare), p, Path.Combine(data, p), loggers);
+            foreach (var p in dc.Relays) Relays[p] = new RelayNode(_views[p], p, Path.Combine(data, p), loggers);
+            if (!topology.Defaults.Elections)
+                foreach (var m in dc.Members) Members[m] = new MemberNode(_views[m], m, Path.Combine(data, m), loggers);
         }
-        Leader = new LeaderNode(ViewOf(topology, topology.LeaderId, dialRoute, spare), 1, Path.Combine(data, topology.LeaderId), options, loggers);
+        if (topology.Defaults.Elections)
+            foreach (var id in topology.Voters) StartVoter(id);
+        else
+            Leader = new LeaderNode(_views[topology.LeaderId], 1, Path.Combine(data, topology.LeaderId), options, loggers);
+    }
+
+    private void StartVoter(string id) =>
+        Voters[id] = new VoterNode(_views[id], id, Path.Combine(DataDirectory, id), VoterOptions.Default with { Leader = _options }, _loggers);
+
+    /// <summary>Whoever leads now: its id, host and leader engine; null while no node leads (an election is on).</summary>
+    public (string Id, EngineHost Host, LeaderEngine Engine)? Leading()
+    {
+        if (Leader is not null) return (Topology.LeaderId, Leader.Host, Leader.Engine);
+        foreach (var (id, voter) in Voters)
+            if (voter.Host.Invoke(_ => voter.Engine.Leader) is { } engine) return (id, voter.Host, engine);
+        return null;
+    }
+
+    /// <summary>Stops a voter as a crash would look to its peers (its connections close); its data stays for <see cref="RestartVoter"/>.</summary>
+    public async Task CrashVoterAsync(string id)
+    {
+        if (!Voters.Remove(id, out var voter)) return;
+        await voter.DisposeAsync();
+    }
+
+    /// <summary>Starts a crashed voter again on its data.</summary>
+    public void RestartVoter(string id)
+    {
+        if (!Voters.ContainsKey(id)) StartVoter(id);
     }
 
     /// <param name="dialRoute">When set, every node dials its peers where this says (see <see cref="DialRoute"/>).</param>
@@ -125,7 +169,8 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Leader.DisposeAsync();
+        if (Leader is not null) await Leader.DisposeAsync();
+        foreach (var v in Voters.Values) await v.DisposeAsync();
         foreach (var (id, r) in Relays)
             if (_stopped.Add(id)) await r.DisposeAsync();
         foreach (var m in Members.Values) await m.DisposeAsync();

@@ -39,7 +39,7 @@ public sealed class VoterNode : IAsyncDisposable
             loggers.CreateLogger("georelay.transport"), security: NodeSetup.Security(topology, nodeId));
         Engine = new VoterEngine(topology, nodeId, _log, store, Host, options, logger);
         Host.Attach(Engine);
-        Host.PublishCapacity = () => !_draining && (Engine.Leader?.HasCapacity ?? true);
+        Host.PublishCapacity = () => !_draining && (Engine.Leader is not { } leader || (leader.HasCapacity && Engine.TakesPublishes));
         Host.Listen(node.Listen!.Value.ToEndPoint(), PortKind.Peer);
         if (node.Learners is { } learners) Host.Listen(learners.ToEndPoint(), PortKind.Learner);
         if (node.Publish is { } publish) PublishEndPoint = Host.Listen(publish.ToEndPoint(), PortKind.Publish);

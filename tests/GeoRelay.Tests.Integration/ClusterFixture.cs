@@ -64,7 +64,10 @@ public sealed class ClusterFixture : IDisposable
         foreach (var dc in Topology.Datacenters)
             foreach (var p in dc.Relays) started.Add(StartNode(p).WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(60)));
         await Task.WhenAll(started);
-        await StartNode(Topology.LeaderId).WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(60));
+        var leader = StartNode(Topology.LeaderId);
+        await leader.WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(60));
+        // With elections a member may win while the leader node starts; it leads once it is back and caught up.
+        if (Topology.Defaults.Elections) await leader.WaitForLineAsync($"{Topology.LeaderId} leads term", TimeSpan.FromSeconds(60));
         // The admin endpoint binds beside the node, not before it: tests that read /status or /metrics wait for it.
         foreach (var (id, node) in Topology.Nodes)
         {

@@ -286,7 +286,7 @@ internal sealed partial class TopologyReader(string fileName)
                     }
                     break;
                 case "elections":
-                    d = d with { Elections = ReadBool(value, path, false) };
+                    d = d with { Elections = ReadBool(value, path, true) };
                     break;
                 case "election-timeout":
                     if (TryDuration(value, path, allowZero: false, out var election))
@@ -748,6 +748,10 @@ internal sealed partial class TopologyReader(string fileName)
             else if (node.Role == NodeRole.Relay)
             {
                 Problem(item, $"leader-candidates: '{item.Value}' is a relay; only the leader and members vote and may lead");
+            }
+            else if (node.Get("publish") is null && !node.Incomplete)
+            {
+                Problem(item, $"leader-candidates: '{item.Value}' has no publish address; a leader takes writes there, so give it one");
             }
         }
         if (candidates.Count > 0 && !seen.ContainsKey(leader.Id))

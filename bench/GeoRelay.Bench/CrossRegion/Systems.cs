@@ -119,6 +119,7 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         y.AppendLine("quorum: majority");
         y.AppendLine("insecure: true"); // loopback, and NATS runs without TLS too: like for like
         y.AppendLine("defaults:");
+        y.AppendLine("  elections: false"); // the data path's latency with its leader fixed; bench/run failover measures elections
         y.AppendLine(inv, $"  batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}");
         y.AppendLine(inv, $"  compression: {{ level: {(mode is "relays-plain" or "mux-plain" ? 0 : 1)} }}");
         // Core NATS keeps messages in memory only; GeoRelay writes its logs but does not fsync here, like for like.

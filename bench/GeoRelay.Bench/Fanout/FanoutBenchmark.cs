@@ -130,7 +130,7 @@ public static class FanoutBenchmark
         leader: leader
         quorum: 1
         insecure: true
-        defaults: { fsync: false, learner-backlog: 32MiB, compression: { level: 1 }, failover-after: 5s, max-connections-per-address: 10000 }
+        defaults: { elections: false, fsync: false, learner-backlog: 32MiB, compression: { level: 1 }, failover-after: 5s, max-connections-per-address: 10000 }
         datacenters:
           home: { relays: [], members: [m1] }
           edge: { relays: [p1], members: [m2] }
@@ -146,7 +146,7 @@ public static class FanoutBenchmark
         var topology = TopologyLoader.Parse(Topology, "fanout.yaml").GetConfigOrThrow();
         using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(NullLoggerProvider.Instance));
         await using var cluster = LocalCluster.Start(topology, LeaderOptions.Default, loggers);
-        var leader = cluster.Leader;
+        var leader = cluster.Leader!; // elections: false
         var relay = cluster.Relays["p1"];
         var payload = new byte[EntryBytes];
         for (int i = 0; i < 1000; i++) await leader.AppendAsync(payload);       // routes up, JIT warm

@@ -29,7 +29,7 @@ public sealed class PublishThroughLeaderTests
         insecure: true
         leader: leader
         quorum: 1
-        defaults: { fsync: false }
+        defaults: { fsync: false, elections: false } # the SDK against a fixed leader; ElectionProcessTests cover a changing one
         datacenters:
           home: { relays: [], members: [m1] }
           edge: { relays: [p1], members: [m2] }

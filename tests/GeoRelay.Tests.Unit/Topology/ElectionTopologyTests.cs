@@ -15,7 +15,8 @@ public sealed class ElectionTopologyTests
         var config = Valid(Small);
         Assert.That(config.Voters, Is.EqualTo(new[] { "ldr", "h1", "a1", "a2" }));
         Assert.That(config.IsVoter("p1"), Is.False);
-        Assert.That(config.CanLead("a2"), Is.True);
+        Assert.That(config.CanLead("ldr"), Is.True);
+        Assert.That(config.CanLead("a2"), Is.False, "a voter without a publish address could take no writes");
         Assert.That(config.CanLead("p1"), Is.False);
         Assert.That(config.Defaults.ElectionTimeout, Is.EqualTo(TimeSpan.FromSeconds(1)));
     }
@@ -58,13 +59,32 @@ public sealed class ElectionTopologyTests
         Assert.That(() => Valid(Small).LedBy("p1"), Throws.ArgumentException.With.Message.Contains("'p1' is not a voter"));
 
     [Test]
+    public void AMemberWithAPublishAddressMayLeadByDefault()
+    {
+        var config = Valid(WithPublishingMembers);
+        Assert.That(config.Defaults.Elections, Is.True, "elections are the default");
+        Assert.That(config.Voters.Where(config.CanLead), Is.EqualTo(new[] { "ldr", "a1", "a2" }));
+    }
+
+    [Test]
+    public void ACandidateWithoutAPublishAddressIsNamed()
+    {
+        var result = TopologyLoader.Parse(Small + "\nleader-candidates: [ldr, h1]", "t.yaml");
+        Assert.That(result.Problems.Select(p => p.ToString()),
+            Has.Some.Contains("leader-candidates: 'h1' has no publish address"));
+    }
+
+    private static readonly string WithPublishingMembers = SmallWith("a1:", "  a1: { dc: away, listen: 127.0.0.1:7041, learners: 127.0.0.1:7042, publish: 127.0.0.1:7040 }")
+        .Replace("  a2: { dc: away, listen: 127.0.0.1:7051 }", "  a2: { dc: away, listen: 127.0.0.1:7051, publish: 127.0.0.1:7050 }", StringComparison.Ordinal);
+
+    [Test]
     public void CandidatesLimitWhoMayLead()
     {
-        var config = Valid(Small + "\nleader-candidates: [ldr, a1]");
+        var config = Valid(WithPublishingMembers + "\nleader-candidates: [ldr, a1]");
         Assert.That(config.CanLead("a1"), Is.True);
         Assert.That(config.CanLead("a2"), Is.False, "a voter, but not a candidate");
         Assert.That(config.Voters, Does.Contain("a2"));
-        Assert.That(TopologyFingerprint.Of(config), Is.Not.EqualTo(TopologyFingerprint.Of(Valid(Small))));
+        Assert.That(TopologyFingerprint.Of(config), Is.Not.EqualTo(TopologyFingerprint.Of(Valid(WithPublishingMembers))));
     }
 
     [Test]
@@ -77,7 +97,7 @@ public sealed class ElectionTopologyTests
 
     [Test]
     public void CandidatesMustIncludeThePreferredLeader() =>
-        AssertOnlyProblem(Small + "\nleader-candidates: [a1, a2]", 16, 21, "leader-candidates must include the preferred leader 'ldr'");
+        AssertOnlyProblem(WithPublishingMembers + "\nleader-candidates: [a1, a2]", 16, 21, "leader-candidates must include the preferred leader 'ldr'");
 
     [Test]
     public void AnEmptyCandidateListIsRefused() =>

@@ -147,7 +147,7 @@ public sealed class PlanPrinterTests
         Assert.That(output, Does.Contain("datacenter eu-west"));
         Assert.That(error.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[]
         {
-            $"{path}:40:38: warning: node 'eu-p1' listen address 0.0.0.0:7201 is not loopback and speaks plain TCP: insecure: true, so the peers connecting there are not authenticated (anyone who reaches it can pose as a node) and entries cross the network in the clear",
+            $"{path}:42:38: warning: node 'eu-p1' listen address 0.0.0.0:7201 is not loopback and speaks plain TCP: insecure: true, so the peers connecting there are not authenticated (anyone who reaches it can pose as a node) and entries cross the network in the clear",
         }));
     }
 
@@ -170,9 +170,9 @@ public sealed class PlanPrinterTests
             Assert.That(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[]
             {
                 $"{broken}:14:19: defaults.failover-after: '1.5' is not a duration; write {ConfigUnits.DurationForms}",
-                $"{broken}:30:29: unknown node 'eu-m4' in members of datacenter 'eu-west'; define it under 'nodes'",
-                $"{broken}:44:3: node 'eu-m3' is listed nowhere: it is not the leader and not in any datacenter's relays or members",
-                $"{broken}:49:38: address 127.0.0.1:7321 (listen of node 'ap-m2') is already the listen address of node 'ap-m1' (line 48)",
+                $"{broken}:32:29: unknown node 'eu-m4' in members of datacenter 'eu-west'; define it under 'nodes'",
+                $"{broken}:46:3: node 'eu-m3' is listed nowhere: it is not the leader and not in any datacenter's relays or members",
+                $"{broken}:51:63: address 127.0.0.1:7321 (listen of node 'ap-m2') is already the listen address of node 'ap-m1' (line 50)",
                 "4 problems",
             }));
         }
