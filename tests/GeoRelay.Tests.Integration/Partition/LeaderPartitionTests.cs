@@ -86,6 +86,7 @@ public sealed class LeaderPartitionTests
 
             var successor = await LeaderAsync(cluster, members, _ => true, "a member elected while the leader is cut off");
             Assert.That(successor.Term, Is.GreaterThan(first.Term));
+            var elected = cut.Elapsed;
             await Poll.UntilAsync(() => Task.FromResult(Regex.Matches(cluster.Processes[preferred].Output, "follows in term").Count),
                 n => n > followedBefore, "the isolated leader stepping down (check-quorum)", Patience);
             await Poll.UntilAsync(() => Task.FromResult(load.AckedThrough(PublishOf(successor.Node))), n => n >= 200,
@@ -93,7 +94,7 @@ public sealed class LeaderPartitionTests
             Assert.That(await isolated.WaitForExitAsync(Patience), Is.Not.EqualTo(0),
                 "the isolated leader acknowledged the isolated publisher's entries: " + isolated.Output);
             Assert.That(isolated.Errors, Does.Not.Contain("published"));
-            var elected = cut.Elapsed;
+            var carriedOn = cut.Elapsed;
             ulong committedWhileCut = (await StatusAsync(cluster, successor.Node))?.GetProperty("indexes").GetProperty("commit").GetUInt64() ?? 0;
             Assert.That(committedWhileCut, Is.GreaterThan(cutAfter), "the elected member committed while the leader was cut off");
             // The fault lasts at least Silence, not a stand-in for synchronisation: everything awaited above is done.
@@ -139,7 +140,7 @@ public sealed class LeaderPartitionTests
             Assert.That(payloads.Where(p => !published.Contains(p.Payload)), Is.Empty, "nothing in the log that was not published");
 
             TestContext.Out.WriteLine($"terms {first.Term} -> {successor.Term} ({successor.Node}) -> {settled.Term} ({settled.Leader}); "
-                + $"member elected and load through it {elected.TotalSeconds:F1} s after the cut, link silent {silent.TotalSeconds:F1} s; "
+                + $"member elected {elected.TotalSeconds:F1} s and load through it {carriedOn.TotalSeconds:F1} s after the cut, link silent {silent.TotalSeconds:F1} s; "
                 + $"{acked.Count} entries acknowledged ({load.AckedThrough(PublishOf(successor.Node))} through {successor.Node}), "
                 + $"{load.Unknown.Count} unknown, {payloads.Count - acked.Count} of those in the log; {load.Connections} client(s); "
                 + $"old leader truncated after {truncated.Groups[1].Value} (last committed before the cut: {cutAfter}); took {clock.Elapsed.TotalSeconds:F1} s");
