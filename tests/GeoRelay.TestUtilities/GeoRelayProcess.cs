@@ -54,8 +54,8 @@ public sealed partial class GeoRelayProcess : IDisposable
         _process.BeginErrorReadLine();
         if (keepInputOpen)
         {
-            if (stdin is not null) _process.StandardInput.Write(stdin);
             _process.StandardInput.AutoFlush = true;
+            if (stdin is not null) _process.StandardInput.Write(stdin);
         }
         else if (stdin is not null)
         {
