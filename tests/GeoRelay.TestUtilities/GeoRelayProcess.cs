@@ -16,21 +16,30 @@ public sealed partial class GeoRelayProcess : IDisposable
     private readonly StringBuilder _errors = new();
     private readonly object _gate = new();
     private readonly List<(Regex Pattern, TaskCompletionSource<Match> Done)> _waiters = new();
+    private readonly bool _keepInputOpen;
 
     public string Name { get; }
     public int Id => _process.Id;
 
-    public GeoRelayProcess(string name, string arguments, string? stdin = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="launcher">
+    /// A command the process is started through, which must exec its arguments in place (so the process's id is
+    /// georelay's and signals reach it), e.g. <c>["ip", "netns", "exec", "ns1"]</c>; null for none.
+    /// </param>
+    /// <param name="keepInputOpen">Leave stdin open for <see cref="Input"/> (after <paramref name="stdin"/>, if any, is written).</param>
+    public GeoRelayProcess(string name, string arguments, string? stdin = null, IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyList<string>? launcher = null, bool keepInputOpen = false)
     {
         Name = name;
+        _keepInputOpen = keepInputOpen;
         var dll = Path.Combine(AppContext.BaseDirectory, "georelay.dll");
-        var info = new ProcessStartInfo("dotnet", $"\"{dll}\" {arguments}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = stdin is not null,
-            UseShellExecute = false,
-        };
+        string command = $"\"{dll}\" {arguments}";
+        var info = launcher is { Count: > 0 }
+            ? new ProcessStartInfo(launcher[0], string.Join(" ", launcher.Skip(1).Select(Quote)) + " dotnet " + command)
+            : new ProcessStartInfo("dotnet", command);
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.RedirectStandardInput = stdin is not null || keepInputOpen;
+        info.UseShellExecute = false;
         info.Environment["DOTNET_gcServer"] = "0";
         if (environment is not null)
             foreach (var (key, value) in environment) info.Environment[key] = value;
@@ -43,7 +52,12 @@ public sealed partial class GeoRelayProcess : IDisposable
         };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        if (stdin is not null)
+        if (keepInputOpen)
+        {
+            _process.StandardInput.AutoFlush = true;
+            if (stdin is not null) _process.StandardInput.Write(stdin);
+        }
+        else if (stdin is not null)
         {
             _ = Task.Run(async () =>
             {
@@ -52,6 +66,13 @@ public sealed partial class GeoRelayProcess : IDisposable
             });
         }
     }
+
+    private static string Quote(string argument) => argument.Contains(' ') ? $"\"{argument}\"" : argument;
+
+    /// <summary>The process's stdin, when it was started with <c>keepInputOpen</c>: write to it, close it for end of input.</summary>
+    public StreamWriter Input => _keepInputOpen
+        ? _process.StandardInput
+        : throw new InvalidOperationException($"{Name} was not started with keepInputOpen");
 
     /// <summary>Everything printed so far, stdout and stderr interleaved as they arrived.</summary>
     public string Output
