@@ -23,7 +23,7 @@ public sealed class ElectionProcessTests
     public async Task AKilledLeaderIsReplacedByAnElectedMemberAndLeadsAgainWhenBack()
     {
         var clock = Stopwatch.StartNew();
-        using var cluster = new ClusterFixture("elections.yaml");
+        using var cluster = new ClusterFixture("elections.yaml", elections: true);
         await cluster.StartAllAsync();
         string preferred = cluster.Topology.PreferredLeaderId;
         var voters = cluster.Topology.Voters.ToList();

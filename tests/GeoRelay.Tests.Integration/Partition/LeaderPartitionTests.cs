@@ -52,7 +52,7 @@ public sealed class LeaderPartitionTests
         // The leader listens inside the namespace, the members on the root end of the pair: all traffic between them
         // crosses the pair, which the partition silences.
         var cluster = _cluster = new ClusterFixture("elections.yaml", yaml => Regex.Replace(yaml, @"(?m)^([ ]+)(\w+):([ ]*\{.*)$",
-            m => m.Groups[1].Value + m.Groups[2].Value + ":" + m.Groups[3].Value.Replace("127.0.0.1", m.Groups[2].Value == "leader" ? ns.InnerAddress : ns.HostAddress)));
+            m => m.Groups[1].Value + m.Groups[2].Value + ":" + m.Groups[3].Value.Replace("127.0.0.1", m.Groups[2].Value == "leader" ? ns.InnerAddress : ns.HostAddress)), elections: true);
         string preferred = cluster.Topology.PreferredLeaderId;
         Assert.That(cluster.Topology.GetNode(preferred).Publish!.Value.Host, Is.EqualTo(ns.InnerAddress), "the leader is placed in the namespace");
         var voters = cluster.Topology.Voters.ToList();
