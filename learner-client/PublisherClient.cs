@@ -560,6 +560,7 @@ public sealed class PublisherClient : IAsyncDisposable
             }
             var (held, failed, waited) = Detach(because);
             PublisherClientLog.Reconnecting(_logger, endpoint, reason, held, waited, failed, _options.ReconnectTimeout);
+            if (hint is not null) PublisherClientLog.Redirected(_logger, endpoint, hint);
             var next = await ReconnectAsync(hint, because).ConfigureAwait(false);
             if (next is null) return;
             connection = next;
