@@ -20,7 +20,8 @@ public sealed partial class GeoRelayProcess : IDisposable
     public string Name { get; }
     public int Id => _process.Id;
 
-    public GeoRelayProcess(string name, string arguments, string? stdin = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="streamInput">Keep stdin open for <see cref="Input"/> (a publisher fed at a pace) instead of writing <paramref name="stdin"/> and closing it.</param>
+    public GeoRelayProcess(string name, string arguments, string? stdin = null, IReadOnlyDictionary<string, string>? environment = null, bool streamInput = false)
     {
         Name = name;
         var dll = Path.Combine(AppContext.BaseDirectory, "georelay.dll");
@@ -28,7 +29,7 @@ public sealed partial class GeoRelayProcess : IDisposable
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = stdin is not null,
+            RedirectStandardInput = stdin is not null || streamInput,
             UseShellExecute = false,
         };
         info.Environment["DOTNET_gcServer"] = "0";
@@ -43,7 +44,7 @@ public sealed partial class GeoRelayProcess : IDisposable
         };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        if (stdin is not null)
+        if (stdin is not null && !streamInput)
         {
             _ = Task.Run(async () =>
             {
@@ -52,6 +53,9 @@ public sealed partial class GeoRelayProcess : IDisposable
             });
         }
     }
+
+    /// <summary>The process's stdin, when started with <c>streamInput</c>; close it to end the input.</summary>
+    public StreamWriter Input => _process.StandardInput;
 
     /// <summary>Everything printed so far, stdout and stderr interleaved as they arrived.</summary>
     public string Output

@@ -74,9 +74,9 @@ public sealed class ClusterFixture : IDisposable
         }
     }
 
-    public GeoRelayProcess Run(string name, string arguments, string? stdin = null)
+    public GeoRelayProcess Run(string name, string arguments, string? stdin = null, bool streamInput = false)
     {
-        var process = new GeoRelayProcess(name, arguments, stdin);
+        var process = new GeoRelayProcess(name, arguments, stdin, streamInput: streamInput);
         _all.Add(process);
         return process;
     }
