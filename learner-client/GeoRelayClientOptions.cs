@@ -55,6 +55,12 @@ public abstract record GeoRelayClientOptions
     /// <summary>Time allowed for one TCP connect plus handshake (TLS included). Default 5 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>First delay before retrying after every endpoint failed; doubles per failed round. Default 100 ms.</summary>
+    public TimeSpan ReconnectInitial { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Longest delay between reconnect rounds. Default 5 s.</summary>
+    public TimeSpan ReconnectMax { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Idle time before TCP keep-alive probes detect a dead node; zero disables them. Default 10 s.</summary>
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -64,6 +70,17 @@ public abstract record GeoRelayClientOptions
     /// <c>string</c> (UTF-8) only; <see cref="JsonPayloadSerializerRegistry"/> adds every type as JSON.
     /// </summary>
     public IPayloadSerializerRegistry Serializers { get; init; } = PayloadSerializerRegistry.Default;
+
+    /// <summary>
+    /// The wait before reconnect round <paramref name="failures"/> + 1: <see cref="ReconnectInitial"/> doubled per failed
+    /// round up to <see cref="ReconnectMax"/>, plus up to 20% jitter so clients cut off together do not return together.
+    /// </summary>
+    internal TimeSpan ReconnectDelay(int failures)
+    {
+        double ms = ReconnectInitial.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 20));
+        ms = Math.Min(ms, ReconnectMax.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(ms * (1 + Random.Shared.NextDouble() * 0.2));
+    }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad property.</summary>
     public virtual void Validate()
@@ -82,6 +99,8 @@ public abstract record GeoRelayClientOptions
             throw new ArgumentException("must not be negative", nameof(HeartbeatInterval));
         if (KeepAlive < TimeSpan.Zero)
             throw new ArgumentException("must not be negative", nameof(KeepAlive));
+        if (ReconnectInitial <= TimeSpan.Zero || ReconnectMax < ReconnectInitial)
+            throw new ArgumentException("ReconnectInitial must be positive and at most ReconnectMax", nameof(ReconnectInitial));
         if (Serializers is null)
             throw new ArgumentException("must be set (PayloadSerializerRegistry.Default handles raw payloads)", nameof(Serializers));
     }

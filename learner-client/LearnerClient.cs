@@ -437,12 +437,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         }
     }
 
-    private TimeSpan Backoff(int failures)
-    {
-        double ms = _options.ReconnectInitial.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 20));
-        ms = Math.Min(ms, _options.ReconnectMax.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(ms * (1 + Random.Shared.NextDouble() * 0.2));
-    }
+    private TimeSpan Backoff(int failures) => _options.ReconnectDelay(failures);
 
     private async Task<FramedConnection> DialAsync(int endpoint, CancellationToken ct)
     {

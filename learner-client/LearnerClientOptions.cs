@@ -16,12 +16,6 @@ public sealed record LearnerClientOptions : GeoRelayClientOptions
     /// </summary>
     public string? KeyPrefix { get; init; }
 
-    /// <summary>First delay before retrying after every endpoint failed; doubles per failed round. Default 100 ms.</summary>
-    public TimeSpan ReconnectInitial { get; init; } = TimeSpan.FromMilliseconds(100);
-
-    /// <summary>Longest delay between reconnect rounds. Default 5 s.</summary>
-    public TimeSpan ReconnectMax { get; init; } = TimeSpan.FromSeconds(5);
-
     /// <summary>
     /// How long <c>ConnectAsync</c> keeps going round the endpoints, with back-off, while every one that answers
     /// asks the learner to go elsewhere (a relay the leader does not feed yet, as at cluster start or during a
@@ -63,8 +57,6 @@ public sealed record LearnerClientOptions : GeoRelayClientOptions
         base.Validate();
         if (KeyPrefix is not null && System.Text.Encoding.UTF8.GetByteCount(KeyPrefix) > 1024)
             throw new ArgumentException("must be at most 1024 bytes in UTF-8", nameof(KeyPrefix));
-        if (ReconnectInitial <= TimeSpan.Zero || ReconnectMax < ReconnectInitial)
-            throw new ArgumentException("ReconnectInitial must be positive and at most ReconnectMax", nameof(ReconnectInitial));
         if (BufferedEntries < 1)
             throw new ArgumentException("must be at least 1", nameof(BufferedEntries));
         if (ReceiveBufferSize < 0)

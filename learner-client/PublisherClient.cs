@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.LearnerClient.Internal;
@@ -8,8 +9,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace GeoRelay.LearnerClient;
 
 /// <summary>
-/// Publishes entries to the leader over one connection, pipelined: many publishes in flight, each answered with the
-/// indexes its entries got. The bytes and entries in flight are bounded; past the bound a publish waits for room.
+/// Publishes entries to the leader, pipelined: many publishes in flight, each answered with the indexes its entries
+/// got. The bytes and entries in flight are bounded; past the bound a publish waits for room. Follows the leader:
+/// when its connection closes (the node stopped leading, died, or the network cut it) it reconnects on its own.
 /// </summary>
 /// <example>
 /// <code>
@@ -20,32 +22,52 @@ namespace GeoRelay.LearnerClient;
 /// </code>
 /// </example>
 /// <remarks>
+/// <para>
 /// A publish is encoded when it is called (the caller may reuse its buffers once the call returns) and sent when
 /// the window (<see cref="PublisherClientOptions.MaxInFlightBytes"/>, <see cref="PublisherClientOptions.MaxInFlightEntries"/>)
 /// has room, in call order, so entries published one after the other are appended in that order. Its task
 /// completes when the leader acknowledges it; each acknowledgement frees room for the publishes waiting. A caller
 /// that does not await its publishes holds one encoded request per publish: bound how many it keeps outstanding.
-/// There is no reconnect: when the connection closes, every publish not yet acknowledged fails with
-/// <see cref="PublishFailedException"/> and so does every later one; connect a new client.
+/// </para>
+/// <para>
+/// Reconnecting: when the connection closes, or a node refuses the client with <see cref="CodecError.NotLeader"/>, the
+/// client dials the leader that node named (<c>publish at HOST:PORT</c>, even when it is not one of the endpoints),
+/// then the endpoints in order, in rounds with jittered exponential back-off
+/// (<see cref="GeoRelayClientOptions.ReconnectInitial"/>, <see cref="GeoRelayClientOptions.ReconnectMax"/>), for at most
+/// <see cref="PublisherClientOptions.ReconnectTimeout"/>. Publishes made meanwhile wait (the window still bounds them).
+/// With <see cref="PublisherClientOptions.ExactlyOnce"/> (the default) every request sent and not acknowledged goes out
+/// again first, in its original order with the same producer id and sequences, so the leader answers one it already
+/// holds with where it is instead of appending it twice; its <see cref="PublishResult"/> says where it really is.
+/// Without it such a request fails with <see cref="PublishFailedException"/> (<see cref="PublishFailedException.WasSent"/>
+/// true: it may be in the log) and only later publishes go to the new connection. When no node takes the client within
+/// the timeout, every publish not yet acknowledged fails, and so does every later one. A refused token, and a request
+/// the leader refuses (<see cref="CodecError.Protocol"/>, <see cref="CodecError.TooLarge"/>: sending it again would be
+/// refused again), end the client at once the same way. A zero <see cref="PublisherClientOptions.ReconnectTimeout"/>
+/// never reconnects.
+/// </para>
 /// </remarks>
 public sealed class PublisherClient : IAsyncDisposable
 {
     private readonly PublisherClientOptions _options;
     private readonly ILogger _logger;
-    private readonly FramedConnection _connection;
-    private readonly Task _reading;
-    private readonly Task _heartbeats;
-    private readonly CancellationTokenSource _stopHeartbeats = new();
+    private readonly EndpointDialer _dialer;
+    private readonly Task _running;
+    // Disposal: ends the reconnect rounds, their back-off and the heartbeats.
+    private readonly CancellationTokenSource _stop = new();
+    private volatile string _endpoint;
 
     private readonly Lock _gate = new();
     // Everything below is guarded by _gate.
+    private FramedConnection? _connection; // null while reconnecting
     private readonly Dictionary<ulong, PendingPublish> _sent = new();
     private readonly Queue<PendingPublish> _waiting = new();
     private readonly Stack<PendingPublish> _pool = new();
+    private readonly List<PendingPublish> _resend = new();
     private long _inFlightBytes;
     private int _inFlightEntries;
     private ulong _nextRequest;
     private ulong _nextSeq = 1;
+    private ulong _sends;
     private string? _closedBecause;
     private Exception? _closedCause;
     private bool _disposed;
@@ -54,21 +76,23 @@ public sealed class PublisherClient : IAsyncDisposable
     private const int HeartbeatRoom = 64 << 10;
     private const int MaxPooled = 1024;
 
-    private PublisherClient(PublisherClientOptions options, ILogger logger, FramedConnection connection, string endpoint)
+    private PublisherClient(PublisherClientOptions options, ILogger logger, EndpointDialer dialer, FramedConnection connection, string endpoint)
     {
         _options = options;
         _logger = logger;
+        _dialer = dialer;
         _connection = connection;
-        Endpoint = endpoint;
+        _endpoint = endpoint;
         ProducerId = options.ExactlyOnce ? NewProducerId() : 0;
-        _reading = Task.Run(ReadAsync);
-        _heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, options.HeartbeatInterval, _stopHeartbeats.Token);
+        _running = Task.Run(() => RunAsync(connection));
     }
 
     /// <summary>
-    /// Connects to the first of <see cref="GeoRelayClientOptions.Endpoints"/> that answers, trying them in order;
-    /// throws <see cref="PublisherConnectException"/> when none does, and <see cref="ClientRefusedException"/> when one
-    /// refuses the token (the others would too) or every one refuses this client.
+    /// Connects to the first of <see cref="GeoRelayClientOptions.Endpoints"/> that takes publishes, trying them in order
+    /// and going to the leader a refusing node names first. While nodes answer that none of them leads (an election),
+    /// it keeps trying, with back-off, for up to <see cref="PublisherClientOptions.ReconnectTimeout"/>. Throws
+    /// <see cref="PublisherConnectException"/> when no endpoint takes it, and <see cref="ClientRefusedException"/> when
+    /// one refuses the token (the others would too) or every one refuses this client.
     /// </summary>
     public static Task<PublisherClient> ConnectAsync(PublisherClientOptions options, CancellationToken cancellationToken = default) =>
         ConnectAsync(options, null, cancellationToken);
@@ -79,31 +103,108 @@ public sealed class PublisherClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         logger ??= NullLogger.Instance;
-        using var dialer = new EndpointDialer(options, NodeKind.Publisher, new ConnectionOptions
+        var dialer = new EndpointDialer(options, NodeKind.Publisher, new ConnectionOptions
         {
             MaxFrameBytes = options.MaxFrameBytes,
             MaxQueuedBytes = Math.Max(options.MaxInFlightBytes, options.MaxFrameBytes) + HeartbeatRoom,
             HandshakeTimeout = options.ConnectTimeout,
         });
-        Exception? last = null;
-        var refusals = new RefusalRound();
-        for (int i = 0; i < dialer.Count; i++)
+        try
         {
-            try
+            var clock = Stopwatch.StartNew();
+            string? hint = null;
+            for (int round = 1; ; round++)
             {
-                var connection = await dialer.DialAsync(i, cancellationToken).ConfigureAwait(false);
-                PublisherClientLog.Connected(logger, dialer.Name(i));
-                return new PublisherClient(options, logger, connection, dialer.Name(i));
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-            {
-                PublisherClientLog.ConnectFailed(logger, dialer.Name(i), e.Message);
-                last = e;
-                refusals.Failed(dialer.Name(i), e);
+                var attempt = await DialRoundAsync(dialer, logger, hint, cancellationToken).ConfigureAwait(false);
+                if (attempt.Connection is { } connection) return new PublisherClient(options, logger, dialer, connection, attempt.Endpoint);
+                if (attempt.Refused is { } refused) throw refused;
+                // Only a cluster between leaders is waited for; unreachable endpoints alone fail at once.
+                var left = options.ReconnectTimeout - clock.Elapsed;
+                if (!attempt.SawNotLeader || left <= TimeSpan.Zero)
+                    throw new PublisherConnectException($"no endpoint took publishes ({string.Join(", ", options.Endpoints)}): {attempt.Last?.Message}", attempt.Last);
+                hint = attempt.Hint;
+                var delay = Min(options.ReconnectDelay(round), left);
+                PublisherClientLog.Backoff(logger, delay);
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             }
         }
-        if (refusals.EveryEndpointRefused is { } refused) throw refused;
-        throw new PublisherConnectException($"no endpoint answered ({string.Join(", ", options.Endpoints)}): {last?.Message}", last);
+        catch
+        {
+            dialer.Dispose();
+            throw;
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>The outcome of one round of dials: a connection, or why there was none.</summary>
+    private readonly record struct DialRound(FramedConnection? Connection, string Endpoint, ClientRefusedException? Refused,
+        Exception? Last, bool SawNotLeader, string? Hint);
+
+    /// <summary>
+    /// Dials <paramref name="hint"/> (a leader a node named) first, then the endpoints in order, each at most once; a
+    /// node that refuses with NotLeader and names another leader sends the round there next.
+    /// </summary>
+    private static async Task<DialRound> DialRoundAsync(EndpointDialer dialer, ILogger logger, string? hint, CancellationToken ct)
+    {
+        var refusals = new RefusalRound();
+        var tried = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        Exception? last = null;
+        bool sawNotLeader = false;
+        string? learned = null;
+        int next = 0;
+        while (true)
+        {
+            string name;
+            if (hint is not null && tried.Add(hint))
+            {
+                name = hint;
+            }
+            else
+            {
+                while (next < dialer.Count && tried.Contains(dialer.Name(next))) next++;
+                if (next == dialer.Count) break;
+                name = dialer.Name(next++);
+                tried.Add(name);
+            }
+            hint = null;
+            try
+            {
+                int index = dialer.IndexOf(name);
+                var connection = index >= 0
+                    ? await dialer.DialAsync(index, ct).ConfigureAwait(false)
+                    : await dialer.DialAsync(EndpointAddress.Parse(name), ct).ConfigureAwait(false);
+                PublisherClientLog.Connected(logger, name);
+                return new DialRound(connection, name, null, null, sawNotLeader, learned);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                PublisherClientLog.ConnectFailed(logger, name, e.Message);
+                last = e;
+                try
+                {
+                    refusals.Failed(name, e);
+                }
+                catch (ClientRefusedException refused)
+                {
+                    return new DialRound(null, name, refused, e, sawNotLeader, learned);
+                }
+                if (e is HandshakeRefusedException { Reason: CodecError.NotLeader } notLeader)
+                {
+                    sawNotLeader = true;
+                    if (LeaderHint.Find(notLeader.Detail) is { } named)
+                    {
+                        learned = named; // also the first to try next round: it may not have taken publishes yet
+                        if (!tried.Contains(named))
+                        {
+                            PublisherClientLog.Redirected(logger, name, named);
+                            hint = named;
+                        }
+                    }
+                }
+            }
+        }
+        return new DialRound(null, "", refusals.EveryEndpointRefused, last, sawNotLeader, learned);
     }
 
     /// <summary>
@@ -126,8 +227,17 @@ public sealed class PublisherClient : IAsyncDisposable
         return id;
     }
 
-    /// <summary>The endpoint, as <see cref="GeoRelayClientOptions.Endpoints"/> spells it, that this client publishes to.</summary>
-    public string Endpoint { get; }
+    /// <summary>
+    /// The endpoint this client publishes to (or, while it reconnects, last published to), as
+    /// <see cref="GeoRelayClientOptions.Endpoints"/> spells it, or as a node named the leader.
+    /// </summary>
+    public string Endpoint => _endpoint;
+
+    /// <summary>Whether the client is between connections, looking for the leader.</summary>
+    public bool Reconnecting
+    {
+        get { lock (_gate) return _connection is null && _closedBecause is null; }
+    }
 
     /// <summary>Bytes of requests sent and not yet acknowledged.</summary>
     public long InFlightBytes
@@ -164,7 +274,11 @@ public sealed class PublisherClient : IAsyncDisposable
     /// <param name="payload">The entry's bytes.</param>
     /// <param name="wait"><see cref="WaitLevel.Accepted"/>: durable in the leader's log; <see cref="WaitLevel.Committed"/>: durable on a quorum of members.</param>
     /// <param name="cancellationToken">Stops the wait for room in the window; a publish already sent cannot be called back and completes as acknowledged.</param>
-    /// <exception cref="PublishFailedException">The connection closed, or the client was disposed, before the acknowledgement.</exception>
+    /// <exception cref="PublishFailedException">
+    /// No acknowledgement: no node took the client within <see cref="PublisherClientOptions.ReconnectTimeout"/>, the
+    /// connection closed for good (a refused token or request, or no reconnect), the client was disposed, or, without
+    /// <see cref="PublisherClientOptions.ExactlyOnce"/>, the connection closed after the request was sent.
+    /// </exception>
     /// <exception cref="ArgumentException">The key is too long, or the request would pass <see cref="PublisherClientOptions.MaxFrameBytes"/>.</exception>
     public ValueTask<PublishResult> PublishAsync(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, WaitLevel wait = WaitLevel.Accepted,
         CancellationToken cancellationToken = default) =>
@@ -251,7 +365,7 @@ public sealed class PublisherClient : IAsyncDisposable
             pending.Start(request, frame, count);
             // Taken before anything can complete the publish: the source is reused once its result is read.
             var task = pending.Task;
-            if (_waiting.Count == 0 && HasRoom(pending))
+            if (_waiting.Count == 0 && _connection is not null && HasRoom(pending))
             {
                 Send(pending);
             }
@@ -272,7 +386,8 @@ public sealed class PublisherClient : IAsyncDisposable
     /// <summary>Hands a publish to the connection (under the lock, so requests go out in the order they got room).</summary>
     private void Send(PendingPublish pending)
     {
-        var frame = pending.TakeFrame(PublishState.Sent);
+        pending.MarkSent(++_sends);
+        var frame = pending.Frame!;
         if (ProducerId != 0)
         {
             PublishFrame.SetFirstSeq(frame.Writer.WrittenSpanMutable[FrameHeader.Size..], _nextSeq);
@@ -281,17 +396,15 @@ public sealed class PublisherClient : IAsyncDisposable
         _sent.Add(pending.Request, pending);
         _inFlightBytes += pending.Bytes;
         _inFlightEntries += pending.Entries;
-        if (_connection.TrySend(frame)) return;
-        // The connection is closing; its read loop fails the rest when it ends.
-        _sent.Remove(pending.Request);
-        _inFlightBytes -= pending.Bytes;
-        _inFlightEntries -= pending.Entries;
-        pending.Fail(new PublishFailedException($"a publish of {pending.Entries} entries was not sent: the connection to {Endpoint} is closing", wasSent: false));
+        // The connection gets a reference of its own: the bytes stay with the publish, to be sent again after a
+        // reconnect. A connection that refuses is closing; the request then goes to the next one (RunAsync).
+        pending.OnWire = _connection!.TrySend(frame.AddRef());
     }
 
-    /// <summary>Sends the waiting publishes, oldest first, while the window has room.</summary>
+    /// <summary>Sends the waiting publishes, oldest first, while the window has room and a connection is up.</summary>
     private void SendWaiting()
     {
+        if (_connection is null) return;
         while (_waiting.TryPeek(out var next))
         {
             if (next.State == PublishState.Waiting)
@@ -308,7 +421,6 @@ public sealed class PublisherClient : IAsyncDisposable
         lock (_gate)
         {
             if (pending.State != PublishState.Waiting) return;
-            pending.TakeFrame(PublishState.Done).Release();
             pending.Fail(new OperationCanceledException($"a publish of {pending.Entries} entries was cancelled while it waited for room; it was not sent", ct));
             // It stays in the queue until it reaches the front; everything behind it may now fit.
             if (_waiting.Peek() == pending) SendWaiting();
@@ -320,11 +432,17 @@ public sealed class PublisherClient : IAsyncDisposable
         lock (_gate)
         {
             if (!_sent.Remove(ack.Request, out var pending)) return;
-            _inFlightBytes -= pending.Bytes;
-            _inFlightEntries -= pending.Entries;
+            Unsent(pending);
             pending.Succeed(new PublishResult(ack.FirstIndex, (int)ack.Count, ack.Level));
             SendWaiting();
         }
+    }
+
+    /// <summary>Takes a publish out of the window's count (it was acknowledged or fails).</summary>
+    private void Unsent(PendingPublish pending)
+    {
+        _inFlightBytes -= pending.Bytes;
+        _inFlightEntries -= pending.Entries;
     }
 
     internal void Return(PendingPublish pending)
@@ -334,6 +452,9 @@ public sealed class PublisherClient : IAsyncDisposable
             if (_pool.Count < MaxPooled) _pool.Push(pending);
         }
     }
+
+    private static PublishFailedException SentButNotAcknowledged(PendingPublish pending, string because, Exception? cause) =>
+        new($"a publish of {pending.Entries} entries was sent but not acknowledged: {because}; the leader may have appended it", wasSent: true, cause);
 
     /// <summary>Stops publishing for good: fails every publish not yet acknowledged, saying whether it was sent.</summary>
     private (int Sent, int Waiting) Close(string because, Exception? cause = null)
@@ -345,8 +466,8 @@ public sealed class PublisherClient : IAsyncDisposable
             _closedCause = cause;
             int sent = _sent.Count, waiting = 0;
             foreach (var pending in _sent.Values)
-                pending.Fail(new PublishFailedException(
-                    $"a publish of {pending.Entries} entries was sent but not acknowledged: {because}; the leader may have appended it", wasSent: true, cause));
+                pending.Fail(pending.OnWire ? SentButNotAcknowledged(pending, because, cause)
+                    : new PublishFailedException($"a publish of {pending.Entries} entries was not sent: {because}", wasSent: false, cause));
             _sent.Clear();
             _inFlightBytes = 0;
             _inFlightEntries = 0;
@@ -354,20 +475,111 @@ public sealed class PublisherClient : IAsyncDisposable
             {
                 if (pending.State != PublishState.Waiting) continue;
                 waiting++;
-                pending.TakeFrame(PublishState.Done).Release();
                 pending.Fail(new PublishFailedException($"a publish of {pending.Entries} entries was not sent: {because}", wasSent: false, cause));
             }
             return (sent, waiting);
         }
     }
 
-    private async Task ReadAsync()
+    /// <summary>
+    /// The connection is gone and the client will look for the leader: without exactly-once, what reached the
+    /// connection fails now (sent again, it could be appended twice). Returns what is held for the next connection.
+    /// </summary>
+    private (int Held, int Failed, int Waiting) Detach(string because)
     {
-        string? leaderSaid = null;
-        ClientRefusedException? refused = null;
+        lock (_gate)
+        {
+            int failed = 0;
+            if (ProducerId == 0)
+            {
+                foreach (var pending in _sent.Values)
+                    if (pending.OnWire) _resend.Add(pending);
+                foreach (var pending in _resend)
+                {
+                    _sent.Remove(pending.Request);
+                    Unsent(pending);
+                    pending.Fail(new PublishFailedException(
+                        $"a publish of {pending.Entries} entries was sent but not acknowledged: {because}; the leader may have appended it, so without ExactlyOnce it is not sent again",
+                        wasSent: true));
+                }
+                failed = _resend.Count;
+                _resend.Clear();
+            }
+            int waiting = 0;
+            foreach (var pending in _waiting)
+                if (pending.State == PublishState.Waiting) waiting++;
+            return (_sent.Count, failed, waiting);
+        }
+    }
+
+    /// <summary>
+    /// Publishes over <paramref name="connection"/>: what the last one left unacknowledged first, in the order it
+    /// was sent (same request, producer id and sequences: the leader answers what it holds with where it is), then
+    /// the publishes that waited. False when the client was closed meanwhile.
+    /// </summary>
+    private bool Resume(FramedConnection connection, string endpoint, TimeSpan after)
+    {
+        int resent;
+        lock (_gate)
+        {
+            if (_closedBecause is not null) return false;
+            _connection = connection;
+            _endpoint = endpoint;
+            _resend.AddRange(_sent.Values);
+            _resend.Sort(static (a, b) => a.SendOrder.CompareTo(b.SendOrder));
+            foreach (var pending in _resend)
+                pending.OnWire = connection.TrySend(pending.Frame!.AddRef());
+            resent = _resend.Count;
+            _resend.Clear();
+            SendWaiting();
+        }
+        PublisherClientLog.Reconnected(_logger, endpoint, after, resent);
+        return true;
+    }
+
+    /// <summary>Reads acknowledgements until the connection closes, then reconnects, until the client is closed.</summary>
+    private async Task RunAsync(FramedConnection connection)
+    {
+        while (true)
+        {
+            var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, _stop.Token);
+            var (reason, refusedBy, hint) = await ReadUntilClosedAsync(connection).ConfigureAwait(false);
+            // Publishes from here on wait for the next connection instead of going to this dead one.
+            lock (_gate) _connection = null;
+            connection.Abort(CodecError.None, "closed");
+            await heartbeats.ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false);
+            string endpoint = _endpoint;
+            string because = $"the connection to {endpoint} closed ({reason})";
+            if (Volatile.Read(ref _disposed)) return;
+            if (refusedBy is not null || _options.ReconnectTimeout == TimeSpan.Zero)
+            {
+                var (sent, waiting) = Close(because, refusedBy);
+                PublisherClientLog.ConnectionLost(_logger, endpoint, reason, sent, waiting);
+                return;
+            }
+            var (held, failed, waited) = Detach(because);
+            PublisherClientLog.Reconnecting(_logger, endpoint, reason, held, waited, failed, _options.ReconnectTimeout);
+            if (hint is not null) PublisherClientLog.Redirected(_logger, endpoint, hint);
+            var next = await ReconnectAsync(hint, because).ConfigureAwait(false);
+            if (next is null) return;
+            connection = next;
+        }
+    }
+
+    /// <summary>
+    /// Reads until the connection closes. Returns why, what ends the client instead of a reconnect (a refused token as
+    /// <see cref="ClientRefusedException"/>; a refused request as <see cref="CodecException"/>), and the leader a
+    /// NotLeader close named.
+    /// </summary>
+    private async Task<(string Reason, Exception? Final, string? Hint)> ReadUntilClosedAsync(FramedConnection connection)
+    {
+        string? leaderSaid = null, hint = null;
+        Exception? final = null;
+        string endpoint = _endpoint;
         try
         {
-            await _connection.ReadLoopAsync(null, frame =>
+            await connection.ReadLoopAsync(null, frame =>
             {
                 switch (frame.Type)
                 {
@@ -378,7 +590,10 @@ public sealed class PublisherClient : IAsyncDisposable
                         var error = ErrorFrame.Read(frame.Payload);
                         leaderSaid = $"{error.Code}: {error.Message}";
                         // The token: a new connection with it would be refused too.
-                        if (RefusalRound.IsFinalAtOnce(error.Code)) refused = new ClientRefusedException(Endpoint, error.Code, error.Message);
+                        if (RefusalRound.IsFinalAtOnce(error.Code)) final = new ClientRefusedException(endpoint, error.Code, error.Message);
+                        // A request the leader refused would be refused again when sent again.
+                        else if (error.Code is CodecError.Protocol or CodecError.TooLarge) final = new CodecException(error.Code, error.Message);
+                        else if (error.Code == CodecError.NotLeader) hint = LeaderHint.Find(error.Message);
                         break;
                     case FrameType.Heartbeat:
                         break;
@@ -389,30 +604,76 @@ public sealed class PublisherClient : IAsyncDisposable
         }
         catch (CodecException e)
         {
-            leaderSaid ??= e.Message;
+            leaderSaid ??= e.Message; // a frame cut short by a dying leader among them: reconnect
         }
-        string reason = leaderSaid ?? (_connection.CloseReason is { } r ? $"{r.Reason}: {r.Message}" : "closed");
-        var (sent, waiting) = Close($"the connection to {Endpoint} closed ({reason})", refused);
-        if (!Volatile.Read(ref _disposed)) PublisherClientLog.ConnectionLost(_logger, Endpoint, reason, sent, waiting);
+        string reason = leaderSaid ?? (connection.CloseReason is { } r ? $"{r.Reason}: {r.Message}" : "closed");
+        return (reason, final, hint);
     }
 
     /// <summary>
-    /// Closes the connection. Publishes not yet acknowledged fail with <see cref="PublishFailedException"/> (await
-    /// them first to have them all acknowledged); later calls throw <see cref="ObjectDisposedException"/>.
+    /// Dial rounds, with back-off, until a node takes publishes (then <see cref="Resume"/>), a refusal ends the client,
+    /// or <see cref="PublisherClientOptions.ReconnectTimeout"/> passes; null unless a connection was resumed.
+    /// </summary>
+    private async Task<FramedConnection?> ReconnectAsync(string? hint, string because)
+    {
+        var clock = Stopwatch.StartNew();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        deadline.CancelAfter(_options.ReconnectTimeout);
+        Exception? last = null;
+        try
+        {
+            for (int round = 1; ; round++)
+            {
+                var attempt = await DialRoundAsync(_dialer, _logger, hint, deadline.Token).ConfigureAwait(false);
+                if (attempt.Connection is { } connection)
+                {
+                    if (Resume(connection, attempt.Endpoint, clock.Elapsed)) return connection;
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    return null;
+                }
+                if (attempt.Refused is { } refused)
+                {
+                    var (sent, waiting) = Close($"{because}, and reconnecting {refused.Message}", refused);
+                    PublisherClientLog.ConnectionLost(_logger, refused.Endpoint, refused.Message, sent, waiting);
+                    return null;
+                }
+                last = attempt.Last ?? last;
+                hint = attempt.Hint ?? hint;
+                var delay = _options.ReconnectDelay(round);
+                PublisherClientLog.Backoff(_logger, delay);
+                await Task.Delay(delay, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception) when (deadline.IsCancellationRequested)
+        {
+        }
+        if (_stop.IsCancellationRequested) return null; // disposed: DisposeAsync failed what was pending
+        string timeout = $"{_options.ReconnectTimeout.TotalSeconds:0.###} s";
+        var (failedSent, failedWaiting) = Close(
+            $"{because}, and the client gave up reconnecting: no endpoint took publishes within ReconnectTimeout ({timeout}){(last is null ? "" : $"; last attempt: {last.Message}")}", last);
+        PublisherClientLog.GaveUp(_logger, _options.ReconnectTimeout, failedSent, failedWaiting);
+        return null;
+    }
+
+    /// <summary>
+    /// Closes the connection (or stops reconnecting). Publishes not yet acknowledged fail with
+    /// <see cref="PublishFailedException"/> (await them first to have them all acknowledged); later calls throw
+    /// <see cref="ObjectDisposedException"/>.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        FramedConnection? connection;
         lock (_gate)
         {
             if (_disposed) return;
             Volatile.Write(ref _disposed, true);
         }
         Close("the publisher was disposed");
-        _connection.Abort(CodecError.None, "publisher done");
-        _stopHeartbeats.Cancel();
-        await _reading.ConfigureAwait(false);
-        await _heartbeats.ConfigureAwait(false);
-        await _connection.DisposeAsync().ConfigureAwait(false);
-        _stopHeartbeats.Dispose();
+        _stop.Cancel();
+        lock (_gate) connection = _connection;
+        connection?.Abort(CodecError.None, "publisher done");
+        await _running.ConfigureAwait(false);
+        _dialer.Dispose();
+        _stop.Dispose();
     }
 }

@@ -2,9 +2,11 @@ namespace GeoRelay.LearnerClient;
 
 /// <summary>How a <see cref="PublisherClient"/> connects and how much it keeps in flight. Immutable; start from <see cref="Default"/>.</summary>
 /// <remarks>
-/// <see cref="GeoRelayClientOptions.Endpoints"/> are publish ports (the leader's <c>publish</c> address). Today the
-/// client publishes to the first one that answers and stays there: when that connection closes, publishes fail
-/// and the application connects a new client. Following a leader change is left to a later version.
+/// <see cref="GeoRelayClientOptions.Endpoints"/> are publish ports: the leader's <c>publish</c> address, or, with
+/// elections, every voter's (those that do not lead refuse, naming the leader). The client publishes to the first that
+/// takes it and follows the leader from then on: when the connection closes it reconnects on its own for up to
+/// <see cref="ReconnectTimeout"/>, and with <see cref="ExactlyOnce"/> (the default) sends what was not acknowledged
+/// again without any of it being appended twice. See <see cref="PublisherClient"/>.
 /// </remarks>
 public sealed record PublisherClientOptions : GeoRelayClientOptions
 {
@@ -29,11 +31,24 @@ public sealed record PublisherClientOptions : GeoRelayClientOptions
 
     /// <summary>
     /// Number every request under a producer id of this client (<see cref="PublisherClient.ProducerId"/>), so the leader
-    /// never appends a request twice: one sent again after a lost answer or a leader change (by this client) is
-    /// answered with where it went. Each request then costs one internal entry (an index learners skip). Default false,
-    /// until the client resends on its own after a leader change.
+    /// never appends a request twice: after a reconnect (a lost connection, a leader change) the client sends every
+    /// request not acknowledged again, in its order and with the same numbers, and the leader answers one its log holds
+    /// with where it went. Each request costs one internal entry (an index learners skip). When false, a request sent
+    /// and not acknowledged when the connection closes fails with <see cref="PublishFailedException"/>
+    /// (<see cref="PublishFailedException.WasSent"/> true: it may be in the log; sent again it could be there twice), and
+    /// only later publishes go to the new connection. Default true.
     /// </summary>
-    public bool ExactlyOnce { get; init; }
+    public bool ExactlyOnce { get; init; } = true;
+
+    /// <summary>
+    /// How long the client looks for a leader after its connection closes (dialing the leader a refusing node names,
+    /// then the endpoints in order, with back-off from <see cref="GeoRelayClientOptions.ReconnectInitial"/> to
+    /// <see cref="GeoRelayClientOptions.ReconnectMax"/>); publishes wait meanwhile. Past it every publish not yet
+    /// acknowledged fails with <see cref="PublishFailedException"/>, and so does every later one. Also how long
+    /// <c>ConnectAsync</c> keeps trying while the nodes that answer say none of them leads. Zero: no reconnect (the
+    /// first close fails what is pending, and every later publish). Default 30 s.
+    /// </summary>
+    public TimeSpan ReconnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The defaults: an instance to start from with <c>with { Endpoints = ... }</c>.</summary>
     public static PublisherClientOptions Default { get; } = new();
@@ -48,5 +63,7 @@ public sealed record PublisherClientOptions : GeoRelayClientOptions
             throw new ArgumentException("must be at least 1", nameof(MaxInFlightEntries));
         if (MaxFrameBytes < 1024)
             throw new ArgumentException("must be at least 1024", nameof(MaxFrameBytes));
+        if (ReconnectTimeout < TimeSpan.Zero)
+            throw new ArgumentException("must not be negative (zero: no reconnect)", nameof(ReconnectTimeout));
     }
 }

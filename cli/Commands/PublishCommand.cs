@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Text;
 using GeoRelay.Codec.Frames;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 namespace GeoRelay.Cli;
 
@@ -18,14 +21,17 @@ public static class PublishCommand
     {
         var leader = new Option<string>("--connect", "--leader")
         {
-            Description = "Publish addresses, HOST:PORT, comma-separated: the first that takes publishes is used (with elections, list every voter's: those that do not lead refuse, naming the leader). --leader is the old spelling",
+            Description = "Publish addresses, HOST:PORT, comma-separated: the first that takes publishes is used (with elections, list every voter's: those that do not lead refuse, naming the leader, and the command follows the leader when it changes). --leader is the old spelling",
             Required = true,
         };
+        var reconnectTimeout = DurationOption.Create("--reconnect-timeout",
+            "How long to look for a leader after the connection closes (what was not acknowledged is sent again, never appended twice); 0 for no reconnect",
+            PublisherClientOptions.Default.ReconnectTimeout);
         var wait = new Option<string>("--wait") { Description = "accepted (durable on the leader) or committed (durable on a quorum)", DefaultValueFactory = _ => "accepted" };
         wait.AcceptOnlyFromAmong("accepted", "committed");
         var key = new Option<string?>("--key") { Description = "Key of every entry (UTF-8); default none" };
         var command = new Command("publish", "Publish stdin, one entry per line; exit codes: 1 no endpoint answered or a publish failed, "
-            + ClientExitCodes.RefusalsHelp) { leader, wait, key };
+            + ClientExitCodes.RefusalsHelp) { leader, wait, key, reconnectTimeout };
         var security = new ClientSecurityOptions();
         security.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -38,19 +44,26 @@ public static class PublishCommand
                     Endpoints = parse.GetValue(leader)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                     AuthToken = security.Token(parse),
                     TlsCaFile = parse.GetValue(security.Ca),
+                    ReconnectTimeout = parse.GetValue(reconnectTimeout),
                 };
                 options.Validate();
             }
             catch (ArgumentException e)
             {
-                Console.Error.WriteLine($"--connect: {e.Message}");
+                Console.Error.WriteLine($"{(e.ParamName == nameof(PublisherClientOptions.ReconnectTimeout) ? "--reconnect-timeout" : "--connect")}: {e.Message}");
                 return 2;
             }
             var level = parse.GetValue(wait) == "committed" ? WaitLevel.Committed : WaitLevel.Accepted;
             var entryKey = parse.GetValue(key) is { } k ? Encoding.UTF8.GetBytes(k) : ReadOnlyMemory<byte>.Empty;
+            // The client's reconnects and failures, on stderr: stdout stays free for a caller's pipe.
+            using var logging = LoggerFactory.Create(b =>
+            {
+                b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+                b.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            });
             try
             {
-                await using var client = await PublisherClient.ConnectAsync(options, ct);
+                await using var client = await PublisherClient.ConnectAsync(options, logging.CreateLogger("GeoRelay.Publish"), ct);
                 var outstanding = new Queue<ValueTask<PublishResult>>();
                 var batch = new List<PublishEntry>(LinesPerRequest);
                 long lines = 0;

@@ -27,11 +27,21 @@ internal sealed class EndpointDialer(GeoRelayClientOptions options, NodeKind kin
     /// <summary>The endpoint as the options spell it.</summary>
     public string Name(int endpoint) => options.Endpoints[endpoint];
 
-    public async Task<FramedConnection> DialAsync(int endpoint, CancellationToken ct)
+    /// <summary>The index of the endpoint spelled <paramref name="name"/>, or -1.</summary>
+    public int IndexOf(string name)
+    {
+        for (int i = 0; i < _endpoints.Length; i++)
+            if (string.Equals(options.Endpoints[i], name, StringComparison.OrdinalIgnoreCase)) return i;
+        return -1;
+    }
+
+    public Task<FramedConnection> DialAsync(int endpoint, CancellationToken ct) => DialAsync(_endpoints[endpoint], ct);
+
+    /// <summary>Dials an address that need not be one of the options' endpoints (a leader a node named).</summary>
+    public async Task<FramedConnection> DialAsync(EndPoint target, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.ConnectTimeout);
-        var target = _endpoints[endpoint];
         var socket = target is IPEndPoint ip
             ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
             : new Socket(SocketType.Stream, ProtocolType.Tcp);

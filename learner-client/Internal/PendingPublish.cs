@@ -18,8 +18,17 @@ internal sealed class PendingPublish(PublisherClient owner) : IValueTaskSource<P
     public int Entries { get; private set; }
     public int Bytes { get; private set; }
 
-    /// <summary>The encoded request while it waits for room; the connection owns it once sent.</summary>
+    /// <summary>
+    /// The encoded request, held until the publish completes: a connection gets a reference of its own for each send,
+    /// so the same bytes (request id, producer id and sequences) can go out again after a reconnect.
+    /// </summary>
     public FrameBuffer? Frame { get; private set; }
+
+    /// <summary>The order in which it was sent (sends numbered from 1); a reconnect sends again in this order.</summary>
+    public ulong SendOrder { get; private set; }
+
+    /// <summary>Whether a connection took the request (it may have reached the leader); false while it waits, or after a connection refused it as closing.</summary>
+    public bool OnWire { get; set; }
 
     private CancellationTokenRegistration _cancellation;
     private bool _hasCancellation;
@@ -34,6 +43,8 @@ internal sealed class PendingPublish(PublisherClient owner) : IValueTaskSource<P
         Frame = frame;
         Entries = entries;
         Bytes = frame.Length;
+        SendOrder = 0;
+        OnWire = false;
     }
 
     public ValueTask<PublishResult> Task => new(this, _core.Version);
@@ -45,27 +56,38 @@ internal sealed class PendingPublish(PublisherClient owner) : IValueTaskSource<P
         _cancellation = ct.UnsafeRegister(cancel, this);
     }
 
-    /// <summary>Leaves the waiting state: the frame goes to the caller (to send or release) and the cancellation is dropped.</summary>
-    public FrameBuffer TakeFrame(PublishState next)
+    /// <summary>Leaves the waiting state for <see cref="PublishState.Sent"/> (numbered <paramref name="sendOrder"/>); the cancellation is dropped.</summary>
+    public void MarkSent(ulong sendOrder)
     {
-        var frame = Frame!;
-        Frame = null;
-        State = next;
+        SendOrder = sendOrder;
+        DropCancellation();
+        State = PublishState.Sent;
+    }
+
+    private void DropCancellation()
+    {
         if (_hasCancellation && !_cancellation.Unregister()) _reusable = false;
         _hasCancellation = false;
-        return frame;
     }
 
     public void Succeed(PublishResult result)
     {
-        State = PublishState.Done;
+        Finish();
         _core.SetResult(result);
     }
 
     public void Fail(Exception error)
     {
-        State = PublishState.Done;
+        Finish();
         _core.SetException(error);
+    }
+
+    private void Finish()
+    {
+        DropCancellation();
+        Frame?.Release();
+        Frame = null;
+        State = PublishState.Done;
     }
 
     public PublishResult GetResult(short token)

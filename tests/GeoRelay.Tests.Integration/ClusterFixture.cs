@@ -93,9 +93,9 @@ public sealed class ClusterFixture : IDisposable
         }
     }
 
-    public GeoRelayProcess Run(string name, string arguments, string? stdin = null)
+    public GeoRelayProcess Run(string name, string arguments, string? stdin = null, bool keepInputOpen = false)
     {
-        var process = new GeoRelayProcess(name, arguments, stdin);
+        var process = new GeoRelayProcess(name, arguments, stdin, keepInputOpen: keepInputOpen);
         _all.Add(process);
         return process;
     }

@@ -31,7 +31,8 @@ internal static class ClusterLoad
     public static async Task<ulong> PublishAsync(ClusterFixture cluster, ulong first, ulong last, WaitLevel wait, TimeSpan patience,
         int payloadLength = 0, int chunk = 50, Func<ulong, Task>? onAcked = null)
     {
-        await using var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()] });
+        // Entry n at index n: no producer markers. One connection: callers SIGTERM the leader and expect publishes to fail.
+        await using var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ExactlyOnce = false, ReconnectTimeout = TimeSpan.Zero });
         var inFlight = new Queue<(ulong First, Task<PublishResult> Ack)>();
         ulong acked = first - 1;
         async Task TakeOneAsync()

@@ -191,7 +191,7 @@ public sealed class OpsTests
         // Publish (accepted = durable on the leader) with many requests in flight; SIGTERM midway.
         ulong acked = 0;
         Task<int>? terminated = null;
-        await using (var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()] }))
+        await using (var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ReconnectTimeout = TimeSpan.Zero }))
         {
             var inFlight = new Queue<Task<PublishResult>>();
             var payload = Encoding.UTF8.GetBytes("{\"event\":\"under load\",\"padding\":\"................................................\"}");

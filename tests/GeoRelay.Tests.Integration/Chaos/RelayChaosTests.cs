@@ -146,7 +146,7 @@ public sealed class RelayChaosTests
 
     private static async Task PublishAsync(string leader, int count, double perSecond, CancellationToken ct)
     {
-        await using var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [leader] }, ct);
+        await using var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [leader], ExactlyOnce = false }, ct);
         const int chunk = 500;
         var inFlight = new Queue<Task<PublishResult>>();
         var pace = Stopwatch.StartNew();

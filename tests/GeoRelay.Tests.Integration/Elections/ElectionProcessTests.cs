@@ -82,6 +82,85 @@ public sealed class ElectionProcessTests
         TestContext.Out.WriteLine($"terms {first.Term} -> {successor.Term} ({successor.Node}) -> {back.Term}; took {clock.Elapsed.TotalSeconds:F1} s");
     }
 
+    [Test]
+    public async Task APublisherFeedingThroughEveryVoterSurvivesTheLeadersKillAndEveryLineIsInTheLogOnce()
+    {
+        const int Lines = 4096;
+        using var cluster = new ClusterFixture("elections.yaml");
+        await cluster.StartAllAsync();
+        string preferred = cluster.Topology.PreferredLeaderId;
+        var voters = cluster.Topology.Voters.ToList();
+        var first = await LeaderAsync(cluster, voters, v => v == preferred, "the preferred leader elected");
+        var expected = Enumerable.Range(0, Lines).Select(i => $"line {i:D5}").ToList();
+
+        // A learner on every voter's learner port (the leader serves none while it leads): it must see each line once, in order.
+        var seen = new List<string>();
+        using var stopLearning = new CancellationTokenSource();
+        var learning = Task.Run(async () =>
+        {
+            await using var learner = new GeoRelay.LearnerClient.LearnerClient(LearnerClientOptions.Default with
+            {
+                Endpoints = voters.Select(v => cluster.Topology.GetNode(v).Learners!.Value.ToString()).ToArray(),
+                Cluster = cluster.Topology.Cluster,
+                NodeId = "election-learner",
+                ReconnectInitial = TimeSpan.FromMilliseconds(50),
+                ReconnectMax = TimeSpan.FromSeconds(1),
+            });
+            try
+            {
+                await foreach (var e in learner.SubscribeAsync(1, stopLearning.Token))
+                    if (!InternalEntries.IsInternal(e.Key.Span)) lock (seen) seen.Add(Encoding.UTF8.GetString(e.Payload.Span));
+            }
+            catch (OperationCanceledException) when (stopLearning.IsCancellationRequested) { }
+        });
+        int Seen() { lock (seen) return seen.Count; }
+        try
+        {
+            // One publisher process, given every voter's publish address, fed at a steady pace; the leader is SIGKILLed
+            // just after the 2048th line, when the CLI has its fourth request of 512 in flight.
+            string everyone = string.Join(",", voters.Select(v => cluster.Topology.GetNode(v).Publish!.Value.ToString()));
+            var publisher = cluster.Run("publish", $"publish --connect {everyone} --wait committed --reconnect-timeout 60s", keepInputOpen: true);
+            for (int i = 0; i < Lines; i++)
+            {
+                await publisher.Input.WriteLineAsync(expected[i]);
+                if ((i + 1) % 16 != 0) continue;
+                await publisher.Input.FlushAsync();
+                if (i + 1 == Lines / 2) cluster.Processes[preferred].Kill();
+                await Task.Delay(10); // the feed's pace, not synchronisation
+            }
+            publisher.Input.Close();
+            Assert.That(await publisher.WaitForExitAsync(Patience), Is.EqualTo(0), publisher.Output);
+            Assert.That(publisher.Errors, Does.Contain($"published {Lines} entries (committed)"));
+            var reconnected = System.Text.RegularExpressions.Regex.Match(publisher.Errors, @"Reconnected to (\S+) after .*; (\d+) unacknowledged requests sent again");
+            Assert.That(reconnected.Success, Is.True, "the publisher followed the leader: " + publisher.Errors);
+
+            var successor = await LeaderAsync(cluster, voters.Where(v => v != preferred).ToList(), _ => true, "a member elected after the kill");
+            Assert.That(successor.Term, Is.GreaterThan(first.Term));
+            Assert.That(reconnected.Groups[1].Value, Is.EqualTo(cluster.Topology.GetNode(successor.Node).Publish!.Value.ToString()), "it publishes to the new leader");
+            await Poll.UntilAsync(() => Task.FromResult(Seen()), n => n >= Lines, "the learner's lines", Patience);
+
+            // The old leader, restarted on its data, catches up and leads again (preferred leader).
+            cluster.StartNode(preferred);
+            var back = await LeaderAsync(cluster, voters, v => v == preferred, "leadership back on the restarted preferred leader");
+            Assert.That(back.Term, Is.GreaterThan(successor.Term));
+            TestContext.Out.WriteLine($"terms {first.Term} -> {successor.Term} ({successor.Node}) -> {back.Term}; {reconnected.Groups[2].Value} requests sent again");
+        }
+        finally
+        {
+            stopLearning.Cancel();
+            await learning.WaitAsync(Patience);
+        }
+        lock (seen) Assert.That(seen, Is.EqualTo(expected), "the learner saw every line once, in order");
+
+        foreach (var process in cluster.Processes.Values)
+            if (!process.HasExited) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
+        foreach (var voter in voters)
+        {
+            var entries = cluster.EntriesOf(voter).Where(e => !InternalEntries.IsInternal(e.Key.Span)).Select(e => Encoding.UTF8.GetString(e.Payload.Span)).ToList();
+            Assert.That(entries, Is.EqualTo(expected), $"{voter}'s log holds every line once, in publish order");
+        }
+    }
+
     private readonly record struct Leading(string Node, ulong Term);
 
     /// <summary>Polls the voters' /status until one that <paramref name="wanted"/> accepts says it leads.</summary>

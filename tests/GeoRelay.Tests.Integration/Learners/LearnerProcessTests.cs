@@ -308,7 +308,7 @@ public sealed class LearnerProcessTests
     }
 
     private static PublisherClientOptions PublisherOptions(ClusterFixture cluster) =>
-        PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()] };
+        PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ExactlyOnce = false };
 
     /// <summary>Publishes entries numbered <paramref name="first"/>.. with distinct payloads, a few requests in flight.</summary>
     private static async Task PublishAsync(PublisherClient publisher, int first, int count, int payloadBytes, int batch = 500)

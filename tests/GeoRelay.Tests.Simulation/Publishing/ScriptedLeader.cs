@@ -14,8 +14,11 @@ namespace GeoRelay.Tests.Simulation.Publishing;
 /// </summary>
 internal sealed class ScriptedLeader : IAsyncDisposable
 {
-    /// <summary>One Publish request as received; <paramref name="AcksSentBefore"/> counts the acks sent before it arrived.</summary>
-    public sealed record Request(ulong Id, WaitLevel Wait, List<(byte[] Key, byte[] Payload)> Entries, int AcksSentBefore);
+    /// <summary>
+    /// One Publish request as received; <paramref name="AcksSentBefore"/> counts the acks sent before it arrived,
+    /// <paramref name="Producer"/> is its producer id and first sequence (zeros without exactly-once).
+    /// </summary>
+    public sealed record Request(ulong Id, WaitLevel Wait, List<(byte[] Key, byte[] Payload)> Entries, int AcksSentBefore, ProducerSequence Producer);
 
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
@@ -26,6 +29,7 @@ internal sealed class ScriptedLeader : IAsyncDisposable
     private FramedConnection? _connection;
     private ulong _nextIndex = 1;
     private int _acksSent;
+    private int _accepted;
 
     public ScriptedLeader(int port = 0)
     {
@@ -39,8 +43,17 @@ internal sealed class ScriptedLeader : IAsyncDisposable
 
     public bool AutoAck { get; init; } = true;
 
-    /// <summary>Refuses every handshake with this code (and "scripted refusal"); null welcomes publishers.</summary>
-    public CodecError? RefuseHandshakeWith { get; init; }
+    /// <summary>Refuses every handshake from now on with this code and <see cref="RefusalMessage"/>; null welcomes publishers.</summary>
+    public CodecError? RefuseHandshakeWith { get; set; }
+
+    /// <summary>The message of a refused handshake (a follower names the leader in it). Default "scripted refusal".</summary>
+    public string RefusalMessage { get; set; } = "scripted refusal";
+
+    /// <summary>Publishers whose handshake this leader accepted.</summary>
+    public int Accepted
+    {
+        get { lock (_gate) return _accepted; }
+    }
 
     public List<Request> Received
     {
@@ -63,6 +76,9 @@ internal sealed class ScriptedLeader : IAsyncDisposable
 
     /// <summary>Closes the publisher's connection with an Error frame, as a leader refusing a request does.</summary>
     public void CloseWithError(CodecError reason, string message) => _connection?.Close(reason, message);
+
+    /// <summary>Cuts the publisher's connection without a word, as a leader that dies does.</summary>
+    public void Drop() => _connection?.Abort(CodecError.None, "scripted drop");
 
     private void AckOldest()
     {
@@ -95,21 +111,25 @@ internal sealed class ScriptedLeader : IAsyncDisposable
         {
             var local = Hello.ForThisBuild("scripted-leader", NodeKind.Leader, 1, "", 0);
             await Handshake.AcceptAsync(connection, local, hello =>
-                RefuseHandshakeWith is { } refusal ? new CodecException(refusal, "scripted refusal")
+                RefuseHandshakeWith is { } refusal ? new CodecException(refusal, RefusalMessage)
                 : hello.Kind == NodeKind.Publisher ? null : new CodecException(CodecError.Protocol, "publishers only"), TimeSpan.FromSeconds(5), _stop.Token);
-            lock (_gate) _connection = connection;
+            lock (_gate)
+            {
+                _connection = connection;
+                _accepted++;
+            }
             using var closed = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, connection.Closed);
             while (true)
             {
                 var (type, payload) = await connection.ReadOneFrameAsync(closed.Token);
                 if (type == FrameType.Heartbeat) continue;
                 if (type != FrameType.Publish) throw new CodecException(CodecError.Protocol, $"a publisher sent {type}");
-                var reader = PublishFrame.Read(new ReadOnlySequence<byte>(payload), out var id, out var wait, out var count);
+                var reader = PublishFrame.Read(new ReadOnlySequence<byte>(payload), out var id, out var wait, out var count, out var producer);
                 var entries = new List<(byte[], byte[])>(count);
                 while (reader.TryNext(out var key, out var value)) entries.Add((key.ToArray(), value.ToArray()));
                 lock (_gate)
                 {
-                    var request = new Request(id, wait, entries, _acksSent);
+                    var request = new Request(id, wait, entries, _acksSent, producer);
                     _received.Add(request);
                     _unacked.Enqueue(request);
                     if (AutoAck) AckOldest();
