@@ -12,7 +12,7 @@ var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int
     ["fuzz"] = ("mutation fuzzer over every decoder and the handshake: fuzz [iterations] [--seed N] -> bench/results/fuzz.md", GeoRelay.Bench.Fuzz.FuzzBenchmark.RunAsync),
     ["cross-region"] = ("GeoRelay vs direct vs NATS supercluster over emulated WAN links -> bench/results/cross-region-<scenario>.md", GeoRelay.Bench.CrossRegion.CrossRegionBenchmark.RunAsync),
     ["datapath"] = ("publish to quorum commit on loopback, relays vs direct egress -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),
-    ["soak"] = ("deterministic fault simulation over many seeds (default 100,000) -> bench/results/soak.md", GeoRelay.Bench.Soak.SoakBenchmark.RunAsync),
+    ["soak"] = ("deterministic simulation over many seeds (default 100,000): --sim faults (default) -> bench/results/soak.md, --sim voters | voters-durable (elections) -> soak-voters*.md", GeoRelay.Bench.Soak.SoakBenchmark.RunAsync),
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" || !benchmarks.TryGetValue(args[0], out var benchmark))

@@ -8,29 +8,78 @@ using GeoRelay.Topology;
 namespace GeoRelay.Bench.Soak;
 
 /// <summary>
-/// `bench/run soak [seeds] [--from N] [--minutes M] [--threads T] [--chunk C] [--ledger FILE] [--out FILE]`: the
-/// deterministic fault simulation (the one CI runs on 500 seeds) over seeds N .. N+seeds-1, one worker per core.
-/// Resumable: finished ranges go to <c>bench/results/soak-ledger.csv</c> as they finish and are skipped by the next
+/// `bench/run soak [seeds] [--sim faults|voters|voters-durable] [--from N] [--minutes M] [--threads T] [--chunk C]
+/// [--ledger FILE] [--out FILE]`: a deterministic simulation over seeds N .. N+seeds-1, one worker per core: the fault
+/// simulation (the default; the one CI runs on 500 seeds) or the voter chaos run (elections; CI runs 120 seeds), with
+/// committed or durable learner delivery. Resumable: finished ranges go to the simulation's ledger
+/// (<c>bench/results/soak-ledger.csv</c>, <c>soak-voters-ledger.csv</c>, ...) as they finish and are skipped by the next
 /// run; Ctrl-C, SIGTERM or the time budget stops the workers after their current seed and keeps what they finished.
-/// <c>bench/results/soak.md</c> reports the union of the ledger.
+/// The report (<c>bench/results/soak.md</c>, <c>soak-voters.md</c>, ...) covers the union of the ledger.
 /// </summary>
 public static class SoakBenchmark
 {
-    private const string Usage = "usage: bench/run soak [seeds] [--from N] [--minutes M] [--threads T] [--chunk C] [--ledger FILE] [--out FILE]";
+    private const string Usage = "usage: bench/run soak [seeds] [--sim faults|voters|voters-durable] [--from N] [--minutes M] [--threads T] [--chunk C] [--ledger FILE] [--out FILE]";
+
+    /// <summary>One simulation the soak can run: its ledger layout and files, how to run a seed, and what its report shows.</summary>
+    private sealed record Simulation(
+        string Name, SoakSchema Schema, string File, string Title, string[] Description, Func<int, string> Replay,
+        Action<SoakRange, int> RunSeed, (string Column, string Title)[] Totals, string[] FaultColumns);
+
+    private static Simulation[] Simulations(TopologyConfig topology)
+    {
+        string[] faults = Enum.GetNames<FaultKind>(), voterFaults = Enum.GetNames<VoterFault>();
+        (string, string)[] voterTotals = [("entries", "entries"), ("leader_terms", "terms with a leader"), ("learner_truncations", "Truncated to learners"), ("learner_reconnects", "learner reconnects")];
+        string[] voters =
+        [
+            "`VoterChaos` (tests/GeoRelay.TestUtilities/Sim, the run CI's `VoterChaosTests` does on 120 seeds) — every voter of",
+            "`three-regions.yaml` a `VoterEngine` electing the leader, the relays and learners as they are, on the simulated network;",
+            "30 rounds of voter crashes (half losing their unsynced tail), restarts, the leader cut off, relays lost, while an",
+            "exactly-once publisher and the test publish at whoever leads; the invariants of `VoterCluster` after every step (one",
+            "leader per term, a leader's log only grows in its term, log matching, leader completeness, one committed entry per",
+            "index, commit indexes never go back, each publisher sequence committed once), then convergence after healing:",
+            "every voter caught up, every acknowledged publish in the log once, every learner holding exactly the leader's log.",
+        ];
+        return
+        [
+            new("faults", SoakSchema.Faults, "soak", "Soak: deterministic fault simulation over many seeds",
+                [
+                    "`FaultSimulation` (tests/GeoRelay.TestUtilities/Sim) — the real leader, relay and member engines and learners of",
+                    "`three-regions.yaml` on the simulated network, a random fault schedule per seed, invariants after every step,",
+                    "convergence after healing.",
+                ],
+                FaultSimulation.ReplayCommand, (range, seed) => range.Add(FaultSimulation.Run(seed, topology)),
+                [("entries", "entries"), ("failovers", "failovers"), ("direct_fallbacks", "direct fallbacks"), ("learner_reconnects", "learner reconnects")],
+                faults),
+            new("voters", SoakSchema.Voters, "soak-voters", "Soak: voter chaos simulation (elections) over many seeds",
+                [.. voters, "Learners get committed entries only (`delivery: committed`, the default)."],
+                seed => VoterChaos.ReplayCommand(seed, LearnerDelivery.Committed), (range, seed) => range.Add(VoterChaos.Run(seed)),
+                voterTotals, voterFaults),
+            new("voters-durable", SoakSchema.Voters, "soak-voters-durable", "Soak: voter chaos simulation with durable learner delivery over many seeds",
+                [.. voters, "Learners get entries once durable (`delivery: durable`): what a leader change takes back must reach them as `Truncated`."],
+                seed => VoterChaos.ReplayCommand(seed, LearnerDelivery.Durable), (range, seed) => range.Add(VoterChaos.Run(seed, LearnerDelivery.Durable)),
+                voterTotals, voterFaults),
+        ];
+    }
 
     public static Task<int> RunAsync(string[] args)
     {
         int seeds = 100_000, from = 1, threads = Environment.ProcessorCount, chunk = 250;
         double minutes = double.PositiveInfinity;
-        // bench/run runs from the repository root.
-        string output = Path.Combine("bench", "results", "soak.md");
-        string ledger = Path.Combine("bench", "results", "soak-ledger.csv");
+        string? output = null, ledger = null;
+        var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
+        var simulations = Simulations(topology);
+        var sim = simulations[0];
         try
         {
             for (int i = 0; i < args.Length; i++)
             {
                 switch (args[i])
                 {
+                    case "--sim":
+                        string name = args[++i];
+                        sim = simulations.FirstOrDefault(s => s.Name == name)
+                            ?? throw new FormatException($"no simulation '{name}' (there are {string.Join(", ", simulations.Select(s => s.Name))})");
+                        break;
                     case "--from": from = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                     case "--minutes": minutes = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                     case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
@@ -52,13 +101,15 @@ public static class SoakBenchmark
             return Task.FromResult(2);
         }
 
+        // bench/run runs from the repository root.
+        output ??= Path.Combine("bench", "results", sim.File + ".md");
+        ledger ??= Path.Combine("bench", "results", sim.File + "-ledger.csv");
         int last = from + seeds - 1;
-        var done = SoakLedger.Read(ledger);
+        var done = SoakLedger.Read(ledger, sim.Schema);
         var work = SoakLedger.Missing(done, from, last, chunk);
         long todo = work.Sum(w => (long)(w.To - w.From + 1));
-        Console.WriteLine($"soak: seeds {from}..{last}: {seeds - todo:N0} already in {ledger}, {todo:N0} to run on {threads} worker(s)");
+        Console.WriteLine($"soak ({sim.Name}): seeds {from}..{last}: {seeds - todo:N0} already in {ledger}, {todo:N0} to run on {threads} worker(s)");
 
-        var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
         string run = DateTime.UtcNow.ToString("yyyyMMddTHHmmssZ", CultureInfo.InvariantCulture);
         string commit = GitCommit();
         var clock = Stopwatch.StartNew();
@@ -84,14 +135,14 @@ public static class SoakBenchmark
                 while (!Stopped() && (taken = Interlocked.Increment(ref nextWork)) < work.Count)
                 {
                     var (a, b) = work[taken];
-                    var range = new SoakRange { Run = run, Commit = commit, Threads = workers.Length, From = a };
+                    var range = new SoakRange(sim.Schema) { Run = run, Commit = commit, Threads = workers.Length, From = a };
                     var worker = Stopwatch.StartNew();
                     int seed = a;
                     for (; seed <= b && !Stopped(); seed++)
                     {
                         try
                         {
-                            range.Add(FaultSimulation.Run(seed, topology));
+                            sim.RunSeed(range, seed);
                         }
                         catch (InvariantViolationException e)
                         {
@@ -119,8 +170,8 @@ public static class SoakBenchmark
         foreach (var worker in workers) worker.Join();
         clock.Stop();
 
-        var all = SoakLedger.Read(ledger);
-        var report = Report(all, from, last, ledger, ran, clock.Elapsed, workers.Length, stop.IsCancellationRequested ? "interrupted" : clock.Elapsed >= budget ? $"time budget ({minutes} min) spent" : null);
+        var all = SoakLedger.Read(ledger, sim.Schema);
+        var report = Report(sim, all, from, last, ledger, ran, clock.Elapsed, workers.Length, stop.IsCancellationRequested ? "interrupted" : clock.Elapsed >= budget ? $"time budget ({minutes} min) spent" : null);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
         File.WriteAllText(output, report);
         Console.WriteLine(report);
@@ -158,10 +209,7 @@ public static class SoakBenchmark
         }
     }
 
-    private static string Replay(int seed) =>
-        $"GEORELAY_SEED={seed} dotnet test tests/GeoRelay.Tests.Simulation -c Release --filter FullyQualifiedName~FaultSimulationTests";
-
-    private static string Report(List<SoakRange> ledger, int from, int last, string ledgerPath, long ranNow, TimeSpan elapsedNow, int threadsNow, string? stoppedBy)
+    private static string Report(Simulation sim, List<SoakRange> ledger, int from, int last, string ledgerPath, long ranNow, TimeSpan elapsedNow, int threadsNow, string? stoppedBy)
     {
         // Rows inside the asked range; a row overlapping one already counted (a range run twice) is left out of the sums.
         var rows = new List<SoakRange>();
@@ -172,28 +220,29 @@ public static class SoakBenchmark
         var failures = rows.SelectMany(r => r.Failures).ToList();
 
         var md = new StringBuilder();
-        md.AppendLine("# Soak: deterministic fault simulation over many seeds");
+        string command = sim.Name == "faults" ? "bench/run soak" : $"bench/run soak --sim {sim.Name}";
+        md.AppendLine($"# {sim.Title}");
         md.AppendLine();
-        md.AppendLine("`bench/run soak [seeds] [--from N] [--minutes M] [--threads T]` runs `FaultSimulation` (tests/GeoRelay.TestUtilities/Sim) —");
-        md.AppendLine("the real leader, relay and member engines and learners of `three-regions.yaml` on the simulated network, a random");
-        md.AppendLine("fault schedule per seed, invariants after every step, convergence after healing — one worker per core.");
+        md.AppendLine($"`{command} [seeds] [--from N] [--minutes M] [--threads T]` runs, one worker per core,");
+        foreach (var line in sim.Description) md.AppendLine(line);
         md.AppendLine($"Every finished range of seeds is a row of `{Path.GetFileName(ledgerPath)}` (with the commit it ran on and a digest of its traces);");
         md.AppendLine("a new run skips what the ledger holds, so an interrupted soak continues where it stopped. This report covers the union.");
-        md.AppendLine($"A failing seed replays with `{Replay(0).Replace("=0 ", "=N ", StringComparison.Ordinal)}`.");
+        md.AppendLine($"A failing seed replays with `{sim.Replay(0).Replace("=0 ", "=N ", StringComparison.Ordinal)}`.");
         md.AppendLine();
         foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
         md.AppendLine("- the machine is shared with other benchmarks; seeds/s is what this run got, not a speed claim");
         md.AppendLine();
-        md.AppendLine("| seeds asked | seeds run | failed | simulated time | entries | failovers | direct fallbacks | learner reconnects |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|");
-        md.AppendLine($"| {asked:N0} ({from}..{last}) | {covered:N0} | {failures.Count} | {TimeSpan.FromMilliseconds(rows.Sum(r => r.Steps)):d\\.hh\\:mm\\:ss} | " +
-            $"{rows.Sum(r => r.Entries):N0} | {rows.Sum(r => r.Failovers):N0} | {rows.Sum(r => r.DirectFallbacks):N0} | {rows.Sum(r => r.LearnerReconnects):N0} |");
+        // One step is one simulated millisecond in every simulation.
+        md.AppendLine("| seeds asked | seeds run | failed | simulated time | " + string.Join(" | ", sim.Totals.Select(t => t.Title)) + " |");
+        md.AppendLine("|---|---|---|---|" + string.Concat(sim.Totals.Select(_ => "---|")));
+        md.AppendLine($"| {asked:N0} ({from}..{last}) | {covered:N0} | {failures.Count} | {TimeSpan.FromMilliseconds(rows.Sum(r => r["steps"])):d\\.hh\\:mm\\:ss} | " +
+            string.Join(" | ", sim.Totals.Select(t => rows.Sum(r => r[t.Column]).ToString("N0", CultureInfo.InvariantCulture))) + " |");
         md.AppendLine();
         if (covered < asked)
         {
             md.AppendLine($"**Not finished: {asked - covered:N0} of {asked:N0} seeds still to run.** Continue with:");
             md.AppendLine();
-            md.AppendLine($"    nice -n 19 bench/run soak {asked} --from {from}");
+            md.AppendLine($"    nice -n 19 {command} {asked} --from {from}");
             md.AppendLine();
         }
         md.AppendLine("## Runs");
@@ -216,8 +265,7 @@ public static class SoakBenchmark
         md.AppendLine();
         md.AppendLine("| fault | count |");
         md.AppendLine("|---|---|");
-        var kinds = Enum.GetValues<FaultKind>();
-        for (int k = 0; k < kinds.Length; k++) md.AppendLine($"| {kinds[k]} | {rows.Sum(r => r.Faults[k]):N0} |");
+        foreach (var kind in sim.FaultColumns) md.AppendLine($"| {kind} | {rows.Sum(r => r[kind]):N0} |");
         md.AppendLine();
         md.AppendLine("## Failures");
         md.AppendLine();
@@ -225,7 +273,7 @@ public static class SoakBenchmark
         foreach (var f in failures)
         {
             int seed = int.Parse(f.AsSpan(0, f.IndexOf('@')), CultureInfo.InvariantCulture);
-            md.AppendLine($"- seed {seed}, step {f[(f.IndexOf('@') + 1)..]}: `{Replay(seed)}`");
+            md.AppendLine($"- seed {seed}, step {f[(f.IndexOf('@') + 1)..]}: `{sim.Replay(seed)}`");
         }
         return md.ToString();
     }

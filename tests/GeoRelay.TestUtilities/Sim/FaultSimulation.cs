@@ -54,19 +54,19 @@ public sealed record SimulationResult(int Seed, ulong TraceHash, long Steps, ulo
     IReadOnlyDictionary<FaultKind, int> Faults, long Failovers, long DirectFallbacks, long LearnerReconnects, IReadOnlyList<string> FaultLog,
     int DiskStops = 0);
 
-/// <summary>An invariant broke: the seed, the step and the faults so far say how to get there again.</summary>
-public sealed class InvariantViolationException(int seed, long step, string what, IReadOnlyList<string> faultLog)
-    : Exception(Describe(seed, step, what, faultLog))
+/// <summary>An invariant broke: the seed, the step, the replay command and the faults so far say how to get there again.</summary>
+public sealed class InvariantViolationException(int seed, long step, string what, string replay, IReadOnlyList<string> faultLog)
+    : Exception(Describe(seed, step, what, replay, faultLog))
 {
     public int Seed { get; } = seed;
     public long Step { get; } = step;
     public string What { get; } = what;
 
-    private static string Describe(int seed, long step, string what, IReadOnlyList<string> faultLog)
+    private static string Describe(int seed, long step, string what, string replay, IReadOnlyList<string> faultLog)
     {
         var text = new StringBuilder();
         text.Append($"seed {seed}, step {step}: {what}\n");
-        text.Append($"replay: GEORELAY_SEED={seed} dotnet test tests/GeoRelay.Tests.Simulation -c Release --filter FullyQualifiedName~FaultSimulationTests\n");
+        text.Append($"replay: {replay}\n");
         text.Append("faults so far:\n");
         foreach (var line in faultLog) text.Append("  ").Append(line).Append('\n');
         return text.ToString();
@@ -642,5 +642,9 @@ public sealed class FaultSimulation
         return text.ToString();
     }
 
-    private InvariantViolationException Violation(string what) => new(_seed, _step, what, _faultLog);
+    private InvariantViolationException Violation(string what) => new(_seed, _step, what, ReplayCommand(_seed), _faultLog);
+
+    /// <summary>The command that runs <paramref name="seed"/> again, with its trace.</summary>
+    public static string ReplayCommand(int seed) =>
+        $"GEORELAY_SEED={seed} dotnet test tests/GeoRelay.Tests.Simulation -c Release --filter FullyQualifiedName~FaultSimulationTests";
 }

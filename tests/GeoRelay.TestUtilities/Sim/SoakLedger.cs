@@ -3,20 +3,60 @@ using System.Text;
 
 namespace GeoRelay.TestUtilities.Sim;
 
-/// <summary>One contiguous range of seeds that ran to the end, with what they did; a row of the ledger.</summary>
-public sealed class SoakRange
+/// <summary>
+/// The counter columns of one simulation's ledger (between the range's fixed columns and its failures, digest and
+/// timing), with the names older ledgers of it gave them.
+/// </summary>
+public sealed class SoakSchema
 {
+    private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+
+    private SoakSchema(string[] counters, Dictionary<string, string>? formerNames = null, HashSet<string>? addedLater = null)
+    {
+        Counters = counters;
+        for (int i = 0; i < counters.Length; i++) _index.Add(counters[i], i);
+        FormerNames = formerNames ?? new();
+        AddedLater = addedLater ?? new();
+    }
+
+    public IReadOnlyList<string> Counters { get; }
+
+    /// <summary>Columns under the names older ledgers gave them.</summary>
+    internal Dictionary<string, string> FormerNames { get; }
+
+    /// <summary>Columns added after the ledger began: a ledger written before has none, and its seeds counted 0.</summary>
+    internal HashSet<string> AddedLater { get; }
+
+    public int IndexOf(string counter) =>
+        _index.TryGetValue(counter, out int i) ? i : throw new ArgumentException($"no counter '{counter}' in this ledger", nameof(counter));
+
+    /// <summary><see cref="FaultSimulation"/>: the fixed leader with relays, members and learners under <see cref="FaultKind"/> faults.</summary>
+    public static SoakSchema Faults { get; } = new(
+        ["steps", "entries", "failovers", "direct_fallbacks", "learner_reconnects", .. Enum.GetNames<FaultKind>()],
+        new()
+        {
+            // The proxy was renamed relay.
+            [nameof(FaultKind.CrashRelay)] = "CrashProxy",
+            [nameof(FaultKind.CrashEveryRelayOfADatacenter)] = "CrashEveryProxyOfADatacenter",
+        },
+        [nameof(FaultKind.DiskFails)]);
+
+    /// <summary><see cref="VoterChaos"/>: elections with every voter a voter engine, under <see cref="VoterFault"/> faults.</summary>
+    public static SoakSchema Voters { get; } = new(
+        ["steps", "entries", "leader_terms", "learner_truncations", "learner_reconnects", .. Enum.GetNames<VoterFault>()]);
+}
+
+/// <summary>One contiguous range of seeds that ran to the end, with what they did; a row of the ledger.</summary>
+public sealed class SoakRange(SoakSchema schema)
+{
+    public SoakSchema Schema { get; } = schema;
     public string Run = "";
     public string Commit = "";
     public int Threads;
     public int From;
     public int To;
-    public long Steps;
-    public long Entries;
-    public long Failovers;
-    public long DirectFallbacks;
-    public long LearnerReconnects;
-    public long[] Faults = new long[Enum.GetValues<FaultKind>().Length];
+    /// <summary>The schema's counters, in its order.</summary>
+    public long[] Counts = new long[schema.Counters.Count];
     /// <summary>Seeds of this range that broke an invariant, as seed@step.</summary>
     public List<string> Failures = new();
     /// <summary>FNV-1a over (seed, trace hash) in seed order: the same range on the same commit gives the same digest.</summary>
@@ -26,14 +66,31 @@ public sealed class SoakRange
 
     public int Seeds => To - From + 1;
 
+    public long this[string counter]
+    {
+        get => Counts[Schema.IndexOf(counter)];
+        set => Counts[Schema.IndexOf(counter)] = value;
+    }
+
     public void Add(SimulationResult r)
     {
-        Steps += r.Steps;
-        Entries += (long)r.Entries;
-        Failovers += r.Failovers;
-        DirectFallbacks += r.DirectFallbacks;
-        LearnerReconnects += r.LearnerReconnects;
-        foreach (var (kind, n) in r.Faults) Faults[(int)kind] += n;
+        this["steps"] += r.Steps;
+        this["entries"] += (long)r.Entries;
+        this["failovers"] += r.Failovers;
+        this["direct_fallbacks"] += r.DirectFallbacks;
+        this["learner_reconnects"] += r.LearnerReconnects;
+        foreach (var (kind, n) in r.Faults) this[kind.ToString()] += n;
+        Digest((ulong)r.Seed, r.TraceHash);
+    }
+
+    public void Add(VoterChaosResult r)
+    {
+        this["steps"] += r.Steps;
+        this["entries"] += (long)r.Entries;
+        this["leader_terms"] += r.LeaderTerms;
+        this["learner_truncations"] += r.Truncations;
+        this["learner_reconnects"] += r.LearnerReconnects;
+        foreach (var (kind, n) in r.Faults) this[kind.ToString()] += n;
         Digest((ulong)r.Seed, r.TraceHash);
     }
 
@@ -51,31 +108,20 @@ public sealed class SoakRange
 }
 
 /// <summary>
-/// <c>bench/results/soak-ledger.csv</c>: every range of seeds a soak finished, one row each, appended as soon as
+/// A soak's ledger (<c>bench/results/soak-ledger.csv</c>, <c>soak-voters-ledger.csv</c>): every range of seeds a soak finished, one row each, appended as soon as
 /// the range is done, so an interrupted soak loses at most the ranges its workers were in the middle of and the
 /// next run skips what is already there. The report covers the union of the rows.
 /// </summary>
 public static class SoakLedger
 {
-    private static readonly string[] FixedColumns =
-        ["run", "commit", "threads", "from", "to", "seeds", "failed", "steps", "entries", "failovers", "direct_fallbacks", "learner_reconnects"];
+    private static readonly string[] FixedColumns = ["run", "commit", "threads", "from", "to", "seeds", "failed"];
 
     private static readonly string[] TailColumns = ["failed_seeds", "trace_digest", "worker_seconds", "finished_utc"];
 
-    public static string Header => string.Join(',', FixedColumns.Concat(Enum.GetNames<FaultKind>()).Concat(TailColumns));
+    public static string Header(SoakSchema schema) => string.Join(',', FixedColumns.Concat(schema.Counters).Concat(TailColumns));
 
-    /// <summary>Fault columns under the names older ledgers gave them (the proxy was renamed relay).</summary>
-    private static readonly Dictionary<string, string> FormerNames = new()
-    {
-        [nameof(FaultKind.CrashRelay)] = "CrashProxy",
-        [nameof(FaultKind.CrashEveryRelayOfADatacenter)] = "CrashEveryProxyOfADatacenter",
-    };
-
-    /// <summary>Fault kinds added after the ledger began: a ledger written before has no column for them, and its seeds had none.</summary>
-    private static readonly HashSet<string> AddedLater = [nameof(FaultKind.DiskFails)];
-
-    /// <summary>Reads every row, from a ledger of the current layout or of an older one (renamed or missing fault columns).</summary>
-    public static List<SoakRange> Read(string path)
+    /// <summary>Reads every row, from a ledger of the current layout or of an older one (renamed or missing counter columns).</summary>
+    public static List<SoakRange> Read(string path, SoakSchema schema)
     {
         var rows = new List<SoakRange>();
         if (!File.Exists(path)) return rows;
@@ -85,11 +131,11 @@ public static class SoakLedger
         int Column(string name)
         {
             int i = Array.IndexOf(columns, name);
-            if (i < 0 && FormerNames.TryGetValue(name, out var former)) i = Array.IndexOf(columns, former);
+            if (i < 0 && schema.FormerNames.TryGetValue(name, out var former)) i = Array.IndexOf(columns, former);
             if (i < 0) throw new FormatException($"{path}: the header has no column '{name}'");
             return i;
         }
-        var kinds = Enum.GetNames<FaultKind>();
+        var counters = schema.Counters;
         for (int n = 1; n < lines.Length; n++)
         {
             if (lines[n].Length == 0) continue;
@@ -98,26 +144,21 @@ public static class SoakLedger
                 throw new FormatException($"{path} line {n + 1}: {f.Length} fields, the header has {columns.Length}");
             try
             {
-                var row = new SoakRange
+                var row = new SoakRange(schema)
                 {
                     Run = f[Column("run")],
                     Commit = f[Column("commit")],
                     Threads = int.Parse(f[Column("threads")], CultureInfo.InvariantCulture),
                     From = int.Parse(f[Column("from")], CultureInfo.InvariantCulture),
                     To = int.Parse(f[Column("to")], CultureInfo.InvariantCulture),
-                    Steps = long.Parse(f[Column("steps")], CultureInfo.InvariantCulture),
-                    Entries = long.Parse(f[Column("entries")], CultureInfo.InvariantCulture),
-                    Failovers = long.Parse(f[Column("failovers")], CultureInfo.InvariantCulture),
-                    DirectFallbacks = long.Parse(f[Column("direct_fallbacks")], CultureInfo.InvariantCulture),
-                    LearnerReconnects = long.Parse(f[Column("learner_reconnects")], CultureInfo.InvariantCulture),
                     TraceDigest = ulong.Parse(f[Column("trace_digest")], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
                     WorkerSeconds = double.Parse(f[Column("worker_seconds")], CultureInfo.InvariantCulture),
                     FinishedUtc = DateTime.Parse(f[Column("finished_utc")], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal),
                 };
-                for (int k = 0; k < kinds.Length; k++)
+                for (int k = 0; k < counters.Count; k++)
                 {
-                    if (AddedLater.Contains(kinds[k]) && Array.IndexOf(columns, kinds[k]) < 0) continue;
-                    row.Faults[k] = long.Parse(f[Column(kinds[k])], CultureInfo.InvariantCulture);
+                    if (schema.AddedLater.Contains(counters[k]) && Array.IndexOf(columns, counters[k]) < 0) continue;
+                    row.Counts[k] = long.Parse(f[Column(counters[k])], CultureInfo.InvariantCulture);
                 }
                 var failed = f[Column("failed_seeds")];
                 if (failed.Length > 0) row.Failures.AddRange(failed.Split(' '));
@@ -135,9 +176,8 @@ public static class SoakLedger
     public static string Format(SoakRange r)
     {
         var line = new StringBuilder();
-        line.AppendJoin(',', r.Run, r.Commit, r.Threads, r.From, r.To, r.Seeds, r.Failures.Count, r.Steps, r.Entries,
-            r.Failovers, r.DirectFallbacks, r.LearnerReconnects);
-        foreach (var n in r.Faults) line.Append(',').Append(n);
+        line.AppendJoin(',', r.Run, r.Commit, r.Threads, r.From, r.To, r.Seeds, r.Failures.Count);
+        foreach (var n in r.Counts) line.Append(',').Append(n);
         line.Append(',').AppendJoin(' ', r.Failures);
         line.Append(',').Append(r.TraceDigest.ToString("x16", CultureInfo.InvariantCulture));
         line.Append(',').Append(r.WorkerSeconds.ToString("F1", CultureInfo.InvariantCulture));
@@ -153,15 +193,16 @@ public static class SoakLedger
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         bool fresh = !File.Exists(path) || new FileInfo(path).Length == 0;
-        if (!fresh && File.ReadLines(path).First() != Header)
+        string header = Header(r.Schema);
+        if (!fresh && File.ReadLines(path).First() != header)
         {
-            var upgraded = new StringBuilder(Header).Append('\n');
-            foreach (var row in Read(path)) upgraded.Append(Format(row)).Append('\n');
+            var upgraded = new StringBuilder(header).Append('\n');
+            foreach (var row in Read(path, r.Schema)) upgraded.Append(Format(row)).Append('\n');
             string temporary = path + ".upgrading";
             File.WriteAllText(temporary, upgraded.ToString());
             File.Move(temporary, path, overwrite: true);
         }
-        File.AppendAllText(path, (fresh ? Header + "\n" : "") + Format(r) + "\n");
+        File.AppendAllText(path, (fresh ? header + "\n" : "") + Format(r) + "\n");
     }
 
     /// <summary>The seeds of [from, to] that no row covers, as contiguous ranges of at most <paramref name="chunk"/> seeds.</summary>

@@ -1,6 +1,7 @@
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Engines.Consensus;
+using GeoRelay.TestUtilities.Sim;
 using GeoRelay.Storage;
 using System.Buffers;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using GeoRelay.Engines.Consensus;
+using GeoRelay.TestUtilities.Sim;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Simulation.Consensus;

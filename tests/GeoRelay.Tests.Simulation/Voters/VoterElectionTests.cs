@@ -1,4 +1,5 @@
 using GeoRelay.Engines.Consensus;
+using GeoRelay.TestUtilities.Sim;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Simulation.Voters;

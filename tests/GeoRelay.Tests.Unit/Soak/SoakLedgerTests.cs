@@ -14,7 +14,7 @@ public sealed class SoakLedgerTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
-    private static SoakRange Row(int from, int to) => new() { Run = "20261122T000000Z", Commit = "abc", Threads = 2, From = from, To = to, FinishedUtc = new DateTime(2026, 11, 22, 1, 2, 3, DateTimeKind.Utc) };
+    private static SoakRange Row(int from, int to) => new(SoakSchema.Faults) { Run = "20261122T000000Z", Commit = "abc", Threads = 2, From = from, To = to, FinishedUtc = new DateTime(2026, 11, 22, 1, 2, 3, DateTimeKind.Utc) };
 
     [Test]
     public void Missing_skips_what_the_ledger_covers_and_splits_the_rest_into_chunks()
@@ -34,23 +34,23 @@ public sealed class SoakLedgerTests
     {
         string path = Path.Combine(_dir, "ledger.csv");
         var row = Row(101, 350);
-        row.Steps = 123_456;
-        row.Entries = 7_890;
-        row.Failovers = 12;
-        row.DirectFallbacks = 3;
-        row.LearnerReconnects = 44;
-        row.Faults[2] = 9;
+        row["steps"] = 123_456;
+        row["entries"] = 7_890;
+        row["failovers"] = 12;
+        row["direct_fallbacks"] = 3;
+        row["learner_reconnects"] = 44;
+        row[nameof(FaultKind.CrashEveryRelayOfADatacenter)] = 9;
         row.Failures.AddRange(["117@1234", "300@88"]);
         row.TraceDigest = 0x0123456789abcdefUL;
         row.WorkerSeconds = 12.5;
         SoakLedger.Append(path, row);
         SoakLedger.Append(path, Row(351, 400));
 
-        var back = SoakLedger.Read(path);
+        var back = SoakLedger.Read(path, SoakSchema.Faults);
         Assert.That(back, Has.Count.EqualTo(2));
         Assert.That(SoakLedger.Format(back[0]), Is.EqualTo(SoakLedger.Format(row)));
         Assert.That(back[0].Failures, Is.EqualTo(new[] { "117@1234", "300@88" }));
-        Assert.That(File.ReadAllLines(path)[0], Is.EqualTo(SoakLedger.Header), "one header, at the top");
+        Assert.That(File.ReadAllLines(path)[0], Is.EqualTo(SoakLedger.Header(SoakSchema.Faults)), "one header, at the top");
     }
 
     /// <summary>The header and first row of bench/results/soak-ledger.csv as the soak of a72f0975a547 wrote them.</summary>
@@ -64,13 +64,13 @@ public sealed class SoakLedgerTests
         string path = Path.Combine(_dir, "ledger.csv");
         File.WriteAllText(path, OldLedger);
 
-        var row = SoakLedger.Read(path).Single();
+        var row = SoakLedger.Read(path, SoakSchema.Faults).Single();
 
-        Assert.That((row.From, row.To, row.Steps, row.LearnerReconnects, row.TraceDigest), Is.EqualTo((1, 250, 459368L, 824L, 0x2b941810a0b1ce19UL)));
-        Assert.That(row.Faults[(int)FaultKind.CrashRelay], Is.EqualTo(103), "CrashProxy is the relay crash's former name");
-        Assert.That(row.Faults[(int)FaultKind.CrashEveryRelayOfADatacenter], Is.EqualTo(151));
-        Assert.That(row.Faults[(int)FaultKind.ReplaceLeader], Is.EqualTo(153));
-        Assert.That(row.Faults[(int)FaultKind.DiskFails], Is.Zero, "no disk faults before the kind existed");
+        Assert.That((row.From, row.To, row["steps"], row["learner_reconnects"], row.TraceDigest), Is.EqualTo((1, 250, 459368L, 824L, 0x2b941810a0b1ce19UL)));
+        Assert.That(row[nameof(FaultKind.CrashRelay)], Is.EqualTo(103), "CrashProxy is the relay crash's former name");
+        Assert.That(row[nameof(FaultKind.CrashEveryRelayOfADatacenter)], Is.EqualTo(151));
+        Assert.That(row[nameof(FaultKind.ReplaceLeader)], Is.EqualTo(153));
+        Assert.That(row[nameof(FaultKind.DiskFails)], Is.Zero, "no disk faults before the kind existed");
     }
 
     [Test]
@@ -78,12 +78,12 @@ public sealed class SoakLedgerTests
     {
         string path = Path.Combine(_dir, "ledger.csv");
         File.WriteAllText(path, OldLedger);
-        var old = SoakLedger.Read(path).Single();
+        var old = SoakLedger.Read(path, SoakSchema.Faults).Single();
 
         SoakLedger.Append(path, Row(251, 500));
 
-        Assert.That(File.ReadAllLines(path)[0], Is.EqualTo(SoakLedger.Header));
-        var back = SoakLedger.Read(path);
+        Assert.That(File.ReadAllLines(path)[0], Is.EqualTo(SoakLedger.Header(SoakSchema.Faults)));
+        var back = SoakLedger.Read(path, SoakSchema.Faults);
         Assert.That(back.Select(r => (r.From, r.To)), Is.EqualTo(new[] { (1, 250), (251, 500) }));
         Assert.That(SoakLedger.Format(back[0]), Is.EqualTo(SoakLedger.Format(old)), "the old row unchanged");
     }
@@ -93,7 +93,7 @@ public sealed class SoakLedgerTests
     {
         string path = Path.Combine(_dir, "ledger.csv");
         File.WriteAllText(path, OldLedger.Replace("CutLink", "Cut"));
-        var e = Assert.Throws<FormatException>(() => SoakLedger.Read(path));
+        var e = Assert.Throws<FormatException>(() => SoakLedger.Read(path, SoakSchema.Faults));
         Assert.That(e!.Message, Does.Contain("no column 'CutLink'"));
     }
 
@@ -103,7 +103,7 @@ public sealed class SoakLedgerTests
         string path = Path.Combine(_dir, "ledger.csv");
         SoakLedger.Append(path, Row(1, 5));
         File.AppendAllText(path, "20261122T000000Z,abc,2,6\n");
-        var e = Assert.Throws<FormatException>(() => SoakLedger.Read(path));
+        var e = Assert.Throws<FormatException>(() => SoakLedger.Read(path, SoakSchema.Faults));
         Assert.That(e!.Message, Does.Contain("line 3").And.Contain("fields"));
     }
 
@@ -112,17 +112,17 @@ public sealed class SoakLedgerTests
     {
         string ledger = Path.Combine(_dir, "ledger.csv"), report = Path.Combine(_dir, "soak.md");
         Assert.That(await SoakBenchmark.RunAsync(["3", "--chunk", "2", "--ledger", ledger, "--out", report]), Is.EqualTo(0));
-        var first = SoakLedger.Read(ledger);
+        var first = SoakLedger.Read(ledger, SoakSchema.Faults);
         Assert.That(SoakLedger.DistinctSeeds(first), Is.EqualTo(3));
 
         Assert.That(await SoakBenchmark.RunAsync(["4", "--chunk", "2", "--ledger", ledger, "--out", report]), Is.EqualTo(0));
-        var second = SoakLedger.Read(ledger);
+        var second = SoakLedger.Read(ledger, SoakSchema.Faults);
         Assert.That(second.Skip(first.Count).Select(r => (r.From, r.To)), Is.EqualTo(new[] { (4, 4) }), "only seed 4 was new");
         Assert.That(File.ReadAllText(report), Does.Contain("| 4 (1..4) | 4 | 0 |").And.Not.Contain("Not finished"));
 
         // The same seed on the same code gives the same trace, in another process or run alike.
         string again = Path.Combine(_dir, "again.csv");
         Assert.That(await SoakBenchmark.RunAsync(["2", "--chunk", "2", "--threads", "1", "--ledger", again, "--out", report]), Is.EqualTo(0));
-        Assert.That(SoakLedger.Read(again).Single().TraceDigest, Is.EqualTo(first.Single(r => r.From == 1).TraceDigest));
+        Assert.That(SoakLedger.Read(again, SoakSchema.Faults).Single().TraceDigest, Is.EqualTo(first.Single(r => r.From == 1).TraceDigest));
     }
 }

@@ -1,13 +1,13 @@
 using GeoRelay.Engines.Consensus;
 using GeoRelay.Storage;
 
-namespace GeoRelay.Tests.Simulation.Consensus;
+namespace GeoRelay.TestUtilities.Sim;
 
 /// <summary>
 /// The simulation's "disk" for term and vote: what Save returned from survives any crash, as the term-vote file's
 /// fsync + rename promises. It can also fail a save, as a disk would (the node then stops, like a real one).
 /// </summary>
-internal class CrashConsistentStore : IElectionStore
+public class CrashConsistentStore : IElectionStore
 {
     private readonly Random? _failures;
     private readonly double _failureRate;
@@ -30,10 +30,4 @@ internal class CrashConsistentStore : IElectionStore
         Durable = state;
         Saves++;
     }
-}
-
-/// <summary>Deliberately broken, for showing that the invariants catch it: keeps the term but forgets the vote across a restart.</summary>
-internal sealed class VoteForgettingStore : CrashConsistentStore
-{
-    public override TermVote Load() => Durable with { VotedFor = null };
 }

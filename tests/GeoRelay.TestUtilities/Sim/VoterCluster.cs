@@ -1,26 +1,26 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Engines.Consensus;
 using GeoRelay.Relay;
-using GeoRelay.Tests.Simulation.Consensus;
-using GeoRelay.TestUtilities;
-using GeoRelay.TestUtilities.Sim;
 using GeoRelay.Topology;
 using GeoRelay.Voter;
-using NUnit.Framework;
 
-namespace GeoRelay.Tests.Simulation.Voters;
+namespace GeoRelay.TestUtilities.Sim;
 
 /// <summary>
 /// The three-region sample with every voter (the preferred leader and the members) a <see cref="VoterEngine"/> and
-/// the relays as they are, on the simulated network. Checks the replicated log's invariants after every step.
+/// the relays as they are, on the simulated network. Checks the replicated log's invariants after every step and
+/// throws <see cref="InvariantViolationException"/> (its step is the simulated millisecond) at the first one broken.
 /// </summary>
-internal sealed class VoterCluster
+public sealed class VoterCluster
 {
     public SimNetwork Network { get; }
     public TopologyConfig Topology { get; }
     public Dictionary<string, MemoryLog> Logs { get; } = new();
     public Dictionary<string, CrashConsistentStore> Stores { get; } = new();
+    /// <summary>Each voter's log as its engine writes it, so the checks see what a truncation rewrote.</summary>
+    private readonly Dictionary<string, WatchedLog> _watched = new();
     public List<string> Voters { get; }
     private readonly int _seed;
     private readonly Random _random;
@@ -59,6 +59,7 @@ internal sealed class VoterCluster
         foreach (var v in Voters)
         {
             Logs[v] = new MemoryLog();
+            _watched[v] = new WatchedLog(Logs[v]);
             Stores[v] = new CrashConsistentStore();
             Network.Add(v, NewVoter(v));
         }
@@ -95,7 +96,7 @@ internal sealed class VoterCluster
 
     // Seeded by position: string hash codes differ from one process to the next.
     private VoterEngine NewVoter(string id) =>
-        new(Topology, id, Logs[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) });
+        new(Topology, id, _watched[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) });
 
     /// <summary>A node's datacenter; a learner's is in its id (learner-DC-i); the publisher sits in the preferred leader's.</summary>
     private string DatacenterOf(string id) =>
@@ -122,6 +123,8 @@ internal sealed class VoterCluster
     {
         Network.Crash(id);
         Logs[id].Crash(tornTail, _random);
+        // The crash cut the log under the watcher: what is left was checked, nothing above it is there any more.
+        _matchChecked[id] = Math.Min(_matchChecked.GetValueOrDefault(id), Logs[id].LastIndex);
         Trace.Add($"{Network.Clock.NowMicros / 1000} ms: crash {id}{(tornTail ? " (unsynced tail lost)" : "")}");
     }
 
@@ -130,6 +133,16 @@ internal sealed class VoterCluster
         Network.Restart(id, NewVoter(id));
         Trace.Add($"{Network.Clock.NowMicros / 1000} ms: restart {id}");
     }
+
+    /// <summary>A relay comes back with empty retention (a relay keeps nothing it needs across a restart).</summary>
+    public void RestartRelay(string id)
+    {
+        Network.Restart(id, new RelayEngine(Topology, id, new MemoryLog(), new SimEnvironment(Network.Clock), seed: _seed));
+        Trace.Add($"{Network.Clock.NowMicros / 1000} ms: restart relay {id}");
+    }
+
+    /// <summary>Terms in which some voter led.</summary>
+    public int LeaderTerms => _leaderOfTerm.Count;
 
     /// <summary>Appends entries at the current leader, if there is one; returns how many.</summary>
     public int Publish(int count)
@@ -150,7 +163,7 @@ internal sealed class VoterCluster
     public void RunUntil(Func<bool> done, int maxSteps, string what)
     {
         for (int i = 0; i < maxSteps && !done(); i++) Step();
-        if (!done()) Assert.Fail($"seed {_seed}: {what} not reached within {maxSteps} simulated ms\n{string.Join("\n", Trace)}");
+        if (!done()) Fail($"{what} not reached within {maxSteps} simulated ms");
     }
 
     private readonly Dictionary<string, (RaftRole, ulong)> _seenRole = new();
@@ -181,7 +194,12 @@ internal sealed class VoterCluster
             foreach (var (t, c) in _commitInTerm) if (t < term) before = Math.Max(before, c);
             if (Logs[id].LastIndex < before)
                 Fail($"{id} leads term {term} but its log ends at {Logs[id].LastIndex}, below {before}, committed in an earlier term");
+            if (_leaderChecked.Add((id, term)))
+                for (ulong i = Math.Max(1, Logs[id].FirstIndex); i <= before; i++)
+                    if (Logs[id].TryGet(i, out var held) && _committed.TryGetValue(i, out var c) && (held.Epoch != c.Epoch || Describe(held) != c.Entry))
+                        Fail($"{id} leads term {term} but holds another entry at {i} (epoch {held.Epoch}) than the one committed in epoch {c.Epoch}");
         }
+        CheckLogs();
         foreach (var id in Voters)
         {
             if (!Network.IsUp(id) || Voter(id).Leader is not { Deposed: false } leader) continue;
@@ -202,6 +220,7 @@ internal sealed class VoterCluster
             var voter = Voter(id);
             var log = Logs[id];
             ulong known = voter.Leader?.CommitIndex ?? voter.Member!.CommitIndex;
+            CheckCommitMonotonic(id, (object?)voter.Leader ?? voter.Member!, known);
             if (known > _highestCommit) Fail($"{id} takes {known} as committed; no leader committed beyond {_highestCommit}");
             ulong verified = Math.Min(_verified.GetValueOrDefault(id), log.LastIndex);
             ulong top = Math.Min(log.LastIndex, known);
@@ -217,10 +236,62 @@ internal sealed class VoterCluster
             }
             _verified[id] = Math.Max(verified, top);
         }
+        foreach (var dc in Topology.Datacenters)
+            foreach (var p in dc.Relays)
+                if (Network.IsUp(p)) CheckCommitMonotonic(p, Network.Engine(p), ((RelayEngine)Network.Engine(p)).CommitIndex);
         CheckLearners();
     }
 
     private readonly Dictionary<string, ulong> _verified = new();
+    private readonly HashSet<(string, ulong)> _leaderChecked = new();
+    private readonly Dictionary<string, (object Engine, ulong Commit)> _commitOf = new();
+    private readonly Dictionary<string, ulong> _matchChecked = new();
+    /// <summary>Every (index, epoch) any voter's log held: the entry, and the epoch of the entry before it in that log.</summary>
+    private readonly Dictionary<(ulong Index, ulong Epoch), (string Entry, ulong PreviousEpoch)> _written = new();
+    /// <summary>The last index each (voter, term) held while it led that term.</summary>
+    private readonly Dictionary<(string, ulong), ulong> _leaderLast = new();
+
+    /// <summary>A node's commit index never goes back while the same engine (one role of one run of the node) holds it.</summary>
+    private void CheckCommitMonotonic(string id, object engine, ulong commit)
+    {
+        if (_commitOf.TryGetValue(id, out var seen) && ReferenceEquals(seen.Engine, engine) && commit < seen.Commit)
+            Fail($"{id}'s commit index went back from {seen.Commit} to {commit}");
+        _commitOf[id] = (engine, commit);
+    }
+
+    /// <summary>
+    /// Log matching, checked on every entry once when written: an (index, epoch) is the same entry in every log, after the
+    /// same epoch at index - 1; by induction two logs that share an (index, epoch) are equal up to there. And a leader's
+    /// log only grows while it leads its term: nothing it held is cut or rewritten.
+    /// </summary>
+    private void CheckLogs()
+    {
+        foreach (var id in Voters)
+        {
+            if (!Network.IsUp(id)) continue;
+            var log = Logs[id];
+            ulong rewritten = _watched[id].TakeRewrittenFrom();
+            if (Voter(id) is { Leader: { Deposed: false } } leader)
+            {
+                var key = (id, leader.Election.Term);
+                if (_leaderLast.TryGetValue(key, out ulong last) && (log.LastIndex < last || rewritten <= last))
+                    Fail($"{id} cut its log below {last} while leading term {key.Item2} (now ends at {log.LastIndex})");
+                _leaderLast[key] = log.LastIndex;
+            }
+            ulong from = Math.Min(_matchChecked.GetValueOrDefault(id), Math.Min(log.LastIndex, rewritten == ulong.MaxValue ? ulong.MaxValue : rewritten - 1)) + 1;
+            for (ulong i = Math.Max(from, log.FirstIndex); i <= log.LastIndex; i++)
+            {
+                if (!log.TryGet(i, out var e)) continue;
+                ulong previous = i > log.FirstIndex && log.TryGet(i - 1, out var p) ? p.Epoch : 0;
+                string entry = Describe(e);
+                if (!_written.TryGetValue((i, e.Epoch), out var other)) _written[(i, e.Epoch)] = (entry, previous);
+                else if (other.Entry != entry || other.PreviousEpoch != previous)
+                    Fail($"log matching: {id}'s entry {i} of epoch {e.Epoch} " +
+                        (other.Entry != entry ? "differs from another log's" : $"follows epoch {previous} at {i - 1}, another log's follows epoch {other.PreviousEpoch}"));
+            }
+            _matchChecked[id] = log.LastIndex;
+        }
+    }
 
     private ulong? SeqOf(in GeoRelay.Storage.LogEntry e)
     {
@@ -314,6 +385,13 @@ internal sealed class VoterCluster
         }
     }
 
+    /// <summary>
+    /// The learner's last entry is <paramref name="log"/>'s entry there (or it holds none): a learner at the leader's last
+    /// index may still hold a deposed leader's entries there, until a node compares its last entry and tells it Truncated.
+    /// </summary>
+    public bool HoldsLastOf(SimLearner learner, MemoryLog log) =>
+        learner.Stream.Count == 0 || (log.TryGet(learner.Stream[^1].Index, out var e) && e.Epoch == learner.Stream[^1].Epoch);
+
     private static string Describe(in GeoRelay.Storage.LogEntry e) => Encoding.UTF8.GetString(e.Key.Span) + "|" + Encoding.UTF8.GetString(e.Payload.Span);
 
     /// <summary>Application entries every live log holds up to <paramref name="index"/>, in order, each once.</summary>
@@ -325,6 +403,10 @@ internal sealed class VoterCluster
         return list;
     }
 
-    private void Fail(string what) =>
-        Assert.Fail($"seed {_seed}, {Network.Clock.NowMicros / 1000} ms: {what}\n{string.Join("\n", Trace)}");
+    [DoesNotReturn]
+    private void Fail(string what) => throw Violation(what);
+
+    /// <summary>The exception for a broken invariant now, with the trace so far.</summary>
+    public InvariantViolationException Violation(string what) =>
+        new(_seed, Network.Clock.NowMicros / 1000, what, VoterChaos.ReplayCommand(_seed, Topology.Defaults.Delivery), Trace);
 }
