@@ -337,9 +337,17 @@ public sealed class VoterEngine : IEngine, IDisposable
         }
     }
 
+    /// <summary>
+    /// The term this voter last led and the commit index it reached there (null if it never led since it started): kept
+    /// when the leader's engine is dropped, so a leader that commits and steps down at once is still seen to have committed.
+    /// </summary>
+    public (ulong Term, ulong Commit)? LastLed { get; private set; }
+
     /// <summary>After every call: send what the election and the role want sent, log what the election did, and follow its verdict.</summary>
     private void After(long now)
     {
+        if (_leader is { } led)
+            LastLed = (led.Epoch, LastLed is { } last && last.Term == led.Epoch ? Math.Max(last.Commit, led.CommitIndex) : led.CommitIndex);
         if (_member is { } member)
         {
             if (member.HighestEpoch > Election.Term) Election.ObserveTerm(member.HighestEpoch, now);

@@ -400,7 +400,7 @@ public static class DemoCommand
                 foreach (var e in _events) output.WriteLine("Summary event " + e);
             string share = remoteDirect > 0 ? string.Create(CultureInfo.InvariantCulture, $" ({(double)remoteSent / remoteDirect:P1})") : "";
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Summary: published {_published:N0}, commit index {_commit:N0}; every datacenter and learner has every entry: {(ok ? "yes" : "no")}. Across region boundaries the leader sent {Units.Bytes(remoteSent)}; direct fan-out would have sent about {Units.Bytes(remoteDirect)}{share}."));
+                $"Summary: published {_published:N0}, committed {_commit:N0}; every datacenter and learner has every entry: {(ok ? "yes" : "no")}. Across region boundaries the leader sent {Units.Bytes(remoteSent)}; direct fan-out would have sent about {Units.Bytes(remoteDirect)}{share}."));
         }
 
         private static long Lag(ulong ahead, ulong behind) => ahead > behind ? (long)(ahead - behind) : 0;

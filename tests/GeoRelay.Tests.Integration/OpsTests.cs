@@ -51,6 +51,29 @@ public sealed class OpsTests
     }
 
     [Test]
+    public async Task TheDemoWithElectionsKillsTheLeaderElectsAnotherAndTheLeaderLeadsAgainWhenBack()
+    {
+        using var cluster = new ClusterFixture("three-regions.yaml", elections: true);
+        var demo = cluster.Run("demo", $"demo --config \"{cluster.ConfigPath}\" --duration 12s --rate 2000 --learners 2");
+        Assert.That(await demo.WaitForExitAsync(Patience), Is.EqualTo(0), demo.Output);
+        var output = demo.Output;
+        string preferred = cluster.Topology.PreferredLeaderId;
+        Assert.That(output, Does.Match($@"Summary event t=\S+ killed the leader {preferred} \(term \d+\)"), "the preferred leader led, and was killed");
+        var elected = Regex.Match(output, @"Summary event t=\S+ (\S+) leads term (\d+), ([\d.]+) s after the leader died; writes go to it");
+        Assert.That(elected.Success, Is.True, output);
+        Assert.That(elected.Groups[1].Value, Is.Not.EqualTo(preferred).And.Not.Contain("-p"), "a member took over");
+        Assert.That(output, Does.Match($@"Summary event t=\S+ restarted {preferred} on its data"));
+        Assert.That(output, Does.Match($@"Summary event t=\S+ {preferred} leads term \d+; writes go to it"), "leadership came back to the preferred leader");
+        Assert.That(output, Does.Contain("every datacenter and learner has every entry: yes"), output);
+        foreach (var dc in cluster.Topology.Datacenters)
+        {
+            var m = Regex.Match(output, $@"Summary dc={dc.Name} route=\S+ acked=(\d+) learners=2 learners_received=(\d+) ");
+            Assert.That(m.Success, Is.True, $"no summary for {dc.Name}:\n{output}");
+            Assert.That(m.Groups[2].Value, Is.EqualTo(m.Groups[1].Value), $"{dc.Name}: every learner reached the last entry, once and in order");
+        }
+    }
+
+    [Test]
     public async Task DemoRunsToCompletionFailsOverAndReportsDeliveriesInEveryDatacenter()
     {
         using var cluster = new ClusterFixture("three-regions.yaml");

@@ -202,15 +202,16 @@ public sealed class VoterCluster
         CheckLogs();
         foreach (var id in Voters)
         {
-            if (!Network.IsUp(id) || Voter(id).Leader is not { Deposed: false } leader) continue;
-            ulong commit = leader.CommitIndex;
+            // What it committed while it led, even if it stepped down within this step (a transfer can take one step).
+            if (!Network.IsUp(id) || Voter(id).LastLed is not { } led) continue;
+            var (epoch, commit) = led;
             for (ulong i = _highestCommit + 1; i <= commit; i++)
             {
                 if (!Logs[id].TryGet(i, out var e)) Fail($"{id} committed {i}, which its log lacks");
                 _committed[i] = (e.Epoch, Describe(e));
             }
             _highestCommit = Math.Max(_highestCommit, commit);
-            _commitInTerm[leader.Epoch] = Math.Max(_commitInTerm.GetValueOrDefault(leader.Epoch), commit);
+            _commitInTerm[epoch] = Math.Max(_commitInTerm.GetValueOrDefault(epoch), commit);
         }
         // State machine safety: what a node knows to be committed (its own commit index, which is what it may hand
         // to learners) is the committed entry everywhere. Above it a log may still hold a deposed leader's suffix.
