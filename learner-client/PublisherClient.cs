@@ -71,6 +71,7 @@ public sealed class PublisherClient : IAsyncDisposable
     private string? _closedBecause;
     private Exception? _closedCause;
     private bool _disposed;
+    private long _heardAtMs; // when the connection last gave a frame, or publishes started waiting on it (TickCount64)
 
     // Room in the send queue beyond the window, for heartbeats: the window bounds everything else queued.
     private const int HeartbeatRoom = 64 << 10;
@@ -393,6 +394,7 @@ public sealed class PublisherClient : IAsyncDisposable
             PublishFrame.SetFirstSeq(frame.Writer.WrittenSpanMutable[FrameHeader.Size..], _nextSeq);
             _nextSeq += (ulong)pending.Entries;
         }
+        if (_sent.Count == 0) _heardAtMs = Environment.TickCount64; // the wait for an answer starts now
         _sent.Add(pending.Request, pending);
         _inFlightBytes += pending.Bytes;
         _inFlightEntries += pending.Entries;
@@ -525,6 +527,7 @@ public sealed class PublisherClient : IAsyncDisposable
             if (_closedBecause is not null) return false;
             _connection = connection;
             _endpoint = endpoint;
+            _heardAtMs = Environment.TickCount64;
             _resend.AddRange(_sent.Values);
             _resend.Sort(static (a, b) => a.SendOrder.CompareTo(b.SendOrder));
             foreach (var pending in _resend)
@@ -543,7 +546,11 @@ public sealed class PublisherClient : IAsyncDisposable
         while (true)
         {
             var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, _stop.Token);
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            var watchdog = WatchForAnswersAsync(connection, watching.Token);
             var (reason, refusedBy, hint) = await ReadUntilClosedAsync(connection).ConfigureAwait(false);
+            await watching.CancelAsync().ConfigureAwait(false);
+            await watchdog.ConfigureAwait(false);
             // Publishes from here on wait for the next connection instead of going to this dead one.
             lock (_gate) _connection = null;
             connection.Abort(CodecError.None, "closed");
@@ -567,6 +574,26 @@ public sealed class PublisherClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Drops the connection when publishes wait on it and nothing has arrived for <see cref="PublisherClientOptions.AnswerTimeout"/>.</summary>
+    private async Task WatchForAnswersAsync(FramedConnection connection, CancellationToken ct)
+    {
+        var timeout = _options.AnswerTimeout;
+        if (timeout <= TimeSpan.Zero) return;
+        using var timer = new PeriodicTimer(timeout / 4);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                bool silent;
+                lock (_gate) silent = _sent.Count > 0 && Environment.TickCount64 - _heardAtMs > (long)timeout.TotalMilliseconds;
+                if (!silent) continue;
+                connection.Abort(CodecError.Timeout, $"no answer for {timeout.TotalSeconds:0.#} s while publishes wait");
+                return;
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
     /// <summary>
     /// Reads until the connection closes. Returns why, what ends the client instead of a reconnect (a refused token as
     /// <see cref="ClientRefusedException"/>; a refused request as <see cref="CodecException"/>), and the leader a
@@ -581,6 +608,7 @@ public sealed class PublisherClient : IAsyncDisposable
         {
             await connection.ReadLoopAsync(null, frame =>
             {
+                Volatile.Write(ref _heardAtMs, Environment.TickCount64);
                 switch (frame.Type)
                 {
                     case FrameType.PublishAck:

@@ -50,6 +50,14 @@ public sealed record PublisherClientOptions : GeoRelayClientOptions
     /// </summary>
     public TimeSpan ReconnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A connection on which publishes wait and nothing at all has arrived for this long is taken for dead and dropped,
+    /// and the client reconnects (as after any close): a leader cut off by a silent partition can neither answer nor
+    /// say NotLeader, and TCP does not notice while it retransmits. Zero: never. Default 5 s (a leader steps down
+    /// within an election timeout when it cannot commit, and says so).
+    /// </summary>
+    public TimeSpan AnswerTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The defaults: an instance to start from with <c>with { Endpoints = ... }</c>.</summary>
     public static PublisherClientOptions Default { get; } = new();
 
@@ -63,6 +71,8 @@ public sealed record PublisherClientOptions : GeoRelayClientOptions
             throw new ArgumentException("must be at least 1", nameof(MaxInFlightEntries));
         if (MaxFrameBytes < 1024)
             throw new ArgumentException("must be at least 1024", nameof(MaxFrameBytes));
+        if (AnswerTimeout < TimeSpan.Zero)
+            throw new ArgumentException("must not be negative (zero: never)", nameof(AnswerTimeout));
         if (ReconnectTimeout < TimeSpan.Zero)
             throw new ArgumentException("must not be negative (zero: no reconnect)", nameof(ReconnectTimeout));
     }

@@ -107,6 +107,40 @@ public sealed class PublisherReconnectTests
     }
 
     [Test, CancelAfter(60_000)]
+    public async Task A_leader_gone_silent_with_publishes_waiting_is_dropped_after_the_answer_timeout_and_they_go_to_the_next(CancellationToken ct)
+    {
+        // A silent partition: the connection stays open and nothing comes back (no close, no NotLeader).
+        await using var first = new ScriptedLeader { AutoAck = false };
+        await using var second = new ScriptedLeader { AutoAck = false };
+        var log = new LineCollector();
+        await using var publisher = await PublisherClient.ConnectAsync(Options(first.Endpoint, second.Endpoint) with { AnswerTimeout = TimeSpan.FromMilliseconds(400) },
+            log.Factory.CreateLogger("publisher"), ct);
+        var pending = publisher.PublishAsync(Key, Payload(1)).AsTask();
+        await Poll.UntilAsync(() => first.ReceivedCount == 1, "the publish at the first leader", Patience);
+        first.RefuseHandshakeWith = CodecError.NotLeader; // unreachable from here on, as a partitioned node is
+
+        await Poll.UntilAsync(() => second.ReceivedCount == 1, "the publish sent again to the next endpoint after the silence", Patience);
+        second.Ack();
+        Assert.That((await pending.WaitAsync(Patience, ct)).FirstIndex, Is.EqualTo(1UL));
+        Assert.That(second.Received[0].Producer, Is.EqualTo(first.Received[0].Producer), "the same sequence: no second copy");
+        Assert.That(log.Text, Does.Contain("no answer for 0.4 s while publishes wait"));
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task An_idle_connection_is_not_taken_for_dead(CancellationToken ct)
+    {
+        await using var leader = new ScriptedLeader();
+        await using var publisher = await PublisherClient.ConnectAsync(Options(leader.Endpoint) with { AnswerTimeout = TimeSpan.FromMilliseconds(200) }, ct);
+        Assert.That((await publisher.PublishAsync(Key, Payload(1)).AsTask().WaitAsync(Patience, ct)).FirstIndex, Is.EqualTo(1UL));
+        // Quiet for several timeouts with nothing waiting: the same connection takes the next publish.
+        using var quiet = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+        for (int i = 0; i < 8; i++) await quiet.WaitForNextTickAsync(ct);
+        Assert.That((await publisher.PublishAsync(Key, Payload(2)).AsTask().WaitAsync(Patience, ct)).FirstIndex, Is.EqualTo(2UL));
+        Assert.That(publisher.Reconnecting, Is.False);
+        Assert.That(leader.Accepted, Is.EqualTo(1), "one connection all along");
+    }
+
+    [Test, CancelAfter(60_000)]
     public async Task Without_exactly_once_a_request_sent_and_not_acknowledged_fails_and_later_publishes_go_to_the_new_leader(CancellationToken ct)
     {
         var first = new ScriptedLeader { AutoAck = false };
