@@ -30,8 +30,13 @@ public static class PublishCommand
         var wait = new Option<string>("--wait") { Description = "accepted (durable on the leader) or committed (durable on a quorum)", DefaultValueFactory = _ => "accepted" };
         wait.AcceptOnlyFromAmong("accepted", "committed");
         var key = new Option<string?>("--key") { Description = "Key of every entry (UTF-8); default none" };
+        var exactlyOnce = new Option<bool>("--exactly-once")
+        {
+            Description = "Number the requests under a producer id so a request sent again is never appended twice (one internal log entry per request); --exactly-once false to leave it out",
+            DefaultValueFactory = _ => true,
+        };
         var command = new Command("publish", "Publish stdin, one entry per line; exit codes: 1 no endpoint answered or a publish failed, "
-            + ClientExitCodes.RefusalsHelp) { leader, wait, key, reconnectTimeout };
+            + ClientExitCodes.RefusalsHelp) { leader, wait, key, reconnectTimeout, exactlyOnce };
         var security = new ClientSecurityOptions();
         security.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -45,6 +50,7 @@ public static class PublishCommand
                     AuthToken = security.Token(parse),
                     TlsCaFile = parse.GetValue(security.Ca),
                     ReconnectTimeout = parse.GetValue(reconnectTimeout),
+                    ExactlyOnce = parse.GetValue(exactlyOnce),
                 };
                 options.Validate();
             }

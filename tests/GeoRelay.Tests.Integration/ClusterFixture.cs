@@ -101,26 +101,28 @@ public sealed class ClusterFixture : IDisposable
     }
 
     /// <summary>
-    /// Digest of a stopped node's application entries (index, epoch, key, payload) and the index of the last one.
-    /// Internal entries are left out: with elections a clean stop of the leader hands leadership over, and the new
-    /// leader's no-op reaches only the nodes still running.
+    /// A stopped node's log: a digest of its application entries (index, epoch, key, payload), its last index, and how
+    /// many application entries it holds. Internal entries (exactly-once producer markers, no-ops) are left out of the
+    /// digest and the count: with elections a clean stop of the leader hands leadership over, and the new leader's
+    /// no-op reaches only the nodes still running.
     /// </summary>
-    public (string Digest, ulong Last) LogOf(string node)
+    public (string Digest, ulong Last, ulong Count) LogOf(string node)
     {
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         Span<byte> head = stackalloc byte[16];
-        ulong last = 0;
+        ulong last = 0, count = 0;
         foreach (var e in EntriesOf(node))
         {
+            last = e.Index;
             if (GeoRelay.Codec.Frames.InternalEntries.IsInternal(e.Key.Span)) continue;
+            count++;
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(head, e.Index);
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(head[8..], e.Epoch);
             sha.AppendData(head);
             sha.AppendData(e.Key.Span);
             sha.AppendData(e.Payload.Span);
-            last = e.Index;
         }
-        return (Convert.ToHexString(sha.GetHashAndReset()), last);
+        return (Convert.ToHexString(sha.GetHashAndReset()), last, count);
     }
 
     /// <summary>Every entry of a stopped node's log, in order.</summary>

@@ -51,7 +51,7 @@ public sealed class DataPathTests
             if (name != cluster.Topology.LeaderId) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
 
         var expected = cluster.LogOf(cluster.Topology.LeaderId);
-        Assert.That(expected.Last, Is.EqualTo((ulong)count));
+        Assert.That(expected.Count, Is.EqualTo((ulong)count));
         foreach (var member in cluster.Topology.AllMembers)
             Assert.That(cluster.LogOf(member.Id), Is.EqualTo(expected), $"member {member.Id} log differs from the leader's");
 
@@ -91,7 +91,7 @@ public sealed class DataPathTests
         foreach (var (name, process) in cluster.Processes)
             if (name != cluster.Topology.LeaderId) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
         var expected = cluster.LogOf(cluster.Topology.LeaderId);
-        Assert.That(expected.Last, Is.EqualTo(50_000UL));
+        Assert.That(expected.Count, Is.EqualTo(50_000UL));
         Assert.That(cluster.LogOf("eu-m1"), Is.EqualTo(expected), "the restarted member's log differs from the leader's");
         Assert.That(restarted.Output, Does.Contain("Recovered log"), "the member recovered its log from disk rather than starting over");
     }

@@ -98,7 +98,7 @@ public sealed class RelayChaosTests
         foreach (var (name, process) in cluster.Processes)
             if (name != topology.LeaderId) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
         var expected = cluster.LogOf(topology.LeaderId);
-        Assert.That(expected.Last, Is.EqualTo((ulong)count));
+        Assert.That(expected.Count, Is.EqualTo((ulong)count));
         foreach (var member in topology.AllMembers)
             Assert.That(cluster.LogOf(member.Id), Is.EqualTo(expected), $"member {member.Id} differs from the leader");
         Assert.That(kills.Count(k => k.Relays.Length > 1), Is.EqualTo(1), "every relay of one region was killed once");

@@ -61,7 +61,7 @@ public sealed class DiskFullTests
             foreach (var node in new[] { cluster.Topology.LeaderId, "m1", "m2", "m3" })
                 Assert.That(await cluster.Processes[node].TerminateAsync(Patience), Is.EqualTo(0), cluster.Processes[node].Output);
             var leader = cluster.LogOf(cluster.Topology.LeaderId);
-            Assert.That(leader.Last, Is.EqualTo(Entries + 100));
+            Assert.That(leader.Count, Is.EqualTo(Entries + 100));
             foreach (var member in new[] { "m1", "m2", "m3" })
                 Assert.That(cluster.LogOf(member), Is.EqualTo(leader), $"{member}'s log matches the leader's");
             var entries = cluster.EntriesOf("m3");

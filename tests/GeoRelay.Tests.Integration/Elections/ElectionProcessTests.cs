@@ -86,7 +86,7 @@ public sealed class ElectionProcessTests
     public async Task APublisherFeedingThroughEveryVoterSurvivesTheLeadersKillAndEveryLineIsInTheLogOnce()
     {
         const int Lines = 4096;
-        using var cluster = new ClusterFixture("elections.yaml");
+        using var cluster = new ClusterFixture("elections.yaml", elections: true);
         await cluster.StartAllAsync();
         string preferred = cluster.Topology.PreferredLeaderId;
         var voters = cluster.Topology.Voters.ToList();
