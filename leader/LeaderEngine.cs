@@ -325,7 +325,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 break;
             case FrameType.Error:
                 var error = ErrorFrame.Read(payload);
-                if (error.Code == CodecError.StaleEpoch) Depose(channel.Peer.NodeId, 0);
+                if (error.Code == CodecError.StaleEpoch) Depose(channel.Peer.NodeId, null);
                 Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported " + error.Code));
                 break;
             default:
@@ -497,9 +497,11 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     /// A higher epoch exists: this node no longer leads, so nothing it holds may be acknowledged as accepted.
     /// Publishers waiting for an answer are told, and those that publish again are refused.
     /// </summary>
-    private void Depose(string by, ulong epoch)
+    /// <param name="epoch">The peer's epoch, when its handshake said; null when it only refused ours as stale.</param>
+    private void Depose(string by, ulong? epoch)
     {
-        LeaderLog.Deposed(_logger, by, epoch, Epoch);
+        if (epoch is { } known) LeaderLog.Deposed(_logger, by, known, Epoch);
+        else LeaderLog.RefusedAsStale(_logger, by, Epoch);
         StopLeading();
     }
 

@@ -23,6 +23,9 @@ internal static partial class LeaderLog
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Peer {Peer} has epoch {Epoch}, above ours ({Ours}): this leader is deposed")]
     public static partial void Deposed(ILogger logger, string peer, ulong epoch, ulong ours);
 
+    [LoggerMessage(EventId = 209, Level = LogLevel.Warning, Message = "Peer {Peer} refused our epoch {Ours} as stale (it has seen a later one): this leader is deposed")]
+    public static partial void RefusedAsStale(ILogger logger, string peer, ulong ours);
+
     [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Epoch {Epoch} begins with a no-op at index {Index}: entries of earlier epochs commit with it")]
     public static partial void EpochStarted(ILogger logger, ulong epoch, ulong index);
 

@@ -56,7 +56,7 @@ public sealed class HostileClientTests
     {
         var lines = new StringBuilder();
         for (int i = from; i < from + count; i++) lines.Append("entry ").Append(i).Append('\n');
-        var p = cluster.Run("publish", $"publish --leader {cluster.Topology.Leader.Publish} --wait committed --key {key} " +
+        var p = cluster.Run("publish", $"publish --leader {cluster.Topology.Leader.Publish} --wait committed --exactly-once false --key {key} " +
             $"--ca \"{cluster.Topology.Tls!.CaFile}\" --token-file \"{tokenFile}\"", lines.ToString());
         Assert.That(await p.WaitForExitAsync(Patience), Is.EqualTo(0), p.Output + "\nleader:\n" + cluster.Processes[cluster.Topology.LeaderId].Output);
     }

@@ -96,8 +96,11 @@ internal sealed class RawLearner : IAsyncDisposable
                 Changed(() => Welcomed = true);
                 break;
             case FrameType.Deliver:
-                _ = DeliverFrame.Read(frame.Payload, out ulong first, out ulong count, out _);
-                if (count > 0) Changed(() => LastIndex = Math.Max(LastIndex, first + count - 1));
+                // Indexes may skip (internal entries go to no learner): the last record names the last index.
+                var records = DeliverFrame.Read(frame.Payload, out _, out ulong count, out _);
+                ulong last = 0;
+                while (records.TryNext(out var e)) last = e.Index;
+                if (count > 0) Changed(() => LastIndex = Math.Max(LastIndex, last));
                 break;
             case FrameType.Error:
                 var error = ErrorFrame.Read(frame.Payload);

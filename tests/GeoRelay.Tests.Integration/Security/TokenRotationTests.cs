@@ -37,7 +37,7 @@ public sealed class TokenRotationTests
 
     private static async Task PublishAsync(ClusterFixture cluster, int count)
     {
-        var p = cluster.Run("publish", $"publish --leader {cluster.Topology.Leader.Publish} --wait committed", string.Concat(Enumerable.Repeat("entry\n", count)));
+        var p = cluster.Run("publish", $"publish --leader {cluster.Topology.Leader.Publish} --wait committed --exactly-once false", string.Concat(Enumerable.Repeat("entry\n", count)));
         Assert.That(await p.WaitForExitAsync(Patience), Is.EqualTo(0), p.Output);
     }
 
