@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text;
+using GeoRelay.Bench.Harness;
+
+namespace GeoRelay.Bench.Failover;
+
+/// <summary>bench/results/failover.md: every round of both systems, the targets, and what the processes logged.</summary>
+public static class FailoverReport
+{
+    public static string Table(FailoverSettings settings, List<RoundResult> results)
+    {
+        var t = new StringBuilder();
+        t.Append("| round | system | unavailable (ms) | ");
+        foreach (var region in settings.Regions) t.Append(CultureInfo.InvariantCulture, $"longest stall {region} (ms) | ");
+        t.AppendLine("acked / published | acked lost | stored twice | redelivered | retries (unknown outcome) |");
+        t.Append("| ---: | --- | ---: | ");
+        foreach (var _ in settings.Regions) t.Append("---: | ");
+        t.AppendLine("---: | ---: | ---: | ---: | ---: |");
+        foreach (var r in results)
+        {
+            t.Append(CultureInfo.InvariantCulture, $"| {r.Round} | {r.System} | {Ms(r.UnavailableMs)} | ");
+            for (int i = 0; i < settings.Regions.Length; i++) t.Append(CultureInfo.InvariantCulture, $"{r.StallMs[i]:F0} (from {r.StallStartMs[i]:+0;-0}) | ");
+            t.AppendLine(CultureInfo.InvariantCulture, $"{r.Acked:N0} / {r.Published:N0} | {r.Lost} | {r.DoubleAppended} | {r.Redelivered} | {r.Retries} ({r.UnknownOutcomeRetries}) |");
+        }
+        return t.ToString();
+    }
+
+    private static string Ms(double ms) => double.IsNaN(ms) ? "none" : ms.ToString("F0", CultureInfo.InvariantCulture);
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
+        if (sorted.Length == 0) return double.NaN;
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    public static string Write(FailoverSettings settings, List<RoundResult> results, TimeSpan took, string arguments)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var md = new StringBuilder();
+        md.AppendLine("# Failover: SIGKILL of the leader, GeoRelay (elections) vs NATS JetStream (R3)");
+        md.AppendLine();
+        md.AppendLine(inv, $"`bench/run failover{(arguments.Length > 0 ? " " + arguments : "")}` (issue #18); {settings.Rounds} rounds, took {took.TotalMinutes:F1} min. Each round runs both systems from scratch, one after the other, alternating which goes first.");
+        md.AppendLine();
+        md.AppendLine("## Setup");
+        md.AppendLine();
+        md.AppendLine($"- Regions {string.Join(", ", settings.Regions)}; WAN emulator links (one-way delay, no jitter, no bandwidth limit): " +
+            string.Join(", ", settings.Links.Select(l => $"{l.A}–{l.B} {l.DelayMs:0} ms (RTT {2 * l.DelayMs:0} ms)")) + ". One voter / server per region; every connection between regions goes through a link.");
+        md.AppendLine(inv, $"- Publisher in {settings.Regions[0]} (the leader's region): {settings.Rate:N0} publishes/s, one entry (256 B) each, waiting for *committed* (a quorum, so a WAN round trip); {settings.WarmupSeconds:0.#} s of publishing, then SIGKILL of the process that leads, then {settings.AfterKillSeconds:0.#} s more; publishes that fail or time out are retried until acknowledged. One subscriber per region, connected to its region's server first and to the others (through the links) when that one is gone.");
+        foreach (var system in settings.Systems)
+            md.AppendLine(inv, $"- **{system}**: {(system == "georelay" ? GeoRelayDescription(settings) : JetStreamDescription())}");
+        md.AppendLine("- **unavailable**: from the SIGKILL to the first acknowledgement of a publish attempt sent after it (so sent to, and committed by, the new leader). " +
+            "**longest stall**: the longest gap between consecutive deliveries to the region's subscriber from 1 s before the kill to the end of publishing, and where it began relative to the kill. " +
+            "**acked lost**: acknowledged entries some region's subscriber never got (checked up to 20 s after publishing ended). " +
+            "**stored twice**: application sequence numbers delivered at two different log indexes / stream sequences (a double append). " +
+            "**redelivered**: the same index / stream sequence delivered again (the subscriber's duplicate, not the log's). " +
+            "**retries**: publish attempts that failed and were sent again; *unknown outcome* ones had reached the connection, so the entry may have been appended already.");
+        md.AppendLine();
+        md.AppendLine("### The floor (physics)");
+        md.AppendLine();
+        double t = settings.ElectionTimeoutSeconds * 1000;
+        var survivors = settings.Regions.Skip(1).ToArray();
+        double survivorRtt = 2 * settings.DelayMs(survivors[0], survivors[1]);
+        double toNearest = 2 * survivors.Min(s => settings.DelayMs(settings.Regions[0], s));
+        md.AppendLine(inv, $"GeoRelay: a follower calls an election after hearing no leader for its election timeout, drawn in [T, 2T) with T = {t:0} ms, counted from the last heartbeat (every 100 ms) it heard; " +
+            $"with two survivors the first to time out does so after min(U1, U2), {t:0}–{2 * t:0} ms, {4 * t / 3:0} ms expected. It then needs a pre-vote round trip and a vote round trip to the other survivor " +
+            $"({survivors[0]}–{survivors[1]} RTT {survivorRtt:0} ms each), the publisher's reconnect (a handshake across the WAN: {toNearest:0}–{2 * settings.DelayMs(settings.Regions[0], survivors[1]):0} ms RTT from {settings.Regions[0]}, after being refused by the followers that do not lead yet), " +
+            $"and one committed publish (publisher → new leader → the other survivor and back). Floor ≈ {t:0} + 2×{survivorRtt:0} + ~{toNearest:0} + ~{toNearest + survivorRtt:0} ≈ {t + 2 * survivorRtt + 2 * toNearest + survivorRtt:0} ms with the luckiest timeout; " +
+            $"≈ {4 * t / 3 + 2 * survivorRtt + 2 * toNearest + survivorRtt:0} ms expected. So the 2 s target leaves little room over a randomized 1 s timeout on these delays: a round where both followers draw late timeouts misses it by the physics of the configuration, not by slowness.");
+        md.AppendLine();
+        md.AppendLine("JetStream's Raft (nats-server 2.9) uses its own election timeouts (not configurable in the server's configuration file), so its figure is what a default JetStream cluster does.");
+        md.AppendLine();
+        md.AppendLine("## Every round");
+        md.AppendLine();
+        md.Append(Table(settings, results));
+        md.AppendLine();
+        md.AppendLine("## Targets");
+        md.AppendLine();
+        var geo = results.Where(r => r.System == "georelay").ToList();
+        var js = results.Where(r => r.System == "jetstream").ToList();
+        if (geo.Count > 0)
+        {
+            int within = geo.Count(r => r.UnavailableMs <= FailoverSettings.TargetUnavailableMs);
+            md.AppendLine(inv, $"- unavailability ≤ {FailoverSettings.TargetUnavailableMs:0} ms (election-timeout {settings.ElectionTimeoutSeconds:0.###} s): GeoRelay {within} of {geo.Count} rounds (median {Ms(Median(geo.Select(r => r.UnavailableMs)))} ms, worst {Ms(geo.Max(r => double.IsNaN(r.UnavailableMs) ? double.PositiveInfinity : r.UnavailableMs))} ms) — **{(within == geo.Count ? "met" : "missed")}**");
+            if (js.Count > 0)
+            {
+                int better = geo.Count(g => js.FirstOrDefault(j => j.Round == g.Round) is { } j && (g.UnavailableMs <= j.UnavailableMs || double.IsNaN(j.UnavailableMs)));
+                md.AppendLine(inv, $"- no worse than JetStream's: GeoRelay was at most JetStream's in {better} of {geo.Count} rounds (JetStream median {Ms(Median(js.Select(r => r.UnavailableMs)))} ms) — **{(better == geo.Count ? "met" : "missed")}**");
+            }
+            md.AppendLine(inv, $"- 0 acknowledged entries lost: GeoRelay {geo.Sum(r => r.Lost)} in all rounds{(js.Count > 0 ? $", JetStream {js.Sum(r => r.Lost)}" : "")} — **{(geo.All(r => r.Lost == 0) ? "met" : "missed")}**");
+            md.AppendLine($"- 0 duplicates: GeoRelay stored {geo.Sum(r => r.DoubleAppended)} entries twice and redelivered {geo.Sum(r => r.Redelivered)}{(js.Count > 0 ? $"; JetStream stored {js.Sum(r => r.DoubleAppended)} twice and redelivered {js.Sum(r => r.Redelivered)}" : "")} — **{(geo.All(r => r.DoubleAppended == 0 && r.Redelivered == 0) ? "met" : "missed")}**. " +
+                "GeoRelay's publisher here is the bench's own retry (a new PublisherClient after a failure, resending what was not acknowledged, with no producer id carried over): a resent request whose first attempt reached the old leader and was committed by the new one is appended twice. JetStream deduplicates the resend by its Msg-Id.");
+        }
+        md.AppendLine();
+        md.AppendLine("## Events and logs, per round");
+        md.AppendLine();
+        md.AppendLine("Bench events (times relative to the SIGKILL), then the election-related lines the surviving processes logged (their own clocks, same machine).");
+        md.AppendLine();
+        foreach (var r in results)
+        {
+            md.AppendLine(inv, $"<details><summary>round {r.Round}, {r.System}: unavailable {Ms(r.UnavailableMs)} ms</summary>");
+            md.AppendLine();
+            md.AppendLine("```");
+            foreach (var e in r.Events) md.AppendLine(e);
+            if (r.LostSample.Count > 0) md.AppendLine("lost (first 10): " + string.Join(", ", r.LostSample));
+            if (r.DoubledSample.Count > 0) md.AppendLine("stored twice (first 10): " + string.Join(", ", r.DoubledSample));
+            md.AppendLine("--- logs");
+            foreach (var line in r.Timeline.Take(60)) md.AppendLine(line);
+            md.AppendLine("```");
+            md.AppendLine();
+            md.AppendLine("</details>");
+            md.AppendLine();
+        }
+        md.AppendLine("## Machine");
+        md.AppendLine();
+        foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
+        md.AppendLine("- shared with other engineers' builds and benchmarks: figures are noisy; both systems run in the same round, alternating order.");
+        return md.ToString();
+    }
+
+    private static string GeoRelayDescription(FailoverSettings settings) => GeoRelayVoters.Describe(settings);
+    private static string JetStreamDescription() => JetStreamCluster.Describe();
+}
