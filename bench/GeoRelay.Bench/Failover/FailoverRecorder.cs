@@ -155,8 +155,14 @@ public sealed class FailoverRecorder
                 }
                 stalls[r] = longest;
                 stallStarts[r] = longestStart;
+                int missing = 0;
                 for (long s = 1; s <= lastSeq; s++)
-                    if (_ackedAt[s] != 0 && !positions.ContainsKey(s)) lostSeqs.Add(s);
+                    if (_ackedAt[s] != 0 && !positions.ContainsKey(s))
+                    {
+                        lostSeqs.Add(s);
+                        missing++;
+                    }
+                if (missing > 0) Event($"{Regions[r]}'s subscriber never got {missing} acknowledged entries");
             }
         }
         lost = lostSeqs.Count;

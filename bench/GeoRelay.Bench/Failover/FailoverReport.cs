@@ -59,14 +59,19 @@ public static class FailoverReport
         md.AppendLine("### The floor (physics)");
         md.AppendLine();
         double t = settings.ElectionTimeoutSeconds * 1000;
-        var survivors = settings.Regions.Skip(1).ToArray();
-        double survivorRtt = 2 * settings.DelayMs(survivors[0], survivors[1]);
-        double toNearest = 2 * survivors.Min(s => settings.DelayMs(settings.Regions[0], s));
-        md.AppendLine(inv, $"GeoRelay: a follower calls an election after hearing no leader for its election timeout, drawn in [T, 2T) with T = {t:0} ms, counted from the last heartbeat (every 100 ms) it heard; " +
-            $"with two survivors the first to time out does so after min(U1, U2), {t:0}–{2 * t:0} ms, {4 * t / 3:0} ms expected. It then needs a pre-vote round trip and a vote round trip to the other survivor " +
-            $"({survivors[0]}–{survivors[1]} RTT {survivorRtt:0} ms each), the publisher's reconnect (a handshake across the WAN: {toNearest:0}–{2 * settings.DelayMs(settings.Regions[0], survivors[1]):0} ms RTT from {settings.Regions[0]}, after being refused by the followers that do not lead yet), " +
-            $"and one committed publish (publisher → new leader → the other survivor and back). Floor ≈ {t:0} + 2×{survivorRtt:0} + ~{toNearest:0} + ~{toNearest + survivorRtt:0} ≈ {t + 2 * survivorRtt + 2 * toNearest + survivorRtt:0} ms with the luckiest timeout; " +
-            $"≈ {4 * t / 3 + 2 * survivorRtt + 2 * toNearest + survivorRtt:0} ms expected. So the 2 s target leaves little room over a randomized 1 s timeout on these delays: a round where both followers draw late timeouts misses it by the physics of the configuration, not by slowness.");
+        string home = settings.Regions[0];
+        var others = settings.Regions.Skip(1).ToArray();
+        double Rtt(string a, string b) => a == b ? 0 : 2 * settings.DelayMs(a, b);
+        // Each surviving voter as the new leader: its farthest other survivor (votes and commits need all three survivors),
+        // and the publisher's round trip to it.
+        var cases = settings.Regions.Select(r => (Region: r, Farthest: settings.Regions.Max(o => Rtt(r, o)), Publisher: Rtt(home, r))).ToList();
+        md.AppendLine($"GeoRelay: a follower calls an election after hearing no leader for its election timeout, drawn in [T, 2T) with T = {t:0} ms and counted from the last heartbeat it heard (every 100 ms); " +
+            $"with three survivors the first of them times out after min(U1, U2, U3): {t:0}–{2 * t:0} ms, {1.25 * t:0} ms expected. " +
+            "With four voters a majority is three, so after the kill the candidate needs the votes of both other survivors: a pre-vote and a vote round trip to the farthest of them; " +
+            "then the publisher, refused by the followers until one leads, connects to the new leader and its publish is committed once both other survivors hold it (one more round trip to the farthest). Per winner: " +
+            string.Join("; ", cases.Select(c => $"{c.Region}-m1: T + 2×{c.Farthest:0} (election) + {2 * c.Publisher:0} (connect and publish) + {c.Farthest:0} (commit) = T + {3 * c.Farthest + 2 * c.Publisher:0} ms")) +
+            $". So the floor is about T + {cases.Min(c => 3 * c.Farthest + 2 * c.Publisher):0} ms with the luckiest timeout and about {1.25 * t + cases.Average(c => 3 * c.Farthest + 2 * c.Publisher):0} ms on average: " +
+            "the 2 s target leaves a few hundred milliseconds over a randomized 1 s timeout on these delays, and a round where every survivor draws a late timeout misses it by the configuration's physics.");
         md.AppendLine();
         md.AppendLine("JetStream's Raft (nats-server 2.9) uses its own election timeouts (not configurable in the server's configuration file), so its figure is what a default JetStream cluster does.");
         md.AppendLine();

@@ -17,8 +17,8 @@ using LearnerClient = GeoRelay.LearnerClient.LearnerClient;
 
 /// <summary>
 /// GeoRelay with elections as real daemons: the preferred leader (<c>georelay leader</c>) in the first region and
-/// one member (<c>georelay member</c>, a voter with a publish address) in each other region, so a quorum of two
-/// needs a WAN round trip. Every node dials the others through the emulated links (each gets its own copy of the
+/// one member (<c>georelay member</c>, a voter with a publish address) in every region (the topology wants a member in
+/// each datacenter, the leader's too), so a quorum of three of the four voters needs a WAN round trip. Every node dials the others through the emulated links (each gets its own copy of the
 /// topology with the other regions' addresses pointing at its region's links); one learner per region, on its
 /// region's node first and the others' through the links.
 /// </summary>
@@ -42,7 +42,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
 
     public static string Describe(FailoverSettings settings) =>
         $"GeoRelay with `elections: true`, `election-timeout: {settings.ElectionTimeoutSeconds:0.###}s` (randomized in [T, 2T)), heartbeat 100 ms (default), " +
-        "3 voters (leader in the first region, one member in each other region), `fsync: false` (JetStream's file store does not fsync each message either), " +
+        "4 voters (the preferred leader and one member in the first region, one member in each other region: the topology wants a member in every datacenter), a quorum is 3 of them, `fsync: false` (JetStream's file store does not fsync each message either), " +
         "publisher `wait: committed` one entry per request, not exactly-once (a new client per reconnect has a new producer id)";
 
     private string Region(int i) => settings.Regions[i];
@@ -53,7 +53,8 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
         _recorder = recorder;
         Directory.CreateDirectory(_directory);
         var nodes = new List<(string Id, string Region)> { (LeaderId, Region(0)) };
-        for (int i = 1; i < settings.Regions.Length; i++) nodes.Add(($"{Region(i)}-m1", Region(i)));
+        // The topology wants a member in every datacenter, the leader's too: four voters, so a quorum is three.
+        for (int i = 0; i < settings.Regions.Length; i++) nodes.Add(($"{Region(i)}-m1", Region(i)));
         foreach (var (id, region) in nodes) _regionOf[id] = region;
 
         // One batch of ports: three per node, then one per (node, other region's node, address) and per learner route.
@@ -91,8 +92,8 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
         for (int r = 0; r < settings.Regions.Length; r++)
         {
             string region = Region(r);
-            var own = nodes.First(n => n.Region == region).Id;
-            var endpoints = new List<string> { addresses[own].Learners.ToString() };
+            // Its region's member first (then the leader there), the other regions' nodes through the links.
+            var endpoints = nodes.Where(n => n.Region == region).OrderBy(n => n.Id == LeaderId).Select(n => addresses[n.Id].Learners.ToString()).ToList();
             foreach (var (id, other) in nodes.Where(n => n.Region != region))
                 endpoints.Add(mesh.Route(region, other, addresses[id].Learners, free.Dequeue()).ToString());
             var learner = await LearnerClient.ConnectAsync(new LearnerClientOptions
@@ -157,9 +158,9 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     public void Publish(long seq) => _toPublish.Writer.TryWrite(seq);
 
     /// <summary>
-    /// The bench's client-side retry: one PublisherClient at a time, given every voter's publish address; when its
-    /// connection drops, every publish it had not acknowledged fails, goes back in the queue, and the next one to send
-    /// connects a new client (to whichever voter leads; the others refuse with NotLeader). A publisher that reconnects
+    /// The bench's client-side retry: one PublisherClient at a time, on the voter that leads; when its connection
+    /// drops, every publish it had not acknowledged fails, goes back in the queue, and the next one to send connects a
+    /// new client (to whichever voter leads by then; the others refuse with NotLeader). A publisher that reconnects
     /// by itself simply never fails here, and this loop needs no change for it.
     /// </summary>
     private async Task PublishLoopAsync()
@@ -214,25 +215,56 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
         while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
     }
 
+    /// <summary>
+    /// Dials every voter's publish address at once, each again 20 ms after a refusal (NotLeader while it follows, or
+    /// nothing listening), and keeps the first that takes publishes: the one that leads.
+    /// </summary>
     private async Task<PublisherClient> ConnectAsync()
     {
-        var options = PublisherClientOptions.Default with { Endpoints = _publishEndpoints, NodeId = "failover-publisher", ConnectTimeout = TimeSpan.FromSeconds(2) };
-        int attempts = 0;
-        while (true)
+        using var found = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        var dials = _publishEndpoints.Select(e => DialAsync(e, found.Token)).ToList();
+        PublisherClient? winner = null;
+        while (dials.Count > 0)
         {
-            _stop.Token.ThrowIfCancellationRequested();
-            attempts++;
-            try
+            var done = await Task.WhenAny(dials);
+            dials.Remove(done);
+            if (await done is not { } client) continue;
+            if (winner is null)
             {
-                var client = await PublisherClient.ConnectAsync(options, _stop.Token);
+                winner = client;
+                found.Cancel();
                 if (_killedAt != 0)
-                    _recorder.Event($"+{Stopwatch.GetElapsedTime(_killedAt).TotalMilliseconds:F0} ms: publisher connected to {client.Endpoint} (attempt {attempts})");
-                return client;
+                    _recorder.Event($"+{Stopwatch.GetElapsedTime(_killedAt).TotalMilliseconds:F0} ms: publisher connected to {client.Endpoint}");
             }
-            catch (Exception e) when (e is PublisherConnectException or ClientRefusedException && !_stop.IsCancellationRequested)
+            else
             {
-                await Task.Delay(20, _stop.Token); // no voter leads yet: ask again soon
+                await client.DisposeAsync();
             }
+        }
+        _stop.Token.ThrowIfCancellationRequested();
+        return winner ?? throw new InvalidOperationException("no voter took publishes");
+    }
+
+    private async Task<PublisherClient?> DialAsync(string endpoint, CancellationToken cancellationToken)
+    {
+        var options = PublisherClientOptions.Default with { Endpoints = [endpoint], NodeId = "failover-publisher", ConnectTimeout = TimeSpan.FromSeconds(2) };
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    return await PublisherClient.ConnectAsync(options, cancellationToken);
+                }
+                catch (Exception e) when (e is PublisherConnectException or ClientRefusedException && !cancellationToken.IsCancellationRequested)
+                {
+                    await Task.Delay(20, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return null;
         }
     }
 

@@ -124,6 +124,8 @@ public sealed partial class JetStreamCluster(FailoverSettings settings, WanMesh 
                 DeliverPolicy = ConsumerConfigDeliverPolicy.All,
                 NumReplicas = 3,
                 MaxAckPending = 100_000,
+                // What a dead consumer leader had sent and nobody acknowledged comes again after 3 s, within the drain (default 30 s).
+                AckWait = TimeSpan.FromSeconds(3),
             }, cancellationToken).AsTask(), $"create {region}'s consumer", cancellationToken);
             int regionIndex = r;
             _loops.Add(Task.Run(async () =>
@@ -264,6 +266,17 @@ public sealed partial class JetStreamCluster(FailoverSettings settings, WanMesh 
 
     public IReadOnlyList<string> Timeline(DateTime killWallClock)
     {
+        // What the stream holds at the end: tells a message the stream lost from one a consumer did not deliver.
+        try
+        {
+            var stream = _admin.GetStreamAsync(Stream).AsTask().WaitAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+            var state = stream.Info.State;
+            _recorder.Event($"stream at the end: {state.Messages} messages, sequences {state.FirstSeq}..{state.LastSeq}, leader {stream.Info.Cluster?.Leader}");
+        }
+        catch (Exception e)
+        {
+            _recorder.Event($"stream info at the end failed: {e.GetType().Name}: {e.Message}");
+        }
         var lines = new List<(double Ms, string Text)>();
         foreach (var (region, server) in _servers)
         {
