@@ -120,8 +120,13 @@ public sealed class FailoverRecorder
             long at = _ackedAt[s];
             if (at != 0 && _ackSentAt[s] > killAt && (firstAck == 0 || at < firstAck)) firstAck = at;
         }
-        long acked = 0;
-        for (long s = 1; s <= lastSeq; s++) if (_ackedAt[s] != 0) acked++;
+        long acked = 0, ackedBeforeKill = 0;
+        for (long s = 1; s <= lastSeq; s++)
+        {
+            if (_ackedAt[s] != 0) acked++;
+            if (_ackedAt[s] != 0 && _ackedAt[s] < killAt) ackedBeforeKill++;
+        }
+        Event($"acknowledged before the kill: {ackedBeforeKill:N0}");
 
         var stalls = new double[Regions.Length];
         var stallStarts = new double[Regions.Length];
@@ -142,16 +147,14 @@ public sealed class FailoverRecorder
                     if (!seenPositions.Add(d.Position)) redelivered++;
                     else if (positions.TryGetValue(d.Seq, out var first) && first != d.Position) doubled.Add(d.Seq);
                     else positions[d.Seq] = d.Position;
-                    // The longest gap between consecutive deliveries from a second before the kill to the end of publishing.
-                    if (d.At >= killAt - Stopwatch.Frequency && d.At <= publishEndAt)
+                    // The longest gap between consecutive deliveries that begins before the end of publishing and ends at most a
+                    // second before the kill (a subscriber silent until after publishing ended has its whole silence counted).
+                    if (d.At >= killAt - Stopwatch.Frequency && previous != 0 && previous <= publishEndAt && Ms(d.At - previous) > longest)
                     {
-                        if (previous != 0 && Ms(d.At - previous) > longest)
-                        {
-                            longest = Ms(d.At - previous);
-                            longestStart = Ms(previous - killAt);
-                        }
+                        longest = Ms(d.At - previous);
+                        longestStart = Ms(previous - killAt);
                     }
-                    if (d.At <= publishEndAt) previous = d.At;
+                    previous = d.At;
                 }
                 stalls[r] = longest;
                 stallStarts[r] = longestStart;

@@ -50,7 +50,7 @@ public static class FailoverReport
         foreach (var system in settings.Systems)
             md.AppendLine(inv, $"- **{system}**: {(system == "georelay" ? GeoRelayDescription(settings) : JetStreamDescription())}");
         md.AppendLine("- **unavailable**: from the SIGKILL to the first acknowledgement of a publish attempt sent after it (so sent to, and committed by, the new leader). " +
-            "**longest stall**: the longest gap between consecutive deliveries to the region's subscriber from 1 s before the kill to the end of publishing, and where it began relative to the kill. " +
+            "**longest stall**: the longest gap between consecutive deliveries to the region's subscriber that ends after 1 s before the kill and begins before publishing ended, and where it began relative to the kill. " +
             "**acked lost**: acknowledged entries some region's subscriber never got (checked up to 20 s after publishing ended). " +
             "**stored twice**: application sequence numbers delivered at two different log indexes / stream sequences (a double append). " +
             "**redelivered**: the same index / stream sequence delivered again (the subscriber's duplicate, not the log's). " +
@@ -110,7 +110,7 @@ public static class FailoverReport
             if (r.LostSample.Count > 0) md.AppendLine("lost (first 10): " + string.Join(", ", r.LostSample));
             if (r.DoubledSample.Count > 0) md.AppendLine("stored twice (first 10): " + string.Join(", ", r.DoubledSample));
             md.AppendLine("--- logs");
-            foreach (var line in r.Timeline.Take(60)) md.AppendLine(line);
+            foreach (var line in r.Timeline.Take(80)) md.AppendLine(line);
             md.AppendLine("```");
             md.AppendLine();
             md.AppendLine("</details>");

@@ -293,19 +293,27 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     public IReadOnlyList<string> Timeline(DateTime killWallClock)
     {
         var lines = new List<(double Ms, string Text)>();
+        int refusals = 0;
         foreach (var (id, process) in _processes)
         {
             foreach (var raw in process.Output.Split('\n'))
             {
                 var m = ElectionLine().Match(raw.TrimEnd('\r'));
                 if (!m.Success) continue;
+                if (raw.Contains("Refused connection", StringComparison.Ordinal))
+                {
+                    refusals++; // the publisher dialling every voter while none leads: counted, not listed
+                    continue;
+                }
                 var at = killWallClock.Date + TimeSpan.ParseExact(m.Groups[1].Value, @"hh\:mm\:ss\.fff", CultureInfo.InvariantCulture);
                 double ms = (at - killWallClock).TotalMilliseconds;
                 if (ms < -1500 || ms > 15000) continue;
                 lines.Add((ms, $"{id}: {m.Groups[2].Value}"));
             }
         }
-        return lines.OrderBy(l => l.Ms).Select(l => $"{l.Ms:+0;-0} ms {l.Text}").ToList();
+        var timeline = lines.OrderBy(l => l.Ms).Select(l => $"{l.Ms:+0;-0} ms {l.Text}").ToList();
+        timeline.Add($"({refusals} publisher connections refused with NotLeader around the kill, not listed)");
+        return timeline;
     }
 
     public async ValueTask DisposeAsync()
