@@ -134,8 +134,28 @@ public static class FailoverBenchmark
         string.Join(", ", settings.Regions.Select((region, i) => $"{region} {r.StallMs[i]:F0} ms")) +
         $", acked {r.Acked}/{r.Published}, lost {r.Lost}, stored twice {r.DoubleAppended}, redelivered {r.Redelivered}, retries {r.Retries} ({r.UnknownOutcomeRetries} unknown outcome)";
 
+    /// <summary>Starts the cluster the round measures were a cluster that never committed anything before the kill; see <see cref="RunOnceAsync"/>.</summary>
+    public static List<string> StuckStarts { get; } = new();
+
+    /// <summary>
+    /// One round of one system. A cluster that acknowledged nothing during the whole warm-up is not a failover to
+    /// measure: it is stopped, its start noted (<see cref="StuckStarts"/>, with what its processes logged), and a fresh
+    /// one started, at most twice; the third attempt is measured whatever happens.
+    /// </summary>
     private static async Task<RoundResult> RunOnceAsync(string name, int round, FailoverSettings settings, Stopwatch clock)
     {
+        for (int attempt = 1; ; attempt++)
+        {
+            var result = await RunAttemptAsync(name, round, settings, clock, abortIfStuck: attempt < 3);
+            if (result.Stuck is null) return result.Result!;
+            StuckStarts.Add($"{name} round {round}, start {attempt}: {result.Stuck}");
+            Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name} round {round}: nothing acknowledged during the warm-up; restarting the cluster");
+        }
+    }
+
+    private static async Task<(RoundResult? Result, string? Stuck)> RunAttemptAsync(string name, int round, FailoverSettings settings, Stopwatch clock, bool abortIfStuck)
+    {
+        var startWall = DateTime.Now;
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         long total = (long)(settings.Rate * (settings.WarmupSeconds + settings.AfterKillSeconds));
         var recorder = new FailoverRecorder(settings.Regions, total);
@@ -156,6 +176,9 @@ public static class FailoverBenchmark
                 long due = Math.Min(total, (long)(pace.Elapsed.TotalSeconds * settings.Rate) + 1);
                 if (killAt == 0 && sent >= warmupCount)
                 {
+                    if (abortIfStuck && !Enumerable.Range(1, (int)warmupCount).Any(s => recorder.IsAcked(s)))
+                        return (null, $"no publish acknowledged in {settings.WarmupSeconds:0.#} s of warm-up; election lines of the start (relative to it):\n" +
+                            string.Join("\n", system.Timeline(startWall)));
                     killWall = DateTime.Now;
                     killAt = Stopwatch.GetTimestamp();
                     killed = await system.KillLeaderAsync();
@@ -177,7 +200,7 @@ public static class FailoverBenchmark
                 : $"not every publish was acknowledged {settings.DrainSeconds} s after publishing ended");
             await Task.Delay(300); // stragglers of the last deliveries
             var timeline = system.Timeline(killWall);
-            return recorder.Summarize(name, round, killAt, publishEndAt, total, timeline) with { Events = recorder.Events.ToList() };
+            return (recorder.Summarize(name, round, killAt, publishEndAt, total, timeline) with { Events = recorder.Events.ToList() }, null);
         }
     }
 

@@ -97,6 +97,24 @@ public static class FailoverReport
                 "GeoRelay's publisher here is the bench's own retry (a new PublisherClient after a failure, resending what was not acknowledged, with no producer id carried over): a resent request whose first attempt reached the old leader and was committed by the new one is appended twice. JetStream deduplicates the resend by its Msg-Id.");
         }
         md.AppendLine();
+        md.AppendLine("## Clusters that never committed");
+        md.AppendLine();
+        if (FailoverBenchmark.StuckStarts.Count == 0)
+        {
+            md.AppendLine("Every cluster started acknowledged publishes during its warm-up.");
+        }
+        else
+        {
+            md.AppendLine(inv, $"{FailoverBenchmark.StuckStarts.Count} cluster start(s) acknowledged nothing during the whole warm-up (the leader elected at the start led, heartbeated, took the publisher's connection, and appended nothing); each was stopped and the round started again on a fresh cluster, so the table above measures failovers of working clusters only. What their processes logged at the start:");
+            md.AppendLine();
+            foreach (var stuck in FailoverBenchmark.StuckStarts)
+            {
+                md.AppendLine("```");
+                md.AppendLine(stuck);
+                md.AppendLine("```");
+            }
+        }
+        md.AppendLine();
         md.AppendLine("## Events and logs, per round");
         md.AppendLine();
         md.AppendLine("Bench events (times relative to the SIGKILL), then the election-related lines the surviving processes logged (their own clocks, same machine).");
