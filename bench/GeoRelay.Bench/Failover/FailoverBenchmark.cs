@@ -182,7 +182,7 @@ public static class FailoverBenchmark
                     killWall = DateTime.Now;
                     killAt = Stopwatch.GetTimestamp();
                     killed = await system.KillLeaderAsync();
-                    recorder.Event($"+0 ms: SIGKILL {killed}");
+                    recorder.Event($"+0 ms: SIGKILL {killed}; load average {LoadAverage()}");
                 }
                 if (due <= sent)
                 {
@@ -202,6 +202,12 @@ public static class FailoverBenchmark
             var timeline = system.Timeline(killWall);
             return (recorder.Summarize(name, round, killAt, publishEndAt, total, timeline) with { Events = recorder.Events.ToList() }, null);
         }
+    }
+
+    private static string LoadAverage()
+    {
+        try { return string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "unknown"; }
     }
 
     private static bool AllAcked(FailoverRecorder recorder, long total)

@@ -87,6 +87,18 @@ public static class FailoverReport
         {
             int within = geo.Count(r => r.UnavailableMs <= FailoverSettings.TargetUnavailableMs);
             md.AppendLine(inv, $"- unavailability ≤ {FailoverSettings.TargetUnavailableMs:0} ms (election-timeout {settings.ElectionTimeoutSeconds:0.###} s): GeoRelay {within} of {geo.Count} rounds (median {Ms(Median(geo.Select(r => r.UnavailableMs)))} ms, worst {Ms(geo.Max(r => double.IsNaN(r.UnavailableMs) ? double.PositiveInfinity : r.UnavailableMs))} ms) — **{(within == geo.Count ? "met" : "missed")}**");
+            foreach (var miss in geo.Where(r => !(r.UnavailableMs <= FailoverSettings.TargetUnavailableMs)))
+            {
+                var why = new List<string>();
+                int lost = miss.Timeline.Count(l => l.Contains("election lost", StringComparison.Ordinal));
+                if (lost > 0) why.Add($"{lost} election round(s) lost (split votes: two survivors campaigned at once, and with 4 voters a winner needs all 3 survivors)");
+                var late = miss.Timeline.Where(l => l.Contains("Timers ran", StringComparison.Ordinal)).ToList();
+                if (late.Count > 0) why.Add($"{late.Count} 'Timers ran … late' warnings from the voters (processes not running: CPU starved), so votes were answered hundreds of ms late");
+                int terms = miss.Timeline.Count(l => l.Contains("BecameCandidate", StringComparison.Ordinal));
+                if (terms > 1) why.Add($"{terms} candidacies before one won");
+                if (why.Count == 0) why.Add("no split vote or late timer logged: the election timeouts drawn, plus the round trips of the floor above");
+                md.AppendLine(inv, $"  - round {miss.Round} ({Ms(miss.UnavailableMs)} ms): {string.Join("; ", why)} (its log below)");
+            }
             if (js.Count > 0)
             {
                 int better = geo.Count(g => js.FirstOrDefault(j => j.Round == g.Round) is { } j && (g.UnavailableMs <= j.UnavailableMs || double.IsNaN(j.UnavailableMs)));

@@ -216,7 +216,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     }
 
     /// <summary>
-    /// Dials every voter's publish address at once, each again 20 ms after a refusal (NotLeader while it follows, or
+    /// Dials every voter's publish address at once, each again 50 ms after a refusal (NotLeader while it follows, or
     /// nothing listening), and keeps the first that takes publishes: the one that leads.
     /// </summary>
     private async Task<PublisherClient> ConnectAsync()
@@ -258,7 +258,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
                 }
                 catch (Exception e) when (e is PublisherConnectException or ClientRefusedException && !cancellationToken.IsCancellationRequested)
                 {
-                    await Task.Delay(20, cancellationToken);
+                    await Task.Delay(50, cancellationToken); // soon, but without a handshake storm on voters busy electing
                 }
             }
         }
@@ -287,7 +287,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     [GeneratedRegex(@"(\S+) leads term (\d+)")]
     private static partial Regex LeadsTerm();
 
-    [GeneratedRegex(@"^(\d\d:\d\d:\d\d\.\d{3}) \w+: [^\[]*\[\d+\] (.*(Election:|leads term|follows in term|step|Stale).*)$")]
+    [GeneratedRegex(@"^(\d\d:\d\d:\d\d\.\d{3}) \w+: [^\[]*\[\d+\] (.*(Election:|leads term|follows in term|step|Stale|Timers ran|no-op).*)$")]
     private static partial Regex ElectionLine();
 
     public IReadOnlyList<string> Timeline(DateTime killWallClock)
