@@ -177,8 +177,8 @@ public static class FailoverBenchmark
                 if (killAt == 0 && sent >= warmupCount)
                 {
                     if (abortIfStuck && !Enumerable.Range(1, (int)warmupCount).Any(s => recorder.IsAcked(s)))
-                        return (null, $"no publish acknowledged in {settings.WarmupSeconds:0.#} s of warm-up; election lines of the start (relative to it):\n" +
-                            string.Join("\n", system.Timeline(startWall)));
+                        return (null, $"no publish acknowledged in {settings.WarmupSeconds:0.#} s of warm-up; the voters' /status then:\n" +
+                            await system.DiagnoseAsync() + "election lines of the start (relative to it):\n" + string.Join("\n", system.Timeline(startWall)));
                     killWall = DateTime.Now;
                     killAt = Stopwatch.GetTimestamp();
                     killed = await system.KillLeaderAsync();

@@ -19,7 +19,7 @@ public static class FailoverReport
         foreach (var r in results)
         {
             t.Append(CultureInfo.InvariantCulture, $"| {r.Round} | {r.System} | {Ms(r.UnavailableMs)} | ");
-            for (int i = 0; i < settings.Regions.Length; i++) t.Append(CultureInfo.InvariantCulture, $"{r.StallMs[i]:F0} (from {r.StallStartMs[i]:+0;-0}) | ");
+            for (int i = 0; i < settings.Regions.Length; i++) t.Append(CultureInfo.InvariantCulture, $"{r.StallMs[i]:F0} (from {Math.Round(r.StallStartMs[i]):+0;-0;+0}) | ");
             t.AppendLine(CultureInfo.InvariantCulture, $"{r.Acked:N0} / {r.Published:N0} | {r.Lost} | {r.DoubleAppended} | {r.Redelivered} | {r.Retries} ({r.UnknownOutcomeRetries}) |");
         }
         return t.ToString();
@@ -97,6 +97,7 @@ public static class FailoverReport
                 int terms = miss.Timeline.Count(l => l.Contains("BecameCandidate", StringComparison.Ordinal));
                 if (terms > 1) why.Add($"{terms} candidacies before one won");
                 if (why.Count == 0) why.Add("no split vote or late timer logged: the election timeouts drawn, plus the round trips of the floor above");
+                why.Add(Breakdown(miss));
                 md.AppendLine(inv, $"  - round {miss.Round} ({Ms(miss.UnavailableMs)} ms): {string.Join("; ", why)} (its log below)");
             }
             if (js.Count > 0)
@@ -151,6 +152,24 @@ public static class FailoverReport
         foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
         md.AppendLine("- shared with other engineers' builds and benchmarks: figures are noisy; both systems run in the same round, alternating order.");
         return md.ToString();
+    }
+
+    /// <summary>Where the time went, from the timeline and the events: first pre-candidacy, leader, publisher connected, first ack.</summary>
+    private static string Breakdown(RoundResult r)
+    {
+        static double? At(IEnumerable<string> lines, string what, bool last = false)
+        {
+            var hits = lines.Where(l => l.Contains(what, StringComparison.Ordinal)).ToList();
+            if (hits.Count == 0) return null;
+            var line = last ? hits[^1] : hits[0];
+            var number = line.Split(' ')[0].TrimStart('+');
+            return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) ? ms : null;
+        }
+        var preVote = At(r.Timeline, "BecamePreCandidate");
+        var leads = At(r.Timeline, " leads term", last: true);
+        var connected = At(r.Events, "publisher connected", last: true);
+        string F(double? ms) => ms is { } v ? $"+{v:0} ms" : "?";
+        return $"first pre-candidate {F(preVote)}, leader {F(leads)}, publisher connected {F(connected)}, first commit acknowledged +{r.UnavailableMs:0} ms";
     }
 
     private static string GeoRelayDescription(FailoverSettings settings) => GeoRelayVoters.Describe(settings);

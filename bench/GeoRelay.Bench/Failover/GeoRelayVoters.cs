@@ -27,6 +27,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     private readonly string _directory = Path.Combine(Path.GetTempPath(), $"georelay-fo-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
     private readonly Dictionary<string, GeoRelayProcess> _processes = new();
     private readonly Dictionary<string, string> _regionOf = new();
+    private readonly Dictionary<string, IPEndPoint> _admin = new();
     private readonly List<LearnerClient> _learners = new();
     private readonly List<Task> _loops = new();
     private readonly CancellationTokenSource _stop = new();
@@ -58,8 +59,9 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
         foreach (var (id, region) in nodes) _regionOf[id] = region;
 
         // One batch of ports: three per node, then one per (node, other region's node, address) and per learner route.
-        var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(nodes.Count * 3 + nodes.Count * nodes.Count * 3 + nodes.Count * nodes.Count));
+        var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(nodes.Count * 4 + nodes.Count * nodes.Count * 3 + nodes.Count * nodes.Count));
         var addresses = nodes.ToDictionary(n => n.Id, n => new NodeAddresses(Loopback(free.Dequeue()), Loopback(free.Dequeue()), Loopback(free.Dequeue())));
+        foreach (var (id, _) in nodes) _admin[id] = Loopback(free.Dequeue());
         string firstConfig = "";
         foreach (var (id, region) in nodes)
         {
@@ -150,7 +152,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
         foreach (var (id, region) in nodes)
         {
             var a = view[id];
-            y.AppendLine(inv, $"  {id}: {{ dc: {region}, listen: {a.Listen}, publish: {a.Publish}, learners: {a.Learners} }}");
+            y.AppendLine(inv, $"  {id}: {{ dc: {region}, listen: {a.Listen}, publish: {a.Publish}, learners: {a.Learners}, admin: {_admin[id]} }}");
         }
         return y.ToString();
     }
@@ -312,8 +314,20 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
             }
         }
         var timeline = lines.OrderBy(l => l.Ms).Select(l => $"{l.Ms:+0;-0} ms {l.Text}").ToList();
-        timeline.Add($"({refusals} publisher connections refused with NotLeader around the kill, not listed)");
+        timeline.Add($"({refusals} publisher connections refused with NotLeader in the run, not listed)");
         return timeline;
+    }
+
+    public async Task<string> DiagnoseAsync()
+    {
+        var text = new StringBuilder();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        foreach (var (id, admin) in _admin)
+        {
+            try { text.AppendLine(CultureInfo.InvariantCulture, $"{id} /status: {await http.GetStringAsync($"http://{admin}/status")}"); }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { text.AppendLine(CultureInfo.InvariantCulture, $"{id} /status: {e.Message}"); }
+        }
+        return text.ToString();
     }
 
     public async ValueTask DisposeAsync()

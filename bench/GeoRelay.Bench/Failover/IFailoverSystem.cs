@@ -21,6 +21,9 @@ public interface IFailoverSystem : IAsyncDisposable
     /// <summary>SIGKILLs the process that leads now; says which one.</summary>
     Task<string> KillLeaderAsync();
 
+    /// <summary>What the servers say about themselves now (GeoRelay: every voter's /status), for a cluster that misbehaves.</summary>
+    Task<string> DiagnoseAsync();
+
     /// <summary>What the surviving processes logged about the leader change, relative to <paramref name="killWallClock"/>.</summary>
     IReadOnlyList<string> Timeline(DateTime killWallClock);
 }

@@ -293,6 +293,8 @@ public sealed partial class JetStreamCluster(FailoverSettings settings, WanMesh 
         return lines.OrderBy(l => l.Ms).Select(l => $"{l.Ms:+0;-0} ms {l.Text}").Take(60).ToList();
     }
 
+    public Task<string> DiagnoseAsync() => Task.FromResult("");
+
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
