@@ -118,7 +118,7 @@ public static class FailoverReport
         }
         else
         {
-            md.AppendLine(inv, $"{FailoverBenchmark.StuckStarts.Count} cluster start(s) acknowledged nothing during the whole warm-up (the leader elected at the start led, heartbeated, took the publisher's connection, and appended nothing); each was stopped and the round started again on a fresh cluster, so the table above measures failovers of working clusters only. What their processes logged at the start:");
+            md.AppendLine(inv, $"{FailoverBenchmark.StuckStarts.Count} cluster start(s) acknowledged nothing during the whole warm-up; each was stopped and the round started again on a fresh cluster, so the table above measures failovers of working clusters only. What their processes logged at the start:");
             md.AppendLine();
             foreach (var stuck in FailoverBenchmark.StuckStarts)
             {

@@ -189,6 +189,10 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
+        catch (Exception e)
+        {
+            _recorder.Event($"the publisher stopped: {e.GetType().Name}: {e.Message}");
+        }
         finally
         {
             if (client is not null) await client.DisposeAsync();
@@ -264,8 +268,10 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
                 }
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
+            // Another voter took the publisher first; whatever this dial ended with (cancelled, or refused because its
+            // handshake finished after the cancellation) is moot. Letting it through once stopped the whole publisher.
             return null;
         }
     }
