@@ -44,6 +44,16 @@ public sealed record NatsServerConfig
     /// <summary>HTTP monitoring port (/varz, /gatewayz); 0 (the default) turns monitoring off.</summary>
     public int MonitorPort { get; init; }
 
+    /// <summary>JetStream's store directory; null (the default) leaves JetStream off.</summary>
+    public string? JetStreamStoreDir { get; init; }
+
+    /// <summary>
+    /// Route address this server tells the other servers of its cluster (cluster.advertise); null (the default) lets
+    /// nats-server advertise its route listener. A benchmark whose routes go through emulated WAN links gives an
+    /// address nothing listens on, so servers only use the routes configured, never a gossiped direct one.
+    /// </summary>
+    public string? ClusterAdvertise { get; init; }
+
     /// <summary>Largest message, bytes. Default 1 MiB (nats-server's default).</summary>
     public int MaxPayload { get; init; } = 1 << 20;
 
@@ -73,6 +83,7 @@ public sealed record NatsServerConfig
         text.AppendLine(inv, $"max_payload: {MaxPayload}");
         text.AppendLine(inv, $"max_pending: {MaxPending}");
         if (MonitorPort != 0) text.AppendLine(inv, $"http: \"127.0.0.1:{MonitorPort}\"");
+        if (JetStreamStoreDir is not null) text.AppendLine(inv, $"jetstream {{ store_dir: \"{JetStreamStoreDir}\" }}");
         if (ClusterName is not null)
         {
             text.AppendLine("cluster {");
@@ -80,6 +91,7 @@ public sealed record NatsServerConfig
             text.AppendLine(inv, $"  listen: \"127.0.0.1:{ClusterPort}\"");
             // Clients get only the address we gave them, never a gossiped one.
             text.AppendLine("  no_advertise: true");
+            if (ClusterAdvertise is not null) text.AppendLine(inv, $"  advertise: \"{ClusterAdvertise}\"");
             text.AppendLine("  routes: [" + string.Join(", ", Routes.Select(p => $"\"nats-route://127.0.0.1:{p}\"")) + "]");
             text.AppendLine("}");
         }
