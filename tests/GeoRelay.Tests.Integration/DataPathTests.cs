@@ -39,13 +39,13 @@ public sealed class DataPathTests
         var input = Lines(count);
         var publish = cluster.Run("publish", $"publish --leader {cluster.Topology.Leader.Publish} --wait committed", input);
         Assert.That(await publish.WaitForExitAsync(Patience), Is.EqualTo(0), publish.Output);
-        Assert.That(publish.Output, Does.Contain($"last index {count}"));
+        ulong last = LastPublished(publish, count);
 
         // Committed means a quorum holds it; wait (bounded) for the rest, then stop everyone cleanly.
         var leader = cluster.Processes[cluster.Topology.LeaderId];
         foreach (var dc in cluster.Topology.Datacenters)
             foreach (var m in dc.Members)
-                await WaitForDurableAsync(cluster, m, count);
+                await WaitForDurableAsync(cluster, m, last);
         Assert.That(await leader.TerminateAsync(Patience), Is.EqualTo(0), leader.Output);
         foreach (var (name, process) in cluster.Processes)
             if (name != cluster.Topology.LeaderId) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
@@ -72,10 +72,11 @@ public sealed class DataPathTests
         using var cluster = new ClusterFixture("three-regions.yaml");
         await cluster.StartAllAsync();
         var publishAddress = cluster.Topology.Leader.Publish;
-        async Task Publish(int count, int from)
+        async Task<ulong> Publish(int count, int from)
         {
             var p = cluster.Run("publish", $"publish --leader {publishAddress} --wait committed", Lines(count, from));
             Assert.That(await p.WaitForExitAsync(Patience), Is.EqualTo(0), p.Output);
+            return LastPublished(p, count);
         }
 
         await Publish(20_000, 0);
@@ -83,8 +84,8 @@ public sealed class DataPathTests
         await Publish(20_000, 20_000);                      // quorum still reachable without it
         var restarted = cluster.StartNode("eu-m1");
         await restarted.WaitForLineAsync("Listening for Peer", Patience);
-        await Publish(10_000, 40_000);
-        foreach (var member in cluster.Topology.AllMembers) await WaitForDurableAsync(cluster, member.Id, 50_000);
+        ulong last = await Publish(10_000, 40_000);
+        foreach (var member in cluster.Topology.AllMembers) await WaitForDurableAsync(cluster, member.Id, last);
 
         var leader = cluster.Processes[cluster.Topology.LeaderId];
         Assert.That(await leader.TerminateAsync(Patience), Is.EqualTo(0), leader.Output);
@@ -130,7 +131,7 @@ public sealed class DataPathTests
         // Honest traffic is unaffected.
         var publish = cluster.Run("publish", $"publish --leader {cluster.Topology.Leader.Publish} --wait committed", Lines(2_000));
         Assert.That(await publish.WaitForExitAsync(Patience), Is.EqualTo(0), publish.Output);
-        await WaitForDurableAsync(cluster, "eu-m1", 2_000);
+        await WaitForDurableAsync(cluster, "eu-m1", LastPublished(publish, 2_000));
     }
 
     /// <summary>Writes bytes to a port and reads until the peer closes; returns the Error frame's code if one came.</summary>
@@ -158,11 +159,23 @@ public sealed class DataPathTests
     }
 
     /// <summary>A learner on the member asking for the last entry returns once the member holds it durably.</summary>
-    private static async Task WaitForDurableAsync(ClusterFixture cluster, string member, int count)
+    private static async Task WaitForDurableAsync(ClusterFixture cluster, string member, ulong index)
     {
         var learners = cluster.Topology.GetNode(member).Learners!.Value;
-        var tail = cluster.Run("tail-" + member, $"tail --connect {learners} --from {count} --count 1");
+        var tail = cluster.Run("tail-" + member, $"tail --connect {learners} --from {index} --count 1");
         Assert.That(await tail.WaitForExitAsync(Patience), Is.EqualTo(0), $"{member}: {tail.Output}");
-        Assert.That(tail.Output, Does.StartWith($"{count}\t"));
+        Assert.That(tail.Output, Does.StartWith($"{index}\t"));
+    }
+
+    /// <summary>
+    /// The index of the last entry `georelay publish` wrote, as it reports it. With exactly-once (the default) each
+    /// request also takes an index of its own (the producer marker), so it is above the count of lines.
+    /// </summary>
+    private static ulong LastPublished(GeoRelay.TestUtilities.GeoRelayProcess publish, int lines)
+    {
+        var reported = Regex.Match(publish.Output, @"published (\d+) entries \(committed\), last index (\d+)");
+        Assert.That(reported.Success, Is.True, publish.Output);
+        Assert.That(reported.Groups[1].Value, Is.EqualTo(lines.ToString(CultureInfo.InvariantCulture)));
+        return ulong.Parse(reported.Groups[2].Value, CultureInfo.InvariantCulture);
     }
 }

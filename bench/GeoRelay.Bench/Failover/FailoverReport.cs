@@ -109,7 +109,7 @@ public static class FailoverReport
             }
             md.AppendLine(inv, $"- 0 acknowledged entries lost: GeoRelay {geo.Sum(r => r.Lost)} in all rounds{(js.Count > 0 ? $", JetStream {js.Sum(r => r.Lost)}" : "")} — **{(geo.All(r => r.Lost == 0) ? "met" : "missed")}**");
             md.AppendLine($"- 0 duplicates: GeoRelay stored {geo.Sum(r => r.DoubleAppended)} entries twice and redelivered {geo.Sum(r => r.Redelivered)}{(js.Count > 0 ? $"; JetStream stored {js.Sum(r => r.DoubleAppended)} twice and redelivered {js.Sum(r => r.Redelivered)}" : "")} — **{(geo.All(r => r.DoubleAppended == 0 && r.Redelivered == 0) ? "met" : "missed")}**. " +
-                "GeoRelay's publisher here is the bench's own retry (a new PublisherClient after a failure, resending what was not acknowledged, with no producer id carried over): a resent request whose first attempt reached the old leader and was committed by the new one is appended twice. JetStream deduplicates the resend by its Msg-Id.");
+                "GeoRelay's publisher is the SDK's PublisherClient with every voter's address: it follows the leader by itself and sends what was not acknowledged again with the same producer sequences (exactly-once, the default), so the new leader answers a request it already holds with where it is. JetStream deduplicates a resend by its Msg-Id.");
         }
         md.AppendLine();
         md.AppendLine("## Clusters that never committed");

@@ -34,7 +34,6 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     private readonly Channel<long> _toPublish = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
     private FailoverRecorder _recorder = null!;
     private List<string> _publishEndpoints = new();
-    private int _failedGeneration = -1;
     private long _killedAt;
 
     public string Name => "georelay";
@@ -44,7 +43,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     public static string Describe(FailoverSettings settings) =>
         $"GeoRelay with `elections: true`, `election-timeout: {settings.ElectionTimeoutSeconds:0.###}s` (randomized in [T, 2T)), heartbeat 100 ms (default), " +
         "4 voters (the preferred leader and one member in the first region, one member in each other region: the topology wants a member in every datacenter), a quorum is 3 of them, `fsync: false` (JetStream's file store does not fsync each message either), " +
-        "publisher `wait: committed` one entry per request, not exactly-once (a new client per reconnect has a new producer id)";
+        "publisher: the SDK PublisherClient with every voter's address, `wait: committed`, one entry per request, exactly-once (it follows the leader and resends with the same producer sequences)";
 
     private string Region(int i) => settings.Regions[i];
     private string LeaderId => $"{Region(0)}-leader";
@@ -160,31 +159,38 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     public void Publish(long seq) => _toPublish.Writer.TryWrite(seq);
 
     /// <summary>
-    /// The bench's client-side retry: one PublisherClient at a time, on the voter that leads; when its connection
-    /// drops, every publish it had not acknowledged fails, goes back in the queue, and the next one to send connects a
-    /// new client (to whichever voter leads by then; the others refuse with NotLeader). A publisher that reconnects
-    /// by itself simply never fails here, and this loop needs no change for it.
+    /// One SDK publisher given every voter's publish address: it follows the leader by itself (the leader a refusing
+    /// node names first, then the others) and sends what was not acknowledged again with the same producer sequences,
+    /// so the new leader never appends a request twice. A publish fails only when no leader turns up within
+    /// ReconnectTimeout; it then goes back in the queue as a new request.
     /// </summary>
     private async Task PublishLoopAsync()
     {
-        PublisherClient? client = null;
-        int generation = -1;
+        var options = PublisherClientOptions.Default with
+        {
+            Endpoints = _publishEndpoints,
+            NodeId = "failover-publisher",
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+            ReconnectInitial = TimeSpan.FromMilliseconds(20),
+            ReconnectMax = TimeSpan.FromMilliseconds(200),
+        };
         var reader = _toPublish.Reader;
         try
         {
+            await using var client = await PublisherClient.ConnectAsync(options, _stop.Token);
+            string endpoint = client.Endpoint;
             while (await reader.WaitToReadAsync(_stop.Token))
             {
                 while (reader.TryRead(out long seq))
                 {
                     if (_recorder.IsAcked(seq)) continue;
-                    if (client is null || Volatile.Read(ref _failedGeneration) >= generation)
+                    if (client.Endpoint != endpoint && _killedAt != 0)
                     {
-                        if (client is not null) await client.DisposeAsync(); // fails what it still holds: back in the queue
-                        client = await ConnectAsync();
-                        generation++;
+                        endpoint = client.Endpoint;
+                        _recorder.Event($"+{Stopwatch.GetElapsedTime(_killedAt).TotalMilliseconds:F0} ms: publisher on {endpoint}");
                     }
                     long sent = Stopwatch.GetTimestamp();
-                    _ = TrackAsync(client.PublishAsync(ReadOnlyMemory<byte>.Empty, FailoverRecorder.Payload(seq), WaitLevel.Committed), seq, sent, generation);
+                    _ = TrackAsync(client.PublishAsync(ReadOnlyMemory<byte>.Empty, FailoverRecorder.Payload(seq), WaitLevel.Committed), seq, sent);
                 }
             }
         }
@@ -193,86 +199,20 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
         {
             _recorder.Event($"the publisher stopped: {e.GetType().Name}: {e.Message}");
         }
-        finally
-        {
-            if (client is not null) await client.DisposeAsync();
-        }
     }
 
-    private async Task TrackAsync(ValueTask<PublishResult> ack, long seq, long sent, int generation)
+    private async Task TrackAsync(ValueTask<PublishResult> ack, long seq, long sent)
     {
         try
         {
             await ack;
             _recorder.Acked(seq, sent);
         }
-        catch (PublishFailedException e)
+        catch (Exception e) when (e is PublishFailedException or ObjectDisposedException)
         {
-            InterlockedMax(ref _failedGeneration, generation);
             if (_stop.IsCancellationRequested) return;
-            _recorder.Retried(mayHaveLanded: e.WasSent);
+            _recorder.Retried(mayHaveLanded: e is PublishFailedException { WasSent: true });
             _toPublish.Writer.TryWrite(seq);
-        }
-    }
-
-    private static void InterlockedMax(ref int target, int value)
-    {
-        int current;
-        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
-    }
-
-    /// <summary>
-    /// Dials every voter's publish address at once, each again 50 ms after a refusal (NotLeader while it follows, or
-    /// nothing listening), and keeps the first that takes publishes: the one that leads.
-    /// </summary>
-    private async Task<PublisherClient> ConnectAsync()
-    {
-        using var found = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        var dials = _publishEndpoints.Select(e => DialAsync(e, found.Token)).ToList();
-        PublisherClient? winner = null;
-        while (dials.Count > 0)
-        {
-            var done = await Task.WhenAny(dials);
-            dials.Remove(done);
-            if (await done is not { } client) continue;
-            if (winner is null)
-            {
-                winner = client;
-                found.Cancel();
-                if (_killedAt != 0)
-                    _recorder.Event($"+{Stopwatch.GetElapsedTime(_killedAt).TotalMilliseconds:F0} ms: publisher connected to {client.Endpoint}");
-            }
-            else
-            {
-                await client.DisposeAsync();
-            }
-        }
-        _stop.Token.ThrowIfCancellationRequested();
-        return winner ?? throw new InvalidOperationException("no voter took publishes");
-    }
-
-    private async Task<PublisherClient?> DialAsync(string endpoint, CancellationToken cancellationToken)
-    {
-        var options = PublisherClientOptions.Default with { Endpoints = [endpoint], NodeId = "failover-publisher", ConnectTimeout = TimeSpan.FromSeconds(2) };
-        try
-        {
-            while (true)
-            {
-                try
-                {
-                    return await PublisherClient.ConnectAsync(options, cancellationToken);
-                }
-                catch (Exception e) when (e is PublisherConnectException or ClientRefusedException && !cancellationToken.IsCancellationRequested)
-                {
-                    await Task.Delay(50, cancellationToken); // soon, but without a handshake storm on voters busy electing
-                }
-            }
-        }
-        catch (Exception) when (cancellationToken.IsCancellationRequested)
-        {
-            // Another voter took the publisher first; whatever this dial ended with (cancelled, or refused because its
-            // handshake finished after the cancellation) is moot. Letting it through once stopped the whole publisher.
-            return null;
         }
     }
 
