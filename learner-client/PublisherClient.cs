@@ -143,69 +143,121 @@ public sealed class PublisherClient : IAsyncDisposable
         Exception? Last, bool SawNotLeader, string? Hint);
 
     /// <summary>
-    /// Dials <paramref name="hint"/> (a leader a node named) first, then the endpoints in order, each at most once; a
-    /// node that refuses with NotLeader and names another leader sends the round there next.
+    /// Dials <paramref name="hint"/> (a leader a node named), then the endpoints in order, each at most once, and keeps the
+    /// first that takes publishes (any other that connects is closed); a node that refuses with NotLeader and names a
+    /// leader not dialed yet is dialed at once. The next endpoint is dialed when the previous dial fails or has not
+    /// finished within <see cref="DialStagger"/> (as happy eyeballs does): while an election runs every node refuses,
+    /// and a round that waited on the far regions one after another would find the new leader a WAN handshake or more late.
     /// </summary>
     private static async Task<DialRound> DialRoundAsync(EndpointDialer dialer, ILogger logger, string? hint, CancellationToken ct)
     {
         var refusals = new RefusalRound();
         var tried = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var dials = new Dictionary<Task<FramedConnection>, string>();
+        using var lost = CancellationTokenSource.CreateLinkedTokenSource(ct); // cancels the rest once one wins
+        void Dial(string name)
+        {
+            if (!tried.Add(name)) return;
+            int index = dialer.IndexOf(name);
+            dials[index >= 0 ? dialer.DialAsync(index, lost.Token) : dialer.DialAsync(EndpointAddress.Parse(name), lost.Token)] = name;
+        }
+        var queue = new Queue<string>();
+        if (hint is not null) queue.Enqueue(hint);
+        for (int i = 0; i < dialer.Count; i++) queue.Enqueue(dialer.Name(i));
+        bool DialNext()
+        {
+            while (queue.TryDequeue(out var name))
+            {
+                if (tried.Contains(name)) continue;
+                Dial(name);
+                return true;
+            }
+            return false;
+        }
+        DialNext();
+
         Exception? last = null;
         bool sawNotLeader = false;
         string? learned = null;
-        int next = 0;
-        while (true)
+        DialRound? won = null;
+        while (dials.Count > 0)
         {
-            string name;
-            if (hint is not null && tried.Add(hint))
+            Task<FramedConnection> done;
+            if (won is null && queue.Count > 0)
             {
-                name = hint;
+                var stagger = Task.Delay(DialStagger, lost.Token);
+                var first = await Task.WhenAny(dials.Keys.Append<Task>(stagger)).ConfigureAwait(false);
+                if (first == stagger)
+                {
+                    if (!stagger.IsCanceled) DialNext();
+                    continue;
+                }
+                done = (Task<FramedConnection>)first;
             }
             else
             {
-                while (next < dialer.Count && tried.Contains(dialer.Name(next))) next++;
-                if (next == dialer.Count) break;
-                name = dialer.Name(next++);
-                tried.Add(name);
+                done = await Task.WhenAny(dials.Keys).ConfigureAwait(false);
             }
-            hint = null;
+            string name = dials[done];
+            dials.Remove(done);
+            if (done.IsCompletedSuccessfully)
+            {
+                if (won is null)
+                {
+                    PublisherClientLog.Connected(logger, name);
+                    won = new DialRound(done.Result, name, null, null, sawNotLeader, learned);
+                    await lost.CancelAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    await done.Result.DisposeAsync().ConfigureAwait(false); // a second node took it too: one is enough
+                }
+                continue;
+            }
+            var e = done.Exception?.GetBaseException() ?? new OperationCanceledException(ct);
+            if (won is not null || ct.IsCancellationRequested) continue;
+            if (dials.Count == 0) DialNext(); // failed fast: the next one now
+            PublisherClientLog.ConnectFailed(logger, name, e.Message);
+            last = e;
             try
             {
-                int index = dialer.IndexOf(name);
-                var connection = index >= 0
-                    ? await dialer.DialAsync(index, ct).ConfigureAwait(false)
-                    : await dialer.DialAsync(EndpointAddress.Parse(name), ct).ConfigureAwait(false);
-                PublisherClientLog.Connected(logger, name);
-                return new DialRound(connection, name, null, null, sawNotLeader, learned);
+                refusals.Failed(name, e);
             }
-            catch (Exception e) when (!ct.IsCancellationRequested)
+            catch (ClientRefusedException refused)
             {
-                PublisherClientLog.ConnectFailed(logger, name, e.Message);
-                last = e;
-                try
+                await lost.CancelAsync().ConfigureAwait(false);
+                await DrainAsync(dials.Keys).ConfigureAwait(false);
+                return new DialRound(null, name, refused, e, sawNotLeader, learned);
+            }
+            if (e is HandshakeRefusedException { Reason: CodecError.NotLeader } notLeader)
+            {
+                sawNotLeader = true;
+                if (LeaderHint.Find(notLeader.Detail) is { } named)
                 {
-                    refusals.Failed(name, e);
-                }
-                catch (ClientRefusedException refused)
-                {
-                    return new DialRound(null, name, refused, e, sawNotLeader, learned);
-                }
-                if (e is HandshakeRefusedException { Reason: CodecError.NotLeader } notLeader)
-                {
-                    sawNotLeader = true;
-                    if (LeaderHint.Find(notLeader.Detail) is { } named)
+                    learned = named; // also the first to try next round: it may not have taken publishes yet
+                    if (!tried.Contains(named))
                     {
-                        learned = named; // also the first to try next round: it may not have taken publishes yet
-                        if (!tried.Contains(named))
-                        {
-                            PublisherClientLog.Redirected(logger, name, named);
-                            hint = named;
-                        }
+                        PublisherClientLog.Redirected(logger, name, named);
+                        Dial(named);
                     }
                 }
             }
         }
-        return new DialRound(null, "", refusals.EveryEndpointRefused, last, sawNotLeader, learned);
+        ct.ThrowIfCancellationRequested();
+        return won ?? new DialRound(null, "", refusals.EveryEndpointRefused, last, sawNotLeader, learned);
+    }
+
+    /// <summary>How long a dial may run before the round dials the next endpoint beside it.</summary>
+    private static readonly TimeSpan DialStagger = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Waits for dials that lost the round and closes any that connected anyway.</summary>
+    private static async Task DrainAsync(IEnumerable<Task<FramedConnection>> dials)
+    {
+        foreach (var dial in dials.ToList())
+        {
+            try { await (await dial.ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false); }
+            catch (Exception) when (dial.IsFaulted || dial.IsCanceled) { } // lost or cancelled: nothing to close
+        }
     }
 
     /// <summary>
