@@ -143,20 +143,33 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>
-    /// Distinct free loopback ports. All probes stay bound until every port is chosen: a probe closed
-    /// early lets the kernel hand the same port out twice.
+    /// Distinct free loopback ports, below the kernel's ephemeral range: a port taken from that range (bind to port 0)
+    /// can be handed to some process's outgoing connection before the node that was given it binds, which failed
+    /// a test with "address already in use". All probes stay bound until every port is chosen: a probe closed early
+    /// lets the same port be picked twice.
     /// </summary>
     public static List<int> FreeLoopbackPorts(int count)
     {
+        var (low, high) = ListenRange();
         var probes = new List<Socket>(count);
         try
         {
             var ports = new List<int>(count);
-            for (int i = 0; i < count; i++)
+            for (int attempts = 0; ports.Count < count; attempts++)
             {
                 var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                // Outside the range (or when it is crowded): whatever the kernel gives.
+                int port = attempts < count * 50 && high > low ? Random.Shared.Next(low, high) : 0;
+                try
+                {
+                    probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                }
+                catch (SocketException)
+                {
+                    probe.Dispose();
+                    continue;
+                }
                 probes.Add(probe);
-                probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
                 ports.Add(((IPEndPoint)probe.LocalEndPoint!).Port);
             }
             return ports;
@@ -165,6 +178,20 @@ public sealed class LocalCluster : IAsyncDisposable
         {
             foreach (var probe in probes) probe.Dispose();
         }
+    }
+
+    /// <summary>Ports to listen on: from 10000 up to the start of the ephemeral range (Linux's ip_local_port_range).</summary>
+    private static (int Low, int High) ListenRange()
+    {
+        int ephemeral = 32768;
+        try
+        {
+            var text = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+            if (text.Length > 0 && int.TryParse(text[0], out int first)) ephemeral = first;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return (10_000, Math.Max(10_000, ephemeral));
     }
 
     public async ValueTask DisposeAsync()
