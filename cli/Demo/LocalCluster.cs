@@ -162,7 +162,9 @@ public sealed class LocalCluster : IAsyncDisposable
                 int port = attempts < count * 50 && high > low ? Random.Shared.Next(low, high) : 0;
                 try
                 {
+                    // Listening, not just bound: sockets that are only bound (with the SO_REUSEADDR .NET sets) may share a port.
                     probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                    probe.Listen(1);
                 }
                 catch (SocketException)
                 {
@@ -170,7 +172,8 @@ public sealed class LocalCluster : IAsyncDisposable
                     continue;
                 }
                 probes.Add(probe);
-                ports.Add(((IPEndPoint)probe.LocalEndPoint!).Port);
+                int chosen = ((IPEndPoint)probe.LocalEndPoint!).Port;
+                if (!ports.Contains(chosen)) ports.Add(chosen);
             }
             return ports;
         }
