@@ -187,7 +187,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
                     if (client.Endpoint != endpoint && _killedAt != 0)
                     {
                         endpoint = client.Endpoint;
-                        _recorder.Event($"+{Stopwatch.GetElapsedTime(_killedAt).TotalMilliseconds:F0} ms: publisher on {endpoint}");
+                        _recorder.Event($"+{Stopwatch.GetElapsedTime(_killedAt).TotalMilliseconds:F0} ms: publisher connected to {endpoint}");
                     }
                     long sent = Stopwatch.GetTimestamp();
                     _ = TrackAsync(client.PublishAsync(ReadOnlyMemory<byte>.Empty, FailoverRecorder.Payload(seq), WaitLevel.Committed), seq, sent);
