@@ -177,6 +177,9 @@ public sealed class VoterEngine : IEngine, IDisposable
         {
             _linkByVoter.Remove(voter);
             Fail(voter);
+            long now = _env.NowMicros;
+            Election.OnLeaderLinkLost(voter, now);
+            After(now);
             return;
         }
         if (!_roleConnections.Remove(connection)) return; // an old role's, or a publisher sent away

@@ -19,6 +19,11 @@ namespace GeoRelay.Engines.Consensus;
 public sealed partial class Election
 {
     private readonly string[] _others;
+    /// <summary>Every voter, this node included, in the order given: who campaigns first when a leader's link drops.</summary>
+    private readonly string[] _campaignOrder;
+    /// <summary>This node's place among the leader candidates in <see cref="_campaignOrder"/> (-1: it may not lead), and how many there are.</summary>
+    private readonly int _candidateRank;
+    private readonly int _candidateCount;
     private readonly Dictionary<string, int> _otherSlots;
     private readonly IReadOnlySet<string>? _candidates;
     private readonly IElectionStore _store;
@@ -72,7 +77,11 @@ public sealed partial class Election
             others.Add(voter);
         }
         _others = others.ToArray();
+        _campaignOrder = voters.Contains(self) ? voters.ToArray() : [.. voters, self];
         _candidates = options.Candidates;
+        var candidatesInOrder = Array.FindAll(_campaignOrder, CanLead);
+        _candidateCount = Math.Max(1, candidatesInOrder.Length);
+        _candidateRank = Array.IndexOf(candidatesInOrder, self);
         if (!CanLead(self) && Array.TrueForAll(_others, v => !CanLead(v)))
             throw new ArgumentException($"no voter is among the leader candidates ({string.Join(", ", _candidates!)}), so none could ever lead", nameof(options));
 
@@ -191,6 +200,37 @@ public sealed partial class Election
             else
                 AbortTransfer($"{leader} leads term {term} instead of {_transferTarget}");
         }
+    }
+
+    /// <summary>
+    /// The voter link to <paramref name="leader"/> closed: its process died (the kernel closes its sockets) or the
+    /// network reset the link. A closed link is news a silent one is not, so this node does not wait out the election
+    /// timeout: it stops backing that leader (it grants pre-votes and votes again) and campaigns after a short delay
+    /// set by its rank among the leader candidates, so that one asks first and the others vote for it instead of
+    /// splitting the vote. Only timing changes, never what a vote needs; a leader that is in fact alive keeps the
+    /// voters that still hear it, and they refuse the pre-vote.
+    /// </summary>
+    public void OnLeaderLinkLost(string leader, long nowMicros)
+    {
+        if (Role != RaftRole.Follower || Leader != leader) return;
+        Leader = null;
+        _leaderHeardMicros = long.MinValue;
+        long soon = nowMicros + QuickCampaignDelay(leader);
+        if (CanLead(Self) && soon < _electionDeadline) _electionDeadline = soon;
+        Emit(ElectionEventKind.LeaderLost, leader, CanLead(Self) ? $"its link closed; campaigning in {(_electionDeadline - nowMicros) / 1000} ms unless another leads first" : "its link closed");
+    }
+
+    /// <summary>Rank r among the candidates other than the lost leader waits r quarter timeouts, plus a little jitter.</summary>
+    private long QuickCampaignDelay(string lostLeader)
+    {
+        int rank = 0;
+        foreach (var voter in _campaignOrder)
+        {
+            if (voter == Self) break;
+            if (voter != lostLeader && CanLead(voter)) rank++;
+        }
+        long step = _timeoutMicros / 4;
+        return rank * step + _random.NextInt64(step / 4 + 1);
     }
 
     /// <summary>Leader side of the data path: <paramref name="voter"/> is alive and following this term (an ack, directly or aggregated by a relay).</summary>
@@ -322,8 +362,18 @@ public sealed partial class Election
 
     private void ResetElectionTimer(long nowMicros) => _electionDeadline = nowMicros + RandomTimeout();
 
-    /// <summary>Uniform in [T, 2T): spreads candidates out so that one usually wins before the others wake.</summary>
-    private long RandomTimeout() => _timeoutMicros + _random.NextInt64(_timeoutMicros);
+    /// <summary>
+    /// In [T, 2T), as in Raft, but each leader candidate draws within its own slice of it, by rank (the candidates in the
+    /// order given; the first gets [T, T + T/n)): when a leader falls silent, the candidates wake one after the other
+    /// instead of at random, so two rarely ask at once and split the vote, and the first in the order (the preferred
+    /// leader, when it is up) usually wins. A voter that may not lead draws in the whole range (it never campaigns).
+    /// </summary>
+    private long RandomTimeout()
+    {
+        if (_candidateRank < 0) return _timeoutMicros + _random.NextInt64(_timeoutMicros);
+        long slice = _timeoutMicros / _candidateCount;
+        return _timeoutMicros + _candidateRank * slice + _random.NextInt64(slice);
+    }
 
     /// <summary>Has this node heard its leader (or been it) within the election timeout?</summary>
     private bool InLease(long nowMicros) =>

@@ -23,6 +23,8 @@ public enum ElectionEventKind : byte
     TransferAborted,
     /// <summary>A message or report that was set aside (a stale or impossible one); <see cref="ElectionEvent.Reason"/> says which and why.</summary>
     Ignored,
+    /// <summary>The link to the leader closed (its process died, or the network reset it): this node stops waiting on it.</summary>
+    LeaderLost,
 }
 
 /// <summary>

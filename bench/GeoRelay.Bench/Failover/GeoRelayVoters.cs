@@ -41,7 +41,7 @@ public sealed partial class GeoRelayVoters(FailoverSettings settings, WanMesh me
     public string Description => Describe(settings);
 
     public static string Describe(FailoverSettings settings) =>
-        $"GeoRelay with `elections: true`, `election-timeout: {settings.ElectionTimeoutSeconds:0.###}s` (randomized in [T, 2T)), heartbeat 100 ms (default), " +
+        $"GeoRelay with `elections: true`, `election-timeout: {settings.ElectionTimeoutSeconds:0.###}s` (each candidate's timeout drawn in its own slice of [T, 2T); a leader link that closes starts the election at once, in rank order), heartbeat 100 ms (default), " +
         "4 voters (the preferred leader and one member in the first region, one member in each other region: the topology wants a member in every datacenter), a quorum is 3 of them, `fsync: false` (JetStream's file store does not fsync each message either), " +
         "publisher: the SDK PublisherClient with every voter's address, `wait: committed`, one entry per request, exactly-once (it follows the leader and resends with the same producer sequences)";
 

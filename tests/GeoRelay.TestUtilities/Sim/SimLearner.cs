@@ -21,6 +21,7 @@ public sealed class SimLearner : IEngine
     private int _connection = -1;
     private bool _dialPending;
     private long _retryAt;
+    private string _peer = "";
 
     public SimLearner(string id, string cluster, IReadOnlyList<string> targets, IEngineEnvironment env, long retryMicros = 100_000)
     {
@@ -65,6 +66,7 @@ public sealed class SimLearner : IEngine
     {
         _dialPending = false;
         _connection = connection;
+        _peer = peer.NodeId;
         var frame = FrameBuffer.Rent();
         int start = FrameWriter.Begin(frame.Writer);
         // As the SDK: name the last entry received, so a node that took it back meanwhile says so.
@@ -112,7 +114,7 @@ public sealed class SimLearner : IEngine
                 if (through + 1 > Next) Next = through + 1;
                 break;
             case FrameType.SnapshotRequired:
-                Fail($"SnapshotRequired({SnapshotRequired.Read(frame.Payload).OldestIndex}) at {Next}, though every node retains everything");
+                Fail($"SnapshotRequired({SnapshotRequired.Read(frame.Payload).OldestIndex}) at {Next} from {_peer}, though every node retains everything");
                 Outbox.Add(EngineCommand.Close(connection, CodecError.None, "snapshot required"));
                 break;
             case FrameType.Truncated:

@@ -43,6 +43,8 @@ public sealed class SimNetwork
         /// <summary>When the last frame sent on this link arrives (TCP keeps order) and when its sender is free.</summary>
         public long LastArrival;
         public long BusyUntil;
+        /// <summary>Frames a firewall dropped, waiting for the heal in order (<see cref="Silence"/>).</summary>
+        public Queue<Delivery>? Held;
     }
 
     private readonly record struct Delivery(long At, long Seq, int Link, FrameBuffer? Frame, bool Close);
@@ -53,6 +55,8 @@ public sealed class SimNetwork
     private readonly PriorityQueue<Delivery, (long, long)> _inFlight = new();
     private readonly Queue<(Node From, string To, NodeKind As)> _dials = new();
     private readonly HashSet<(string, string)> _cut = new();
+    private readonly HashSet<(string, string)> _silenced = new();
+    private readonly HashSet<int> _holding = new();
     private readonly Dictionary<(string, string), int> _slowed = new();
     private readonly Func<string, string, LinkProfile> _profile;
     private readonly Random _random;
@@ -106,6 +110,32 @@ public sealed class SimNetwork
         DropWhere(link => link.From == node || link.To == node);
     }
 
+    /// <summary>
+    /// The node's process dies, its machine stays up: what it sent still arrives, then each peer sees the connection
+    /// close one link latency later (the kernel's FIN), as after a SIGKILL. Dials to it fail until restarted.
+    /// </summary>
+    public void Kill(string id)
+    {
+        var node = _nodes[id];
+        node.Up = false;
+        Mix(0x4B11 ^ (ulong)id.Length);
+        var links = new List<int>();
+        foreach (var link in _links.Values)
+            if (link.From == node && link.To.Up) links.Add(link.Id);
+        links.Sort(); // dictionary order is not part of the seed
+        foreach (int linkId in links)
+        {
+            long at = ArrivalTime(_links[linkId], 0);
+            _inFlight.Enqueue(new Delivery(at, ++_seq, linkId, null, Close: true), (at, _seq));
+        }
+    }
+
+    /// <summary>
+    /// Silence between two nodes (a firewall that drops packets): connections stay open and their frames wait (TCP
+    /// retransmits them, in order, after the heal), dials fail, until <see cref="Heal"/>.
+    /// </summary>
+    public void Silence(string a, string b) => _silenced.Add(Pair(a, b));
+
     /// <summary>Replaces a crashed node's engine with a fresh one (its durable state is the caller's business).</summary>
     public void Restart(string id, IEngine engine)
     {
@@ -121,9 +151,17 @@ public sealed class SimNetwork
         DropBetween(a, b);
     }
 
-    public void Heal(string a, string b) => _cut.Remove(Pair(a, b));
+    public void Heal(string a, string b)
+    {
+        _cut.Remove(Pair(a, b));
+        _silenced.Remove(Pair(a, b));
+    }
 
-    public void HealAll() => _cut.Clear();
+    public void HealAll()
+    {
+        _cut.Clear();
+        _silenced.Clear();
+    }
 
     public bool IsCut(string a, string b) => _cut.Contains(Pair(a, b));
 
@@ -149,6 +187,7 @@ public sealed class SimNetwork
             _inFlight.Dequeue();
             Deliver(d);
         }
+        if (_holding.Count > 0) ReleaseHeld();
         int dials = _dials.Count;
         for (int i = 0; i < dials; i++)
         {
@@ -211,9 +250,47 @@ public sealed class SimNetwork
             d.Frame?.Release();
             return;
         }
+        if (link.Held is { Count: > 0 } || (_silenced.Count > 0 && _silenced.Contains(Pair(link.From.Id, link.To.Id))))
+        {
+            // Dropped by the firewall: TCP sends it again until it gets through, in order, so it waits with the link's
+            // later frames behind it until the heal (see ReleaseHeld).
+            (link.Held ??= new()).Enqueue(d);
+            _holding.Add(link.Id);
+            return;
+        }
+        DeliverNow(d, link);
+    }
+
+    /// <summary>Links no longer silenced get what waited on them, in order (the retransmission after a heal).</summary>
+    private void ReleaseHeld()
+    {
+        List<int>? released = null;
+        foreach (int id in _holding)
+            if (!_links.TryGetValue(id, out var link) || !_silenced.Contains(Pair(link.From.Id, link.To.Id))) (released ??= new()).Add(id);
+        if (released is null) return;
+        released.Sort(); // set order is not part of the seed
+        foreach (int id in released)
+        {
+            _holding.Remove(id);
+            if (!_links.TryGetValue(id, out var link)) continue; // dropped meanwhile: what waited is lost with it
+            while (link.Held!.TryDequeue(out var d))
+            {
+                if (!_links.ContainsKey(id)) { d.Frame?.Release(); continue; }
+                DeliverNow(d, link);
+            }
+        }
+    }
+
+    private void DeliverNow(Delivery d, Link link)
+    {
         if (d.Close)
         {
             Drop(link.Id);
+            return;
+        }
+        if (!link.To.Up)
+        {
+            d.Frame!.Release(); // to a process that died; its peer sees the close
             return;
         }
         var bytes = new ReadOnlySequence<byte>(d.Frame!.Memory);
@@ -374,7 +451,7 @@ public sealed class SimNetwork
 
     private void Dial(Node from, string to, PortKind? port = null, NodeKind dialAs = 0)
     {
-        if (!_nodes.TryGetValue(to, out var target) || !target.Up || _cut.Contains(Pair(from.Id, to)))
+        if (!_nodes.TryGetValue(to, out var target) || !target.Up || _cut.Contains(Pair(from.Id, to)) || _silenced.Contains(Pair(from.Id, to)))
         {
             DialFailed(from, to, "connection refused");
             return;

@@ -43,7 +43,8 @@ public sealed class SoakSchema
 
     /// <summary><see cref="VoterChaos"/>: elections with every voter a voter engine, under <see cref="VoterFault"/> faults.</summary>
     public static SoakSchema Voters { get; } = new(
-        ["steps", "entries", "leader_terms", "learner_truncations", "learner_reconnects", .. Enum.GetNames<VoterFault>()]);
+        ["steps", "entries", "leader_terms", "learner_truncations", "learner_reconnects", .. Enum.GetNames<VoterFault>()],
+        addedLater: [nameof(VoterFault.KillVoter), nameof(VoterFault.SilenceLeader)]);
 }
 
 /// <summary>One contiguous range of seeds that ran to the end, with what they did; a row of the ledger.</summary>

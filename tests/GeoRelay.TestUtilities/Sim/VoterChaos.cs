@@ -12,6 +12,10 @@ public enum VoterFault
     CrashRelay,
     /// <summary>The current leader is cut off from every other node until the next heal.</summary>
     IsolateLeader,
+    /// <summary>A voter's process is killed: nothing is lost, and peers see its links close a latency later.</summary>
+    KillVoter,
+    /// <summary>Every packet to and from the current leader is dropped, its connections staying open, until the next heal.</summary>
+    SilenceLeader,
 }
 
 /// <summary>What one voter chaos run did.</summary>
@@ -21,7 +25,7 @@ public sealed record VoterChaosResult(int Seed, ulong TraceHash, long Steps, ulo
 /// <summary>
 /// One seeded run of <see cref="VoterCluster"/> (the three-region sample with every voter a <c>VoterEngine</c>) under
 /// 30 rounds of faults while entries are published at whoever leads: voter crashes that may lose unsynced tails,
-/// restarts, the leader cut off, relays lost. The cluster's invariants hold after every step; after everything heals, a
+/// voters killed, restarts, the leader cut off (connections reset) or silenced (packets dropped), relays lost. The cluster's invariants hold after every step; after everything heals, a
 /// leader commits all it holds with every voter caught up, every acknowledged publish is in its log once, and every
 /// learner ends with exactly its application entries (with durable delivery: what was taken back was announced).
 /// Same seed, same run.
@@ -97,6 +101,27 @@ public static class VoterChaos
                     cut.Clear();
                     c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: heal");
                     break;
+                case 5 when down.Count < 2:
+                {
+                    var v = voters[random.Next(voters.Count)];
+                    if (down.Add(v))
+                    {
+                        c.Kill(v);
+                        Count(VoterFault.KillVoter);
+                    }
+                    break;
+                }
+                case 6: // the current leader behind a firewall that drops everything
+                {
+                    if (c.CurrentLeader() is { } l)
+                    {
+                        foreach (var other in c.Topology.Nodes.Keys)
+                            if (other != l.NodeId) { c.Network.Silence(l.NodeId, other); cut.Add((l.NodeId, other)); }
+                        Count(VoterFault.SilenceLeader);
+                    }
+                    c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: silence the leader");
+                    break;
+                }
                 case 4 when down.Count < 2 && relays.Count > 0:
                 {
                     var p = relays[random.Next(relays.Count)];

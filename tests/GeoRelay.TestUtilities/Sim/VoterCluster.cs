@@ -64,7 +64,7 @@ public sealed class VoterCluster
             Network.Add(v, NewVoter(v));
         }
         foreach (var dc in Topology.Datacenters)
-            foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, new MemoryLog(), _env, seed: seed));
+            foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, new MemoryLog(), _env, logger: LoggerFor(p), seed: seed));
         Publisher = new SimPublisher("publisher", 0xC0FFEE00UL + (ulong)seed, Topology.Cluster, Voters, _env);
         Network.Add(Publisher.Id, Publisher);
         foreach (var dc in Topology.Datacenters)
@@ -96,13 +96,35 @@ public sealed class VoterCluster
 
     // Seeded by position: string hash codes differ from one process to the next.
     private VoterEngine NewVoter(string id) =>
-        new(Topology, id, _watched[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) });
+        new(Topology, id, _watched[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) }, LoggerFor(id));
 
     /// <summary>A node's datacenter; a learner's is in its id (learner-DC-i); the publisher sits in the preferred leader's.</summary>
     private string DatacenterOf(string id) =>
         Topology.Nodes.TryGetValue(id, out var node) ? node.Datacenter
         : id.StartsWith("learner-", StringComparison.Ordinal) ? id["learner-".Length..id.LastIndexOf('-')]
         : Topology.Leader.Datacenter;
+
+    /// <summary>
+    /// The nodes GEORELAY_SIM_LOG names (comma-separated ids, or *) log into the trace, with the simulated time: what
+    /// an operator would read, for a seed being replayed.
+    /// </summary>
+    private Microsoft.Extensions.Logging.ILogger? LoggerFor(string id)
+    {
+        var names = Environment.GetEnvironmentVariable("GEORELAY_SIM_LOG");
+        if (string.IsNullOrEmpty(names) || (names != "*" && !names.Split(',').Contains(id))) return null;
+        return new TraceLogger(this, id);
+    }
+
+    private sealed class TraceLogger(VoterCluster cluster, string id) : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Information;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) cluster.Trace.Add($"{cluster.Network.Clock.NowMicros / 1000} ms: [{id}] {formatter(state, exception)}");
+        }
+    }
 
     public VoterEngine Voter(string id) => (VoterEngine)Network.Engine(id);
 
@@ -128,6 +150,15 @@ public sealed class VoterCluster
         Trace.Add($"{Network.Clock.NowMicros / 1000} ms: crash {id}{(tornTail ? " (unsynced tail lost)" : "")}");
     }
 
+    /// <summary>A voter's process is killed (SIGKILL): its log stays whole, and peers see its connections close a link latency later.</summary>
+    public void Kill(string id)
+    {
+        Network.Kill(id);
+        Logs[id].Crash(tornTail: false, _random);
+        _matchChecked[id] = Math.Min(_matchChecked.GetValueOrDefault(id), Logs[id].LastIndex);
+        Trace.Add($"{Network.Clock.NowMicros / 1000} ms: kill {id}");
+    }
+
     public void Restart(string id)
     {
         Network.Restart(id, NewVoter(id));
@@ -137,7 +168,7 @@ public sealed class VoterCluster
     /// <summary>A relay comes back with empty retention (a relay keeps nothing it needs across a restart).</summary>
     public void RestartRelay(string id)
     {
-        Network.Restart(id, new RelayEngine(Topology, id, new MemoryLog(), new SimEnvironment(Network.Clock), seed: _seed));
+        Network.Restart(id, new RelayEngine(Topology, id, new MemoryLog(), new SimEnvironment(Network.Clock), logger: LoggerFor(id), seed: _seed));
         Trace.Add($"{Network.Clock.NowMicros / 1000} ms: restart relay {id}");
     }
 

@@ -210,6 +210,55 @@ public sealed class ElectionTests
     }
 
     [Test]
+    public void When_the_leaders_link_closes_the_voters_back_it_no_longer_and_campaign_soon_in_rank_order()
+    {
+        string[] four = ["a", "b", "c", "d"];
+        var b = New("b", new RecordingStore(), out _, voters: four);
+        var c = New("c", new RecordingStore(), out _, voters: four);
+        var d = New("d", new RecordingStore(), out _, voters: four);
+        foreach (var voter in new[] { b, c, d }) { voter.OnLeaderHeard("a", 3, 10 * T); voter.Events.Clear(); }
+
+        b.OnLeaderLinkLost("x", 10 * T + 1);
+        Assert.That(b.Leader, Is.EqualTo("a"), "a link to someone else changes nothing");
+        Assert.That(b.Events, Is.Empty);
+
+        foreach (var voter in new[] { b, c, d }) voter.OnLeaderLinkLost("a", 10 * T + 1);
+        Assert.That(b.NextTickMicros - (10 * T + 1), Is.InRange(0, T / 16), "the first candidate in file order asks at once");
+        Assert.That(c.NextTickMicros - (10 * T + 1), Is.InRange(T / 4, T / 4 + T / 16), "the next one waits a quarter timeout");
+        Assert.That(d.NextTickMicros - (10 * T + 1), Is.InRange(T / 2, T / 2 + T / 16));
+        Assert.That((c.Leader, c.Events.Single().Kind, c.Events.Single().Peer), Is.EqualTo(((string?)null, ElectionEventKind.LeaderLost, "a")));
+
+        // b asks well within what the lease would have been; c, no longer backing a, grants at once.
+        b.OnTick(b.NextTickMicros);
+        Assert.That(b.Role, Is.EqualTo(RaftRole.PreCandidate));
+        c.OnMessage(b.Outbox.Single(m => m.To == "c"), 10 * T + T / 10);
+        var pre = OnlyResponse(c);
+        Assert.That((pre.Granted, pre.Term), Is.EqualTo((true, 4UL)));
+        Assert.That(c.Term, Is.EqualTo(3UL), "a pre-vote changes nothing");
+    }
+
+    [Test]
+    public void A_closed_link_does_not_hurry_a_voter_that_may_not_lead_nor_move_a_deadline_that_is_sooner()
+    {
+        var options = ElectionOptions.Default with { Candidates = new HashSet<string>(["a", "b"]) };
+        var c = New("c", new RecordingStore(), out _, options: options);
+        c.OnLeaderHeard("a", 3, 10 * T);
+        long deadline = c.NextTickMicros;
+        c.OnLeaderLinkLost("a", 10 * T + 1);
+        Assert.That((c.Leader, c.NextTickMicros), Is.EqualTo(((string?)null, deadline)));
+        c.OnMessage(Request("b", "c", 4, new LogPosition(3, 0), preVote: true), 10 * T + 2);
+        Assert.That(OnlyResponse(c).Granted, Is.True, "it still votes, at once");
+
+        var b = New("b", new RecordingStore(), out _, options: options);
+        b.OnLeaderHeard("a", 3, 10 * T);
+        b.OnLeaderLinkLost("a", 10 * T + 1);
+        long soon = b.NextTickMicros;
+        b.OnLeaderHeard("a", 3, 10 * T + 2);
+        Assert.That(b.Leader, Is.EqualTo("a"), "a leader heard again (a new link) is followed again");
+        Assert.That(b.NextTickMicros, Is.GreaterThan(soon));
+    }
+
+    [Test]
     public void Check_quorum_steps_a_leader_down_exactly_one_timeout_after_the_majority_was_last_heard()
     {
         var store = new RecordingStore();
