@@ -311,14 +311,20 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         switch (frame.Type)
         {
             case FrameType.DcAck when link.Kind == LinkKind.Relay:
-                OnDcAck(_datacenters[link.Datacenter], DcAck.Read(payload));
+            {
+                var ack = DcAck.Read(payload);
+                // A relay this leader failed over from may still answer before its close lands: what it holds says
+                // nothing of the route now in use (taken for the new relay's first ack, it would skip what that one lacks).
+                if (_datacenters[link.Datacenter].RelayConnection == connection) OnDcAck(_datacenters[link.Datacenter], ack);
                 break;
+            }
             case FrameType.Ack when link.Kind == LinkKind.Member:
                 OnMemberAck(_datacenters[link.Datacenter], link.Slot, Ack.Read(payload));
                 break;
             case FrameType.Heartbeat:
                 Heartbeat.Read(payload, ref channel.RxDelta);
-                if (link.Kind == LinkKind.Relay) _datacenters[link.Datacenter].LastHeardMicros = channel.LastHeardMicros;
+                if (link.Kind == LinkKind.Relay && _datacenters[link.Datacenter].RelayConnection == connection)
+                    _datacenters[link.Datacenter].LastHeardMicros = channel.LastHeardMicros;
                 break;
             case FrameType.Publish when link.Kind == LinkKind.Publisher:
                 OnPublish(connection, payload);
