@@ -151,8 +151,8 @@ public sealed class WanLink : IAsyncDisposable
             // The SYN crosses the link before the far side sees a connection.
             if (_options.OneWayDelay > TimeSpan.Zero) await Task.Delay(_options.OneWayDelay, _stop.Token);
             await target.ConnectAsync(targetEndPoint, _stop.Token);
-            var forward = new WanPump(client, target, _forward, _options, () => _blackholed);
-            var reverse = new WanPump(target, client, _reverse, _options, () => _blackholed);
+            var forward = new WanPump(client, target, _forward, _options, () => _blackholed, connection.Abort);
+            var reverse = new WanPump(target, client, _reverse, _options, () => _blackholed, connection.Abort);
             connection.Pumps = [forward, reverse];
             using var abort = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, connection.Aborted);
             await Task.WhenAll(forward.RunAsync(abort.Token), reverse.RunAsync(abort.Token));

@@ -16,7 +16,9 @@ namespace GeoRelay.Wan.Internal;
 /// </remarks>
 internal sealed class WanPump
 {
+    /// <summary>A chunk without a buffer ends the stream: with this length by a reset, else by an orderly close.</summary>
     private readonly record struct Chunk(byte[]? Buffer, int Length, long Due);
+    private const int ResetMarker = -1;
 
     private enum Outcome { Idle, Scheduled, WouldBlock }
 
@@ -28,12 +30,15 @@ internal sealed class WanPump
     private readonly Queue<Chunk> _queue = new();
     private readonly SemaphoreSlim _writerWake = new(0), _readerWake = new(0);
     private readonly Action _onDue;
+    private readonly Action _onReset;
     private long _buffered, _lastDue;
     private int _headSent = -1; // bytes of the head chunk already sent; -1 before its first attempt
     private bool _armed, _readerWaiting, _closed;
 
-    public WanPump(Socket from, Socket to, WanDirection direction, WanLinkOptions options, Func<bool> blackholed)
+    /// <param name="onReset">Called once the sender's reset is due on the far side: resets the whole connection.</param>
+    public WanPump(Socket from, Socket to, WanDirection direction, WanLinkOptions options, Func<bool> blackholed, Action onReset)
     {
+        _onReset = onReset;
         _from = from;
         _to = to;
         _to.Blocking = false; // synchronous sends return WouldBlock instead of waiting; async ones are unaffected
@@ -110,6 +115,13 @@ internal sealed class WanPump
             scratch ??= new byte[_options.ReadChunkBytes];
             int read = _from.Receive(scratch, 0, room, SocketFlags.None, out var error);
             if (error == SocketError.WouldBlock) continue;
+            if (error is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+            {
+                // The sender's side was reset (a killed process with unread data sends RST): the reset crosses the
+                // link after the bytes ahead of it, as the RST would, and resets the other side (see TryDeliverDue).
+                Enqueue(new Chunk(null, ResetMarker, Math.Max(DeliveryScheduler.Now, _lastDue)));
+                return;
+            }
             if (error != SocketError.Success) throw new SocketException((int)error);
             if (read == 0)
             {
@@ -173,6 +185,12 @@ internal sealed class WanPump
                     DeliveryScheduler.Schedule(head.Due, _onDue);
                     return Outcome.Scheduled;
                 }
+            }
+            if (head.Buffer is null && head.Length == ResetMarker)
+            {
+                lock (_gate) _closed = true;
+                _onReset();
+                return Outcome.Idle;
             }
             if (head.Buffer is null)
             {

@@ -158,6 +158,24 @@ public sealed class WanLinkTests
         Assert.That(await received.WaitAsync(Patience), Is.EqualTo(-1));
     }
 
+    [Test]
+    public async Task AResetFromOneSideResetsTheOtherAfterTheBytesAheadOfIt()
+    {
+        // A SIGKILLed process with unread data resets its connections; a peer behind the link must see that too,
+        // or it waits on a dead node for as long as it has no reason to send.
+        var (listener, target) = await Pair.ListenAsync();
+        using var _ = listener;
+        await using var link = WanLink.Start(AnyLoopback, target, new WanLinkOptions { OneWayDelay = TimeSpan.FromMilliseconds(20) });
+        await using var pair = await Pair.ConnectAsync(listener, link.ListenEndPoint);
+        await SendPatternAsync(pair.Client, 1000, 5); // left unread: closing now sends RST, not FIN
+        var lastWords = ReceivePatternAsync(pair.Client, 100);
+        await SendPatternAsync(pair.Server, 100, 6);
+        Assert.That(await lastWords.WaitAsync(Patience), Is.EqualTo(-1), "what the server sent before the reset arrives");
+        pair.Server.LingerState = new LingerOption(true, 0);
+        pair.Server.Close();
+        Assert.That(await ReadsEndAsync(pair.Client), Is.True, "the client's side ends too");
+    }
+
     private static async Task<bool> ConnectsOnlyToBeClosedAsync(Socket socket, IPEndPoint endpoint)
     {
         try
