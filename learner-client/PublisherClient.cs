@@ -124,7 +124,7 @@ public sealed class PublisherClient : IAsyncDisposable
                 if (!attempt.SawNotLeader || left <= TimeSpan.Zero)
                     throw new PublisherConnectException($"no endpoint took publishes ({string.Join(", ", options.Endpoints)}): {attempt.Last?.Message}", attempt.Last);
                 hint = attempt.Hint;
-                var delay = Min(options.ReconnectDelay(round), left);
+                var delay = Min(DelayAfter(options, attempt, round), left);
                 PublisherClientLog.Backoff(logger, delay);
                 await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             }
@@ -137,6 +137,14 @@ public sealed class PublisherClient : IAsyncDisposable
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>
+    /// The wait before the next dial round. A node that answered NotLeader is up and an election is under way (over in
+    /// about a second), so the back-off stops at four times the initial delay instead of growing past the new leader;
+    /// the full back-off is for endpoints that do not answer at all.
+    /// </summary>
+    private static TimeSpan DelayAfter(PublisherClientOptions options, DialRound attempt, int round) =>
+        options.ReconnectDelay(attempt.SawNotLeader ? Math.Min(round, 3) : round);
 
     /// <summary>The outcome of one round of dials: a connection, or why there was none.</summary>
     private readonly record struct DialRound(FramedConnection? Connection, string Endpoint, ClientRefusedException? Refused,
@@ -719,7 +727,7 @@ public sealed class PublisherClient : IAsyncDisposable
                 }
                 last = attempt.Last ?? last;
                 hint = attempt.Hint ?? hint;
-                var delay = _options.ReconnectDelay(round);
+                var delay = DelayAfter(_options, attempt, round);
                 PublisherClientLog.Backoff(_logger, delay);
                 await Task.Delay(delay, deadline.Token).ConfigureAwait(false);
             }

@@ -90,6 +90,23 @@ public sealed class PublisherReconnectTests
     }
 
     [Test, CancelAfter(60_000)]
+    public async Task While_nodes_answer_NotLeader_the_client_asks_again_soon_instead_of_backing_off_past_the_election(CancellationToken ct)
+    {
+        // Mid-election every node answers "no leader yet": they are up, and a leader comes within about a second.
+        await using var node = new ScriptedLeader { RefuseHandshakeWith = CodecError.NotLeader, RefusalMessage = "a does not lead, and no leader is known in term 2; retry shortly", RefuseOnly = 8 };
+        var log = new LineCollector();
+
+        await using var publisher = await PublisherClient.ConnectAsync(Options(node.Endpoint), log.Factory.CreateLogger("publisher"), ct);
+
+        var waits = System.Text.RegularExpressions.Regex.Matches(log.Text, @"retrying in (\S+)").Select(m => TimeSpan.Parse(m.Groups[1].Value)).ToList();
+        Assert.That(node.Refused, Is.EqualTo(8));
+        Assert.That(waits, Has.Count.EqualTo(8));
+        // Initial 10 ms, doubled twice at most (+20% jitter); unreachable endpoints would have grown to the 50 ms maximum.
+        Assert.That(waits, Has.All.LessThanOrEqualTo(TimeSpan.FromMilliseconds(48)));
+        Assert.That((await publisher.PublishAsync(Key, Payload(1)).AsTask().WaitAsync(Patience, ct)).FirstIndex, Is.EqualTo(1UL));
+    }
+
+    [Test, CancelAfter(60_000)]
     public async Task A_dead_leader_is_replaced_by_the_next_endpoint_that_takes_publishes(CancellationToken ct)
     {
         var first = new ScriptedLeader { AutoAck = false };

@@ -30,6 +30,7 @@ internal sealed class ScriptedLeader : IAsyncDisposable
     private ulong _nextIndex = 1;
     private int _acksSent;
     private int _accepted;
+    private int _refused;
 
     public ScriptedLeader(int port = 0)
     {
@@ -45,6 +46,15 @@ internal sealed class ScriptedLeader : IAsyncDisposable
 
     /// <summary>Refuses every handshake from now on with this code and <see cref="RefusalMessage"/>; null welcomes publishers.</summary>
     public CodecError? RefuseHandshakeWith { get; set; }
+
+    /// <summary>With <see cref="RefuseHandshakeWith"/>: refuses only this many handshakes, then welcomes publishers (null: every one).</summary>
+    public int? RefuseOnly { get; init; }
+
+    /// <summary>Handshakes refused so far.</summary>
+    public int Refused
+    {
+        get { lock (_gate) return _refused; }
+    }
 
     /// <summary>The message of a refused handshake (a follower names the leader in it). Default "scripted refusal".</summary>
     public string RefusalMessage { get; set; } = "scripted refusal";
@@ -103,6 +113,16 @@ internal sealed class ScriptedLeader : IAsyncDisposable
         }
     }
 
+    private bool TakeRefusal()
+    {
+        lock (_gate)
+        {
+            if (RefuseOnly is { } only && _refused >= only) return false;
+            _refused++;
+            return true;
+        }
+    }
+
     private async Task ServeAsync(Socket socket)
     {
         await using var connection = new FramedConnection(socket, ConnectionOptions.Default);
@@ -111,7 +131,7 @@ internal sealed class ScriptedLeader : IAsyncDisposable
         {
             var local = Hello.ForThisBuild("scripted-leader", NodeKind.Leader, 1, "", 0);
             await Handshake.AcceptAsync(connection, local, hello =>
-                RefuseHandshakeWith is { } refusal ? new CodecException(refusal, RefusalMessage)
+                RefuseHandshakeWith is { } refusal && TakeRefusal() ? new CodecException(refusal, RefusalMessage)
                 : hello.Kind == NodeKind.Publisher ? null : new CodecException(CodecError.Protocol, "publishers only"), TimeSpan.FromSeconds(5), _stop.Token);
             lock (_gate)
             {
