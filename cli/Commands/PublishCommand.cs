@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using System.Threading.Channels;
 using GeoRelay.Codec.Frames;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,10 @@ using GeoRelay.LearnerClient;
 /// <summary>`georelay publish`: stdin lines become entries; exits 0 once every line is accepted (or committed).</summary>
 public static class PublishCommand
 {
+    /// <summary>At most this many lines per request; fewer when fewer are waiting (natural batching).</summary>
     private const int LinesPerRequest = 512;
+    /// <summary>Lines read ahead of the requests: bounds what a fast producer on stdin makes this process hold.</summary>
+    private const int LinesReadAhead = 8 * LinesPerRequest;
     // Requests this command keeps outstanding; the client's own window bounds what is on the wire.
     private const int MaxOutstanding = 64;
 
@@ -70,23 +74,38 @@ public static class PublishCommand
             try
             {
                 await using var client = await PublisherClient.ConnectAsync(options, logging.CreateLogger("GeoRelay.Publish"), ct);
+                // Natural batching: a request leaves as soon as a line is there, with every line that arrived meanwhile
+                // (up to LinesPerRequest). A line typed by hand goes at once; a fast pipe still fills whole requests.
+                var input = Channel.CreateBounded<string>(new BoundedChannelOptions(LinesReadAhead) { SingleReader = true, SingleWriter = true });
+                var reading = Task.Run(async () =>
+                {
+                    try
+                    {
+                        string? read;
+                        while ((read = await Console.In.ReadLineAsync(ct)) is not null) await input.Writer.WriteAsync(read, ct);
+                        input.Writer.Complete();
+                    }
+                    catch (Exception e)
+                    {
+                        input.Writer.Complete(e);
+                    }
+                }, ct);
                 var outstanding = new Queue<ValueTask<PublishResult>>();
                 var batch = new List<PublishEntry>(LinesPerRequest);
                 long lines = 0;
                 ulong last = 0;
-                string? line;
-                while ((line = await Console.In.ReadLineAsync(ct)) is not null)
+                while (await input.Reader.WaitToReadAsync(ct))
                 {
-                    batch.Add(new PublishEntry(entryKey, Encoding.UTF8.GetBytes(line)));
-                    lines++;
-                    if (batch.Count == LinesPerRequest)
-                    {
-                        outstanding.Enqueue(client.PublishAsync(batch, level, ct));
-                        batch.Clear(); // the client copied the entries
-                        if (outstanding.Count >= MaxOutstanding) last = Math.Max(last, (await outstanding.Dequeue()).LastIndex);
-                    }
+                    while (batch.Count < LinesPerRequest && input.Reader.TryRead(out var line))
+                        batch.Add(new PublishEntry(entryKey, Encoding.UTF8.GetBytes(line)));
+                    lines += batch.Count;
+                    outstanding.Enqueue(client.PublishAsync(batch, level, ct));
+                    batch.Clear(); // the client copied the entries
+                    if (outstanding.Count >= MaxOutstanding) last = Math.Max(last, (await outstanding.Dequeue()).LastIndex);
+                    // Acknowledged requests are collected as they complete, so a slow trickle of lines holds nothing back.
+                    while (outstanding.Count > 0 && outstanding.Peek().IsCompleted) last = Math.Max(last, (await outstanding.Dequeue()).LastIndex);
                 }
-                if (batch.Count > 0) outstanding.Enqueue(client.PublishAsync(batch, level, ct));
+                await reading;
                 while (outstanding.Count > 0) last = Math.Max(last, (await outstanding.Dequeue()).LastIndex);
                 Console.Error.WriteLine($"published {lines} entries ({level.ToString().ToLowerInvariant()}), last index {last}");
             }

@@ -117,7 +117,7 @@ public sealed class ElectionProcessTests
         try
         {
             // One publisher process, given every voter's publish address, fed at a steady pace; the leader is SIGKILLed
-            // just after the 2048th line, when the CLI has its fourth request of 512 in flight.
+            // just after the 2048th line, with requests in flight.
             string everyone = string.Join(",", voters.Select(v => cluster.Topology.GetNode(v).Publish!.Value.ToString()));
             var publisher = cluster.Run("publish", $"publish --connect {everyone} --wait committed --reconnect-timeout 60s", keepInputOpen: true);
             for (int i = 0; i < Lines; i++)
