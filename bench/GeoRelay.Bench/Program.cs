@@ -13,6 +13,7 @@ var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int
     ["cross-region"] = ("GeoRelay vs direct vs NATS supercluster over emulated WAN links -> bench/results/cross-region-<scenario>.md", GeoRelay.Bench.CrossRegion.CrossRegionBenchmark.RunAsync),
     ["datapath"] = ("publish to quorum commit on loopback, relays vs direct egress -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),
     ["failover"] = ("SIGKILL the leader under committed publishing: GeoRelay elections vs JetStream R3 over WAN -> bench/results/failover.md", GeoRelay.Bench.Failover.FailoverBenchmark.RunAsync),
+    ["cli"] = ("lines paced through `georelay publish` and out of `georelay tail` vs nats-server: latency -> bench/results/cli-latency.md", GeoRelay.Bench.Cli.CliLatencyBenchmark.RunAsync),
     ["soak"] = ("deterministic simulation over many seeds (default 100,000): --sim faults (default) -> bench/results/soak.md, --sim voters | voters-durable (elections) -> soak-voters*.md", GeoRelay.Bench.Soak.SoakBenchmark.RunAsync),
 };
 

@@ -26,8 +26,9 @@ public sealed partial class GeoRelayProcess : IDisposable
     /// georelay's and signals reach it), e.g. <c>["ip", "netns", "exec", "ns1"]</c>; null for none.
     /// </param>
     /// <param name="keepInputOpen">Leave stdin open for <see cref="Input"/> (after <paramref name="stdin"/>, if any, is written).</param>
+    /// <param name="onStdoutLine">Called with each stdout line as it arrives (on the reader's thread), before it is kept.</param>
     public GeoRelayProcess(string name, string arguments, string? stdin = null, IReadOnlyDictionary<string, string>? environment = null,
-        IReadOnlyList<string>? launcher = null, bool keepInputOpen = false)
+        IReadOnlyList<string>? launcher = null, bool keepInputOpen = false, Action<string>? onStdoutLine = null)
     {
         Name = name;
         _keepInputOpen = keepInputOpen;
@@ -44,7 +45,11 @@ public sealed partial class GeoRelayProcess : IDisposable
         if (environment is not null)
             foreach (var (key, value) in environment) info.Environment[key] = value;
         _process = Process.Start(info) ?? throw new InvalidOperationException("could not start georelay");
-        _process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null) onStdoutLine?.Invoke(e.Data);
+            OnLine(e.Data);
+        };
         _process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null) lock (_gate) _errors.AppendLine(e.Data);
