@@ -85,10 +85,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// </summary>
     public void ObserveEpoch(ulong epoch)
     {
-        if (epoch <= _highestEpoch) return;
-        _highestEpoch = epoch;
-        LocalHello = LocalHello with { Epoch = epoch };
-        _matched = 0;
+        if (!TakeNewerEpoch(epoch)) return;
         foreach (var (connection, channel) in _upstreams)
             if (channel.Peer.Kind == NodeKind.Leader && channel.Peer.Epoch < epoch) Fence(connection, channel.Peer.Epoch);
     }
@@ -117,12 +114,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         }
         var channel = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), _env.NowMicros);
         _upstreams[connection] = channel;
-        if (peer.Kind == NodeKind.Leader && peer.Epoch > _highestEpoch)
-        {
-            _highestEpoch = peer.Epoch;
-            LocalHello = LocalHello with { Epoch = peer.Epoch };
-            _matched = 0;
-        }
+        if (peer.Kind == NodeKind.Leader) TakeNewerEpoch(peer.Epoch);
         SendAck(channel);
     }
 
@@ -152,11 +144,26 @@ public sealed class MemberEngine : IEngine, IDisposable
             case FrameType.Heartbeat:
                 var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                 if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
+                // A newer leader's commit index says nothing of the suffix an older one left here (voter soak seed 16980).
+                TakeNewerEpoch(hb.Epoch);
                 AdvanceCommit(hb.Commit);
                 break;
             case FrameType.Error: Outbox.Add(EngineCommand.Close(connection, CodecError.None, "peer reported an error")); break;
             default: throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from {channel.Peer.NodeId}");
         }
+    }
+
+    /// <summary>
+    /// A later epoch was seen (a Hello, an Append, a heartbeat, the election): nothing matched so far is known to be that
+    /// leader's log (it may be a suffix the new leader lacks), so the commit index waits for an Append of the new epoch.
+    /// </summary>
+    private bool TakeNewerEpoch(ulong epoch)
+    {
+        if (epoch <= _highestEpoch) return false;
+        _highestEpoch = epoch;
+        LocalHello = LocalHello with { Epoch = epoch };
+        _matched = 0;
+        return true;
     }
 
     private void Fence(int connection, ulong epoch) =>
@@ -166,12 +173,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     {
         var entries = AppendFrame.Read(payload, ref channel.RxDelta, out var epoch, out var commit, out var first, out var count);
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
-        if (epoch > _highestEpoch)
-        {
-            _highestEpoch = epoch;
-            LocalHello = LocalHello with { Epoch = epoch };
-            _matched = 0; // what matched the old leader may be a suffix the new one lacks
-        }
+        TakeNewerEpoch(epoch);
         if (count == 0) { AdvanceCommit(commit); return; }
         // An empty member starts at 1 too: a batch that raced its (re)connect must not start its log mid-stream.
         if (first > _log.LastIndex + 1)

@@ -38,6 +38,9 @@ public sealed class VoterChaosTests
     // A leader failed over from a relay whose acks were held by a firewall; one arrived after the heal, on the old
     // connection, and was taken for the new relay's first ack: the new relay was sent entries from 162 only.
     [TestCase(709)]
+    // A member holding a deposed leader's suffix (term 8) heard a term-9 heartbeat before any term-9 Append and took its
+    // commit index over that suffix: commit moved only with what matched the term-8 leader.
+    [TestCase(16980)]
     public void OneSeed(int seed) => VoterChaos.Run(seed);
 
     /// <summary>
