@@ -77,18 +77,23 @@ export function subscribe(url, options, onEntry) {
 
   function connectWebSocket() {
     const ws = new WebSocket(streamUrl(url.startsWith("https") ? "wss:" : "ws:"));
+    let opened = false;
     current = ws;
-    ws.onopen = () => status("open");
+    ws.onopen = () => { opened = true; status("open"); };
     ws.onmessage = event => deliver(event.data);
-    ws.onclose = event => {
+    const lost = event => {
+      if (closed || current !== ws) return; // the error and the close of one failure are handled once
+      if (!opened) { current = null; probe(); return; } // refused before the upgrade: the HTTP answer says why
       // 4401/4403 (token), 4409 (truncated), 4410 (snapshot required), 1008 (protocol): reconnecting cannot help.
       const final = { 4401: "unauthorized", 4403: "forbidden", 4409: "truncated", 4410: "snapshot-required", 1008: "client-sent-data" }[event.code];
       ended(final ? { error: final, message: event.reason } : null);
     };
+    ws.onclose = lost;
+    // Some implementations report a refused connection only as an error, without a close after it.
+    ws.onerror = () => lost({ code: 1006, reason: "" });
   }
 
   function connectSse() {
-    // An HTTP refusal (400, 401, 403) cannot be read through EventSource: fetch says why, then EventSource streams.
     const es = new EventSource(streamUrl());
     current = es;
     es.onopen = () => status("open");
@@ -98,12 +103,17 @@ export function subscribe(url, options, onEntry) {
       es.close();
       if (closed || current !== es) return;
       current = null;
-      fetch(streamUrl(), { headers: { Accept: "text/event-stream" } }).then(async response => {
-        if (response.ok) { response.body?.cancel(); retry(); return; }
-        const body = await response.json().catch(() => ({ error: "http-" + response.status, message: response.statusText }));
-        if (response.status >= 500) retry(); else fail(body);
-      }, retry);
+      probe();
     };
+  }
+
+  // Neither WebSocket nor EventSource lets a page read an HTTP refusal (400, 401, 403): one plain request does.
+  function probe() {
+    fetch(streamUrl(), { headers: { Accept: "text/event-stream" } }).then(async response => {
+      if (response.ok) { response.body?.cancel(); retry(); return; }
+      const body = await response.json().catch(() => ({ error: "http-" + response.status, message: response.statusText }));
+      if (response.status >= 500) retry(); else fail(body);
+    }, retry);
   }
 
   connect();
