@@ -1,17 +1,9 @@
 using System.Net;
-using System.Text.Json;
 using GeoRelay.Server.Hosting;
 using GeoRelay.Server.Security;
 using GeoRelay.Topology;
-using GeoRelay.Transport.Security;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.Server.Web;

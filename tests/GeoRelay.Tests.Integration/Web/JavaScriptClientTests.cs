@@ -33,7 +33,6 @@ public sealed class JavaScriptClientTests
         var flags = NodeFlags() ?? throw new IgnoreException("no Node.js with WebSocket (node 22, or node 20.10+ with --experimental-websocket) on PATH");
         using var cluster = new ClusterFixture("web.yaml");
         await cluster.StartAllAsync();
-        await cluster.Processes["m1"].WaitForLineAsync("Web endpoint on http://", Patience);
         string web = "http://" + cluster.Topology.GetNode("m1").Web!.Value;
 
         using (var http = new HttpClient())

@@ -37,7 +37,6 @@ public sealed class WebEndpointTests
     {
         _cluster = new ClusterFixture("web.yaml");
         await _cluster.StartAllAsync();
-        await _cluster.Processes["m1"].WaitForLineAsync("Web endpoint on http://", Patience);
         _web = "http://" + _cluster.Topology.GetNode("m1").Web!.Value;
         _http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         await PublishAsync(Published);

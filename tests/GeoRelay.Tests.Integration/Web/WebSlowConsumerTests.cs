@@ -21,7 +21,6 @@ public sealed class WebSlowConsumerTests
         using var cluster = new ClusterFixture("web.yaml", yaml => yaml.Replace("  fsync: false", "  fsync: false\n  learner-backlog: 1MiB"));
         await cluster.StartAllAsync();
         var m1 = cluster.Processes["m1"];
-        await m1.WaitForLineAsync("Web endpoint on http://", Patience);
         using var deadline = new CancellationTokenSource(Patience);
         using var stream = await WebSocketStream.OpenAsync($"ws://{cluster.Topology.GetNode("m1").Web}/stream?from=1", deadline.Token);
         await m1.WaitForLineAsync("Web client web-m1-.* WebSocket from index 1", Patience);

@@ -31,7 +31,6 @@ public sealed class WebTokenTests
         using var cluster = new ClusterFixture("web.yaml", yaml => yaml + "\nauth: { key-file: keys }\n");
         File.WriteAllText(Path.Combine(cluster.Directory, "keys"), TokenKeyFile.Format([TokenKeyFile.NewKey("k1")]));
         await cluster.StartAllAsync();
-        await cluster.Processes["m1"].WaitForLineAsync("Web endpoint on http://", Patience);
         // A member refuses learners until the leader feeds it; the refusals tested here must be the token's.
         await cluster.Processes["m1"].WaitForLineAsync(@"Connected to leader \(Leader\)", Patience);
         string web = cluster.Topology.GetNode("m1").Web!.Value.ToString();
