@@ -1,6 +1,7 @@
 using System.Net;
 using GeoRelay.Server.Hosting;
 using GeoRelay.Server.Security;
+using Upstream = GeoRelay.LearnerClient.LearnerClient;
 using GeoRelay.Topology;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -78,7 +79,16 @@ public sealed class WebLearnerServer : IAsyncDisposable
         string clientId = $"web-{nodeId}-{context.Connection.Id}";
         using var watch = new UpstreamCutWatch(upstreamLogger);
         // Connected before the upgrade, so a refused token is an HTTP 401 or 403 a browser can show.
-        var (client, refusal) = await upstream.ConnectAsync(request!, clientId, watch, context.RequestAborted).ConfigureAwait(false);
+        Upstream? client;
+        WebRefusal refusal;
+        try
+        {
+            (client, refusal) = await upstream.ConnectAsync(request!, clientId, watch, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return; // the client left while the node was still answering
+        }
         if (client is null)
         {
             WebLog.Refused(logger, context.Request.Path, remote, refusal.Status, refusal.Message);

@@ -54,6 +54,18 @@ public sealed class WebKeyTests
     }
 
     [Test]
+    public void ThePlanListsEachDatacentersWebEndpointsAndOmitsTheLineWithoutThem()
+    {
+        var with = Valid(SmallWith("p1:", "  p1: { dc: away, listen: 127.0.0.1:7021, learners: 127.0.0.1:7022, web: 127.0.0.1:7023 }")
+            .Replace("a1: { dc: away, listen: 127.0.0.1:7041, learners: 127.0.0.1:7042 }", "a1: { dc: away, listen: 127.0.0.1:7041, learners: 127.0.0.1:7042, web: 127.0.0.1:7043 }"));
+        string text = PlanPrinter.Format(with, RoutePlanner.Plan(with, _ => true));
+        Assert.That(text, Does.Contain("\n  web       p1 127.0.0.1:7023, a1 127.0.0.1:7043\n"));
+        Assert.That(text.Split('\n').Count(l => l.StartsWith("  web ", StringComparison.Ordinal)), Is.EqualTo(1), "home has no web endpoint");
+        var without = Valid(Small);
+        Assert.That(PlanPrinter.Format(without, RoutePlanner.Plan(without, _ => true)), Does.Not.Contain("  web "));
+    }
+
+    [Test]
     public void WebDoesNotChangeTheFingerprint()
     {
         var without = Valid(Small);
