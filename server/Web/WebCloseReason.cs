@@ -13,6 +13,9 @@ public readonly record struct WebCloseReason(int WebSocketCode, string Code, str
     public static WebCloseReason SlowConsumer(string why) =>
         new(4429, "slow-consumer", $"slow consumer: {why}; reconnect from the last index received + 1", true);
 
+    public static WebCloseReason UpstreamLost(string node, Codec.CodecError? code, string? message) =>
+        new(1013, "upstream-lost", $"{node} closed this client's subscription ({(code is { } c ? c + ": " : "")}{message}); reconnect from the last index received + 1", true);
+
     public static WebCloseReason ClientSentData() =>
         new(1008, "client-sent-data", "this endpoint only sends: a client sends nothing but WebSocket control frames", false);
 

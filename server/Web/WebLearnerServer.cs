@@ -48,7 +48,7 @@ public sealed class WebLearnerServer : IAsyncDisposable
             context.Response.Headers.AccessControlAllowOrigin = "*";
             await next(context).ConfigureAwait(false);
         });
-        app.MapGet("/stream", context => StreamAsync(context, topology, nodeId, upstream, options, logger, upstreamLogger, stopping.Token));
+        app.MapGet("/stream", context => StreamAsync(context, nodeId, upstream, options, logger, upstreamLogger, stopping.Token));
         app.MapGet("/georelay.js", ServeClientAsync);
         app.MapFallback(context => Answer(context, 404, "not-found",
             "no such route; the web routes are GET /stream?from=N[&prefix=P] (WebSocket, or Server-Sent Events with Accept: text/event-stream) and GET /georelay.js"));
@@ -59,7 +59,7 @@ public sealed class WebLearnerServer : IAsyncDisposable
         return new WebLearnerServer(app, stopping, bound);
     }
 
-    private static async Task StreamAsync(HttpContext context, TopologyConfig topology, string nodeId, WebUpstream upstream,
+    private static async Task StreamAsync(HttpContext context, string nodeId, WebUpstream upstream,
         WebEndpointOptions options, ILogger logger, ILogger upstreamLogger, CancellationToken stopping)
     {
         string remote = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
@@ -96,6 +96,7 @@ public sealed class WebLearnerServer : IAsyncDisposable
             await Answer(context, refusal.Status, refusal.Code, refusal.Message).ConfigureAwait(false);
             return;
         }
+        watch.Buffered = () => client.BufferedEntries;
         await using (client.ConfigureAwait(false))
         {
             WebStreamSink sink;

@@ -22,10 +22,13 @@ internal sealed class WebStream(Upstream upstream, UpstreamCutWatch watch, WebSt
     /// <summary>Streams from <paramref name="request"/> until the client leaves or the stream must end; returns why it ended.</summary>
     public async Task<(WebCloseReason Reason, ulong Last)> RunAsync(WebStreamRequest request, CancellationToken stopping)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping, sink.ClientGone, watch.SlowConsumerCut);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping, sink.ClientGone, watch.Cut);
         var buffer = new ArrayBufferWriter<byte>(4096);
         var json = WebEntryJson.CreateWriter(buffer);
         using var send = new CancellationTokenSource();
+        // Stopping the node ends a send still waiting on a client; a cut or a client leaving does not abort a send: it
+        // ends, and the close that says why goes after it.
+        using var stopSending = stopping.Register(static s => ((CancellationTokenSource)s!).Cancel(), send);
         ulong last = request.From - 1;
         try
         {
@@ -42,19 +45,21 @@ internal sealed class WebStream(Upstream upstream, UpstreamCutWatch watch, WebSt
                 json.Reset(buffer);
                 WebEntryJson.Write(json, entry.Index, entry.Key.Span, entry.Payload.Span);
                 // A client that takes nothing at all would hold the stream open for ever; one that is merely slow is
-                // cut by the node first (the backlog fills while this send waits). A cut or a client leaving does not
-                // abort the send: it ends, and the close that says why goes after it.
+                // cut by the node first (the backlog fills while this send waits).
                 send.CancelAfter(options.SendTimeout);
-                using (stopping.Register(static s => ((CancellationTokenSource)s!).Cancel(), send))
-                    await sink.SendAsync(entry.Index, buffer.WrittenMemory, send.Token).ConfigureAwait(false);
-                if (!send.TryReset()) break; // cancelled between the send's end and the reset: judged below
+                await sink.SendAsync(entry.Index, buffer.WrittenMemory, send.Token).ConfigureAwait(false);
                 last = entry.Index;
+                if (!send.TryReset()) break; // cancelled just as the send ended: judged below
             }
             return (Ended(stopping, send), last);
         }
         catch (OperationCanceledException)
         {
             return (Ended(stopping, send), last);
+        }
+        catch (ClientRefusedException e) when (e.Code != CodecError.Unauthorized)
+        {
+            return (WebCloseReason.UpstreamLost(nodeId, e.Code, e.Detail), last);
         }
         catch (ClientRefusedException e) when (e.Code == CodecError.Unauthorized)
         {
@@ -84,8 +89,14 @@ internal sealed class WebStream(Upstream upstream, UpstreamCutWatch watch, WebSt
     private WebCloseReason Ended(CancellationToken stopping, CancellationTokenSource send)
     {
         if (sink.Violation is { } violation) return violation;
-        if (watch.SlowConsumerCut.IsCancellationRequested)
-            return WebCloseReason.SlowConsumer($"this client fell more than the node's learner-backlog behind and {nodeId} cut its subscription ({watch.Reason})");
+        if (watch.Cut.IsCancellationRequested)
+        {
+            if (watch.Code == CodecError.SlowConsumer)
+                return WebCloseReason.SlowConsumer($"this client fell more than the node's learner-backlog behind and {nodeId} cut its subscription ({watch.Message})");
+            if (watch.Code is null && watch.Behind)
+                return WebCloseReason.SlowConsumer($"entries were still waiting for this client when {nodeId} closed its subscription ({watch.Message})");
+            return WebCloseReason.UpstreamLost(nodeId, watch.Code, watch.Message);
+        }
         if (stopping.IsCancellationRequested) return WebCloseReason.Stopping(nodeId);
         if (sink.ClientGone.IsCancellationRequested) return new WebCloseReason(1000, "client-gone", "the client closed the stream", true);
         if (send.IsCancellationRequested)

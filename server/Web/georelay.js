@@ -7,7 +7,7 @@
 // any disconnect, connects again (with back-off) from that index + 1. It uses WebSocket, or Server-Sent Events where
 // WebSocket is not available (or with { transport: "sse" }).
 
-const RESUMABLE = new Set(["stopping", "slow-consumer", "internal-error", "client-gone", "unavailable"]);
+const RESUMABLE = new Set(["stopping", "slow-consumer", "upstream-lost", "internal-error", "client-gone", "unavailable"]);
 
 /**
  * Subscribes to a GeoRelay log through a node's web endpoint.

@@ -46,7 +46,9 @@ public sealed class WebSlowConsumerTests
             last = message.Index;
         }
         Assert.That((int?)stream.Socket.CloseStatus, Is.EqualTo(4429));
-        Assert.That(stream.Socket.CloseStatusDescription, Does.StartWith("slow consumer: this client fell more than the node's learner-backlog"));
-        Assert.That(m1.Output, Does.Contain("ended at index").And.Contain("slow-consumer: slow consumer"));
+        // Either the node's SlowConsumer close reached the endpoint, or (had the client stayed stalled past the node's
+        // close timeout) the node dropped the connection with entries still waiting: both say slow consumer.
+        Assert.That(stream.Socket.CloseStatusDescription, Does.StartWith("slow consumer: ").And.Contain("m1"));
+        await m1.WaitForLineAsync(@"Web client web-m1-\S+ ended at index \d+: slow-consumer: slow consumer", Patience);
     }
 }
