@@ -83,12 +83,8 @@ public sealed class JavaScriptClientTests
         }
     }
 
-    private static async Task PublishAsync(ClusterFixture cluster, int first, int last)
-    {
-        await using var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()] });
-        var batch = Enumerable.Range(first, last - first + 1).Select(i => new PublishEntry(Encoding.UTF8.GetBytes($"k/{i}"), Encoding.UTF8.GetBytes($"entry {i}"))).ToList();
-        await publisher.PublishAsync(batch, WaitLevel.Committed);
-    }
+    private static Task PublishAsync(ClusterFixture cluster, int first, int last) =>
+        WebClusterPublisher.PublishAsync(cluster, Enumerable.Range(first, last - first + 1).Select(i => (Encoding.UTF8.GetBytes($"k/{i}"), Encoding.UTF8.GetBytes($"entry {i}"))));
 
     private static async Task WaitForEntriesAsync(List<JsonElement> entries, StringBuilder output, int count)
     {

@@ -120,3 +120,19 @@ public sealed class WebSocketStream : IDisposable
 
     public void Dispose() => Socket.Dispose();
 }
+
+/// <summary>What the web tests publish through: the leader's publish port, committed before it returns.</summary>
+public static class WebClusterPublisher
+{
+    public static async Task PublishAsync(ClusterFixture cluster, IEnumerable<(byte[] Key, byte[] Payload)> entries, string? token = null, string? caFile = null)
+    {
+        await using var publisher = await GeoRelay.LearnerClient.PublisherClient.ConnectAsync(GeoRelay.LearnerClient.PublisherClientOptions.Default with
+        {
+            Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()],
+            AuthToken = token,
+            TlsCaFile = caFile,
+        });
+        var batch = entries.Select(e => new GeoRelay.LearnerClient.PublishEntry(e.Key, e.Payload)).ToList();
+        await publisher.PublishAsync(batch, GeoRelay.Codec.Frames.WaitLevel.Committed);
+    }
+}

@@ -49,12 +49,7 @@ public sealed class WebEndpointTests
         _cluster?.Dispose();
     }
 
-    private async Task PublishAsync(IEnumerable<(byte[] Key, byte[] Payload)> entries)
-    {
-        await using var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [_cluster.Topology.Leader.Publish!.Value.ToString()] });
-        var batch = entries.Select(e => new PublishEntry(e.Key, e.Payload)).ToList();
-        await publisher.PublishAsync(batch, WaitLevel.Committed);
-    }
+    private Task PublishAsync(IEnumerable<(byte[] Key, byte[] Payload)> entries) => WebClusterPublisher.PublishAsync(_cluster, entries);
 
     private static CancellationTokenSource Deadline() => new(Patience);
 

@@ -27,12 +27,7 @@ public sealed class WebTlsTests
         await cluster.StartAllAsync();
         await cluster.Processes["m1"].WaitForLineAsync("Web endpoint on https://", Patience);
         string ca = Path.Combine(certs, "ca.crt");
-        await using (var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with
-        {
-            Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()],
-            TlsCaFile = ca,
-        }))
-            await publisher.PublishAsync(Encoding.UTF8.GetBytes("secure/1"), Encoding.UTF8.GetBytes("over tls"), WaitLevel.Committed);
+        await WebClusterPublisher.PublishAsync(cluster, [(Encoding.UTF8.GetBytes("secure/1"), Encoding.UTF8.GetBytes("over tls"))], caFile: ca);
 
         var web = cluster.Topology.GetNode("m1").Web!.Value;
         using var tls = NodeTls.Load(ca, null, null);

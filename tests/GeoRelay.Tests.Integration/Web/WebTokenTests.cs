@@ -37,12 +37,7 @@ public sealed class WebTokenTests
         using var deadline = new CancellationTokenSource(Patience);
         using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
 
-        await using (var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with
-        {
-            Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()],
-            AuthToken = Mint(cluster, "writer", TokenScopes.Publish),
-        }))
-            await publisher.PublishAsync(Encoding.UTF8.GetBytes("orders/1"), Encoding.UTF8.GetBytes("first"), WaitLevel.Committed);
+        await WebClusterPublisher.PublishAsync(cluster, [(Encoding.UTF8.GetBytes("orders/1"), Encoding.UTF8.GetBytes("first"))], token: Mint(cluster, "writer", TokenScopes.Publish));
 
         // No token at all.
         using (var none = await SseStream.SendAsync(http, $"http://{web}/stream?from=1", ct: deadline.Token))
