@@ -101,8 +101,28 @@ public static class PlanPrinter
                 text.Append(i == 0 ? "" : ", ").Append(route.LearnerEndpoints[i]);
             }
             text.Append('\n');
+            AppendWeb(text, topology, dc);
         }
         return text.ToString();
+    }
+
+    /// <summary>The datacenter's web learner endpoints (docs/web.md), when it has any; files without them print as before.</summary>
+    private static void AppendWeb(StringBuilder text, TopologyConfig topology, DatacenterConfig dc)
+    {
+        bool any = false;
+        foreach (var node in topology.Nodes.Values)
+        {
+            if (node.Datacenter != dc.Name || node.Web is not { } web)
+            {
+                continue;
+            }
+            text.Append(any ? ", " : "  web       ").Append(node.Id).Append(' ').Append(web);
+            any = true;
+        }
+        if (any)
+        {
+            text.Append('\n');
+        }
     }
 
     /// <summary>Every problem on its own line, then a count.</summary>

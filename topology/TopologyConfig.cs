@@ -25,6 +25,11 @@ public sealed record NodeConfig
     public NodeEndpoint? Learners { get; init; }
     /// <summary><c>admin</c>: status and metrics endpoint. Optional.</summary>
     public NodeEndpoint? Admin { get; init; }
+    /// <summary>
+    /// <c>web</c>: where browsers and other HTTP clients subscribe (WebSocket or Server-Sent Events, JSON). Optional; needs
+    /// <see cref="Learners"/> on the same node, which the web endpoint subscribes to for each of its clients.
+    /// </summary>
+    public NodeEndpoint? Web { get; init; }
 }
 
 /// <summary>One entry of <c>datacenters:</c>.</summary>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using GeoRelay.Leader;
 using GeoRelay.Server.Admin;
 using GeoRelay.Server.Hosting;
+using GeoRelay.Server.Web;
 using GeoRelay.Storage;
 using GeoRelay.Topology;
 using GeoRelay.Voter;
@@ -172,7 +173,8 @@ public static class DaemonCommands
         if (!TryAdminEndPoint(parse, topology, nodeId, out var admin)) return 2;
         // One engine per process (not the in-process demo, whose many engines stalled with it): see SocketRuntime.
         GeoRelay.Transport.SocketRuntime.PreferInlineCompletions();
-        var settings = new NodeServiceSettings(admin, parse.GetValue(OtlpOption), parse.GetValue(OtlpIntervalOption), parse.GetValue(DrainTimeoutOption));
+        var settings = new NodeServiceSettings(admin, parse.GetValue(OtlpOption), parse.GetValue(OtlpIntervalOption), parse.GetValue(DrainTimeoutOption),
+            topology, nodeId);
         var builder = Host.CreateApplicationBuilder();
         ConfigureLogging(builder.Logging, parse.GetValue(LogFormatOption)!);
         // The drain bound plus room to close connections and flush logs.
@@ -192,7 +194,8 @@ public static class DaemonCommands
         return service?.DiskFailure is not null ? DiskFailedExitCode : 0;
     }
 
-    private sealed record NodeServiceSettings(System.Net.EndPoint? Admin, Uri? Otlp, TimeSpan OtlpInterval, TimeSpan DrainTimeout);
+    private sealed record NodeServiceSettings(System.Net.EndPoint? Admin, Uri? Otlp, TimeSpan OtlpInterval, TimeSpan DrainTimeout,
+        TopologyConfig Topology, string NodeId);
 
     private static EngineHost HostOf(IAsyncDisposable node) => node switch
     {
@@ -204,9 +207,9 @@ public static class DaemonCommands
     };
 
     /// <summary>
-    /// Starts the node, then its admin endpoint and metrics; on stop, drains (the leader waits for its
+    /// Starts the node, then its web learner endpoint (when the node has `web`), admin endpoint and metrics; on stop, drains (the leader waits for its
     /// in-flight batches to be acked; a relay for its members to ack what it holds; a member makes what it
-    /// appended durable and acks it) while /healthz says draining, then stops the node and the endpoint.
+    /// appended durable and acks it) while /healthz says draining, then stops the endpoints and the node.
     /// A disk failure stops the application at once, without a drain.
     /// </summary>
     private sealed class NodeService(Func<ILoggerFactory, IAsyncDisposable> start, NodeServiceSettings settings, DefaultDataDirectory.Choice data,
@@ -221,6 +224,7 @@ public static class DaemonCommands
         private NodeMetrics? _metrics;
         private PrometheusExporter? _exporter;
         private AdminServer? _admin;
+        private WebLearnerServer? _web;
         private IDisposable? _otlp;
 
         public async Task StartAsync(CancellationToken cancellationToken)
@@ -238,6 +242,8 @@ public static class DaemonCommands
             _host = HostOf(_node);
             _ = _host.Failed.ContinueWith(_ => lifetime.StopApplication(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             var view = AdminNode.For(_node);
+            if (settings.Topology.GetNode(settings.NodeId).Web is { } web)
+                _web = await WebLearnerServer.StartAsync(web.ToEndPoint(), settings.Topology, settings.NodeId, view.Host.Security, WebEndpointOptions.Default, loggers).ConfigureAwait(false);
             if (settings.Admin is null && settings.Otlp is null) return;
             _metrics = new NodeMetrics(view);
             if (settings.Otlp is { } otlp)
@@ -263,6 +269,8 @@ public static class DaemonCommands
                 }
             }
             _otlp?.Dispose(); // pushes a last export
+            // Web clients are told the node is stopping (they resume elsewhere) before their upstream learners are cut.
+            if (_web is not null) await _web.DisposeAsync().ConfigureAwait(false);
             if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
             if (_node is not null) await _node.DisposeAsync().ConfigureAwait(false);
             _exporter?.Dispose();

@@ -87,7 +87,7 @@ public sealed class LocalCluster : IAsyncDisposable
     public static LocalCluster Start(TopologyConfig topology, LeaderOptions options, ILoggerFactory loggers, DialRoute? dialRoute = null)
     {
         var data = Path.Combine(Path.GetTempPath(), "georelay-demo-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
-        int addresses = topology.Nodes.Count * 4;
+        int addresses = topology.Nodes.Count * 5; // listen, publish, learners, admin, web
         int spares = dialRoute is null ? 0 : topology.Nodes.Count * topology.Nodes.Count;
         var ports = new Queue<int>(FreeLoopbackPorts(addresses + spares));
         return new LocalCluster(WithPorts(topology, ports), data, options, loggers, dialRoute, ports);
@@ -118,14 +118,14 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>The same topology with every address moved to a free loopback port.</summary>
-    public static TopologyConfig WithFreePorts(TopologyConfig topology) => WithPorts(topology, new Queue<int>(FreeLoopbackPorts(topology.Nodes.Count * 4)));
+    public static TopologyConfig WithFreePorts(TopologyConfig topology) => WithPorts(topology, new Queue<int>(FreeLoopbackPorts(topology.Nodes.Count * 5)));
 
     private static TopologyConfig WithPorts(TopologyConfig topology, Queue<int> ports)
     {
         NodeEndpoint? Next(NodeEndpoint? old) => old is null ? null : new NodeEndpoint("127.0.0.1", ports.Dequeue());
         var nodes = new Dictionary<string, NodeConfig>();
         foreach (var (id, node) in topology.Nodes)
-            nodes[id] = node with { Listen = Next(node.Listen), Publish = Next(node.Publish), Learners = Next(node.Learners), Admin = Next(node.Admin) };
+            nodes[id] = node with { Listen = Next(node.Listen), Publish = Next(node.Publish), Learners = Next(node.Learners), Admin = Next(node.Admin), Web = Next(node.Web) };
         return topology with { Nodes = nodes };
     }
 

@@ -2,15 +2,8 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using GeoRelay.Server.Hosting;
-using GeoRelay.Transport.Security;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.Server.Admin;
@@ -42,28 +35,7 @@ public sealed class AdminServer : IAsyncDisposable
         var logger = loggers.CreateLogger("georelay.admin");
         var access = AdminAccess.For(node.Host.Security);
         var tls = node.Host.Security.Tls;
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "georelay-admin" });
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(loggers); // the node's log format and levels
-        builder.Services.AddSingleton<IHostLifetime, NodeOwnedLifetime>();
-        builder.WebHost.UseKestrel(kestrel =>
-        {
-            void Configure(ListenOptions listen)
-            {
-                if (tls is null) return;
-                listen.Protocols = HttpProtocols.Http1;
-                listen.UseHttps(static (_, _, state, _) => ValueTask.FromResult(((NodeTls)state!).ServerOptions(requireClientCertificate: false)), tls);
-            }
-            switch (endPoint)
-            {
-                case IPEndPoint ip: kestrel.Listen(ip, Configure); break;
-                case DnsEndPoint { Host: "localhost" } local: kestrel.ListenLocalhost(local.Port, Configure); break;
-                case DnsEndPoint dns:
-                    foreach (var address in Dns.GetHostAddresses(dns.Host)) kestrel.Listen(address, dns.Port, Configure);
-                    break;
-                default: throw new ArgumentException($"cannot listen on {endPoint}", nameof(endPoint));
-            }
-        });
+        var builder = NodeWebHost.CreateBuilder("georelay-admin", endPoint, tls, loggers);
         var app = builder.Build();
         app.Use(async (context, next) =>
         {
@@ -107,10 +79,7 @@ public sealed class AdminServer : IAsyncDisposable
         app.MapFallback(() => Error(404, "not-found", "no such route; the admin routes are GET /metrics, /healthz, /status, /learners, /blacklist; " +
             "POST /learners/{connection}/disconnect, /blacklist, /transfer-leader/{node}; DELETE /blacklist/{address or range}"));
         await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
-        var bound = endPoint;
-        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
-        if (addresses is { Count: > 0 } && Uri.TryCreate(addresses.First(), UriKind.Absolute, out var uri) && IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip))
-            bound = new IPEndPoint(ip, uri.Port);
+        var bound = NodeWebHost.BoundEndPoint(app, endPoint);
         HostingLog.AdminListening(logger, tls is null ? "http" : "https", bound.ToString() ?? "", access.Describe());
         if (access.IsOpen && !ConnectionAcceptor.IsLoopback(bound)) HostingLog.AdminOpenBeyondLoopback(logger, bound.ToString() ?? "");
         return new AdminServer(app, bound);
@@ -121,20 +90,5 @@ public sealed class AdminServer : IAsyncDisposable
 
     internal static IResult Error(int status, string code, string message) => Json(new AdminError(code, message), AdminJson.Default.AdminError, status);
 
-    /// <summary>
-    /// The node's host answers SIGTERM and disposes this endpoint after the drain; the default console
-    /// lifetime would also react to the signal and cancel a start still binding.
-    /// </summary>
-    private sealed class NodeOwnedLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        await _app.StopAsync(stop.Token).ConfigureAwait(false);
-        await _app.DisposeAsync().ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => NodeWebHost.StopAsync(_app);
 }

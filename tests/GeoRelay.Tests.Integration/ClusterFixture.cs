@@ -84,12 +84,13 @@ public sealed class ClusterFixture : IDisposable
         await leader.WaitForLineAsync("Listening for Publish", TimeSpan.FromSeconds(60));
         // With elections a member may win while the leader node starts; it leads once it is back and caught up.
         if (Topology.Defaults.Elections) await leader.WaitForLineAsync($"{Topology.LeaderId} leads term", TimeSpan.FromSeconds(60));
-        // The admin endpoint binds beside the node, not before it: tests that read /status or /metrics wait for it.
+        // The admin and web endpoints bind beside the node, not before it: tests that use them wait for them.
         foreach (var (id, node) in Topology.Nodes)
         {
             bool adminOff = ExtraArguments.TryGetValue(id, out var extra) && extra.Contains("--admin off", StringComparison.Ordinal);
             bool adminOn = !adminOff && (node.Admin is not null || (extra?.Contains("--admin ", StringComparison.Ordinal) ?? false));
             if (adminOn) await Processes[id].WaitForLineAsync("Admin endpoint on", TimeSpan.FromSeconds(60));
+            if (node.Web is not null) await Processes[id].WaitForLineAsync("Web endpoint on", TimeSpan.FromSeconds(60));
         }
     }
 

@@ -143,6 +143,8 @@ internal sealed partial class TopologyReader
                 {
                     "listen" when tls is null => "insecure: true, so the peers connecting there are not authenticated (anyone who reaches it can pose as a node) and entries cross the network in the clear",
                     "learners" when tls is null || !tls.Learners => $"{(tls is null ? "insecure: true" : "tls.learners: false")}, so learners' tokens and entries cross the network in the clear",
+                    // With tls the web endpoint serves HTTPS with the node's certificate, as the admin endpoint does.
+                    "web" when tls is null => "insecure: true, so web clients' tokens and entries cross the network in the clear",
                     "publish" when tls is null || !tls.Publish => $"{(tls is null ? "insecure: true" : "tls.publish: false")}, so publishers' tokens and entries cross the network in the clear",
                     _ => null,
                 };

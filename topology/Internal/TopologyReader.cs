@@ -21,7 +21,7 @@ internal sealed partial class TopologyReader(string fileName)
 
     /// <summary>Keys renamed since an older release: their old spelling still reads as the new one.</summary>
     private static readonly Dictionary<string, string> OldKeySpellings = new(StringComparer.Ordinal) { ["proxies"] = "relays" };
-    private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin"];
+    private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin", "web"];
 
     internal const long MinMaxFrame = 64L << 10;
     internal const long MaxMaxFrame = 1L << 30;
@@ -647,6 +647,16 @@ internal sealed partial class TopologyReader(string fileName)
                 {
                     Problem(node.Key, $"leader '{node.Id}' needs a 'publish' address (where publishers connect)");
                 }
+                if (!node.EndpointKeysPresent.Contains("learners"))
+                {
+                    foreach (var e in node.Endpoints)
+                    {
+                        if (e.Key == "web")
+                        {
+                            Problem(e.At, $"{roleName} '{node.Id}' has a 'web' address but no 'learners' address: the web endpoint subscribes to the node's own learner port for each of its clients; add 'learners: HOST:PORT'");
+                        }
+                    }
+                }
                 if (role == NodeRole.Relay)
                 {
                     foreach (var e in node.Endpoints)
@@ -688,6 +698,7 @@ internal sealed partial class TopologyReader(string fileName)
                 Publish = node.Get("publish"),
                 Learners = node.Get("learners"),
                 Admin = node.Get("admin"),
+                Web = node.Get("web"),
             });
         }
         var dcConfigs = new List<DatacenterConfig>(datacenters.Count);
