@@ -357,6 +357,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                             // A token refused (at Subscribe, or expired or revoked later) is refused everywhere.
                             if (RefusalRound.IsFinalAtOnce(error.Code)) throw new ClientRefusedException(name, error.Code, error.Message);
                             LearnerClientLog.ClosedByRelay(_logger, name, error.Code, error.Message, next);
+                            _options.Disconnected?.Invoke(error.Code, error.Message);
                             break;
                         }
                         else if (type != FrameType.Heartbeat)
@@ -368,6 +369,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 catch (Exception e) when (!ct.IsCancellationRequested && e is CodecException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
                 {
                     LearnerClientLog.Disconnected(_logger, name, e.Message, next);
+                    _options.Disconnected?.Invoke(null, e.Message);
                 }
                 finally
                 {

@@ -48,6 +48,14 @@ public sealed record LearnerClientOptions : GeoRelayClientOptions
     /// <summary>Confirms are coalesced and sent at most once per this interval; zero sends each at once. Default 100 ms.</summary>
     public TimeSpan ConfirmInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// Called, on the client's reading task, each time the connection of a subscription ends: with the node's reason when
+    /// it sent one (a slow-consumer cut, a drain) and its words, else null and the failure. The client then resumes at the
+    /// next index by itself; a caller for whom that is wrong (a gateway whose own client fell behind) cancels the
+    /// enumeration here. Keep it short: the next connection waits for it. Default null.
+    /// </summary>
+    public Action<GeoRelay.Codec.CodecError?, string>? Disconnected { get; init; }
+
     /// <summary>The defaults: an instance to start from with <c>with { Endpoints = ... }</c>.</summary>
     public static LearnerClientOptions Default { get; } = new();
 

@@ -77,13 +77,13 @@ public sealed class WebLearnerServer : IAsyncDisposable
             return;
         }
         string clientId = $"web-{nodeId}-{context.Connection.Id}";
-        using var watch = new UpstreamCutWatch(upstreamLogger);
+        using var watch = new UpstreamCutWatch();
         // Connected before the upgrade, so a refused token is an HTTP 401 or 403 a browser can show.
         Upstream? client;
         WebRefusal refusal;
         try
         {
-            (client, refusal) = await upstream.ConnectAsync(request!, clientId, watch, context.RequestAborted).ConfigureAwait(false);
+            (client, refusal) = await upstream.ConnectAsync(request!, clientId, upstreamLogger, watch.OnDisconnected, context.RequestAborted).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {

@@ -46,7 +46,8 @@ internal sealed class WebUpstream
         : learners;
 
     /// <summary>Connects for one web client; null and a refusal when the node does not take it.</summary>
-    public async Task<(Upstream? Client, WebRefusal Refusal)> ConnectAsync(WebStreamRequest request, string clientId, ILogger logger, CancellationToken ct)
+    public async Task<(Upstream? Client, WebRefusal Refusal)> ConnectAsync(WebStreamRequest request, string clientId, ILogger logger,
+        Action<CodecError?, string> disconnected, CancellationToken ct)
     {
         // Checked here with the node's own rule so a token that may not read this prefix is answered 403 before the
         // upgrade; the node checks it again at Subscribe.
@@ -67,6 +68,7 @@ internal sealed class WebUpstream
             MaxFrameBytes = (int)Math.Min(_topology.Defaults.MaxFrame, int.MaxValue),
             ConnectRetryFor = _options.ConnectRetryFor,
             TlsValidation = _security.UsesTls(PortKind.Learner) ? IsThisNode : null,
+            Disconnected = disconnected,
         };
         try
         {

@@ -42,6 +42,7 @@ public sealed class JavaScriptClientTests
 
         var entries = new List<JsonElement>();
         var output = new StringBuilder();
+        var arrived = new SemaphoreSlim(0); // not disposed: node may still print after the test ends
         using var node = Process.Start(new ProcessStartInfo("node", $"{flags} runner.mjs {web} 1")
         {
             WorkingDirectory = cluster.Directory,
@@ -54,21 +55,23 @@ public sealed class JavaScriptClientTests
             lock (entries)
             {
                 output.AppendLine(line.Data);
-                if (line.Data.StartsWith("ENTRY ", StringComparison.Ordinal)) entries.Add(JsonDocument.Parse(line.Data[6..]).RootElement.Clone());
+                if (!line.Data.StartsWith("ENTRY ", StringComparison.Ordinal)) return;
+                entries.Add(JsonDocument.Parse(line.Data[6..]).RootElement.Clone());
             }
+            arrived.Release();
         };
         node.ErrorDataReceived += (_, line) => { lock (entries) output.AppendLine(line.Data); };
         node.BeginOutputReadLine();
         node.BeginErrorReadLine();
         try
         {
-            await WaitForEntriesAsync(entries, output, 5);
+            await WaitForEntriesAsync(entries, arrived, output, 5);
             // The node goes away without a word, and comes back on the same data: the client reconnects by itself.
             cluster.Processes["m1"].Kill();
             var m1 = cluster.StartNode("m1");
             await m1.WaitForLineAsync("Web endpoint on http://", Patience);
             await PublishAsync(cluster, 6, 10);
-            await WaitForEntriesAsync(entries, output, 10);
+            await WaitForEntriesAsync(entries, arrived, output, 10);
 
             lock (entries)
             {
@@ -86,17 +89,17 @@ public sealed class JavaScriptClientTests
     private static Task PublishAsync(ClusterFixture cluster, int first, int last) =>
         WebClusterPublisher.PublishAsync(cluster, Enumerable.Range(first, last - first + 1).Select(i => (Encoding.UTF8.GetBytes($"k/{i}"), Encoding.UTF8.GetBytes($"entry {i}"))));
 
-    private static async Task WaitForEntriesAsync(List<JsonElement> entries, StringBuilder output, int count)
+    /// <summary>Waits, woken by each entry that arrives, until <paramref name="count"/> are in, or fails after <see cref="Patience"/>.</summary>
+    private static async Task WaitForEntriesAsync(List<JsonElement> entries, SemaphoreSlim arrived, StringBuilder output, int count)
     {
-        using var deadline = new CancellationTokenSource(Patience);
+        var deadline = Stopwatch.StartNew();
         while (true)
         {
             lock (entries)
-            {
                 if (entries.Count >= count) return;
-                if (deadline.IsCancellationRequested) Assert.Fail($"the JavaScript client got {entries.Count} of {count} entries; its output:\n{output}");
-            }
-            await Task.Delay(50, CancellationToken.None);
+            var left = Patience - deadline.Elapsed;
+            if (left <= TimeSpan.Zero || !await arrived.WaitAsync(left))
+                lock (entries) Assert.Fail($"the JavaScript client got {entries.Count} of {count} entries; its output:\n{output}");
         }
     }
 

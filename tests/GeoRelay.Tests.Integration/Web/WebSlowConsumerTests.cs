@@ -22,19 +22,19 @@ public sealed class WebSlowConsumerTests
         await cluster.StartAllAsync();
         var m1 = cluster.Processes["m1"];
         using var deadline = new CancellationTokenSource(Patience);
+        var payload = new byte[16 << 10];
+        Random.Shared.NextBytes(payload);
+        await using var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()] });
+        // One entry committed first: m1 is fed by then (a member the leader has not fed yet sends caught-up learners away).
+        await publisher.PublishAsync([new PublishEntry("bulk"u8.ToArray(), payload)], WaitLevel.Committed, deadline.Token);
         using var stream = await WebSocketStream.OpenAsync($"ws://{cluster.Topology.GetNode("m1").Web}/stream?from=1", deadline.Token);
         await m1.WaitForLineAsync("Web client web-m1-.* WebSocket from index 1", Patience);
 
         // Far more than the socket buffers, the endpoint's small buffer and the node's backlog hold, while nothing is read.
-        var payload = new byte[16 << 10];
-        Random.Shared.NextBytes(payload);
-        await using (var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()] }))
+        for (int batch = 0; batch < 40 && !m1.Output.Contains("cut as a slow consumer", StringComparison.Ordinal); batch++)
         {
-            for (int batch = 0; batch < 40 && !m1.Output.Contains("cut as a slow consumer", StringComparison.Ordinal); batch++)
-            {
-                var entries = Enumerable.Range(0, 64).Select(i => new PublishEntry("bulk"u8.ToArray(), payload)).ToList();
-                await publisher.PublishAsync(entries, WaitLevel.Committed, deadline.Token);
-            }
+            var entries = Enumerable.Range(0, 64).Select(i => new PublishEntry("bulk"u8.ToArray(), payload)).ToList();
+            await publisher.PublishAsync(entries, WaitLevel.Committed, deadline.Token);
         }
         await m1.WaitForLineAsync(@"Learner web-m1-\S+ \(connection \d+\) cut as a slow consumer", Patience);
 
