@@ -20,6 +20,10 @@ public static class TopologyFingerprint
         }
         // Absent in older files: their hash stays what it was.
         if (topology.LeaderCandidates is { } candidates) text.Append("|c=").AppendJoin(',', candidates);
+        // Relays must agree on who feeds whom (a relay refuses a child that does not list it).
+        foreach (var dc in topology.Datacenters)
+            foreach (var relay in dc.Relays)
+                if (topology.GetNode(relay).FeedFrom is { Count: > 0 } parents) text.Append("|f=").Append(relay).Append(':').AppendJoin(',', parents);
         return GeoRelay.Codec.Frames.ProtocolVersion.Fnv1a64(text.ToString());
     }
 }

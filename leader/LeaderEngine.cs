@@ -87,7 +87,9 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         int members = 0;
         for (int d = 0; d < _datacenters.Length; d++)
         {
-            var dc = _datacenters[d] = new DatacenterState(topology.Datacenters[d]);
+            // The leader routes only to first-tier relays; second-tier ones (feed-from) are fed inside their datacenter.
+            var config = topology.Datacenters[d];
+            var dc = _datacenters[d] = new DatacenterState(config with { Relays = config.Relays.Where(r => topology.GetNode(r).IsFirstTier).ToList() });
             for (int s = 0; s < dc.Members.Length; s++) _memberIndex[dc.Members[s].Id] = (d, s);
             for (int p = 0; p < dc.Config.Relays.Count; p++) _relayIndex[dc.Config.Relays[p]] = (d, p);
             if (_options.UseRelays && dc.HasRelays && !dc.Config.IsLeaderDatacenter) dc.CurrentRelay = 0;

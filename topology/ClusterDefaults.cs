@@ -13,6 +13,14 @@ public sealed record ClusterDefaults
     /// datacenter. Default 500ms; must be longer than <see cref="Heartbeat"/>.</summary>
     public TimeSpan FailoverAfter { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary><c>failback-after</c>: once the leader has failed over from a datacenter's preferred relay, that relay
+    /// must answer the leader's probes for this long without a break before the datacenter moves back to it. Default 10s.</summary>
+    public TimeSpan FailbackAfter { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary><c>max-learners</c>: learners one node serves at most (a node's own <c>max-learners</c> overrides it);
+    /// past it a learner is refused with a hint naming another relay. Default: no limit but the connection limits.</summary>
+    public int? MaxLearners { get; init; }
+
     /// <summary><c>elections</c>: the voters (the <c>leader</c> node and the members) elect the leader among themselves, and
     /// another voter takes over when the leader is gone; <c>leader</c> then names the preferred leader. Default true;
     /// false keeps the <c>leader</c> node leading always (the epoch from <c>georelay leader --epoch</c>).</summary>

@@ -74,6 +74,10 @@ public static class PlanPrinter
                     state = "active";
                     passedActive = true;
                 }
+                else if (topology.Nodes[id].FeedFrom is { Count: > 0 } parents)
+                {
+                    state = "tier 2, feeds from " + string.Join(" or ", parents);
+                }
                 else
                 {
                     state = passedActive ? "standby" : "down";

@@ -57,7 +57,8 @@ public static class RoutePlanner
             {
                 if (isRelayHealthy(relayId))
                 {
-                    active ??= relayId;
+                    // Second-tier relays feed from other relays; the leader never routes to them.
+                    if (topology.Nodes[relayId].IsFirstTier) active ??= relayId;
                     AddLearners(topology.Nodes[relayId], learners);
                 }
             }

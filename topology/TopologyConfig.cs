@@ -30,6 +30,20 @@ public sealed record NodeConfig
     /// <see cref="Learners"/> on the same node, which the web endpoint subscribes to for each of its clients.
     /// </summary>
     public NodeEndpoint? Web { get; init; }
+
+    /// <summary>
+    /// <c>feed-from</c> (relays only): relays of the same datacenter this relay takes its feed from, in order, instead of
+    /// from the relay the leader feeds: a second tier, for datacenters with more learners than one tier of relays can
+    /// send to. Empty for a first-tier relay (the leader may route to it; it feeds from the active one meanwhile).
+    /// </summary>
+    public IReadOnlyList<string> FeedFrom { get; init; } = [];
+
+    /// <summary><c>max-learners</c>: learners this node serves at most; more are refused with a hint naming another
+    /// relay. Null: <see cref="ClusterDefaults.MaxLearners"/>.</summary>
+    public int? MaxLearners { get; init; }
+
+    /// <summary>A relay the leader may route to: it has no <see cref="FeedFrom"/>.</summary>
+    public bool IsFirstTier => FeedFrom.Count == 0;
 }
 
 /// <summary>One entry of <c>datacenters:</c>.</summary>

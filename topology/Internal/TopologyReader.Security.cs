@@ -19,13 +19,8 @@ internal sealed partial class TopologyReader
         {
             return TryDuration(value, path, allowZero: false, out var frame) ? d with { FrameTimeout = frame } : d;
         }
-        if (!TryString(value, path, out string? text))
+        if (!TryPositiveInt(value, path, out int count))
         {
-            return d;
-        }
-        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count < 1)
-        {
-            Problem(value, $"{path} must be a whole number from 1 to {int.MaxValue}, not '{text}'");
             return d;
         }
         return key switch

@@ -13,7 +13,8 @@ internal sealed partial class TopologyReader(string fileName)
     private static readonly string[] TopLevelKeys = ["cluster", "leader", "quorum", "defaults", "datacenters", "nodes", "tls", "auth", "insecure", "leader-candidates"];
     private static readonly string[] DefaultsKeys =
         ["heartbeat", "failover-after", "election-timeout", "elections", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "delivery", "handshake-timeout", "fsync",
-         "idle-timeout", "frame-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second"];
+         "idle-timeout", "frame-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second",
+         "failback-after", "max-learners"];
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
     private static readonly string[] CompressionKeys = ["level", "local-level"];
     private static readonly string[] RetentionKeys = ["max-bytes", "max-age"];
@@ -21,7 +22,7 @@ internal sealed partial class TopologyReader(string fileName)
 
     /// <summary>Keys renamed since an older release: their old spelling still reads as the new one.</summary>
     private static readonly Dictionary<string, string> OldKeySpellings = new(StringComparer.Ordinal) { ["proxies"] = "relays" };
-    private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin", "web"];
+    private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin", "web", "feed-from", "max-learners"];
 
     internal const long MinMaxFrame = 64L << 10;
     internal const long MaxMaxFrame = 1L << 30;
@@ -41,6 +42,10 @@ internal sealed partial class TopologyReader(string fileName)
         public HashSet<string> EndpointKeysPresent { get; } = new(StringComparer.Ordinal);
         public List<(string Key, NodeEndpoint Endpoint, YamlNode At)> Endpoints { get; } = [];
         public NodeRole? Role { get; set; }
+        public List<YamlScalar>? FeedFrom { get; set; }
+        public YamlNode? FeedFromAt { get; set; }
+        public int? MaxLearners { get; set; }
+        public YamlNode? MaxLearnersAt { get; set; }
         public string? ListedIn { get; set; }
         /// <summary>Its settings were missing or not a mapping (already reported): skip checks that would only repeat that.</summary>
         public bool Incomplete { get; set; }
@@ -209,6 +214,7 @@ internal sealed partial class TopologyReader(string fileName)
         if (nodes is not null)
         {
             CheckNodes(nodes, datacenters);
+            CheckFeeds(nodes);
         }
         if (datacenters is not null)
         {
@@ -328,6 +334,18 @@ internal sealed partial class TopologyReader(string fileName)
                         if (delivery == "committed") d = d with { Delivery = LearnerDelivery.Committed };
                         else if (delivery == "durable") d = d with { Delivery = LearnerDelivery.Durable };
                         else Problem(value, $"{path} must be committed or durable, not '{delivery}'");
+                    }
+                    break;
+                case "failback-after":
+                    if (TryDuration(value, path, allowZero: false, out var failback))
+                    {
+                        d = d with { FailbackAfter = failback };
+                    }
+                    break;
+                case "max-learners":
+                    if (TryPositiveInt(value, path, out int maxLearners))
+                    {
+                        d = d with { MaxLearners = maxLearners };
                     }
                     break;
                 case "handshake-timeout":
@@ -470,6 +488,21 @@ internal sealed partial class TopologyReader(string fileName)
                     {
                         node.Datacenter = dc;
                         node.DatacenterAt = v;
+                    }
+                    return;
+                }
+                if (k == "feed-from")
+                {
+                    node.FeedFrom = ReadIdList(v, $"node '{node.Id}' feed-from");
+                    node.FeedFromAt = v;
+                    return;
+                }
+                if (k == "max-learners")
+                {
+                    if (TryPositiveInt(v, $"node '{node.Id}' max-learners", out int max))
+                    {
+                        node.MaxLearners = max;
+                        node.MaxLearnersAt = v;
                     }
                     return;
                 }
@@ -699,6 +732,8 @@ internal sealed partial class TopologyReader(string fileName)
                 Learners = node.Get("learners"),
                 Admin = node.Get("admin"),
                 Web = node.Get("web"),
+                FeedFrom = node.FeedFrom?.ConvertAll(f => f.Value) ?? [],
+                MaxLearners = node.MaxLearners,
             });
         }
         var dcConfigs = new List<DatacenterConfig>(datacenters.Count);
@@ -743,6 +778,82 @@ internal sealed partial class TopologyReader(string fileName)
     }
 
     /// <summary>Only voters (the leader and the members) may lead, and the preferred leader must be one of them.</summary>
+    /// <summary>
+    /// <c>feed-from</c>: a relay's parents are other relays of its own datacenter, and following parents never comes back
+    /// to where it started (a cycle would feed itself and nothing else). <c>max-learners</c> needs a learner port.
+    /// </summary>
+    private void CheckFeeds(Dictionary<string, NodeDraft> nodes)
+    {
+        foreach (var node in nodes.Values)
+        {
+            if (node.MaxLearnersAt is { } maxAt && !node.EndpointKeysPresent.Contains("learners") && node.Role is not null)
+            {
+                Problem(maxAt, $"node '{node.Id}' has max-learners but no 'learners' address; it serves no learners");
+            }
+            if (node.FeedFrom is null || node.Role is null)
+            {
+                continue;
+            }
+            if (node.Role != NodeRole.Relay)
+            {
+                Problem(node.FeedFromAt!, $"node '{node.Id}' is a {RoleName(node.Role.Value)}; only relays take feed-from (members are fed by the leader's route)");
+                continue;
+            }
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var parent in node.FeedFrom)
+            {
+                if (!seen.Add(parent.Value))
+                {
+                    Problem(parent, $"node '{node.Id}' feed-from lists '{parent.Value}' twice");
+                }
+                else if (parent.Value == node.Id)
+                {
+                    Problem(parent, $"node '{node.Id}' feed-from names itself");
+                }
+                else if (!nodes.TryGetValue(parent.Value, out var p))
+                {
+                    Problem(parent, $"node '{node.Id}' feed-from: '{parent.Value}' is not a node" + Suggest(parent.Value, nodes.Keys));
+                }
+                else if (p.Role != NodeRole.Relay || p.ListedIn != node.ListedIn)
+                {
+                    Problem(parent, $"node '{node.Id}' feed-from: '{parent.Value}' is not a relay of datacenter '{node.ListedIn}'; a relay feeds from relays of its own datacenter");
+                }
+            }
+        }
+        // Cycles: depth-first over feed-from edges; each cycle is reported once, at the relay where it was entered.
+        var state = new Dictionary<string, int>(StringComparer.Ordinal); // 1 visiting, 2 done
+        var path = new List<string>();
+        foreach (var node in nodes.Values)
+        {
+            Visit(node);
+        }
+
+        void Visit(NodeDraft node)
+        {
+            if (state.TryGetValue(node.Id, out int s))
+            {
+                if (s == 1)
+                {
+                    int start = path.IndexOf(node.Id);
+                    var cycle = string.Join(" -> ", path.Skip(start).Append(node.Id));
+                    Problem(node.FeedFromAt ?? node.Key, $"feed-from forms a cycle: {cycle}; at least one relay of the cycle must take its feed from the leader (no feed-from)");
+                }
+                return;
+            }
+            state[node.Id] = 1;
+            path.Add(node.Id);
+            foreach (var parent in node.FeedFrom ?? [])
+            {
+                if (nodes.TryGetValue(parent.Value, out var p) && p.Role == NodeRole.Relay && p.Id != node.Id)
+                {
+                    Visit(p);
+                }
+            }
+            path.RemoveAt(path.Count - 1);
+            state[node.Id] = 2;
+        }
+    }
+
     private void CheckCandidates(List<YamlScalar> candidates, Dictionary<string, NodeDraft> nodes, NodeDraft leader)
     {
         var seen = new Dictionary<string, YamlScalar>(StringComparer.Ordinal);
@@ -874,6 +985,21 @@ internal sealed partial class TopologyReader(string fileName)
         if (bytes <= 0)
         {
             Problem(value, $"{path} must be larger than 0");
+            return false;
+        }
+        return true;
+    }
+
+    private bool TryPositiveInt(YamlNode value, string path, out int count)
+    {
+        count = 0;
+        if (!TryString(value, path, out string? text))
+        {
+            return false;
+        }
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count < 1)
+        {
+            Problem(value, $"{path} must be a whole number from 1 to {int.MaxValue}, not '{text}'");
             return false;
         }
         return true;
