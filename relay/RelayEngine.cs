@@ -122,6 +122,9 @@ public sealed class RelayEngine : IEngine, IDisposable
     public bool TryGetRetained(ulong index, out LogEntry entry) => _retention.TryGet(index, out entry);
     public bool UpstreamConnected => _upstream is not null;
 
+    /// <summary>Where this relay's entries come from now, for status: <c>leader ID</c>, <c>relay ID</c>, or null when unfed.</summary>
+    public string? FeedSource => _upstream is not null ? "leader " + _upstream.Peer.NodeId : null;
+
     /// <summary>
     /// Starts a clean stop: no more batches are taken from upstream (the leader resends them through the next relay
     /// once this one has gone), so what this relay holds stops moving and its members can ack all of it.
