@@ -32,6 +32,8 @@ internal sealed class DatacenterState
     public RelayHealth[] Health { get; }
     public Backoff[] RelayBackoff { get; }
     public bool[] RelayDialPending { get; }
+    /// <summary>Per relay: since when it has answered every probe without a break (failback), or -1.</summary>
+    public long[] HealthySinceMicros { get; }
 
     /// <summary>Index into Config.Relays of the relay in use, or -1 when sending directly.</summary>
     public int CurrentRelay = -1;
@@ -50,6 +52,10 @@ internal sealed class DatacenterState
     public long Failovers;
     public long DirectFallbacks;
     public long RelayReturns;
+    public long Failbacks;
+    /// <summary>When the last failback happened, and its damping level (see <see cref="FailbackAfterMicros"/>).</summary>
+    public long LastFailbackMicros = long.MinValue / 2;
+    public int FailbackLevel;
     /// <summary>Highest retained index the current relay acked, and when it last moved (or work was first outstanding).</summary>
     public ulong RetainedAcked;
     public long LastAckProgressMicros;
@@ -94,6 +100,21 @@ internal sealed class DatacenterState
         }
     }
 
+    /// <summary>
+    /// How long a relay of higher priority must answer probes before the datacenter moves back to it:
+    /// <paramref name="failbackAfter"/>, doubled (at most 8x) per failback whose relay failed again within ten of these
+    /// periods. A relay that keeps coming and going then stops pulling the datacenter back and forth.
+    /// </summary>
+    public long FailbackAfterMicros(long failbackAfter) => failbackAfter << FailbackLevel;
+
+    /// <summary>The current relay failed: if the datacenter failed back to it recently, failing back is damped further.</summary>
+    public void NoteRelayFailed(long failbackAfter, long now)
+    {
+        if (now - LastFailbackMicros < 10 * FailbackAfterMicros(failbackAfter)) FailbackLevel = Math.Min(FailbackLevel + 1, MaxTimeoutLevel);
+        else FailbackLevel = 0;
+        LastFailbackMicros = long.MinValue / 2;
+    }
+
     public DatacenterState(DatacenterConfig config)
     {
         Config = config;
@@ -102,6 +123,8 @@ internal sealed class DatacenterState
         Health = new RelayHealth[config.Relays.Count];
         RelayBackoff = new Backoff[config.Relays.Count];
         RelayDialPending = new bool[config.Relays.Count];
+        HealthySinceMicros = new long[config.Relays.Count];
+        Array.Fill(HealthySinceMicros, -1);
     }
 
     public bool HasRelays => Config.Relays.Count > 0;

@@ -10,7 +10,7 @@ public sealed partial class LeaderEngine
     /// <summary>Per datacenter: route, connection state and counters, for status pages and the demo.</summary>
     public readonly record struct DatacenterStatus(string Name, string Route, bool Connected, ulong Delivered, ulong MinDurable,
         long BytesSent, long EntryBytesSent, long Batches, long Failovers, long InflightBytes, TimeSpan DirectTime,
-        long DirectFallbacks = 0, long RelayReturns = 0);
+        long DirectFallbacks = 0, long RelayReturns = 0, long Failbacks = 0);
 
     public List<DatacenterStatus> Status()
     {
@@ -24,7 +24,7 @@ public sealed partial class LeaderEngine
             list.Add(new DatacenterStatus(dc.Config.Name, dc.IsDirect ? "direct" : "relay " + dc.CurrentRelayId,
                 dc.IsDirect ? AnyDirect(dc) : dc.RelayConnection >= 0 && dc.RelaySynced, dc.Delivered, min == ulong.MaxValue ? 0 : min,
                 dc.BytesSent, dc.EntryBytesSent, dc.Batches, dc.Failovers, dc.InflightBytes, TimeSpan.FromMicroseconds(direct),
-                dc.DirectFallbacks, dc.RelayReturns));
+                dc.DirectFallbacks, dc.RelayReturns, dc.Failbacks));
         }
         return list;
     }
@@ -68,6 +68,7 @@ public sealed partial class LeaderEngine
                     dc.LastHeardMicros = now;
                     Outbox.Add(EngineCommand.Dial(dc.Config.Relays[dc.CurrentRelay]));
                 }
+                if (dc.CurrentRelay > 0 && _options.UseRelays) ProbeForFailback(dc, now);
                 continue;
             }
             // Direct: keep a link to every member, and probe the relays with back-off.
@@ -89,6 +90,50 @@ public sealed partial class LeaderEngine
         }
     }
 
+    /// <summary>
+    /// On a relay of lower priority: dials the relays before it now and then (each dial a probe, closed once it
+    /// answers), and moves the datacenter back to the first that has answered every probe for failback-after. The
+    /// standby it fails back to was fed by the current relay all along, so it is warm; the current relay becomes its
+    /// standby. Nothing is lost or repeated: the new relay's first DcAck says where to resume, as after a failover.
+    /// </summary>
+    private void ProbeForFailback(DatacenterState dc, long now)
+    {
+        long failbackAfter = dc.FailbackAfterMicros(Micros(_topology.Defaults.FailbackAfter));
+        for (int p = 0; p < dc.CurrentRelay; p++)
+        {
+            if (dc.HealthySinceMicros[p] >= 0 && now - dc.HealthySinceMicros[p] >= failbackAfter && dc.RelayConnection >= 0)
+            {
+                FailBack(dc, p, now);
+                return;
+            }
+            if (dc.RelayDialPending[p] || !dc.RelayBackoff[p].Due(now)) continue;
+            dc.RelayDialPending[p] = true;
+            // The next probe waits a while even when this one answers (a failed one backs off from here instead).
+            dc.RelayBackoff[p].RetryAtMicros = now + FailbackProbeEveryMicros;
+            Outbox.Add(EngineCommand.Dial(dc.Config.Relays[p]));
+        }
+    }
+
+    private long FailbackProbeEveryMicros => Math.Max(Micros(_topology.Defaults.FailoverAfter), Micros(_topology.Defaults.FailbackAfter) / 10);
+
+    private void FailBack(DatacenterState dc, int to, long now)
+    {
+        int from = dc.CurrentRelay;
+        LeaderLog.Failback(_logger, dc.Config.Name, dc.Config.Relays[from], dc.Config.Relays[to], (now - dc.HealthySinceMicros[to]) / 1000);
+        Outbox.Add(EngineCommand.Close(dc.RelayConnection, CodecError.None, $"failing back to {dc.Config.Relays[to]}"));
+        if (_links.Remove(dc.RelayConnection, out var link)) link.Channel.Dispose();
+        dc.RelayConnection = -1;
+        dc.RelaySynced = false;
+        foreach (var m in dc.Members) m.Reachable = false;
+        ResetInflight(dc);
+        dc.CurrentRelay = to;
+        dc.RelayBackoff[to].Succeed();
+        dc.Failbacks++;
+        dc.LastFailbackMicros = now;
+        for (int p = 0; p < dc.HealthySinceMicros.Length; p++) dc.HealthySinceMicros[p] = -1;
+        LeaderMetrics.Failbacks.Add(1, new KeyValuePair<string, object?>("datacenter", dc.Config.Name));
+    }
+
     private static string Damped(long limit, long failoverAfter) =>
         limit == failoverAfter ? "" : $"; limit {limit / 1000} ms after recent failovers";
 
@@ -99,6 +144,8 @@ public sealed partial class LeaderEngine
         long now = _env.NowMicros;
         int failed = dc.CurrentRelay;
         dc.Health[failed] = RelayHealth.Failed;
+        dc.NoteRelayFailed(Micros(_topology.Defaults.FailbackAfter), now);
+        for (int p = 0; p < dc.HealthySinceMicros.Length; p++) dc.HealthySinceMicros[p] = -1;
         dc.RelayBackoff[failed].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
         dc.RelayConnection = -1;
         dc.RelaySynced = false;

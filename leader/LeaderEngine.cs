@@ -220,7 +220,12 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 ResetInflight(dc);
                 return;
             }
-            // A probe that answered while another relay serves the DC: not needed.
+            // A probe that answered while another relay serves the DC: counts toward failing back to it, if it ranks higher.
+            if (!dc.IsDirect && p.Relay < dc.CurrentRelay)
+            {
+                if (dc.HealthySinceMicros[p.Relay] < 0) dc.HealthySinceMicros[p.Relay] = now;
+                dc.RelayBackoff[p.Relay].RetryAtMicros = now + FailbackProbeEveryMicros;
+            }
             _links[connection] = new Link(channel, LinkKind.Other, p.Datacenter, p.Relay);
             Outbox.Add(EngineCommand.Close(connection, CodecError.None, "not the current route"));
             return;
@@ -291,6 +296,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             var dc = _datacenters[p.Datacenter];
             dc.RelayDialPending[p.Relay] = false;
             dc.RelayBackoff[p.Relay].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
+            dc.HealthySinceMicros[p.Relay] = -1;
             if (dc.CurrentRelay == p.Relay && dc.RelayConnection < 0)
                 FailRelay(dc, "dial failed: " + reason);
             else
@@ -320,6 +326,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 if (_datacenters[link.Datacenter].RelayConnection == connection) OnDcAck(_datacenters[link.Datacenter], ack);
                 break;
             }
+            case FrameType.DcAck when link.Kind == LinkKind.Other:
+                break; // a probed relay's greeting, on a connection already closing
             case FrameType.Ack when link.Kind == LinkKind.Member:
                 OnMemberAck(_datacenters[link.Datacenter], link.Slot, Ack.Read(payload));
                 break;

@@ -34,4 +34,7 @@ internal static partial class LeaderLog
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "The leader did not run for {Millis} ms (a GC pause or an overloaded machine); that time is not held against its relays")]
     public static partial void Paused(ILogger logger, long millis);
+
+    [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "Datacenter {Datacenter}: failing back from relay {From} to {To}, healthy for {Millis} ms")]
+    public static partial void Failback(ILogger logger, string datacenter, string from, string to, long millis);
 }

@@ -17,7 +17,7 @@ namespace GeoRelay.Relay;
 /// keeps its entries for learners, hands each member its Append, and answers with one DcAck that
 /// carries every member's durable index.
 /// </summary>
-public sealed class RelayEngine : IEngine, IDisposable
+public sealed partial class RelayEngine : IEngine, IDisposable
 {
     private sealed class MemberLink(string id, int slot)
     {
@@ -68,7 +68,8 @@ public sealed class RelayEngine : IEngine, IDisposable
     private long _lastAckMicros;
     private RetentionPacer _retentionPacer;
     private int _refillCursor;
-    private long _upstreamLostMicros;
+    /// <summary>When this relay last lost its feed (leader and relay alike), or started.</summary>
+    private long _unfedSinceMicros;
     private long _lastTickMicros;
     private readonly long _housekeepingMicros;
     private readonly long _ackSpacingMicros;
@@ -104,7 +105,8 @@ public sealed class RelayEngine : IEngine, IDisposable
             Refill = RequestRefill,
         };
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Relay, 0, topology.Cluster, _topologyHash);
-        _upstreamLostMicros = env.NowMicros;
+        _unfedSinceMicros = env.NowMicros;
+        _parents = ParentsOf(topology, _self);
         _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
         _ackSpacingMicros = (long)topology.Defaults.BatchLinger.TotalMicroseconds;
     }
@@ -123,7 +125,8 @@ public sealed class RelayEngine : IEngine, IDisposable
     public bool UpstreamConnected => _upstream is not null;
 
     /// <summary>Where this relay's entries come from now, for status: <c>leader ID</c>, <c>relay ID</c>, or null when unfed.</summary>
-    public string? FeedSource => _upstream is not null ? "leader " + _upstream.Peer.NodeId : null;
+    public string? FeedSource => _upstream is not null && (_leaderFeeding || _feed is null) ? "leader " + _upstream.Peer.NodeId
+        : _feed is not null ? "relay " + _feed.Peer.NodeId : null;
 
     /// <summary>
     /// Starts a clean stop: no more batches are taken from upstream (the leader resends them through the next relay
@@ -149,12 +152,14 @@ public sealed class RelayEngine : IEngine, IDisposable
         // A relay the leader does not feed (it routes elsewhere, or cannot reach us) would leave a new
         // learner waiting for entries that never come: the learner tries its next endpoint instead.
         if (port == PortKind.Learner && Unfed(_env.NowMicros))
-            return new CodecException(CodecError.Shutdown, $"{_self.Id} has had no feed from the leader for {(_env.NowMicros - _upstreamLostMicros) / 1000} ms; try another relay or member");
+            return new CodecException(CodecError.Shutdown, $"{_self.Id} has had no feed for {(_env.NowMicros - _unfedSinceMicros) / 1000} ms; try another relay or member");
+        if (port == PortKind.Peer && hello.Kind == NodeKind.Relay)
+            return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id, mayFeed: true, _highestEpoch) ?? CheckFeedChild(hello);
         return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
             mayFeed: hello.Kind == NodeKind.Leader && _topology.CanLead(hello.NodeId), _highestEpoch);
     }
 
-    private bool Unfed(long now) => _upstream is null && now - _upstreamLostMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
+    private bool Unfed(long now) => !Fed && now - _unfedSinceMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
 
     public void OnConnected(int connection, PeerInfo peer)
     {
@@ -162,6 +167,16 @@ public sealed class RelayEngine : IEngine, IDisposable
         if (peer.Port == PortKind.Learner)
         {
             _learners.OnConnected(connection, peer);
+            return;
+        }
+        if (peer.Port == PortKind.Peer && peer.Kind == NodeKind.Relay)
+        {
+            OnFeedChildConnected(connection, peer, now);
+            return;
+        }
+        if (peer.Port == PortKind.Outbound && peer.NodeId == _feedDialing)
+        {
+            OnFeedConnected(connection, peer, now);
             return;
         }
         if (peer.Port == PortKind.Peer)
@@ -175,6 +190,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
             LocalHello = LocalHello with { Epoch = _highestEpoch };
             _upstream = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
+            _leaderFeeding = false; // a probe, until its first batch: the feed from another relay goes on meanwhile
             _matched = _final; // the new upstream may hold another log above what is final
             RelayLog.UpstreamConnected(_logger, peer.NodeId, peer.Epoch);
             foreach (var m in _members)
@@ -200,13 +216,20 @@ public sealed class RelayEngine : IEngine, IDisposable
         if (_learners.Owns(connection))
         {
             _learners.OnDisconnected(connection);
+            if (_children.Remove(connection, out var child)) child.Dispose();
             return;
         }
         if (_upstream?.Connection == connection)
         {
             _upstream.Dispose();
             _upstream = null;
-            _upstreamLostMicros = _env.NowMicros;
+            _leaderFeeding = false;
+            if (_feed is null) _unfedSinceMicros = _env.NowMicros;
+            return;
+        }
+        if (_feed?.Connection == connection)
+        {
+            OnFeedLost("connection closed");
             return;
         }
         if (_memberByConnection.Remove(connection, out var member))
@@ -223,6 +246,11 @@ public sealed class RelayEngine : IEngine, IDisposable
 
     public void OnDialFailed(string nodeId, string reason)
     {
+        if (nodeId == _feedDialing)
+        {
+            OnFeedDialFailed($"{nodeId}: {reason}");
+            return;
+        }
         if (_memberById.TryGetValue(nodeId, out var member))
         {
             member.DialPending = false;
@@ -238,6 +266,12 @@ public sealed class RelayEngine : IEngine, IDisposable
             return;
         }
         long now = _env.NowMicros;
+        if (_feed?.Connection == connection)
+        {
+            _feed.LastHeardMicros = now;
+            OnFeedFrame(_feed, frame);
+            return;
+        }
         if (_upstream?.Connection == connection)
         {
             var channel = _upstream;
@@ -276,14 +310,9 @@ public sealed class RelayEngine : IEngine, IDisposable
                     member.DurableEpoch = ack.DurableEpoch;
                     member.Commit = ack.Commit;
                     _ackDirty = true;
-                    if (ack.Epoch > _highestEpoch)
-                    {
-                        // A member has heard from a newer leader than our upstream: a standby relay learns
-                        // the epoch this way, and a deposed leader still feeding us is cut off.
-                        _highestEpoch = ack.Epoch;
-                        LocalHello = LocalHello with { Epoch = _highestEpoch };
-                        if (_upstream is not null && _upstream.Peer.Epoch < _highestEpoch) Fence(_upstream.Connection, _upstream.Peer.Epoch);
-                    }
+                    // A member has heard from a newer leader than our upstream: a standby relay learns
+                    // the epoch this way, and a deposed leader still feeding us is cut off.
+                    RaiseEpoch(ack.Epoch);
                     break;
                 case FrameType.Heartbeat: break;
                 case FrameType.Deliver:
@@ -325,6 +354,14 @@ public sealed class RelayEngine : IEngine, IDisposable
         member.Refills.TryDequeue(out var refill) ? refill
             : throw new CodecException(CodecError.Protocol, $"member {member.Id} answered a refill nobody asked for");
 
+    private void RaiseEpoch(ulong epoch)
+    {
+        if (epoch <= _highestEpoch) return;
+        _highestEpoch = epoch;
+        LocalHello = LocalHello with { Epoch = _highestEpoch };
+        if (_upstream is not null && _upstream.Peer.Epoch < _highestEpoch) Fence(_upstream.Connection, _upstream.Peer.Epoch);
+    }
+
     private void Fence(int connection, ulong epoch) =>
         Outbox.Add(EngineCommand.Close(connection, CodecError.StaleEpoch, $"epoch {epoch} is below {_highestEpoch}"));
 
@@ -334,6 +371,7 @@ public sealed class RelayEngine : IEngine, IDisposable
         BatchesReceived++;
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
         _highestEpoch = epoch;
+        _leaderFeeding = true;
         var batch = MuxBatch.Parse(mux.AsContiguous(), _slots.Count + 1);
         if (batch.PacketCount != _slots.Count + 1)
             throw new CodecException(CodecError.Corrupt, $"batch has {batch.PacketCount} packets for {_slots.Count} members + retention");
@@ -354,21 +392,7 @@ public sealed class RelayEngine : IEngine, IDisposable
                 _learners.OnReset();
                 before = first - 1;
             }
-            while (deliver.TryNext(out var e))
-            {
-                if (e.Index <= _retention.LastIndex)
-                {
-                    if (e.Index < _retention.FirstIndex || !_retention.TryGet(e.Index, out var held) || held.Epoch == e.Epoch) continue;
-                    // Same index, other epoch: we kept a deposed leader's uncommitted suffix, which this leader rewrote.
-                    if (e.Index <= _final)
-                        throw new CodecException(CodecError.Corrupt, $"entry {e.Index} of epoch {e.Epoch} conflicts with committed entry of epoch {held.Epoch}");
-                    RelayLog.Truncated(_logger, e.Index - 1, e.Epoch);
-                    _retention.TruncateAfter(e.Index - 1);
-                    _published = Math.Min(_published, e.Index - 1);
-                    _learners.OnTruncated(e.Index - 1); // learners sent what was dropped (durable delivery) are told
-                }
-                _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
-            }
+            while (deliver.TryNext(out var e)) AppendRetained(e);
             if (_retention.LastIndex != before) _ackDirty = true;
         }
         // The leader sends retention from what it trusts of ours (an empty range still says where that is), so all up
@@ -398,6 +422,29 @@ public sealed class RelayEngine : IEngine, IDisposable
         }
     }
 
+    /// <summary>Appends one entry to retention; one it holds of another epoch first truncates the deposed suffix there.</summary>
+    private void AppendRetained(in EntryView e)
+    {
+        if (e.Index <= _retention.LastIndex)
+        {
+            if (e.Index < _retention.FirstIndex || !_retention.TryGet(e.Index, out var held) || held.Epoch == e.Epoch) return;
+            // Same index, other epoch: we kept a deposed leader's uncommitted suffix, which this leader rewrote.
+            if (e.Index <= _final)
+                throw new CodecException(CodecError.Corrupt, $"entry {e.Index} of epoch {e.Epoch} conflicts with committed entry of epoch {held.Epoch}");
+            RelayLog.Truncated(_logger, e.Index - 1, e.Epoch);
+            TruncateRetention(e.Index - 1);
+        }
+        _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
+    }
+
+    private void TruncateRetention(ulong after)
+    {
+        _retention.TruncateAfter(after);
+        _published = Math.Min(_published, after);
+        _matched = Math.Min(_matched, after);
+        _learners.OnTruncated(after); // learners sent what was dropped (durable delivery) are told
+    }
+
     /// <summary>
     /// Hands learners what they may have now: what retention holds, and, unless <c>delivery: durable</c>, only what is
     /// committed and matched against the current leader (a deposed leader's suffix above it may still be rewritten).
@@ -424,7 +471,7 @@ public sealed class RelayEngine : IEngine, IDisposable
             if (_upstream is not null && _ackDirty) next = Math.Min(next, _lastAckMicros + _ackSpacingMicros);
             foreach (var m in _members)
                 if (m.Connection < 0 && !m.DialPending) next = Math.Min(next, m.Backoff.RetryAtMicros);
-            return next;
+            return NextFeedTickMicros(next);
         }
     }
 
@@ -446,12 +493,13 @@ public sealed class RelayEngine : IEngine, IDisposable
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);
+        TickFeed(now, heartbeat);
         // Not fed (the leader routes elsewhere, or cannot reach us): learners that have all we hold
         // go find a relay or member that is fed. Members need no heartbeat from us then either.
         if (_upstream is null)
         {
             if (Unfed(now))
-                _learners.SendAwayCaughtUp("this relay has no feed from the leader; resume elsewhere");
+                _learners.SendAwayCaughtUp("this relay has no feed; resume elsewhere");
             _learners.OnTick();
             return;
         }
@@ -491,6 +539,8 @@ public sealed class RelayEngine : IEngine, IDisposable
     {
         _learners.Dispose();
         _upstream?.Dispose();
+        _feed?.Dispose();
+        foreach (var (_, child) in _children) child.Dispose();
         foreach (var m in _members) m.Channel?.Dispose();
         _scratch.Dispose();
     }

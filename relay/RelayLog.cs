@@ -27,4 +27,16 @@ internal static partial class RelayLog
 
     [LoggerMessage(EventId = 307, Level = LogLevel.Information, Message = "Retention dropped {Segments} segments: oldest index {Before} -> {Oldest}")]
     public static partial void RetentionApplied(ILogger logger, int segments, ulong before, ulong oldest);
+
+    [LoggerMessage(EventId = 308, Level = LogLevel.Information, Message = "Relay {Child} takes its feed here")]
+    public static partial void FeedChildConnected(ILogger logger, string child);
+
+    [LoggerMessage(EventId = 309, Level = LogLevel.Information, Message = "Taking the feed from relay {Parent} from index {From}")]
+    public static partial void FeedConnected(ILogger logger, string parent, ulong from);
+
+    [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "Feed from relay {Parent} ended: {Reason}")]
+    public static partial void FeedLost(ILogger logger, string parent, string reason);
+
+    [LoggerMessage(EventId = 311, Level = LogLevel.Debug, Message = "No feed from a relay: {Reason}")]
+    public static partial void FeedRefused(ILogger logger, string reason);
 }

@@ -202,6 +202,11 @@ public enum SubscribeFlags : byte
     None = 0,
     /// <summary>The learner will send Confirm frames for what its application processed.</summary>
     Confirms = 1,
+    /// <summary>
+    /// A relay of the same datacenter takes its feed: every entry, internal ones included (its retention must hold the
+    /// whole log), with no key prefix.
+    /// </summary>
+    RelayFeed = 2,
 }
 
 /// <summary>
@@ -229,7 +234,8 @@ public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> Ke
         if (from == 0) throw r.Corrupt("from", "must be at least 1 (indexes start at 1)");
         var prefix = r.ReadBytes("prefix", MaxPrefixLength).ToArray();
         var flags = (SubscribeFlags)r.ReadByte("flags");
-        if (((byte)flags & ~1) != 0) throw r.Corrupt("flags", $"has unknown bits 0x{(byte)flags:x2}");
+        if (((byte)flags & ~3) != 0) throw r.Corrupt("flags", $"has unknown bits 0x{(byte)flags:x2}");
+        if ((flags & SubscribeFlags.RelayFeed) != 0 && prefix.Length != 0) throw r.Corrupt("flags", "a relay feed takes every entry; it has no key prefix");
         var lastIndex = r.ReadVarint("lastIndex");
         if (lastIndex >= from) throw r.Corrupt("lastIndex", $"{lastIndex} is not below from {from}");
         var lastEpoch = r.ReadVarint("lastEpoch");

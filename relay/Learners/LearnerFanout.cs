@@ -34,6 +34,12 @@ public sealed class LearnerFanout : IDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<int, LearnerSession> _sessions = new();
     private readonly LearnerGroup _unfiltered = new(null, "");
+    /// <summary>
+    /// The filter of a relay feed (<see cref="SubscribeFlags.RelayFeed"/>): every entry, internal ones too. Told apart
+    /// from a key prefix by reference; it groups like one, so all relays fed here share each encoded frame.
+    /// </summary>
+    private static readonly byte[] Everything = [];
+    private const string EverythingKey = "*relays*";
     private readonly Dictionary<string, LearnerGroup> _groupsByPrefix = new(StringComparer.Ordinal);
     private readonly List<LearnerGroup> _prefixGroups = new();
     private readonly List<LearnerSession> _catchingUp = new();
@@ -174,6 +180,7 @@ public sealed class LearnerFanout : IDisposable
             DemoteLive(_unfiltered, last);
             foreach (var group in _prefixGroups) DemoteLive(group, last);
         }
+        AnnounceLevelRelayFeeds();
     }
 
     /// <summary>
@@ -327,6 +334,14 @@ public sealed class LearnerFanout : IDisposable
         return live.Count;
     }
 
+    /// <summary>Closes one connection (it resumes elsewhere from its next index), telling it why.</summary>
+    public void Close(int connection, string reason)
+    {
+        BeginCall();
+        if (_sessions.TryGetValue(connection, out var session) && session.State != LearnerState.Closing)
+            CloseSession(session, CodecError.None, reason);
+    }
+
     public IReadOnlyList<LearnerStatus> Status()
     {
         var list = new List<LearnerStatus>(_sessions.Count);
@@ -335,7 +350,7 @@ public sealed class LearnerFanout : IDisposable
             bool subscribed = s.State != LearnerState.AwaitingSubscribe;
             list.Add(new LearnerStatus(connection, s.Peer.NodeId, s.Remote, s.From,
                 subscribed && s.Next > 0 ? s.Next - 1 : 0, s.Delivered, _env.QueuedBytes(connection),
-                s.Prefix is null ? null : Encoding.UTF8.GetString(s.Prefix), s.State));
+                s.Prefix is null ? null : s.IsRelayFeed ? "(relay feed)" : Encoding.UTF8.GetString(s.Prefix), s.State));
         }
         return list;
     }
@@ -359,11 +374,14 @@ public sealed class LearnerFanout : IDisposable
         session.From = session.Next = subscribe.FromIndex;
         session.CheckIndex = subscribe.LastIndex;
         session.CheckEpoch = subscribe.LastEpoch;
-        session.Prefix = subscribe.KeyPrefix.Length == 0 ? null : subscribe.KeyPrefix.ToArray();
+        bool relayFeed = (subscribe.Flags & SubscribeFlags.RelayFeed) != 0;
+        if (relayFeed && session.Peer.Kind != NodeKind.Relay)
+            throw new CodecException(CodecError.Protocol, $"only a relay takes a relay feed, not {session.Peer.Kind} {session.Peer.NodeId}");
+        session.Prefix = relayFeed ? Everything : subscribe.KeyPrefix.Length == 0 ? null : subscribe.KeyPrefix.ToArray();
         LearnerGroup group = _unfiltered;
         if (session.Prefix is not null)
         {
-            string key = Convert.ToHexString(session.Prefix);
+            string key = relayFeed ? EverythingKey : Convert.ToHexString(session.Prefix);
             if (!_groupsByPrefix.TryGetValue(key, out var found))
             {
                 found = new LearnerGroup(session.Prefix, key);
@@ -375,7 +393,7 @@ public sealed class LearnerFanout : IDisposable
         group.Add(session);
         session.State = LearnerState.Live;
         LearnerLog.Subscribed(_logger, session.Peer.NodeId, session.Connection, session.From,
-            session.Prefix is null ? "" : Encoding.UTF8.GetString(session.Prefix));
+            session.Prefix is null ? "" : relayFeed ? "(relay feed)" : Encoding.UTF8.GetString(session.Prefix));
 
         if (!TryOldestHeld(out ulong oldest)) return; // reset, next index unknown: wait for entries
         if (session.Next < oldest)
@@ -388,6 +406,34 @@ public sealed class LearnerFanout : IDisposable
         {
             MakeCatchingUp(session);
             CatchUp(session, _options.CatchUpBytesPerTick);
+        }
+        else if (relayFeed)
+        {
+            AnnounceLevelRelayFeeds();
+        }
+    }
+
+    /// <summary>
+    /// A relay feed that holds exactly our head, compared equal there, is sent an empty Deliver saying so: otherwise,
+    /// with nothing new to send, it would never learn that what it holds (from the leader, before its feed moved here) is
+    /// final, and would keep it from its own learners.
+    /// </summary>
+    private void AnnounceLevelRelayFeeds()
+    {
+        if (!_groupsByPrefix.TryGetValue(EverythingKey, out var group)) return;
+        ulong head = Head;
+        // Backwards: a cut session leaves the list by swap-remove, which only moves visited members.
+        for (int i = group.Members.Count - 1; i >= 0; i--)
+        {
+            var s = group.Members[i];
+            if (s.State != LearnerState.Live || s.Announced || s.Next != head + 1 || !Verified(s)) continue;
+            s.Announced = true;
+            var frame = FrameBuffer.Rent();
+            int start = FrameWriter.Begin(frame.Writer);
+            DeliverFrame.WriteHeader(frame.Writer, s.Next, 0, s.Next - 1);
+            FrameWriter.End(frame.Writer, start, FrameType.Deliver);
+            Send(s, frame);
+            frame.Release();
         }
     }
 
@@ -518,7 +564,7 @@ public sealed class LearnerFanout : IDisposable
 
     /// <summary>An application entry under the learner's prefix (internal entries go to no learner).</summary>
     private static bool Wanted(ReadOnlySpan<byte> key, byte[]? prefix) =>
-        !InternalEntries.IsInternal(key) && (prefix is null || key.StartsWith(prefix));
+        ReferenceEquals(prefix, Everything) || (!InternalEntries.IsInternal(key) && (prefix is null || key.StartsWith(prefix)));
 
     private FrameBuffer Encode(int pos, int end, byte[]? prefix, ulong chunkFirst, int count, ulong through)
     {
@@ -575,7 +621,8 @@ public sealed class LearnerFanout : IDisposable
     /// <summary>Asks for the learner's next entries from another node; false when there is nobody to ask.</summary>
     private bool TryRefill(LearnerSession s)
     {
-        if (Refill is null) return false;
+        // Members answer refills without internal entries: a relay feed behind retention starts over from a snapshot point.
+        if (Refill is null || s.IsRelayFeed) return false;
         if (Backlog(s) >= _options.MaxBacklogBytes / 2)
         {
             MakeCatchingUp(s); // asks again on a later tick, once its queue has drained
@@ -598,7 +645,7 @@ public sealed class LearnerFanout : IDisposable
         // Compared once all the learner holds is visible here: above it this node may itself hold a suffix a new leader
         // is about to rewrite (and nothing is sent to the learner before then anyway). An unfiltered learner also
         // passed over the internal entries up to its next index, so those are compared too.
-        ulong holds = s.Prefix is null ? s.Next - 1 : s.CheckIndex;
+        ulong holds = s.Prefix is null || s.IsRelayFeed ? s.Next - 1 : s.CheckIndex;
         if (holds > Head) return true;
         if (!_retention.TryGet(s.CheckIndex, out var held))
         {

@@ -22,6 +22,12 @@ internal sealed class LearnerSession(int connection, PeerInfo peer, string? remo
     public byte[]? Prefix;
     public LearnerGroup? Group;
 
+    /// <summary>A relay feed was told it is level with the head (see <c>LearnerFanout.AnnounceLevelRelayFeeds</c>).</summary>
+    public bool Announced;
+
+    /// <summary>Another relay of the datacenter taking its feed here (<see cref="GeoRelay.Codec.Frames.SubscribeFlags.RelayFeed"/>).</summary>
+    public bool IsRelayFeed => Peer.Kind == GeoRelay.Codec.Frames.NodeKind.Relay && Prefix is { Length: 0 };
+
     /// <summary>Position in <see cref="Group"/>'s member list, for O(1) removal.</summary>
     public int GroupSlot = -1;
 

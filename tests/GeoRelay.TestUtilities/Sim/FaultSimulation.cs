@@ -23,6 +23,11 @@ public enum FaultKind
     /// restarts later on a repaired disk with what its log made durable.
     /// </summary>
     DiskFails,
+    /// <summary>
+    /// The link between two relays of one datacenter is cut (a standby or second-tier relay loses its feed); scheduled
+    /// apart, like <see cref="DiskFails"/>, and only where a datacenter has two relays or more.
+    /// </summary>
+    CutRelayFeed,
 }
 
 /// <summary>How long and how hard one simulated run is.</summary>
@@ -46,13 +51,19 @@ public sealed record SimulationOptions
     /// <summary>Learners per datacenter, spread over its relays and members. Default 2.</summary>
     public int LearnersPerDatacenter { get; init; } = 2;
 
+    /// <summary>
+    /// After healing, every datacenter must be back on its preferred relay (failback) before the run counts as
+    /// converged. Set it where <c>failback-after</c> is short against <see cref="MaxConvergeSteps"/>. Default false.
+    /// </summary>
+    public bool ExpectFailback { get; init; }
+
     public static SimulationOptions Default { get; } = new();
 }
 
 /// <summary>What one run did; <see cref="DiskStops"/> counts nodes a broken disk stopped (a broken disk can go unnoticed until repaired).</summary>
 public sealed record SimulationResult(int Seed, ulong TraceHash, long Steps, ulong Entries, ulong Commit, ulong LeaderEpoch,
     IReadOnlyDictionary<FaultKind, int> Faults, long Failovers, long DirectFallbacks, long LearnerReconnects, IReadOnlyList<string> FaultLog,
-    int DiskStops = 0);
+    int DiskStops = 0, IReadOnlyDictionary<string, long>? ServedBy = null, long Failbacks = 0);
 
 /// <summary>An invariant broke: the seed, the step, the replay command and the faults so far say how to get there again.</summary>
 public sealed class InvariantViolationException(int seed, long step, string what, string replay, IReadOnlyList<string> faultLog)
@@ -90,6 +101,7 @@ public sealed class FaultSimulation
     private readonly Random _publish;
     /// <summary>Every choice about disk faults: drawn apart, so seeds without one run as before they existed.</summary>
     private readonly Random _diskFaults;
+    private readonly Random _feedFaults;
     private readonly MemoryLog _leaderLog = new();
     private readonly Dictionary<string, MemoryLog> _memberLogs = new();
     private readonly Dictionary<string, WatchedLog> _memberWatched = new();
@@ -115,6 +127,7 @@ public sealed class FaultSimulation
     private long _step;
     private long _failoversBefore;
     private long _directBefore;
+    private long _failbacksBefore;
     private int _diskStops;
 
     private FaultSimulation(int seed, TopologyConfig topology, SimulationOptions options)
@@ -148,6 +161,7 @@ public sealed class FaultSimulation
         _network = new SimNetwork(Profile, networkSeed);
         _env = new SimEnvironment(_network.Clock);
         _diskFaults = new Random(master.Next());
+        _feedFaults = new Random(master.Next());
         _network.HasDiskFailed = id => LogOf(id)?.DiskFailed == true;
         _network.DiskFailed = OnDiskFailed;
 
@@ -180,8 +194,10 @@ public sealed class FaultSimulation
         {
             for (int i = 0; i < options.LearnersPerDatacenter; i++)
             {
-                // As an application would list them: the relays first, or (every other learner) the members first.
-                var targets = i % 2 == 0 ? dc.Relays.Concat(dc.Members).ToList() : dc.Members.Concat(dc.Relays).ToList();
+                // As an application would list them: the relays first (each learner starting at another, as the SDK spreads
+                // them), or (every other learner) the members first.
+                var relaysFrom = dc.Relays.Count == 0 ? [] : dc.Relays.Skip(i / 2 % dc.Relays.Count).Concat(dc.Relays.Take(i / 2 % dc.Relays.Count)).ToList();
+                var targets = i % 2 == 0 ? relaysFrom.Concat(dc.Members).ToList() : dc.Members.Concat(relaysFrom).ToList();
                 var learner = new SimLearner($"learner-{dc.Name}-{i}", topology.Cluster, targets, _env)
                 {
                     Received = CheckLearnerEntry,
@@ -225,11 +241,13 @@ public sealed class FaultSimulation
     {
         var schedule = Schedule();
         var diskSchedule = DiskSchedule();
-        int next = 0, nextDisk = 0;
+        var feedSchedule = FeedSchedule();
+        int next = 0, nextDisk = 0, nextFeed = 0;
         for (; _step < _options.FaultSteps; _step++)
         {
             while (next < schedule.Count && schedule[next].Step == _step) Inject(schedule[next++].Kind);
             while (nextDisk < diskSchedule.Count && diskSchedule[nextDisk] == _step) { nextDisk++; BreakDisk(); }
+            while (nextFeed < feedSchedule.Count && feedSchedule[nextFeed] == _step) { nextFeed++; CutRelayFeed(); }
             UndoDue();
             Publish();
             _network.Step(_options.TickMicros);
@@ -266,9 +284,15 @@ public sealed class FaultSimulation
         long failovers = 0, direct = 0;
         foreach (var s in _leader.Status()) { failovers += s.Failovers; direct += s.DirectFallbacks; }
         long reconnects = 0;
-        foreach (var l in _learners) reconnects += l.Reconnects;
+        var servedBy = new Dictionary<string, long>();
+        foreach (var l in _learners)
+        {
+            reconnects += l.Reconnects;
+            foreach (var (node, n) in l.ServedBy) servedBy[node] = servedBy.GetValueOrDefault(node) + n;
+        }
         return new SimulationResult(_seed, _network.TraceHash, _step, _leaderLog.LastIndex, _leader.CommitIndex, _epoch,
-            _faults, _failoversBefore + failovers, _directBefore + direct, reconnects, _faultLog, _diskStops);
+            _faults, _failoversBefore + failovers, _directBefore + direct, reconnects, _faultLog, _diskStops, servedBy,
+            _failbacksBefore + _leader.Status().Sum(s => s.Failbacks));
     }
 
     private List<(long Step, FaultKind Kind)> Schedule()
@@ -276,7 +300,7 @@ public sealed class FaultSimulation
         int count = 1 + _schedule.Next(_options.MaxFaults);
         var list = new List<(long, FaultKind)>(count);
         // Disk faults have a schedule of their own (DiskSchedule).
-        var kinds = Enum.GetValues<FaultKind>().Where(k => k != FaultKind.DiskFails).ToArray();
+        var kinds = Enum.GetValues<FaultKind>().Where(k => k is not (FaultKind.DiskFails or FaultKind.CutRelayFeed)).ToArray();
         for (int i = 0; i < count; i++)
             list.Add((_schedule.NextInt64(50, _options.FaultSteps * 3 / 4), kinds[_schedule.Next(kinds.Length)]));
         list.Sort((a, b) => a.Item1 != b.Item1 ? a.Item1.CompareTo(b.Item1) : a.Item2.CompareTo(b.Item2));
@@ -292,6 +316,29 @@ public sealed class FaultSimulation
         for (int i = _diskFaults.Next(3); i > 0; i--) steps.Add(_diskFaults.NextInt64(50, _options.FaultSteps * 3 / 4));
         steps.Sort();
         return steps;
+    }
+
+    /// <summary>Steps at which a link between two relays of a datacenter is cut: none, one or two per run.</summary>
+    private List<long> FeedSchedule()
+    {
+        var steps = new List<long>();
+        if (!_topology.Datacenters.Any(d => d.Relays.Count > 1)) return steps;
+        for (int i = _feedFaults.Next(3); i > 0; i--) steps.Add(_feedFaults.NextInt64(50, _options.FaultSteps * 3 / 4));
+        steps.Sort();
+        return steps;
+    }
+
+    private void CutRelayFeed()
+    {
+        var withTwo = _topology.Datacenters.Where(d => d.Relays.Count > 1).ToArray();
+        var dc = withTwo[_feedFaults.Next(withTwo.Length)];
+        int a = _feedFaults.Next(dc.Relays.Count), b = (a + 1 + _feedFaults.Next(dc.Relays.Count - 1)) % dc.Relays.Count;
+        string x = dc.Relays[a], y = dc.Relays[b];
+        _faults[FaultKind.CutRelayFeed] = _faults.GetValueOrDefault(FaultKind.CutRelayFeed) + 1;
+        _network.Cut(x, y);
+        long heal = _step + _feedFaults.NextInt64(20, 1_000);
+        _pending.Add((heal, $"heal {x} <-> {y}", () => _network.Heal(x, y)));
+        Log($"cut relays {x} <-> {y}");
     }
 
     private MemoryLog? LogOf(string id) =>
@@ -437,7 +484,7 @@ public sealed class FaultSimulation
     /// <summary>The stopped leader comes back on its log (what it had not fsynced lost) with the next epoch.</summary>
     private void RestartLeader(Random random)
     {
-        foreach (var s in _leader.Status()) { _failoversBefore += s.Failovers; _directBefore += s.DirectFallbacks; }
+        foreach (var s in _leader.Status()) { _failoversBefore += s.Failovers; _directBefore += s.DirectFallbacks; _failbacksBefore += s.Failbacks; }
         bool torn = random.Next(2) == 0;
         _leaderLog.Crash(torn, _disk);
         _epoch++;
@@ -597,7 +644,15 @@ public sealed class FaultSimulation
         foreach (var m in _members) if (_memberLogs[m].DurableIndex != last || _memberLogs[m].LastIndex != last) return false;
         foreach (var l in _learners) if (l.Next != last + 1) return false;
         foreach (var s in _leader.Status())
+        {
             if (s.Route == "direct" && _topology.GetDatacenter(s.Name).Relays.Count > 0) return false;
+            // Failback: the datacenter is back on its preferred relay.
+            if (_options.ExpectFailback && !s.Route.EndsWith(" " + _topology.GetDatacenter(s.Name).Relays.FirstOrDefault(), StringComparison.Ordinal)
+                && _topology.GetDatacenter(s.Name).Relays.Count > 0) return false;
+        }
+        // Every relay serves: each one that is up holds the whole log, fed by the leader or by another relay.
+        foreach (var p in _relays)
+            if (_network.IsUp(p) && ((RelayEngine)_network.Engine(p)).RetainedIndex != last) return false;
         return true;
     }
 
@@ -620,6 +675,18 @@ public sealed class FaultSimulation
             }
             if (k != l.Stream.Count) throw Violation($"after converging, learner {l.Id} holds {l.Stream.Count - k} entries beyond the leader's log");
         }
+        // Every relay's retention is the leader's log, whichever relay it came through.
+        foreach (var p in _relays)
+        {
+            var relay = (RelayEngine)_network.Engine(p);
+            for (ulong i = Math.Max(1, relay.FirstRetainedIndex); i <= relay.RetainedIndex; i++)
+            {
+                if (!relay.TryGetRetained(i, out var mine) || !_leaderLog.TryGet(i, out var theirs))
+                    throw Violation($"after converging, relay {p} lacks entry {i} inside its retention, or the leader does");
+                if (mine.Epoch != theirs.Epoch || !mine.Payload.Span.SequenceEqual(theirs.Payload.Span))
+                    throw Violation($"after converging, relay {p}'s entry {i} differs from the leader's");
+            }
+        }
         foreach (var m in _members)
         {
             var log = _memberLogs[m];
@@ -638,6 +705,8 @@ public sealed class FaultSimulation
         var text = new StringBuilder($"leader last {_leaderLog.LastIndex} durable {_leaderLog.DurableIndex} commit {_leader.CommitIndex}");
         foreach (var m in _members) text.Append($"; {m} {_memberLogs[m].DurableIndex}/{_memberLogs[m].LastIndex}{(_network.IsUp(m) ? "" : " down")}");
         foreach (var l in _learners) text.Append($"; {l.Id} next {l.Next}{(l.Connected ? "" : " disconnected")}");
+        foreach (var p in _relays)
+            if (_network.IsUp(p)) text.Append($"; {p} retains {((RelayEngine)_network.Engine(p)).RetainedIndex} via {((RelayEngine)_network.Engine(p)).FeedSource ?? "nothing"}");
         foreach (var s in _leader.Status()) text.Append($"; {s.Name} via {s.Route}{(s.Connected ? "" : " (not connected)")}");
         return text.ToString();
     }

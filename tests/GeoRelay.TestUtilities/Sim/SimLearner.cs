@@ -43,6 +43,9 @@ public sealed class SimLearner : IEngine
     public Func<ulong, bool>? MaySkip { get; init; }
     public long Reconnects { get; private set; }
 
+    /// <summary>Entries handed to the application, by the node that served them.</summary>
+    public Dictionary<string, long> ServedBy { get; } = new();
+
     /// <summary>Checks one entry handed to the application (index, epoch, payload); returns a violation or null.</summary>
     public Func<SimLearner, ulong, ulong, ReadOnlyMemory<byte>, string?>? Received { get; set; }
 
@@ -109,6 +112,7 @@ public sealed class SimLearner : IEngine
                     var check = Received?.Invoke(this, e.Index, e.Epoch, e.Payload.AsContiguous());
                     if (check is not null) Fail(check);
                     Stream.Add((e.Index, e.Epoch, e.Payload.AsContiguous().ToArray()));
+                    ServedBy[_peer] = ServedBy.GetValueOrDefault(_peer) + 1;
                     Next = e.Index + 1;
                 }
                 if (through + 1 > Next) Next = through + 1;

@@ -158,8 +158,9 @@ public static class VoterChaos
             if (c.CurrentLeader() is not { Leader: { } l } voter) return false;
             ulong ahead = c.Learners.Max(x => x.Next);
             if (ahead > l.LastIndex + 1) c.Publish((int)(ahead - l.LastIndex));
-            return l.CommitIndex == l.LastIndex && c.Learners.All(x => x.Next == l.LastIndex + 1 && c.HoldsLastOf(x, c.Logs[voter.NodeId]));
-        }, 60_000, "every learner at the leader's last index, holding its entry there");
+            return l.CommitIndex == l.LastIndex && c.Learners.All(x => x.Next == l.LastIndex + 1 && c.HoldsLastOf(x, c.Logs[voter.NodeId]))
+                && c.RelaysHold(voter.NodeId, l.LastIndex);
+        }, 60_000, "every learner at the leader's last index, holding its entry there, and every relay holding it too");
         var leader = c.CurrentLeader()!;
         ulong last = leader.Leader!.LastIndex;
         c.CheckRelayRetention(c.Logs[leader.NodeId], last);

@@ -379,6 +379,20 @@ public sealed class VoterCluster
         _received.Clear();
     }
 
+    /// <summary>
+    /// Every relay serves: each one that is up holds <paramref name="through"/>, fed by the leader or by another relay of
+    /// its datacenter. Not the relays of the leader's own datacenter, which a leading member serves directly.
+    /// </summary>
+    public bool RelaysHold(string leaderId, ulong through)
+    {
+        string home = Topology.GetNode(leaderId).Datacenter;
+        foreach (var dc in Topology.Datacenters)
+            if (dc.Name != home)
+                foreach (var p in dc.Relays)
+                    if (Network.IsUp(p) && ((RelayEngine)Network.Engine(p)).RetainedIndex < through) return false;
+        return true;
+    }
+
     /// <summary>Once converged: every fed relay's retention holds the entries of <paramref name="log"/> (a deposed leader's suffix was replaced).</summary>
     public void CheckRelayRetention(MemoryLog log, ulong through)
     {
@@ -387,8 +401,8 @@ public sealed class VoterCluster
             {
                 if (!Network.IsUp(p)) continue;
                 var relay = (RelayEngine)Network.Engine(p);
-                // A standby relay is not fed, so nothing corrects it until it is; it hands learners only what is final.
-                if (!relay.UpstreamConnected) continue;
+                // A relay with no feed (in the leader's datacenter) is not corrected until it is; it hands learners only what is final.
+                if (relay.FeedSource is null) continue;
                 ulong top = Math.Min(through, relay.RetainedIndex);
                 for (ulong i = Math.Max(1, relay.FirstRetainedIndex); i <= top; i++)
                     if (!relay.TryGetRetained(i, out var mine) || !log.TryGet(i, out var theirs) || mine.Epoch != theirs.Epoch)

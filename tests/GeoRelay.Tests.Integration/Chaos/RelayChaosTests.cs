@@ -196,19 +196,7 @@ public sealed class RelayChaosTests
         }
     }
 
-    /// <summary>The longest time between two consecutive entries reaching the learner, for waits that end in [from, until).</summary>
-    private static TimeSpan LongestStall(Received got, TimeSpan from, TimeSpan until)
-    {
-        long longest = 0;
-        var arrivals = got.ArrivalTicks;
-        for (int i = 2; i < arrivals.Length; i++)
-        {
-            long end = arrivals[i];
-            if (end < from.Ticks || end >= until.Ticks) continue;
-            longest = Math.Max(longest, end - Math.Max(arrivals[i - 1], from.Ticks));
-        }
-        return TimeSpan.FromTicks(longest);
-    }
+    private static TimeSpan LongestStall(Received got, TimeSpan from, TimeSpan until) => DeliveryStalls.Longest(got.ArrivalTicks, from, until);
 
     /// <summary>Returns once the node serves entry <paramref name="index"/> to a learner (members serve what is durable).</summary>
     private static async Task WaitForIndexAsync(string cluster, string endpoint, ulong index)

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using GeoRelay.Codec.Frames;
+using GeoRelay.LearnerClient;
+using NUnit.Framework;
+
+namespace GeoRelay.Tests.Integration.Relays;
+
+using LearnerClient = GeoRelay.LearnerClient.LearnerClient;
+using LearnerClientOptions = GeoRelay.LearnerClient.LearnerClientOptions;
+
+/// <summary>
+/// Real georelay processes of relays.yaml: in datacenter far the leader feeds p1, p2 (first tier) takes its feed from
+/// p1, and p3 (second tier, <c>feed-from: [p1, p2]</c>) from p1 or p2. Every relay and member serves learners.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class RelayTreeTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+
+    /// <summary>What one learner received, checked exactly-once and in order as it came, with each entry's arrival time.</summary>
+    private sealed class Stream(string endpointNode, int count)
+    {
+        public string Node { get; } = endpointNode;
+        public long[] ArrivalTicks { get; } = new long[count + 1];
+        public ulong Last;
+        public string? Problem;
+        public int Reconnects;
+        public readonly TaskCompletionSource All = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private static string Payload(ulong index) => $"tree entry {index.ToString(CultureInfo.InvariantCulture)}";
+
+    [Test]
+    public async Task EveryRelayAndMemberOfTheDatacenterServesTheSameCompleteStream()
+    {
+        const int count = 3_000;
+        using var cluster = new ClusterFixture("relays.yaml");
+        await cluster.StartAllAsync();
+        var clock = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource();
+        // Each learner lists one node only: none can be served by another.
+        var learners = new[] { "p1", "p2", "p3", "f1", "f2" }.Select(node => Learn(cluster, node, count, clock, stop.Token)).ToList();
+        await PublishAsync(cluster, count, perSecond: 2_000, stop.Token);
+        await AllReceivedAsync(learners, count);
+        stop.Cancel();
+        foreach (var (_, run) in learners) await run.WaitAsync(Patience);
+    }
+
+    /// <summary>
+    /// SIGKILL of p1, the relay the leader feeds: the leader moves far to p2, which p1 fed until then, so p2 is warm;
+    /// learners that list only p2 or only p3 lose nothing and never reconnect. p1 restarts, takes its feed from p2,
+    /// and once it has answered the leader's probes for failback-after (2 s) far moves back to it. Every learner sees
+    /// every entry once, in order; the longest stall of each around the kill is printed.
+    /// </summary>
+    [Test]
+    public async Task KillingTheActiveRelayLeavesTheStandbysLearnersStreamingAndTheDatacenterFailsBack()
+    {
+        const int count = 6_000;
+        const double perSecond = 500;
+        using var cluster = new ClusterFixture("relays.yaml");
+        await cluster.StartAllAsync();
+        var leader = cluster.Processes[cluster.Topology.LeaderId];
+        var clock = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource();
+        var learners = new[] { "p2", "p3" }.Select(node => Learn(cluster, node, count, clock, stop.Token)).ToList();
+        var publishing = Task.Run(() => PublishAsync(cluster, count, perSecond, stop.Token));
+
+        // Once entries flow: kill p1 and restart it a second later.
+        await WaitForAsync(() => learners.All(l => l.Got.Last >= 500), "learners to reach entry 500");
+        var killedAt = clock.Elapsed;
+        cluster.Processes["p1"].Kill();
+        await leader.WaitForLineAsync(@"far.*p1.*p2", Patience);
+        var movedAt = clock.Elapsed;
+        await WaitForAsync(() => learners.All(l => l.Got.Last >= (ulong)(perSecond * (movedAt.TotalSeconds + 1))) || publishing.IsCompleted,
+            "learners to move past the failover");
+        await cluster.StartNode("p1").WaitForLineAsync("Listening for Peer", Patience);
+        await leader.WaitForLineAsync("failing back from relay p2 to p1", Patience);
+        var failedBackAt = clock.Elapsed;
+        await publishing.WaitAsync(Patience);
+        await AllReceivedAsync(learners, count);
+
+        foreach (var (got, _) in learners)
+        {
+            var atKill = LongestStall(got, killedAt, killedAt + TimeSpan.FromSeconds(3));
+            var atFailback = LongestStall(got, failedBackAt - TimeSpan.FromSeconds(0.5), failedBackAt + TimeSpan.FromSeconds(2));
+            var elsewhere = LongestStall(got, TimeSpan.Zero, killedAt);
+            TestContext.Out.WriteLine($"learner on {got.Node}: longest stall {atKill.TotalMilliseconds:F0} ms around the kill of p1 " +
+                $"(failover-after 500 ms), {atFailback.TotalMilliseconds:F0} ms around the failback, {elsewhere.TotalMilliseconds:F0} ms before the kill; " +
+                $"reconnects {got.Reconnects}");
+        }
+        Assert.That(learners.Select(l => l.Got.Reconnects), Is.All.EqualTo(0), "the standby's and the second tier's learners never had to reconnect");
+
+        // p1 serves again after the failback: a learner listing only p1 gets everything.
+        var late = Learn(cluster, "p1", count, clock, stop.Token);
+        await AllReceivedAsync([late], count);
+        stop.Cancel();
+        foreach (var (_, run) in learners.Append(late)) await run.WaitAsync(Patience);
+
+        Assert.That(await leader.TerminateAsync(Patience), Is.EqualTo(0), leader.Output);
+        foreach (var (name, process) in cluster.Processes)
+            if (name != cluster.Topology.LeaderId) Assert.That(await process.TerminateAsync(Patience), Is.EqualTo(0), process.Output);
+        var expected = cluster.LogOf(cluster.Topology.LeaderId);
+        Assert.That(expected.Count, Is.EqualTo((ulong)count));
+        foreach (var member in cluster.Topology.AllMembers)
+            Assert.That(cluster.LogOf(member.Id), Is.EqualTo(expected), $"member {member.Id} differs from the leader");
+    }
+
+    private static (Stream Got, Task Run) Learn(ClusterFixture cluster, string node, int count, Stopwatch clock, CancellationToken ct)
+    {
+        var got = new Stream(node, count);
+        return (got, Task.Run(() => LearnAsync(cluster, node, got, count, clock, ct)));
+    }
+
+    private static async Task LearnAsync(ClusterFixture cluster, string node, Stream got, int count, Stopwatch clock, CancellationToken ct)
+    {
+        var options = LearnerClientOptions.Default with
+        {
+            Endpoints = [cluster.Topology.GetNode(node).Learners!.Value.ToString()],
+            Cluster = cluster.Topology.Cluster,
+            NodeId = "tree-learner-" + node,
+            ReconnectInitial = TimeSpan.FromMilliseconds(50),
+            ReconnectMax = TimeSpan.FromSeconds(1),
+            Disconnected = (_, _) => Interlocked.Increment(ref got.Reconnects),
+        };
+        await using var client = new LearnerClient(options);
+        try
+        {
+            await foreach (var entry in client.SubscribeAsync(1, ct))
+            {
+                ulong expected = got.Last + 1;
+                if (entry.Index != expected || Encoding.UTF8.GetString(entry.Payload.Span) != Payload(entry.Index))
+                {
+                    got.Problem ??= $"learner on {node}: expected entry {expected}, got {entry.Index} ('{Encoding.UTF8.GetString(entry.Payload.Span)}')";
+                    got.All.TrySetResult();
+                    return;
+                }
+                got.Last = entry.Index;
+                got.ArrivalTicks[entry.Index] = clock.Elapsed.Ticks;
+                if (entry.Index == (ulong)count) got.All.TrySetResult();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static async Task AllReceivedAsync(IEnumerable<(Stream Got, Task Run)> learners, int count)
+    {
+        foreach (var (got, _) in learners)
+        {
+            try { await got.All.Task.WaitAsync(Patience); }
+            catch (TimeoutException) { } // asserted below, with what the learner got
+            Assert.That(got.Problem, Is.Null);
+            Assert.That(got.All.Task.IsCompleted, Is.True, $"the learner on {got.Node} got {got.Last} of {count} entries");
+        }
+    }
+
+    private static async Task PublishAsync(ClusterFixture cluster, int count, double perSecond, CancellationToken ct)
+    {
+        var options = PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ExactlyOnce = false };
+        await using var client = await PublisherClient.ConnectAsync(options, ct);
+        const int chunk = 50;
+        var inFlight = new Queue<Task<PublishResult>>();
+        var pace = Stopwatch.StartNew();
+        for (int first = 1; first <= count; first += chunk)
+        {
+            var entries = new List<PublishEntry>(chunk);
+            for (int i = first; i < first + chunk && i <= count; i++)
+                entries.Add(new PublishEntry(ReadOnlyMemory<byte>.Empty, Encoding.UTF8.GetBytes(Payload((ulong)i))));
+            inFlight.Enqueue(client.PublishAsync(entries, WaitLevel.Accepted).AsTask());
+            if (inFlight.Count >= 8) await inFlight.Dequeue().WaitAsync(Patience, ct);
+            // A steady pace, so that a stall shows as one. (Pacing, not synchronisation.)
+            var due = TimeSpan.FromSeconds(first / perSecond);
+            if (pace.Elapsed < due) await Task.Delay(due - pace.Elapsed, ct);
+        }
+        while (inFlight.Count > 0) await inFlight.Dequeue().WaitAsync(Patience, ct);
+    }
+
+    /// <summary>Polls a condition on what learners received (they run on their own tasks) until it holds.</summary>
+    private static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > Patience) Assert.Fail("timed out waiting for " + what);
+            await Task.Delay(20);
+        }
+    }
+
+    private static TimeSpan LongestStall(Stream got, TimeSpan from, TimeSpan until) => DeliveryStalls.Longest(got.ArrivalTicks, from, until);
+}
