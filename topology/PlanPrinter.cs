@@ -27,6 +27,7 @@ public static class PlanPrinter
             .Append(" of ").Append(members).Append(members == 1 ? " member ack" : " member acks").Append(" commit an entry\n");
         text.Append("defaults  heartbeat ").Append(ConfigUnits.FormatDuration(d.Heartbeat))
             .Append(", failover-after ").Append(ConfigUnits.FormatDuration(d.FailoverAfter))
+            .Append(", failback-after ").Append(ConfigUnits.FormatDuration(d.FailbackAfter))
             .Append(", batch ").Append(ConfigUnits.FormatSize(d.BatchMaxBytes)).Append(" or ").Append(ConfigUnits.FormatDuration(d.BatchLinger))
             .Append(", window ").Append(ConfigUnits.FormatSize(d.Window))
             .Append(", compression ").Append(d.CompressionLevel == 0 ? "off" : "zstd " + d.CompressionLevel)
@@ -35,6 +36,7 @@ public static class PlanPrinter
             .Append("          retention ").Append(ConfigUnits.FormatSize(d.RetentionMaxBytes)).Append(" or ").Append(ConfigUnits.FormatDuration(d.RetentionMaxAge))
             .Append(", max-frame ").Append(ConfigUnits.FormatSize(d.MaxFrame))
             .Append(", learner-backlog ").Append(ConfigUnits.FormatSize(d.LearnerBacklog))
+            .Append(d.MaxLearners is { } maxLearners ? $", max-learners {maxLearners}" : "")
             .Append(", delivery ").Append(d.Delivery == LearnerDelivery.Durable ? "durable" : "committed")
             .Append(", handshake-timeout ").Append(ConfigUnits.FormatDuration(d.HandshakeTimeout))
             .Append(", fsync ").Append(d.Fsync ? "on" : "off").Append('\n');

@@ -39,7 +39,7 @@ public sealed class SoakSchema
             [nameof(FaultKind.CrashRelay)] = "CrashProxy",
             [nameof(FaultKind.CrashEveryRelayOfADatacenter)] = "CrashEveryProxyOfADatacenter",
         },
-        [nameof(FaultKind.DiskFails)]);
+        [nameof(FaultKind.DiskFails), nameof(FaultKind.CutRelayFeed)]);
 
     /// <summary><see cref="VoterChaos"/>: elections with every voter a voter engine, under <see cref="VoterFault"/> faults.</summary>
     public static SoakSchema Voters { get; } = new(

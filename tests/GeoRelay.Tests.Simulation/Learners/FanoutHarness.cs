@@ -62,6 +62,17 @@ internal sealed class FanoutHarness : IEngineEnvironment, IDisposable
         return learner;
     }
 
+    /// <summary>Another relay taking its feed here (<see cref="SubscribeFlags.RelayFeed"/>), holding up to <paramref name="lastIndex"/>.</summary>
+    public FakeLearner ConnectRelayFeed(ulong lastIndex = 0, ulong lastEpoch = 0, NodeKind kind = NodeKind.Relay)
+    {
+        var learner = new FakeLearner(_nextConnection++) { Next = lastIndex + 1 };
+        Learners.Add(learner.Connection, learner);
+        Fanout.OnConnected(learner.Connection, new PeerInfo("p2", kind, 0, PortKind.Peer));
+        Run();
+        Send(learner, FrameType.Subscribe, w => new Subscribe(lastIndex + 1, default, SubscribeFlags.RelayFeed, lastIndex, lastEpoch).Write(w));
+        return learner;
+    }
+
     public void Send(FakeLearner learner, FrameType type, Action<PooledBufferWriter> write)
     {
         using var payload = new PooledBufferWriter();
@@ -149,6 +160,11 @@ internal sealed class FanoutHarness : IEngineEnvironment, IDisposable
                     break;
                 case FrameType.SnapshotRequired:
                     learner.SnapshotOldest = SnapshotRequired.Read(frame.Payload).OldestIndex;
+                    break;
+                case FrameType.Truncated:
+                    ulong after = GeoRelay.Codec.Frames.Truncated.Read(frame.Payload).After;
+                    learner.Entries.RemoveAll(e => e.Index > after);
+                    learner.Next = Math.Min(learner.Next, after + 1);
                     break;
                 default:
                     Assert.Fail($"unexpected {frame.Type} frame to a learner");

@@ -104,6 +104,46 @@ public sealed class LearnerFanoutTests
     }
 
     [Test]
+    public void A_relay_feed_gets_every_entry_internal_ones_too_and_shares_one_frame_with_other_relays()
+    {
+        using var h = new FanoutHarness { KeepBuffers = true };
+        static string KeyOf(ulong i) => i == 4 ? "\0georelay.no-op" : "k/" + i;
+        var learner = h.Connect(from: 1);
+        var p2 = h.ConnectRelayFeed();
+        var p3 = h.ConnectRelayFeed();
+        h.Append(6, KeyOf);
+        Assert.That(Indexes(p2), Is.EqualTo(new ulong[] { 1, 2, 3, 4, 5, 6 }), "a relay's retention must be the whole log");
+        Assert.That(Indexes(learner), Is.EqualTo(new ulong[] { 1, 2, 3, 5, 6 }));
+        Assert.That(p3.Buffers[^1], Is.SameAs(p2.Buffers[^1]), "one encoded frame for every relay at the head");
+        Assert.That(h.Fanout.Status().Count(s => s.KeyPrefix == "(relay feed)"), Is.EqualTo(2));
+    }
+
+    [Test]
+    public void Only_a_relay_may_take_a_relay_feed()
+    {
+        using var h = new FanoutHarness();
+        h.Append(3);
+        var impostor = h.ConnectRelayFeed(kind: NodeKind.Learner);
+        Assert.That(impostor.ClosedWith, Is.EqualTo(CodecError.Protocol));
+        Assert.That(impostor.Entries, Is.Empty);
+    }
+
+    [Test]
+    public void A_relay_feed_level_with_the_head_is_told_so_by_an_empty_deliver_and_one_that_differs_is_told_truncated()
+    {
+        using var h = new FanoutHarness();
+        h.Append(5);
+        var level = h.ConnectRelayFeed(lastIndex: 5, lastEpoch: 1);
+        Assert.That(level.Entries, Is.Empty);
+        Assert.That(level.Through, Is.EqualTo(5UL), "an empty Deliver through 5: what it holds is ours and final");
+        var other = h.ConnectRelayFeed(lastIndex: 5, lastEpoch: 2);
+        Assert.That(other.Through, Is.Not.EqualTo(5UL));
+        Assert.That(h.Fanout.TruncationsSent, Is.EqualTo(1), "its entry 5 is another epoch's");
+        h.Append(1);
+        Assert.That(Indexes(level), Is.EqualTo(new ulong[] { 6 }));
+    }
+
+    [Test]
     public void Prefix_filter_skips_entries_and_through_covers_them_so_resume_has_no_gap()
     {
         using var h = new FanoutHarness { KeepBuffers = true };

@@ -284,6 +284,18 @@ public sealed class FrameTests
     }
 
     [Test]
+    public void ARelayFeedSubscribeHasNoKeyPrefix()
+    {
+        using var w = new PooledBufferWriter();
+        new Subscribe(5, Encoding.UTF8.GetBytes("orders/"), SubscribeFlags.RelayFeed, 4, 1).Write(w);
+        var e = Assert.Throws<CodecException>(() => Subscribe.Read(new ReadOnlySequence<byte>(w.WrittenMemory)));
+        Assert.That(e!.Message, Does.Contain("a relay feed takes every entry; it has no key prefix"));
+        w.Clear();
+        new Subscribe(5, default, SubscribeFlags.RelayFeed, 4, 1).Write(w);
+        Assert.That(Subscribe.Read(new ReadOnlySequence<byte>(w.WrittenMemory)).Flags, Is.EqualTo(SubscribeFlags.RelayFeed));
+    }
+
+    [Test]
     public void ChangedFrameDefinitionsAreCaughtAtTheHandshake()
     {
         var ours = Hello.ForThisBuild("a", NodeKind.Leader, 1, "c", 0);
