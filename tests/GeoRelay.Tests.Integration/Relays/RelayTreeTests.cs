@@ -74,6 +74,10 @@ public sealed class RelayTreeTests
         cluster.Processes["p1"].Kill();
         await leader.WaitForLineAsync(@"far.*p1.*p2", Patience);
         var movedAt = clock.Elapsed;
+        // Warm: p2's first DcAck says it holds what far had, so the leader resends only the rest across the WAN.
+        var synced = await leader.WaitForLineAsync(@"far: p2 synced at durable index (\d+)", Patience);
+        Assert.That(ulong.Parse(synced.Groups[1].Value, CultureInfo.InvariantCulture), Is.GreaterThanOrEqualTo(500UL),
+            "the standby took over holding what its learners had");
         await WaitForAsync(() => learners.All(l => l.Got.Last >= (ulong)(perSecond * (movedAt.TotalSeconds + 1))) || publishing.IsCompleted,
             "learners to move past the failover");
         await cluster.StartNode("p1").WaitForLineAsync("Listening for Peer", Patience);
