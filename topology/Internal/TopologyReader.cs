@@ -777,7 +777,6 @@ internal sealed partial class TopologyReader(string fileName)
         return ids;
     }
 
-    /// <summary>Only voters (the leader and the members) may lead, and the preferred leader must be one of them.</summary>
     /// <summary>
     /// <c>feed-from</c>: a relay's parents are other relays of its own datacenter, and following parents never comes back
     /// to where it started (a cycle would feed itself and nothing else). <c>max-learners</c> needs a learner port.
@@ -854,6 +853,7 @@ internal sealed partial class TopologyReader(string fileName)
         }
     }
 
+    /// <summary>Only voters (the leader and the members) may lead, and the preferred leader must be one of them.</summary>
     private void CheckCandidates(List<YamlScalar> candidates, Dictionary<string, NodeDraft> nodes, NodeDraft leader)
     {
         var seen = new Dictionary<string, YamlScalar>(StringComparer.Ordinal);
