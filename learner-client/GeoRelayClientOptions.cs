@@ -82,13 +82,17 @@ public abstract record GeoRelayClientOptions
         return TimeSpan.FromMilliseconds(ms * (1 + Random.Shared.NextDouble() * 0.2));
     }
 
+    /// <summary>A derived client has endpoints besides <see cref="Endpoints"/> (a learner's <c>LocalEndpoints</c>).</summary>
+    private protected virtual bool HasOtherEndpoints => false;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad property.</summary>
     public virtual void Validate()
     {
-        if (Endpoints is null || Endpoints.Count == 0)
+        if (Endpoints is null)
+            throw new ArgumentException("must not be null (empty: none)", nameof(Endpoints));
+        if (Endpoints.Count == 0 && !HasOtherEndpoints)
             throw new ArgumentException("at least one endpoint (host:port) is required", nameof(Endpoints));
-        foreach (var endpoint in Endpoints)
-            Internal.EndpointAddress.Parse(endpoint);
+        Internal.EndpointAddress.Validate(Endpoints, nameof(Endpoints));
         if (string.IsNullOrEmpty(NodeId) || NodeId.Length > 255)
             throw new ArgumentException("must be 1 to 255 characters", nameof(NodeId));
         if (AuthToken is not null && Encoding.UTF8.GetByteCount(AuthToken) > Codec.Frames.Hello.MaxAuthLength)

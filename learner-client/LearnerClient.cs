@@ -59,7 +59,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         _allocate = options.ReuseBuffers
             ? static length => ArrayPool<byte>.Shared.Rent(length)
             : static length => GC.AllocateUninitializedArray<byte>(length);
-        _dialer = new EndpointDialer(options, NodeKind.Learner, new ConnectionOptions
+        // Drawn once per client, so clients given the same local endpoints spread over them.
+        _dialer = new EndpointDialer(options, EndpointOrder.For(options, Random.Shared), NodeKind.Learner, new ConnectionOptions
         {
             MaxFrameBytes = options.MaxFrameBytes,
             MaxQueuedBytes = 1 << 20,
@@ -68,7 +69,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// Connects to the first endpoint that answers (in order); throws <see cref="LearnerConnectException"/> when none does,
+    /// Connects to the first endpoint that answers (local endpoints in this client's order, then the others; a node that
+    /// is full or draining may name the one to try next); throws <see cref="LearnerConnectException"/> when none does,
     /// and <see cref="ClientRefusedException"/> when one refuses the token or every one refuses this client.
     /// </summary>
     public static Task<LearnerClient> ConnectAsync(LearnerClientOptions options, CancellationToken cancellationToken = default) =>
@@ -86,8 +88,10 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
             {
                 bool onlyRedirected = true;
                 var refusals = new RefusalRound();
-                for (int i = 0; i < client._dialer.Count; i++)
+                var endpoints = new EndpointRound(client._dialer);
+                while (endpoints.TryNext(out int i))
                 {
+                    string name = client._dialer.Name(i);
                     try
                     {
                         client._ready = (await client.DialAsync(i, cancellationToken).ConfigureAwait(false), i);
@@ -95,20 +99,21 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                     }
                     catch (Exception e) when (!cancellationToken.IsCancellationRequested)
                     {
-                        LearnerClientLog.ConnectFailed(client._logger, options.Endpoints[i], e.Message);
+                        LearnerClientLog.ConnectFailed(client._logger, name, e.Message);
                         last = e;
-                        onlyRedirected &= e is HandshakeRefusedException { Reason: CodecError.Shutdown };
-                        refusals.Failed(options.Endpoints[i], e);
+                        onlyRedirected &= e is HandshakeRefusedException { Reason: CodecError.Shutdown or CodecError.LimitExceeded };
+                        refusals.Failed(name, e);
+                        client.FollowHint(endpoints, name, e);
                     }
                 }
                 if (refusals.EveryEndpointRefused is { } refused) throw refused;
-                // Every endpoint answered "not now, go elsewhere": the cluster is starting or failing over.
+                // Every endpoint answered "not now, go elsewhere": the cluster is starting or failing over, or is full.
                 if (!onlyRedirected || started.Elapsed >= options.ConnectRetryFor) break;
                 var delay = client.Backoff(round + 1);
                 LearnerClientLog.Backoff(client._logger, delay);
                 await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             }
-            throw new LearnerConnectException($"no endpoint answered ({string.Join(", ", options.Endpoints)}): {last?.Message}", last);
+            throw new LearnerConnectException($"no endpoint answered ({string.Join(", ", client._dialer.Endpoints)}): {last?.Message}", last);
         }
         catch
         {
@@ -128,6 +133,9 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
 
     private volatile EntryBudget? _budget;
     private readonly Func<int, byte[]> _allocate;
+
+    /// <summary>The endpoints in the order this client tries them: its local endpoints shuffled, then the others.</summary>
+    internal IReadOnlyList<string> DialOrder => _dialer.Endpoints;
 
     /// <summary>The endpoint of the current connection, or null while reconnecting.</summary>
     public EndPoint? ConnectedEndpoint => _current?.RemoteEndPoint;
@@ -288,6 +296,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         var snapshotOldest = new ulong[_dialer.Count];
         ulong snapshotFor = next;
         int idleRounds = 0;
+        // What the node said when it closed the last connection: it may name where to go instead.
+        string? closedWith = null;
         try
         {
             while (true)
@@ -298,8 +308,9 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                     Array.Clear(snapshotOldest);
                     snapshotFor = next;
                 }
-                var (connection, endpoint) = TakeReady() ?? await ConnectRoundsAsync(snapshotOldest, next, ct).ConfigureAwait(false);
-                string name = _options.Endpoints[endpoint];
+                var (connection, endpoint) = TakeReady() ?? await ConnectRoundsAsync(snapshotOldest, next, closedWith, ct).ConfigureAwait(false);
+                closedWith = null;
+                string name = _dialer.Name(endpoint);
                 bool progressed = false, snapshot = false;
                 using var connectionDone = new CancellationTokenSource();
                 var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, connectionDone.Token);
@@ -357,6 +368,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                             // A token refused (at Subscribe, or expired or revoked later) is refused everywhere.
                             if (RefusalRound.IsFinalAtOnce(error.Code)) throw new ClientRefusedException(name, error.Code, error.Message);
                             LearnerClientLog.ClosedByRelay(_logger, name, error.Code, error.Message, next);
+                            closedWith = error.Message;
                             _options.Disconnected?.Invoke(error.Code, error.Message);
                             break;
                         }
@@ -402,18 +414,21 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// Tries the endpoints in order, skipping those that said they no longer hold <paramref name="next"/>;
-    /// backs off between failed rounds. When a round fails and some endpoint said SnapshotRequired, no
-    /// reachable endpoint holds the index: throws <see cref="SnapshotRequiredException"/>. A final refusal (see
-    /// <see cref="RefusalRound"/>) throws <see cref="ClientRefusedException"/>.
+    /// Tries the endpoints in order (one that a refusal, or <paramref name="closedWith"/>, names first), skipping those
+    /// that said they no longer hold <paramref name="next"/>; backs off between failed rounds. When a round fails and
+    /// some endpoint said SnapshotRequired, no reachable endpoint holds the index: throws
+    /// <see cref="SnapshotRequiredException"/>. A final refusal (see <see cref="RefusalRound"/>) throws
+    /// <see cref="ClientRefusedException"/>.
     /// </summary>
-    private async Task<(FramedConnection, int)> ConnectRoundsAsync(ulong[] snapshotOldest, ulong next, CancellationToken ct)
+    private async Task<(FramedConnection, int)> ConnectRoundsAsync(ulong[] snapshotOldest, ulong next, string? closedWith, CancellationToken ct)
     {
         for (int round = 1; ; round++)
         {
             ulong oldest = ulong.MaxValue;
             var refusals = new RefusalRound();
-            for (int i = 0; i < _dialer.Count; i++)
+            var endpoints = new EndpointRound(_dialer);
+            if (round == 1) endpoints.Follow(closedWith);
+            while (endpoints.TryNext(out int i))
             {
                 if (snapshotOldest[i] != 0)
                 {
@@ -426,8 +441,10 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
-                    LearnerClientLog.ConnectFailed(_logger, _options.Endpoints[i], e.Message);
-                    refusals.Failed(_options.Endpoints[i], e);
+                    string name = _dialer.Name(i);
+                    LearnerClientLog.ConnectFailed(_logger, name, e.Message);
+                    refusals.Failed(name, e);
+                    FollowHint(endpoints, name, e);
                 }
             }
             if (oldest != ulong.MaxValue)
@@ -440,6 +457,13 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     }
 
     private TimeSpan Backoff(int failures) => _options.ReconnectDelay(failures);
+
+    /// <summary>A node that refused as full or draining may name others of its datacenter: the first this client knows goes next.</summary>
+    private void FollowHint(EndpointRound endpoints, string refusedBy, Exception failure)
+    {
+        if (failure is HandshakeRefusedException refused && endpoints.Follow(refused.Detail) is { } next)
+            LearnerClientLog.Redirected(_logger, refusedBy, next);
+    }
 
     private async Task<FramedConnection> DialAsync(int endpoint, CancellationToken ct)
     {

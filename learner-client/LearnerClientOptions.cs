@@ -2,13 +2,25 @@ namespace GeoRelay.LearnerClient;
 
 /// <summary>How a <see cref="LearnerClient"/> connects and buffers. Immutable; start from <see cref="Default"/>.</summary>
 /// <remarks>
-/// <see cref="GeoRelayClientOptions.Endpoints"/> are learner ports of relays or members (a node's <c>learners</c>
-/// address), own datacenter first; every reconnect starts again from the first.
+/// Endpoints are learner ports of relays or members (a node's <c>learners</c> address): <see cref="LocalEndpoints"/>, those
+/// of the client's own datacenter, in an order each client draws at random, then <see cref="GeoRelayClientOptions.Endpoints"/>
+/// in the order given. Every reconnect starts again from the first of that order.
 /// </remarks>
 public sealed record LearnerClientOptions : GeoRelayClientOptions
 {
     /// <summary>Options with every default; <see cref="GeoRelayClientOptions.NodeId"/> is <c>learner-{machine}-{pid}</c>.</summary>
     public LearnerClientOptions() : base("learner") { }
+
+    /// <summary>
+    /// Learner ports of the client's own datacenter, tried before <see cref="GeoRelayClientOptions.Endpoints"/> in an order
+    /// each client draws once, at random: many clients given the same list spread over its nodes instead of all
+    /// subscribing at the first. <see cref="GeoRelayClientOptions.Endpoints"/> then holds the other datacenters' (or
+    /// endpoints whose order matters) and may be empty; an address in both lists is tried once, as a local one. A node
+    /// that refuses a learner because it is full or draining names others of its datacenter ("try ID at HOST:PORT"); the
+    /// client dials the first of those it has in either list next, so name endpoints as the topology spells them.
+    /// Learners only: a publisher's writes all go to the one leader, which it follows by itself. Default: none.
+    /// </summary>
+    public IReadOnlyList<string> LocalEndpoints { get; init; } = Array.Empty<string>();
 
     /// <summary>
     /// Server-side filter: only entries whose key starts with this prefix (UTF-8) are delivered; resume
@@ -19,7 +31,8 @@ public sealed record LearnerClientOptions : GeoRelayClientOptions
     /// <summary>
     /// How long <c>ConnectAsync</c> keeps going round the endpoints, with back-off, while every one that answers
     /// asks the learner to go elsewhere (a relay the leader does not feed yet, as at cluster start or during a
-    /// failover). Unreachable endpoints and refusals for any other reason still fail at once. Default 30 s.
+    /// failover; a node that is full or draining). Unreachable endpoints and refusals for any other reason still fail
+    /// at once. Default 30 s.
     /// </summary>
     public TimeSpan ConnectRetryFor { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -59,9 +72,16 @@ public sealed record LearnerClientOptions : GeoRelayClientOptions
     /// <summary>The defaults: an instance to start from with <c>with { Endpoints = ... }</c>.</summary>
     public static LearnerClientOptions Default { get; } = new();
 
+    private protected override bool HasOtherEndpoints => LocalEndpoints is { Count: > 0 };
+
     /// <inheritdoc/>
     public override void Validate()
     {
+        if (LocalEndpoints is null)
+            throw new ArgumentException("must not be null (empty: none)", nameof(LocalEndpoints));
+        if ((Endpoints?.Count ?? 0) + LocalEndpoints.Count == 0)
+            throw new ArgumentException("at least one endpoint (host:port) is required, in Endpoints or LocalEndpoints", nameof(Endpoints));
+        Internal.EndpointAddress.Validate(LocalEndpoints, nameof(LocalEndpoints));
         base.Validate();
         if (KeyPrefix is not null && System.Text.Encoding.UTF8.GetByteCount(KeyPrefix) > 1024)
             throw new ArgumentException("must be at most 1024 bytes in UTF-8", nameof(KeyPrefix));

@@ -104,7 +104,7 @@ public sealed class PublisherClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         logger ??= NullLogger.Instance;
-        var dialer = new EndpointDialer(options, NodeKind.Publisher, new ConnectionOptions
+        var dialer = new EndpointDialer(options, options.Endpoints, NodeKind.Publisher, new ConnectionOptions
         {
             MaxFrameBytes = options.MaxFrameBytes,
             MaxQueuedBytes = Math.Max(options.MaxInFlightBytes, options.MaxFrameBytes) + HeartbeatRoom,

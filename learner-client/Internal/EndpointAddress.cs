@@ -14,4 +14,28 @@ internal static class EndpointAddress
             throw new ArgumentException($"'{text}' is not host:port", nameof(text));
         return new DnsEndPoint(text[..colon], port);
     }
+
+    /// <summary>Checks every address of an options list; the exception names the list.</summary>
+    public static void Validate(IReadOnlyList<string> endpoints, string property)
+    {
+        foreach (var endpoint in endpoints)
+        {
+            try
+            {
+                Parse(endpoint ?? "");
+            }
+            catch (ArgumentException)
+            {
+                throw new ArgumentException($"'{endpoint}' is not host:port", property);
+            }
+        }
+    }
+
+    /// <summary>Whether two parsed addresses are the same: IP addresses by value, host names without regard to case.</summary>
+    public static bool Same(EndPoint a, EndPoint b) => (a, b) switch
+    {
+        (IPEndPoint x, IPEndPoint y) => x.Equals(y),
+        (DnsEndPoint x, DnsEndPoint y) => x.Port == y.Port && string.Equals(x.Host, y.Host, StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
 }

@@ -10,13 +10,14 @@ using GeoRelay.Transport.Security;
 namespace GeoRelay.LearnerClient.Internal;
 
 /// <summary>
-/// Opens a handshaken connection to one of the options' endpoints: TCP (keep-alive, receive buffer), TLS when
-/// configured, then Hello as <paramref name="kind"/>. Clients ask for no compression: learners get the relay's one
-/// shared uncompressed buffer, and a publisher's acks are tiny.
+/// Opens a handshaken connection to one of <paramref name="endpoints"/> (the options' in the order the client tries them):
+/// TCP (keep-alive, receive buffer), TLS when configured, then Hello as <paramref name="kind"/>. Clients ask for no
+/// compression: learners get the relay's one shared uncompressed buffer, and a publisher's acks are tiny.
 /// </summary>
-internal sealed class EndpointDialer(GeoRelayClientOptions options, NodeKind kind, ConnectionOptions connection, int receiveBufferSize = 0) : IDisposable
+internal sealed class EndpointDialer(GeoRelayClientOptions options, IReadOnlyList<string> endpoints, NodeKind kind, ConnectionOptions connection,
+    int receiveBufferSize = 0) : IDisposable
 {
-    private readonly EndPoint[] _endpoints = Parse(options.Endpoints);
+    private readonly EndPoint[] _endpoints = Parse(endpoints);
     private readonly Hello _hello = Hello.ForThisBuild(options.NodeId, kind, epoch: 0, options.Cluster, topologyHash: 0, Capabilities.None,
         options.AuthToken is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(options.AuthToken));
     private readonly NodeTls? _tls = options.TlsCaFile is null ? null
@@ -24,14 +25,28 @@ internal sealed class EndpointDialer(GeoRelayClientOptions options, NodeKind kin
 
     public int Count => _endpoints.Length;
 
-    /// <summary>The endpoint as the options spell it.</summary>
-    public string Name(int endpoint) => options.Endpoints[endpoint];
+    /// <summary>The endpoints in the order they are tried, as the options spell them.</summary>
+    public IReadOnlyList<string> Endpoints => endpoints;
 
-    /// <summary>The index of the endpoint spelled <paramref name="name"/>, or -1.</summary>
+    /// <summary>The endpoint as the options spell it.</summary>
+    public string Name(int endpoint) => endpoints[endpoint];
+
+    /// <summary>The index of the endpoint <paramref name="name"/> is (the same spelling, or the same address), or -1.</summary>
     public int IndexOf(string name)
     {
         for (int i = 0; i < _endpoints.Length; i++)
-            if (string.Equals(options.Endpoints[i], name, StringComparison.OrdinalIgnoreCase)) return i;
+            if (string.Equals(endpoints[i], name, StringComparison.OrdinalIgnoreCase)) return i;
+        EndPoint parsed;
+        try
+        {
+            parsed = EndpointAddress.Parse(name);
+        }
+        catch (ArgumentException)
+        {
+            return -1;
+        }
+        for (int i = 0; i < _endpoints.Length; i++)
+            if (EndpointAddress.Same(_endpoints[i], parsed)) return i;
         return -1;
     }
 

@@ -23,6 +23,9 @@ internal static partial class LearnerClientLog
     [LoggerMessage(EventId = 806, Level = LogLevel.Warning, Message = "{Endpoint} took back the entries it sent above {After} (a leader change rewrote them); the stream goes on from {After} + 1, it was at {Next}")]
     public static partial void Truncated(ILogger logger, string endpoint, ulong after, ulong next);
 
+    [LoggerMessage(EventId = 807, Level = LogLevel.Information, Message = "{Endpoint} named {Next}; trying it next")]
+    public static partial void Redirected(ILogger logger, string endpoint, string next);
+
     [LoggerMessage(EventId = 805, Level = LogLevel.Warning, Message = "No endpoint reachable; retrying in {Delay}")]
     public static partial void Backoff(ILogger logger, TimeSpan delay);
 }

@@ -126,6 +126,61 @@ public sealed class LearnerClientTests
         Assert.That(serving.SubscribedFrom, Is.EqualTo(new ulong[] { 1 }));
     }
 
+    [TestCase(CodecError.LimitExceeded, "is full: it serves 2 learners")]
+    [TestCase(CodecError.Shutdown, "is draining and takes no new learners")]
+    public async Task A_refusing_node_s_hint_is_dialed_before_the_next_endpoint_in_order(CodecError code, string why)
+    {
+        await using var next = new ScriptedRelay(300);
+        await using var hinted = new ScriptedRelay(300);
+        await using var refusing = new ScriptedRelay(300)
+        {
+            RefuseHandshakeWith = code,
+            RefusalDetail = $"p1 {why}; try p9 at 10.255.255.1:7300 or p3 at {hinted.Endpoint} or p2 at {next.Endpoint}",
+        };
+        await using var learner = await LearnerClient.ConnectAsync(Options(refusing.Endpoint, next.Endpoint, hinted.Endpoint), Deadline());
+
+        var entries = await TakeAsync(learner, 1, 300, Deadline());
+
+        AssertExactly(entries, Range(1, 300));
+        Assert.That(hinted.SubscribedFrom, Is.EqualTo(new ulong[] { 1 }), "p9 is not an endpoint of this client; p3 is, and goes next");
+        Assert.That(next.HandshakeAttempts, Is.Zero);
+    }
+
+    [Test]
+    public async Task After_a_node_closes_the_subscription_naming_another_the_client_resumes_there()
+    {
+        await using var next = new ScriptedRelay(100);
+        await using var named = new ScriptedRelay(100);
+        await using var draining = new ScriptedRelay(100) { RefuseSubscribeWith = (CodecError.Shutdown, $"p1 is draining; try p3 at {named.Endpoint}") };
+        await using var learner = await LearnerClient.ConnectAsync(Options(draining.Endpoint, next.Endpoint, named.Endpoint), Deadline());
+
+        AssertExactly(await TakeAsync(learner, 1, 100, Deadline()), Range(1, 100));
+        Assert.That(named.SubscribedFrom, Is.EqualTo(new ulong[] { 1 }));
+        Assert.That(next.HandshakeAttempts, Is.Zero);
+    }
+
+    [Test]
+    public async Task ConnectAsync_goes_round_again_while_every_endpoint_is_full()
+    {
+        await using var full = new ScriptedRelay(20) { RefuseHandshakeWith = CodecError.LimitExceeded, RefuseFirstHandshakes = 2 };
+        await using var learner = await LearnerClient.ConnectAsync(Options(full.Endpoint), Deadline());
+
+        AssertExactly(await TakeAsync(learner, 1, 20, Deadline()), Range(1, 20));
+        Assert.That(full.HandshakeAttempts, Is.EqualTo(3), "refused twice as full, then taken");
+    }
+
+    [Test]
+    public async Task Local_endpoints_are_tried_before_the_others()
+    {
+        await using var remote = new ScriptedRelay(10);
+        await using var local = new ScriptedRelay(10);
+        var options = Options(remote.Endpoint) with { LocalEndpoints = [local.Endpoint] };
+        await using var learner = await LearnerClient.ConnectAsync(options, Deadline());
+
+        AssertExactly(await TakeAsync(learner, 1, 10, Deadline()), Range(1, 10));
+        Assert.That((local.SubscribedFrom.Count, remote.HandshakeAttempts), Is.EqualTo((1, 0)));
+    }
+
     [Test]
     public async Task Resumes_on_the_other_relay_without_gap_or_duplicate_when_its_relay_dies()
     {

@@ -47,8 +47,14 @@ internal sealed class ScriptedRelay : IAsyncDisposable
 
     /// <summary>Oldest index held; a Subscribe below it gets SnapshotRequired.</summary>
     public ulong FirstRetained { get; init; } = 1;
-    /// <summary>Refuses every handshake with this code (and "scripted refusal"); null welcomes learners.</summary>
+    /// <summary>Refuses every handshake with this code (and <see cref="RefusalDetail"/>); null welcomes learners.</summary>
     public CodecError? RefuseHandshakeWith { get; init; }
+
+    /// <summary>What a refused handshake is told.</summary>
+    public string RefusalDetail { get; init; } = "scripted refusal";
+
+    /// <summary>With <see cref="RefuseHandshakeWith"/>: refuse only this many handshakes, then welcome learners (room came free).</summary>
+    public int RefuseFirstHandshakes { get; init; } = int.MaxValue;
 
     /// <summary>Answers every Subscribe with an Error frame of this code, as a relay's guard refuses a key prefix.</summary>
     public (CodecError Code, string Message)? RefuseSubscribeWith { get; init; }
@@ -96,10 +102,10 @@ internal sealed class ScriptedRelay : IAsyncDisposable
         connection.StartWriting();
         try
         {
-            Interlocked.Increment(ref _handshakes);
+            int handshake = Interlocked.Increment(ref _handshakes);
             var local = Hello.ForThisBuild("scripted-relay", NodeKind.Relay, 1, "", 0);
             await Handshake.AcceptAsync(connection, local, hello =>
-                RefuseHandshakeWith is { } refusal ? new CodecException(refusal, "scripted refusal")
+                RefuseHandshakeWith is { } refusal && handshake <= RefuseFirstHandshakes ? new CodecException(refusal, RefusalDetail)
                 : hello.Kind != NodeKind.Learner || hello.TopologyHash != 0 ? new CodecException(CodecError.Protocol, "learners only")
                 : null, TimeSpan.FromSeconds(5), _stop.Token);
             var (type, payload) = await connection.ReadOneFrameAsync(_stop.Token);
