@@ -11,15 +11,18 @@ namespace GeoRelay.Cli;
 /// What the commands that talk to a node's admin endpoint share (<c>status</c>, <c>learners</c>, <c>blacklist</c>): the
 /// <c>--admin</c>, <c>--token-file</c> and <c>--ca</c> options, and one request with the token, over HTTPS when given a CA.
 /// </summary>
-internal sealed class AdminClient
+internal sealed class AdminClient(bool adminRequired = true)
 {
     private readonly ClientSecurityOptions _security = new();
 
     public Option<string> Admin { get; } = new("--admin")
     {
         Description = "The node's admin endpoint, HOST:PORT (a bare port means 127.0.0.1)",
-        Required = true,
+        Required = adminRequired,
     };
+
+    /// <summary>The <c>--ca</c> option (HTTPS to nodes with <c>tls</c>).</summary>
+    public Option<string?> Ca => _security.Ca;
 
     public void AddTo(Command command)
     {
@@ -39,44 +42,66 @@ internal sealed class AdminClient
             Console.Error.WriteLine($"--admin: {error}");
             return (null, 2);
         }
-        string? token;
-        GeoRelay.Transport.Security.NodeTls? tls;
+        if (!TryCredentials(parse, command, caFromTopology: null, out var token, out var tls)) return (null, 2);
+        using (tls)
+        {
+            var answer = await RequestAsync(endpoint, method, path, json, token, tls, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            if (answer.Body is not null) return (answer.Body, 0);
+            Console.Error.WriteLine($"{command}: {answer.Error}");
+            if (answer.Status == 401 && token is null)
+                Console.Error.WriteLine("  pass a token with the admin scope: --token-file FILE, or GEORELAY_TOKEN");
+            if (answer.Status is null && tls is null && answer.Failure is HttpRequestException { InnerException: IOException or HttpIOException })
+                Console.Error.WriteLine("  if the node has tls, its admin endpoint serves HTTPS: pass --ca with the cluster's CA certificate");
+            return (null, 1);
+        }
+    }
+
+    /// <summary>
+    /// The token (<c>--token-file</c> or GEORELAY_TOKEN) and the TLS settings (<c>--ca</c>, else <paramref name="caFromTopology"/>);
+    /// false, having printed why, when a file cannot be read.
+    /// </summary>
+    public bool TryCredentials(ParseResult parse, string command, string? caFromTopology, out string? token, out GeoRelay.Transport.Security.NodeTls? tls)
+    {
+        token = null;
+        tls = null;
         try
         {
             token = _security.Token(parse);
-            tls = _security.Tls(parse);
+            tls = _security.Tls(parse) ?? (caFromTopology is null ? null : GeoRelay.Transport.Security.NodeTls.Load(caFromTopology, null, null));
+            return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
             Console.Error.WriteLine($"{command}: {e.Message}");
-            return (null, 2);
+            return false;
         }
-        using (tls)
+    }
+
+    /// <summary>What one request came to: the body of a 2xx answer, or a sentence saying why there is none (with the HTTP status when there was one).</summary>
+    public readonly record struct Answer(string? Body, string? Error, int? Status, Exception? Failure);
+
+    /// <summary>One request to <paramref name="endpoint"/>, over HTTPS when <paramref name="tls"/> is given; never throws for what the node or network does.</summary>
+    public static async Task<Answer> RequestAsync(NodeEndpoint endpoint, HttpMethod method, string path, string? json, string? token,
+        GeoRelay.Transport.Security.NodeTls? tls, TimeSpan timeout, CancellationToken ct)
+    {
+        var handler = new SocketsHttpHandler();
+        if (tls is not null) handler.SslOptions = tls.ClientOptions(endpoint.Host, expectedNodeId: null);
+        using var http = new HttpClient(handler) { Timeout = timeout };
+        string url = $"{(tls is null ? "http" : "https")}://{endpoint}{path}";
+        using var request = new HttpRequestMessage(method, url);
+        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        try
         {
-            var handler = new SocketsHttpHandler();
-            if (tls is not null) handler.SslOptions = tls.ClientOptions(endpoint.Host, expectedNodeId: null);
-            using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
-            string url = $"{(tls is null ? "http" : "https")}://{endpoint}{path}";
-            using var request = new HttpRequestMessage(method, url);
-            if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
-            try
-            {
-                using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
-                string body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode) return (body, 0);
-                Console.Error.WriteLine($"{command}: {method} {url} answered {(int)response.StatusCode} {response.ReasonPhrase}: {ErrorMessage(body)}");
-                if ((int)response.StatusCode == 401 && token is null)
-                    Console.Error.WriteLine("  pass a token with the admin scope: --token-file FILE, or GEORELAY_TOKEN");
-                return (null, 1);
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                Console.Error.WriteLine($"{command}: cannot read {url}: {e.Message}");
-                if (tls is null && e is HttpRequestException { InnerException: IOException or HttpIOException })
-                    Console.Error.WriteLine("  if the node has tls, its admin endpoint serves HTTPS: pass --ca with the cluster's CA certificate");
-                return (null, 1);
-            }
+            using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+            string body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode) return new Answer(body, null, (int)response.StatusCode, null);
+            return new Answer(null, $"{method} {url} answered {(int)response.StatusCode} {response.ReasonPhrase}: {ErrorMessage(body)}", (int)response.StatusCode, null);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            string why = e is TaskCanceledException ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"no answer within {timeout.TotalSeconds:0.###} s") : e.Message;
+            return new Answer(null, $"cannot read {url}: {why}", null, e);
         }
     }
 

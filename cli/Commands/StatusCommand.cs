@@ -7,17 +7,39 @@ using Spectre.Console;
 
 namespace GeoRelay.Cli;
 
-/// <summary>`georelay status --admin HOST:PORT`: a node's peers and learners with their states and statistics, and for the leader every datacenter's route.</summary>
+/// <summary>
+/// `georelay status --admin HOST:PORT`: a node's peers and learners with their states and statistics, and for the leader
+/// every datacenter's route. `georelay status --config FILE`: every node of the topology, learners per node and datacenter.
+/// </summary>
 public static class StatusCommand
 {
     public static Command Create()
     {
-        var client = new AdminClient();
-        var json = new Option<bool>("--json") { Description = "Print the node's /status JSON as it is" };
-        var command = new Command("status", "Show a running node's peers, learners, states, traffic and lag") { json };
+        var client = new AdminClient(adminRequired: false);
+        var json = new Option<bool>("--json") { Description = "Print the node's /status JSON as it is (with --config: the table as JSON)" };
+        var config = new Option<string?>("--config")
+        {
+            Description = "Topology file: ask every node with an admin address, and show learners per node and datacenter (instead of --admin)",
+        };
+        var timeout = DurationOption.Create("--timeout", "With --config: how long to wait for each node's answer", TimeSpan.FromSeconds(2));
+        var command = new Command("status", "Show a running node's peers, learners, states, traffic and lag; with --config, learners on every node") { json, config, timeout };
         client.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(config) is { } path)
+            {
+                if (parse.GetValue(client.Admin) is not null)
+                {
+                    Console.Error.WriteLine("status: give --admin HOST:PORT (one node) or --config FILE (every node), not both");
+                    return 2;
+                }
+                return await ClusterAsync(parse, client, path, parse.GetValue(timeout), parse.GetValue(json), ct).ConfigureAwait(false);
+            }
+            if (parse.GetValue(client.Admin) is null)
+            {
+                Console.Error.WriteLine("status: give --admin HOST:PORT (one node's admin endpoint) or --config FILE (every node of the topology)");
+                return 2;
+            }
             var (body, exit) = await client.SendAsync(parse, "status", HttpMethod.Get, "/status", null, ct).ConfigureAwait(false);
             if (body is null) return exit;
             if (parse.GetValue(json))
@@ -42,6 +64,29 @@ public static class StatusCommand
         return command;
     }
 
+    private static async Task<int> ClusterAsync(ParseResult parse, AdminClient client, string path, TimeSpan timeout, bool json, CancellationToken ct)
+    {
+        if (timeout <= TimeSpan.Zero)
+        {
+            Console.Error.WriteLine("--timeout must be longer than 0");
+            return 2;
+        }
+        var loaded = TopologyLoader.LoadFile(path);
+        if (!loaded.Success)
+        {
+            Console.Error.Write(PlanPrinter.FormatProblems(loaded.Problems));
+            return 2;
+        }
+        var topology = loaded.Config;
+        if (!client.TryCredentials(parse, "status", topology.Tls?.CaFile, out var token, out var tls)) return 2;
+        ClusterStatusReport report;
+        using (tls) report = await ClusterStatus.QueryAsync(topology, token, tls, timeout, ct).ConfigureAwait(false);
+        if (json) Console.WriteLine(ClusterStatus.Json(report));
+        else ClusterStatus.Print(Terminal(), report);
+        // Some nodes down is what the table is for; none answering is more likely a wrong file, port or credential.
+        return report.Asked > 0 && report.Down == report.Asked ? 1 : 0;
+    }
+
     /// <summary>A console for tables: no escapes into a pipe, and rows kept whole there rather than wrapped at 80.</summary>
     internal static IAnsiConsole Terminal()
     {
@@ -60,7 +105,8 @@ public static class StatusCommand
         console.MarkupLine(Markup.Escape($"{r.Node}: {r.Role} in {r.Datacenter}, epoch {r.Epoch}, {r.State}; " +
                                          $"last {N(r.Indexes.Last)}, durable {N(r.Indexes.Durable)}, commit {N(r.Indexes.Commit)}" +
                                          (r.Role == "relay" ? $", retained {N(r.Indexes.Retained)}" : "") +
-                                         $"; lag {N(r.Lag)}; batches {N(r.Batches)}"));
+                                         $"; lag {N(r.Lag)}; batches {N(r.Batches)}" +
+                                         (r.Role == "leader" ? "" : $"; feed {r.Feed ?? "none"}")));
         if (r.Election is { } e)
             console.MarkupLine(Markup.Escape($"election: term {N(e.Term)}, {e.Role}" + (e.Leader is null ? ", no leader known" : $", leader {e.Leader}") +
                                              (e.VotedFor is null ? "" : $", voted for {e.VotedFor}") + $"; {N(e.RoleChanges)} role change(s) since start"));
@@ -81,7 +127,8 @@ public static class StatusCommand
         console.Write(peers);
         if (r.Learners is { } learners)
         {
-            console.MarkupLine(Markup.Escape($"learners: {learners.Connected} connected, {N(learners.SlowConsumerCuts)} cut as slow consumers, {N(learners.FramesSent)} frames sent"));
+            console.MarkupLine(Markup.Escape($"learners: {learners.Connected} connected" +
+                                             (learners.Max is { } max ? $" of max-learners {N(max)}" : "") + $", {N(learners.SlowConsumerCuts)} cut as slow consumers, {N(learners.FramesSent)} frames sent"));
             if (learners.Connections is { Count: > 0 } connections) console.Write(LearnerTable(connections));
         }
     }

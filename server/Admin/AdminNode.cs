@@ -100,7 +100,7 @@ internal abstract class ReplicaAdmin(TopologyConfig topology, string nodeId) : A
 
     /// <summary>Call under the engine lock.</summary>
     internal LearnerReport LearnersOf(LearnerFanout learners) =>
-        new(learners.LearnerCount, learners.SlowConsumerCuts, learners.FramesSent, Connections(learners));
+        new(learners.LearnerCount, learners.SlowConsumerCuts, learners.FramesSent, Connections(learners), LearnerCapacity.MaxLearners(Topology, NodeId));
 
     private protected List<LearnerConnectionReport> Connections(LearnerFanout learners)
     {
@@ -160,7 +160,7 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
         }
         AddClients(peers, traffic, view.Datacenter);
         return new NodeStatusReport(view.NodeId, "leader", view.Datacenter, engine.Epoch, view.State,
-            new StatusIndexes(last, durable, commit, 0), Lag(last, commit), batches, peers, datacenters, null, view.Refusals());
+            new StatusIndexes(last, durable, commit, 0), Lag(last, commit), batches, peers, datacenters, null, view.Refusals(), Feed: "leader");
     }
 
     private static string RelayStateName(RelayState state) => state switch
@@ -189,9 +189,9 @@ internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, n
     {
         var traffic = TrafficByPeer(node.Host);
         var engine = node.Engine;
-        var (members, upstream, epoch, retained, batches, learners) = node.Host.Invoke(_ =>
+        var (members, upstream, epoch, retained, batches, learners, feed) = node.Host.Invoke(_ =>
             (engine.MemberStatus(), engine.UpstreamConnected, engine.HighestEpoch, engine.RetainedIndex, engine.BatchesReceived,
-             LearnersOf(engine.Learners)));
+             LearnersOf(engine.Learners), engine.FeedSource));
         var peers = new List<PeerReport>
         {
             Peer(Topology.LeaderId, "leader", Topology.Leader.Datacenter, upstream ? "active" : "down", traffic, null, null),
@@ -204,7 +204,7 @@ internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, n
         }
         AddClients(peers, traffic, Datacenter);
         return new NodeStatusReport(NodeId, "relay", Datacenter, epoch, State,
-            new StatusIndexes(retained, retained, 0, retained), Lag(retained, slowest), batches, peers, [], learners, Refusals());
+            new StatusIndexes(retained, retained, 0, retained), Lag(retained, slowest), batches, peers, [], learners, Refusals(), Feed: feed);
     }
 }
 
@@ -224,16 +224,19 @@ internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology,
             (engine.LastIndex, engine.DurableIndex, engine.CommitIndex, engine.HighestEpoch,
              view.LearnersOf(engine.Learners)));
         var peers = new List<PeerReport>();
+        var feeds = new List<string>();
         void Upstream(string id, string role, string dc)
         {
             traffic.TryGetValue(id, out var t);
             peers.Add(Peer(id, role, dc, t.Connections > 0 ? "connected" : "idle", traffic, null, null));
+            if (t.Connections > 0) feeds.Add(role + " " + id);
         }
         Upstream(topology.LeaderId, "leader", topology.Leader.Datacenter);
         foreach (var p in topology.GetDatacenter(view.Datacenter).Relays) Upstream(p, "relay", view.Datacenter);
         AddClients(peers, traffic, view.Datacenter);
         return new NodeStatusReport(view.NodeId, "member", view.Datacenter, epoch, view.State,
-            new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners, view.Refusals());
+            new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners, view.Refusals(),
+            Feed: feeds.Count > 0 ? string.Join(", ", feeds) : null);
     }
 }
 

@@ -6,6 +6,8 @@ namespace GeoRelay.Server.Admin;
 /// <param name="State">running, draining or deposed.</param>
 /// <param name="Lag">Leader: entries appended but not committed. Relay: entries retained but not durable on its slowest up member. Member: commit index it was told minus its durable index.</param>
 /// <param name="Batches">Leader: batches sent to every datacenter; relay: batches received from the leader; member: 0.</param>
+/// <param name="Feed">Where the node's entries come from now: a relay's <c>leader ID</c> or <c>relay ID</c> (null while unfed);
+/// a member's upstreams that are connected (<c>relay ID</c>, <c>leader ID</c>), null when none is; <c>leader</c> on the node that leads.</param>
 public sealed record NodeStatusReport(
     string Node,
     string Role,
@@ -19,7 +21,8 @@ public sealed record NodeStatusReport(
     IReadOnlyList<DatacenterReport> Datacenters,
     LearnerReport? Learners,
     IReadOnlyDictionary<string, long>? Refusals = null,
-    ElectionReport? Election = null);
+    ElectionReport? Election = null,
+    string? Feed = null);
 
 /// <summary>A voter's election state (nodes with <c>elections: true</c>).</summary>
 /// <param name="Role">follower, precandidate, candidate or leader.</param>
@@ -45,7 +48,9 @@ public sealed record DatacenterReport(string Name, string Route, bool Connected,
     long BytesSent, long EntryBytesSent, double CompressionRatio, long Failovers, long InflightBytes, double DirectSeconds);
 
 /// <param name="Connections">Each learner connection, oldest first.</param>
-public sealed record LearnerReport(int Connected, long SlowConsumerCuts, long FramesSent, IReadOnlyList<LearnerConnectionReport>? Connections = null);
+/// <param name="Max">The node's <c>max-learners</c> (its own, else the defaults'); null for no limit.</param>
+public sealed record LearnerReport(int Connected, long SlowConsumerCuts, long FramesSent, IReadOnlyList<LearnerConnectionReport>? Connections = null,
+    int? Max = null);
 
 /// <summary>One learner connection of a relay or member.</summary>
 /// <param name="Connection">The id to disconnect it by (<c>POST /learners/{connection}/disconnect</c>).</param>
