@@ -102,7 +102,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     public bool Drained => _finalAckSent;
 
     public CodecException? CheckPeer(in Hello hello, PortKind port) =>
-        (port == PortKind.Learner ? LearnerCapacity.Check(_topology, _self.Id, _learners.LearnerCount, _draining, ref _learnerRefusals) : null) ??
+        (port == PortKind.Learner ? LearnerCapacity.Check(_topology, _self.Id, _learners.LearnerPortConnections, _draining, ref _learnerRefusals) : null) ??
         PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
             mayFeed: hello.Kind == NodeKind.Leader ? _topology.CanLead(hello.NodeId) && hello.NodeId != _self.Id
                 : hello.Kind == NodeKind.Relay && _allowedUpstreams.Contains(hello.NodeId), _highestEpoch);

@@ -154,7 +154,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         // learner waiting for entries that never come: the learner tries its next endpoint instead.
         if (port == PortKind.Learner && Unfed(_env.NowMicros))
             return new CodecException(CodecError.Shutdown, $"{_self.Id} has had no feed for {(_env.NowMicros - _unfedSinceMicros) / 1000} ms; try another relay or member");
-        if (port == PortKind.Learner && LearnerCapacity.Check(_topology, _self.Id, _learners.LearnerCount, _draining, ref _learnerRefusals) is { } refused) return refused;
+        if (port == PortKind.Learner && LearnerCapacity.Check(_topology, _self.Id, _learners.LearnerPortConnections, _draining, ref _learnerRefusals) is { } refused) return refused;
         if (port == PortKind.Peer && hello.Kind == NodeKind.Relay)
             return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id, mayFeed: true, _highestEpoch) ?? CheckFeedChild(hello);
         return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,

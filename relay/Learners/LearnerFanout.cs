@@ -85,6 +85,12 @@ public sealed class LearnerFanout : IDisposable
     /// <summary>Learner connections known (subscribed or not).</summary>
     public int LearnerCount => _sessions.Count;
 
+    /// <summary>
+    /// Connections on the learner port: the learners proper, what <c>max-learners</c> counts and status shows. Relays
+    /// taking their feed here come on the peer port and are not among them.
+    /// </summary>
+    public int LearnerPortConnections { get; private set; }
+
     /// <summary>Learners disconnected with SlowConsumer by this fan-out.</summary>
     public long SlowConsumerCuts { get; private set; }
 
@@ -107,12 +113,14 @@ public sealed class LearnerFanout : IDisposable
     {
         BeginCall();
         _sessions[connection] = new LearnerSession(connection, peer, remote);
+        if (peer.Port == PortKind.Learner) LearnerPortConnections++;
     }
 
     public void OnDisconnected(int connection)
     {
         BeginCall();
         if (!_sessions.Remove(connection, out var session)) return;
+        if (session.Peer.Port == PortKind.Learner) LearnerPortConnections--;
         Detach(session);
     }
 

@@ -100,7 +100,7 @@ internal abstract class ReplicaAdmin(TopologyConfig topology, string nodeId) : A
 
     /// <summary>Call under the engine lock.</summary>
     internal LearnerReport LearnersOf(LearnerFanout learners) =>
-        new(learners.LearnerCount, learners.SlowConsumerCuts, learners.FramesSent, Connections(learners), LearnerCapacity.MaxLearners(Topology, NodeId));
+        new(learners.LearnerPortConnections, learners.SlowConsumerCuts, learners.FramesSent, Connections(learners), LearnerCapacity.MaxLearners(Topology, NodeId));
 
     private protected List<LearnerConnectionReport> Connections(LearnerFanout learners)
     {

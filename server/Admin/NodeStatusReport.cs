@@ -47,6 +47,7 @@ public sealed record PeerReport(string Id, string Role, string Datacenter, strin
 public sealed record DatacenterReport(string Name, string Route, bool Connected, ulong Acked, long Lag, long Batches,
     long BytesSent, long EntryBytesSent, double CompressionRatio, long Failovers, long InflightBytes, double DirectSeconds);
 
+/// <param name="Connected">Connections on the learner port (relays taking their feed from this one are not learners).</param>
 /// <param name="Connections">Each learner connection, oldest first.</param>
 /// <param name="Max">The node's <c>max-learners</c> (its own, else the defaults'); null for no limit.</param>
 public sealed record LearnerReport(int Connected, long SlowConsumerCuts, long FramesSent, IReadOnlyList<LearnerConnectionReport>? Connections = null,

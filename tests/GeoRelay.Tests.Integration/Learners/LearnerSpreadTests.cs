@@ -23,8 +23,8 @@ public sealed class LearnerSpreadTests
     /// <summary>
     /// learners.yaml with eu-p1 limited to two learners, every other node to ten, and (with <paramref name="admin"/>) an
     /// admin address on every node. Failover is slowed: the test is about learners, and a busy machine must not move the route.
-    /// With <paramref name="secondMember"/> eu-p2 is a member, eu-m2, instead: a standby relay serves no learners until
-    /// the leader feeds it (it refuses them once it has gone unfed for failover-after), so a hint is checked on members.
+    /// With <paramref name="secondMember"/> eu-p2 is a member, eu-m2, instead: eu-p1's hint then names two members, eu-m1
+    /// first, and a client that follows it is told apart from one that walks its endpoints in the order given.
     /// </summary>
     private static ClusterFixture Cluster(bool admin, bool secondMember)
     {

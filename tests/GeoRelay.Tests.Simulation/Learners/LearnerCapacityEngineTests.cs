@@ -71,13 +71,20 @@ public sealed class LearnerCapacityEngineTests
     {
         using var relay = new RelayEngine(Topology, "p1", new MemoryLog(), new SimEnvironment(new SimClock()));
         relay.OnConnected(1, LearnerPeer("l1"));
-        relay.OnConnected(2, LearnerPeer("l2"));
+        // p2 taking its feed here is served by the same fan-out, on the peer port: no learner.
+        relay.OnConnected(2, new PeerInfo("p2", NodeKind.Relay, 0, PortKind.Peer));
+        Assert.That((relay.Learners.LearnerCount, relay.Learners.LearnerPortConnections), Is.EqualTo((2, 1)));
+        Assert.That(relay.CheckPeer(Learner, PortKind.Learner), Is.Null, "one learner of two; the relay feed does not count");
+        relay.OnConnected(3, LearnerPeer("l2"));
         var refused = relay.CheckPeer(Learner, PortKind.Learner);
         AssertFull(refused, CodecError.LimitExceeded, "p1");
         Assert.That(refused!.Detail, Does.EndWith("try p2 at 127.0.0.1:7032 or a1 at 127.0.0.1:7042"));
 
         using var unlimited = new RelayEngine(Topology, "p2", new MemoryLog(), new SimEnvironment(new SimClock()));
         for (int i = 1; i <= 50; i++) unlimited.OnConnected(i, LearnerPeer("l" + i));
+        Assert.That(unlimited.Learners.LearnerPortConnections, Is.EqualTo(50));
+        unlimited.OnDisconnected(7);
+        Assert.That(unlimited.Learners.LearnerPortConnections, Is.EqualTo(49));
         Assert.That(unlimited.CheckPeer(Learner, PortKind.Learner), Is.Null, "no max-learners: no limit");
         unlimited.BeginDrain();
         Assert.That(unlimited.CheckPeer(Learner, PortKind.Learner)?.Detail,
