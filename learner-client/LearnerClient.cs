@@ -286,6 +286,29 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         connection.TrySend(frame);
     }
 
+    /// <summary>
+    /// Drops the connection once the node has sent nothing for <paramref name="timeout"/> though it heartbeats: a hung
+    /// node (stopped, or stuck) whose kernel keeps the connection up. The read then fails and the client resumes elsewhere.
+    /// </summary>
+    private static async Task WatchSilenceAsync(FramedConnection connection, TimeSpan timeout, CancellationToken ct)
+    {
+        long limit = (long)timeout.TotalMilliseconds;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(timeout / 4, ct).ConfigureAwait(false);
+                long silent = Environment.TickCount64 - connection.LastReceivedMillis;
+                if (silent <= limit) continue;
+                connection.Abort(CodecError.Timeout, $"nothing from the node for {silent} ms though it heartbeats every second (hung?); resuming elsewhere");
+                return;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     /// <summary>Connects, subscribes, reads, reconnects; completes the channel when done (with the reason when it fails).</summary>
     private async Task PumpAsync(ulong fromIndex, ChannelWriter<DecodedFrame> writer, EntryBudget buffer, CancellationToken ct)
     {
@@ -314,6 +337,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 bool progressed = false, snapshot = false;
                 using var connectionDone = new CancellationTokenSource();
                 var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, connectionDone.Token);
+                var silence = (connection.PeerCapabilities & Capabilities.LearnerHeartbeats) != 0 && _options.SilenceTimeout > TimeSpan.Zero
+                    ? WatchSilenceAsync(connection, _options.SilenceTimeout, connectionDone.Token) : Task.CompletedTask;
                 try
                 {
                     SendSubscribe(connection, next, lastIndex, lastEpoch);
@@ -380,14 +405,17 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested && e is CodecException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
                 {
-                    LearnerClientLog.Disconnected(_logger, name, e.Message, next);
-                    _options.Disconnected?.Invoke(null, e.Message);
+                    // Dropped here (a silent node): our reason, not the read's.
+                    string why = connection.CloseReason?.Message ?? e.Message;
+                    LearnerClientLog.Disconnected(_logger, name, why, next);
+                    _options.Disconnected?.Invoke(null, why);
                 }
                 finally
                 {
                     _current = null;
                     connectionDone.Cancel();
                     await heartbeats.ConfigureAwait(false);
+                    await silence.ConfigureAwait(false);
                     await connection.DisposeAsync().ConfigureAwait(false);
                 }
                 // A connection that delivered nothing counts as a failure, so a relay that keeps dropping

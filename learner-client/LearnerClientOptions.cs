@@ -69,6 +69,14 @@ public sealed record LearnerClientOptions : GeoRelayClientOptions
     /// </summary>
     public Action<GeoRelay.Codec.CodecError?, string>? Disconnected { get; init; }
 
+    /// <summary>
+    /// A node that heartbeats its learners (it says so in the handshake; a node sends one after a second of nothing)
+    /// and has sent nothing for this long is taken for hung: its kernel may still answer TCP, so the connection never
+    /// breaks by itself. The client drops it and resumes at the next index on another endpoint. Zero never does.
+    /// Default 5 s; at least 2 s when set.
+    /// </summary>
+    public TimeSpan SilenceTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The defaults: an instance to start from with <c>with { Endpoints = ... }</c>.</summary>
     public static LearnerClientOptions Default { get; } = new();
 
@@ -93,5 +101,7 @@ public sealed record LearnerClientOptions : GeoRelayClientOptions
             throw new ArgumentException("must be at least 1024", nameof(MaxFrameBytes));
         if (ConfirmInterval < TimeSpan.Zero)
             throw new ArgumentException("must not be negative", nameof(ConfirmInterval));
+        if (SilenceTimeout != TimeSpan.Zero && SilenceTimeout < TimeSpan.FromSeconds(2))
+            throw new ArgumentException("must be zero (never) or at least 2 s: nodes heartbeat after a second of nothing", nameof(SilenceTimeout));
     }
 }

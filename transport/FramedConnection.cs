@@ -90,6 +90,9 @@ public sealed partial class FramedConnection : IAsyncDisposable
     /// <summary><see cref="Environment.TickCount64"/> when bytes last arrived (or the connection opened).</summary>
     public long LastReceivedMillis => Interlocked.Read(ref _lastReceivedMillis);
 
+    /// <summary>What both sides of the handshake support (the Welcome's capabilities), on the dialing side.</summary>
+    public Capabilities PeerCapabilities { get; internal set; }
+
     /// <summary>
     /// <see cref="Environment.TickCount64"/> when the first bytes of a frame that has not arrived whole were read by
     /// <see cref="ReadLoopAsync"/>, or 0 when no frame is partly read. The clock stops while the loop itself holds

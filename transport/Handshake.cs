@@ -32,6 +32,7 @@ public static class Handshake
                 var welcome = Welcome.Read(new(payload));
                 if (welcome.Version < local.MinVersion || welcome.Version > local.MaxVersion)
                     throw new CodecException(CodecError.VersionMismatch, $"peer chose version {welcome.Version}, we speak {local.MinVersion}..{local.MaxVersion}");
+                connection.PeerCapabilities = welcome.Capabilities;
                 return welcome;
             case FrameType.Error:
                 var error = ErrorFrame.Read(new(payload));

@@ -21,6 +21,11 @@ public enum Capabilities : uint
     Zstd = 1,
     Mux = 2,
     Delta = 4,
+    /// <summary>
+    /// A node sends each learner a Heartbeat when it has sent it nothing for a second; a learner that has had nothing
+    /// for much longer knows the node is hung (its kernel still answers TCP) and resumes elsewhere.
+    /// </summary>
+    LearnerHeartbeats = 8,
 }
 
 /// <summary>
@@ -47,7 +52,7 @@ public readonly record struct Hello(
     public const int MaxAuthLength = 4096;
 
     public static Hello ForThisBuild(string nodeId, NodeKind kind, ulong epoch, string cluster, ulong topologyHash,
-        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta, ReadOnlyMemory<byte> auth = default) =>
+        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | Capabilities.LearnerHeartbeats, ReadOnlyMemory<byte> auth = default) =>
         new(ProtocolVersion.Min, ProtocolVersion.Max, ProtocolVersion.DefinitionsHash, nodeId, kind, epoch, capabilities, cluster, topologyHash, auth);
 
     public void Write(IBufferWriter<byte> w)

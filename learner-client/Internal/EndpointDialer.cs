@@ -18,7 +18,9 @@ internal sealed class EndpointDialer(GeoRelayClientOptions options, IReadOnlyLis
     int receiveBufferSize = 0) : IDisposable
 {
     private readonly EndPoint[] _endpoints = Parse(endpoints);
-    private readonly Hello _hello = Hello.ForThisBuild(options.NodeId, kind, epoch: 0, options.Cluster, topologyHash: 0, Capabilities.None,
+    // A learner asks to be heartbeated (LearnerClientOptions.SilenceTimeout); a publisher's acks need none.
+    private readonly Hello _hello = Hello.ForThisBuild(options.NodeId, kind, epoch: 0, options.Cluster, topologyHash: 0,
+        kind == NodeKind.Learner ? Capabilities.LearnerHeartbeats : Capabilities.None,
         options.AuthToken is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(options.AuthToken));
     private readonly NodeTls? _tls = options.TlsCaFile is null ? null
         : new NodeTls(X509CertificateLoader.LoadCertificateFromFile(options.TlsCaFile), null);

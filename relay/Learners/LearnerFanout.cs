@@ -49,6 +49,10 @@ public sealed class LearnerFanout : IDisposable
     private int _catchUpCursor;
     private ulong _resetNext;
     private bool _resetUnknown;
+    /// <summary>A learner sent nothing for this long gets a Heartbeat (<see cref="Capabilities.LearnerHeartbeats"/>).</summary>
+    public const long LearnerHeartbeatMicros = 1_000_000;
+    private long _lastHeartbeatSweepMicros;
+
     /// <summary>Highest index learners may be sent: the owner moves it (committed, or durable, per <c>delivery</c>).</summary>
     private ulong _visible;
 
@@ -236,6 +240,7 @@ public sealed class LearnerFanout : IDisposable
     public void OnTick()
     {
         BeginCall();
+        SendIdleHeartbeats();
         int n = _catchingUp.Count;
         if (n == 0) return;
         _tickScratch.Clear();
@@ -340,6 +345,35 @@ public sealed class LearnerFanout : IDisposable
         live.Sort((a, b) => a.Connection.CompareTo(b.Connection)); // a stable order for the simulator
         foreach (var session in live) CloseSession(session, CodecError.None, reason);
         return live.Count;
+    }
+
+    /// <summary>
+    /// Every half heartbeat period: each subscribed learner sent nothing for <see cref="LearnerHeartbeatMicros"/> gets one
+    /// shared Heartbeat frame, so that a learner that hears nothing at all can tell a hung node from a quiet log.
+    /// </summary>
+    private void SendIdleHeartbeats()
+    {
+        long now = _env.NowMicros;
+        if (now - _lastHeartbeatSweepMicros < LearnerHeartbeatMicros / 2) return;
+        _lastHeartbeatSweepMicros = now;
+        FrameBuffer? frame = null;
+        foreach (var (_, s) in _sessions)
+        {
+            // Relays taking their feed here get the relay's own heartbeats.
+            if (s.State is LearnerState.AwaitingSubscribe or LearnerState.Closing || s.IsRelayFeed) continue;
+            if (now - s.LastSentMicros < LearnerHeartbeatMicros) continue;
+            if (frame is null)
+            {
+                frame = FrameBuffer.Rent();
+                int start = FrameWriter.Begin(frame.Writer);
+                var delta = new DeltaState();
+                new Heartbeat(0, Head, WallClock.UnixMicros()).Write(frame.Writer, ref delta);
+                FrameWriter.End(frame.Writer, start, FrameType.Heartbeat);
+            }
+            _outbox.Add(EngineCommand.Send(s.Connection, frame.AddRef()));
+            s.LastSentMicros = now;
+        }
+        frame?.Release();
     }
 
     /// <summary>Closes one connection (it resumes elsewhere from its next index), telling it why.</summary>
@@ -614,6 +648,7 @@ public sealed class LearnerFanout : IDisposable
             return false;
         }
         _outbox.Add(EngineCommand.Send(s.Connection, frame.AddRef()));
+        s.LastSentMicros = _env.NowMicros;
         if (s.PendingCall != _call)
         {
             s.PendingCall = _call;

@@ -34,6 +34,9 @@ internal sealed class LearnerSession(int connection, PeerInfo peer, string? remo
     /// <summary>Position in the fan-out's catching-up list, or -1.</summary>
     public int CatchUpSlot = -1;
 
+    /// <summary>When a frame was last queued for this learner (a heartbeat follows a second of nothing).</summary>
+    public long LastSentMicros;
+
     /// <summary>Bytes put in the outbox during the call numbered <see cref="PendingCall"/>; not yet in the transport's queue.</summary>
     public long PendingBytes;
     public long PendingCall;

@@ -20,6 +20,7 @@ internal sealed class FakeLearner(int connection)
     public ulong Through;
     public ulong Next;
     public ulong? SnapshotOldest;
+    public int Heartbeats;
     public CodecError? ClosedWith;
     /// <summary>When set, the learner reads nothing: what is sent stays queued.</summary>
     public bool Stalled;
@@ -160,6 +161,9 @@ internal sealed class FanoutHarness : IEngineEnvironment, IDisposable
                     break;
                 case FrameType.SnapshotRequired:
                     learner.SnapshotOldest = SnapshotRequired.Read(frame.Payload).OldestIndex;
+                    break;
+                case FrameType.Heartbeat:
+                    learner.Heartbeats++;
                     break;
                 case FrameType.Truncated:
                     ulong after = GeoRelay.Codec.Frames.Truncated.Read(frame.Payload).After;

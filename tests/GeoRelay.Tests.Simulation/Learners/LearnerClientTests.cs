@@ -182,6 +182,39 @@ public sealed class LearnerClientTests
     }
 
     [Test]
+    public async Task A_node_that_heartbeats_and_then_hangs_is_left_for_the_next_endpoint_without_gap_or_duplicate()
+    {
+        await using var hung = new ScriptedRelay(lastIndex: 50) { HeartbeatsThenHangs = true };
+        await using var healthy = new ScriptedRelay(lastIndex: 100);
+        var options = LearnerClientOptions.Default with
+        {
+            Endpoints = [hung.Endpoint, healthy.Endpoint],
+            SilenceTimeout = TimeSpan.FromSeconds(2),
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+            ReconnectInitial = TimeSpan.FromMilliseconds(20),
+        };
+        await using var client = new LearnerClient(options);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var got = new List<ulong>();
+        await foreach (var entry in client.SubscribeAsync(1, timeout.Token))
+        {
+            got.Add(entry.Index);
+            Assert.That(Encoding.UTF8.GetString(entry.Payload.Span), Is.EqualTo(ScriptedRelay.Payload(entry.Index)));
+            if (entry.Index == 100) break;
+        }
+        Assert.That(got, Is.EqualTo(Enumerable.Range(1, 100).Select(i => (ulong)i)), "1..50 from the node that hung, 51..100 from the next");
+        Assert.That(healthy.SubscribedFrom, Does.Contain(51UL));
+    }
+
+    [Test]
+    public void A_silence_timeout_shorter_than_two_heartbeats_is_refused()
+    {
+        var options = LearnerClientOptions.Default with { Endpoints = ["127.0.0.1:1"], SilenceTimeout = TimeSpan.FromSeconds(1) };
+        var e = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.That(e!.ParamName, Is.EqualTo(nameof(LearnerClientOptions.SilenceTimeout)));
+    }
+
+    [Test]
     public async Task Resumes_on_the_other_relay_without_gap_or_duplicate_when_its_relay_dies()
     {
         await using var dying = new ScriptedRelay(2000) { DieOnDrop = true };

@@ -104,6 +104,30 @@ public sealed class LearnerFanoutTests
     }
 
     [Test]
+    public void A_learner_sent_nothing_for_a_second_gets_a_heartbeat_and_a_busy_one_does_not()
+    {
+        using var h = new FanoutHarness();
+        var learner = h.Connect(from: 1);
+        // A quiet log: about one heartbeat per second.
+        for (int ms = 0; ms <= 3_000; ms += 100)
+        {
+            h.NowMicros = ms * 1_000L;
+            h.Tick();
+        }
+        Assert.That(learner.Heartbeats, Is.InRange(2, 4));
+        // Entries every 100 ms: nothing more is needed.
+        int before = learner.Heartbeats;
+        for (int ms = 3_100; ms <= 6_000; ms += 100)
+        {
+            h.NowMicros = ms * 1_000L;
+            h.Append(1);
+            h.Tick();
+        }
+        Assert.That(learner.Heartbeats, Is.EqualTo(before));
+        Assert.That(learner.Through, Is.EqualTo(30UL));
+    }
+
+    [Test]
     public void A_relay_feed_gets_every_entry_internal_ones_too_and_shares_one_frame_with_other_relays()
     {
         using var h = new FanoutHarness { KeepBuffers = true };

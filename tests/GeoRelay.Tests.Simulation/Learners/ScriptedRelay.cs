@@ -61,6 +61,15 @@ internal sealed class ScriptedRelay : IAsyncDisposable
     public int EntriesPerFrame { get; init; } = 7;
 
     /// <summary>
+    /// Says in the handshake that it heartbeats its learners (<see cref="Capabilities.LearnerHeartbeats"/>), and then,
+    /// after streaming its first subscription, hangs as a stopped process does: connections stay open, nothing more is
+    /// sent, and later handshakes get no answer. Default false: it promises no heartbeats.
+    /// </summary>
+    public bool HeartbeatsThenHangs { get; init; }
+
+    private volatile bool _hung;
+
+    /// <summary>
     /// For the n-th subscription: drop the connection after sending this many entries, once they left the
     /// send queue; a negative count drops at once, losing what is still queued (a crash mid-write).
     /// </summary>
@@ -103,7 +112,13 @@ internal sealed class ScriptedRelay : IAsyncDisposable
         try
         {
             int handshake = Interlocked.Increment(ref _handshakes);
-            var local = Hello.ForThisBuild("scripted-relay", NodeKind.Relay, 1, "", 0);
+            if (_hung)
+            {
+                await WhenCancelled(_stop.Token);
+                return;
+            }
+            var local = Hello.ForThisBuild("scripted-relay", NodeKind.Relay, 1, "", 0,
+                Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | (HeartbeatsThenHangs ? Capabilities.LearnerHeartbeats : 0));
             await Handshake.AcceptAsync(connection, local, hello =>
                 RefuseHandshakeWith is { } refusal && handshake <= RefuseFirstHandshakes ? new CodecException(refusal, RefusalDetail)
                 : hello.Kind != NodeKind.Learner || hello.TopologyHash != 0 ? new CodecException(CodecError.Protocol, "learners only")
@@ -130,6 +145,7 @@ internal sealed class ScriptedRelay : IAsyncDisposable
             }
             int dropAfter = DropAfter.TryDequeue(out int d) ? d : int.MaxValue;
             await StreamAsync(connection, subscribe.FromIndex, subscribe.KeyPrefix.ToArray(), dropAfter);
+            if (HeartbeatsThenHangs) _hung = true;
             if (connection.CloseReason is not null && DieOnDrop) _listener.Dispose();
             await Task.WhenAny(WhenCancelled(_stop.Token), WhenCancelled(connection.Closed));
         }
