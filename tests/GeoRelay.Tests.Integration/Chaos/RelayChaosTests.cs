@@ -29,16 +29,6 @@ public sealed class RelayChaosTests
 
     private sealed record Kill(TimeSpan At, string[] Relays, string Datacenter);
 
-    /// <summary>What one learner received: arrival time of each index, checked exactly-once and in order as it came.</summary>
-    private sealed class Received(string datacenter, int count)
-    {
-        public string Datacenter { get; } = datacenter;
-        public long[] ArrivalTicks { get; } = new long[count + 1];
-        public ulong Last;
-        public string? Problem;
-        public readonly TaskCompletionSource All = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
     private static string Payload(ulong index) => $"chaos entry {index.ToString(CultureInfo.InvariantCulture)}";
 
     [Test]
@@ -56,16 +46,25 @@ public sealed class RelayChaosTests
         using var stop = new CancellationTokenSource();
 
         // One learner per region, listing the region's relays first, then its members.
-        var learners = new List<(Received Got, Task Run)>();
+        var learners = new List<(RecordedStream Got, Task Run)>();
         foreach (var dc in topology.Datacenters)
         {
             var endpoints = dc.Relays.Concat(dc.Members).Select(id => topology.GetNode(id).Learners!.Value.ToString()).ToList();
-            var got = new Received(dc.Name, count);
-            learners.Add((got, Task.Run(() => LearnAsync(topology.Cluster, endpoints, got, count, clock, stop.Token))));
+            var got = new RecordedStream(dc.Name, count, Payload);
+            var options = LearnerClientOptions.Default with
+            {
+                Endpoints = endpoints,
+                Cluster = topology.Cluster,
+                NodeId = "chaos-learner-" + dc.Name,
+                ReconnectInitial = TimeSpan.FromMilliseconds(50),
+                ReconnectMax = TimeSpan.FromSeconds(1),
+            };
+            learners.Add((got, Task.Run(() => got.RecordAsync(options, clock, stop.Token))));
         }
 
         // Publish at a steady pace (so stalls show) while the kill script runs.
-        var publishing = Task.Run(() => PublishAsync(topology.Leader.Publish!.Value.ToString(), count, count / seconds, stop.Token));
+        // A steady pace, long enough for several kills, so that stalls show.
+        var publishing = Task.Run(() => RecordedStream.PublishPacedAsync(topology.Leader.Publish!.Value.ToString(), count, count / seconds, 500, Payload, Patience, stop.Token));
         var kills = await KillRelaysAsync(cluster, random, publishing, clock);
         await publishing.WaitAsync(Patience);
 
@@ -73,8 +72,8 @@ public sealed class RelayChaosTests
         {
             try { await got.All.Task.WaitAsync(Patience); }
             catch (TimeoutException) { } // asserted below, with what the learner got
-            Assert.That(got.Problem, Is.Null, $"learner in {got.Datacenter}");
-            Assert.That(got.All.Task.IsCompleted, Is.True, $"learner in {got.Datacenter} got {got.Last} of {count} entries");
+            Assert.That(got.Problem, Is.Null, $"learner in {got.Name}");
+            Assert.That(got.All.Task.IsCompleted, Is.True, $"learner in {got.Name} got {got.Last} of {count} entries");
         }
         stop.Cancel();
         foreach (var (_, run) in learners) await run.WaitAsync(Patience);
@@ -83,8 +82,8 @@ public sealed class RelayChaosTests
         foreach (var (kill, i) in kills.Select((k, i) => (k, i)))
         {
             var until = i + 1 < kills.Count ? kills[i + 1].At : clock.Elapsed;
-            var stall = learners.Where(l => l.Got.Datacenter == kill.Datacenter)
-                .Select(l => LongestStall(l.Got, kill.At, until)).Max();
+            var stall = learners.Where(l => l.Got.Name == kill.Datacenter)
+                .Select(l => l.Got.LongestStall(kill.At, until)).Max();
             TestContext.Out.WriteLine($"kill {i + 1} at {kill.At.TotalSeconds:F1} s: {string.Join(" + ", kill.Relays)} ({kill.Datacenter}); longest delivery stall after it: {stall.TotalMilliseconds:F0} ms");
         }
 
@@ -144,59 +143,6 @@ public sealed class RelayChaosTests
         return kills;
     }
 
-    private static async Task PublishAsync(string leader, int count, double perSecond, CancellationToken ct)
-    {
-        await using var client = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with { Endpoints = [leader], ExactlyOnce = false }, ct);
-        const int chunk = 500;
-        var inFlight = new Queue<Task<PublishResult>>();
-        var pace = Stopwatch.StartNew();
-        for (int first = 1; first <= count; first += chunk)
-        {
-            var entries = new List<PublishEntry>(chunk);
-            for (int i = first; i < first + chunk && i <= count; i++)
-                entries.Add(new PublishEntry(ReadOnlyMemory<byte>.Empty, Encoding.UTF8.GetBytes(Payload((ulong)i))));
-            inFlight.Enqueue(client.PublishAsync(entries, WaitLevel.Accepted).AsTask());
-            if (inFlight.Count >= 8) await inFlight.Dequeue().WaitAsync(Patience, ct);
-            // A steady pace, long enough for several kills, so that stalls show. (Pacing, not synchronisation.)
-            var due = TimeSpan.FromSeconds(first / perSecond);
-            if (pace.Elapsed < due) await Task.Delay(due - pace.Elapsed, ct);
-        }
-        while (inFlight.Count > 0) await inFlight.Dequeue().WaitAsync(Patience, ct);
-    }
-
-    private static async Task LearnAsync(string cluster, List<string> endpoints, Received got, int count, Stopwatch clock, CancellationToken ct)
-    {
-        var options = LearnerClientOptions.Default with
-        {
-            Endpoints = endpoints,
-            Cluster = cluster,
-            NodeId = "chaos-learner-" + got.Datacenter,
-            ReconnectInitial = TimeSpan.FromMilliseconds(50),
-            ReconnectMax = TimeSpan.FromSeconds(1),
-        };
-        await using var client = new LearnerClient(options);
-        try
-        {
-            await foreach (var entry in client.SubscribeAsync(1, ct))
-            {
-                ulong expected = got.Last + 1;
-                if (entry.Index != expected || Encoding.UTF8.GetString(entry.Payload.Span) != Payload(entry.Index))
-                {
-                    got.Problem ??= $"expected entry {expected} ('{Payload(expected)}'), got {entry.Index} ('{Encoding.UTF8.GetString(entry.Payload.Span)}')";
-                    got.All.TrySetResult();
-                    return;
-                }
-                got.Last = entry.Index;
-                got.ArrivalTicks[entry.Index] = clock.Elapsed.Ticks;
-                if (entry.Index == (ulong)count) got.All.TrySetResult();
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
-    }
-
-    private static TimeSpan LongestStall(Received got, TimeSpan from, TimeSpan until) => DeliveryStalls.Longest(got.ArrivalTicks, from, until);
 
     /// <summary>Returns once the node serves entry <paramref name="index"/> to a learner (members serve what is durable).</summary>
     private static async Task WaitForIndexAsync(string cluster, string endpoint, ulong index)

@@ -20,17 +20,6 @@ public sealed class RelayTreeTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
 
-    /// <summary>What one learner received, checked exactly-once and in order as it came, with each entry's arrival time.</summary>
-    private sealed class Stream(string endpointNode, int count)
-    {
-        public string Node { get; } = endpointNode;
-        public long[] ArrivalTicks { get; } = new long[count + 1];
-        public ulong Last;
-        public string? Problem;
-        public int Reconnects;
-        public readonly TaskCompletionSource All = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
     private static string Payload(ulong index) => $"tree entry {index.ToString(CultureInfo.InvariantCulture)}";
 
     [Test]
@@ -88,10 +77,10 @@ public sealed class RelayTreeTests
 
         foreach (var (got, _) in learners)
         {
-            var atKill = LongestStall(got, killedAt, killedAt + TimeSpan.FromSeconds(3));
-            var atFailback = LongestStall(got, failedBackAt - TimeSpan.FromSeconds(0.5), failedBackAt + TimeSpan.FromSeconds(2));
-            var elsewhere = LongestStall(got, TimeSpan.Zero, killedAt);
-            TestContext.Out.WriteLine($"learner on {got.Node}: longest stall {atKill.TotalMilliseconds:F0} ms around the kill of p1 " +
+            var atKill = got.LongestStall(killedAt, killedAt + TimeSpan.FromSeconds(3));
+            var atFailback = got.LongestStall(failedBackAt - TimeSpan.FromSeconds(0.5), failedBackAt + TimeSpan.FromSeconds(2));
+            var elsewhere = got.LongestStall(TimeSpan.Zero, killedAt);
+            TestContext.Out.WriteLine($"{got.Name}: longest stall {atKill.TotalMilliseconds:F0} ms around the kill of p1 " +
                 $"(failover-after 500 ms), {atFailback.TotalMilliseconds:F0} ms around the failback, {elsewhere.TotalMilliseconds:F0} ms before the kill; " +
                 $"reconnects {got.Reconnects}");
         }
@@ -112,14 +101,9 @@ public sealed class RelayTreeTests
             Assert.That(cluster.LogOf(member.Id), Is.EqualTo(expected), $"member {member.Id} differs from the leader");
     }
 
-    private static (Stream Got, Task Run) Learn(ClusterFixture cluster, string node, int count, Stopwatch clock, CancellationToken ct)
+    private static (RecordedStream Got, Task Run) Learn(ClusterFixture cluster, string node, int count, Stopwatch clock, CancellationToken ct)
     {
-        var got = new Stream(node, count);
-        return (got, Task.Run(() => LearnAsync(cluster, node, got, count, clock, ct)));
-    }
-
-    private static async Task LearnAsync(ClusterFixture cluster, string node, Stream got, int count, Stopwatch clock, CancellationToken ct)
-    {
+        var got = new RecordedStream("the learner on " + node, count, Payload);
         var options = LearnerClientOptions.Default with
         {
             Endpoints = [cluster.Topology.GetNode(node).Learners!.Value.ToString()],
@@ -127,61 +111,23 @@ public sealed class RelayTreeTests
             NodeId = "tree-learner-" + node,
             ReconnectInitial = TimeSpan.FromMilliseconds(50),
             ReconnectMax = TimeSpan.FromSeconds(1),
-            Disconnected = (_, _) => Interlocked.Increment(ref got.Reconnects),
         };
-        await using var client = new LearnerClient(options);
-        try
-        {
-            await foreach (var entry in client.SubscribeAsync(1, ct))
-            {
-                ulong expected = got.Last + 1;
-                if (entry.Index != expected || Encoding.UTF8.GetString(entry.Payload.Span) != Payload(entry.Index))
-                {
-                    got.Problem ??= $"learner on {node}: expected entry {expected}, got {entry.Index} ('{Encoding.UTF8.GetString(entry.Payload.Span)}')";
-                    got.All.TrySetResult();
-                    return;
-                }
-                got.Last = entry.Index;
-                got.ArrivalTicks[entry.Index] = clock.Elapsed.Ticks;
-                if (entry.Index == (ulong)count) got.All.TrySetResult();
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
+        return (got, Task.Run(() => got.RecordAsync(options, clock, ct)));
     }
 
-    private static async Task AllReceivedAsync(IEnumerable<(Stream Got, Task Run)> learners, int count)
+    private static async Task AllReceivedAsync(IEnumerable<(RecordedStream Got, Task Run)> learners, int count)
     {
         foreach (var (got, _) in learners)
         {
             try { await got.All.Task.WaitAsync(Patience); }
             catch (TimeoutException) { } // asserted below, with what the learner got
             Assert.That(got.Problem, Is.Null);
-            Assert.That(got.All.Task.IsCompleted, Is.True, $"the learner on {got.Node} got {got.Last} of {count} entries");
+            Assert.That(got.All.Task.IsCompleted, Is.True, $"{got.Name} got {got.Last} of {count} entries");
         }
     }
 
-    private static async Task PublishAsync(ClusterFixture cluster, int count, double perSecond, CancellationToken ct)
-    {
-        var options = PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ExactlyOnce = false };
-        await using var client = await PublisherClient.ConnectAsync(options, ct);
-        const int chunk = 50;
-        var inFlight = new Queue<Task<PublishResult>>();
-        var pace = Stopwatch.StartNew();
-        for (int first = 1; first <= count; first += chunk)
-        {
-            var entries = new List<PublishEntry>(chunk);
-            for (int i = first; i < first + chunk && i <= count; i++)
-                entries.Add(new PublishEntry(ReadOnlyMemory<byte>.Empty, Encoding.UTF8.GetBytes(Payload((ulong)i))));
-            inFlight.Enqueue(client.PublishAsync(entries, WaitLevel.Accepted).AsTask());
-            if (inFlight.Count >= 8) await inFlight.Dequeue().WaitAsync(Patience, ct);
-            // A steady pace, so that a stall shows as one. (Pacing, not synchronisation.)
-            var due = TimeSpan.FromSeconds(first / perSecond);
-            if (pace.Elapsed < due) await Task.Delay(due - pace.Elapsed, ct);
-        }
-        while (inFlight.Count > 0) await inFlight.Dequeue().WaitAsync(Patience, ct);
-    }
+    private static Task PublishAsync(ClusterFixture cluster, int count, double perSecond, CancellationToken ct) =>
+        RecordedStream.PublishPacedAsync(cluster.Topology.Leader.Publish!.Value.ToString(), count, perSecond, 50, Payload, Patience, ct);
 
     /// <summary>Polls a condition on what learners received (they run on their own tasks) until it holds.</summary>
     private static async Task WaitForAsync(Func<bool> condition, string what)
@@ -194,5 +140,4 @@ public sealed class RelayTreeTests
         }
     }
 
-    private static TimeSpan LongestStall(Stream got, TimeSpan from, TimeSpan until) => DeliveryStalls.Longest(got.ArrivalTicks, from, until);
 }
