@@ -18,6 +18,9 @@ internal static partial class EngineHostLog
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Dial to {Peer} at {EndPoint} failed: {Message}")]
     public static partial void DialFailed(ILogger logger, string peer, string endPoint, string message);
 
+    [LoggerMessage(EventId = 113, Level = LogLevel.Debug, Message = "Dial to {Peer} at {EndPoint}: it does not serve now ({Message}); the engine tries elsewhere")]
+    public static partial void DialNotServing(ILogger logger, string peer, string endPoint, string message);
+
     [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "Bad frame from {Peer} at {EndPoint}, closing: {Reason}: {Message}")]
     public static partial void BadFrame(ILogger logger, string peer, EndPoint? endPoint, CodecError reason, string message);
 

@@ -50,7 +50,11 @@ internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOpti
         {
             if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
             if (stopping.IsCancellationRequested) return;
-            EngineHostLog.DialFailed(logger, nodeId, endPoint.ToString() ?? "", e.Message);
+            // A node that answers "not now" (a relay with no feed to share) is part of how relays find their feed, not a fault.
+            if (e is HandshakeRefusedException { Reason: CodecError.Shutdown })
+                EngineHostLog.DialNotServing(logger, nodeId, endPoint.ToString() ?? "", e.Message);
+            else
+                EngineHostLog.DialFailed(logger, nodeId, endPoint.ToString() ?? "", e.Message);
             loop.OnDialFailed(nodeId, e.Message);
         }
     }
