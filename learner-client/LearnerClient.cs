@@ -290,7 +290,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     /// Drops the connection once the node has sent nothing for <paramref name="timeout"/> though it heartbeats: a hung
     /// node (stopped, or stuck) whose kernel keeps the connection up. The read then fails and the client resumes elsewhere.
     /// </summary>
-    private static async Task WatchSilenceAsync(FramedConnection connection, TimeSpan timeout, CancellationToken ct)
+    /// <returns>Whether it dropped the connection.</returns>
+    private static async Task<bool> WatchSilenceAsync(FramedConnection connection, TimeSpan timeout, CancellationToken ct)
     {
         long limit = (long)timeout.TotalMilliseconds;
         try
@@ -301,11 +302,12 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                 long silent = Environment.TickCount64 - connection.LastReceivedMillis;
                 if (silent <= limit) continue;
                 connection.Abort(CodecError.Timeout, $"nothing from the node for {silent} ms though it heartbeats every second (hung?); resuming elsewhere");
-                return;
+                return true;
             }
         }
         catch (OperationCanceledException)
         {
+            return false;
         }
     }
 
@@ -321,6 +323,8 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
         int idleRounds = 0;
         // What the node said when it closed the last connection: it may name where to go instead.
         string? closedWith = null;
+        // The endpoint that just went silent on us: left out of the next round's first pass.
+        int hung = -1;
         try
         {
             while (true)
@@ -331,14 +335,15 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                     Array.Clear(snapshotOldest);
                     snapshotFor = next;
                 }
-                var (connection, endpoint) = TakeReady() ?? await ConnectRoundsAsync(snapshotOldest, next, closedWith, ct).ConfigureAwait(false);
+                var (connection, endpoint) = TakeReady() ?? await ConnectRoundsAsync(snapshotOldest, next, closedWith, hung, ct).ConfigureAwait(false);
                 closedWith = null;
+                hung = -1;
                 string name = _dialer.Name(endpoint);
                 bool progressed = false, snapshot = false;
                 using var connectionDone = new CancellationTokenSource();
                 var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, connectionDone.Token);
                 var silence = (connection.PeerCapabilities & Capabilities.LearnerHeartbeats) != 0 && _options.SilenceTimeout > TimeSpan.Zero
-                    ? WatchSilenceAsync(connection, _options.SilenceTimeout, connectionDone.Token) : Task.CompletedTask;
+                    ? WatchSilenceAsync(connection, _options.SilenceTimeout, connectionDone.Token) : Task.FromResult(false);
                 try
                 {
                     SendSubscribe(connection, next, lastIndex, lastEpoch);
@@ -415,7 +420,7 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
                     _current = null;
                     connectionDone.Cancel();
                     await heartbeats.ConfigureAwait(false);
-                    await silence.ConfigureAwait(false);
+                    if (await silence.ConfigureAwait(false)) hung = endpoint;
                     await connection.DisposeAsync().ConfigureAwait(false);
                 }
                 // A connection that delivered nothing counts as a failure, so a relay that keeps dropping
@@ -448,14 +453,18 @@ public sealed class LearnerClient : IAsyncDisposable, IDisposable
     /// <see cref="SnapshotRequiredException"/>. A final refusal (see <see cref="RefusalRound"/>) throws
     /// <see cref="ClientRefusedException"/>.
     /// </summary>
-    private async Task<(FramedConnection, int)> ConnectRoundsAsync(ulong[] snapshotOldest, ulong next, string? closedWith, CancellationToken ct)
+    private async Task<(FramedConnection, int)> ConnectRoundsAsync(ulong[] snapshotOldest, ulong next, string? closedWith, int hung, CancellationToken ct)
     {
         for (int round = 1; ; round++)
         {
             ulong oldest = ulong.MaxValue;
             var refusals = new RefusalRound();
             var endpoints = new EndpointRound(_dialer);
-            if (round == 1) endpoints.Follow(closedWith);
+            if (round == 1)
+            {
+                endpoints.Follow(closedWith);
+                endpoints.Skip(hung);
+            }
             while (endpoints.TryNext(out int i))
             {
                 if (snapshotOldest[i] != 0)

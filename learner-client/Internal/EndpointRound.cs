@@ -27,6 +27,12 @@ internal sealed class EndpointRound(EndpointDialer dialer)
         return true;
     }
 
+    /// <summary>Leaves <paramref name="endpoint"/> out of this round (it hung on us just now; the next round tries it again).</summary>
+    public void Skip(int endpoint)
+    {
+        if (endpoint >= 0) _tried[endpoint] = true;
+    }
+
     /// <summary>
     /// Makes the first endpoint <paramref name="refusal"/> names that the client knows and this round has not tried the
     /// next one; returns its name, or null when it names none.

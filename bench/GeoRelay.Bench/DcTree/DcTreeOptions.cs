@@ -49,6 +49,8 @@ internal sealed record DcTreeOptions
     public long LearnerReconnectInitial { get; init; } = Micros(Client.ReconnectInitial);
     public long LearnerReconnectMax { get; init; } = Micros(Client.ReconnectMax);
     public long LearnerConnectTimeout { get; init; } = Micros(Client.ConnectTimeout);
+    /// <summary>A learner leaves a node that heartbeats (every node does, after a second of nothing) but sent nothing for this long.</summary>
+    public long LearnerSilenceTimeout { get; init; } = Micros(Client.SilenceTimeout);
     public int MaxDeliverBytes { get; init; } = Fanout.MaxDeliverBytes;
     public int MaxDeliverEntries { get; init; } = Fanout.MaxDeliverEntries;
 

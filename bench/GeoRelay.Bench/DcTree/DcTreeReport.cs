@@ -98,7 +98,7 @@ internal static class DcTreeReport
             $"`batch.linger` {Ms(o.Linger)} ms, `batch.max-bytes` {o.BatchMaxBytes:N0}, `compression.level` {o.CompressionLevel}, `compression.local-level` {o.LocalCompressionLevel} (ClusterDefaults)");
         md.AppendLine(Inv, $"- relay feed re-dial back-off {Ms(o.FeedRetryInitial)} ms doubling to {Ms(o.FeedRetryMax)} ms, +0–20% jitter (RelayEngine.Feed, engines/Backoff.cs)");
         md.AppendLine(Inv, $"- learner SDK: reconnect back-off {Ms(o.LearnerReconnectInitial)} ms doubling to {Ms(o.LearnerReconnectMax)} ms, +0–20% jitter, " +
-            $"connect timeout {Ms(o.LearnerConnectTimeout)} ms (LearnerClientOptions); Deliver frames of at most {o.MaxDeliverBytes:N0} B / {o.MaxDeliverEntries:N0} entries (LearnerFanoutOptions)");
+            $"connect timeout {Ms(o.LearnerConnectTimeout)} ms, silence timeout {Ms(o.LearnerSilenceTimeout)} ms (LearnerClientOptions); Deliver frames of at most {o.MaxDeliverBytes:N0} B / {o.MaxDeliverEntries:N0} entries (LearnerFanoutOptions)");
         md.AppendLine(Inv, $"- relay bytes per entry: bytes sent in the window / entries published in it; \"before the kill\" is {o.SteadyFrom / 1e6:0.#} s to the kill");
         md.AppendLine();
 
@@ -121,8 +121,9 @@ internal static class DcTreeReport
             "warm), and the resend arrives a one-way later, on a new zstd stream.";
         yield return "Relay goes silent: the leader gives up failover-after after the last ack it got (sent when the last batch arrived); a child relay " +
             "failover-after after the last frame from its parent (parents heartbeat their children; RelayEngine.Feed). A dial to the hung " +
-            "relay connects but its handshake times out (handshake-timeout; the SDK's connect timeout for learners). Its own learners are never told: " +
-            "the SDK has no read timeout, and a hung process's kernel still answers TCP keep-alives.";
+            "relay connects but its handshake times out (handshake-timeout; the SDK's connect timeout for learners). Its own learners hear nothing " +
+            "(a hung process's kernel still answers TCP keep-alives); nodes heartbeat idle learners every second, so the SDK leaves it once it has " +
+            "heard nothing for its silence timeout, and reconnects elsewhere.";
         yield return "Child relays (standbys and tier 2) whose feed is lost try their list at once, in order, starting after the parent just lost " +
             "(a tier-1 standby's list: the other tier-1 relays in priority order; tier 2: its `feed-from`); when a whole round refused, they back off " +
             $"({Ms(o.FeedRetryInitial)} ms, doubling, capped at {Ms(o.FeedRetryMax)} ms, jitter from the seed) before the next round. A parent serves a standby only if " +
@@ -130,7 +131,7 @@ internal static class DcTreeReport
             "TCP + handshake (two in-DC RTTs) + the child's position (a one-way), and the parent sends from there (catch-up from retention).";
         yield return "Learners list every relay of their DC, their own first; the second choices are spread evenly (so the killed relay's learners " +
             "scatter over the other relays), then the rest in order. As LearnerClient: after a connection that delivered entries it redials at once, " +
-            "trying the endpoints in order; the back-off applies only after a whole round fails (or after a connection that delivered nothing). " +
+            "trying the endpoints in order; the back-off applies only after a whole round fails (or after a connection that delivered nothing), and a relay that went silent on it is left out of the next round's first pass. " +
             "A relay unfed for longer than failover-after refuses learners and sends its caught-up ones away (RelayEngine); a dead one resets the SYN.";
         yield return "Each learner cohort checks that every frame starts at the index after the last it got (no gap, no duplicate), and at the end " +
             "that it has every entry; relays check that they never receive a range with a hole.";

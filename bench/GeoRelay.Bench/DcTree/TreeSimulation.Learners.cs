@@ -84,6 +84,12 @@ internal sealed partial class TreeSimulation
             return;
         }
         int target = c.Endpoints[c.EndpointPos++];
+        if (c.Round == 1 && target == c.HungTarget)
+        {
+            c.HungTarget = -1;
+            LearnerTryNext(c);
+            return;
+        }
         Schedule(_now + _o.DcOneWay, new Event(Kind.LearnerDialReaches, c.Id, Target: target, Token: c.Token, Start: _now));
     }
 

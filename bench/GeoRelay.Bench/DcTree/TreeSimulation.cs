@@ -188,9 +188,16 @@ internal sealed partial class TreeSimulation : IDisposable
             // The leader abandons a relay whose acks stop for failover-after; its last ack left when the last batch arrived.
             Schedule(r.LastLeaderArrival + _o.WanOneWay + _o.FailoverAfter, new Event(Kind.LeaderLost, dc, Token: link.Token));
             foreach (var d in r.Receivers)
+            {
                 if (d is RelayNode child)
                     Schedule(d.LastSentAt + _o.DcOneWay + _o.FailoverAfter, new Event(Kind.FeedLost, child.Id, Token: child.FeedToken));
-            // Learners get no such notice: the SDK has no read timeout, and a hung process's kernel still answers keep-alives.
+                // The node heartbeats idle learners, so the SDK knows it hung once it has heard nothing for its silence timeout.
+                else if (d is LearnerCohort c)
+                {
+                    c.HungTarget = r.Id;
+                    Schedule(d.LastSentAt + _o.DcOneWay + _o.LearnerSilenceTimeout, new Event(Kind.LearnerLost, c.Id, Token: c.Token));
+                }
+            }
         }
         r.DisposeMembers();
     }
@@ -280,6 +287,8 @@ internal sealed partial class TreeSimulation : IDisposable
         public int IdleRounds;
         public int Round;
         public int EndpointPos;
+        /// <summary>The relay (endpoint target) that went silent on this cohort: skipped in the next first round, as the SDK does.</summary>
+        public int HungTarget = -1;
     }
 
     private sealed class LeaderLink
