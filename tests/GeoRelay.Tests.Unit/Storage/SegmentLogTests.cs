@@ -10,6 +10,8 @@ namespace GeoRelay.Tests.Unit.Storage;
 public sealed class SegmentLogTests
 {
     private const int EntrySize = 78;
+    /// <summary>Records of a segment this build writes start after its header.</summary>
+    private const int HeaderSize = 16;
 
     private static readonly SegmentLogOptions Small = new()
     {
@@ -143,22 +145,22 @@ public sealed class SegmentLogTests
         }
         string file = _directory.SegmentFiles().Single();
         byte[] original = File.ReadAllBytes(file);
-        Assert.That(original, Has.Length.EqualTo(20 * EntrySize));
+        Assert.That(original, Has.Length.EqualTo(HeaderSize + 20 * EntrySize));
 
         var messages = new List<string>();
-        for (int length = 16 * EntrySize; length < original.Length; length++)
+        for (int length = HeaderSize + 16 * EntrySize; length < original.Length; length++)
         {
             File.WriteAllBytes(file, original.AsSpan(0, length).ToArray());
-            ulong complete = (ulong)(length / EntrySize);
+            ulong complete = (ulong)((length - HeaderSize) / EntrySize);
             messages.Clear();
             using (SegmentLog log = Open(oneSegment, messages.Add))
             {
                 Assert.That(log.LastIndex, Is.EqualTo(complete), $"file cut to {length} bytes");
-                bool torn = length % EntrySize != 0;
+                bool torn = (length - HeaderSize) % EntrySize != 0;
                 Assert.That(log.LastRecovery.TruncatedFile, torn ? Is.EqualTo(file) : Is.Null);
                 if (torn)
                 {
-                    Assert.That(log.LastRecovery.TruncatedAtOffset, Is.EqualTo((long)complete * EntrySize));
+                    Assert.That(log.LastRecovery.TruncatedAtOffset, Is.EqualTo(HeaderSize + (long)complete * EntrySize));
                     Assert.That(messages, Has.Count.EqualTo(1).And.Some.Contains(file));
                 }
                 Assert.That(log.Append(Entry(complete + 1, epoch: 2)), Is.True);
@@ -182,7 +184,7 @@ public sealed class SegmentLogTests
         }
         string file = _directory.SegmentFiles().Single();
         byte[] original = File.ReadAllBytes(file);
-        int lastRecord = 9 * EntrySize;
+        int lastRecord = HeaderSize + 9 * EntrySize;
         for (int at = lastRecord; at < original.Length; at++)
         {
             foreach (byte flip in new byte[] { 0x01, 0x80, 0xFF })
@@ -208,7 +210,7 @@ public sealed class SegmentLogTests
         }
         string file = _directory.SegmentFiles().Single();
         byte[] bytes = File.ReadAllBytes(file);
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(2 * EntrySize), uint.MaxValue);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(HeaderSize + 2 * EntrySize), uint.MaxValue);
         File.WriteAllBytes(file, bytes);
         using SegmentLog reopened = Open();
         Assert.That(reopened.LastIndex, Is.EqualTo(2UL));
@@ -224,12 +226,12 @@ public sealed class SegmentLogTests
         }
         string second = _directory.SegmentFiles()[1];
         byte[] bytes = File.ReadAllBytes(second);
-        int damagedAt = 4 * EntrySize + 50;
+        int damagedAt = HeaderSize + 4 * EntrySize + 50;
         bytes[damagedAt] ^= 0x10;
         File.WriteAllBytes(second, bytes);
 
         var error = Assert.Throws<InvalidDataException>(() => Open());
-        Assert.That(error!.Message, Does.Contain(second).And.Contain($"offset {4 * EntrySize}").And.Contain("CRC"));
+        Assert.That(error!.Message, Does.Contain(second).And.Contain($"offset {HeaderSize + 4 * EntrySize}").And.Contain("CRC"));
         Assert.That(File.ReadAllBytes(second), Is.EqualTo(bytes), "nothing was repaired behind the operator's back");
     }
 
