@@ -63,7 +63,7 @@ public sealed partial class SegmentLog
             for (int i = 0; i < found.Count; i++)
             {
                 bool isLast = i == found.Count - 1;
-                var segment = new Segment(found[i].Path, found[i].BaseIndex);
+                var segment = new Segment(found[i].Path, found[i].BaseIndex, 0); // ScanSegment reads where records start
                 if (_segments.Count > 0)
                 {
                     Segment previous = _segments[^1];
@@ -160,7 +160,15 @@ public sealed partial class SegmentLog
     {
         using var handle = File.OpenHandle(segment.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         long fileLength = RandomAccess.GetLength(handle);
-        long position = 0;
+        int headerLength = Fill(handle, buffer.AsSpan(0, SegmentHeader.Size), 0, fileLength);
+        long recordsStart = SegmentHeader.RecordsStart(buffer.AsSpan(0, headerLength), segment.Path, segment.BaseIndex);
+        // Too short for a header or a record: a creation or a first write torn by a crash. Cut to zero bytes it is
+        // an empty segment like any other, and only its name counts: as the newest of several it is a roll-over
+        // that crashed and goes; alone it may be the pin ResetTo or TruncateAfter left, so it keeps pinning the
+        // index its name says (and gets its header with its first record).
+        if (recordsStart < 0) return (0, fileLength == 0 ? null : $"{fileLength} bytes, too short for a segment header or a record (torn)");
+        segment.StartRecordsAt(recordsStart);
+        long position = recordsStart;
         long blockStart = 0;
         int blockLength = 0;
         while (position < fileLength)
@@ -203,13 +211,13 @@ public sealed partial class SegmentLog
         return (position, null);
     }
 
-    private static int Fill(Microsoft.Win32.SafeHandles.SafeFileHandle handle, byte[] buffer, long position, long fileLength)
+    private static int Fill(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> buffer, long position, long fileLength)
     {
         int want = (int)Math.Min(buffer.Length, fileLength - position);
         int read = 0;
         while (read < want)
         {
-            int n = RandomAccess.Read(handle, buffer.AsSpan(read, want - read), position + read);
+            int n = RandomAccess.Read(handle, buffer[read..want], position + read);
             if (n == 0) break;
             read += n;
         }

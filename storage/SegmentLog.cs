@@ -224,6 +224,16 @@ public sealed partial class SegmentLog : IEntryLog
     {
         if (_segments.Count == 0) return CreateSegment(index);
         Segment active = _segments[^1];
+        if (active.IsEmpty && active.RecordsStart == 0)
+        {
+            // An empty headerless file (a pin left by an older build, or a creation cut short by a crash) gets its
+            // header ahead of its first record, so every record this build writes is in a headered segment. Through
+            // the buffer is enough: until it is durable, recovery sees a short file and pins the name's index anyway.
+            if (_writeBuffer!.Length - _buffered < SegmentHeader.Size) WritePending();
+            SegmentHeader.Write(_writeBuffer.AsSpan(_buffered, SegmentHeader.Size), active.BaseIndex);
+            _buffered += SegmentHeader.Size;
+            active.StartRecordsAt(SegmentHeader.Size);
+        }
         if (!active.IsEmpty && active.Size + recordSize > _options.SegmentBytes)
         {
             // The old segment is made durable before a newer one exists, so recovery may treat damage
@@ -241,10 +251,23 @@ public sealed partial class SegmentLog : IEntryLog
 
     private Segment CreateSegment(ulong baseIndex)
     {
-        var segment = new Segment(Path.Combine(_directory, Segment.FileName(baseIndex)), baseIndex);
+        var segment = new Segment(Path.Combine(_directory, Segment.FileName(baseIndex)), baseIndex, SegmentHeader.Size);
         _active = OpenWriterOrFail(segment.Path, FileMode.CreateNew, "create");
         _segments.Add(segment);
         _writeBuffer ??= ArrayPool<byte>.Shared.Rent(WriteBufferBytes);
+        // The header is made durable before the directory entry, as a rolled-over segment is before its successor:
+        // a file that survives a crash then has its whole header (recovery copes if the OS lost it all the same).
+        Span<byte> header = stackalloc byte[SegmentHeader.Size];
+        SegmentHeader.Write(header, baseIndex);
+        try
+        {
+            _active.Write(header);
+        }
+        catch (Exception e) when (IsDiskError(e))
+        {
+            throw Failed("write", segment.Path, e);
+        }
+        SyncFile(_active);
         if (_options.Fsync) SyncDirectory();
         return segment;
     }

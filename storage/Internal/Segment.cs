@@ -6,6 +6,8 @@ namespace GeoRelay.Storage.Internal;
 /// <summary>
 /// One segment file: its entries' index range, its size, and a sparse index from entry index to file offset
 /// (one pair per <c>IndexIntervalBytes</c>, always including the first record), rebuilt by scanning on open.
+/// Offsets are absolute in the file: records start after the header (<see cref="RecordsStart"/>), or at 0 in a
+/// headerless version-1 file.
 /// </summary>
 internal sealed class Segment : IDisposable
 {
@@ -17,20 +19,24 @@ internal sealed class Segment : IDisposable
     private int _indexCount;
     private SafeFileHandle? _readHandle;
 
-    public Segment(string path, ulong baseIndex)
+    public Segment(string path, ulong baseIndex, long recordsStart)
     {
         Path = path;
         BaseIndex = baseIndex;
         NextIndex = baseIndex;
+        RecordsStart = recordsStart;
+        Size = recordsStart;
     }
 
     public string Path { get; }
     public ulong BaseIndex { get; }
+    /// <summary>File offset of the first record: <see cref="SegmentHeader.Size"/>, or 0 in a version-1 file.</summary>
+    public long RecordsStart { get; private set; }
     /// <summary>Index the next record of this segment would have.</summary>
     public ulong NextIndex { get; private set; }
     public ulong LastIndex => NextIndex - 1;
     public bool IsEmpty => NextIndex == BaseIndex;
-    /// <summary>Bytes of valid records (written or still buffered).</summary>
+    /// <summary>File offset where the valid records (written or still buffered) end: the file's length, header included.</summary>
     public long Size { get; private set; }
     public ulong LastEpoch { get; private set; }
     public long NewestTimestampMicros { get; private set; } = long.MinValue;
@@ -49,6 +55,14 @@ internal sealed class Segment : IDisposable
     /// <summary>Handle for positional reads, opened on first use.</summary>
     public SafeFileHandle ReadHandle =>
         _readHandle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+
+    /// <summary>Sets where records start, while the segment has none (on open, and when an empty version-1 file gets a header).</summary>
+    public void StartRecordsAt(long offset)
+    {
+        if (!IsEmpty) throw new InvalidOperationException($"Segment '{Path}' already holds records.");
+        RecordsStart = offset;
+        Size = offset;
+    }
 
     /// <summary>Accounts for a record appended at offset <see cref="Size"/>.</summary>
     public void OnRecord(ulong index, ulong epoch, long timestampMicros, long recordSize, int indexIntervalBytes)
@@ -74,6 +88,11 @@ internal sealed class Segment : IDisposable
     /// <summary>Offset of the indexed record closest at or before <paramref name="index"/>, and that record's index.</summary>
     public long FindOffset(ulong index, out ulong indexAtOffset)
     {
+        if (_indexCount == 0)
+        {
+            indexAtOffset = BaseIndex;
+            return RecordsStart;
+        }
         int lo = 0, hi = _indexCount - 1;
         while (lo < hi)
         {

@@ -25,7 +25,8 @@ public sealed class MemoryLog : IEntryLog
     {
         public readonly ulong BaseIndex = baseIndex;
         public readonly List<LogEntry> Entries = new();
-        public long Size;
+        /// <summary>As a segment file's length: header and records.</summary>
+        public long Size = SegmentHeader.Size;
         public long NewestTimestampMicros = long.MinValue;
         public ulong NextIndex => BaseIndex + (ulong)Entries.Count;
         public bool IsEmpty => Entries.Count == 0;
@@ -326,7 +327,7 @@ public sealed class MemoryLog : IEntryLog
 
     private static void Recount(MemorySegment segment)
     {
-        segment.Size = 0;
+        segment.Size = SegmentHeader.Size;
         segment.NewestTimestampMicros = long.MinValue;
         foreach (LogEntry entry in segment.Entries)
         {

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
+using System.Text;
 using GeoRelay.Storage;
+using GeoRelay.Storage.Internal;
 using NUnit.Framework;
 using static GeoRelay.Tests.Unit.Storage.StorageTestData;
 using GeoRelay.TestUtilities;
@@ -10,6 +12,8 @@ namespace GeoRelay.Tests.Unit.Storage;
 public sealed class SegmentLogTests
 {
     private const int EntrySize = 78;
+    /// <summary>Records of a segment this build writes start after its header.</summary>
+    private const int HeaderSize = 16;
 
     private static readonly SegmentLogOptions Small = new()
     {
@@ -143,22 +147,22 @@ public sealed class SegmentLogTests
         }
         string file = _directory.SegmentFiles().Single();
         byte[] original = File.ReadAllBytes(file);
-        Assert.That(original, Has.Length.EqualTo(20 * EntrySize));
+        Assert.That(original, Has.Length.EqualTo(HeaderSize + 20 * EntrySize));
 
         var messages = new List<string>();
-        for (int length = 16 * EntrySize; length < original.Length; length++)
+        for (int length = HeaderSize + 16 * EntrySize; length < original.Length; length++)
         {
             File.WriteAllBytes(file, original.AsSpan(0, length).ToArray());
-            ulong complete = (ulong)(length / EntrySize);
+            ulong complete = (ulong)((length - HeaderSize) / EntrySize);
             messages.Clear();
             using (SegmentLog log = Open(oneSegment, messages.Add))
             {
                 Assert.That(log.LastIndex, Is.EqualTo(complete), $"file cut to {length} bytes");
-                bool torn = length % EntrySize != 0;
+                bool torn = (length - HeaderSize) % EntrySize != 0;
                 Assert.That(log.LastRecovery.TruncatedFile, torn ? Is.EqualTo(file) : Is.Null);
                 if (torn)
                 {
-                    Assert.That(log.LastRecovery.TruncatedAtOffset, Is.EqualTo((long)complete * EntrySize));
+                    Assert.That(log.LastRecovery.TruncatedAtOffset, Is.EqualTo(HeaderSize + (long)complete * EntrySize));
                     Assert.That(messages, Has.Count.EqualTo(1).And.Some.Contains(file));
                 }
                 Assert.That(log.Append(Entry(complete + 1, epoch: 2)), Is.True);
@@ -182,7 +186,7 @@ public sealed class SegmentLogTests
         }
         string file = _directory.SegmentFiles().Single();
         byte[] original = File.ReadAllBytes(file);
-        int lastRecord = 9 * EntrySize;
+        int lastRecord = HeaderSize + 9 * EntrySize;
         for (int at = lastRecord; at < original.Length; at++)
         {
             foreach (byte flip in new byte[] { 0x01, 0x80, 0xFF })
@@ -208,7 +212,7 @@ public sealed class SegmentLogTests
         }
         string file = _directory.SegmentFiles().Single();
         byte[] bytes = File.ReadAllBytes(file);
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(2 * EntrySize), uint.MaxValue);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(HeaderSize + 2 * EntrySize), uint.MaxValue);
         File.WriteAllBytes(file, bytes);
         using SegmentLog reopened = Open();
         Assert.That(reopened.LastIndex, Is.EqualTo(2UL));
@@ -224,12 +228,12 @@ public sealed class SegmentLogTests
         }
         string second = _directory.SegmentFiles()[1];
         byte[] bytes = File.ReadAllBytes(second);
-        int damagedAt = 4 * EntrySize + 50;
+        int damagedAt = HeaderSize + 4 * EntrySize + 50;
         bytes[damagedAt] ^= 0x10;
         File.WriteAllBytes(second, bytes);
 
         var error = Assert.Throws<InvalidDataException>(() => Open());
-        Assert.That(error!.Message, Does.Contain(second).And.Contain($"offset {4 * EntrySize}").And.Contain("CRC"));
+        Assert.That(error!.Message, Does.Contain(second).And.Contain($"offset {HeaderSize + 4 * EntrySize}").And.Contain("CRC"));
         Assert.That(File.ReadAllBytes(second), Is.EqualTo(bytes), "nothing was repaired behind the operator's back");
     }
 
@@ -271,6 +275,202 @@ public sealed class SegmentLogTests
         }
         using SegmentLog reopened = Open();
         AssertHolds(reopened, 1, 30);
+    }
+
+    [Test]
+    public void Every_segment_starts_with_the_magic_format_version_and_its_base_index()
+    {
+        using (SegmentLog log = Open(Small with { Fsync = true }))
+        {
+            AppendRange(log, 1, 30);
+        }
+        foreach (string file in _directory.SegmentFiles())
+        {
+            ulong named = ulong.Parse(Path.GetFileNameWithoutExtension(file));
+            Assert.That(HeaderOf(file), Is.EqualTo(("GRSG", (ushort)2, (ushort)0, named)), file);
+        }
+        using (SegmentLog log = Open(Small with { Fsync = true }))
+        {
+            log.ResetTo(7000);
+        }
+        string pin = _directory.SegmentFiles().Single();
+        Assert.That(File.ReadAllBytes(pin), Has.Length.EqualTo(HeaderSize), "a pin is a header and no record");
+        Assert.That(HeaderOf(pin), Is.EqualTo(("GRSG", (ushort)2, (ushort)0, 7000UL)));
+    }
+
+    [Test]
+    public void A_directory_in_the_headerless_format_is_read_and_grows_headered_segments()
+    {
+        string first = WriteHeaderlessSegment(1, 12);
+        string second = WriteHeaderlessSegment(13, 20);
+        using (SegmentLog log = Open())
+        {
+            Assert.That(log.LastRecovery.TruncatedFile, Is.Null);
+            AssertHolds(log, 1, 20);
+            AppendRange(log, 21, 30); // 21-24 fill the headerless segment, 25 rolls over
+        }
+        Assert.That(_directory.SegmentFiles(), Is.EqualTo(new[] { first, second, Path.Combine(_directory.Path, "00000000000000000025.log") }));
+        Assert.That(File.ReadAllBytes(second), Has.Length.EqualTo(12 * EntrySize), "appends to a headerless segment stay headerless");
+        Assert.That(HeaderOf(_directory.SegmentFiles()[2]), Is.EqualTo(("GRSG", (ushort)2, (ushort)0, 25UL)));
+        using (SegmentLog log = Open())
+        {
+            AssertHolds(log, 1, 30);
+            log.TruncateAfter(17); // inside the headerless segment: its offsets start at 0
+            AppendRange(log, 18, 19, epoch: 2);
+        }
+        using (SegmentLog log = Open())
+        {
+            var all = new List<LogEntry>();
+            Assert.That(log.Read(1, int.MaxValue, long.MaxValue, all), Is.EqualTo(19));
+            for (int i = 0; i < all.Count; i++) AssertSame(Entry((ulong)i + 1, epoch: i < 17 ? 1UL : 2UL), all[i]);
+            Assert.That(File.ReadAllBytes(second), Has.Length.EqualTo(7 * EntrySize));
+        }
+    }
+
+    [Test]
+    public void A_segment_from_a_newer_format_is_refused_naming_the_file_and_both_versions()
+    {
+        using (SegmentLog log = Open())
+        {
+            AppendRange(log, 1, 20);
+        }
+        // The newest segment too: a newer format is never taken for a torn tail and cut.
+        foreach (string file in _directory.SegmentFiles())
+        {
+            byte[] original = File.ReadAllBytes(file);
+            byte[] newer = original.ToArray();
+            BinaryPrimitives.WriteUInt16LittleEndian(newer.AsSpan(4), 3);
+            File.WriteAllBytes(file, newer);
+            var error = Assert.Throws<InvalidDataException>(() => Open())!;
+            Assert.That(error.Message, Is.EqualTo($"Segment '{file}' has format version 3; this build reads versions 1 to 2: upgrade GeoRelay to open it."));
+            Assert.That(File.ReadAllBytes(file), Is.EqualTo(newer), "left as found");
+            File.WriteAllBytes(file, original);
+        }
+        using SegmentLog reopened = Open();
+        AssertHolds(reopened, 1, 20);
+    }
+
+    [Test]
+    public void A_header_whose_base_index_does_not_match_the_file_name_is_refused()
+    {
+        using (SegmentLog log = Open())
+        {
+            AppendRange(log, 1, 20);
+        }
+        string second = _directory.SegmentFiles()[1];
+        byte[] bytes = File.ReadAllBytes(second);
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), 14);
+        File.WriteAllBytes(second, bytes);
+        var error = Assert.Throws<InvalidDataException>(() => Open())!;
+        Assert.That(error.Message, Does.Contain(second).And.Contain("base index 14").And.Contain("13 in its name"));
+    }
+
+    /// <summary>Every prefix of a header, as a crash during a roll-over could leave the new segment.</summary>
+    [Test]
+    public void A_roll_over_segment_with_a_torn_header_is_undone()
+    {
+        byte[] header = new byte[HeaderSize];
+        SegmentHeader.Write(header, 13);
+        for (int length = 1; length < HeaderSize; length++)
+        {
+            foreach (string file in _directory.SegmentFiles()) File.Delete(file);
+            using (SegmentLog log = Open())
+            {
+                AppendRange(log, 1, 12);
+            }
+            string torn = Path.Combine(_directory.Path, "00000000000000000013.log");
+            File.WriteAllBytes(torn, header.AsSpan(0, length).ToArray());
+            using (SegmentLog log = Open())
+            {
+                Assert.That(log.SegmentCount, Is.EqualTo(1), $"header torn at {length}");
+                Assert.That(File.Exists(torn), Is.False);
+                Assert.That((log.LastRecovery.TruncatedFile, log.LastRecovery.TruncatedAtOffset, log.LastRecovery.TruncatedBytes), Is.EqualTo((torn, 0L, (long)length)));
+                AppendRange(log, 13, 30);
+            }
+            using SegmentLog reopened = Open();
+            AssertHolds(reopened, 1, 30);
+            Assert.That(HeaderOf(torn), Is.EqualTo(("GRSG", (ushort)2, (ushort)0, 13UL)));
+        }
+    }
+
+    /// <summary>Every prefix of a pin's header, empty included (as an older build left its pins): the name still pins.</summary>
+    [Test]
+    public void A_torn_header_keeps_the_index_ResetTo_pinned()
+    {
+        for (int length = 0; length < HeaderSize; length++)
+        {
+            foreach (string file in _directory.SegmentFiles()) File.Delete(file);
+            using (SegmentLog log = Open(Small with { Fsync = true }))
+            {
+                AppendRange(log, 1, 50);
+                log.ResetTo(7000);
+            }
+            string pin = _directory.SegmentFiles().Single();
+            File.WriteAllBytes(pin, File.ReadAllBytes(pin).AsSpan(0, length).ToArray());
+            using (SegmentLog log = Open())
+            {
+                Assert.That((log.FirstIndex, log.LastIndex), Is.EqualTo((0UL, 0UL)), $"header torn at {length}");
+                Assert.Throws<ArgumentException>(() => log.Append(Entry(51)));
+            }
+            using (SegmentLog log = Open())
+            {
+                Assert.Throws<ArgumentException>(() => log.Append(Entry(51)), "still pinned after a second restart");
+                AppendRange(log, 7000, 7010);
+            }
+            Assert.That(HeaderOf(pin), Is.EqualTo(("GRSG", (ushort)2, (ushort)0, 7000UL)), "the first record brings the header");
+            using SegmentLog reopened = Open();
+            AssertHolds(reopened, 7000, 7010);
+        }
+    }
+
+    [Test]
+    public void Truncating_to_before_the_first_record_of_a_headered_segment_survives_reopening()
+    {
+        using (SegmentLog log = Open(Small with { Fsync = true }))
+        {
+            AppendRange(log, 1, 30);
+            log.TruncateAfter(24); // the segment starting at 25 goes whole
+            log.Flush();
+        }
+        using (SegmentLog log = Open())
+        {
+            AssertHolds(log, 1, 24);
+            Assert.That(File.ReadAllBytes(_directory.SegmentFiles()[^1]), Has.Length.EqualTo(HeaderSize + 12 * EntrySize));
+            log.ResetTo(100);
+            AppendRange(log, 100, 110);
+            log.TruncateAfter(99); // before the only segment's first record: an empty headered segment pins 100
+        }
+        Assert.That(File.ReadAllBytes(_directory.SegmentFiles().Single()), Has.Length.EqualTo(HeaderSize));
+        using (SegmentLog log = Open())
+        {
+            Assert.That((log.FirstIndex, log.LastIndex), Is.EqualTo((0UL, 0UL)));
+            Assert.Throws<ArgumentException>(() => log.Append(Entry(101)));
+            AppendRange(log, 100, 105, epoch: 2);
+        }
+        using SegmentLog reopened = Open();
+        AssertHolds(reopened, 100, 105, epoch: 2);
+    }
+
+    private string WriteHeaderlessSegment(ulong from, ulong to)
+    {
+        using var bytes = new MemoryStream();
+        for (ulong i = from; i <= to; i++)
+        {
+            LogEntry entry = Entry(i);
+            var record = new byte[entry.EncodedSize];
+            RecordHeader.Write(record, entry);
+            bytes.Write(record);
+        }
+        string path = Path.Combine(_directory.Path, $"{from:D20}.log");
+        File.WriteAllBytes(path, bytes.ToArray());
+        return path;
+    }
+
+    private static (string Magic, ushort Version, ushort Reserved, ulong BaseIndex) HeaderOf(string file)
+    {
+        byte[] bytes = File.ReadAllBytes(file);
+        return (Encoding.ASCII.GetString(bytes, 0, 4), BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(4)),
+            BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(6)), BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(8)));
     }
 
     [Test]
