@@ -224,7 +224,7 @@ public sealed partial class SegmentLog : IEntryLog
     {
         if (_segments.Count == 0) return CreateSegment(index);
         Segment active = _segments[^1];
-        if (active.IsEmpty && active.RecordsStart == 0)
+        if (active.IsEmpty && active.RecordsStart == 0 && _options.WriteFormat >= SegmentHeader.FormatVersion)
         {
             // An empty headerless file (a pin left by an older build, or a creation cut short by a crash) gets its
             // header ahead of its first record, so every record this build writes is in a headered segment. Through
@@ -251,10 +251,16 @@ public sealed partial class SegmentLog : IEntryLog
 
     private Segment CreateSegment(ulong baseIndex)
     {
-        var segment = new Segment(Path.Combine(_directory, Segment.FileName(baseIndex)), baseIndex, SegmentHeader.Size);
+        bool headered = _options.WriteFormat >= SegmentHeader.FormatVersion;
+        var segment = new Segment(Path.Combine(_directory, Segment.FileName(baseIndex)), baseIndex, headered ? SegmentHeader.Size : 0);
         _active = OpenWriterOrFail(segment.Path, FileMode.CreateNew, "create");
         _segments.Add(segment);
         _writeBuffer ??= ArrayPool<byte>.Shared.Rent(WriteBufferBytes);
+        if (!headered)
+        {
+            if (_options.Fsync) SyncDirectory();
+            return segment;
+        }
         // The header is made durable before the directory entry, as a rolled-over segment is before its successor:
         // a file that survives a crash then has its whole header (recovery copes if the OS lost it all the same).
         Span<byte> header = stackalloc byte[SegmentHeader.Size];

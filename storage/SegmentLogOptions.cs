@@ -24,8 +24,17 @@ public sealed record SegmentLogOptions
     /// <summary>Whether <see cref="IEntryLog.Flush"/>, truncation and segment roll-over fsync. Default true; false only survives process crashes, not OS crashes.</summary>
     public bool Fsync { get; init; } = true;
 
+    /// <summary>
+    /// Format of the segments this log creates: 2 (a header with magic bytes and the format version) or 1 (headerless,
+    /// what builds before the header read: an older build takes a header for a torn record and cuts the newest segment
+    /// there). Keep 1 while a node may still be rolled back to such a build; segments of either format are always read.
+    /// Default 2.
+    /// </summary>
+    public int WriteFormat { get; init; } = 2;
+
     internal void Validate()
     {
+        if (WriteFormat is < 1 or > 2) throw new ArgumentOutOfRangeException(nameof(WriteFormat), WriteFormat, "must be 1 (headerless) or 2");
         if (SegmentBytes <= 0) throw new ArgumentOutOfRangeException(nameof(SegmentBytes), SegmentBytes, "must be positive");
         if (RetentionMaxBytes <= 0) throw new ArgumentOutOfRangeException(nameof(RetentionMaxBytes), RetentionMaxBytes, "must be positive");
         if (RetentionMaxAge <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RetentionMaxAge), RetentionMaxAge, "must be positive");

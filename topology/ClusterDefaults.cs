@@ -21,6 +21,11 @@ public sealed record ClusterDefaults
     /// past it a learner is refused with a hint naming another relay. Default: no limit but the connection limits.</summary>
     public int? MaxLearners { get; init; }
 
+    /// <summary><c>segment-format</c>: the format of log segments nodes create: 2 (magic bytes and a format version) or 1
+    /// (headerless, for a rolling upgrade that may still be rolled back to a build before the header, which would cut a
+    /// headered segment as torn). Either is always read. Default 2.</summary>
+    public int SegmentFormat { get; init; } = 2;
+
     /// <summary><c>elections</c>: the voters (the <c>leader</c> node and the members) elect the leader among themselves, and
     /// another voter takes over when the leader is gone; <c>leader</c> then names the preferred leader. Default true;
     /// false keeps the <c>leader</c> node leading always (the epoch from <c>georelay leader --epoch</c>).</summary>

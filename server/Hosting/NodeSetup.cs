@@ -69,5 +69,6 @@ internal static class NodeSetup
         RetentionMaxBytes = topology.Defaults.RetentionMaxBytes,
         RetentionMaxAge = topology.Defaults.RetentionMaxAge,
         Fsync = fsync,
+        WriteFormat = topology.Defaults.SegmentFormat,
     };
 }

@@ -299,6 +299,26 @@ public sealed class SegmentLogTests
     }
 
     [Test]
+    public void Write_format_1_creates_headerless_segments_an_older_build_can_read_and_either_format_reopens()
+    {
+        using (SegmentLog log = Open(Small with { WriteFormat = 1 }))
+        {
+            AppendRange(log, 1, 30);
+        }
+        foreach (string file in _directory.SegmentFiles())
+            Assert.That(HeaderOf(file).Item1, Is.Not.EqualTo("GRSG"), file + " starts with its first record");
+        using (SegmentLog log = Open(Small))
+        {
+            AssertHolds(log, 1, 30);
+            AppendRange(log, 31, 60);
+        }
+        using (SegmentLog log = Open(Small with { WriteFormat = 1 }))
+        {
+            AssertHolds(log, 1, 60);
+        }
+    }
+
+    [Test]
     public void A_directory_in_the_headerless_format_is_read_and_grows_headered_segments()
     {
         string first = WriteHeaderlessSegment(1, 12);

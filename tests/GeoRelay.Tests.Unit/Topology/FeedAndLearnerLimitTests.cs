@@ -144,4 +144,13 @@ public sealed class FeedAndLearnerLimitTests
     [TestCase("0s", "defaults.failback-after must be longer than 0")]
     public void FailbackAfterThatIsNotADuration(string value, string message) =>
         AssertOnlyProblem(SmallWith("leader:", "leader: ldr\ndefaults:\n  failback-after: " + value), 4, 19, message);
+
+    [Test]
+    public void SegmentFormatIsOneOrTwo()
+    {
+        Assert.That(Valid(SmallWith("leader:", "leader: ldr\ndefaults:\n  segment-format: 1")).Defaults.SegmentFormat, Is.EqualTo(1));
+        Assert.That(Valid(Small).Defaults.SegmentFormat, Is.EqualTo(2), "the default");
+        AssertOnlyProblem(SmallWith("leader:", "leader: ldr\ndefaults:\n  segment-format: 3"), 4, 19,
+            "defaults.segment-format must be 1 (headerless, while a rollback to an older build is possible) or 2, not '3'");
+    }
 }
