@@ -82,10 +82,15 @@ public sealed partial class RelayEngine
     {
         _feedDialing = null;
         _feed = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
+        // Above what is final here, retention may hold a deposed leader's suffix: asked for again from there, the parent's
+        // entries replace what differs (AppendRetained). With nothing final known (a restart), the parent compares our last.
         ulong last = _retention.LastIndex;
+        if (_final >= _retention.FirstIndex && _final < last) last = _final;
         ulong from = last > 0 ? last + 1 : Math.Max(1, _feedStartIfEmpty);
+        ulong lastEpoch = last > 0 && _retention.TryGet(last, out var held) ? held.Epoch : 0;
+        if (lastEpoch == 0) last = 0;
         _scratch.Clear();
-        new Subscribe(from, ReadOnlyMemory<byte>.Empty, SubscribeFlags.RelayFeed, last, last > 0 ? _retention.LastEpoch : 0).Write(_scratch);
+        new Subscribe(from, ReadOnlyMemory<byte>.Empty, SubscribeFlags.RelayFeed, last, lastEpoch).Write(_scratch);
         Outbox.Add(EngineCommand.Send(connection, _feed.Frame(FrameType.Subscribe, _scratch.WrittenSpan, compress: false)));
         _feed.LastSentMicros = now;
         RelayLog.FeedConnected(_logger, peer.NodeId, from);
@@ -168,6 +173,15 @@ public sealed partial class RelayEngine
                 throw new CodecException(CodecError.Corrupt, $"relay feed skipped from {before} to {first}");
             while (reader.TryNext(out var e)) AppendRetained(e);
             if (_retention.LastIndex != before) _ackDirty = true;
+        }
+        // Entries of ours past the parent's that carry an older epoch than ours at `through` are a deposed leader's:
+        // epochs never go down along a log, and the parent's log holds ours up to there. Nothing else would remove them
+        // until the parent's log grew past them.
+        if (_retention.LastIndex > through && through >= _retention.FirstIndex && _retention.TryGet(through, out var atThrough)
+            && _retention.TryGet(through + 1, out var after) && after.Epoch < atThrough.Epoch)
+        {
+            RelayLog.Truncated(_logger, through, atThrough.Epoch);
+            TruncateRetention(through);
         }
         // Sent from where our last entry matched the parent's (an empty Deliver says only that), so through is ours too.
         // A parent hands out committed entries only (delivery: committed): final wherever they are.

@@ -150,6 +150,10 @@ public sealed class LearnerFanout : IDisposable
                     break;
                 case FrameType.Heartbeat:
                     break;
+                case FrameType.Error:
+                    // The other side is closing (a relay that took its feed elsewhere says why).
+                    CloseSession(session, CodecError.None, "closed by the peer");
+                    break;
                 default:
                     throw new CodecException(CodecError.Protocol, $"{type} is not expected on the learner port");
             }

@@ -41,6 +41,11 @@ public sealed class VoterChaosTests
     // A member holding a deposed leader's suffix (term 8) heard a term-9 heartbeat before any term-9 Append and took its
     // commit index over that suffix: commit moved only with what matched the term-8 leader.
     [TestCase(16980)]
+    // A standby relay fed for a while by a leader that was then deposed kept that leader's uncommitted suffix: it took its
+    // feed back from past it, and with the new log shorter than the suffix nothing replaced it. It now asks again from
+    // what it knows final, and drops entries past its parent's with an older epoch.
+    [TestCase(102333)]
+    [TestCase(104253)]
     public void OneSeed(int seed) => VoterChaos.Run(seed);
 
     /// <summary>
