@@ -122,15 +122,11 @@ public sealed partial class LeaderEngine
         LeaderLog.Failback(_logger, dc.Config.Name, dc.Config.Relays[from], dc.Config.Relays[to], (now - dc.HealthySinceMicros[to]) / 1000);
         Outbox.Add(EngineCommand.Close(dc.RelayConnection, CodecError.None, $"failing back to {dc.Config.Relays[to]}"));
         if (_links.Remove(dc.RelayConnection, out var link)) link.Channel.Dispose();
-        dc.RelayConnection = -1;
-        dc.RelaySynced = false;
-        foreach (var m in dc.Members) m.Reachable = false;
-        ResetInflight(dc);
+        LeaveRelay(dc);
         dc.CurrentRelay = to;
         dc.RelayBackoff[to].Succeed();
         dc.Failbacks++;
         dc.LastFailbackMicros = now;
-        for (int p = 0; p < dc.HealthySinceMicros.Length; p++) dc.HealthySinceMicros[p] = -1;
         LeaderMetrics.Failbacks.Add(1, new KeyValuePair<string, object?>("datacenter", dc.Config.Name));
     }
 
@@ -145,15 +141,11 @@ public sealed partial class LeaderEngine
         int failed = dc.CurrentRelay;
         dc.Health[failed] = RelayHealth.Failed;
         dc.NoteRelayFailed(Micros(_topology.Defaults.FailbackAfter), now);
-        for (int p = 0; p < dc.HealthySinceMicros.Length; p++) dc.HealthySinceMicros[p] = -1;
         dc.RelayBackoff[failed].Fail(now, Micros(_options.ReconnectInitial), Micros(_options.ReconnectMax), _random);
-        dc.RelayConnection = -1;
-        dc.RelaySynced = false;
+        LeaveRelay(dc);
         dc.Failovers++;
         var tag = new KeyValuePair<string, object?>("datacenter", dc.Config.Name);
         LeaderMetrics.Failovers.Add(1, tag);
-        foreach (var m in dc.Members) m.Reachable = false;
-        ResetInflight(dc);
         int next = -1;
         for (int i = 1; i < dc.Config.Relays.Count; i++)
         {
@@ -176,6 +168,19 @@ public sealed partial class LeaderEngine
             dc.RelayBackoff[next].Succeed();
         }
         LeaderLog.Failover(_logger, dc.Config.Name, dc.Config.Relays[failed], reason, next < 0 ? "direct" : dc.Config.Relays[next]);
+    }
+
+    /// <summary>
+    /// The datacenter's relay link is gone (failed, or left for failback): nothing sent on it counts any more, members are
+    /// unreachable until the next route says where they stand, and failback probes start over.
+    /// </summary>
+    private static void LeaveRelay(DatacenterState dc)
+    {
+        dc.RelayConnection = -1;
+        dc.RelaySynced = false;
+        foreach (var m in dc.Members) m.Reachable = false;
+        ResetInflight(dc);
+        Array.Fill(dc.HealthySinceMicros, -1);
     }
 
     private void CloseDirectLinks(DatacenterState dc, string reason)

@@ -39,12 +39,6 @@ public sealed partial class RelayEngine
     /// <summary>Fed at all: by the leader, or by another relay.</summary>
     private bool Fed => _upstream is not null || _feed is not null;
 
-    /// <summary>The parent relay this one takes its feed from, or null.</summary>
-    public string? FeedParent => _feed?.Peer.NodeId;
-
-    /// <summary>Relays taking their feed from this one.</summary>
-    public IReadOnlyCollection<string> FeedChildren => _children.Values.Select(c => c.Peer.NodeId).ToList();
-
     private static string[] ParentsOf(TopologyConfig topology, NodeConfig self)
     {
         if (self.FeedFrom.Count > 0) return [.. self.FeedFrom];

@@ -18,6 +18,33 @@ internal sealed class RecordedStream(string name, int count, Func<ulong, string>
     /// <summary>Connections of the subscription that ended (the SDK's Disconnected callback).</summary>
     public int Reconnects;
     public readonly TaskCompletionSource All = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<(ulong Index, TaskCompletionSource Done)> _waiters = new();
+
+    /// <summary>Completes once the learner has received entry <paramref name="index"/> (or the stream broke: see <see cref="Problem"/>).</summary>
+    public Task ReachedAsync(ulong index)
+    {
+        lock (_waiters)
+        {
+            if (Volatile.Read(ref Last) >= index || Problem is not null) return Task.CompletedTask;
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((index, done));
+            return done.Task;
+        }
+    }
+
+    private void Reached(ulong index, bool broken)
+    {
+        lock (_waiters)
+        {
+            Volatile.Write(ref Last, index);
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (!broken && _waiters[i].Index > index) continue;
+                _waiters[i].Done.TrySetResult();
+                _waiters.RemoveAt(i);
+            }
+        }
+    }
 
     /// <summary>Subscribes from 1 with <paramref name="options"/> and records until entry <c>count</c> or cancellation.</summary>
     public async Task RecordAsync(GeoRelay.LearnerClient.LearnerClientOptions options, Stopwatch clock, CancellationToken ct)
@@ -32,10 +59,11 @@ internal sealed class RecordedStream(string name, int count, Func<ulong, string>
                 {
                     Problem ??= $"{Name}: expected entry {expected} ('{payloadOf(expected)}'), got {entry.Index} ('{Encoding.UTF8.GetString(entry.Payload.Span)}')";
                     All.TrySetResult();
+                    Reached(Last, broken: true);
                     return;
                 }
-                Last = entry.Index;
                 ArrivalTicks[entry.Index] = clock.Elapsed.Ticks;
+                Reached(entry.Index, broken: false);
                 if (entry.Index == (ulong)(ArrivalTicks.Length - 1)) All.TrySetResult();
             }
         }
