@@ -29,7 +29,7 @@ public static class StalledLearner
     }
 
     /// <summary>
-    /// Reads Deliver frames, each of which must follow on from <paramref name="next"/>, until an Error frame (its code)
+    /// Reads Deliver frames (skipping heartbeats), each of which must follow on from <paramref name="next"/>, until an Error frame (its code)
     /// or the end of the connection (null); returns that and the next index the learner would resume from.
     /// </summary>
     public static async Task<(CodecError? Error, ulong Next)> DrainAsync(FramedConnection connection, ulong next, CancellationToken ct)
@@ -47,6 +47,8 @@ public static class StalledLearner
                 return (null, next);
             }
             if (type == FrameType.Error) return (ErrorFrame.Read(new ReadOnlySequence<byte>(payload)).Code, next);
+            // Nodes heartbeat a learner they have sent nothing for a second; a stalled one is often such.
+            if (type == FrameType.Heartbeat) continue;
             if (type != FrameType.Deliver) throw new InvalidOperationException($"a learner gets Deliver frames, then an error; got {type}");
             DeliverFrame.Read(new ReadOnlySequence<byte>(payload), out ulong first, out _, out ulong through);
             if (first != next) throw new InvalidOperationException($"the stalled learner's stream has a gap: expected {next}, got {first}");
