@@ -109,14 +109,23 @@ public sealed partial class GeoRelayProcess : IDisposable
         }
     }
 
-    /// <summary>Waits for an output line matching <paramref name="pattern"/> (already printed ones count).</summary>
-    public async Task<Match> WaitForLineAsync(string pattern, TimeSpan timeout)
+    /// <summary>How much output there is so far: a mark for <see cref="WaitForLineAsync"/> to look only past.</summary>
+    public int OutputMark
+    {
+        get { lock (_gate) return _output.Length; }
+    }
+
+    /// <summary>
+    /// Waits for an output line matching <paramref name="pattern"/>; lines already printed count, those before
+    /// <paramref name="since"/> (an <see cref="OutputMark"/>) excepted.
+    /// </summary>
+    public async Task<Match> WaitForLineAsync(string pattern, TimeSpan timeout, int since = 0)
     {
         var regex = new Regex(pattern);
         TaskCompletionSource<Match> done;
         lock (_gate)
         {
-            foreach (var line in _output.ToString().Split('\n'))
+            foreach (var line in _output.ToString(since, _output.Length - since).Split('\n'))
             {
                 var m = regex.Match(line);
                 if (m.Success) return m;

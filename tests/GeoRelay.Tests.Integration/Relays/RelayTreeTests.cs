@@ -60,11 +60,13 @@ public sealed class RelayTreeTests
         // Once entries flow: kill p1 and restart it a second later.
         await Task.WhenAll(learners.Select(l => l.Got.ReachedAsync(500))).WaitAsync(Patience);
         var killedAt = clock.Elapsed;
+        // Only what the leader prints from now on: at start-up it may have used p2 for a moment, before p1 listened.
+        int mark = leader.OutputMark;
         cluster.Processes["p1"].Kill();
-        await leader.WaitForLineAsync(@"far.*p1.*p2", Patience);
+        await leader.WaitForLineAsync(@"far.*p1.*p2", Patience, since: mark);
         var movedAt = clock.Elapsed;
         // Warm: p2's first DcAck says it holds what far had, so the leader resends only the rest across the WAN.
-        var synced = await leader.WaitForLineAsync(@"far: p2 synced at durable index (\d+)", Patience);
+        var synced = await leader.WaitForLineAsync(@"far: p2 synced at durable index (\d+)", Patience, since: mark);
         Assert.That(ulong.Parse(synced.Groups[1].Value, CultureInfo.InvariantCulture), Is.GreaterThanOrEqualTo(500UL),
             "the standby took over holding what its learners had");
         ulong pastFailover = Math.Min(count, (ulong)(perSecond * (movedAt.TotalSeconds + 1)));
