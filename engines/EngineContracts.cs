@@ -14,7 +14,8 @@ public enum PortKind : byte
 }
 
 /// <summary>The other side of a connection, as its handshake stated.</summary>
-public readonly record struct PeerInfo(string NodeId, NodeKind Kind, ulong Epoch, PortKind Port);
+/// <param name="Capabilities">What the peer said it understands (its Hello, or the Welcome's intersection): frames newer peers understand are sent only to them.</param>
+public readonly record struct PeerInfo(string NodeId, NodeKind Kind, ulong Epoch, PortKind Port, Capabilities Capabilities = Capabilities.None);
 
 /// <summary>What an engine may ask of whatever drives it (real sockets or the simulator).</summary>
 public interface IEngineEnvironment

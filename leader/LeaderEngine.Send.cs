@@ -124,18 +124,19 @@ public sealed partial class LeaderEngine
     {
         ulong durable = _log.DurableIndex;
         ulong oldest = Math.Max(1, _log.FirstIndex);
+        var link = _links[dc.RelayConnection];
+        if (!SendLogStartIfBehind(link, ref dc.RetainedSentThrough, 0, dc.CurrentRelayId!)) return;
         ulong minFrom = Math.Max(dc.RetainedSentThrough + 1, oldest);
         bool anyBehind = dc.RetainedSentThrough < durable;
         _slots.Clear();
         foreach (var m in dc.Members)
         {
-            if (!m.Reachable) continue;
+            if (!m.Reachable || !SendLogStartIfBehind(link, ref m.SentThrough, m.Slot + 1, m.Id)) continue;
             _slots.Add(m.Slot);
             ulong from = Math.Max(m.SentThrough + 1, oldest);
             minFrom = Math.Min(minFrom, from);
             anyBehind |= m.SentThrough < durable;
         }
-        var link = _links[dc.RelayConnection];
         bool commitNews = link.Channel.TxDelta.Commit != _commitIndex;
         if (!anyBehind && !commitNews) return;
 
@@ -206,6 +207,33 @@ public sealed partial class LeaderEngine
         Outbox.Add(EngineCommand.Send(dc.RelayConnection, frame));
     }
 
+    /// <summary>
+    /// Whether a follower (a member, or a relay's retention) known to match this log through <paramref name="sentThrough"/>
+    /// may be sent entries now. Entries go out only from where it matches: one sent from this log's start on top of a log
+    /// that ends just below it in a deposed leader's entry would break log matching. So a follower behind the start first
+    /// gets the start (InstallSnapshot): it drops a log that cannot continue into ours, and takes ours from there.
+    /// A voter's log start is always committed: retention (a leader's or a member's) drops only segments below the commit
+    /// index it knows, and an install starts a log at a start that was committed. So the start is sent as committed even
+    /// when this leader's own commit index has not reached it yet (a new leader learns it only through a quorum, which may
+    /// need these very followers). Peers of builds without the frame are sent from the start, as before.
+    /// </summary>
+    private bool SendLogStartIfBehind(Link link, ref ulong sentThrough, int target, string follower)
+    {
+        ulong start = _log.FirstIndex;
+        if (sentThrough + 1 >= start || (link.Channel.Peer.Capabilities & Capabilities.SnapshotInstall) == 0) return true;
+        if (!_log.TryGet(start, out var entry)) return false;
+        _scratch.Clear();
+        new InstallSnapshot(target, Epoch, Math.Max(_commitIndex, start), start, entry.Epoch).Write(_scratch);
+        Outbox.Add(EngineCommand.Send(link.Channel.Connection, link.Channel.Frame(FrameType.InstallSnapshot, _scratch.WrittenSpan, compress: false)));
+        sentThrough = start - 1;
+        SnapshotsSent++;
+        LeaderLog.SnapshotSent(_logger, follower, start);
+        return true;
+    }
+
+    /// <summary>How many InstallSnapshot frames were sent (members found behind this log's start).</summary>
+    public long SnapshotsSent { get; private set; }
+
     /// <summary>Table positions of [from, tableEnd]; empty when from is past the table.</summary>
     private static (int From, int To) Range(EntryTable table, ulong from, ulong tableEnd)
     {
@@ -220,6 +248,7 @@ public sealed partial class LeaderEngine
         ulong durable = _log.DurableIndex;
         bool commitNews = link.Channel.TxDelta.Commit != _commitIndex;
         if (member.SentThrough >= durable && !commitNews) return;
+        if (!SendLogStartIfBehind(link, ref member.SentThrough, 0, member.Id)) return;
         ulong from = Math.Max(member.SentThrough + 1, Math.Max(1, _log.FirstIndex));
         var table = Table(from);
         var (f, t) = Range(table, from, table.Count > 0 ? table.Last : from - 1);

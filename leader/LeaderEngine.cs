@@ -108,7 +108,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             LeaderLog.EpochStarted(_logger, epoch, log.LastIndex);
         }
         LocalHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, epoch, topology.Cluster, _topologyHash,
-            _compressionLevel > 0 ? Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta : Capabilities.Mux | Capabilities.Delta);
+            (_compressionLevel > 0 ? Capabilities.Zstd : Capabilities.None) | Capabilities.Mux | Capabilities.Delta | Capabilities.SnapshotInstall);
     }
 
     public ulong Epoch { get; }
@@ -570,11 +570,16 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         _ticked = true;
         _lastTickMicros = now;
         CheckRoutes(now);
+        // Retention keeps the segment holding the commit index, so the oldest entry is always committed: a follower
+        // behind it is sent it as its log start (InstallSnapshot).
+        var (dropped, oldest) = _retentionPacer.OnTick(_log, now, keepFrom: _commitIndex);
+        if (dropped > 0) LeaderLog.RetentionApplied(_logger, dropped, oldest, _log.FirstIndex);
         FlushAndSend(now);
         SendHeartbeats(now);
     }
 
     private bool _ticked;
+    private RetentionPacer _retentionPacer;
 
     /// <summary>
     /// Ticks come every housekeeping interval at the latest. A much longer gap means this process was not running

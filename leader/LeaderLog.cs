@@ -35,6 +35,12 @@ internal static partial class LeaderLog
     [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "The leader did not run for {Millis} ms (a GC pause or an overloaded machine); that time is not held against its relays")]
     public static partial void Paused(ILogger logger, long millis);
 
+    [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "Retention dropped {Segments} segments: oldest index {Before} -> {Oldest}")]
+    public static partial void RetentionApplied(ILogger logger, int segments, ulong before, ulong oldest);
+
+    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "{Follower} is behind this log's start: sent it the start, {Index}, to take the log from")]
+    public static partial void SnapshotSent(ILogger logger, string follower, ulong index);
+
     [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "Datacenter {Datacenter}: failing back from relay {From} to {To}, healthy for {Millis} ms")]
     public static partial void Failback(ILogger logger, string datacenter, string from, string to, long millis);
 }

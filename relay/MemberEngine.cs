@@ -142,6 +142,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         switch (frame.Type)
         {
             case FrameType.Append: OnAppend(channel, payload); break;
+            case FrameType.InstallSnapshot: OnInstallSnapshot(channel, InstallSnapshot.Read(payload)); break;
             case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Relay: ServeRefill(channel, Subscribe.Read(payload)); break;
             case FrameType.Heartbeat:
                 var hb = Heartbeat.Read(payload, ref channel.RxDelta);
@@ -177,14 +178,16 @@ public sealed class MemberEngine : IEngine, IDisposable
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
         TakeNewerEpoch(epoch);
         if (count == 0) { AdvanceCommit(commit); return; }
-        // An empty member starts at 1 too: a batch that raced its (re)connect must not start its log mid-stream.
-        if (first > _log.LastIndex + 1)
+        // An empty member starts at 1 too (or where a snapshot install pinned it): a batch that raced its (re)connect must
+        // not start its log mid-stream.
+        if (first > Math.Max(_log.NextIndex, 1))
         {
             RelayLog.GapIgnored(_logger, first, first + count - 1, _log.LastIndex);
             return;
         }
         while (entries.TryNext(out var e))
         {
+            if (e.Index < _log.NextIndex && _log.LastIndex == 0) continue; // below where an install started this log
             if (e.Index <= _log.LastIndex)
             {
                 if (e.Index < _log.FirstIndex || !_log.TryGet(e.Index, out var held) || held.Epoch == e.Epoch) continue;
@@ -203,6 +206,35 @@ public sealed class MemberEngine : IEngine, IDisposable
         if (epoch == _highestEpoch) _matched = Math.Max(_matched, Math.Min(first + count - 1, _log.LastIndex));
         AdvanceCommit(commit);
     }
+
+    /// <summary>
+    /// The leader's log starts at <see cref="InstallSnapshot.Index"/>, and this member was sent from below it. Holding that
+    /// very entry means our log matches the leader's up to there (log matching), and Appends go on as usual. Otherwise
+    /// the whole log goes, and the leader's is taken from that index: all we drop is either committed (so a majority
+    /// that excludes us holds it up to the install's index) or a deposed leader's suffix.
+    /// </summary>
+    private void OnInstallSnapshot(PeerChannel channel, InstallSnapshot install)
+    {
+        if (install.Epoch < _highestEpoch) { Fence(channel.Connection, install.Epoch); return; }
+        TakeNewerEpoch(install.Epoch);
+        bool holds = _log.TryGet(install.Index, out var held) && held.Epoch == install.IndexEpoch;
+        bool alreadyThere = _log.LastIndex == 0 && _log.NextIndex == install.Index;
+        if (!holds && !alreadyThere)
+        {
+            RelayLog.SnapshotInstalled(_logger, install.Index, install.IndexEpoch, _log.FirstIndex, _log.LastIndex);
+            _log.ResetTo(install.Index);
+            if (_delivered >= install.Index) _learners.OnTruncated(install.Index - 1); // durable delivery had sent a suffix now gone
+            _delivered = install.Index - 1;
+            _ackedDurable = Math.Min(_ackedDurable, install.Index - 1);
+            _learners.OnReset(install.Index);
+            SnapshotsInstalled++;
+        }
+        if (install.Epoch == _highestEpoch) _matched = Math.Max(_matched, holds ? install.Index : install.Index - 1);
+        AdvanceCommit(install.Commit);
+    }
+
+    /// <summary>How many times the leader's log start replaced this member's log (<see cref="FrameType.InstallSnapshot"/>).</summary>
+    public long SnapshotsInstalled { get; private set; }
 
     /// <summary>A relay asks for entries below its own retention, for a learner: one Deliver frame, or SnapshotRequired.</summary>
     private void ServeRefill(PeerChannel channel, Subscribe request)
@@ -242,7 +274,9 @@ public sealed class MemberEngine : IEngine, IDisposable
             _delivered = visible;
         }
         long now = _env.NowMicros;
-        _retentionPacer.OnTick(_log, now, _logger);
+        // What is not known committed stays: if this member leads one day, its oldest entry must be committed.
+        var (dropped, oldest) = _retentionPacer.OnTick(_log, now, keepFrom: _commit);
+        if (dropped > 0) RelayLog.RetentionApplied(_logger, dropped, oldest, _log.FirstIndex);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         // Nothing from a fed upstream for a while: learners that have all we hold look elsewhere.
         long failoverAfter = (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;

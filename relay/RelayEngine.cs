@@ -283,6 +283,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             switch (frame.Type)
             {
                 case FrameType.Batch: OnBatch(channel, payload); break;
+                case FrameType.InstallSnapshot: ForwardInstall(channel, InstallSnapshot.Read(payload)); break;
                 case FrameType.Heartbeat:
                     var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                     if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
@@ -366,6 +367,39 @@ public sealed partial class RelayEngine : IEngine, IDisposable
 
     private void Fence(int connection, ulong epoch) =>
         Outbox.Add(EngineCommand.Close(connection, CodecError.StaleEpoch, $"epoch {epoch} is below {_highestEpoch}"));
+
+    /// <summary>
+    /// The leader's log start, for this relay's retention (target 0) or for a member, which gets it on its link just
+    /// before its next Append. A member's is dropped when the member is down: once it is back, the leader learns where
+    /// it is and sends the install again.
+    /// </summary>
+    private void ForwardInstall(PeerChannel upstream, InstallSnapshot install)
+    {
+        if (install.Epoch < _highestEpoch) { Fence(upstream.Connection, install.Epoch); return; }
+        if (install.Target == 0)
+        {
+            // Retention that does not hold the start may end in a deposed leader's entry just below it: it all goes.
+            if (_retention.TryGet(install.Index, out var held) && held.Epoch == install.IndexEpoch) return;
+            if (_retention.LastIndex == 0 && _retention.NextIndex == install.Index) return;
+            RelayLog.RetentionReset(_logger, install.Index);
+            _retention.ResetTo(install.Index);
+            if (_published >= install.Index) _learners.OnTruncated(install.Index - 1); // durable delivery had sent a suffix now gone
+            _published = Math.Min(_published, install.Index - 1);
+            _matched = Math.Min(_matched, install.Index - 1);
+            _learners.OnReset();
+            _ackDirty = true;
+            return;
+        }
+        int slot = install.Target - 1;
+        if (slot >= _members.Length)
+            throw new CodecException(CodecError.Corrupt, $"InstallSnapshot names member slot {slot}; {_self.Datacenter} has {_members.Length}");
+        var member = _members[slot];
+        if (member.State == MemberLinkState.Down || member.Channel is null) return;
+        if ((member.Channel.Peer.Capabilities & Capabilities.SnapshotInstall) == 0) return;
+        _scratch.Clear();
+        (install with { Target = 0 }).Write(_scratch);
+        Outbox.Add(EngineCommand.Send(member.Connection, member.Channel.Frame(FrameType.InstallSnapshot, _scratch.WrittenSpan, compress: false)));
+    }
 
     private void OnBatch(PeerChannel channel, ReadOnlySequence<byte> payload)
     {
@@ -491,7 +525,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             }
         }
         if (_retention.LastIndex > _retention.DurableIndex) _retention.Flush();
-        _retentionPacer.OnTick(_retention, now, _logger);
+        var (dropped, oldest) = _retentionPacer.OnTick(_retention, now);
+        if (dropped > 0) RelayLog.RetentionApplied(_logger, dropped, oldest, _retention.FirstIndex);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);

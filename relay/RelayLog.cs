@@ -25,6 +25,9 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 306, Level = LogLevel.Information, Message = "Recovered log: entries {First}..{Last}")]
     public static partial void Recovered(ILogger logger, ulong first, ulong last);
 
+    [LoggerMessage(EventId = 312, Level = LogLevel.Warning, Message = "The leader's log starts at {Index} (epoch {Epoch}), past this log ({First}..{Last}): taking it from there")]
+    public static partial void SnapshotInstalled(ILogger logger, ulong index, ulong epoch, ulong first, ulong last);
+
     [LoggerMessage(EventId = 307, Level = LogLevel.Information, Message = "Retention dropped {Segments} segments: oldest index {Before} -> {Oldest}")]
     public static partial void RetentionApplied(ILogger logger, int segments, ulong before, ulong oldest);
 

@@ -19,6 +19,12 @@ public interface IEntryLog : IDisposable
     /// <summary>Highest index made durable by <see cref="Flush"/> (fsync'd when <see cref="SegmentLogOptions.Fsync"/>).</summary>
     ulong DurableIndex { get; }
 
+    /// <summary>
+    /// The index the next <see cref="Append"/> must have: <see cref="LastIndex"/> + 1, the index an empty log pins, or 0
+    /// when an empty log takes any first index.
+    /// </summary>
+    ulong NextIndex { get; }
+
     /// <summary>Epoch of the newest entry; 0 when empty.</summary>
     ulong LastEpoch { get; }
 
@@ -59,7 +65,8 @@ public interface IEntryLog : IDisposable
     /// <summary>
     /// Drops whole oldest segments while the log exceeds <see cref="SegmentLogOptions.RetentionMaxBytes"/> or their newest
     /// entry is older than <see cref="SegmentLogOptions.RetentionMaxAge"/> at <paramref name="now"/>; never the active
-    /// (newest) segment. Returns how many segments were dropped.
+    /// (newest) segment, nor one holding <paramref name="keepFrom"/> or a later index (a leader keeps what is not yet
+    /// committed, so that its oldest entry is always committed). Returns how many segments were dropped.
     /// </summary>
-    int ApplyRetention(DateTimeOffset now);
+    int ApplyRetention(DateTimeOffset now, ulong keepFrom = ulong.MaxValue);
 }

@@ -67,7 +67,7 @@ public sealed partial class SegmentLog
         }
     }
 
-    public int ApplyRetention(DateTimeOffset now)
+    public int ApplyRetention(DateTimeOffset now, ulong keepFrom = ulong.MaxValue)
     {
         lock (_gate)
         {
@@ -82,6 +82,7 @@ public sealed partial class SegmentLog
             {
                 Segment oldest = _segments[0];
                 if (total <= _options.RetentionMaxBytes && oldest.NewestTimestampMicros >= cutoffMicros) break;
+                if (oldest.LastIndex >= keepFrom) break;
                 total -= oldest.Size;
                 DeleteSegment(0);
                 dropped++;

@@ -68,6 +68,11 @@ public sealed partial class SegmentLog : IEntryLog
         get { lock (_gate) return IsEmpty ? 0 : _next - 1; }
     }
 
+    public ulong NextIndex
+    {
+        get { lock (_gate) return _next; }
+    }
+
     public bool FlushWaitsForDisk => _options.Fsync;
 
     public ulong DurableIndex

@@ -263,6 +263,41 @@ public readonly record struct Truncated(ulong After)
     }
 }
 
+/// <summary>
+/// Raft's InstallSnapshot, for a log without application state: the leader's log starts at <c>index</c> (an entry of
+/// <c>indexEpoch</c>); everything before it is committed and no longer held anywhere the leader can send from. A
+/// follower that does not hold that very entry drops its whole log and takes the leader's from <c>index</c> on.
+/// <c>target</c> is 0 for the receiver itself, or a relay's member slot + 1 (the relay forwards it with target 0).
+/// <code>v target | v epoch | v commit | v index | v indexEpoch</code>
+/// </summary>
+public readonly record struct InstallSnapshot(int Target, ulong Epoch, ulong Commit, ulong Index, ulong IndexEpoch)
+{
+    public void Write(IBufferWriter<byte> w)
+    {
+        PayloadWriter.Varint(w, (ulong)Target);
+        PayloadWriter.Varint(w, Epoch);
+        PayloadWriter.Varint(w, Commit);
+        PayloadWriter.Varint(w, Index);
+        PayloadWriter.Varint(w, IndexEpoch);
+    }
+
+    public static InstallSnapshot Read(ReadOnlySequence<byte> payload)
+    {
+        var r = new PayloadReader(payload, nameof(InstallSnapshot));
+        ulong target = r.ReadVarint("target");
+        if (target > int.MaxValue) throw r.Corrupt("target", $"{target} is too large");
+        var epoch = r.ReadVarint("epoch");
+        var commit = r.ReadVarint("commit");
+        var index = r.ReadVarint("index");
+        if (index == 0) throw r.Corrupt("index", "is 0; entry indexes start at 1");
+        if (index > commit) throw r.Corrupt("index", $"{index} is above the commit index {commit}: only committed entries are compacted");
+        var indexEpoch = r.ReadVarint("indexEpoch");
+        if (indexEpoch > epoch) throw r.Corrupt("indexEpoch", $"{indexEpoch} is above the sender's epoch {epoch}");
+        r.ExpectEnd();
+        return new InstallSnapshot((int)target, epoch, commit, index, indexEpoch);
+    }
+}
+
 /// <summary>Nothing reachable holds the requested index any more. <code>v oldestIndex</code></summary>
 public readonly record struct SnapshotRequired(ulong OldestIndex)
 {

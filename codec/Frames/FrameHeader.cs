@@ -26,6 +26,8 @@ public enum FrameType : byte
     VoterBeat = 18,
     /// <summary>To a learner: entries it was sent above an index were taken back (delivery: durable).</summary>
     Truncated = 19,
+    /// <summary>Leader to a follower behind its log's start (through the DC's relay): take the log from there.</summary>
+    InstallSnapshot = 20,
 }
 
 [Flags]
@@ -48,7 +50,7 @@ public enum FrameFlags : byte
 public readonly struct FrameHeader
 {
     public const int Size = 6;
-    public const FrameType MaxType = FrameType.Truncated;
+    public const FrameType MaxType = FrameType.InstallSnapshot;
 
     public readonly int PayloadLength;
     public readonly FrameType Type;

@@ -26,6 +26,8 @@ public enum Capabilities : uint
     /// for much longer knows the node is hung (its kernel still answers TCP) and resumes elsewhere.
     /// </summary>
     LearnerHeartbeats = 8,
+    /// <summary>The peer understands <see cref="FrameType.InstallSnapshot"/> (a relay forwards it; a member installs it).</summary>
+    SnapshotInstall = 16,
 }
 
 /// <summary>
@@ -52,7 +54,7 @@ public readonly record struct Hello(
     public const int MaxAuthLength = 4096;
 
     public static Hello ForThisBuild(string nodeId, NodeKind kind, ulong epoch, string cluster, ulong topologyHash,
-        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | Capabilities.LearnerHeartbeats, ReadOnlyMemory<byte> auth = default) =>
+        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | Capabilities.LearnerHeartbeats | Capabilities.SnapshotInstall, ReadOnlyMemory<byte> auth = default) =>
         new(ProtocolVersion.Min, ProtocolVersion.Max, ProtocolVersion.DefinitionsHash, nodeId, kind, epoch, capabilities, cluster, topologyHash, auth);
 
     public void Write(IBufferWriter<byte> w)

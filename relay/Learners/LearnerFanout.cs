@@ -295,6 +295,15 @@ public sealed class LearnerFanout : IDisposable
         BeginCall();
         if (!_sessions.TryGetValue(connection, out var s) || s.State != LearnerState.Refilling || s.Next != from) return;
         DeliverFrame.Read(deliverPayload, out ulong first, out _, out ulong through);
+        if (first == from && through == from - 1)
+        {
+            // The member is not there yet (its learners' head lags this relay's): ask again on a later tick. A relay
+            // whose retention is shorter than that lag sent such learners SnapshotRequired although the member would
+            // have had the entries a moment later.
+            s.State = LearnerState.CatchingUp;
+            MakeCatchingUp(s);
+            return;
+        }
         if (first != from || through < from)
         {
             // The member holds nothing at `from` after all: nobody asked can fill the gap.

@@ -107,7 +107,7 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
             return null;
         }
         var guard = new ConnectionGuard(port, claims, options.MaxSubscribesPerSecond) { TokenVersion = tokenVersion };
-        return (connection, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port), guard);
+        return (connection, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port, hello.Capabilities), guard);
     }
 
     /// <summary>The token has been checked: its bytes need not linger in memory.</summary>

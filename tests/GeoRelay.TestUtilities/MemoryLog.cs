@@ -57,6 +57,11 @@ public sealed class MemoryLog : IEntryLog
 
     public ulong LastIndex => Volatile.Read(ref _lastIndex);
 
+    public ulong NextIndex
+    {
+        get { lock (_gate) return _next; }
+    }
+
     public ulong DurableIndex => Volatile.Read(ref _durable);
 
     public ulong LastEpoch => Volatile.Read(ref _lastEpoch);
@@ -216,7 +221,7 @@ public sealed class MemoryLog : IEntryLog
         }
     }
 
-    public int ApplyRetention(DateTimeOffset now)
+    public int ApplyRetention(DateTimeOffset now, ulong keepFrom = ulong.MaxValue)
     {
         lock (_gate)
         {
@@ -230,6 +235,7 @@ public sealed class MemoryLog : IEntryLog
             {
                 MemorySegment oldest = _segments[0];
                 if (total <= _options.RetentionMaxBytes && oldest.NewestTimestampMicros >= cutoffMicros) break;
+                if (oldest.NextIndex - 1 >= keepFrom) break;
                 if (_fault != DiskFault.None) throw Fail("delete");
                 total -= oldest.Size;
                 _segments.RemoveAt(0);

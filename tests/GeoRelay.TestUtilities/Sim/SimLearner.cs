@@ -55,6 +55,15 @@ public sealed class SimLearner : IEngine
     /// <summary>The entries the application holds now, in order: what arrived, minus what Truncated frames took back.</summary>
     public List<(ulong Index, ulong Epoch, byte[] Payload)> Stream { get; } = new();
 
+    /// <summary>
+    /// Whether nodes may have dropped entries this learner still needs (retention runs): a SnapshotRequired then moves it
+    /// on to the oldest index held, as an application that accepts the loss would, instead of being a violation.
+    /// </summary>
+    public bool MayBeLeftBehind { get; init; }
+
+    /// <summary>The highest index a SnapshotRequired moved this learner on to; 0 when none did.</summary>
+    public ulong SkippedTo { get; private set; }
+
     /// <summary>Truncated frames received.</summary>
     public int Truncations { get; private set; }
 
@@ -116,6 +125,11 @@ public sealed class SimLearner : IEngine
                     Next = e.Index + 1;
                 }
                 if (through + 1 > Next) Next = through + 1;
+                break;
+            case FrameType.SnapshotRequired when MayBeLeftBehind:
+                ulong oldest = SnapshotRequired.Read(frame.Payload).OldestIndex;
+                if (oldest > Next) Next = SkippedTo = oldest;
+                Outbox.Add(EngineCommand.Close(connection, CodecError.None, "snapshot required"));
                 break;
             case FrameType.SnapshotRequired:
                 Fail($"SnapshotRequired({SnapshotRequired.Read(frame.Payload).OldestIndex}) at {Next} from {_peer}, though every node retains everything");

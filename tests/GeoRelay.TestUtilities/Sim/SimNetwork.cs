@@ -468,10 +468,10 @@ public sealed class SimNetwork
         _links[outbound] = new Link(outbound, from, target, inbound);
         _links[inbound] = new Link(inbound, target, from, outbound);
         Mix((ulong)outbound);
-        if (!Connected(target, inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port.Value))) return;
+        if (!Connected(target, inbound, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port.Value, hello.Capabilities))) return;
         if (!_links.ContainsKey(outbound)) return;
         var back = target.Engine.LocalHello;
-        Connected(from, outbound, new PeerInfo(back.NodeId, dialAs == NodeKind.Voter ? NodeKind.Voter : back.Kind, back.Epoch, PortKind.Outbound));
+        Connected(from, outbound, new PeerInfo(back.NodeId, dialAs == NodeKind.Voter ? NodeKind.Voter : back.Kind, back.Epoch, PortKind.Outbound, back.Capabilities & hello.Capabilities));
     }
 
     private void DialFailed(Node node, string to, string reason)

@@ -1,3 +1,4 @@
+using GeoRelay.Storage;
 using GeoRelay.Topology;
 
 namespace GeoRelay.TestUtilities.Sim;
@@ -20,7 +21,7 @@ public enum VoterFault
 
 /// <summary>What one voter chaos run did.</summary>
 public sealed record VoterChaosResult(int Seed, ulong TraceHash, long Steps, ulong Entries, ulong Term, int LeaderTerms,
-    int Truncations, long LearnerReconnects, IReadOnlyDictionary<VoterFault, int> Faults);
+    int Truncations, long LearnerReconnects, IReadOnlyDictionary<VoterFault, int> Faults, int SnapshotInstalls = 0);
 
 /// <summary>
 /// One seeded run of <see cref="VoterCluster"/> (the three-region sample with every voter a <c>VoterEngine</c>) under
@@ -32,10 +33,21 @@ public sealed record VoterChaosResult(int Seed, ulong TraceHash, long Steps, ulo
 /// </summary>
 public static class VoterChaos
 {
-    /// <summary>Runs one seed; throws <see cref="InvariantViolationException"/> at the first broken invariant.</summary>
-    public static VoterChaosResult Run(int seed, LearnerDelivery delivery = LearnerDelivery.Committed)
+    /// <summary>
+    /// The voters' logs in retention runs: 1 KiB segments, 4 KiB kept (a few dozen entries). Leaders drop what followers
+    /// that were down or cut off still need, so those come back through InstallSnapshot. Age never applies (it follows
+    /// the wall clock, which the simulation does not).
+    /// </summary>
+    public static SegmentLogOptions SmallRetention { get; } = SegmentLogOptions.Default with
     {
-        var c = new VoterCluster(seed, d => d with { Delivery = delivery });
+        SegmentBytes = 1024, RetentionMaxBytes = 4096, RetentionMaxAge = TimeSpan.MaxValue, CacheBytes = 1024,
+    };
+
+    /// <summary>Runs one seed; throws <see cref="InvariantViolationException"/> at the first broken invariant.</summary>
+    /// <param name="retention">Voters keep only <see cref="SmallRetention"/>.</param>
+    public static VoterChaosResult Run(int seed, LearnerDelivery delivery = LearnerDelivery.Committed, bool retention = false)
+    {
+        var c = new VoterCluster(seed, d => d with { Delivery = delivery }, retention ? SmallRetention : null);
         try
         {
             return Run(seed, c);
@@ -47,9 +59,10 @@ public static class VoterChaos
     }
 
     /// <summary>The command that runs <paramref name="seed"/> again with <paramref name="delivery"/>, with its trace.</summary>
-    public static string ReplayCommand(int seed, LearnerDelivery delivery) =>
+    public static string ReplayCommand(int seed, LearnerDelivery delivery, bool retention = false) =>
         $"GEORELAY_SEED={seed} dotnet test tests/GeoRelay.Tests.Simulation -c Release --filter FullyQualifiedName~VoterChaosTests." +
-        (delivery == LearnerDelivery.Durable ? "DurableDeliveryTellsLearnersWhatWasTakenBack" : "EverySeedKeepsTheInvariantsAndConverges");
+        (retention ? "SmallRetentionInstallsSnapshotsAndKeepsTheInvariants"
+            : delivery == LearnerDelivery.Durable ? "DurableDeliveryTellsLearnersWhatWasTakenBack" : "EverySeedKeepsTheInvariantsAndConverges");
 
     private static VoterChaosResult Run(int seed, VoterCluster c)
     {
@@ -166,6 +179,6 @@ public static class VoterChaos
         c.CheckRelayRetention(c.Logs[leader.NodeId], last);
         c.CheckLearnerStreams(c.Logs[leader.NodeId], last);
         return new VoterChaosResult(seed, c.Network.TraceHash, c.Network.Clock.NowMicros / 1000, last, leader.Election.Term,
-            c.LeaderTerms, c.Learners.Sum(l => l.Truncations), c.Learners.Sum(l => l.Reconnects), faults);
+            c.LeaderTerms, c.Learners.Sum(l => l.Truncations), c.Learners.Sum(l => l.Reconnects), faults, c.SnapshotInstalls);
     }
 }

@@ -1,3 +1,4 @@
+using GeoRelay.Storage;
 using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using GeoRelay.Codec.Frames;
@@ -23,6 +24,7 @@ public sealed class VoterCluster
     private readonly Dictionary<string, WatchedLog> _watched = new();
     public List<string> Voters { get; }
     private readonly int _seed;
+    private readonly bool _retention;
     private readonly Random _random;
     private readonly SimEnvironment _env;
 
@@ -37,9 +39,11 @@ public sealed class VoterCluster
     /// <summary>Entries learners received this step, checked once the step's commits are recorded.</summary>
     private readonly List<(SimLearner Learner, ulong Index, ulong Epoch, string Entry)> _received = new();
 
-    public VoterCluster(int seed, Func<ClusterDefaults, ClusterDefaults>? defaults = null)
+    /// <param name="voterLogs">The voters' log options; small retention there makes leaders drop entries followers still need.</param>
+    public VoterCluster(int seed, Func<ClusterDefaults, ClusterDefaults>? defaults = null, SegmentLogOptions? voterLogs = null)
     {
         _seed = seed;
+        _retention = voterLogs is not null;
         _random = new Random(seed);
         var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
         Topology = defaults is null ? topology : topology with { Defaults = defaults(topology.Defaults) };
@@ -58,7 +62,7 @@ public sealed class VoterCluster
         Voters = Topology.Voters.ToList();
         foreach (var v in Voters)
         {
-            Logs[v] = new MemoryLog();
+            Logs[v] = new MemoryLog(voterLogs);
             _watched[v] = new WatchedLog(Logs[v]);
             Stores[v] = new CrashConsistentStore();
             Network.Add(v, NewVoter(v));
@@ -76,6 +80,7 @@ public sealed class VoterCluster
                 {
                     // Internal entries reach no learner: a gap over one is fine, and the whole stream is compared at the end.
                     MaySkip = _ => true,
+                    MayBeLeftBehind = voterLogs is not null,
                     Received = (l, index, epoch, payload) =>
                     {
                         _received.Add((l, index, epoch, Encoding.UTF8.GetString(payload.Span)));
@@ -95,6 +100,9 @@ public sealed class VoterCluster
     private readonly Dictionary<ulong, ulong> _seqAt = new();
 
     // Seeded by position: string hash codes differ from one process to the next.
+    /// <summary>How many times a voter's log was replaced by the leader's log start (InstallSnapshot).</summary>
+    public int SnapshotInstalls => _watched.Values.Sum(w => w.Resets);
+
     private VoterEngine NewVoter(string id) =>
         new(Topology, id, _watched[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) }, LoggerFor(id));
 
@@ -238,7 +246,11 @@ public sealed class VoterCluster
             var (epoch, commit) = led;
             for (ulong i = _highestCommit + 1; i <= commit; i++)
             {
-                if (!Logs[id].TryGet(i, out var e)) Fail($"{id} committed {i}, which its log lacks");
+                if (!Logs[id].TryGet(i, out var e))
+                {
+                    if (i < Logs[id].FirstIndex) continue; // committed and dropped by retention within this step
+                    Fail($"{id} committed {i}, which its log lacks");
+                }
                 _committed[i] = (e.Epoch, Describe(e));
             }
             _highestCommit = Math.Max(_highestCommit, commit);
@@ -259,7 +271,7 @@ public sealed class VoterCluster
             for (ulong i = Math.Max(verified + 1, log.FirstIndex); i <= top; i++)
             {
                 if (!log.TryGet(i, out var e)) continue;
-                var c = _committed[i];
+                if (!_committed.TryGetValue(i, out var c)) continue; // see above: dropped before it was recorded
                 if (e.Epoch != c.Epoch || Describe(e) != c.Entry)
                     Fail($"{id} takes index {i} as committed but holds another entry there (epoch {e.Epoch}; committed in epoch {c.Epoch})");
                 if (SeqOf(e) is { } seq && _seqAt.TryGetValue(seq, out ulong other) && other != i)
@@ -314,16 +326,20 @@ public sealed class VoterCluster
             for (ulong i = Math.Max(from, log.FirstIndex); i <= log.LastIndex; i++)
             {
                 if (!log.TryGet(i, out var e)) continue;
-                ulong previous = i > log.FirstIndex && log.TryGet(i - 1, out var p) ? p.Epoch : 0;
+                // Before a log's first index (retention, or an install) the previous epoch is unknown there: not compared.
+                ulong previous = i == 1 ? 0 : i > log.FirstIndex && log.TryGet(i - 1, out var p) ? p.Epoch : UnknownEpoch;
                 string entry = Describe(e);
-                if (!_written.TryGetValue((i, e.Epoch), out var other)) _written[(i, e.Epoch)] = (entry, previous);
-                else if (other.Entry != entry || other.PreviousEpoch != previous)
+                if (!_written.TryGetValue((i, e.Epoch), out var other) || (other.PreviousEpoch == UnknownEpoch && other.Entry == entry))
+                    _written[(i, e.Epoch)] = (entry, previous == UnknownEpoch && other.Entry == entry ? other.PreviousEpoch : previous);
+                else if (other.Entry != entry || (previous != UnknownEpoch && other.PreviousEpoch != previous))
                     Fail($"log matching: {id}'s entry {i} of epoch {e.Epoch} " +
                         (other.Entry != entry ? "differs from another log's" : $"follows epoch {previous} at {i - 1}, another log's follows epoch {other.PreviousEpoch}"));
             }
             _matchChecked[id] = log.LastIndex;
         }
     }
+
+    private const ulong UnknownEpoch = ulong.MaxValue;
 
     private ulong? SeqOf(in GeoRelay.Storage.LogEntry e)
     {
@@ -341,15 +357,21 @@ public sealed class VoterCluster
             if (!log.TryGet(i, out var e) || SeqOf(e) is not { } seq) continue;
             if (!seen.TryAdd(seq, i)) Fail($"sequence {seq} is in the final log twice, at {seen[seq]} and {i}");
         }
+        ulong total = 0;
         foreach (var r in Publisher.Requests)
         {
-            if (r.FirstIndex is not { } first) Fail($"request {r.Id} (sequences {r.FirstSeq}..) was never acknowledged");
+            ulong first = r.FirstIndex ?? throw Violation($"request {r.Id} (sequences {r.FirstSeq}..) was never acknowledged");
+            // Retention dropped it (wholly or in part): what remains was checked as it was committed.
+            if (first < log.FirstIndex)
+            {
+                for (ulong k = 0; k < (ulong)r.Count; k++) seen.Remove(r.FirstSeq + k);
+                continue;
+            }
+            total += (ulong)r.Count;
             for (ulong k = 0; k < (ulong)r.Count; k++)
                 if (!seen.ContainsKey(r.FirstSeq + k)) Fail($"acknowledged sequence {r.FirstSeq + k} is not in the final log");
             if (seen[r.FirstSeq] != r.FirstIndex) Fail($"request {r.Id} was acknowledged at {r.FirstIndex}, but its first entry is at {seen[r.FirstSeq]}");
         }
-        ulong total = 0;
-        foreach (var r in Publisher.Requests) total += (ulong)r.Count;
         if ((ulong)seen.Count != total) Fail($"the final log holds {seen.Count} of the publisher's entries; it published {total}");
     }
 
@@ -372,7 +394,7 @@ public sealed class VoterCluster
         foreach (var (learner, index, epoch, entry) in _received)
         {
             if (index > _highestCommit) Fail($"{learner.Id} got entry {index}, above the highest commit index any leader reached ({_highestCommit})");
-            var c = _committed[index];
+            if (!_committed.TryGetValue(index, out var c)) continue;
             if (c.Epoch != epoch || !c.Entry.EndsWith("|" + entry, StringComparison.Ordinal))
                 Fail($"{learner.Id} got entry {index} of epoch {epoch}, not the committed one (epoch {c.Epoch})");
         }
@@ -404,7 +426,7 @@ public sealed class VoterCluster
                 // A relay with no feed (in the leader's datacenter) is not corrected until it is; it hands learners only what is final.
                 if (relay.FeedSource is null) continue;
                 ulong top = Math.Min(through, relay.RetainedIndex);
-                for (ulong i = Math.Max(1, relay.FirstRetainedIndex); i <= top; i++)
+                for (ulong i = Math.Max(Math.Max(1, relay.FirstRetainedIndex), log.FirstIndex); i <= top; i++)
                     if (!relay.TryGetRetained(i, out var mine) || !log.TryGet(i, out var theirs) || mine.Epoch != theirs.Epoch)
                         Fail($"relay {p} retains entry {i} of epoch {(relay.TryGetRetained(i, out var m) ? m.Epoch : 0)}, not the leader's");
             }
@@ -418,8 +440,11 @@ public sealed class VoterCluster
     {
         foreach (var l in Learners)
         {
-            int k = 0;
-            for (ulong i = Math.Max(1, log.FirstIndex); i <= through; i++)
+            // What retention dropped before the learner got it, or a SnapshotRequired moved it past, is not compared.
+            ulong from = Math.Max(Math.Max(1, log.FirstIndex), l.SkippedTo);
+            int k = l.Stream.FindIndex(s => s.Index >= from);
+            if (k < 0) k = l.Stream.Count;
+            for (ulong i = from; i <= through; i++)
             {
                 if (!log.TryGet(i, out var e) || InternalEntries.IsInternal(e.Key.Span)) continue;
                 if (k >= l.Stream.Count || l.Stream[k].Index != i || l.Stream[k].Epoch != e.Epoch || !e.Payload.Span.SequenceEqual(l.Stream[k].Payload))
@@ -454,5 +479,5 @@ public sealed class VoterCluster
 
     /// <summary>The exception for a broken invariant now, with the trace so far.</summary>
     public InvariantViolationException Violation(string what) =>
-        new(_seed, Network.Clock.NowMicros / 1000, what, VoterChaos.ReplayCommand(_seed, Topology.Defaults.Delivery), Trace);
+        new(_seed, Network.Clock.NowMicros / 1000, what, VoterChaos.ReplayCommand(_seed, Topology.Defaults.Delivery, _retention), Trace);
 }

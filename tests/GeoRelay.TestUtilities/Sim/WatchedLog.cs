@@ -31,7 +31,8 @@ public sealed class WatchedLog(MemoryLog inner) : IEntryLog
     public bool FlushWaitsForDisk => Inner.FlushWaitsForDisk;
     public bool TryGet(ulong index, out LogEntry entry) => Inner.TryGet(index, out entry);
     public int Read(ulong fromIndex, int maxEntries, long maxBytes, List<LogEntry> into) => Inner.Read(fromIndex, maxEntries, maxBytes, into);
-    public int ApplyRetention(DateTimeOffset now) => Inner.ApplyRetention(now);
+    public int ApplyRetention(DateTimeOffset now, ulong keepFrom = ulong.MaxValue) => Inner.ApplyRetention(now, keepFrom);
+    public ulong NextIndex => Inner.NextIndex;
 
     public void TruncateAfter(ulong index)
     {
@@ -39,8 +40,12 @@ public sealed class WatchedLog(MemoryLog inner) : IEntryLog
         Inner.TruncateAfter(index);
     }
 
+    /// <summary>How many times the whole log was dropped (<see cref="ResetTo"/>: a snapshot install, for a voter).</summary>
+    public int Resets { get; private set; }
+
     public void ResetTo(ulong nextIndex)
     {
+        Resets++;
         _rewrittenFrom = Math.Min(_rewrittenFrom, nextIndex);
         Inner.ResetTo(nextIndex);
     }

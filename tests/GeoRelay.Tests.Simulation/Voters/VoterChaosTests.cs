@@ -29,8 +29,20 @@ public sealed class VoterChaosTests
     [Test]
     public void DurableDeliveryTellsLearnersWhatWasTakenBack()
     {
-        int truncations = RunSeeds(Seeds / 2, LearnerDelivery.Durable);
+        int truncations = RunSeeds(Seeds / 2, LearnerDelivery.Durable).Truncations;
         if (OneSeedAsked is null) Assert.That(truncations, Is.GreaterThan(0), "some learner received entries a new leader took back");
+    }
+
+    /// <summary>
+    /// Voters keep a few dozen entries (<see cref="VoterChaos.SmallRetention"/>): leaders drop what followers that were
+    /// down or cut off still need, so those take the leader's log start (InstallSnapshot), under the same faults and
+    /// invariants. Learners left behind everything get SnapshotRequired and move on.
+    /// </summary>
+    [Test]
+    public void SmallRetentionInstallsSnapshotsAndKeepsTheInvariants()
+    {
+        var (installs, _) = RunSeeds(Seeds / 2, LearnerDelivery.Committed, retention: true);
+        if (OneSeedAsked is null) Assert.That(installs, Is.GreaterThan(0), "some follower came back behind its leader's log start");
     }
 
     [TestCase(7)]
@@ -57,25 +69,26 @@ public sealed class VoterChaosTests
     public void DurableSeed(int seed) => VoterChaos.Run(seed, LearnerDelivery.Durable);
 
     /// <summary>Runs the seeds (or the one GEORELAY_SEED names), stopping after three failures; returns the Truncated frames learners got.</summary>
-    private static int RunSeeds(int count, LearnerDelivery delivery)
+    private static (int Installs, int Truncations) RunSeeds(int count, LearnerDelivery delivery, bool retention = false)
     {
         var failures = new List<string>();
-        int truncations = 0;
+        int truncations = 0, installs = 0;
         IEnumerable<int> seeds = OneSeedAsked is { } one ? [one] : Enumerable.Range(1, count);
         foreach (int seed in seeds)
         {
             try
             {
-                var r = VoterChaos.Run(seed, delivery);
+                var r = VoterChaos.Run(seed, delivery, retention);
                 truncations += r.Truncations;
+                installs += r.SnapshotInstalls;
                 if (OneSeedAsked is not null)
-                    TestContext.Out.WriteLine($"seed {seed}: {r.Steps} ms, {r.Entries} entries, term {r.Term}, {r.Truncations} Truncated, trace {r.TraceHash:x16}");
+                    TestContext.Out.WriteLine($"seed {seed}: {r.Steps} ms, {r.Entries} entries, term {r.Term}, {r.Truncations} Truncated, {r.SnapshotInstalls} installs, trace {r.TraceHash:x16}");
             }
             catch (InvariantViolationException e) { failures.Add(e.Message); }
             if (failures.Count >= 3) break;
         }
         Assert.That(failures, Is.Empty, string.Join("\n\n", failures));
-        TestContext.Out.WriteLine($"{count} seeds with {delivery} delivery: {truncations} Truncated frames to learners");
-        return truncations;
+        TestContext.Out.WriteLine($"{count} seeds with {delivery} delivery{(retention ? ", small retention" : "")}: {truncations} Truncated frames to learners, {installs} snapshot installs");
+        return (installs, truncations);
     }
 }

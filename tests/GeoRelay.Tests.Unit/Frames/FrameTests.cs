@@ -52,6 +52,8 @@ public sealed class FrameTests
         });
         yield return Case("SnapshotRequired", FrameType.SnapshotRequired, w => new SnapshotRequired(77).Write(w), p => Assert.That(SnapshotRequired.Read(p).OldestIndex, Is.EqualTo(77UL)));
         yield return Case("Truncated", FrameType.Truncated, w => new Truncated(41).Write(w), p => Assert.That(Truncated.Read(p).After, Is.EqualTo(41UL)));
+        var install = new InstallSnapshot(3, 9, 5000, 4097, 7);
+        yield return Case("InstallSnapshot", FrameType.InstallSnapshot, w => install.Write(w), p => Assert.That(InstallSnapshot.Read(p), Is.EqualTo(install)));
         yield return Case("Confirm", FrameType.Confirm, w => new Confirm(88).Write(w), p => Assert.That(Confirm.Read(p).Index, Is.EqualTo(88UL)));
         var ackP = new PublishAck(9, 1000, 512, WaitLevel.Committed);
         yield return Case("PublishAck", FrameType.PublishAck, w => ackP.Write(w), p => Assert.That(PublishAck.Read(p), Is.EqualTo(ackP)));

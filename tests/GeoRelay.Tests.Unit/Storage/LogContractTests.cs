@@ -258,6 +258,32 @@ public abstract class LogContractTests
     }
 
     [Test]
+    public void Retention_keeps_every_segment_holding_keepFrom_or_later_so_a_leaders_oldest_entry_stays_committed()
+    {
+        IEntryLog log = Create(Small with { RetentionMaxBytes = 1 });
+        AppendRange(log, 1, 60); // five segments: 1-12, 13-24, 25-36, 37-48, 49-60
+        Assert.That(log.ApplyRetention(TimeOf(60), keepFrom: 30), Is.EqualTo(2), "1-12 and 13-24 end below 30");
+        Assert.That(log.FirstIndex, Is.EqualTo(25UL), "the segment holding 30 stays, so the oldest entry is at most 30");
+        Assert.That(log.ApplyRetention(TimeOf(60), keepFrom: 30), Is.Zero);
+        Assert.That(log.ApplyRetention(TimeOf(60), keepFrom: 48), Is.EqualTo(1), "25-36 ends below 48; 37-48 holds it");
+        Assert.That(log.ApplyRetention(TimeOf(60)), Is.EqualTo(1), "without a bound only the active segment stays");
+        AssertHolds(log, 49, 60);
+    }
+
+    [Test]
+    public void NextIndex_is_the_index_the_next_append_must_have()
+    {
+        IEntryLog log = Create(Small);
+        Assert.That(log.NextIndex, Is.Zero, "an empty log takes any first index");
+        AppendRange(log, 7, 9);
+        Assert.That(log.NextIndex, Is.EqualTo(10UL));
+        log.ResetTo(500);
+        Assert.That((log.LastIndex, log.NextIndex), Is.EqualTo((0UL, 500UL)), "an empty log pins where a reset put it");
+        log.TruncateAfter(0);
+        Assert.That(log.NextIndex, Is.Zero);
+    }
+
+    [Test]
     public void Retention_by_age_drops_segments_whose_newest_entry_is_too_old()
     {
         IEntryLog log = Create(Small with { RetentionMaxAge = TimeSpan.FromSeconds(30) });
