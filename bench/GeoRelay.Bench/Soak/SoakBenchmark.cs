@@ -58,6 +58,12 @@ public static class SoakBenchmark
                 [.. voters, "Learners get entries once durable (`delivery: durable`): what a leader change takes back must reach them as `Truncated`."],
                 seed => VoterChaos.ReplayCommand(seed, LearnerDelivery.Durable), (range, seed) => range.Add(VoterChaos.Run(seed, LearnerDelivery.Durable)),
                 voterTotals, voterFaults),
+            new("voters-retention", SoakSchema.Voters, "soak-voters-retention", "Soak: voter chaos simulation with small retention over many seeds",
+                [.. voters, "Voters keep a few dozen entries (`VoterChaos.SmallRetention`): followers that were down or cut off come back",
+                    "through the leader's log start (InstallSnapshot); learners left behind everything are told SnapshotRequired."],
+                seed => VoterChaos.ReplayCommand(seed, LearnerDelivery.Committed, retention: true),
+                (range, seed) => range.Add(VoterChaos.Run(seed, retention: true)),
+                [.. voterTotals, ("snapshot_installs", "snapshot installs")], voterFaults),
         ];
     }
 

@@ -43,8 +43,8 @@ public sealed class SoakSchema
 
     /// <summary><see cref="VoterChaos"/>: elections with every voter a voter engine, under <see cref="VoterFault"/> faults.</summary>
     public static SoakSchema Voters { get; } = new(
-        ["steps", "entries", "leader_terms", "learner_truncations", "learner_reconnects", .. Enum.GetNames<VoterFault>()],
-        addedLater: [nameof(VoterFault.KillVoter), nameof(VoterFault.SilenceLeader)]);
+        ["steps", "entries", "leader_terms", "learner_truncations", "learner_reconnects", .. Enum.GetNames<VoterFault>(), "snapshot_installs"],
+        addedLater: [nameof(VoterFault.KillVoter), nameof(VoterFault.SilenceLeader), "snapshot_installs"]);
 }
 
 /// <summary>One contiguous range of seeds that ran to the end, with what they did; a row of the ledger.</summary>
@@ -91,6 +91,7 @@ public sealed class SoakRange(SoakSchema schema)
         this["leader_terms"] += r.LeaderTerms;
         this["learner_truncations"] += r.Truncations;
         this["learner_reconnects"] += r.LearnerReconnects;
+        this["snapshot_installs"] += r.SnapshotInstalls;
         foreach (var (kind, n) in r.Faults) this[kind.ToString()] += n;
         Digest((ulong)r.Seed, r.TraceHash);
     }
