@@ -209,17 +209,20 @@ public sealed class MemberEngine : IEngine, IDisposable
 
     /// <summary>
     /// The leader's log starts at <see cref="InstallSnapshot.Index"/>, and this member was sent from below it. Holding that
-    /// very entry means our log matches the leader's up to there (log matching), and Appends go on as usual. Otherwise
-    /// the whole log goes, and the leader's is taken from that index: all we drop is either committed (so a majority
-    /// that excludes us holds it up to the install's index) or a deposed leader's suffix.
+    /// very entry means our log matches the leader's up to there (log matching), and Appends go on as usual. So does a
+    /// log that starts past it (its start is committed, so it is the leader's entry there; the Appends that follow check
+    /// the rest entry by entry), which a restarted member whose commit index the leader could not trust still has.
+    /// Otherwise the whole log goes, and the leader's is taken from that index: all we drop is either committed (so a
+    /// majority that excludes us holds it up to the install's index) or a deposed leader's suffix.
     /// </summary>
     private void OnInstallSnapshot(PeerChannel channel, InstallSnapshot install)
     {
         if (install.Epoch < _highestEpoch) { Fence(channel.Connection, install.Epoch); return; }
         TakeNewerEpoch(install.Epoch);
         bool holds = _log.TryGet(install.Index, out var held) && held.Epoch == install.IndexEpoch;
+        bool startsPast = _log.LastIndex > 0 && _log.FirstIndex > install.Index;
         bool alreadyThere = _log.LastIndex == 0 && _log.NextIndex == install.Index;
-        if (!holds && !alreadyThere)
+        if (!holds && !startsPast && !alreadyThere)
         {
             RelayLog.SnapshotInstalled(_logger, install.Index, install.IndexEpoch, _log.FirstIndex, _log.LastIndex);
             _log.ResetTo(install.Index);
@@ -229,7 +232,7 @@ public sealed class MemberEngine : IEngine, IDisposable
             _learners.OnReset(install.Index);
             SnapshotsInstalled++;
         }
-        if (install.Epoch == _highestEpoch) _matched = Math.Max(_matched, holds ? install.Index : install.Index - 1);
+        if (install.Epoch == _highestEpoch && !startsPast) _matched = Math.Max(_matched, holds ? install.Index : install.Index - 1);
         AdvanceCommit(install.Commit);
     }
 

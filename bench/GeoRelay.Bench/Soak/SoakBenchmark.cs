@@ -8,7 +8,7 @@ using GeoRelay.Topology;
 namespace GeoRelay.Bench.Soak;
 
 /// <summary>
-/// `bench/run soak [seeds] [--sim faults|voters|voters-durable] [--from N] [--minutes M] [--threads T] [--chunk C]
+/// `bench/run soak [seeds] [--sim faults|voters|voters-durable|voters-retention] [--from N] [--minutes M] [--threads T] [--chunk C]
 /// [--ledger FILE] [--out FILE]`: a deterministic simulation over seeds N .. N+seeds-1, one worker per core: the fault
 /// simulation (the default; the one CI runs on 500 seeds) or the voter chaos run (elections; CI runs 120 seeds), with
 /// committed or durable learner delivery. Resumable: finished ranges go to the simulation's ledger
@@ -18,7 +18,7 @@ namespace GeoRelay.Bench.Soak;
 /// </summary>
 public static class SoakBenchmark
 {
-    private const string Usage = "usage: bench/run soak [seeds] [--sim faults|voters|voters-durable] [--from N] [--minutes M] [--threads T] [--chunk C] [--ledger FILE] [--out FILE]";
+    private const string Usage = "usage: bench/run soak [seeds] [--sim faults|voters|voters-durable|voters-retention] [--from N] [--minutes M] [--threads T] [--chunk C] [--ledger FILE] [--out FILE]";
 
     /// <summary>One simulation the soak can run: its ledger layout and files, how to run a seed, and what its report shows.</summary>
     private sealed record Simulation(

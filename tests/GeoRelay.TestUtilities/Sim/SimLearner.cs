@@ -82,7 +82,8 @@ public sealed class SimLearner : IEngine
         var frame = FrameBuffer.Rent();
         int start = FrameWriter.Begin(frame.Writer);
         // As the SDK: name the last entry received, so a node that took it back meanwhile says so.
-        var (lastIndex, lastEpoch) = Stream.Count > 0 ? (Stream[^1].Index, Stream[^1].Epoch) : (0UL, 0UL);
+        // One moved on past a SnapshotRequired starts over as a new subscriber would: its last entry is not below Next.
+        var (lastIndex, lastEpoch) = Stream.Count > 0 && Stream[^1].Index + 1 >= SkippedTo ? (Stream[^1].Index, Stream[^1].Epoch) : (0UL, 0UL);
         new Subscribe(Next, default, SubscribeFlags.None, lastIndex, lastEpoch).Write(frame.Writer);
         FrameWriter.End(frame.Writer, start, FrameType.Subscribe);
         Outbox.Add(EngineCommand.Send(connection, frame));
