@@ -45,6 +45,14 @@ public sealed class VoterChaosTests
         if (OneSeedAsked is null) Assert.That(installs, Is.GreaterThan(0), "some follower came back behind its leader's log start");
     }
 
+    /// <summary>
+    /// Seeds the first voters-retention soak failed: a learner moved on by SnapshotRequired still named its last entry,
+    /// far below where it resumed, and the node told it Truncated there.
+    /// </summary>
+    [TestCase(302)]
+    [TestCase(315)]
+    public void RetentionSeed(int seed) => VoterChaos.Run(seed, retention: true);
+
     [TestCase(7)]
     [TestCase(204)]
     // A leader failed over from a relay whose acks were held by a firewall; one arrived after the heal, on the old
