@@ -115,6 +115,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     public List<EngineCommand> Outbox { get; } = new();
     public Hello LocalHello { get; }
     public ulong LastIndex => _log.LastIndex;
+    /// <summary>The oldest entry held: retention keeps it committed.</summary>
+    public ulong OldestIndex => _log.FirstIndex;
     public ulong DurableIndex => _log.DurableIndex;
     public ulong CommitIndex => _commitIndex;
     public bool Deposed { get; private set; }

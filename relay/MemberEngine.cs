@@ -76,6 +76,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     public LearnerFanout Learners => _learners;
     public ulong DurableIndex => _log.DurableIndex;
     public ulong LastIndex => _log.LastIndex;
+    public ulong OldestIndex => _log.FirstIndex;
     public ulong CommitIndex => _commit;
     public ulong HighestEpoch => _highestEpoch;
     public int UpstreamCount => _upstreams.Count;

@@ -103,7 +103,7 @@ public static class StatusCommand
     public static void Print(IAnsiConsole console, NodeStatusReport r)
     {
         console.MarkupLine(Markup.Escape($"{r.Node}: {r.Role} in {r.Datacenter}, epoch {r.Epoch}, {r.State}; " +
-                                         $"last {N(r.Indexes.Last)}, durable {N(r.Indexes.Durable)}, commit {N(r.Indexes.Commit)}" +
+                                         $"oldest {N(r.Indexes.Oldest)}, last {N(r.Indexes.Last)}, durable {N(r.Indexes.Durable)}, commit {N(r.Indexes.Commit)}" +
                                          (r.Role == "relay" ? $", retained {N(r.Indexes.Retained)}" : "") +
                                          $"; lag {N(r.Lag)}; batches {N(r.Batches)}" +
                                          (r.Role == "leader" ? "" : $"; feed {r.Feed ?? "none"}")));

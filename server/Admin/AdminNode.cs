@@ -140,8 +140,8 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
     internal static NodeStatusReport StatusOf(AdminNode view, EngineHost host, LeaderEngine engine)
     {
         var traffic = TrafficByPeer(host);
-        var (status, peerStatus, last, durable, commit) = host.Invoke(_ =>
-            (engine.Status(), engine.PeerStatus(), engine.LastIndex, engine.DurableIndex, engine.CommitIndex));
+        var (status, peerStatus, last, durable, commit, oldest) = host.Invoke(_ =>
+            (engine.Status(), engine.PeerStatus(), engine.LastIndex, engine.DurableIndex, engine.CommitIndex, engine.OldestIndex));
         var datacenters = new List<DatacenterReport>(status.Count);
         var peers = new List<PeerReport>();
         long batches = 0;
@@ -160,7 +160,7 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
         }
         AddClients(peers, traffic, view.Datacenter);
         return new NodeStatusReport(view.NodeId, "leader", view.Datacenter, engine.Epoch, view.State,
-            new StatusIndexes(last, durable, commit, 0), Lag(last, commit), batches, peers, datacenters, null, view.Refusals(), Feed: "leader");
+            new StatusIndexes(last, durable, commit, 0, oldest), Lag(last, commit), batches, peers, datacenters, null, view.Refusals(), Feed: "leader");
     }
 
     private static string RelayStateName(RelayState state) => state switch
@@ -189,9 +189,9 @@ internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, n
     {
         var traffic = TrafficByPeer(node.Host);
         var engine = node.Engine;
-        var (members, upstream, epoch, retained, batches, learners, feed) = node.Host.Invoke(_ =>
+        var (members, upstream, epoch, retained, batches, learners, feed, oldest) = node.Host.Invoke(_ =>
             (engine.MemberStatus(), engine.UpstreamConnected, engine.HighestEpoch, engine.RetainedIndex, engine.BatchesReceived,
-             LearnersOf(engine.Learners), engine.FeedSource));
+             LearnersOf(engine.Learners), engine.FeedSource, engine.FirstRetainedIndex));
         var peers = new List<PeerReport>
         {
             Peer(Topology.LeaderId, "leader", Topology.Leader.Datacenter, upstream ? "active" : "down", traffic, null, null),
@@ -204,7 +204,7 @@ internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, n
         }
         AddClients(peers, traffic, Datacenter);
         return new NodeStatusReport(NodeId, "relay", Datacenter, epoch, State,
-            new StatusIndexes(retained, retained, 0, retained), Lag(retained, slowest), batches, peers, [], learners, Refusals(), Feed: feed);
+            new StatusIndexes(retained, retained, 0, retained, oldest), Lag(retained, slowest), batches, peers, [], learners, Refusals(), Feed: feed);
     }
 }
 
@@ -220,9 +220,9 @@ internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology,
     internal static NodeStatusReport StatusOf(ReplicaAdmin view, EngineHost host, MemberEngine engine, TopologyConfig topology)
     {
         var traffic = TrafficByPeer(host);
-        var (last, durable, commit, epoch, learners) = host.Invoke(_ =>
+        var (last, durable, commit, epoch, learners, oldest) = host.Invoke(_ =>
             (engine.LastIndex, engine.DurableIndex, engine.CommitIndex, engine.HighestEpoch,
-             view.LearnersOf(engine.Learners)));
+             view.LearnersOf(engine.Learners), engine.OldestIndex));
         var peers = new List<PeerReport>();
         var feeds = new List<string>();
         void Upstream(string id, string role, string dc)
@@ -235,7 +235,7 @@ internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology,
         foreach (var p in topology.GetDatacenter(view.Datacenter).Relays) Upstream(p, "relay", view.Datacenter);
         AddClients(peers, traffic, view.Datacenter);
         return new NodeStatusReport(view.NodeId, "member", view.Datacenter, epoch, view.State,
-            new StatusIndexes(last, durable, commit, 0), Lag(commit, durable), 0, peers, [], learners, view.Refusals(),
+            new StatusIndexes(last, durable, commit, 0, oldest), Lag(commit, durable), 0, peers, [], learners, view.Refusals(),
             Feed: feeds.Count > 0 ? string.Join(", ", feeds) : null);
     }
 }

@@ -34,6 +34,7 @@ public sealed class NodeMetrics : IDisposable
         // Every role.
         Meter.CreateObservableGauge("georelay.epoch", () => (long)Snapshot().Epoch, description: "Highest leader epoch this node has seen (its own, on the leader)");
         Meter.CreateObservableGauge("georelay.index.last", () => (long)Snapshot().Indexes.Last, "{entry}", "Highest index in this node's log");
+        Meter.CreateObservableGauge("georelay.index.oldest", () => (long)Snapshot().Indexes.Oldest, "{entry}", "Oldest index this node still holds (retention)");
         Meter.CreateObservableGauge("georelay.index.durable", () => (long)Snapshot().Indexes.Durable, "{entry}", "Highest index durable in this node's log");
         Meter.CreateObservableGauge("georelay.lag", () => Snapshot().Lag, "{entry}",
             "Leader: appended but not committed; relay: retained but not durable on its slowest member; member: commit index minus durable index");

@@ -31,7 +31,8 @@ public sealed record NodeStatusReport(
 public sealed record ElectionReport(ulong Term, string Role, string? Leader, string? VotedFor, int RoleChanges);
 
 /// <param name="Retained">A relay's retention head (what it can serve learners); 0 elsewhere.</param>
-public sealed record StatusIndexes(ulong Last, ulong Durable, ulong Commit, ulong Retained);
+/// <param name="Oldest">The oldest index the node still holds (retention drops whole segments from the oldest); 0 when empty.</param>
+public sealed record StatusIndexes(ulong Last, ulong Durable, ulong Commit, ulong Retained, ulong Oldest = 0);
 
 /// <summary>One peer (or all learners, or all publishers) of the node.</summary>
 /// <param name="State">Leader's relays: active, connecting, failed-over, standby; its members: via-relay, direct, down.

@@ -25,6 +25,8 @@ internal sealed partial class TopologyReader(string fileName)
     private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin", "web", "feed-from", "max-learners"];
 
     internal const long MinMaxFrame = 64L << 10;
+    /// <summary>A learner's queue must hold two Deliver frames (256 KiB each): catch-up pauses at half of it.</summary>
+    internal const long MinLearnerBacklog = 512L << 10;
     internal const long MaxMaxFrame = 1L << 30;
     internal const int MaxCompressionLevel = 22;
 
@@ -325,6 +327,9 @@ internal sealed partial class TopologyReader(string fileName)
                 case "learner-backlog":
                     if (TrySize(value, path, out long backlog))
                     {
+                        // Checked here: the fan-out refused a smaller one only when a member started, and the member crashed.
+                        if (backlog < MinLearnerBacklog)
+                            Problem(value, $"{path} must be at least {ConfigUnits.FormatSize(MinLearnerBacklog)} (two Deliver frames of 256KiB), not '{ConfigUnits.FormatSize(backlog)}'");
                         d = d with { LearnerBacklog = backlog };
                     }
                     break;

@@ -364,6 +364,7 @@ public sealed class LearnerProcessTests
             ulong expected = from + (ulong)i;
             if (index != expected)
                 Assert.Fail($"{who}: entry #{i} has index {index}, expected {expected} ({(index < expected ? "duplicate" : "gap")})");
+            if (index < logStart) continue; // the leader's retention dropped it: its order is checked, its content cannot be
             var e = log[(int)(index - logStart)];
             if (fingerprint != Fingerprint(e.Epoch, e.Key.Span, e.Payload.Span))
                 Assert.Fail($"{who}: entry {index} differs from the leader's");

@@ -112,7 +112,10 @@ public sealed class LeaderPartitionTests
 
             stopLoad.Cancel();
             await loading.WaitAsync(Patience);
-            var settled = await AgreedAsync(cluster, voters, agreed.Term, null, "every voter holding the whole log once the load stopped");
+            // With the preferred leader leading: a transfer to it still to come would add its term's no-op while the
+            // voters are killed one after another, and only some of them would hold it.
+            var settled = await AgreedAsync(cluster, voters, agreed.Term, null, "the preferred leader leading and every voter holding the whole log once the load stopped",
+                leader: preferred);
 
             // Stopped all at once, leader first: SIGTERM would hand leadership over, and the new term's no-op would reach
             // only the voters still running. Every entry is durable everywhere by now, so SIGKILL loses nothing.
@@ -198,11 +201,11 @@ public sealed class LeaderPartitionTests
         }, l => l.Node is not null, what, Patience);
 
     /// <summary>
-    /// Polls until every voter answers, all in one term of at least <paramref name="term"/> with one leader that leads
+    /// Polls until every voter answers, all in one term of at least <paramref name="term"/> with one leader (<paramref name="leader"/>, when given) that leads
     /// it, and every log is durable and committed through <paramref name="through"/> (null: the leader's last index,
     /// and no further).
     /// </summary>
-    private static Task<Agreement> AgreedAsync(ClusterFixture cluster, List<string> voters, ulong term, ulong? through, string what) =>
+    private static Task<Agreement> AgreedAsync(ClusterFixture cluster, List<string> voters, ulong term, ulong? through, string what, string? leader = null) =>
         Poll.UntilAsync(async () =>
         {
             var seen = new List<(string Node, ulong Term, string? Leader, string? Role, ulong Last, ulong Durable, ulong Commit)>();
@@ -214,17 +217,17 @@ public sealed class LeaderPartitionTests
                 seen.Add((v, e.GetProperty("term").GetUInt64(), e.TryGetProperty("leader", out var l) ? l.GetString() : null,
                     e.GetProperty("role").GetString(), i.GetProperty("last").GetUInt64(), i.GetProperty("durable").GetUInt64(), i.GetProperty("commit").GetUInt64()));
             }
-            var leader = seen.Find(x => x.Role == "leader");
-            if (leader.Node is null || leader.Term < term) return default;
+            var leading = seen.Find(x => x.Role == "leader");
+            if (leading.Node is null || leading.Term < term || (leader is not null && leading.Node != leader)) return default;
             foreach (var x in seen)
             {
-                if (x.Term != leader.Term || x.Leader != leader.Node) return default;
+                if (x.Term != leading.Term || x.Leader != leading.Node) return default;
                 bool holds = through is { } t
                     ? x.Durable >= t && x.Commit >= t
-                    : x.Last == leader.Last && x.Durable == leader.Last && x.Commit == leader.Last;
+                    : x.Last == leading.Last && x.Durable == leading.Last && x.Commit == leading.Last;
                 if (!holds) return default;
             }
-            return new Agreement(leader.Node, leader.Term, leader.Last);
+            return new Agreement(leading.Node, leading.Term, leading.Last);
         }, a => a.Leader is not null, what, Patience);
 
     /// <summary>Publisher connections the node has open (its /status "publishers" row); 0 while it does not answer.</summary>

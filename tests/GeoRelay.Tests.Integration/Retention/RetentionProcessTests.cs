@@ -60,6 +60,11 @@ public sealed class RetentionProcessTests
         await Poll.UntilAsync(() => DurableAsync(cluster, "f1"), d => d >= Entries, "f1 caught up from the leader's log start", Patience);
         Assert.That(await PublishAsync(cluster, Entries + 1, Entries + 100, WaitLevel.Committed, Patience, PayloadBytes), Is.EqualTo(Entries + 100));
         await Poll.UntilAsync(() => DurableAsync(cluster, "f1"), d => d >= Entries + 100, "f1 takes part again", Patience);
+        foreach (var node in new[] { cluster.Topology.LeaderId, "f1", "p1" })
+        {
+            ulong oldest = (await StatusAsync(cluster, node)).GetProperty("indexes").GetProperty("oldest").GetUInt64();
+            Assert.That(oldest, Is.GreaterThan(heldBefore + 1), $"{node}'s /status shows where its log starts now");
+        }
 
         // Once retention has run over the finished load, every node is within max-bytes (whole segments go, the oldest first).
         foreach (var node in cluster.Topology.Nodes.Keys)

@@ -106,6 +106,7 @@ public sealed class TopologyLoaderRuleTests
     [TestCase("compression: { level: 23 }", 25, "defaults.compression.level must be a zstd level from 1 to 22, or 0 for no compression; not '23'")]
     [TestCase("compression: { local-level: -1 }", 31, "defaults.compression.local-level must be a zstd level from 1 to 22, or 0 for no compression; not '-1'")]
     [TestCase("max-frame: 1KiB", 14, "defaults.max-frame must be between 64KiB and 1GiB")]
+    [TestCase("learner-backlog: 64KiB", 20, "defaults.learner-backlog must be at least 512KiB (two Deliver frames of 256KiB), not '64KiB'")]
     public void WrongUnitOrValueInDefaults(string setting, int column, string message) =>
         AssertOnlyProblem(SmallWith("leader:", "leader: ldr\ndefaults:\n  " + setting), 4, column, message);
 
