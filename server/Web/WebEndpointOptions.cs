@@ -24,6 +24,14 @@ public sealed record WebEndpointOptions
     /// </summary>
     public TimeSpan ConnectRetryFor { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Whether a WebSocket client that offers permessage-deflate (RFC 7692; browsers do) gets it. Each compressed
+    /// connection keeps a deflate context (up to about 256 KiB with the client's default window), which repeated JSON
+    /// keys and payloads pay back many times over. Every entry a learner is sent is one it may read, so compressing
+    /// them together reveals nothing across a boundary (the reason .NET calls it "dangerous"). Default true.
+    /// </summary>
+    public bool Compression { get; init; } = true;
+
     /// <summary>WebSocket ping interval, which keeps idle streams open through proxies. Default 30 s.</summary>
     public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(30);
 

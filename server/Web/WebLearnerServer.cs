@@ -101,7 +101,9 @@ public sealed class WebLearnerServer : IAsyncDisposable
         {
             WebStreamSink sink;
             if (webSocket)
-                sink = new WebSocketSink(await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false), context.RequestAborted);
+                // Negotiated only when the client offers permessage-deflate.
+                sink = new WebSocketSink(await context.WebSockets.AcceptWebSocketAsync(
+                    new WebSocketAcceptContext { DangerousEnableCompression = options.Compression }).ConfigureAwait(false), context.RequestAborted);
             else
                 sink = await ServerSentEventsSink.StartAsync(context).ConfigureAwait(false);
             WebLog.Started(logger, clientId, remote, webSocket ? "WebSocket" : "Server-Sent Events", request!.From,

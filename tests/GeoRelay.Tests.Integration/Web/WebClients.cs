@@ -89,9 +89,11 @@ public sealed class WebSocketStream : IDisposable
 {
     public ClientWebSocket Socket { get; } = new() { Options = { CollectHttpResponseDetails = true } };
 
-    public static async Task<WebSocketStream> OpenAsync(string url, CancellationToken ct)
+    /// <param name="deflate">Offer permessage-deflate, as browsers do.</param>
+    public static async Task<WebSocketStream> OpenAsync(string url, CancellationToken ct, bool deflate = false)
     {
         var stream = new WebSocketStream();
+        if (deflate) stream.Socket.Options.DangerousDeflateOptions = new WebSocketDeflateOptions();
         await stream.Socket.ConnectAsync(new Uri(url), ct);
         return stream;
     }
@@ -117,6 +119,10 @@ public sealed class WebSocketStream : IDisposable
             taken.Add(await NextAsync(ct) ?? throw new EndOfStreamException($"closed after {taken.Count} of {count}: {Socket.CloseStatus} {Socket.CloseStatusDescription}"));
         return taken;
     }
+
+    /// <summary>The extensions the server agreed to in its handshake answer (empty when none).</summary>
+    public string Extensions =>
+        Socket.HttpResponseHeaders is { } headers && headers.TryGetValue("Sec-WebSocket-Extensions", out var values) ? string.Join(", ", values) : "";
 
     public void Dispose() => Socket.Dispose();
 }

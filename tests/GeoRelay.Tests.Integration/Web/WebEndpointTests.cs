@@ -149,6 +149,21 @@ public sealed class WebEndpointTests
     }
 
     [Test]
+    public async Task AWebSocketClientThatOffersPermessageDeflateGetsItAndEveryEntry()
+    {
+        using var deadline = Deadline();
+        string url = $"ws://{_cluster.Topology.GetNode("m1").Web}/stream?from=1";
+        using (var plain = await WebSocketStream.OpenAsync(url, deadline.Token))
+        {
+            Assert.That(plain.Extensions, Does.Not.Contain("permessage-deflate"), "nothing compressed for a client that did not offer it");
+            AssertArePublished(await plain.TakeAsync(Published.Length, deadline.Token), 0);
+        }
+        using var compressed = await WebSocketStream.OpenAsync(url, deadline.Token, deflate: true);
+        Assert.That(compressed.Extensions, Does.StartWith("permessage-deflate"), "the server agreed to compress");
+        AssertArePublished(await compressed.TakeAsync(Published.Length, deadline.Token), 0);
+    }
+
+    [Test]
     public async Task PrefixFilterDeliversOnlyTheKeysUnderIt()
     {
         using var deadline = Deadline();
