@@ -61,7 +61,7 @@ public static class VoterChaos
     /// <summary>The command that runs <paramref name="seed"/> again with <paramref name="delivery"/>, with its trace.</summary>
     public static string ReplayCommand(int seed, LearnerDelivery delivery, bool retention = false) =>
         $"GEORELAY_SEED={seed} dotnet test tests/GeoRelay.Tests.Simulation -c Release --filter FullyQualifiedName~VoterChaosTests." +
-        (retention ? "SmallRetentionInstallsSnapshotsAndKeepsTheInvariants"
+        (retention ? (delivery == LearnerDelivery.Durable ? "SmallRetentionWithDurableDeliveryKeepsEveryLearnersStreamTheLeaders" : "SmallRetentionInstallsSnapshotsAndKeepsTheInvariants")
             : delivery == LearnerDelivery.Durable ? "DurableDeliveryTellsLearnersWhatWasTakenBack" : "EverySeedKeepsTheInvariantsAndConverges");
 
     private static VoterChaosResult Run(int seed, VoterCluster c)

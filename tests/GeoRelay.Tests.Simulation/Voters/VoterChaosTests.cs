@@ -46,6 +46,14 @@ public sealed class VoterChaosTests
     }
 
     /// <summary>
+    /// The same with durable delivery: a follower whose install drops entries it had handed its learners tells them
+    /// Truncated, and every learner still ends with exactly the leader's log from where it could be served.
+    /// </summary>
+    [Test]
+    public void SmallRetentionWithDurableDeliveryKeepsEveryLearnersStreamTheLeaders() =>
+        RunSeeds(Seeds / 4, LearnerDelivery.Durable, retention: true);
+
+    /// <summary>
     /// Seeds the first voters-retention soak failed: a learner moved on by SnapshotRequired still named its last entry,
     /// far below where it resumed, and the node told it Truncated there.
     /// </summary>
