@@ -26,7 +26,7 @@ public sealed partial class LearnerClient
         ArgumentNullException.ThrowIfNull(stateMachine);
         options ??= StateMachineOptions.Default;
         options.Validate();
-        var checkpoints = new StateMachineCheckpoints(stateMachine, options, _logger);
+        var checkpoints = new StateMachineRun(stateMachine, options, _logger);
         ulong from = checkpoints.Restore() + 1;
         using var stopTimer = new CancellationTokenSource();
         var entries = SubscribeAsync(from, cancellationToken).GetAsyncEnumerator(cancellationToken);
@@ -54,7 +54,7 @@ public sealed partial class LearnerClient
     /// The next entry; while none arrives and applied entries are not checkpointed, writes the checkpoint once
     /// <see cref="StateMachineOptions.CheckpointInterval"/> has passed, so a quiet log does not leave them out of it.
     /// </summary>
-    private static async ValueTask<bool> NextAsync(IAsyncEnumerator<LearnerEntry> entries, StateMachineCheckpoints checkpoints, CancellationToken stopTimer)
+    private static async ValueTask<bool> NextAsync(IAsyncEnumerator<LearnerEntry> entries, StateMachineRun checkpoints, CancellationToken stopTimer)
     {
         var next = entries.MoveNextAsync();
         if (next.IsCompleted || !checkpoints.Pending) return await next.ConfigureAwait(false);

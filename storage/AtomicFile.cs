@@ -31,7 +31,9 @@ public static class AtomicFile
         FileStream stream;
         try
         {
-            stream = new FileStream(temporary, FileMode.Create, FileAccess.ReadWrite, FileShare.None, bufferSize: 1 << 16);
+            // Unbuffered: a write fails in write(), not later in a Dispose that would hide the first failure.
+            // A writer of many small pieces buffers them itself.
+            stream = new FileStream(temporary, FileMode.Create, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
         }
         catch (Exception e) when (IsDiskError(e))
         {

@@ -42,12 +42,15 @@ internal static class CheckpointFile
     {
         AtomicFile.Replace(path, file =>
         {
-            file.Write(new byte[HeaderSize]); // room for the header, written once the snapshot's length is known
-            var body = new ChecksummingWriteStream(file);
+            // Snapshots are often written a few bytes at a time (BinaryWriter); the file itself is unbuffered.
+            var buffered = new BufferedStream(file, 1 << 16);
+            buffered.Write(new byte[HeaderSize]); // room for the header, written once the snapshot's length is known
+            var body = new ChecksummingWriteStream(buffered);
             writeSnapshot(body);
             Span<byte> bytes = stackalloc byte[HeaderSize];
             BinaryPrimitives.WriteUInt32LittleEndian(bytes, body.Checksum);
-            file.Write(bytes[..TrailerSize]);
+            buffered.Write(bytes[..TrailerSize]);
+            buffered.Flush();
             BinaryPrimitives.WriteUInt32LittleEndian(bytes, Magic);
             BinaryPrimitives.WriteUInt16LittleEndian(bytes[4..], FormatVersion);
             BinaryPrimitives.WriteUInt16LittleEndian(bytes[6..], 0);

@@ -3,22 +3,24 @@ using Microsoft.Extensions.Logging;
 namespace GeoRelay.LearnerClient.Internal;
 
 /// <summary>
-/// The checkpoints of one <see cref="LearnerClient.RunAsync"/>: restores the state machine from its checkpoint at start,
+/// One <see cref="LearnerClient.RunAsync"/>'s applied index and checkpoints: restores the state machine from its checkpoint at start,
 /// and writes one every <see cref="StateMachineOptions.CheckpointEveryEntries"/> entries or
 /// <see cref="StateMachineOptions.CheckpointInterval"/>, and at a clean stop. Without a checkpoint directory it only
 /// tracks the applied index.
 /// </summary>
-internal sealed class StateMachineCheckpoints
+internal sealed class StateMachineRun
 {
     private readonly IStateMachine _stateMachine;
     private readonly StateMachineOptions _options;
     private readonly ILogger _logger;
     private readonly string? _path;
     private ulong _checkpointed;
+    // Counted apart from the indexes, which skip internal and filtered-out entries.
+    private int _appliedSinceCheckpoint;
     private long _lastWrittenMillis = Environment.TickCount64;
     private Task? _timer;
 
-    public StateMachineCheckpoints(IStateMachine stateMachine, StateMachineOptions options, ILogger logger)
+    public StateMachineRun(IStateMachine stateMachine, StateMachineOptions options, ILogger logger)
     {
         _stateMachine = stateMachine;
         _options = options;
@@ -56,15 +58,8 @@ internal sealed class StateMachineCheckpoints
     /// </summary>
     public ulong Restore()
     {
-        ulong? restored = _path is null ? null : CheckpointFile.Read(_path, _stateMachine.ReadSnapshot);
-        if (restored is { } index)
-        {
-            if (_stateMachine.AppliedIndex != index)
-                throw new InvalidOperationException(
-                    $"the state machine's AppliedIndex is {_stateMachine.AppliedIndex} after ReadSnapshot of checkpoint '{_path}', " +
-                    $"which was written at index {index}: WriteSnapshot and ReadSnapshot must carry the applied index");
+        if (_options.CheckpointDirectory is { } directory && StateMachineCheckpoint.Restore(_stateMachine, directory) is { } index)
             LearnerClientLog.CheckpointRestored(_logger, _path!, index);
-        }
         Applied = _checkpointed = _stateMachine.AppliedIndex;
         return Applied;
     }
@@ -79,7 +74,8 @@ internal sealed class StateMachineCheckpoints
         if (_stateMachine.AppliedIndex != entry.Index)
             throw new InvalidOperationException($"the state machine's AppliedIndex is {_stateMachine.AppliedIndex} after Apply of entry {entry.Index}; it must be the entry's index");
         Applied = entry.Index;
-        if (Pending && (Applied - _checkpointed >= (ulong)_options.CheckpointEveryEntries || UntilDue == TimeSpan.Zero))
+        _appliedSinceCheckpoint++;
+        if (Pending && (_appliedSinceCheckpoint >= _options.CheckpointEveryEntries || UntilDue == TimeSpan.Zero))
             Write();
     }
 
@@ -93,6 +89,7 @@ internal sealed class StateMachineCheckpoints
     {
         CheckpointFile.Write(_path!, Applied, _stateMachine.WriteSnapshot);
         _checkpointed = Applied;
+        _appliedSinceCheckpoint = 0;
         _lastWrittenMillis = Environment.TickCount64;
         LearnerClientLog.CheckpointWritten(_logger, _path!, Applied);
     }
