@@ -32,7 +32,7 @@ public sealed class KvMirrorKillTests
     public async Task The_kv_mirror_survives_kills_at_random_points_without_applying_an_index_twice()
     {
         int seed = int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_KV_SEED"), out int fixedSeed) ? fixedSeed : Random.Shared.Next();
-        TestContext.Out.WriteLine($"seed {seed} (set GEORELAY_KV_SEED={seed} to replay the same kill points and entries)");
+        TestContext.Out.WriteLine($"seed {seed} (set GEORELAY_KV_SEED={seed} to replay the same kill targets and entries)");
         var kills = new Random(seed);
 
         using var cluster = new ClusterFixture("local.yaml");
