@@ -30,7 +30,7 @@ namespace GeoRelay.LearnerClient;
 /// disconnect the client reconnects, trying the endpoints in order, and subscribes again from the index
 /// after the last one it received (after the last one the relay covered, for a filtered subscription).
 /// </remarks>
-public sealed class LearnerClient : IAsyncDisposable, IDisposable
+public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
 {
     private readonly LearnerClientOptions _options;
     private readonly ILogger _logger;

@@ -23,7 +23,7 @@ public sealed class DiskFailedException : IOException
         Path = first.Path;
     }
 
-    /// <summary>What failed: <c>write</c>, <c>fsync</c>, <c>create</c>, <c>delete</c>, <c>truncate</c>, <c>directory fsync</c>, <c>open</c>, <c>rename</c> (the term-vote file), and while recovering <c>list</c>, <c>read</c>.</summary>
+    /// <summary>What failed: <c>write</c>, <c>fsync</c>, <c>create</c>, <c>delete</c>, <c>truncate</c>, <c>directory fsync</c>, <c>open</c>, <c>rename</c> (a file replaced whole, <see cref="AtomicFile"/>), and while recovering <c>list</c>, <c>read</c>.</summary>
     public string Operation { get; }
 
     /// <summary>The file or directory it failed on, when known.</summary>

@@ -18,11 +18,9 @@ public readonly record struct StoredTermVote(ulong Term, string? VotedFor);
 /// Little-endian; <c>n</c> = 0 means no vote; the CRC-32C covers every byte before it.
 /// </summary>
 /// <remarks>
-/// A save goes to <c>term-vote.tmp</c>, which is fsynced, renamed over the file, and then the directory is
-/// fsynced: a crash at any point leaves either the old state or the new one, never a torn mix. Any failure is a
-/// <see cref="DiskFailedException"/>; the caller stops (an election must not answer on state it could not make
-/// durable). A failed save does not poison later ones: each writes a fresh temporary file and only its own fsync
-/// vouches for it.
+/// A save replaces the file whole (<see cref="AtomicFile"/>): a crash at any point leaves either the old state or the
+/// new one, never a torn mix. Any failure is a <see cref="DiskFailedException"/>; the caller stops (an election must not
+/// answer on state it could not make durable).
 /// </remarks>
 public sealed class TermVoteFile
 {
@@ -39,14 +37,12 @@ public sealed class TermVoteFile
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    private readonly string _directory;
     private readonly bool _fsync;
 
     /// <param name="directory">The node's data directory; it must exist.</param>
     /// <param name="fsync">Off only for tests that do not care about power loss: then a save survives a process crash, not an OS crash.</param>
     public TermVoteFile(string directory, bool fsync = true)
     {
-        _directory = directory;
         _fsync = fsync;
         Path = System.IO.Path.Combine(directory, FileName);
     }
@@ -125,60 +121,8 @@ public sealed class TermVoteFile
         BinaryPrimitives.WriteUInt16LittleEndian(buffer[14..], (ushort)voteLength);
         int crcAt = HeaderSize + voteLength;
         BinaryPrimitives.WriteUInt32LittleEndian(buffer[crcAt..], Crc32C.Compute(buffer[..crcAt]));
-        WriteDurably(buffer[..(crcAt + CrcSize)]);
+        AtomicFile.Replace(Path, buffer[..(crcAt + CrcSize)].ToArray(), _fsync);
     }
-
-    private void WriteDurably(ReadOnlySpan<byte> bytes)
-    {
-        string temporary = Path + ".tmp";
-        FileStream stream;
-        try
-        {
-            stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
-        }
-        catch (Exception e) when (IsDiskError(e))
-        {
-            throw new DiskFailedException("create", temporary, e);
-        }
-        using (stream)
-        {
-            try
-            {
-                stream.Write(bytes);
-            }
-            catch (Exception e) when (IsDiskError(e))
-            {
-                throw new DiskFailedException("write", temporary, e);
-            }
-            try
-            {
-                stream.Flush(flushToDisk: _fsync);
-            }
-            catch (Exception e) when (IsDiskError(e))
-            {
-                throw new DiskFailedException("fsync", temporary, e);
-            }
-        }
-        try
-        {
-            File.Move(temporary, Path, overwrite: true);
-        }
-        catch (Exception e) when (IsDiskError(e))
-        {
-            throw new DiskFailedException("rename", Path, e);
-        }
-        if (!_fsync) return;
-        try
-        {
-            DirectorySync.Sync(_directory);
-        }
-        catch (Exception e) when (IsDiskError(e))
-        {
-            throw new DiskFailedException("directory fsync", _directory, e);
-        }
-    }
-
-    private static bool IsDiskError(Exception e) => e is (IOException and not DiskFailedException) or UnauthorizedAccessException;
 
     private InvalidDataException Invalid(string what) => new($"term-vote file '{Path}' {what}");
 }

@@ -28,4 +28,10 @@ internal static partial class LearnerClientLog
 
     [LoggerMessage(EventId = 805, Level = LogLevel.Warning, Message = "No endpoint reachable; retrying in {Delay}")]
     public static partial void Backoff(ILogger logger, TimeSpan delay);
+
+    [LoggerMessage(EventId = 808, Level = LogLevel.Information, Message = "Restored the state machine from checkpoint {Path} at index {Index}")]
+    public static partial void CheckpointRestored(ILogger logger, string path, ulong index);
+
+    [LoggerMessage(EventId = 809, Level = LogLevel.Debug, Message = "Wrote checkpoint {Path} at index {Index}")]
+    public static partial void CheckpointWritten(ILogger logger, string path, ulong index);
 }

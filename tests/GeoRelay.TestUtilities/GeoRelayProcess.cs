@@ -7,7 +7,8 @@ namespace GeoRelay.TestUtilities;
 
 /// <summary>
 /// A real `georelay` process started from the build output (georelay.dll next to the running assembly), with its
-/// output captured; the integration tests and the cross-region benchmark start their daemons with it.
+/// output captured; the integration tests and the cross-region benchmark start their daemons with it, and the
+/// integration tests the samples too (<c>program</c>).
 /// </summary>
 public sealed partial class GeoRelayProcess : IDisposable
 {
@@ -27,12 +28,16 @@ public sealed partial class GeoRelayProcess : IDisposable
     /// </param>
     /// <param name="keepInputOpen">Leave stdin open for <see cref="Input"/> (after <paramref name="stdin"/>, if any, is written).</param>
     /// <param name="onStdoutLine">Called with each stdout line as it arrives (on the reader's thread), before it is kept.</param>
+    /// <param name="program">
+    /// Another program of the build output to run instead of georelay, by its assembly's file name (e.g. <c>kv-mirror.dll</c>,
+    /// a sample the test project references); null for georelay.
+    /// </param>
     public GeoRelayProcess(string name, string arguments, string? stdin = null, IReadOnlyDictionary<string, string>? environment = null,
-        IReadOnlyList<string>? launcher = null, bool keepInputOpen = false, Action<string>? onStdoutLine = null)
+        IReadOnlyList<string>? launcher = null, bool keepInputOpen = false, Action<string>? onStdoutLine = null, string? program = null)
     {
         Name = name;
         _keepInputOpen = keepInputOpen;
-        var dll = Path.Combine(AppContext.BaseDirectory, "georelay.dll");
+        var dll = Path.Combine(AppContext.BaseDirectory, program ?? "georelay.dll");
         string command = $"\"{dll}\" {arguments}";
         var info = launcher is { Count: > 0 }
             ? new ProcessStartInfo(launcher[0], string.Join(" ", launcher.Skip(1).Select(Quote)) + " dotnet " + command)
@@ -44,7 +49,7 @@ public sealed partial class GeoRelayProcess : IDisposable
         info.Environment["DOTNET_gcServer"] = "0";
         if (environment is not null)
             foreach (var (key, value) in environment) info.Environment[key] = value;
-        _process = Process.Start(info) ?? throw new InvalidOperationException("could not start georelay");
+        _process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {dll}");
         _process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is not null) onStdoutLine?.Invoke(e.Data);
