@@ -63,7 +63,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         // Committed delivery waits for a leader to say what is committed: nothing held is known committed after a restart.
         _delivered = _delivery == LearnerDelivery.Durable ? log.DurableIndex : 0;
         _learners = new LearnerFanout(log, env, Outbox,
-            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger,
+            learnerOptions ?? LearnerFanoutOptions.ForTopology(topology.Defaults), _logger,
             visibleThrough: _delivered);
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Member, _highestEpoch, topology.Cluster, _topologyHash);
         if (log.LastIndex > 0) RelayLog.Recovered(_logger, log.FirstIndex, log.LastIndex);

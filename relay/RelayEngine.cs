@@ -100,7 +100,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         // Committed delivery waits for the leader to say what is committed: nothing retained is known committed after a restart.
         _published = _delivery == LearnerDelivery.Durable ? retention.LastIndex : 0;
         _learners = new LearnerFanout(retention, env, Outbox,
-            learnerOptions ?? LearnerFanoutOptions.Default with { MaxBacklogBytes = topology.Defaults.LearnerBacklog }, _logger,
+            learnerOptions ?? LearnerFanoutOptions.ForTopology(topology.Defaults), _logger,
             visibleThrough: _published)
         {
             Refill = RequestRefill,

@@ -562,7 +562,7 @@ public sealed class LearnerFanout : IDisposable
                 return read;
             }
             if (!Verified(s)) return read;
-            if (Backlog(s) >= _options.MaxBacklogBytes / 2) return read;
+            if (Backlog(s) >= BacklogLimit(s) / 2) return read;
             _batch.Clear();
             int n = _retention.Read(s.Next, (int)Math.Min((ulong)_options.MaxDeliverEntries, head - s.Next + 1), _options.MaxDeliverBytes, _batch);
             if (n == 0) return read; // raced with retention trimming; the next step re-checks
@@ -650,14 +650,14 @@ public sealed class LearnerFanout : IDisposable
     /// <summary>Queues one more reference of <paramref name="frame"/> for the learner, or cuts it as a slow consumer.</summary>
     private bool Send(LearnerSession s, FrameBuffer frame)
     {
-        long backlog = Backlog(s);
-        if (backlog + frame.Length > _options.MaxBacklogBytes)
+        long backlog = Backlog(s), limit = BacklogLimit(s);
+        if (backlog + frame.Length > limit)
         {
             SlowConsumerCuts++;
             LearnerMetrics.SlowConsumerCuts.Add(1);
-            LearnerLog.SlowConsumer(_logger, s.Peer.NodeId, s.Connection, backlog, _options.MaxBacklogBytes);
+            LearnerLog.SlowConsumer(_logger, s.Peer.NodeId, s.Connection, backlog, limit);
             CloseSession(s, CodecError.SlowConsumer,
-                $"more than {_options.MaxBacklogBytes} bytes queued for this learner; resume from the last index received");
+                $"more than {limit} bytes queued for this learner; resume from the last index received");
             return false;
         }
         _outbox.Add(EngineCommand.Send(s.Connection, frame.AddRef()));
@@ -673,6 +673,9 @@ public sealed class LearnerFanout : IDisposable
 
     private long Backlog(LearnerSession s) =>
         _env.QueuedBytes(s.Connection) + (s.PendingCall == _call ? s.PendingBytes : 0);
+
+    /// <summary>What a session may have queued before it is cut: a relay taking its feed here gets a window, learners their backlog.</summary>
+    private long BacklogLimit(LearnerSession s) => s.IsRelayFeed ? _options.RelayFeedBacklogBytes : _options.MaxBacklogBytes;
 
     /// <summary>Asks for the learner's next entries from another node; false when there is nobody to ask.</summary>
     private bool TryRefill(LearnerSession s)

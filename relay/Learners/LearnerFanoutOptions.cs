@@ -9,6 +9,13 @@ public sealed record LearnerFanoutOptions
     /// </summary>
     public long MaxBacklogBytes { get; init; } = 8L << 20;
 
+    /// <summary>
+    /// The same bound for a relay taking its feed here (<c>SubscribeFlags.RelayFeed</c>), which is no learner: like a member's
+    /// link it may have to queue a window of the leader's batches, and cutting it makes it start over from what it knows
+    /// final. Never below <see cref="MaxBacklogBytes"/>. Default 64 MiB (the default window).
+    /// </summary>
+    public long RelayFeedBacklogBytes { get; init; } = 64L << 20;
+
     /// <summary>Target size of one Deliver frame, in bytes (a single larger entry still goes in one frame). Default 256 KiB.</summary>
     public int MaxDeliverBytes { get; init; } = 256 << 10;
 
@@ -23,9 +30,21 @@ public sealed record LearnerFanoutOptions
 
     public static LearnerFanoutOptions Default { get; } = new();
 
+    /// <summary>
+    /// The topology's bounds: <c>learner-backlog</c> for learners; for relay feeds the larger of that and a window of the
+    /// leader's batches (a standby once fell a megabyte behind its parent on a loaded machine and was cut).
+    /// </summary>
+    public static LearnerFanoutOptions ForTopology(GeoRelay.Topology.ClusterDefaults defaults) => Default with
+    {
+        MaxBacklogBytes = defaults.LearnerBacklog,
+        RelayFeedBacklogBytes = Math.Max(defaults.LearnerBacklog, defaults.Window + defaults.BatchMaxBytes),
+    };
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first bad property.</summary>
     public void Validate()
     {
+        if (RelayFeedBacklogBytes < MaxBacklogBytes)
+            throw new ArgumentOutOfRangeException(nameof(RelayFeedBacklogBytes), RelayFeedBacklogBytes, "must be at least MaxBacklogBytes");
         if (MaxBacklogBytes < 2 * (long)MaxDeliverBytes)
             throw new ArgumentOutOfRangeException(nameof(MaxBacklogBytes), MaxBacklogBytes, "must be at least twice MaxDeliverBytes");
         if (MaxDeliverBytes < 64)

@@ -242,6 +242,24 @@ public sealed class LearnerFanoutTests
     }
 
     [Test]
+    public void A_relay_feed_is_held_to_its_own_bound_not_to_the_learners_backlog()
+    {
+        using var h = new FanoutHarness(Small with { RelayFeedBacklogBytes = Small.MaxBacklogBytes * 8 });
+        var learner = h.Connect(from: 1);
+        var feed = h.ConnectRelayFeed();
+        learner.Stalled = feed.Stalled = true;
+        for (int i = 0; i < 100 && learner.ClosedWith is null; i++)
+            h.Append(10, payloadBytes: 200);
+        Assert.That(learner.ClosedWith, Is.EqualTo(CodecError.SlowConsumer));
+        Assert.That(feed.ClosedWith, Is.Null, "a standby relay is no learner: it may fall a window behind");
+        Assert.That(h.QueuedBytes(feed.Connection), Is.GreaterThan(Small.MaxBacklogBytes));
+        for (int i = 0; i < 1000 && feed.ClosedWith is null; i++)
+            h.Append(10, payloadBytes: 200);
+        Assert.That(feed.ClosedWith, Is.EqualTo(CodecError.SlowConsumer), "but not without bound");
+        Assert.That(h.QueuedBytes(feed.Connection), Is.LessThanOrEqualTo(Small.MaxBacklogBytes * 8));
+    }
+
+    [Test]
     public void A_learner_whose_backlog_stays_above_the_bound_is_cut_while_the_others_continue()
     {
         using var h = new FanoutHarness(Small);
