@@ -675,7 +675,8 @@ public sealed class LearnerFanout : IDisposable
         _env.QueuedBytes(s.Connection) + (s.PendingCall == _call ? s.PendingBytes : 0);
 
     /// <summary>What a session may have queued before it is cut: a relay taking its feed here gets a window, learners their backlog.</summary>
-    private long BacklogLimit(LearnerSession s) => s.IsRelayFeed ? _options.RelayFeedBacklogBytes : _options.MaxBacklogBytes;
+    private long BacklogLimit(LearnerSession s) =>
+        s.IsRelayFeed ? Math.Max(_options.RelayFeedBacklogBytes, _options.MaxBacklogBytes) : _options.MaxBacklogBytes;
 
     /// <summary>Asks for the learner's next entries from another node; false when there is nobody to ask.</summary>
     private bool TryRefill(LearnerSession s)

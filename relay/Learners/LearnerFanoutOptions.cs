@@ -12,7 +12,7 @@ public sealed record LearnerFanoutOptions
     /// <summary>
     /// The same bound for a relay taking its feed here (<c>SubscribeFlags.RelayFeed</c>), which is no learner: like a member's
     /// link it may have to queue a window of the leader's batches, and cutting it makes it start over from what it knows
-    /// final. Never below <see cref="MaxBacklogBytes"/>. Default 64 MiB (the default window).
+    /// final. The larger of this and <see cref="MaxBacklogBytes"/> applies. Default 64 MiB (the default window).
     /// </summary>
     public long RelayFeedBacklogBytes { get; init; } = 64L << 20;
 
@@ -43,8 +43,8 @@ public sealed record LearnerFanoutOptions
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first bad property.</summary>
     public void Validate()
     {
-        if (RelayFeedBacklogBytes < MaxBacklogBytes)
-            throw new ArgumentOutOfRangeException(nameof(RelayFeedBacklogBytes), RelayFeedBacklogBytes, "must be at least MaxBacklogBytes");
+        if (RelayFeedBacklogBytes <= 0)
+            throw new ArgumentOutOfRangeException(nameof(RelayFeedBacklogBytes), RelayFeedBacklogBytes, "must be positive");
         if (MaxBacklogBytes < 2 * (long)MaxDeliverBytes)
             throw new ArgumentOutOfRangeException(nameof(MaxBacklogBytes), MaxBacklogBytes, "must be at least twice MaxDeliverBytes");
         if (MaxDeliverBytes < 64)
