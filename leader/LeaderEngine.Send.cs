@@ -125,13 +125,13 @@ public sealed partial class LeaderEngine
         ulong durable = _log.DurableIndex;
         ulong oldest = Math.Max(1, _log.FirstIndex);
         var link = _links[dc.RelayConnection];
-        if (!SendLogStartIfBehind(link, ref dc.RetainedSentThrough, 0, dc.CurrentRelayId!)) return;
+        if (!SendLogStartIfBehind(link, oldest, ref dc.RetainedSentThrough, 0, dc.CurrentRelayId!)) return;
         ulong minFrom = Math.Max(dc.RetainedSentThrough + 1, oldest);
         bool anyBehind = dc.RetainedSentThrough < durable;
         _slots.Clear();
         foreach (var m in dc.Members)
         {
-            if (!m.Reachable || !SendLogStartIfBehind(link, ref m.SentThrough, m.Slot + 1, m.Id)) continue;
+            if (!m.Reachable || !SendLogStartIfBehind(link, oldest, ref m.SentThrough, m.Slot + 1, m.Id)) continue;
             _slots.Add(m.Slot);
             ulong from = Math.Max(m.SentThrough + 1, oldest);
             minFrom = Math.Min(minFrom, from);
@@ -217,9 +217,8 @@ public sealed partial class LeaderEngine
     /// when this leader's own commit index has not reached it yet (a new leader learns it only through a quorum, which may
     /// need these very followers). Peers of builds without the frame are sent from the start, as before.
     /// </summary>
-    private bool SendLogStartIfBehind(Link link, ref ulong sentThrough, int target, string follower)
+    private bool SendLogStartIfBehind(Link link, ulong start, ref ulong sentThrough, int target, string follower)
     {
-        ulong start = _log.FirstIndex;
         if (sentThrough + 1 >= start || (link.Channel.Peer.Capabilities & Capabilities.SnapshotInstall) == 0) return true;
         if (!_log.TryGet(start, out var entry)) return false;
         _scratch.Clear();
@@ -248,8 +247,9 @@ public sealed partial class LeaderEngine
         ulong durable = _log.DurableIndex;
         bool commitNews = link.Channel.TxDelta.Commit != _commitIndex;
         if (member.SentThrough >= durable && !commitNews) return;
-        if (!SendLogStartIfBehind(link, ref member.SentThrough, 0, member.Id)) return;
-        ulong from = Math.Max(member.SentThrough + 1, Math.Max(1, _log.FirstIndex));
+        ulong oldest = Math.Max(1, _log.FirstIndex);
+        if (!SendLogStartIfBehind(link, oldest, ref member.SentThrough, 0, member.Id)) return;
+        ulong from = Math.Max(member.SentThrough + 1, oldest);
         var table = Table(from);
         var (f, t) = Range(table, from, table.Count > 0 ? table.Last : from - 1);
         _batch.Clear();

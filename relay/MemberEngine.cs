@@ -220,10 +220,8 @@ public sealed class MemberEngine : IEngine, IDisposable
     {
         if (install.Epoch < _highestEpoch) { Fence(channel.Connection, install.Epoch); return; }
         TakeNewerEpoch(install.Epoch);
-        bool holds = _log.TryGet(install.Index, out var held) && held.Epoch == install.IndexEpoch;
         bool startsPast = _log.LastIndex > 0 && _log.FirstIndex > install.Index;
-        bool alreadyThere = _log.LastIndex == 0 && _log.NextIndex == install.Index;
-        if (!holds && !startsPast && !alreadyThere)
+        if (LogStart.MustReset(_log, install, out bool holds))
         {
             RelayLog.SnapshotInstalled(_logger, install.Index, install.IndexEpoch, _log.FirstIndex, _log.LastIndex);
             _log.ResetTo(install.Index);

@@ -378,11 +378,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         if (install.Epoch < _highestEpoch) { Fence(upstream.Connection, install.Epoch); return; }
         if (install.Target == 0)
         {
-            // Retention that neither holds the start nor begins past it may end in a deposed leader's entry just below
-            // it: it all goes. One that begins past it is checked entry by entry as the leader's entries arrive.
-            if (_retention.TryGet(install.Index, out var held) && held.Epoch == install.IndexEpoch) return;
-            if (_retention.LastIndex > 0 && _retention.FirstIndex > install.Index) return;
-            if (_retention.LastIndex == 0 && _retention.NextIndex == install.Index) return;
+            // Retention that neither holds the start nor begins past it may end in a deposed leader's entry just below it.
+            if (!LogStart.MustReset(_retention, install, out _)) return;
             RelayLog.RetentionReset(_logger, install.Index);
             _retention.ResetTo(install.Index);
             if (_published >= install.Index) _learners.OnTruncated(install.Index - 1); // durable delivery had sent a suffix now gone

@@ -35,19 +35,15 @@ public sealed class RetentionProcessTests
         await Poll.UntilAsync(() => DurableAsync(cluster, "f1"), d => d >= 100, "f1 holds the first entries", Patience);
         cluster.Processes["f1"].Kill();
 
-        // h1 and f2 are the quorum meanwhile; the peak of each node's log directory is sampled as the load runs.
+        // h1 and f2 are the quorum meanwhile; the peak of each node's log directory is sampled at every ack of the load.
         var peaks = new Dictionary<string, long>();
-        using var sampling = new CancellationTokenSource();
-        var sampler = Task.Run(async () =>
+        Task Sample(ulong _)
         {
-            while (!sampling.IsCancellationRequested)
-            {
-                foreach (var node in cluster.Topology.Nodes.Keys)
-                    peaks[node] = Math.Max(peaks.GetValueOrDefault(node), LogBytes(cluster, node));
-                try { await Task.Delay(50, sampling.Token); } catch (OperationCanceledException) { }
-            }
-        });
-        Assert.That(await PublishAsync(cluster, 101, Entries, WaitLevel.Committed, Patience, PayloadBytes), Is.EqualTo(Entries));
+            foreach (var node in cluster.Topology.Nodes.Keys)
+                peaks[node] = Math.Max(peaks.GetValueOrDefault(node), LogBytes(cluster, node));
+            return Task.CompletedTask;
+        }
+        Assert.That(await PublishAsync(cluster, 101, Entries, WaitLevel.Committed, Patience, PayloadBytes, onAcked: Sample), Is.EqualTo(Entries));
         var dropped = await leader.WaitForLineAsync(@"Retention dropped \d+ segments: oldest index \d+ -> (\d+)", Patience);
         Assert.That(ulong.Parse(dropped.Groups[1].Value), Is.GreaterThan(101UL), "the leader dropped entries f1 lacks");
 
@@ -69,8 +65,6 @@ public sealed class RetentionProcessTests
         // Once retention has run over the finished load, every node is within max-bytes (whole segments go, the oldest first).
         foreach (var node in cluster.Topology.Nodes.Keys)
             await Poll.UntilAsync(() => Task.FromResult(LogBytes(cluster, node)), bytes => bytes <= MaxBytes, $"{node}'s log within {MaxBytes} bytes", Patience);
-        await sampling.CancelAsync();
-        await sampler;
         foreach (var (node, peak) in peaks.OrderBy(p => p.Key, StringComparer.Ordinal))
             TestContext.Out.WriteLine($"{node}: peak {peak / 1024} KiB of log, now {LogBytes(cluster, node) / 1024} KiB (max-bytes {MaxBytes / 1024} KiB)");
 
