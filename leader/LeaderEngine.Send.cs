@@ -41,7 +41,7 @@ public sealed partial class LeaderEngine
 
         public void Add(in LogEntry e)
         {
-            EntryRecord.Write(Bytes, 0, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span);
+            EntryRecord.Write(Bytes, 0, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span, e.IsTombstone);
             if (Count + 2 > Offsets.Length) Array.Resize(ref Offsets, Offsets.Length * 2);
             Offsets[++Count] = Bytes.WrittenCount;
         }

@@ -155,11 +155,12 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
 
     /// <summary>Appends one entry (not yet durable); returns its index.</summary>
     /// <exception cref="ArgumentException">The key is reserved for internal entries, or the key or payload is too large.</exception>
-    public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros) =>
-        Append(key, payload, timestampMicros, internalEntry: false);
+    public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros, bool tombstone = false) =>
+        Append(key, payload, timestampMicros, internalEntry: false, tombstone);
 
-    private ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros, bool internalEntry)
+    private ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros, bool internalEntry, bool tombstone = false)
     {
+        if (tombstone && key.IsEmpty) throw new ArgumentException("a tombstone deletes a key, so it needs one", nameof(key));
         if (!internalEntry && InternalEntries.IsInternal(key.Span))
             throw new ArgumentException("keys starting with a zero byte are reserved for the cluster's own entries", nameof(key));
         if (key.Length > EntryRecord.MaxKeyLength)
@@ -167,7 +168,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         if (payload.Length > _maxFrame / 2)
             throw new ArgumentException($"payload is {payload.Length} bytes, over half the max frame of {_maxFrame}", nameof(payload));
         ulong index = _log.LastIndex + 1;
-        _log.Append(new LogEntry(index, Epoch, timestampMicros, key, payload));
+        _log.Append(new LogEntry(index, Epoch, timestampMicros, key, payload, tombstone ? EntryFlags.Tombstone : EntryFlags.None));
         _appendedBytesSinceFlush += payload.Length + key.Length + 32;
         if (_appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes) RequestSync(_env.NowMicros);
         return index;
@@ -468,8 +469,10 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         }
         // Checked whole before anything is appended: a refused request leaves no part of itself in the log.
         var check = reader;
-        while (check.TryNext(out var key, out var value))
+        while (check.TryNext(out var key, out var value, out bool tombstone))
         {
+            if (tombstone && key.IsEmpty)
+                throw new CodecException(CodecError.Protocol, $"publish request {request}: a tombstone without a key (a tombstone deletes a key)");
             if (InternalEntries.IsInternal(key))
                 throw new CodecException(CodecError.Protocol, $"publish request {request}: keys starting with a zero byte are reserved for the cluster's own entries");
             if (key.Length > EntryRecord.MaxKeyLength || value.Length > _maxFrame / 2)
@@ -497,8 +500,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 Append(ProducerKey, InternalEntries.ProducerMarker(rest, count - present), now, internalEntry: true);
                 _producers.Record(rest, count - present, _log.LastIndex + 1);
                 ulong end = _log.LastIndex;
-                for (int i = 0; reader.TryNext(out var key, out var value); i++)
-                    if (i >= present) end = Append(key.AsContiguous(), value.AsContiguous(), now);
+                for (int i = 0; reader.TryNext(out var key, out var value, out bool tombstone); i++)
+                    if (i >= present) end = Append(key.AsContiguous(), value.AsContiguous(), now, tombstone);
                 _pendingPublishes.Add(new PendingPublish(connection, request, original, end, wait, (ulong)count));
                 return;
             }
@@ -506,8 +509,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             _producers.Record(producer, count, _log.LastIndex + 1);
         }
         ulong first = _log.LastIndex + 1, last = _log.LastIndex;
-        while (reader.TryNext(out var key, out var value))
-            last = Append(key.AsContiguous(), value.AsContiguous(), now); // the log copies
+        while (reader.TryNext(out var key, out var value, out bool tombstone))
+            last = Append(key.AsContiguous(), value.AsContiguous(), now, tombstone); // the log copies
         _pendingPublishes.Add(new PendingPublish(connection, request, first, last, wait, last + 1 - first));
     }
 

@@ -548,7 +548,8 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                 entries = larger;
             }
             entries[n++] = new LearnerEntry(e.Index, e.Epoch, LearnerEntry.FromMicros(e.TimestampMicros),
-                e.Key.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Key.First, e.Payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Payload.First);
+                e.Key.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Key.First, e.Payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Payload.First,
+                e.IsTombstone ? LearnerEntryFlags.Tombstone : LearnerEntryFlags.None);
         }
         return new DecodedFrame(entries, n, pooled, pooledPayload);
     }

@@ -8,13 +8,24 @@ namespace GeoRelay.LearnerClient;
 /// <param name="Timestamp">When the leader accepted the entry, by its wall clock (UTC, microsecond precision).</param>
 /// <param name="Key">The entry's key; empty when it has none.</param>
 /// <param name="Payload">The entry's bytes.</param>
+/// <param name="Flags">Whether the entry is a tombstone, or part of a snapshot of keyed state.</param>
 /// <remarks>
 /// <see cref="Key"/> and <see cref="Payload"/> are never reused or overwritten: the application may keep
 /// them. They may be slices of one array holding a whole delivery frame (at most a few hundred KiB), so
 /// an application that keeps a few entries out of many for a long time should copy them (<c>ToArray()</c>).
 /// </remarks>
-public readonly record struct LearnerEntry(ulong Index, ulong Epoch, DateTimeOffset Timestamp, ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Payload)
+public readonly record struct LearnerEntry(ulong Index, ulong Epoch, DateTimeOffset Timestamp, ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Payload,
+    LearnerEntryFlags Flags = LearnerEntryFlags.None)
 {
+    /// <summary>The entry deletes <see cref="Key"/> (published with <see cref="PublisherClient.DeleteAsync"/> or <see cref="PublishEntry.Tombstone"/>).</summary>
+    public bool IsTombstone => (Flags & LearnerEntryFlags.Tombstone) != 0;
+
+    /// <summary>
+    /// The entry is one live key's latest value in a snapshot of keyed state (a subscription from a snapshot), not
+    /// a step of the stream: snapshot entries come in index order with gaps, and the stream goes on after the last.
+    /// </summary>
+    public bool IsSnapshot => (Flags & LearnerEntryFlags.Snapshot) != 0;
+
     /// <summary><see cref="Timestamp"/> as microseconds since the Unix epoch, as it travels on the wire.</summary>
     public long TimestampMicros => (Timestamp.UtcTicks - DateTimeOffset.UnixEpoch.Ticks) / 10;
 
@@ -24,6 +35,18 @@ public readonly record struct LearnerEntry(ulong Index, ulong Epoch, DateTimeOff
         if (micros < 0 || ticks > DateTimeOffset.MaxValue.UtcTicks) return DateTimeOffset.UnixEpoch;
         return new DateTimeOffset(ticks, TimeSpan.Zero);
     }
+}
+
+/// <summary>What kind of entry a <see cref="LearnerEntry"/> is.</summary>
+[Flags]
+public enum LearnerEntryFlags : byte
+{
+    /// <summary>A value of the stream.</summary>
+    None = 0,
+    /// <summary>See <see cref="LearnerEntry.IsTombstone"/>.</summary>
+    Tombstone = 1,
+    /// <summary>See <see cref="LearnerEntry.IsSnapshot"/>.</summary>
+    Snapshot = 2,
 }
 
 /// <summary>One entry of the log with its payload read as a <typeparamref name="T"/> (<see cref="LearnerClient.SubscribeAsync{T}"/>).</summary>

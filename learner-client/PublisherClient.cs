@@ -346,6 +346,15 @@ public sealed class PublisherClient : IAsyncDisposable
         Publish(new RawEntry(key, payload), wait, cancellationToken);
 
     /// <summary>
+    /// Publishes a tombstone for <paramref name="key"/>: the key is deleted (keyed compaction drops it, and the
+    /// tombstone itself after <c>tombstone-retention</c>). Otherwise as
+    /// <see cref="PublishAsync(ReadOnlyMemory{byte}, ReadOnlyMemory{byte}, WaitLevel, CancellationToken)"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The key is empty or too long.</exception>
+    public ValueTask<PublishResult> DeleteAsync(ReadOnlyMemory<byte> key, WaitLevel wait = WaitLevel.Accepted, CancellationToken cancellationToken = default) =>
+        Publish(new RawEntry(key, ReadOnlyMemory<byte>.Empty, tombstone: true), wait, cancellationToken);
+
+    /// <summary>
     /// Publishes one entry whose payload is <paramref name="value"/>, written by the serializer
     /// <see cref="GeoRelayClientOptions.Serializers"/> has for <typeparamref name="T"/>; otherwise as
     /// <see cref="PublishAsync(ReadOnlyMemory{byte}, ReadOnlyMemory{byte}, WaitLevel, CancellationToken)"/>.

@@ -201,7 +201,7 @@ public sealed class MemberEngine : IEngine, IDisposable
                 _learners.OnTruncated(e.Index - 1); // learners sent what was dropped (durable delivery) are told
                 _ackedDurable = Math.Min(_ackedDurable, e.Index - 1);
             }
-            _log.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
+            _log.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous(), e.IsTombstone ? EntryFlags.Tombstone : EntryFlags.None));
         }
         // As in Raft: entries this Append carried (or confirmed) match the leader's log, and so does all before them.
         if (epoch == _highestEpoch) _matched = Math.Max(_matched, Math.Min(first + count - 1, _log.LastIndex));

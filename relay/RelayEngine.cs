@@ -469,7 +469,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             RelayLog.Truncated(_logger, e.Index - 1, e.Epoch);
             TruncateRetention(e.Index - 1);
         }
-        _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous()));
+        _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous(), e.IsTombstone ? EntryFlags.Tombstone : EntryFlags.None));
     }
 
     private void TruncateRetention(ulong after)

@@ -103,7 +103,7 @@ public sealed partial class SegmentLog
             {
                 into.Add(new LogEntry(header.Index, header.Epoch, header.TimestampMicros,
                     new ReadOnlyMemory<byte>(block, offset + RecordHeader.Size, header.KeyLength),
-                    new ReadOnlyMemory<byte>(block, offset + RecordHeader.Size + header.KeyLength, header.PayloadLength)));
+                    new ReadOnlyMemory<byte>(block, offset + RecordHeader.Size + header.KeyLength, header.PayloadLength), header.Flags));
                 count++;
                 bytes += recordSize;
             }

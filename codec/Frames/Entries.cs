@@ -10,21 +10,24 @@ public readonly struct EntryView
     public readonly long TimestampMicros;
     public readonly ReadOnlySequence<byte> Key;
     public readonly ReadOnlySequence<byte> Payload;
+    /// <summary>The entry deletes its key (keyed compaction); a flag, so an empty payload stays a value.</summary>
+    public readonly bool IsTombstone;
 
-    public EntryView(ulong index, ulong epoch, long timestampMicros, ReadOnlySequence<byte> key, ReadOnlySequence<byte> payload)
+    public EntryView(ulong index, ulong epoch, long timestampMicros, ReadOnlySequence<byte> key, ReadOnlySequence<byte> payload, bool isTombstone = false)
     {
         Index = index;
         Epoch = epoch;
         TimestampMicros = timestampMicros;
         Key = key;
         Payload = payload;
+        IsTombstone = isTombstone;
     }
 }
 
 /// <summary>
 /// One entry record. Records are self-contained so a range of them can be sliced out of a batch
 /// (the mux shares ranges); the index is implicit: previous + 1 + gap (gaps only in filtered streams).
-/// <code>v gap | v epoch | v timeMicros | bytes key | bytes payload</code>
+/// <code>v gap | v epoch | v timeMicros | v (keyLength &lt;&lt; 1 | tombstone) | key | bytes payload</code>
 /// </summary>
 public static class EntryRecord
 {
@@ -32,16 +35,17 @@ public static class EntryRecord
 
     public static int SizeOf(ulong gap, ulong epoch, long timeMicros, int keyLength, int payloadLength) =>
         Varint.SizeOf(gap) + Varint.SizeOf(epoch) + Varint.SizeOf((ulong)timeMicros)
-        + Varint.SizeOf((ulong)keyLength) + keyLength + Varint.SizeOf((ulong)payloadLength) + payloadLength;
+        + Varint.SizeOf((ulong)keyLength << 1) + keyLength + Varint.SizeOf((ulong)payloadLength) + payloadLength;
 
-    public static void Write(IBufferWriter<byte> w, ulong gap, ulong epoch, long timeMicros, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
+    public static void Write(IBufferWriter<byte> w, ulong gap, ulong epoch, long timeMicros, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload,
+        bool tombstone = false)
     {
         int size = SizeOf(gap, epoch, timeMicros, key.Length, payload.Length);
         var span = w.GetSpan(size);
         int o = Varint.Write(span, gap);
         o += Varint.Write(span.Slice(o), epoch);
         o += Varint.Write(span.Slice(o), (ulong)timeMicros);
-        o += Varint.Write(span.Slice(o), (ulong)key.Length);
+        o += Varint.Write(span.Slice(o), ((ulong)key.Length << 1) | (tombstone ? 1UL : 0));
         key.CopyTo(span.Slice(o));
         o += key.Length;
         o += Varint.Write(span.Slice(o), (ulong)payload.Length);
@@ -79,9 +83,9 @@ public ref struct EntriesReader
         if (index < _next) throw _reader.Corrupt("entry.gap", "overflows the index");
         ulong epoch = _reader.ReadVarint("entry.epoch");
         long time = (long)_reader.ReadVarint("entry.time");
-        var key = _reader.ReadBytes("entry.key", EntryRecord.MaxKeyLength);
+        var key = _reader.ReadFlaggedKey("entry.key", EntryRecord.MaxKeyLength, out bool tombstone);
         var payload = _reader.ReadBytes("entry.payload", int.MaxValue);
-        entry = new EntryView(index, epoch, time, key, payload);
+        entry = new EntryView(index, epoch, time, key, payload, tombstone);
         _next = index + 1;
         _remaining--;
         return true;
@@ -246,7 +250,7 @@ public readonly record struct ProducerSequence(ulong Producer, ulong FirstSeq)
 
 /// <summary>
 /// Entries from a publisher.
-/// <code>v request | u8 wait | u64 producer | u64 firstSeq | v count | count × (bytes key | bytes payload)</code>
+/// <code>v request | u8 wait | u64 producer | u64 firstSeq | v count | count × (v (keyLength &lt;&lt; 1 | tombstone) | key | bytes payload)</code>
 /// The producer fields are fixed-width so a client can number a request when it sends it, after encoding it
 /// (<see cref="SetFirstSeq"/>): sequence numbers must follow the order requests go out in.
 /// </summary>
@@ -269,9 +273,9 @@ public static class PublishFrame
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(payload.Slice(at, 8), firstSeq);
     }
 
-    public static void WriteEntry(IBufferWriter<byte> w, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
+    public static void WriteEntry(IBufferWriter<byte> w, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, bool tombstone = false)
     {
-        PayloadWriter.Bytes(w, key);
+        PayloadWriter.FlaggedKey(w, key, tombstone);
         PayloadWriter.Bytes(w, payload);
     }
 
@@ -306,15 +310,18 @@ public ref struct PublishReader
         _remaining = count;
     }
 
-    public bool TryNext(out ReadOnlySequence<byte> key, out ReadOnlySequence<byte> payload)
+    public bool TryNext(out ReadOnlySequence<byte> key, out ReadOnlySequence<byte> payload) => TryNext(out key, out payload, out _);
+
+    public bool TryNext(out ReadOnlySequence<byte> key, out ReadOnlySequence<byte> payload, out bool tombstone)
     {
         if (_remaining == 0)
         {
             _reader.ExpectEnd();
             key = payload = default;
+            tombstone = false;
             return false;
         }
-        key = _reader.ReadBytes("key", EntryRecord.MaxKeyLength);
+        key = _reader.ReadFlaggedKey("key", EntryRecord.MaxKeyLength, out tombstone);
         payload = _reader.ReadBytes("payload", int.MaxValue);
         _remaining--;
         return true;

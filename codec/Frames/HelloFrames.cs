@@ -123,8 +123,9 @@ public readonly record struct Welcome(ushort Version, string NodeId, NodeKind Ki
 
 public static class ProtocolVersion
 {
-    public const ushort Min = 1;
-    public const ushort Max = 1;
+    /// <summary>Version 2 added the tombstone flag to entry records and published entries (keyed compaction).</summary>
+    public const ushort Min = 2;
+    public const ushort Max = 2;
 
     /// <summary>
     /// Describes every frame layout of this build; both sides of a connection must hash it the same,
@@ -135,13 +136,13 @@ public static class ProtocolVersion
         "Hello:u32magic,u16min,u16max,u64defs,str,u8kind,v epoch,u32caps,str cluster,u64 topo,bytes auth;" +
         "Welcome:u16,str,u8,v,u32;Error:u16 code,str;" +
         "Heartbeat:u8 present,[v epoch],[v commit],v time;" +
-        "Entry:v gap,v epoch,v time,bytes key,bytes payload;" +
+        "Entry:v gap,v epoch,v time,v keyLen<<1|tombstone,key,bytes payload;" +
         "Append:u8 present,[v epoch],[v commit],v first,v count,entries;" +
         "Batch:u8 present,[v epoch],[v commit],v seq,v k,k*v slot,v first,v count,(k+1)*v skip,mux(k+1)*entries;" +
         "Ack:v epoch,v durable,v last,v durableEpoch,v commit;DcAck:v epoch,v retained,v retainedEpoch,v retainedCommit,v n,n*(v slot,v durable,u8 state,v durableEpoch,v commit);" +
         "Subscribe:v from,bytes prefix,u8 flags,v lastIndex,v lastEpoch;Deliver:v first,v count,v through,entries;" +
         "SnapshotRequired:v oldest;Confirm:v index;" +
-        "Publish:v request,u8 wait,u64 producer,u64 firstSeq,v count,count*(bytes key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +
+        "Publish:v request,u8 wait,u64 producer,u64 firstSeq,v count,count*(v keyLen<<1|tombstone,key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +
         "VoteRequest:v term,v lastTerm,v lastIndex,u8 flags,str candidate;VoteResponse:v term,u8 flags,str reason;TimeoutNow:v term;" +
         "VoterBeat:v term,u8 flags;Truncated:v after";
 

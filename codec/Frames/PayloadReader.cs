@@ -71,6 +71,24 @@ public ref struct PayloadReader
         return slice;
     }
 
+    /// <summary>
+    /// A key written by <see cref="PayloadWriter.FlaggedKey"/>: <c>v (length &lt;&lt; 1 | tombstone)</c> then the bytes (a slice,
+    /// not a copy). The length is checked against <paramref name="max"/> and the bytes left before it is believed.
+    /// </summary>
+    public ReadOnlySequence<byte> ReadFlaggedKey(string field, int max, out bool tombstone)
+    {
+        ulong v = ReadVarint(field);
+        tombstone = (v & 1) != 0;
+        ulong length = v >> 1;
+        if (length > (ulong)max)
+            throw new CodecException(CodecError.TooLarge, $"{_frame}.{field}: length {length} is over the maximum of {max}");
+        if ((long)length > _reader.Remaining)
+            throw Truncated(field);
+        var slice = _reader.UnreadSequence.Slice(0, (long)length);
+        _reader.Advance((long)length);
+        return slice;
+    }
+
     public string ReadString(string field, int max)
     {
         var bytes = ReadBytes(field, max);
@@ -136,6 +154,15 @@ public static class PayloadWriter
         var span = w.GetSpan(value.Length);
         value.CopyTo(span);
         w.Advance(value.Length);
+    }
+
+    /// <summary>A key with the entry's tombstone flag in its length's low bit (read by <see cref="PayloadReader.ReadFlaggedKey"/>).</summary>
+    public static void FlaggedKey(IBufferWriter<byte> w, ReadOnlySpan<byte> key, bool tombstone)
+    {
+        Codec.Varint.Write(w, ((ulong)key.Length << 1) | (tombstone ? 1UL : 0));
+        var span = w.GetSpan(key.Length);
+        key.CopyTo(span);
+        w.Advance(key.Length);
     }
 
     public static void Bytes(IBufferWriter<byte> w, in ReadOnlySequence<byte> value)

@@ -14,10 +14,10 @@ internal interface IPublishEntries
     void Write(PooledBufferWriter frame);
 }
 
-internal readonly struct RawEntry(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload) : IPublishEntries
+internal readonly struct RawEntry(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, bool tombstone = false) : IPublishEntries
 {
     public int Count => 1;
-    public void Write(PooledBufferWriter frame) => PublishRequest.WriteEntry(frame, key.Span, payload.Span);
+    public void Write(PooledBufferWriter frame) => PublishRequest.WriteEntry(frame, key.Span, payload.Span, tombstone);
 }
 
 internal readonly struct TypedEntry<T>(ReadOnlyMemory<byte> key, T value, IPayloadSerializer<T> serializer) : IPublishEntries
@@ -32,7 +32,7 @@ internal readonly struct RawBatch(IReadOnlyList<PublishEntry> entries) : IPublis
 
     public void Write(PooledBufferWriter frame)
     {
-        for (int i = 0; i < entries.Count; i++) PublishRequest.WriteEntry(frame, entries[i].Key.Span, entries[i].Payload.Span);
+        for (int i = 0; i < entries.Count; i++) PublishRequest.WriteEntry(frame, entries[i].Key.Span, entries[i].Payload.Span, entries[i].IsTombstone);
     }
 }
 
@@ -51,16 +51,17 @@ internal static class PublishRequest
     // A varint holding an int length.
     private const int MaxLengthPrefix = 5;
 
-    public static void WriteEntry(PooledBufferWriter frame, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
+    public static void WriteEntry(PooledBufferWriter frame, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, bool tombstone = false)
     {
         CheckKey(key);
-        PublishFrame.WriteEntry(frame, key, payload);
+        if (tombstone && key.IsEmpty) throw new ArgumentException("a tombstone deletes a key, so it needs one", nameof(key));
+        PublishFrame.WriteEntry(frame, key, payload, tombstone);
     }
 
     public static void WriteEntry<T>(PooledBufferWriter frame, ReadOnlySpan<byte> key, T value, IPayloadSerializer<T> serializer)
     {
         CheckKey(key);
-        PayloadWriter.Bytes(frame, key);
+        PayloadWriter.FlaggedKey(frame, key, tombstone: false);
         // The payload's length prefix comes first, but its size is known only once the value is written: the value
         // goes after room for the longest prefix and moves back over what the prefix did not need (no second buffer).
         int prefixAt = frame.WrittenCount;

@@ -642,7 +642,7 @@ public sealed class LearnerFanout : IDisposable
         {
             var e = _batch[i];
             if (!Wanted(e.Key.Span, prefix)) continue;
-            EntryRecord.Write(w, e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span);
+            EntryRecord.Write(w, e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span, e.IsTombstone);
             expected = e.Index + 1;
         }
     }

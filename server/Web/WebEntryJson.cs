@@ -7,7 +7,8 @@ namespace GeoRelay.Server.Web;
 
 /// <summary>
 /// The JSON of one entry as web clients get it: <c>{"index":N,"key":"…","payload":"…"}</c>. A key or payload that is not
-/// valid UTF-8 goes as <c>key_base64</c> or <c>payload_base64</c> instead, so any byte string arrives intact.
+/// valid UTF-8 goes as <c>key_base64</c> or <c>payload_base64</c> instead, so any byte string arrives intact. A tombstone
+/// adds <c>"tombstone":true</c>.
 /// </summary>
 public static class WebEntryJson
 {
@@ -18,12 +19,13 @@ public static class WebEntryJson
     public static Utf8JsonWriter CreateWriter(IBufferWriter<byte> output) => new(output, Options);
 
     /// <summary>Writes one entry as a single-line JSON object (no raw line breaks, so it fits an SSE <c>data:</c> line).</summary>
-    public static void Write(Utf8JsonWriter json, ulong index, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
+    public static void Write(Utf8JsonWriter json, ulong index, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, bool tombstone = false)
     {
         json.WriteStartObject();
         json.WriteNumber("index"u8, index);
         Bytes(json, "key"u8, "key_base64"u8, key);
         Bytes(json, "payload"u8, "payload_base64"u8, payload);
+        if (tombstone) json.WriteBoolean("tombstone"u8, true);
         json.WriteEndObject();
         json.Flush();
     }

@@ -43,7 +43,7 @@ internal sealed class WebStream(Upstream upstream, UpstreamCutWatch watch, WebSt
                 }
                 buffer.ResetWrittenCount();
                 json.Reset(buffer);
-                WebEntryJson.Write(json, entry.Index, entry.Key.Span, entry.Payload.Span);
+                WebEntryJson.Write(json, entry.Index, entry.Key.Span, entry.Payload.Span, entry.IsTombstone);
                 // A client that takes nothing at all would hold the stream open for ever; one that is merely slow is
                 // cut by the node first (the backlog fills while this send waits).
                 send.CancelAfter(options.SendTimeout);

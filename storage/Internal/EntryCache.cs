@@ -17,6 +17,7 @@ internal sealed class EntryCache
         public int Offset;
         public int KeyLength;
         public int PayloadLength;
+        public EntryFlags Flags;
     }
 
     private readonly long _capacityBytes;
@@ -76,6 +77,7 @@ internal sealed class EntryCache
             Offset = _chunkUsed,
             KeyLength = entry.Key.Length,
             PayloadLength = entry.Payload.Length,
+            Flags = entry.Flags,
         };
         _chunkUsed += dataLength;
         _count++;
@@ -143,7 +145,7 @@ internal sealed class EntryCache
         ref Slot slot = ref _ring[(_head + (int)(index - _firstIndex)) % _ring.Length];
         return new LogEntry(index, slot.Epoch, slot.TimestampMicros,
             new ReadOnlyMemory<byte>(slot.Chunk, slot.Offset, slot.KeyLength),
-            new ReadOnlyMemory<byte>(slot.Chunk, slot.Offset + slot.KeyLength, slot.PayloadLength));
+            new ReadOnlyMemory<byte>(slot.Chunk, slot.Offset + slot.KeyLength, slot.PayloadLength), slot.Flags);
     }
 
     private void RemoveFirst()

@@ -11,6 +11,8 @@ namespace GeoRelay.Storage.Internal;
 ///  +------+------+--------------+--------------+--------------+-----+-----+---------+
 ///   u32    u32    u64            u64            i64            u16
 /// </code>
+/// <c>keyLen</c>'s top bit marks a tombstone (<see cref="EntryFlags.Tombstone"/>); keys were never longer than 1 KiB, so
+/// files written before the flag existed read the same.
 /// <c>length</c> counts the bytes after itself (crc through payload), so a record takes <c>4 + length</c> bytes;
 /// <c>crc</c> is CRC-32C over everything after it (index through payload).
 /// </summary>
@@ -30,15 +32,18 @@ internal readonly struct RecordHeader
     public readonly ulong Epoch;
     public readonly long TimestampMicros;
     public readonly ushort KeyLength;
+    public readonly EntryFlags Flags;
+    private const ushort TombstoneBit = 0x8000;
 
-    private RecordHeader(uint length, uint crc, ulong index, ulong epoch, long timestampMicros, ushort keyLength)
+    private RecordHeader(uint length, uint crc, ulong index, ulong epoch, long timestampMicros, ushort keyLengthAndFlag)
     {
         Length = length;
         Crc = crc;
         Index = index;
         Epoch = epoch;
         TimestampMicros = timestampMicros;
-        KeyLength = keyLength;
+        KeyLength = (ushort)(keyLengthAndFlag & ~TombstoneBit);
+        Flags = (keyLengthAndFlag & TombstoneBit) != 0 ? EntryFlags.Tombstone : EntryFlags.None;
     }
 
     /// <summary>Bytes of the whole record, header included.</summary>
@@ -80,7 +85,7 @@ internal readonly struct RecordHeader
         BinaryPrimitives.WriteUInt64LittleEndian(destination[8..], entry.Index);
         BinaryPrimitives.WriteUInt64LittleEndian(destination[16..], entry.Epoch);
         BinaryPrimitives.WriteInt64LittleEndian(destination[24..], entry.TimestampMicros);
-        BinaryPrimitives.WriteUInt16LittleEndian(destination[32..], (ushort)entry.Key.Length);
+        BinaryPrimitives.WriteUInt16LittleEndian(destination[32..], (ushort)(entry.Key.Length | (entry.IsTombstone ? TombstoneBit : 0)));
         entry.Key.Span.CopyTo(destination[Size..]);
         entry.Payload.Span.CopyTo(destination[(Size + entry.Key.Length)..]);
         BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], Crc32C.Compute(destination[CrcCoveredOffset..size]));
