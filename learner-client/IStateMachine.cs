@@ -34,4 +34,19 @@ public interface IStateMachine
     /// from <paramref name="source"/>, which ends where that snapshot ends (do not close it).
     /// </summary>
     void ReadSnapshot(Stream source);
+
+    /// <summary>
+    /// The cluster sends a snapshot of its keyed state as of <paramref name="through"/> (<c>compaction: keyed</c>, when it
+    /// no longer holds the entries after <see cref="AppliedIndex"/>): drop the whole state. Each live key's latest entry
+    /// then comes through <see cref="Apply"/> (<see cref="LearnerEntry.IsSnapshot"/>, indexes rising but possibly below
+    /// the old <see cref="AppliedIndex"/>), and <see cref="EndSnapshot"/> closes it. It may begin again before it ends
+    /// (the transfer restarted from a newer snapshot). The default refuses: a state machine that is not a function of
+    /// each key's latest entry cannot be rebuilt from one.
+    /// </summary>
+    void BeginSnapshot(ulong through) =>
+        throw new NotSupportedException($"{GetType().Name} cannot take the cluster's snapshot of keyed state at {through}: implement BeginSnapshot and EndSnapshot");
+
+    /// <summary>The snapshot begun at <paramref name="through"/> is complete: afterwards <see cref="AppliedIndex"/> is <paramref name="through"/>.</summary>
+    void EndSnapshot(ulong through) =>
+        throw new NotSupportedException($"{GetType().Name} cannot take the cluster's snapshot of keyed state at {through}: implement BeginSnapshot and EndSnapshot");
 }

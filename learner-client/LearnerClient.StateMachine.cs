@@ -13,9 +13,12 @@ public sealed partial class LearnerClient
     /// </summary>
     /// <remarks>
     /// After a crash the next run restores the last checkpoint and applies again the entries after it: the state always
-    /// equals the checkpoint's plus the entries after it, applied once each. It ends with the subscription's failures:
-    /// <see cref="SnapshotRequiredException"/> when no endpoint holds the index after the state machine's any more (the
-    /// cluster has no snapshots of state to install: rebuild the state elsewhere), <see cref="ClientRefusedException"/>,
+    /// equals the checkpoint's plus the entries after it, applied once each. When the cluster no longer holds the index
+    /// after the state machine's and keeps keyed state (<c>compaction: keyed</c>), the state machine is rebuilt from the
+    /// cluster's snapshot (<see cref="IStateMachine.BeginSnapshot"/>, <see cref="IStateMachine.Apply"/> per live key,
+    /// <see cref="IStateMachine.EndSnapshot"/>) and checkpointed. It ends with the subscription's failures:
+    /// <see cref="SnapshotRequiredException"/> when no endpoint holds the index after the state machine's any more and
+    /// none has a snapshot, <see cref="ClientRefusedException"/>,
     /// and <see cref="LogTruncatedException"/> (only with <c>delivery: durable</c>: applied entries were taken back, and
     /// the state holds them); and with what <see cref="IStateMachine.Apply"/> throws. No checkpoint is written after a
     /// truncation or a failed apply. One subscription at a time per client, as for <see cref="SubscribeAsync"/>.
@@ -35,7 +38,7 @@ public sealed partial class LearnerClient
             while (await NextAsync(entries, checkpoints, stopTimer.Token).ConfigureAwait(false))
             {
                 checkpoints.Apply(entries.Current);
-                Confirm(entries.Current.Index);
+                if (!entries.Current.IsSnapshot || entries.Current.IsSnapshotEnd) Confirm(entries.Current.Index);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -149,9 +149,15 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
     /// leader change took back entries already handed over (only with <c>delivery: durable</c>). One subscription at a
     /// time per client.
     /// </summary>
+    /// <remarks>
+    /// <paramref name="fromIndex"/> <see cref="SubscribeFrom.Snapshot"/> starts with a snapshot of the keyed state
+    /// (<c>compaction: keyed</c>). A subscription from an index a keyed cluster no longer holds gets one too, instead of
+    /// <see cref="SnapshotRequiredException"/>. A snapshot arrives as a begin marker (<see cref="LearnerEntry.IsSnapshotBegin"/>),
+    /// the live keys' latest entries (<see cref="LearnerEntry.IsSnapshot"/>) and an end marker; a reconnect resumes the
+    /// transfer where it stopped when the node still has that snapshot, or starts a newer one with a new begin marker.
+    /// </remarks>
     public async IAsyncEnumerable<LearnerEntry> SubscribeAsync(ulong fromIndex, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfZero(fromIndex);
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
         if (Interlocked.Exchange(ref _subscribed, 1) != 0)
             throw new InvalidOperationException("this client already has a subscription running");
@@ -170,7 +176,7 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
         });
         var buffer = _budget = new EntryBudget(_options.BufferedEntries);
         _truncations.Clear();
-        ulong handed = fromIndex - 1; // the application holds everything below where it subscribes
+        ulong handed = fromIndex == SubscribeFrom.Snapshot ? 0 : fromIndex - 1; // the application holds everything below where it subscribes
         var pump = Task.Run(() => PumpAsync(fromIndex, channel.Writer, buffer, stop.Token), CancellationToken.None);
         try
         {
@@ -189,6 +195,17 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                     for (int i = 0; i < frame.Count; i++)
                     {
                         ulong index = frame.Entries[i].Index;
+                        if (frame.Entries[i].IsSnapshot)
+                        {
+                            // Snapshot entries go below the stream's position; the end marker moves it past the snapshot.
+                            if (frame.Entries[i].IsSnapshotEnd)
+                            {
+                                Volatile.Write(ref _lastIndex, index);
+                                handed = index;
+                            }
+                            yield return frame.Entries[i];
+                            continue;
+                        }
                         if (!_truncations.IsEmpty && Voided(index)) continue; // taken back before the application saw it
                         Volatile.Write(ref _lastIndex, index);
                         handed = index;
@@ -314,7 +331,10 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
     /// <summary>Connects, subscribes, reads, reconnects; completes the channel when done (with the reason when it fails).</summary>
     private async Task PumpAsync(ulong fromIndex, ChannelWriter<DecodedFrame> writer, EntryBudget buffer, CancellationToken ct)
     {
-        ulong next = fromIndex;
+        // A snapshot asked for and not begun yet; once begun, the snapshot being received (0: none) and its next entry.
+        bool wantSnapshot = fromIndex == SubscribeFrom.Snapshot;
+        var snapshot = new SnapshotProgress();
+        ulong next = wantSnapshot ? 1 : fromIndex;
         // The last entry received, named in each Subscribe so a node that took it back meanwhile says so.
         ulong lastIndex = 0, lastEpoch = 0;
         // Per endpoint: the oldest index it reported after answering SnapshotRequired for `next`; 0 when it did not.
@@ -339,14 +359,14 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                 closedWith = null;
                 hung = -1;
                 string name = _dialer.Name(endpoint);
-                bool progressed = false, snapshot = false;
+                bool progressed = false, snapshotRequired = false;
                 using var connectionDone = new CancellationTokenSource();
                 var heartbeats = ClientHeartbeats.SendWhileOpenAsync(connection, _options.HeartbeatInterval, connectionDone.Token);
                 var silence = (connection.PeerCapabilities & Capabilities.LearnerHeartbeats) != 0 && _options.SilenceTimeout > TimeSpan.Zero
                     ? WatchSilenceAsync(connection, _options.SilenceTimeout, connectionDone.Token) : Task.FromResult(false);
                 try
                 {
-                    SendSubscribe(connection, next, lastIndex, lastEpoch);
+                    SendSubscribe(connection, next, lastIndex, lastEpoch, wantSnapshot, snapshot);
                     _current = connection;
                     Interlocked.Exchange(ref _confirmSent, 0);
                     SendConfirm(connection);
@@ -355,8 +375,25 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                     {
                         var (type, bytes, length) = await connection.ReadOneFrameAsync(_allocate, ct).ConfigureAwait(false);
                         var payload = new ReadOnlyMemory<byte>(bytes, 0, length);
-                        if (type == FrameType.Deliver)
+                        if (type == FrameType.SnapshotChunk)
                         {
+                            var frame = DecodeSnapshotChunk(payload, ref snapshot, _options.ReuseBuffers ? bytes : null, out ulong? ended);
+                            if (ended is { } through)
+                            {
+                                LearnerClientLog.SnapshotReceived(_logger, name, through);
+                                next = through + 1;
+                                (lastIndex, lastEpoch) = (0, 0); // a snapshot's state is committed: nothing to compare
+                                wantSnapshot = false;
+                            }
+                            buffer.Take(frame.Count);
+                            writer.TryWrite(frame);
+                            await buffer.WaitForRoomAsync(ct).ConfigureAwait(false);
+                            progressed = true;
+                        }
+                        else if (type == FrameType.Deliver)
+                        {
+                            if (snapshot.Through != 0 || wantSnapshot)
+                                throw new CodecException(CodecError.Protocol, "Deliver in the middle of a snapshot transfer");
                             var frame = Decode(payload, next, _options.ReuseBuffers ? bytes : null, out ulong through);
                             if (frame.Count > 0)
                             {
@@ -388,7 +425,7 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                         {
                             var required = SnapshotRequired.Read(new ReadOnlySequence<byte>(payload));
                             snapshotOldest[endpoint] = Math.Max(1, required.OldestIndex);
-                            snapshot = true;
+                            snapshotRequired = true;
                             LearnerClientLog.SnapshotRequired(_logger, name, next, required.OldestIndex);
                             break;
                         }
@@ -425,7 +462,7 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                 }
                 // A connection that delivered nothing counts as a failure, so a relay that keeps dropping
                 // us at once is retried with back-off rather than in a tight loop.
-                if (progressed || snapshot) idleRounds = 0;
+                if (progressed || snapshotRequired) idleRounds = 0;
                 else await Task.Delay(Backoff(++idleRounds), ct).ConfigureAwait(false);
             }
         }
@@ -508,13 +545,17 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
         return await _dialer.DialAsync(endpoint, stop.Token).ConfigureAwait(false);
     }
 
-    private void SendSubscribe(FramedConnection connection, ulong next, ulong lastIndex, ulong lastEpoch)
+    private void SendSubscribe(FramedConnection connection, ulong next, ulong lastIndex, ulong lastEpoch, bool wantSnapshot, SnapshotProgress snapshot)
     {
         var prefix = _options.KeyPrefix is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(_options.KeyPrefix);
         var flags = Interlocked.Read(ref _confirmRequested) > 0 ? SubscribeFlags.Confirms : SubscribeFlags.None;
+        var subscribe = snapshot.Through != 0
+            ? new Subscribe(snapshot.Next, prefix, flags | SubscribeFlags.Snapshot, 0, 0, snapshot.Through) // resume the transfer
+            : wantSnapshot ? new Subscribe(1, prefix, flags | SubscribeFlags.Snapshot)
+            : new Subscribe(next, prefix, flags, lastIndex, lastEpoch);
         var frame = FrameBuffer.Rent();
         int start = FrameWriter.Begin(frame.Writer);
-        new Subscribe(next, prefix, flags, lastIndex, lastEpoch).Write(frame.Writer);
+        subscribe.Write(frame.Writer);
         FrameWriter.End(frame.Writer, start, FrameType.Subscribe);
         connection.TrySend(frame);
     }
@@ -553,6 +594,53 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
         }
         return new DecodedFrame(entries, n, pooled, pooledPayload);
     }
+
+    /// <summary>The snapshot being received: its index (0: none) and the next of its entries this client needs.</summary>
+    internal struct SnapshotProgress
+    {
+        public ulong Through;
+        public ulong Next;
+    }
+
+    /// <summary>
+    /// Decodes a SnapshotChunk: a begin marker when it starts a snapshot, the entries this client does not have yet
+    /// (marked <see cref="LearnerEntryFlags.Snapshot"/>), an end marker when it is the last; <paramref name="ended"/> is
+    /// then the snapshot's index. A chunk of a snapshot that was never begun is refused.
+    /// </summary>
+    internal static DecodedFrame DecodeSnapshotChunk(ReadOnlyMemory<byte> payload, ref SnapshotProgress progress, byte[]? pooledPayload, out ulong? ended)
+    {
+        var reader = SnapshotChunkFrame.Read(new ReadOnlySequence<byte>(payload), out ulong through, out var flags, out _, out _, out ulong count);
+        var entries = new List<LearnerEntry>((int)Math.Min(count, MaxEntriesPresized) + 2);
+        if ((flags & SnapshotChunkFlags.Begin) != 0)
+        {
+            progress = new SnapshotProgress { Through = through, Next = 1 };
+            entries.Add(Marker(through, LearnerEntryFlags.SnapshotBegin));
+        }
+        else if (progress.Through == 0 || progress.Through != through)
+        {
+            throw new CodecException(CodecError.Protocol, $"a chunk of the snapshot at {through} without its beginning");
+        }
+        while (reader.TryNext(out var e))
+        {
+            if (e.Index > through) throw new CodecException(CodecError.Protocol, $"snapshot entry {e.Index} is past the snapshot's index {through}");
+            if (e.Index < progress.Next) continue; // sent again after a resume
+            entries.Add(new LearnerEntry(e.Index, e.Epoch, LearnerEntry.FromMicros(e.TimestampMicros),
+                e.Key.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Key.First, e.Payload.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Payload.First,
+                LearnerEntryFlags.Snapshot | (e.IsTombstone ? LearnerEntryFlags.Tombstone : LearnerEntryFlags.None)));
+            progress.Next = e.Index + 1;
+        }
+        ended = null;
+        if ((flags & SnapshotChunkFlags.End) != 0)
+        {
+            entries.Add(Marker(through, LearnerEntryFlags.SnapshotEnd));
+            progress = default;
+            ended = through;
+        }
+        return new DecodedFrame(entries.ToArray(), entries.Count, false, pooledPayload);
+    }
+
+    private static LearnerEntry Marker(ulong through, LearnerEntryFlags which) =>
+        new(through, 0, DateTimeOffset.UnixEpoch, ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty, LearnerEntryFlags.Snapshot | which);
 
     /// <summary>One Deliver frame's entries on their way to the enumerator, with the pooled arrays to give back after.</summary>
     internal readonly record struct DecodedFrame(LearnerEntry[] Entries, int Count, bool PooledEntries, byte[]? Pooled)

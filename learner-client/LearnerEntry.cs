@@ -26,6 +26,19 @@ public readonly record struct LearnerEntry(ulong Index, ulong Epoch, DateTimeOff
     /// </summary>
     public bool IsSnapshot => (Flags & LearnerEntryFlags.Snapshot) != 0;
 
+    /// <summary>
+    /// A marker, not an entry (no key, no payload): a snapshot of the keyed state as of <see cref="Index"/> starts here.
+    /// Drop the whole state: the snapshot's entries follow, then a <see cref="IsSnapshotEnd"/> marker. Another begin
+    /// marker before the end means the transfer restarted with a newer snapshot: drop what the first one brought.
+    /// </summary>
+    public bool IsSnapshotBegin => (Flags & LearnerEntryFlags.SnapshotBegin) != 0;
+
+    /// <summary>A marker, not an entry: the snapshot is complete, the state is the log's as of <see cref="Index"/>, and the stream goes on after it.</summary>
+    public bool IsSnapshotEnd => (Flags & LearnerEntryFlags.SnapshotEnd) != 0;
+
+    /// <summary>A snapshot's begin or end marker rather than an entry of the log.</summary>
+    public bool IsMarker => (Flags & (LearnerEntryFlags.SnapshotBegin | LearnerEntryFlags.SnapshotEnd)) != 0;
+
     /// <summary><see cref="Timestamp"/> as microseconds since the Unix epoch, as it travels on the wire.</summary>
     public long TimestampMicros => (Timestamp.UtcTicks - DateTimeOffset.UnixEpoch.Ticks) / 10;
 
@@ -47,6 +60,24 @@ public enum LearnerEntryFlags : byte
     Tombstone = 1,
     /// <summary>See <see cref="LearnerEntry.IsSnapshot"/>.</summary>
     Snapshot = 2,
+    /// <summary>See <see cref="LearnerEntry.IsSnapshotBegin"/>.</summary>
+    SnapshotBegin = 4,
+    /// <summary>See <see cref="LearnerEntry.IsSnapshotEnd"/>.</summary>
+    SnapshotEnd = 8,
+}
+
+/// <summary>Where <see cref="LearnerClient.SubscribeAsync(ulong, CancellationToken)"/> starts, besides an index.</summary>
+public static class SubscribeFrom
+{
+    /// <summary>The log's first entry.</summary>
+    public const ulong Beginning = 1;
+
+    /// <summary>
+    /// A snapshot of the keyed state (<c>compaction: keyed</c>): each live key's latest entry, then the stream after it.
+    /// On a cluster without keyed compaction that has never dropped an entry, the snapshot is empty and the stream starts
+    /// at 1; one that has dropped entries ends the subscription with <see cref="SnapshotRequiredException"/>.
+    /// </summary>
+    public const ulong Snapshot = 0;
 }
 
 /// <summary>One entry of the log with its payload read as a <typeparamref name="T"/> (<see cref="LearnerClient.SubscribeAsync{T}"/>).</summary>

@@ -26,6 +26,16 @@ public sealed record ClusterDefaults
     /// headered segment as torn). Either is always read. Default 2.</summary>
     public int SegmentFormat { get; init; } = 2;
 
+    /// <summary><c>compaction</c>: <c>keyed</c> keeps the latest entry of every key however old, like a compacted Kafka
+    /// topic: before retention drops a segment its entries are folded into the node's keyed state (file
+    /// <c>keyed-state</c>), which learners can start from (a snapshot) and which keeps every kept entry's index. Default
+    /// <c>none</c>: retention drops entries outright.</summary>
+    public LogCompaction Compaction { get; init; } = LogCompaction.None;
+
+    /// <summary><c>tombstone-retention</c>: how long keyed compaction keeps a tombstone (an entry deleting its key) before
+    /// the tombstone itself goes. Default 24h.</summary>
+    public TimeSpan TombstoneRetention { get; init; } = TimeSpan.FromHours(24);
+
     /// <summary><c>elections</c>: the voters (the <c>leader</c> node and the members) elect the leader among themselves, and
     /// another voter takes over when the leader is gone; <c>leader</c> then names the preferred leader. Default true;
     /// false keeps the <c>leader</c> node leading always (the epoch from <c>georelay leader --epoch</c>).</summary>
@@ -105,6 +115,15 @@ public sealed record ClusterDefaults
 
     /// <summary>Compression on (level above 0).</summary>
     public bool CompressionEnabled => CompressionLevel > 0;
+}
+
+/// <summary>What retention does with entries it drops (<c>defaults.compaction</c>).</summary>
+public enum LogCompaction : byte
+{
+    /// <summary><c>none</c>: dropped entries are gone; a learner that needs them gets <c>SnapshotRequired</c>.</summary>
+    None,
+    /// <summary><c>keyed</c>: each key's latest entry is kept, at its index; a tombstone deletes its key.</summary>
+    Keyed,
 }
 
 /// <summary>When relays and members hand entries to their learners (<c>defaults.delivery</c>).</summary>

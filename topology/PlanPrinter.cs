@@ -34,6 +34,7 @@ public static class PlanPrinter
             .Append(d.LocalCompressionLevel == d.CompressionLevel ? "" : d.LocalCompressionLevel == 0 ? " (off inside a DC)" : $" (zstd {d.LocalCompressionLevel} inside a DC)")
             .Append('\n')
             .Append("          retention ").Append(ConfigUnits.FormatSize(d.RetentionMaxBytes)).Append(" or ").Append(ConfigUnits.FormatDuration(d.RetentionMaxAge))
+            .Append(d.Compaction == LogCompaction.Keyed ? $", compaction keyed (tombstones kept {ConfigUnits.FormatDuration(d.TombstoneRetention)})" : "")
             .Append(", max-frame ").Append(ConfigUnits.FormatSize(d.MaxFrame))
             .Append(", learner-backlog ").Append(ConfigUnits.FormatSize(d.LearnerBacklog))
             .Append(d.MaxLearners is { } maxLearners ? $", max-learners {maxLearners}" : "")

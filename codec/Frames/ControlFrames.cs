@@ -207,14 +207,22 @@ public enum SubscribeFlags : byte
     /// whole log), with no key prefix.
     /// </summary>
     RelayFeed = 2,
+    /// <summary>
+    /// Start from the node's snapshot of keyed state (<c>compaction: keyed</c>), then the stream after it. With a
+    /// <c>snapshotThrough</c>, resume that snapshot's transfer at <c>fromIndex</c>.
+    /// </summary>
+    Snapshot = 4,
 }
 
 /// <summary>
 /// A learner's request. <c>lastIndex</c>/<c>lastEpoch</c> name the last entry the learner received (0/0 for none):
 /// a node whose entry there has another epoch took it back, and answers <see cref="Truncated"/> first.
-/// <code>v fromIndex | bytes keyPrefix | u8 flags | v lastIndex | v lastEpoch</code>
+/// <c>snapshotThrough</c> (with <see cref="SubscribeFlags.Snapshot"/>) names the snapshot whose transfer the learner
+/// resumes, <c>fromIndex</c> then being the next snapshot entry it needs; 0 for a new snapshot.
+/// <code>v fromIndex | bytes keyPrefix | u8 flags | v lastIndex | v lastEpoch | v snapshotThrough</code>
 /// </summary>
-public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> KeyPrefix, SubscribeFlags Flags, ulong LastIndex = 0, ulong LastEpoch = 0)
+public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> KeyPrefix, SubscribeFlags Flags, ulong LastIndex = 0, ulong LastEpoch = 0,
+    ulong SnapshotThrough = 0)
 {
     public const int MaxPrefixLength = 1024;
 
@@ -225,6 +233,7 @@ public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> Ke
         PayloadWriter.Byte(w, (byte)Flags);
         PayloadWriter.Varint(w, LastIndex);
         PayloadWriter.Varint(w, LastEpoch);
+        PayloadWriter.Varint(w, SnapshotThrough);
     }
 
     public static Subscribe Read(ReadOnlySequence<byte> payload)
@@ -234,14 +243,19 @@ public readonly record struct Subscribe(ulong FromIndex, ReadOnlyMemory<byte> Ke
         if (from == 0) throw r.Corrupt("from", "must be at least 1 (indexes start at 1)");
         var prefix = r.ReadBytes("prefix", MaxPrefixLength).ToArray();
         var flags = (SubscribeFlags)r.ReadByte("flags");
-        if (((byte)flags & ~3) != 0) throw r.Corrupt("flags", $"has unknown bits 0x{(byte)flags:x2}");
+        if (((byte)flags & ~7) != 0) throw r.Corrupt("flags", $"has unknown bits 0x{(byte)flags:x2}");
         if ((flags & SubscribeFlags.RelayFeed) != 0 && prefix.Length != 0) throw r.Corrupt("flags", "a relay feed takes every entry; it has no key prefix");
+        if ((flags & (SubscribeFlags.RelayFeed | SubscribeFlags.Snapshot)) == (SubscribeFlags.RelayFeed | SubscribeFlags.Snapshot))
+            throw r.Corrupt("flags", "a relay feed takes the log, not a snapshot");
         var lastIndex = r.ReadVarint("lastIndex");
         if (lastIndex >= from) throw r.Corrupt("lastIndex", $"{lastIndex} is not below from {from}");
         var lastEpoch = r.ReadVarint("lastEpoch");
         if ((lastIndex == 0) != (lastEpoch == 0)) throw r.Corrupt("lastEpoch", "must be 0 exactly when lastIndex is");
+        var snapshotThrough = r.ReadVarint("snapshotThrough");
+        if (snapshotThrough != 0 && (flags & SubscribeFlags.Snapshot) == 0) throw r.Corrupt("snapshotThrough", "is set without the Snapshot flag");
+        if (snapshotThrough != 0 && from > snapshotThrough) throw r.Corrupt("from", $"{from} is past the snapshot it resumes ({snapshotThrough})");
         r.ExpectEnd();
-        return new Subscribe(from, prefix, flags, lastIndex, lastEpoch);
+        return new Subscribe(from, prefix, flags, lastIndex, lastEpoch, snapshotThrough);
     }
 }
 

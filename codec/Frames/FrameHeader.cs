@@ -28,6 +28,8 @@ public enum FrameType : byte
     Truncated = 19,
     /// <summary>Leader to a follower behind its log's start (through the DC's relay): take the log from there.</summary>
     InstallSnapshot = 20,
+    /// <summary>To a learner: a chunk of a snapshot of keyed state (<see cref="SnapshotChunkFrame"/>).</summary>
+    SnapshotChunk = 21,
 }
 
 [Flags]

@@ -123,7 +123,10 @@ public readonly record struct Welcome(ushort Version, string NodeId, NodeKind Ki
 
 public static class ProtocolVersion
 {
-    /// <summary>Version 2 added the tombstone flag to entry records and published entries (keyed compaction).</summary>
+    /// <summary>
+    /// Version 2 added the tombstone flag to entry records and published entries, and snapshots of keyed state for
+    /// learners (keyed compaction).
+    /// </summary>
     public const ushort Min = 2;
     public const ushort Max = 2;
 
@@ -140,7 +143,8 @@ public static class ProtocolVersion
         "Append:u8 present,[v epoch],[v commit],v first,v count,entries;" +
         "Batch:u8 present,[v epoch],[v commit],v seq,v k,k*v slot,v first,v count,(k+1)*v skip,mux(k+1)*entries;" +
         "Ack:v epoch,v durable,v last,v durableEpoch,v commit;DcAck:v epoch,v retained,v retainedEpoch,v retainedCommit,v n,n*(v slot,v durable,u8 state,v durableEpoch,v commit);" +
-        "Subscribe:v from,bytes prefix,u8 flags,v lastIndex,v lastEpoch;Deliver:v first,v count,v through,entries;" +
+        "Subscribe:v from,bytes prefix,u8 flags,v lastIndex,v lastEpoch,v snapshotThrough;"+
+        "SnapshotChunk:v through,u8 flags,v total,v first,v count,entries,u32 crc;Deliver:v first,v count,v through,entries;" +
         "SnapshotRequired:v oldest;Confirm:v index;" +
         "Publish:v request,u8 wait,u64 producer,u64 firstSeq,v count,count*(v keyLen<<1|tombstone,key,bytes payload);PublishAck:v request,v first,v count,u8 level;" +
         "VoteRequest:v term,v lastTerm,v lastIndex,u8 flags,str candidate;VoteResponse:v term,u8 flags,str reason;TimeoutNow:v term;" +

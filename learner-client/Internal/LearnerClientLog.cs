@@ -34,4 +34,7 @@ internal static partial class LearnerClientLog
 
     [LoggerMessage(EventId = 809, Level = LogLevel.Debug, Message = "Wrote checkpoint {Path} at index {Index}")]
     public static partial void CheckpointWritten(ILogger logger, string path, ulong index);
+
+    [LoggerMessage(EventId = 810, Level = LogLevel.Information, Message = "Received the snapshot of keyed state at index {Through} from {Endpoint}; the stream goes on after it")]
+    public static partial void SnapshotReceived(ILogger logger, string endpoint, ulong through);
 }

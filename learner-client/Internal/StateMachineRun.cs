@@ -35,8 +35,11 @@ internal sealed class StateMachineRun
     /// <summary>The index of the last entry applied: what the state machine holds.</summary>
     public ulong Applied { get; private set; }
 
-    /// <summary>Entries were applied since the last checkpoint (always false without a checkpoint directory).</summary>
-    public bool Pending => _path is not null && Applied > _checkpointed;
+    /// <summary>A snapshot from the cluster is being applied: the state is partial, so no checkpoint is written.</summary>
+    private bool _inSnapshot;
+
+    /// <summary>Entries were applied since the last checkpoint (always false without a checkpoint directory, and during a snapshot).</summary>
+    public bool Pending => _path is not null && Applied != _checkpointed && !_inSnapshot;
 
     /// <summary>How long until <see cref="StateMachineOptions.CheckpointInterval"/> has passed since the last checkpoint.</summary>
     public TimeSpan UntilDue => TimeSpan.FromMilliseconds(Math.Max(0, _lastWrittenMillis + (long)_options.CheckpointInterval.TotalMilliseconds - Environment.TickCount64));
@@ -67,6 +70,11 @@ internal sealed class StateMachineRun
     /// <summary>Applies <paramref name="entry"/>, and checkpoints when enough entries or time have passed.</summary>
     public void Apply(in LearnerEntry entry)
     {
+        if (entry.IsSnapshot)
+        {
+            ApplySnapshot(entry);
+            return;
+        }
         // SubscribeAsync never hands an index twice or backwards; this guards the one promise the host is for.
         if (entry.Index <= Applied)
             throw new InvalidOperationException($"entry {entry.Index} arrived after entry {Applied} was applied: it would be applied twice");
@@ -77,6 +85,36 @@ internal sealed class StateMachineRun
         _appliedSinceCheckpoint++;
         if (Pending && (_appliedSinceCheckpoint >= _options.CheckpointEveryEntries || UntilDue == TimeSpan.Zero))
             Write();
+    }
+
+    /// <summary>A snapshot of keyed state replaces the state: begin marker, entries in rising index order, end marker.</summary>
+    private void ApplySnapshot(in LearnerEntry entry)
+    {
+        if (entry.IsSnapshotBegin)
+        {
+            _inSnapshot = true;
+            _stateMachine.BeginSnapshot(entry.Index);
+            Applied = 0;
+            return;
+        }
+        if (!_inSnapshot) throw new InvalidOperationException($"snapshot entry {entry.Index} arrived without the snapshot's beginning");
+        if (entry.IsSnapshotEnd)
+        {
+            _stateMachine.EndSnapshot(entry.Index);
+            if (_stateMachine.AppliedIndex != entry.Index)
+                throw new InvalidOperationException($"the state machine's AppliedIndex is {_stateMachine.AppliedIndex} after EndSnapshot({entry.Index}); it must be the snapshot's index");
+            _inSnapshot = false;
+            Applied = entry.Index;
+            // A whole new state: worth a checkpoint at once.
+            if (_path is not null) Write();
+            return;
+        }
+        if (entry.Index <= Applied)
+            throw new InvalidOperationException($"snapshot entry {entry.Index} arrived after entry {Applied}: it would be applied twice");
+        _stateMachine.Apply(entry);
+        if (_stateMachine.AppliedIndex != entry.Index)
+            throw new InvalidOperationException($"the state machine's AppliedIndex is {_stateMachine.AppliedIndex} after Apply of snapshot entry {entry.Index}; it must be the entry's index");
+        Applied = entry.Index;
     }
 
     /// <summary>Writes a checkpoint at <see cref="Applied"/> when entries were applied since the last one.</summary>

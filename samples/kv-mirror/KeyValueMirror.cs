@@ -3,8 +3,9 @@ using GeoRelay.LearnerClient;
 namespace GeoRelay.Samples.KvMirror;
 
 /// <summary>
-/// The last value of every key in the log: an entry sets its key to its payload, and an empty payload deletes the key.
-/// Entries without a key are not key-value writes and change nothing but <see cref="AppliedIndex"/>.
+/// The last value of every key in the log: an entry sets its key to its payload, and a tombstone deletes the key.
+/// Entries without a key are not key-value writes and change nothing but <see cref="AppliedIndex"/>. It takes the
+/// cluster's snapshots of keyed state (<c>compaction: keyed</c>) when it has fallen behind the cluster's retention.
 /// </summary>
 /// <remarks>Keys and values are bytes, compared and ordered bytewise: they need not be text.</remarks>
 public sealed class KeyValueMirror : IStateMachine
@@ -26,12 +27,20 @@ public sealed class KeyValueMirror : IStateMachine
         ulong previous = AppliedIndex;
         if (!entry.Key.IsEmpty)
         {
-            if (entry.Payload.IsEmpty) _values.Remove(entry.Key.ToArray());
+            if (entry.IsTombstone) _values.Remove(entry.Key.ToArray());
             else _values[entry.Key.ToArray()] = entry.Payload.ToArray();
         }
         AppliedIndex = entry.Index;
         Applied?.Invoke(previous, entry.Index);
     }
+
+    public void BeginSnapshot(ulong through)
+    {
+        _values.Clear();
+        AppliedIndex = 0;
+    }
+
+    public void EndSnapshot(ulong through) => AppliedIndex = through;
 
     /// <summary>Every key and its value, keys in byte order.</summary>
     public List<KeyValuePair<byte[], byte[]>> Sorted()

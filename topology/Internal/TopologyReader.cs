@@ -14,7 +14,7 @@ internal sealed partial class TopologyReader(string fileName)
     private static readonly string[] DefaultsKeys =
         ["heartbeat", "failover-after", "election-timeout", "elections", "batch", "window", "compression", "retention", "max-frame", "learner-backlog", "delivery", "handshake-timeout", "fsync",
          "idle-timeout", "frame-timeout", "max-connections-per-port", "max-connections-per-address", "max-subscribes-per-second",
-         "failback-after", "max-learners", "segment-format"];
+         "failback-after", "max-learners", "segment-format", "compaction", "tombstone-retention"];
     private static readonly string[] BatchKeys = ["max-bytes", "linger"];
     private static readonly string[] CompressionKeys = ["level", "local-level"];
     private static readonly string[] RetentionKeys = ["max-bytes", "max-age"];
@@ -352,6 +352,20 @@ internal sealed partial class TopologyReader(string fileName)
                     {
                         if (format is "1" or "2") d = d with { SegmentFormat = format[0] - '0' };
                         else Problem(value, $"{path} must be 1 (headerless, while a rollback to an older build is possible) or 2, not '{format}'");
+                    }
+                    break;
+                case "compaction":
+                    if (TryString(value, path, out string? compaction))
+                    {
+                        if (compaction == "none") d = d with { Compaction = LogCompaction.None };
+                        else if (compaction == "keyed") d = d with { Compaction = LogCompaction.Keyed };
+                        else Problem(value, $"{path} must be none or keyed, not '{compaction}'");
+                    }
+                    break;
+                case "tombstone-retention":
+                    if (TryDuration(value, path, allowZero: false, out var tombstoneRetention))
+                    {
+                        d = d with { TombstoneRetention = tombstoneRetention };
                     }
                     break;
                 case "max-learners":

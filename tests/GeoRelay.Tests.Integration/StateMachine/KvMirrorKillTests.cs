@@ -25,8 +25,8 @@ public sealed class KvMirrorKillTests
     // Odd, so kills land at every offset from a checkpoint.
     private const int CheckpointEvery = 97;
 
-    /// <summary>One published entry: an empty key is no key-value write, an empty value deletes the key.</summary>
-    private readonly record struct Write(string Key, string Value);
+    /// <summary>One published entry: an empty key is no key-value write, a tombstone deletes the key (an empty value is a value).</summary>
+    private readonly record struct Write(string Key, string Value, bool Tombstone = false);
 
     [Test]
     public async Task The_kv_mirror_survives_kills_at_random_points_without_applying_an_index_twice()
@@ -135,7 +135,7 @@ public sealed class KvMirrorKillTests
         foreach (var (_, write) in published)
         {
             if (write.Key.Length == 0) continue;
-            if (write.Value.Length == 0) state.Remove(write.Key);
+            if (write.Tombstone) state.Remove(write.Key);
             else state[write.Key] = write.Value;
         }
         return state;
@@ -168,7 +168,7 @@ public sealed class KvMirrorKillTests
         {
             var writes = new List<Write>();
             for (int n = random.Next(1, 9); n > 0; n--) writes.Add(NextWrite(_published.Count + writes.Count));
-            var entries = writes.Select(w => new PublishEntry(Encoding.UTF8.GetBytes(w.Key), Encoding.UTF8.GetBytes(w.Value))).ToList();
+            var entries = writes.Select(w => new PublishEntry(Encoding.UTF8.GetBytes(w.Key), Encoding.UTF8.GetBytes(w.Value), w.Tombstone)).ToList();
             var ack = await client.PublishAsync(entries, WaitLevel.Committed).AsTask().WaitAsync(Patience);
             for (int i = 0; i < writes.Count; i++) _published.Add((ack.FirstIndex + (ulong)i, writes[i]));
             Interlocked.Exchange(ref _lastIndex, ack.LastIndex);
@@ -179,6 +179,7 @@ public sealed class KvMirrorKillTests
             int roll = random.Next(100);
             if (roll < 5) return new Write("", $"no key {number}");
             string key = $"key-{random.Next(KeyCount):D2}";
+            if (roll < 12) return new Write(key, "", Tombstone: true);
             return roll < 15 ? new Write(key, "") : new Write(key, $"value {number.ToString(CultureInfo.InvariantCulture)}");
         }
     }
