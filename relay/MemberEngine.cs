@@ -64,7 +64,10 @@ public sealed class MemberEngine : IEngine, IDisposable
         _delivered = _delivery == LearnerDelivery.Durable ? log.DurableIndex : 0;
         _learners = new LearnerFanout(log, env, Outbox,
             learnerOptions ?? LearnerFanoutOptions.ForTopology(topology.Defaults), _logger,
-            visibleThrough: _delivered);
+            visibleThrough: _delivered)
+        {
+            KeyedSnapshots = log is KeyedLog keyed ? keyed.Snapshot : null,
+        };
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Member, _highestEpoch, topology.Cluster, _topologyHash);
         if (log.LastIndex > 0) RelayLog.Recovered(_logger, log.FirstIndex, log.LastIndex);
         _lastFedMicros = env.NowMicros;

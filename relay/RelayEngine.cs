@@ -104,6 +104,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             visibleThrough: _published)
         {
             Refill = RequestRefill,
+            KeyedSnapshots = retention is KeyedLog keyed ? keyed.Snapshot : null,
         };
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Relay, 0, topology.Cluster, _topologyHash);
         _unfedSinceMicros = env.NowMicros;
@@ -524,7 +525,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             }
         }
         if (_retention.LastIndex > _retention.DurableIndex) _retention.Flush();
-        var (dropped, oldest) = _retentionPacer.OnTick(_retention, now);
+        // Keyed compaction folds what is final only (entries past it may still be rewritten by a new leader).
+        var (dropped, oldest) = _retentionPacer.OnTick(_retention, now, keepFrom: _retention is KeyedLog ? _final + 1 : ulong.MaxValue);
         if (dropped > 0) RelayLog.RetentionApplied(_logger, dropped, oldest, _retention.FirstIndex);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))

@@ -25,7 +25,7 @@ namespace GeoRelay.Relay.Learners;
 /// <para>Queued bytes are the transport's count plus what this fan-out put in the outbox during the
 /// current call: the driver is assumed to run the outbox after every call, as <see cref="IEngine"/> says.</para>
 /// </remarks>
-public sealed class LearnerFanout : IDisposable
+public sealed partial class LearnerFanout : IDisposable
 {
     private readonly IEntryLog _retention;
     private readonly IEngineEnvironment _env;
@@ -235,8 +235,8 @@ public sealed class LearnerFanout : IDisposable
         _resetNext = nextIndex;
         foreach (var (_, session) in _sessions)
         {
-            if (session.State is LearnerState.Live or LearnerState.CatchingUp && session.Next < OldestHeld() && !TryRefill(session))
-                RequireSnapshot(session, OldestHeld());
+            if (session.State is LearnerState.Live or LearnerState.CatchingUp && session.Transfer is null && session.Next < OldestHeld())
+                BehindRetention(session, OldestHeld());
         }
     }
 
@@ -307,7 +307,7 @@ public sealed class LearnerFanout : IDisposable
         if (first != from || through < from)
         {
             // The member holds nothing at `from` after all: nobody asked can fill the gap.
-            RequireSnapshot(s, OldestHeld());
+            if (!TryStartSnapshot(s)) RequireSnapshot(s, OldestHeld());
             return;
         }
         var frame = FrameBuffer.Rent();
@@ -333,6 +333,7 @@ public sealed class LearnerFanout : IDisposable
         BeginCall();
         if (!_sessions.TryGetValue(connection, out var s) || s.State != LearnerState.Refilling || s.Next != from) return;
         ulong here = OldestHeld();
+        if (TryStartSnapshot(s)) return;
         RequireSnapshot(s, here == 0 ? Math.Max(1, oldest) : Math.Min(Math.Max(1, oldest), here));
     }
 
@@ -450,10 +451,16 @@ public sealed class LearnerFanout : IDisposable
         LearnerLog.Subscribed(_logger, session.Peer.NodeId, session.Connection, session.From,
             session.Prefix is null ? "" : relayFeed ? "(relay feed)" : Encoding.UTF8.GetString(session.Prefix));
 
+        if ((subscribe.Flags & SubscribeFlags.Snapshot) != 0)
+        {
+            session.Next = 1;
+            StartSnapshot(session, subscribe.SnapshotThrough, subscribe.FromIndex);
+            return;
+        }
         if (!TryOldestHeld(out ulong oldest)) return; // reset, next index unknown: wait for entries
         if (session.Next < oldest)
         {
-            if (!TryRefill(session)) RequireSnapshot(session, oldest);
+            BehindRetention(session, oldest);
             return;
         }
         if (!Verified(session)) return;
@@ -547,12 +554,17 @@ public sealed class LearnerFanout : IDisposable
     private long CatchUp(LearnerSession s, long budget)
     {
         long read = 0;
+        if (s.Transfer is not null)
+        {
+            read += SendSnapshotChunks(s, budget);
+            if (s.Transfer is not null || s.State != LearnerState.CatchingUp) return read;
+        }
         for (int step = 0; step < _options.CatchUpFramesPerTick && read < budget && s.State == LearnerState.CatchingUp; step++)
         {
             if (!TryOldestHeld(out ulong oldest)) return read;
             if (s.Next < oldest)
             {
-                if (!TryRefill(s)) RequireSnapshot(s, oldest);
+                BehindRetention(s, oldest);
                 return read;
             }
             ulong head = Head;

@@ -18,6 +18,9 @@ internal static partial class LearnerLog
     [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "Learner {Node} (connection {Connection}) was sent entries through {Sent} that this node no longer holds: told Truncated after {After}")]
     public static partial void Truncated(ILogger logger, string node, int connection, ulong sent, ulong after);
 
+    [LoggerMessage(EventId = 705, Level = LogLevel.Information, Message = "Learner {Node} (connection {Connection}): {What} the snapshot of keyed state at {Through} ({Entries} entries)")]
+    public static partial void SnapshotStarted(ILogger logger, string node, int connection, string what, ulong through, int entries);
+
     [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "Learner {Node} (connection {Connection}) closed: {Reason}: {Message}")]
     public static partial void ProtocolError(ILogger logger, string node, int connection, CodecError reason, string message);
 }
@@ -31,5 +34,7 @@ internal static class LearnerMetrics
     public static readonly Counter<long> FramesSent = Meter.CreateCounter<long>("georelay.learners.frames_sent", description: "Deliver frames queued to learner connections");
     public static readonly Counter<long> Refills = Meter.CreateCounter<long>("georelay.learners.refills", description: "Deliver frames a member sent for learners below this node's retention");
     public static readonly Counter<long> Truncations = Meter.CreateCounter<long>("georelay.learners.truncations", description: "Learners told that entries they were sent were taken back (delivery: durable)");
+    public static readonly Counter<long> SnapshotsSent = Meter.CreateCounter<long>("georelay.learners.snapshots_sent", description: "Snapshots of keyed state sent to learners in full");
+    public static readonly Counter<long> SnapshotChunks = Meter.CreateCounter<long>("georelay.learners.snapshot_chunks", description: "SnapshotChunk frames sent to learners");
     public static readonly Counter<long> SnapshotsRequired = Meter.CreateCounter<long>("georelay.learners.snapshot_required", description: "Learners told the index they asked for is no longer retained");
 }

@@ -22,6 +22,13 @@ internal sealed class LearnerSession(int connection, PeerInfo peer, string? remo
     public byte[]? Prefix;
     public LearnerGroup? Group;
 
+    /// <summary>The snapshot being sent (its entries, null when none) and the position of its next entry.</summary>
+    public IReadOnlyList<GeoRelay.Storage.LogEntry>? Transfer;
+    public ulong TransferThrough;
+    public int TransferPos;
+    /// <summary>The next chunk is the snapshot's first (a new transfer, not a resumed one).</summary>
+    public bool TransferBegins;
+
     /// <summary>A relay feed was told it is level with the head (see <c>LearnerFanout.AnnounceLevelRelayFeeds</c>).</summary>
     public bool Announced;
 

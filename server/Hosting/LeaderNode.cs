@@ -13,7 +13,7 @@ public readonly record struct AppendResult(ulong Index, Task Accepted, Task Comm
 public sealed class LeaderNode : IAsyncDisposable
 {
     private readonly EngineHost _host;
-    private readonly SegmentLog _log;
+    private readonly IEntryLog _log;
     private readonly Queue<(ulong Index, TaskCompletionSource Done)> _accepted = new();
     private readonly Queue<(ulong Index, TaskCompletionSource Done)> _committed = new();
     private readonly Dictionary<string, Queue<(ulong Index, TaskCompletionSource Done)>> _delivered = new();
@@ -42,7 +42,7 @@ public sealed class LeaderNode : IAsyncDisposable
     {
         Topology = topology;
         var logger = _logger = loggers.CreateLogger("georelay.leader");
-        _log = SegmentLog.Open(dataDirectory, NodeSetup.Log(topology, topology.Defaults.Fsync),
+        _log = NodeSetup.OpenLog(topology, dataDirectory, topology.Defaults.Fsync,
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         _host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.Window * 2), loggers.CreateLogger("georelay.transport"),
             security: NodeSetup.Security(topology, topology.LeaderId));

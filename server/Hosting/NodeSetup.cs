@@ -57,6 +57,30 @@ internal static class NodeSetup
         };
     }
 
+    /// <summary>
+    /// The node's log in <paramref name="dataDirectory"/>: its segments, wrapped in keyed compaction when the topology
+    /// says <c>compaction: keyed</c> (the state file lives beside the segments).
+    /// </summary>
+    public static IEntryLog OpenLog(TopologyConfig topology, string dataDirectory, bool fsync, Action<string>? progress)
+    {
+        var segments = SegmentLog.Open(dataDirectory, Log(topology, fsync), progress);
+        if (topology.Defaults.Compaction != LogCompaction.Keyed) return segments;
+        try
+        {
+            return KeyedLog.Open(segments, dataDirectory, new KeyedCompactionOptions
+            {
+                TombstoneRetention = topology.Defaults.TombstoneRetention,
+                PersistEveryBytes = Log(topology, fsync).SegmentBytes,
+                Fsync = fsync,
+            });
+        }
+        catch
+        {
+            segments.Dispose();
+            throw;
+        }
+    }
+
     /// <remarks>
     /// Retention drops whole segments and never the active one, so segments are a quarter of the
     /// retention size (at most the 64 MiB default): a small window then really is small. The read cache

@@ -12,7 +12,7 @@ namespace GeoRelay.Server.Hosting;
 /// </summary>
 public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : class, IEngine, IDisposable
 {
-    private protected readonly SegmentLog Log;
+    private protected readonly IEntryLog Log;
 
     public TEngine Engine { get; }
     public EngineHost Host { get; }
@@ -27,7 +27,7 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
         Topology = topology;
         NodeId = nodeId;
         var logger = Logger = loggers.CreateLogger(category);
-        Log = SegmentLog.Open(dataDirectory, NodeSetup.Log(topology, fsync),
+        Log = NodeSetup.OpenLog(topology, dataDirectory, fsync,
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, maxQueued), loggers.CreateLogger("georelay.transport"),
             security: NodeSetup.Security(topology, nodeId));

@@ -15,7 +15,7 @@ namespace GeoRelay.Server.Hosting;
 /// </summary>
 public sealed class VoterNode : IAsyncDisposable
 {
-    private readonly SegmentLog _log;
+    private readonly IEntryLog _log;
     private readonly ILogger _logger;
     private volatile bool _draining;
 
@@ -32,7 +32,7 @@ public sealed class VoterNode : IAsyncDisposable
         NodeId = nodeId;
         var node = topology.GetNode(nodeId);
         var logger = _logger = loggers.CreateLogger("georelay.voter");
-        _log = SegmentLog.Open(dataDirectory, NodeSetup.Log(topology, topology.Defaults.Fsync),
+        _log = NodeSetup.OpenLog(topology, dataDirectory, topology.Defaults.Fsync,
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         var store = new FileElectionStore(dataDirectory, topology.Defaults.Fsync);
         Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.Window * 2),

@@ -24,6 +24,12 @@ internal sealed class FakeLearner(int connection)
     public CodecError? ClosedWith;
     /// <summary>When set, the learner reads nothing: what is sent stays queued.</summary>
     public bool Stalled;
+    /// <summary>The snapshot of keyed state received (begin marker resets it), its index, and how many began or ended.</summary>
+    public List<(ulong Index, string Key, string Payload)> SnapshotEntries { get; } = new();
+    public ulong SnapshotThrough;
+    public int SnapshotBegins;
+    public int SnapshotChunks;
+    public bool SnapshotEnded;
 }
 
 /// <summary>
@@ -34,10 +40,10 @@ internal sealed class FanoutHarness : IEngineEnvironment, IDisposable
 {
     private int _nextConnection = 100;
 
-    public FanoutHarness(LearnerFanoutOptions? options = null, MemoryLog? log = null)
+    public FanoutHarness(LearnerFanoutOptions? options = null, MemoryLog? log = null, Func<KeyedSnapshot?>? snapshots = null)
     {
         Log = log ?? new MemoryLog();
-        Fanout = new LearnerFanout(Log, this, Outbox, options ?? LearnerFanoutOptions.Default);
+        Fanout = new LearnerFanout(Log, this, Outbox, options ?? LearnerFanoutOptions.Default) { KeyedSnapshots = snapshots };
     }
 
     public MemoryLog Log { get; }
@@ -52,14 +58,22 @@ internal sealed class FanoutHarness : IEngineEnvironment, IDisposable
 
     public long QueuedBytes(int connection) => Queued.TryGetValue(connection, out var q) ? q : 0;
 
-    public FakeLearner Connect(ulong from, string? prefix = null, string node = "learner")
+    public FakeLearner Connect(ulong from, string? prefix = null, string node = "learner") =>
+        Connect(new Subscribe(from, prefix is null ? default : Encoding.UTF8.GetBytes(prefix), SubscribeFlags.None), node);
+
+    /// <summary>A learner that asks for the snapshot of keyed state; with <paramref name="resumeThrough"/>, resumes that one's transfer at <paramref name="from"/>.</summary>
+    public FakeLearner ConnectForSnapshot(string? prefix = null, ulong resumeThrough = 0, ulong from = 1) =>
+        Connect(new Subscribe(from, prefix is null ? default : Encoding.UTF8.GetBytes(prefix), SubscribeFlags.Snapshot, 0, 0, resumeThrough));
+
+    public FakeLearner Connect(Subscribe subscribe, string node = "learner")
     {
         var learner = new FakeLearner(_nextConnection++);
-        learner.Next = from;
+        learner.Next = subscribe.FromIndex;
+        if (subscribe.SnapshotThrough != 0) learner.SnapshotThrough = subscribe.SnapshotThrough;
         Learners.Add(learner.Connection, learner);
         Fanout.OnConnected(learner.Connection, new PeerInfo(node, NodeKind.Learner, 0, PortKind.Learner));
         Run();
-        Send(learner, FrameType.Subscribe, w => new Subscribe(from, prefix is null ? default : Encoding.UTF8.GetBytes(prefix), SubscribeFlags.None).Write(w));
+        Send(learner, FrameType.Subscribe, subscribe.Write);
         return learner;
     }
 
@@ -161,6 +175,24 @@ internal sealed class FanoutHarness : IEngineEnvironment, IDisposable
                     break;
                 case FrameType.SnapshotRequired:
                     learner.SnapshotOldest = SnapshotRequired.Read(frame.Payload).OldestIndex;
+                    break;
+                case FrameType.SnapshotChunk:
+                    var chunk = SnapshotChunkFrame.Read(frame.Payload, out ulong snapshotThrough, out var flags, out _, out _, out _);
+                    learner.SnapshotChunks++;
+                    if ((flags & SnapshotChunkFlags.Begin) != 0)
+                    {
+                        learner.SnapshotBegins++;
+                        learner.SnapshotEntries.Clear();
+                        learner.SnapshotThrough = snapshotThrough;
+                    }
+                    Assert.That(snapshotThrough, Is.EqualTo(learner.SnapshotThrough), "every chunk belongs to the snapshot begun");
+                    while (chunk.TryNext(out var e))
+                        learner.SnapshotEntries.Add((e.Index, Encoding.UTF8.GetString(e.Key), Encoding.UTF8.GetString(e.Payload)));
+                    if ((flags & SnapshotChunkFlags.End) != 0)
+                    {
+                        learner.SnapshotEnded = true;
+                        learner.Next = snapshotThrough + 1;
+                    }
                     break;
                 case FrameType.Heartbeat:
                     learner.Heartbeats++;
