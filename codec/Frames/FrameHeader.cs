@@ -52,7 +52,7 @@ public enum FrameFlags : byte
 public readonly struct FrameHeader
 {
     public const int Size = 6;
-    public const FrameType MaxType = FrameType.InstallSnapshot;
+    public const FrameType MaxType = FrameType.SnapshotChunk;
 
     public readonly int PayloadLength;
     public readonly FrameType Type;

@@ -122,7 +122,7 @@ public sealed class MemoryLog : IEntryLog
             entry.Key.Span.CopyTo(data);
             entry.Payload.Span.CopyTo(data.AsSpan(entry.Key.Length));
             segment.Entries.Add(new LogEntry(index, entry.Epoch, entry.TimestampMicros,
-                data.AsMemory(0, entry.Key.Length), data.AsMemory(entry.Key.Length)));
+                data.AsMemory(0, entry.Key.Length), data.AsMemory(entry.Key.Length), entry.Flags));
             segment.Size += size;
             if (entry.TimestampMicros > segment.NewestTimestampMicros) segment.NewestTimestampMicros = entry.TimestampMicros;
             _next = index + 1;
