@@ -290,6 +290,30 @@ public sealed partial class KeyedLog : IEntryLog
     /// </summary>
     public void ResetTo(ulong nextIndex)
     {
+        if (!KeepsStateAcross(nextIndex)) DropState(nextIndex);
+        _inner.ResetTo(nextIndex);
+    }
+
+    /// <summary>
+    /// Whether a reset to <paramref name="nextIndex"/> skips nothing the state lacks (a relay's empty log pinned where its
+    /// feed starts, say): the log starts again at or below what is folded, with the same committed entries, and folding
+    /// goes on after it.
+    /// </summary>
+    private bool KeepsStateAcross(ulong nextIndex)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_complete || (nextIndex == 0 ? 0 : nextIndex - 1) > _through) return false;
+            _generation++;
+            if (_foldTarget > _through) _foldTarget = _through;
+            Monitor.PulseAll(_gate);
+            return true;
+        }
+    }
+
+    private void DropState(ulong nextIndex)
+    {
         lock (_persistGate)
         {
             lock (_gate)
@@ -308,7 +332,6 @@ public sealed partial class KeyedLog : IEntryLog
             }
             PersistLocked(throwOnDiskFailure: true);
         }
-        _inner.ResetTo(nextIndex);
     }
 
     public void Dispose()

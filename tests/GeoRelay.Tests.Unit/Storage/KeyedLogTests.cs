@@ -314,6 +314,22 @@ public sealed class KeyedLogTests
     }
 
     [Test]
+    public void A_reset_that_skips_nothing_folded_keeps_the_state()
+    {
+        using KeyedLog log = Open();
+        log.ResetTo(1); // a relay pins its empty log where its feed starts
+        for (ulong i = 1; i <= 10; i++) log.Append(Put(i, "k" + i, "v"));
+        log.Flush();
+        log.ApplyRetention(T0);
+        log.ResetTo(9); // starts again below what is folded: the same committed entries come back
+        for (ulong i = 9; i <= 12; i++) log.Append(Put(i, "k" + i, "v"));
+        log.Flush();
+        log.ApplyRetention(T0);
+        Assert.That(log.HasCompleteState, Is.True);
+        Assert.That(log.Snapshot()!.Entries.Select(e => e.Index), Is.EqualTo(Enumerable.Range(1, 12).Select(i => (ulong)i)));
+    }
+
+    [Test]
     public void ResetTo_makes_the_state_incomplete_and_a_restart_knows_it()
     {
         using (KeyedLog log = Open())

@@ -1,0 +1,151 @@
+using System.Text;
+using GeoRelay.Codec.Frames;
+using GeoRelay.LearnerClient;
+using GeoRelay.TestUtilities;
+using NUnit.Framework;
+using static GeoRelay.Tests.Integration.ClusterLoad;
+
+namespace GeoRelay.Tests.Integration.Retention;
+
+// Inside the namespace: under GeoRelay.*, `LearnerClient` alone would name the namespace GeoRelay.LearnerClient.
+using LearnerClient = GeoRelay.LearnerClient.LearnerClient;
+
+/// <summary>
+/// Keyed compaction on real processes: relays.yaml with <c>compaction: keyed</c> and a 256 KiB retention window, and
+/// many windows' worth of keyed writes (a tenth of them tombstones) published. Every node keeps its segments within
+/// the bound and the latest entry of every key in its keyed state; a learner that joins late, at a relay or from an
+/// index long dropped, gets exactly the live keys' latest values and then the stream, gap-free.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class KeyedCompactionProcessTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+    private const long MaxBytes = 256 << 10;
+    private const int Keys = 150;
+    private const int Writes = 3_000; // ~1.6 MB of records: six retention windows
+
+    private readonly record struct Write(ulong Index, string Key, string Value, bool Tombstone);
+
+    [Test]
+    public async Task ALateLearnerGetsTheLiveKeysLatestValuesThenTheStreamAndEveryDiskStaysWithinTheBound()
+    {
+        using var cluster = new ClusterFixture("relays.yaml", yaml => yaml.Replace("defaults:\n",
+            "defaults:\n  retention: { max-bytes: 256KiB, max-age: 1h }\n  compaction: keyed\n", StringComparison.Ordinal));
+        await cluster.StartAllAsync();
+        var random = new Random(20);
+        var written = new List<Write>();
+        var peaks = new Dictionary<string, long>();
+        await using (var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with
+            { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ExactlyOnce = false }))
+        {
+            await PublishKeyedAsync(publisher, random, written, Writes, () =>
+            {
+                foreach (var node in cluster.Topology.Nodes.Keys)
+                    peaks[node] = Math.Max(peaks.GetValueOrDefault(node), SegmentBytes(cluster, node));
+            });
+        }
+        ulong last = written[^1].Index;
+        foreach (var node in cluster.Topology.Nodes.Keys)
+            await Poll.UntilAsync(() => Task.FromResult(SegmentBytes(cluster, node)), bytes => bytes <= MaxBytes, $"{node}'s segments within {MaxBytes} bytes", Patience);
+        foreach (var (node, peak) in peaks.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            long state = File.Exists(Path.Combine(cluster.DataOf(node), "keyed-state")) ? new FileInfo(Path.Combine(cluster.DataOf(node), "keyed-state")).Length : 0;
+            TestContext.Out.WriteLine($"{node}: segments peak {peak / 1024} KiB, now {SegmentBytes(cluster, node) / 1024} KiB (max-bytes {MaxBytes / 1024} KiB); keyed-state {state / 1024} KiB");
+            Assert.That(state, Is.GreaterThan(0), $"{node} keeps its keyed state beside its segments");
+        }
+        ulong oldest = (await StatusAsync(cluster, "p1")).GetProperty("indexes").GetProperty("oldest").GetUInt64();
+        Assert.That(oldest, Is.GreaterThan(1000UL), "the relay dropped most of the log");
+
+        // A learner joining late at the relay: the snapshot, then the stream.
+        await using var learner = await LearnerClient.ConnectAsync(LearnerClientOptions.Default with
+            { Endpoints = [cluster.Topology.GetNode("p1").Learners!.Value.ToString()], NodeId = "late" });
+        using var stop = new CancellationTokenSource(Patience);
+        await using var entries = learner.SubscribeAsync(SubscribeFrom.Snapshot, stop.Token).GetAsyncEnumerator(stop.Token);
+        var (through, snapshot) = await ReadSnapshotAsync(entries);
+        Assert.That(through, Is.GreaterThanOrEqualTo(oldest - 1), "the snapshot reaches the relay's log");
+        Assert.That(snapshot, Is.EqualTo(StateAt(written, through)), "exactly the live keys' latest values, each at its index");
+        TestContext.Out.WriteLine($"snapshot at {through}: {snapshot.Count} live keys of {Keys} (of {written.Count(w => w.Index <= through)} writes)");
+
+        await using (var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with
+            { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ExactlyOnce = false }))
+            await PublishKeyedAsync(publisher, random, written, 100, () => { });
+        var after = new List<Write>();
+        while (after.Count == 0 || after[^1].Index < written[^1].Index)
+        {
+            Assert.That(await entries.MoveNextAsync(), Is.True);
+            var e = entries.Current;
+            Assert.That(e.IsSnapshot, Is.False, "the stream follows the snapshot");
+            after.Add(new Write(e.Index, Encoding.UTF8.GetString(e.Key.Span), Encoding.UTF8.GetString(e.Payload.Span), e.IsTombstone));
+        }
+        Assert.That(after, Is.EqualTo(written.Where(w => w.Index > through).ToList()), "then every write after the snapshot, once, in order, tombstones flagged");
+
+        // A learner asking a member for index 1, long dropped, gets the state instead of SnapshotRequired.
+        await using var fromOne = await LearnerClient.ConnectAsync(LearnerClientOptions.Default with
+            { Endpoints = [cluster.Topology.GetNode("f1").Learners!.Value.ToString()], NodeId = "from-one" });
+        await using var fromOneEntries = fromOne.SubscribeAsync(1, stop.Token).GetAsyncEnumerator(stop.Token);
+        var (throughOne, snapshotOne) = await ReadSnapshotAsync(fromOneEntries);
+        var expectedOne = StateAt(written, throughOne);
+        Assert.That(snapshotOne, Is.EqualTo(expectedOne), () => $"from index 1: the member's snapshot at {throughOne}; extra: "
+            + string.Join("; ", snapshotOne.Except(expectedOne).Select(w => $"{w.Index} {w.Key}")) + "; missing: "
+            + string.Join("; ", expectedOne.Except(snapshotOne).Select(w => $"{w.Index} {w.Key}")) + "; writes of those keys: "
+            + string.Join("; ", written.Where(w => snapshotOne.Except(expectedOne).Concat(expectedOne.Except(snapshotOne)).Any(x => x.Key == w.Key)).Select(w => $"{w.Index}{(w.Tombstone ? "T" : "")}")));
+        TestContext.Out.WriteLine($"from index 1 at f1: snapshot at {throughOne}, {snapshotOne.Count} keys; last write {last}");
+    }
+
+    private static async Task<(ulong Through, List<Write> Entries)> ReadSnapshotAsync(IAsyncEnumerator<LearnerEntry> entries)
+    {
+        Assert.That(await entries.MoveNextAsync(), Is.True);
+        Assert.That(entries.Current.IsSnapshotBegin, Is.True, $"a snapshot starts with its begin marker, not {entries.Current.Index} {entries.Current.Flags} {entries.Current.Key.Length}");
+        var snapshot = new List<Write>();
+        while (true)
+        {
+            Assert.That(await entries.MoveNextAsync(), Is.True);
+            var e = entries.Current;
+            if (e.IsSnapshotBegin) { snapshot.Clear(); continue; } // restarted from a newer one
+            if (e.IsSnapshotEnd) return (e.Index, snapshot);
+            Assert.That(e.IsSnapshot, Is.True);
+            snapshot.Add(new Write(e.Index, Encoding.UTF8.GetString(e.Key.Span), Encoding.UTF8.GetString(e.Payload.Span), e.IsTombstone));
+        }
+    }
+
+    /// <summary>Each live key's latest write at or below <paramref name="through"/>, in index order.</summary>
+    private static List<Write> StateAt(List<Write> written, ulong through)
+    {
+        var latest = new Dictionary<string, Write>();
+        foreach (var w in written)
+            if (w.Index <= through) latest[w.Key] = w;
+        return latest.Values.Where(w => !w.Tombstone).OrderBy(w => w.Index).ToList();
+    }
+
+    /// <summary>Publishes <paramref name="count"/> keyed writes, 50 a request, committed; records where each went.</summary>
+    private static async Task PublishKeyedAsync(PublisherClient publisher, Random random, List<Write> written, int count, Action onAcked)
+    {
+        for (int done = 0; done < count; done += 50)
+        {
+            var batch = new List<(string Key, string Value, bool Tombstone)>();
+            for (int i = 0; i < 50 && done + i < count; i++)
+            {
+                string key = $"key-{random.Next(Keys):D3}";
+                bool tombstone = random.Next(10) == 0;
+                batch.Add((key, tombstone ? "" : $"value {written.Count + i} ".PadRight(500, '.'), tombstone));
+            }
+            var ack = await publisher.PublishAsync(batch.Select(b => new PublishEntry(Encoding.UTF8.GetBytes(b.Key), Encoding.UTF8.GetBytes(b.Value), b.Tombstone)).ToList(),
+                WaitLevel.Committed).AsTask().WaitAsync(Patience);
+            for (int i = 0; i < batch.Count; i++) written.Add(new Write(ack.FirstIndex + (ulong)i, batch[i].Key, batch[i].Value, batch[i].Tombstone));
+            onAcked();
+        }
+    }
+
+    private static long SegmentBytes(ClusterFixture cluster, string node)
+    {
+        var dir = new DirectoryInfo(cluster.DataOf(node));
+        if (!dir.Exists) return 0;
+        long total = 0;
+        foreach (var file in dir.EnumerateFiles("*.log"))
+        {
+            try { total += file.Length; } catch (FileNotFoundException) { }
+        }
+        return total;
+    }
+}
