@@ -3,8 +3,10 @@ using GeoRelay.Storage.Internal;
 namespace GeoRelay.Storage;
 
 /// <summary>
-/// One log entry. <see cref="Key"/> and <see cref="Payload"/> returned by a log are never overwritten
-/// afterwards, so a reader may keep them; entries passed to <see cref="IEntryLog.Append"/> are copied.
+/// One log entry. <see cref="Key"/> and <see cref="Payload"/> returned by a log stay valid until about the log's
+/// cache budget of newer entries was appended (the cache then reuses its memory): the engine's own thread uses or
+/// copies them at once; a reader on another thread must copy before that, or use a log that keeps read memory
+/// (<see cref="KeyedLog"/> arranges it for its fold). Entries passed to <see cref="IEntryLog.Append"/> are copied.
 /// </summary>
 public readonly record struct LogEntry(ulong Index, ulong Epoch, long TimestampMicros, ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Payload,
     EntryFlags Flags = EntryFlags.None)

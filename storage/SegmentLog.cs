@@ -85,6 +85,12 @@ public sealed partial class SegmentLog : IEntryLog
         get { lock (_gate) return _lastEpoch; }
     }
 
+    /// <summary>Memory of entries read is never overwritten afterwards, not even by the entry cache (see <see cref="EntryCache.NeverReuseChunks"/>).</summary>
+    internal void KeepReadMemory()
+    {
+        lock (_gate) _cache.NeverReuseChunks();
+    }
+
     /// <summary>Number of segment files.</summary>
     public int SegmentCount
     {

@@ -31,6 +31,17 @@ internal sealed class EntryCache
     private int _chunkUsed;
     /// <summary>A chunk no cached entry points into any more, kept for the next chunk.</summary>
     private byte[]? _spare;
+    private bool _neverReuse;
+
+    /// <summary>
+    /// Chunks are never reused, so memory handed to readers is never overwritten: for a log read on another thread
+    /// than the one appending (keyed compaction's fold), whose reader may copy only after many entries were added.
+    /// </summary>
+    public void NeverReuseChunks()
+    {
+        _neverReuse = true;
+        _spare = null;
+    }
 
     public EntryCache(long capacityBytes)
     {
@@ -158,7 +169,7 @@ internal sealed class EntryCache
         _count--;
         _firstIndex++;
         // The oldest entry of a chunk went last: nothing cached points into it any more.
-        if (chunk != _chunk && (_count == 0 || _ring[_head].Chunk != chunk) && chunk.Length == _chunkSize) _spare = chunk;
+        if (!_neverReuse && chunk != _chunk && (_count == 0 || _ring[_head].Chunk != chunk) && chunk.Length == _chunkSize) _spare = chunk;
     }
 
     private void Grow()

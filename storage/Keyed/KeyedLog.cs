@@ -82,6 +82,8 @@ public sealed partial class KeyedLog : IEntryLog
             System.IO.Directory.CreateDirectory(directory);
             path = Path.Combine(Path.GetFullPath(directory), StateFileName);
         }
+        // The fold reads on its own thread and copies after the read: the cache must not hand its chunks to newer entries meanwhile.
+        if (inner is SegmentLog segments) segments.KeepReadMemory();
         var log = new KeyedLog(inner, path, options);
         if (path is not null && KeyedStateFile.Read(path) is { } contents) log.Load(contents);
         log._thread?.Start();

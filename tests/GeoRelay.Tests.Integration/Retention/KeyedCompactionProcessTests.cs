@@ -64,7 +64,7 @@ public sealed class KeyedCompactionProcessTests
         await using var entries = learner.SubscribeAsync(SubscribeFrom.Snapshot, stop.Token).GetAsyncEnumerator(stop.Token);
         var (through, snapshot) = await ReadSnapshotAsync(entries);
         Assert.That(through, Is.GreaterThanOrEqualTo(oldest - 1), "the snapshot reaches the relay's log");
-        Assert.That(snapshot, Is.EqualTo(StateAt(written, through)), "exactly the live keys' latest values, each at its index");
+        Assert.That(snapshot, Is.EqualTo(StateAt(written, through)), () => "exactly the live keys' latest values, each at its index: " + Diff(snapshot, written, through));
         TestContext.Out.WriteLine($"snapshot at {through}: {snapshot.Count} live keys of {Keys} (of {written.Count(w => w.Index <= through)} writes)");
 
         await using (var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with
@@ -85,11 +85,7 @@ public sealed class KeyedCompactionProcessTests
             { Endpoints = [cluster.Topology.GetNode("f1").Learners!.Value.ToString()], NodeId = "from-one" });
         await using var fromOneEntries = fromOne.SubscribeAsync(1, stop.Token).GetAsyncEnumerator(stop.Token);
         var (throughOne, snapshotOne) = await ReadSnapshotAsync(fromOneEntries);
-        var expectedOne = StateAt(written, throughOne);
-        Assert.That(snapshotOne, Is.EqualTo(expectedOne), () => $"from index 1: the member's snapshot at {throughOne}; extra: "
-            + string.Join("; ", snapshotOne.Except(expectedOne).Select(w => $"{w.Index} {w.Key}")) + "; missing: "
-            + string.Join("; ", expectedOne.Except(snapshotOne).Select(w => $"{w.Index} {w.Key}")) + "; writes of those keys: "
-            + string.Join("; ", written.Where(w => snapshotOne.Except(expectedOne).Concat(expectedOne.Except(snapshotOne)).Any(x => x.Key == w.Key)).Select(w => $"{w.Index}{(w.Tombstone ? "T" : "")}")));
+        Assert.That(snapshotOne, Is.EqualTo(StateAt(written, throughOne)), () => "from index 1: the member's snapshot: " + Diff(snapshotOne, written, throughOne));
         TestContext.Out.WriteLine($"from index 1 at f1: snapshot at {throughOne}, {snapshotOne.Count} keys; last write {last}");
     }
 
@@ -107,6 +103,16 @@ public sealed class KeyedCompactionProcessTests
             Assert.That(e.IsSnapshot, Is.True);
             snapshot.Add(new Write(e.Index, Encoding.UTF8.GetString(e.Key.Span), Encoding.UTF8.GetString(e.Payload.Span), e.IsTombstone));
         }
+    }
+
+    /// <summary>How a snapshot differs from the state at <paramref name="through"/>, with the writes of the keys concerned.</summary>
+    private static string Diff(List<Write> snapshot, List<Write> written, ulong through)
+    {
+        var expected = StateAt(written, through);
+        var differing = snapshot.Except(expected).Concat(expected.Except(snapshot)).Select(w => w.Key).ToHashSet();
+        return $"at {through}, extra [{string.Join(", ", snapshot.Except(expected).Select(w => $"{w.Index} {w.Key}"))}], missing [" +
+            string.Join(", ", expected.Except(snapshot).Select(w => $"{w.Index} {w.Key}")) + "]; their writes: " +
+            string.Join(", ", written.Where(w => differing.Contains(w.Key)).Select(w => $"{w.Key}@{w.Index}{(w.Tombstone ? "T" : "")}"));
     }
 
     /// <summary>Each live key's latest write at or below <paramref name="through"/>, in index order.</summary>

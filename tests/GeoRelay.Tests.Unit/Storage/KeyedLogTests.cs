@@ -453,6 +453,22 @@ public sealed class KeyedLogTests
     }
 
     [Test]
+    public void Entries_read_for_the_fold_stay_intact_however_much_is_appended_before_they_are_copied()
+    {
+        // The fold reads on its own thread and copies afterwards; meanwhile the node appends. Without KeepReadMemory the
+        // segment log's cache handed the read entries' chunk to newer entries, and the fold took their bytes for keys
+        // (seen on real relays and members as keys made of payload bytes).
+        var segments = SegmentLog.Open(_directory.Path, Tiny with { CacheBytes = 64 * 1024, RetentionMaxBytes = long.MaxValue });
+        using KeyedLog log = KeyedLog.Open(segments, _directory.Path, Sync);
+        for (ulong i = 1; i <= 100; i++) log.Append(Put(i, "key-" + i, "value-" + i));
+        var read = new List<LogEntry>();
+        log.Read(1, 100, long.MaxValue, read);
+        for (ulong i = 101; i <= 5_000; i++) log.Append(Put(i, "other-" + i, new string('x', 40)));
+        for (int k = 0; k < read.Count; k++)
+            Assert.That((Text(read[k].Key), Text(read[k].Payload)), Is.EqualTo(("key-" + (k + 1), "value-" + (k + 1))), $"entry {k + 1} as read");
+    }
+
+    [Test]
     public void Options_out_of_range_are_refused_by_name()
     {
         Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => (Sync with { PersistEveryBytes = 0 }).Validate())!.ParamName,
