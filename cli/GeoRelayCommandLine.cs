@@ -12,6 +12,7 @@ public static class GeoRelayCommandLine
         foreach (var command in DaemonCommands.Create()) root.Subcommands.Add(command);
         root.Subcommands.Add(PublishCommand.Create());
         root.Subcommands.Add(TailCommand.Create());
+        root.Subcommands.Add(StateCommand.Create());
         root.Subcommands.Add(CheckConfigCommand.Create());
         root.Subcommands.Add(StatusCommand.Create());
         foreach (var command in AdminCommands.Create()) root.Subcommands.Add(command);

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using GeoRelay.Cli;
 using GeoRelay.LearnerClient;
 using GeoRelay.Samples.KvMirror;
 
@@ -38,7 +39,7 @@ if (dump)
     var saved = new KeyValueMirror();
     if (StateMachineCheckpoint.Restore(saved, checkpoints) is null) return Fail($"no checkpoint in {Path.GetFullPath(checkpoints)}");
     var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false));
-    foreach (var (key, value) in saved.Sorted()) stdout.Write($"{Escape(key)}\t{Escape(value)}\n");
+    foreach (var (key, value) in saved.Sorted()) stdout.Write($"{KeyValueText.Escape(key)}\t{KeyValueText.Escape(value)}\n");
     stdout.Flush();
     return 0;
 }
@@ -89,7 +90,3 @@ static int Fail(string message, int code = 1)
     Console.Error.WriteLine($"error: {message}");
     return code;
 }
-
-// Tab, newline and backslash escaped, so every pair is one line of two fields.
-static string Escape(byte[] bytes) =>
-    Encoding.UTF8.GetString(bytes).Replace("\\", "\\\\").Replace("\t", "\\t").Replace("\n", "\\n").Replace("\r", "\\r");

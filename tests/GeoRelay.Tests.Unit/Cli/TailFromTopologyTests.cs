@@ -12,7 +12,7 @@ public sealed class TailFromTopologyTests
     public void TheDatacentersRelaysAndMembersAreLocalAndEveryOtherDatacenterFollowsInFileOrder()
     {
         var error = new StringWriter();
-        Assert.That(TailCommand.TryFromTopology(Sample("three-regions.yaml"), "eu-west", error, out var endpoints), Is.True, error.ToString());
+        Assert.That(LearnerEndpointOptions.TryFromTopology(Sample("three-regions.yaml"), "eu-west", error, out var endpoints), Is.True, error.ToString());
         Assert.Multiple(() =>
         {
             Assert.That(endpoints.Local, Is.EqualTo(new[] { "127.0.0.1:7202", "127.0.0.1:7212", "127.0.0.1:7222", "127.0.0.1:7232", "127.0.0.1:7242" }));
@@ -30,7 +30,7 @@ public sealed class TailFromTopologyTests
     public void WithTlsTheClusterCaIsUsed()
     {
         var error = new StringWriter();
-        Assert.That(TailCommand.TryFromTopology(Sample("three-regions-tls.yaml"), "ap-south", error, out var endpoints), Is.True, error.ToString());
+        Assert.That(LearnerEndpointOptions.TryFromTopology(Sample("three-regions-tls.yaml"), "ap-south", error, out var endpoints), Is.True, error.ToString());
         Assert.That(endpoints.Ca, Does.EndWith("ca.crt"));
         Assert.That(Path.IsPathRooted(endpoints.Ca!), Is.True, "resolved against the topology file's folder");
     }
@@ -39,7 +39,7 @@ public sealed class TailFromTopologyTests
     public void AnUnknownDatacenterIsNamedWithTheOnesThereAre()
     {
         var error = new StringWriter();
-        Assert.That(TailCommand.TryFromTopology(Sample("three-regions.yaml"), "eu-east", error, out _), Is.False);
+        Assert.That(LearnerEndpointOptions.TryFromTopology(Sample("three-regions.yaml"), "eu-east", error, out _), Is.False);
         Assert.That(error.ToString(), Does.Contain("--dc: ").And.Contain("has no datacenter 'eu-east'; it has us-east, eu-west, ap-south"));
     }
 
@@ -47,7 +47,7 @@ public sealed class TailFromTopologyTests
     public void ConfigWithoutDcSaysWhichDatacentersThereAre()
     {
         var error = new StringWriter();
-        Assert.That(TailCommand.TryFromTopology(Sample("three-regions.yaml"), null, error, out _), Is.False);
+        Assert.That(LearnerEndpointOptions.TryFromTopology(Sample("three-regions.yaml"), null, error, out _), Is.False);
         Assert.That(error.ToString(), Is.EqualTo("--config needs --dc NAME, the datacenter this learner runs in: one of us-east, eu-west, ap-south\n"));
     }
 
@@ -59,7 +59,7 @@ public sealed class TailFromTopologyTests
         try
         {
             var error = new StringWriter();
-            Assert.That(TailCommand.TryFromTopology(path, "eu-west", error, out _), Is.False);
+            Assert.That(LearnerEndpointOptions.TryFromTopology(path, "eu-west", error, out _), Is.False);
             Assert.That(error.ToString(), Does.Contain($"{path}:1:1: missing required key 'leader'").And.EndWith("3 problems\n"));
         }
         finally
