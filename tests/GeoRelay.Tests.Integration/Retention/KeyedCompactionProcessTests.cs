@@ -87,6 +87,30 @@ public sealed class KeyedCompactionProcessTests
         var (throughOne, snapshotOne) = await ReadSnapshotAsync(fromOneEntries);
         Assert.That(snapshotOne, Is.EqualTo(StateAt(written, throughOne)), () => "from index 1: the member's snapshot: " + Diff(snapshotOne, written, throughOne));
         TestContext.Out.WriteLine($"from index 1 at f1: snapshot at {throughOne}, {snapshotOne.Count} keys; last write {last}");
+
+        // The command line: `georelay state` prints the state of its snapshot, keys in byte order.
+        var stateCommand = cluster.Run("state", $"state --connect {cluster.Topology.GetNode("p2").Learners}");
+        Assert.That(await stateCommand.WaitForExitAsync(Patience), Is.EqualTo(0), stateCommand.Errors);
+        var stateAt = System.Text.RegularExpressions.Regex.Match(stateCommand.Errors, @"state at (\d+): (\d+) keys");
+        Assert.That(stateAt.Success, Is.True, stateCommand.Errors);
+        var expectedLines = StateAt(written, ulong.Parse(stateAt.Groups[1].Value)).OrderBy(w => w.Key, StringComparer.Ordinal).Select(w => $"{w.Key}\t{w.Value}");
+        Assert.That(StandardOutput(stateCommand), Is.EqualTo(expectedLines), "georelay state: KEY<TAB>VALUE per live key");
+
+        // `georelay tail --from-snapshot --keys` prints the snapshot's entries, then the stream.
+        var tail = cluster.Run("tail", $"tail --connect {cluster.Topology.GetNode("p3").Learners} --from-snapshot --keys");
+        await using (var publisher = await PublisherClient.ConnectAsync(PublisherClientOptions.Default with
+            { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ExactlyOnce = false }))
+        {
+            await tail.WaitForLineAsync(@"snapshot at \d+", Patience);
+            await PublishKeyedAsync(publisher, random, written, 1, () => { });
+        }
+        await tail.WaitForLineAsync($"^{written[^1].Index}\t", Patience);
+        await tail.TerminateAsync(Patience); // tail runs until stopped (SIGTERM: exit 143)
+        var tailAt = ulong.Parse(System.Text.RegularExpressions.Regex.Match(tail.Errors, @"snapshot at (\d+)").Groups[1].Value);
+        var lines = StandardOutput(tail);
+        var tailState = StateAt(written, tailAt);
+        var expectedTail = tailState.Concat(written.Where(w => w.Index > tailAt)).Select(w => w.Tombstone ? $"{w.Index}\t{w.Key}" : $"{w.Index}\t{w.Key}\t{w.Value}");
+        Assert.That(lines, Is.EqualTo(expectedTail), "tail --from-snapshot: the snapshot's entries, then the stream");
     }
 
     private static async Task<(ulong Through, List<Write> Entries)> ReadSnapshotAsync(IAsyncEnumerator<LearnerEntry> entries)
@@ -103,6 +127,13 @@ public sealed class KeyedCompactionProcessTests
             Assert.That(e.IsSnapshot, Is.True);
             snapshot.Add(new Write(e.Index, Encoding.UTF8.GetString(e.Key.Span), Encoding.UTF8.GetString(e.Payload.Span), e.IsTombstone));
         }
+    }
+
+    /// <summary>What a process printed on stdout: its output less its stderr lines.</summary>
+    private static List<string> StandardOutput(GeoRelayProcess process)
+    {
+        var errors = process.Errors.Split('\n').Select(l => l.TrimEnd('\r')).ToHashSet();
+        return process.Output.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0 && !errors.Contains(l)).ToList();
     }
 
     /// <summary>How a snapshot differs from the state at <paramref name="through"/>, with the writes of the keys concerned.</summary>
