@@ -8,7 +8,7 @@ using GeoRelay.Topology;
 namespace GeoRelay.Bench.Soak;
 
 /// <summary>
-/// `bench/run soak [seeds] [--sim faults|voters|voters-durable|voters-retention] [--from N] [--minutes M] [--threads T] [--chunk C]
+/// `bench/run soak [seeds] [--sim faults|voters|voters-durable|voters-retention|voters-keyed] [--from N] [--minutes M] [--threads T] [--chunk C]
 /// [--ledger FILE] [--out FILE]`: a deterministic simulation over seeds N .. N+seeds-1, one worker per core: the fault
 /// simulation (the default; the one CI runs on 500 seeds) or the voter chaos run (elections; CI runs 120 seeds), with
 /// committed or durable learner delivery. Resumable: finished ranges go to the simulation's ledger
@@ -18,7 +18,7 @@ namespace GeoRelay.Bench.Soak;
 /// </summary>
 public static class SoakBenchmark
 {
-    private const string Usage = "usage: bench/run soak [seeds] [--sim faults|voters|voters-durable|voters-retention] [--from N] [--minutes M] [--threads T] [--chunk C] [--ledger FILE] [--out FILE]";
+    private const string Usage = "usage: bench/run soak [seeds] [--sim faults|voters|voters-durable|voters-retention|voters-keyed] [--from N] [--minutes M] [--threads T] [--chunk C] [--ledger FILE] [--out FILE]";
 
     /// <summary>One simulation the soak can run: its ledger layout and files, how to run a seed, and what its report shows.</summary>
     private sealed record Simulation(
@@ -63,6 +63,13 @@ public static class SoakBenchmark
                     "through the leader's log start (InstallSnapshot); learners left behind everything are told SnapshotRequired."],
                 seed => VoterChaos.ReplayCommand(seed, LearnerDelivery.Committed, retention: true),
                 (range, seed) => range.Add(VoterChaos.Run(seed, retention: true)),
+                [.. voterTotals, ("snapshot_installs", "snapshot installs")], voterFaults),
+            new("voters-keyed", SoakSchema.Voters, "soak-voters-keyed", "Soak: voter chaos simulation with keyed compaction over many seeds",
+                [.. voters, "Every node compacts its log by key (`compaction: keyed`) with small retention; keyed writes and tombstones;",
+                    "learners behind retention take snapshots of the keyed state, each checked against the leader's keyed state at its index,",
+                    "and every learner ends with the leader's state."],
+                seed => VoterChaos.ReplayCommand(seed, LearnerDelivery.Committed, keyed: true),
+                (range, seed) => range.Add(VoterChaos.Run(seed, keyed: true)),
                 [.. voterTotals, ("snapshot_installs", "snapshot installs")], voterFaults),
         ];
     }

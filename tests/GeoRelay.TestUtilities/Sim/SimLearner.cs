@@ -1,3 +1,4 @@
+using System.Text;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Transport;
@@ -64,6 +65,23 @@ public sealed class SimLearner : IEngine
     /// <summary>The highest index a SnapshotRequired moved this learner on to; 0 when none did.</summary>
     public ulong SkippedTo { get; private set; }
 
+    /// <summary>
+    /// Keeps the keyed state the application would (<c>compaction: keyed</c>): a snapshot replaces it, then each entry
+    /// sets its key or, as a tombstone, deletes it. Snapshots take the place of SnapshotRequired where a node has one.
+    /// </summary>
+    public bool Keyed { get; init; }
+
+    /// <summary>Key → (index, value) of the keyed state: the last snapshot plus the stream after it.</summary>
+    public SortedDictionary<string, (ulong Index, string Value)> State { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Every snapshot received whole: its index and its state, to compare with the leader's log.</summary>
+    public List<(ulong Through, SortedDictionary<string, (ulong Index, string Value)> State)> Snapshots { get; } = new();
+
+    // The snapshot being received, and its index.
+    private SortedDictionary<string, (ulong Index, string Value)>? _snapshot;
+    private ulong _snapshotThrough;
+    private ulong _snapshotNext;
+
     /// <summary>Truncated frames received.</summary>
     public int Truncations { get; private set; }
 
@@ -122,10 +140,14 @@ public sealed class SimLearner : IEngine
                     var check = Received?.Invoke(this, e.Index, e.Epoch, e.Payload.AsContiguous());
                     if (check is not null) Fail(check);
                     Stream.Add((e.Index, e.Epoch, e.Payload.AsContiguous().ToArray()));
+                    if (Keyed) ApplyKeyed(State, e);
                     ServedBy[_peer] = ServedBy.GetValueOrDefault(_peer) + 1;
                     Next = e.Index + 1;
                 }
                 if (through + 1 > Next) Next = through + 1;
+                break;
+            case FrameType.SnapshotChunk when Keyed:
+                OnSnapshotChunk(frame);
                 break;
             case FrameType.SnapshotRequired when MayBeLeftBehind:
                 ulong oldest = SnapshotRequired.Read(frame.Payload).OldestIndex;
@@ -150,6 +172,46 @@ public sealed class SimLearner : IEngine
                 Fail($"unexpected {frame.Type} on the learner port");
                 break;
         }
+    }
+
+    private void OnSnapshotChunk(in Frame frame)
+    {
+        var chunk = SnapshotChunkFrame.Read(frame.Payload, out ulong through, out var flags, out _, out _, out _);
+        if ((flags & SnapshotChunkFlags.Begin) != 0)
+        {
+            _snapshot = new(StringComparer.Ordinal);
+            _snapshotThrough = through;
+            _snapshotNext = 1;
+        }
+        else if (_snapshot is null || through != _snapshotThrough)
+        {
+            Fail($"a chunk of the snapshot at {through} without its beginning");
+            return;
+        }
+        if (through + 1 < Next) Fail($"a snapshot at {through}, below what it already has ({Next - 1}): the state would go back");
+        while (chunk.TryNext(out var e))
+        {
+            if (e.Index < _snapshotNext || e.Index > through) { Fail($"snapshot entry {e.Index} out of order or past {through}"); return; }
+            var check = Received?.Invoke(this, e.Index, e.Epoch, e.Payload.AsContiguous());
+            if (check is not null) Fail(check);
+            ApplyKeyed(_snapshot, e);
+            _snapshotNext = e.Index + 1;
+        }
+        if ((flags & SnapshotChunkFlags.End) == 0) return;
+        Snapshots.Add((through, new(_snapshot, StringComparer.Ordinal)));
+        State.Clear();
+        foreach (var (key, value) in _snapshot) State[key] = value;
+        _snapshot = null;
+        // The stream goes on after the snapshot; what came before it is the snapshot's, not compared entry by entry.
+        Next = SkippedTo = through + 1;
+    }
+
+    private static void ApplyKeyed(SortedDictionary<string, (ulong Index, string Value)> state, in EntryView e)
+    {
+        if (e.Key.IsEmpty) return;
+        string key = Encoding.UTF8.GetString(e.Key);
+        if (e.IsTombstone) state.Remove(key);
+        else state[key] = (e.Index, Encoding.UTF8.GetString(e.Payload));
     }
 
     private void Fail(string what) => Violation ??= $"learner {Id}: {what}";

@@ -21,7 +21,7 @@ public enum VoterFault
 
 /// <summary>What one voter chaos run did.</summary>
 public sealed record VoterChaosResult(int Seed, ulong TraceHash, long Steps, ulong Entries, ulong Term, int LeaderTerms,
-    int Truncations, long LearnerReconnects, IReadOnlyDictionary<VoterFault, int> Faults, int SnapshotInstalls = 0);
+    int Truncations, long LearnerReconnects, IReadOnlyDictionary<VoterFault, int> Faults, int SnapshotInstalls = 0, int LearnerSnapshots = 0);
 
 /// <summary>
 /// One seeded run of <see cref="VoterCluster"/> (the three-region sample with every voter a <c>VoterEngine</c>) under
@@ -45,9 +45,11 @@ public static class VoterChaos
 
     /// <summary>Runs one seed; throws <see cref="InvariantViolationException"/> at the first broken invariant.</summary>
     /// <param name="retention">Voters keep only <see cref="SmallRetention"/>.</param>
-    public static VoterChaosResult Run(int seed, LearnerDelivery delivery = LearnerDelivery.Committed, bool retention = false)
+    /// <param name="keyed">Keyed compaction on every node (with <see cref="SmallRetention"/>): keyed writes and tombstones, and learners behind retention take snapshots.</param>
+    public static VoterChaosResult Run(int seed, LearnerDelivery delivery = LearnerDelivery.Committed, bool retention = false, bool keyed = false)
     {
-        var c = new VoterCluster(seed, d => d with { Delivery = delivery }, retention ? SmallRetention : null);
+        var c = new VoterCluster(seed, d => d with { Delivery = delivery, Compaction = keyed ? LogCompaction.Keyed : LogCompaction.None },
+            retention || keyed ? SmallRetention : null, keyed);
         try
         {
             return Run(seed, c);
@@ -59,9 +61,9 @@ public static class VoterChaos
     }
 
     /// <summary>The command that runs <paramref name="seed"/> again with <paramref name="delivery"/>, with its trace.</summary>
-    public static string ReplayCommand(int seed, LearnerDelivery delivery, bool retention = false) =>
+    public static string ReplayCommand(int seed, LearnerDelivery delivery, bool retention = false, bool keyed = false) =>
         $"GEORELAY_SEED={seed} dotnet test tests/GeoRelay.Tests.Simulation -c Release --filter FullyQualifiedName~VoterChaosTests." +
-        (retention ? (delivery == LearnerDelivery.Durable ? "SmallRetentionWithDurableDeliveryKeepsEveryLearnersStreamTheLeaders" : "SmallRetentionInstallsSnapshotsAndKeepsTheInvariants")
+        (keyed ? "KeyedCompactionGivesEveryLearnerTheLeadersKeyedState" : retention ? (delivery == LearnerDelivery.Durable ? "SmallRetentionWithDurableDeliveryKeepsEveryLearnersStreamTheLeaders" : "SmallRetentionInstallsSnapshotsAndKeepsTheInvariants")
             : delivery == LearnerDelivery.Durable ? "DurableDeliveryTellsLearnersWhatWasTakenBack" : "EverySeedKeepsTheInvariantsAndConverges");
 
     private static VoterChaosResult Run(int seed, VoterCluster c)
@@ -178,7 +180,8 @@ public static class VoterChaos
         ulong last = leader.Leader!.LastIndex;
         c.CheckRelayRetention(c.Logs[leader.NodeId], last);
         c.CheckLearnerStreams(c.Logs[leader.NodeId], last);
+        c.CheckKeyedStates();
         return new VoterChaosResult(seed, c.Network.TraceHash, c.Network.Clock.NowMicros / 1000, last, leader.Election.Term,
-            c.LeaderTerms, c.Learners.Sum(l => l.Truncations), c.Learners.Sum(l => l.Reconnects), faults, c.SnapshotInstalls);
+            c.LeaderTerms, c.Learners.Sum(l => l.Truncations), c.Learners.Sum(l => l.Reconnects), faults, c.SnapshotInstalls, c.LearnerSnapshots);
     }
 }

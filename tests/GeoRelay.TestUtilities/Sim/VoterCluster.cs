@@ -25,6 +25,12 @@ public sealed class VoterCluster
     public List<string> Voters { get; }
     private readonly int _seed;
     private readonly bool _retention;
+    /// <summary>Keyed compaction on every node (<see cref="KeyedLog"/> over each log, folded in step with retention).</summary>
+    private readonly bool _keyed;
+    private readonly Dictionary<string, KeyedLog> _keyedLogs = new();
+    private static readonly KeyedCompactionOptions FoldInStep = KeyedCompactionOptions.Default with { Background = false, Fsync = false };
+    // The committed application entries (key, value, tombstone) by index: the reference for keyed state.
+    private readonly Dictionary<ulong, (string Key, string Value, bool Tombstone)> _committedWrites = new();
     private readonly Random _random;
     private readonly SimEnvironment _env;
 
@@ -40,10 +46,12 @@ public sealed class VoterCluster
     private readonly List<(SimLearner Learner, ulong Index, ulong Epoch, string Entry)> _received = new();
 
     /// <param name="voterLogs">The voters' log options; small retention there makes leaders drop entries followers still need.</param>
-    public VoterCluster(int seed, Func<ClusterDefaults, ClusterDefaults>? defaults = null, SegmentLogOptions? voterLogs = null)
+    /// <param name="keyed">Keyed compaction on every node: learners behind retention get snapshots of the keyed state.</param>
+    public VoterCluster(int seed, Func<ClusterDefaults, ClusterDefaults>? defaults = null, SegmentLogOptions? voterLogs = null, bool keyed = false)
     {
         _seed = seed;
         _retention = voterLogs is not null;
+        _keyed = keyed;
         _random = new Random(seed);
         var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
         Topology = defaults is null ? topology : topology with { Defaults = defaults(topology.Defaults) };
@@ -64,11 +72,12 @@ public sealed class VoterCluster
         {
             Logs[v] = new MemoryLog(voterLogs);
             _watched[v] = new WatchedLog(Logs[v]);
+            if (keyed) _keyedLogs[v] = KeyedLog.Open(_watched[v], null, FoldInStep);
             Stores[v] = new CrashConsistentStore();
             Network.Add(v, NewVoter(v));
         }
         foreach (var dc in Topology.Datacenters)
-            foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, new MemoryLog(), _env, logger: LoggerFor(p), seed: seed));
+            foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, NewRelayLog(), _env, logger: LoggerFor(p), seed: seed));
         Publisher = new SimPublisher("publisher", 0xC0FFEE00UL + (ulong)seed, Topology.Cluster, Voters, _env);
         Network.Add(Publisher.Id, Publisher);
         foreach (var dc in Topology.Datacenters)
@@ -81,6 +90,7 @@ public sealed class VoterCluster
                     // Internal entries reach no learner: a gap over one is fine, and the whole stream is compared at the end.
                     MaySkip = _ => true,
                     MayBeLeftBehind = voterLogs is not null,
+                    Keyed = keyed,
                     Received = (l, index, epoch, payload) =>
                     {
                         _received.Add((l, index, epoch, Encoding.UTF8.GetString(payload.Span)));
@@ -104,7 +114,7 @@ public sealed class VoterCluster
     public int SnapshotInstalls => _watched.Values.Sum(w => w.Resets);
 
     private VoterEngine NewVoter(string id) =>
-        new(Topology, id, _watched[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) }, LoggerFor(id));
+        new(Topology, id, _keyed ? _keyedLogs[id] : _watched[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) }, LoggerFor(id));
 
     /// <summary>A node's datacenter; a learner's is in its id (learner-DC-i); the publisher sits in the preferred leader's.</summary>
     private string DatacenterOf(string id) =>
@@ -176,9 +186,12 @@ public sealed class VoterCluster
     /// <summary>A relay comes back with empty retention (a relay keeps nothing it needs across a restart).</summary>
     public void RestartRelay(string id)
     {
-        Network.Restart(id, new RelayEngine(Topology, id, new MemoryLog(), new SimEnvironment(Network.Clock), logger: LoggerFor(id), seed: _seed));
+        Network.Restart(id, new RelayEngine(Topology, id, NewRelayLog(), new SimEnvironment(Network.Clock), logger: LoggerFor(id), seed: _seed));
         Trace.Add($"{Network.Clock.NowMicros / 1000} ms: restart relay {id}");
     }
+
+    /// <summary>A relay's retention: empty, and keyed like the voters' when they are.</summary>
+    private IEntryLog NewRelayLog() => _keyed ? KeyedLog.Open(new MemoryLog(), null, FoldInStep) : new MemoryLog();
 
     /// <summary>Terms in which some voter led.</summary>
     public int LeaderTerms => _leaderOfTerm.Count;
@@ -189,7 +202,13 @@ public sealed class VoterCluster
         var leader = CurrentLeader();
         if (leader is null) return 0;
         for (int i = 0; i < count; i++)
-            leader.Leader!.Append(Encoding.UTF8.GetBytes("k"), Encoding.UTF8.GetBytes($"s{_seed}-t{leader.Election.Term}-{leader.Leader.LastIndex + 1}"), Network.Clock.NowMicros);
+        {
+            // Keyed: a handful of keys written over and over, a fifth of the writes tombstones.
+            string key = _keyed ? $"k{_random.Next(6)}" : "k";
+            bool tombstone = _keyed && _random.Next(5) == 0;
+            leader.Leader!.Append(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes($"s{_seed}-t{leader.Election.Term}-{leader.Leader.LastIndex + 1}"),
+                Network.Clock.NowMicros, tombstone);
+        }
         return count;
     }
 
@@ -248,10 +267,12 @@ public sealed class VoterCluster
             {
                 if (!Logs[id].TryGet(i, out var e))
                 {
-                    if (i < Logs[id].FirstIndex) continue; // committed and dropped by retention within this step
+                    if (i < Logs[id].FirstIndex && !_keyed) continue; // committed and dropped by retention within this step
                     Fail($"{id} committed {i}, which its log lacks");
                 }
                 _committed[i] = (e.Epoch, Describe(e));
+                if (!InternalEntries.IsInternal(e.Key.Span))
+                    _committedWrites[i] = (Encoding.UTF8.GetString(e.Key.Span), Encoding.UTF8.GetString(e.Payload.Span), e.IsTombstone);
             }
             _highestCommit = Math.Max(_highestCommit, commit);
             _commitInTerm[epoch] = Math.Max(_commitInTerm.GetValueOrDefault(epoch), commit);
@@ -474,10 +495,44 @@ public sealed class VoterCluster
         return list;
     }
 
+    /// <summary>
+    /// Keyed compaction: every snapshot a learner received is the leader's keyed state at the snapshot's index (each live
+    /// key's latest committed write there), and every learner's state, its last snapshot plus the stream after it,
+    /// is the keyed state at the index it has reached.
+    /// </summary>
+    public void CheckKeyedStates()
+    {
+        if (!_keyed) return;
+        foreach (var l in Learners)
+        {
+            foreach (var (through, state) in l.Snapshots)
+                CompareState($"{l.Id}'s snapshot at {through}", state, through);
+            CompareState($"{l.Id}'s state at {l.Next - 1}", l.State, l.Next - 1);
+        }
+    }
+
+    /// <summary>The snapshots learners received, for the run's summary.</summary>
+    public int LearnerSnapshots => Learners.Sum(l => l.Snapshots.Count);
+
+    private void CompareState(string what, SortedDictionary<string, (ulong Index, string Value)> state, ulong through)
+    {
+        var expected = new SortedDictionary<string, (ulong Index, string Value)>(StringComparer.Ordinal);
+        for (ulong i = 1; i <= through; i++)
+        {
+            if (!_committed.ContainsKey(i)) Fail($"checking {what}: entry {i} was never seen committed");
+            if (!_committedWrites.TryGetValue(i, out var w)) continue; // an internal entry
+            if (w.Tombstone) expected.Remove(w.Key);
+            else expected[w.Key] = (i, w.Value);
+        }
+        if (!state.SequenceEqual(expected))
+            Fail($"{what} is not the leader's keyed state there: it holds [{string.Join(", ", state.Select(kv => $"{kv.Key}@{kv.Value.Index}"))}], " +
+                $"the log [{string.Join(", ", expected.Select(kv => $"{kv.Key}@{kv.Value.Index}"))}]");
+    }
+
     [DoesNotReturn]
     private void Fail(string what) => throw Violation(what);
 
     /// <summary>The exception for a broken invariant now, with the trace so far.</summary>
     public InvariantViolationException Violation(string what) =>
-        new(_seed, Network.Clock.NowMicros / 1000, what, VoterChaos.ReplayCommand(_seed, Topology.Defaults.Delivery, _retention), Trace);
+        new(_seed, Network.Clock.NowMicros / 1000, what, VoterChaos.ReplayCommand(_seed, Topology.Defaults.Delivery, _retention, _keyed), Trace);
 }

@@ -54,6 +54,32 @@ public sealed class VoterChaosTests
         RunSeeds(Seeds / 4, LearnerDelivery.Durable, retention: true);
 
     /// <summary>
+    /// Keyed compaction on every node, with small retention, under the same faults: keyed writes and tombstones; every
+    /// snapshot a learner gets is the leader's keyed state at its index, and every learner ends with the leader's state.
+    /// </summary>
+    [Test]
+    public void KeyedCompactionGivesEveryLearnerTheLeadersKeyedState()
+    {
+        var failures = new List<string>();
+        int snapshots = 0, installs = 0;
+        IEnumerable<int> seeds = OneSeedAsked is { } one ? [one] : Enumerable.Range(1, Seeds / 4);
+        foreach (int seed in seeds)
+        {
+            try
+            {
+                var r = VoterChaos.Run(seed, keyed: true);
+                snapshots += r.LearnerSnapshots;
+                installs += r.SnapshotInstalls;
+            }
+            catch (InvariantViolationException e) { failures.Add(e.Message); }
+            if (failures.Count >= 3) break;
+        }
+        Assert.That(failures, Is.Empty, string.Join("\n\n", failures));
+        TestContext.Out.WriteLine($"keyed compaction: {snapshots} snapshots to learners, {installs} installs");
+        if (OneSeedAsked is null) Assert.That(snapshots, Is.GreaterThan(0), "some learner took a snapshot");
+    }
+
+    /// <summary>
     /// Seeds the first voters-retention soak failed: a learner moved on by SnapshotRequired still named its last entry,
     /// far below where it resumed, and the node told it Truncated there.
     /// </summary>
