@@ -98,6 +98,11 @@ public static class DecoderTargets
         new("timeout-now", bytes => TimeoutNow.Read(Seq(bytes))),
         new("voter-beat", bytes => VoterBeat.Read(Seq(bytes))),
         new("truncated", bytes => Truncated.Read(Seq(bytes))),
+        new("snapshot-chunk", bytes =>
+        {
+            var reader = SnapshotChunkFrame.Read(Seq(bytes), out _, out _, out _, out _, out _);
+            while (reader.TryNext(out var e)) _ = e.Payload.Length + (e.IsTombstone ? 1 : 0);
+        }),
         new("zstd-stream", bytes =>
         {
             using var decompressor = new ZstdStreamDecompressor();
@@ -141,6 +146,17 @@ public static class DecoderTargets
         yield return ("timeout-now", "term", Write(new TimeoutNow(8).Write));
         yield return ("voter-beat", "from-leader", Write(new VoterBeat(8, FromLeader: true).Write));
         yield return ("truncated", "after", Write(new Truncated(41).Write));
+        yield return ("snapshot-chunk", "begin", Write(w =>
+        {
+            SnapshotChunkFrame.WriteHeader(w, 40, SnapshotChunkFlags.Begin, 3, 10, 3);
+            var records = new ArrayBufferWriter<byte>();
+            EntryRecord.Write(records, 0, 7, 1000, "k1"u8, "v1"u8);
+            EntryRecord.Write(records, 5, 7, 1001, "k2"u8, "v2"u8, tombstone: true);
+            EntryRecord.Write(records, 20, 8, 1002, "k3"u8, "v3"u8);
+            w.Write(records.WrittenSpan);
+            SnapshotChunkFrame.WriteCrc(w, records.WrittenSpan);
+        }));
+        yield return ("subscribe", "snapshot-resume", Write(new Subscribe(12, default, SubscribeFlags.Snapshot, 0, 0, 40).Write));
         using var compressor = new ZstdStreamCompressor(3);
         yield return ("zstd-stream", "entries", Write(w => compressor.CompressMessage(entries, w)));
         var frame = new ArrayBufferWriter<byte>();
