@@ -100,6 +100,9 @@ internal sealed class SnapshotCluster : IAsyncDisposable
             topology.GetNode("p1").Learners!.Value.ToString(), bound, sampleEvery);
     }
 
+    /// <summary>Everything a node printed so far.</summary>
+    public string Output(string node) => _processes.First(p => p.Name == node).Output;
+
     public async Task<JsonElement> StatusAsync(string node) =>
         JsonDocument.Parse(await Http.GetStringAsync($"http://{_admin[node]}/status")).RootElement;
 
