@@ -15,6 +15,7 @@ var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int
     ["failover"] = ("SIGKILL the leader under committed publishing: GeoRelay elections vs JetStream R3 over WAN -> bench/results/failover.md", GeoRelay.Bench.Failover.FailoverBenchmark.RunAsync),
     ["cli"] = ("lines paced through `georelay publish` and out of `georelay tail` vs nats-server: latency -> bench/results/cli-latency.md", GeoRelay.Bench.Cli.CliLatencyBenchmark.RunAsync),
     ["soak"] = ("deterministic simulation over many seeds (default 100,000): --sim faults (default) -> bench/results/soak.md, --sim voters | voters-durable (elections) -> soak-voters*.md", GeoRelay.Bench.Soak.SoakBenchmark.RunAsync),
+    ["snapshot"] = ("a learner joining at the end of a keyed log: snapshot vs replay from index 1, bytes, time, disk: snapshot [--entries N] [--keys K] [--repeat R] -> bench/results/snapshot.md", GeoRelay.Bench.Snapshot.SnapshotBenchmark.RunAsync),
     ["dc-tree"] = ("modelled fan-out tree: 20 DCs x 10 relays x 100,000 learners, two tiers vs one, through a relay kill -> bench/results/dc-tree.md", GeoRelay.Bench.DcTree.DcTreeBenchmark.RunAsync),
 };
 
