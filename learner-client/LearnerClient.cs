@@ -355,7 +355,7 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                     Array.Clear(snapshotOldest);
                     snapshotFor = next;
                 }
-                var (connection, endpoint) = TakeReady() ?? await ConnectRoundsAsync(snapshotOldest, next, closedWith, hung, ct).ConfigureAwait(false);
+                var (connection, endpoint) = TakeReady() ?? await ConnectRoundsAsync(snapshotOldest, wantSnapshot || snapshot.Through != 0 ? SubscribeFrom.Snapshot : next, closedWith, hung, ct).ConfigureAwait(false);
                 closedWith = null;
                 hung = -1;
                 string name = _dialer.Name(endpoint);
@@ -522,7 +522,7 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                 }
             }
             if (oldest != ulong.MaxValue)
-                throw new SnapshotRequiredException(next, oldest);
+                throw next == SubscribeFrom.Snapshot ? SnapshotRequiredException.NoSnapshot(oldest) : new SnapshotRequiredException(next, oldest);
             if (refusals.EveryEndpointRefused is { } refused) throw refused;
             var delay = Backoff(round);
             LearnerClientLog.Backoff(_logger, delay);

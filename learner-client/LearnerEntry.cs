@@ -97,13 +97,23 @@ public sealed class SnapshotRequiredException : Exception
 {
     /// <summary>Creates the exception for a subscription that needed <paramref name="requestedIndex"/>.</summary>
     public SnapshotRequiredException(ulong requestedIndex, ulong oldestAvailableIndex)
-        : base($"index {requestedIndex} is no longer retained by any endpoint; the oldest available is {oldestAvailableIndex}")
+        : this(requestedIndex, oldestAvailableIndex, $"index {requestedIndex} is no longer retained by any endpoint; the oldest available is {oldestAvailableIndex}")
+    {
+    }
+
+    /// <summary>A subscription from <see cref="SubscribeFrom.Snapshot"/> that no endpoint could answer.</summary>
+    internal static SnapshotRequiredException NoSnapshot(ulong oldestAvailableIndex) =>
+        new(SubscribeFrom.Snapshot, oldestAvailableIndex,
+            $"no endpoint has a snapshot of keyed state (without compaction: keyed, or a node installed past its own state), " +
+            $"and none holds the log from index 1; the oldest available is {oldestAvailableIndex}");
+
+    private SnapshotRequiredException(ulong requestedIndex, ulong oldestAvailableIndex, string message) : base(message)
     {
         RequestedIndex = requestedIndex;
         OldestAvailableIndex = oldestAvailableIndex;
     }
 
-    /// <summary>The index the subscription needed next.</summary>
+    /// <summary>The index the subscription needed next; <see cref="SubscribeFrom.Snapshot"/> (0) when it asked for a snapshot.</summary>
     public ulong RequestedIndex { get; }
 
     /// <summary>The oldest index an endpoint still holds (the lowest any endpoint reported).</summary>

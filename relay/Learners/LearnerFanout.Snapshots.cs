@@ -41,7 +41,10 @@ public sealed partial class LearnerFanout
                 return;
             }
         }
-        if (!TryStartSnapshot(s)) RequireSnapshot(s, Math.Max(1, OldestHeld()));
+        if (!TryStartSnapshot(s))
+            RequireSnapshot(s, Math.Max(1, OldestHeld()), KeyedSnapshots is null
+                ? $"no snapshot of keyed state here (no compaction: keyed) and the log no longer starts at 1; the oldest is {Math.Max(1, OldestHeld())}"
+                : $"this node's keyed state is incomplete (its log was installed past it); another node may have one; the oldest index here is {Math.Max(1, OldestHeld())}");
     }
 
     /// <summary>Starts sending the node's newest snapshot from its beginning; false when there is none to send.</summary>

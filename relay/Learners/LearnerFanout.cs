@@ -780,7 +780,7 @@ public sealed partial class LearnerFanout : IDisposable
         if (s.State != LearnerState.Refilling) MakeCatchingUp(s);
     }
 
-    private void RequireSnapshot(LearnerSession s, ulong oldest)
+    private void RequireSnapshot(LearnerSession s, ulong oldest, string? why = null)
     {
         LearnerLog.SnapshotRequired(_logger, s.Peer.NodeId, s.Connection, s.Next, oldest);
         LearnerMetrics.SnapshotsRequired.Add(1);
@@ -789,7 +789,7 @@ public sealed partial class LearnerFanout : IDisposable
         new SnapshotRequired(oldest).Write(frame.Writer);
         FrameWriter.End(frame.Writer, start, FrameType.SnapshotRequired);
         _outbox.Add(EngineCommand.Send(s.Connection, frame));
-        CloseSession(s, CodecError.SnapshotRequired, $"index {s.Next} is no longer retained here; the oldest is {oldest}");
+        CloseSession(s, CodecError.SnapshotRequired, why ?? $"index {s.Next} is no longer retained here; the oldest is {oldest}");
     }
 
     private void CloseSession(LearnerSession s, CodecError reason, string message)
