@@ -13,6 +13,19 @@ namespace GeoRelay.Storage;
 /// </remarks>
 public static class AtomicFile
 {
+    /// <summary>Opens <paramref name="path"/> for reading, unbuffered (readers buffer what they need); null when it does not exist.</summary>
+    public static FileStream? OpenIfExists(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The temporary file a replace of <paramref name="path"/> writes before renaming it.</summary>
     public static string TemporaryPath(string path) => path + ".tmp";
 

@@ -69,15 +69,7 @@ internal static class CheckpointFile
     /// <exception cref="InvalidDataException">The file is not a checkpoint this build reads: its message names the file and why.</exception>
     public static ulong? Read(string path, Action<Stream> readSnapshot)
     {
-        FileStream file;
-        try
-        {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
+        if (AtomicFile.OpenIfExists(path) is not { } file) return null;
         using (file)
         {
             long length = file.Length;

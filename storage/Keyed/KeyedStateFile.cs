@@ -72,15 +72,7 @@ internal static class KeyedStateFile
     /// <exception cref="InvalidDataException">The file is not a valid keyed-state file this build reads; names it and what is wrong where.</exception>
     public static Contents? Read(string path)
     {
-        FileStream file;
-        try
-        {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
+        if (AtomicFile.OpenIfExists(path) is not { } file) return null;
         using (file)
         {
             long length = file.Length;
