@@ -22,10 +22,14 @@ public sealed class FanoutOverSocketsTests
     /// <summary>The smallest engine that owns a retention log and a learner fan-out, as the relay does.</summary>
     private sealed class LearnerPortEngine : IEngine
     {
-        public LearnerPortEngine(IEngineEnvironment env, LearnerFanoutOptions? options = null)
+        public LearnerPortEngine(IEngineEnvironment env, LearnerFanoutOptions? options = null, bool keyed = false)
         {
-            Fanout = new LearnerFanout(Log, env, Outbox, options ?? LearnerFanoutOptions.Default);
+            if (keyed) Keyed = KeyedLog.Open(Log, null, KeyedCompactionOptions.Default with { Background = false, Fsync = false });
+            Fanout = new LearnerFanout(Log, env, Outbox, options ?? LearnerFanoutOptions.Default) { KeyedSnapshots = Keyed is null ? null : Keyed.Snapshot };
         }
+
+        /// <summary>Keyed compaction over <see cref="Log"/>, when asked for.</summary>
+        public KeyedLog? Keyed { get; }
 
         /// <summary>Completes with the first learner connection the host reports gone.</summary>
         public TaskCompletionSource<int> FirstDisconnect { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -135,6 +139,46 @@ public sealed class FanoutOverSocketsTests
         for (ulong x = 250; x <= Total; x++) if (x % 2 == 0) evens.Add(x); // it stops at the first entry it gets at or past Total - 1
         Assert.That(results[7], Is.EqualTo(evens), "filtered learner");
         Assert.That(host.Invoke(_ => engine.Fanout.SlowConsumerCuts), Is.Zero);
+    }
+
+    [Test]
+    public async Task A_snapshot_transfer_cut_midway_resumes_in_the_sdk_without_a_second_beginning()
+    {
+        await using var host = new EngineHost(_ => null, ConnectionOptions.Default);
+        var engine = new LearnerPortEngine(host, LearnerFanoutOptions.Default with { MaxDeliverBytes = 1024, CatchUpFramesPerTick = 1 }, keyed: true);
+        host.Attach(engine);
+        var endpoint = (IPEndPoint)host.Listen(new IPEndPoint(IPAddress.Loopback, 0), PortKind.Learner);
+        host.Start();
+        // 400 keys, written three times over: the snapshot holds the third round, 400 entries in about 40 chunks.
+        host.Invoke(_ =>
+        {
+            for (ulong i = 1; i <= 1200; i++)
+                engine.Log.Append(new LogEntry(i, 1, 0, Encoding.UTF8.GetBytes($"key-{i % 400:D3}"), Encoding.UTF8.GetBytes($"value-{i}")));
+            engine.Log.Flush();
+            engine.Keyed!.ApplyRetention(DateTimeOffset.UtcNow, keepFrom: 1201);
+            engine.Fanout.OnAppended(1, 1200);
+            return 0;
+        });
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var options = LearnerClientOptions.Default with { Endpoints = [$"127.0.0.1:{endpoint.Port}"], NodeId = "snapshot", BufferedEntries = 16 };
+        await using var learner = await LearnerClient.ConnectAsync(options, deadline.Token);
+        var snapshot = new List<ulong>();
+        int begins = 0, cuts = 0;
+        ulong through = 0;
+        await foreach (var e in learner.SubscribeAsync(SubscribeFrom.Snapshot, deadline.Token))
+        {
+            if (e.IsSnapshotBegin) { begins++; snapshot.Clear(); continue; }
+            if (e.IsSnapshotEnd) { through = e.Index; break; }
+            snapshot.Add(e.Index);
+            Assert.That(Encoding.UTF8.GetString(e.Payload.Span), Is.EqualTo($"value-{e.Index}"));
+            if (snapshot.Count == 100 && cuts++ == 0)
+                host.Invoke(_ => { engine.Fanout.Close(engine.Fanout.Status()[0].Connection, "cut by the test mid-transfer"); return 0; });
+        }
+        Assert.That(cuts, Is.EqualTo(1));
+        Assert.That(begins, Is.EqualTo(1), "the reconnected client resumed the same snapshot: no second beginning");
+        Assert.That(through, Is.EqualTo(1200UL));
+        Assert.That(snapshot, Is.EqualTo(Enumerable.Range(801, 400).Select(i => (ulong)i)), "every live key's latest entry once, in index order");
     }
 
     [Test]
