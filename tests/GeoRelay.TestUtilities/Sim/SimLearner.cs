@@ -19,6 +19,10 @@ public sealed class SimLearner : IEngine
     private readonly IEngineEnvironment _env;
     private readonly long _retryMicros;
     private int _cursor;
+    // Keyed: endpoints that answered SnapshotRequired in a row (as the SDK, the next is tried before any loss is accepted),
+    // and the endpoint to try after this connection closes.
+    private int _snapshotRefusals;
+    private int? _resumeCursor;
     private int _connection = -1;
     private bool _dialPending;
     private long _retryAt;
@@ -74,6 +78,12 @@ public sealed class SimLearner : IEngine
     /// <summary>Key → (index, value) of the keyed state: the last snapshot plus the stream after it.</summary>
     public SortedDictionary<string, (ulong Index, string Value)> State { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// A SnapshotRequired moved this learner past entries since its last snapshot (a node whose keyed state is incomplete,
+    /// installed past it, answered): its state lacks them until the next snapshot, and is not compared meanwhile.
+    /// </summary>
+    public bool StateLost { get; private set; }
+
     /// <summary>Every snapshot received whole: its index and its state, to compare with the leader's log.</summary>
     public List<(ulong Through, SortedDictionary<string, (ulong Index, string Value)> State)> Snapshots { get; } = new();
 
@@ -112,8 +122,9 @@ public sealed class SimLearner : IEngine
         if (connection != _connection) return;
         _connection = -1;
         Reconnects++;
-        _cursor = 0;
-        _retryAt = _env.NowMicros + _retryMicros;
+        _cursor = _resumeCursor ?? 0;
+        _retryAt = _resumeCursor is null ? _env.NowMicros + _retryMicros : _env.NowMicros;
+        _resumeCursor = null;
     }
 
     public void OnDialFailed(string nodeId, string reason)
@@ -130,6 +141,7 @@ public sealed class SimLearner : IEngine
         switch (frame.Type)
         {
             case FrameType.Deliver:
+                _snapshotRefusals = 0;
                 var reader = DeliverFrame.Read(frame.Payload, out ulong first, out _, out ulong through);
                 if (first > Next) Fail($"Deliver starts at {first} but {Next} is next: a gap");
                 while (reader.TryNext(out var e))
@@ -147,11 +159,22 @@ public sealed class SimLearner : IEngine
                 if (through + 1 > Next) Next = through + 1;
                 break;
             case FrameType.SnapshotChunk when Keyed:
+                _snapshotRefusals = 0;
                 OnSnapshotChunk(frame);
                 break;
+            case FrameType.SnapshotRequired when Keyed && ++_snapshotRefusals < _targets.Count:
+                // Another node may have the keyed state this one lacks (installed past it): try it first.
+                _resumeCursor = (_cursor + 1) % _targets.Count;
+                Outbox.Add(EngineCommand.Close(connection, CodecError.None, "snapshot required"));
+                break;
             case FrameType.SnapshotRequired when MayBeLeftBehind:
+                _snapshotRefusals = 0;
                 ulong oldest = SnapshotRequired.Read(frame.Payload).OldestIndex;
-                if (oldest > Next) Next = SkippedTo = oldest;
+                if (oldest > Next)
+                {
+                    Next = SkippedTo = oldest;
+                    StateLost = true;
+                }
                 Outbox.Add(EngineCommand.Close(connection, CodecError.None, "snapshot required"));
                 break;
             case FrameType.SnapshotRequired:
@@ -202,6 +225,7 @@ public sealed class SimLearner : IEngine
         State.Clear();
         foreach (var (key, value) in _snapshot) State[key] = value;
         _snapshot = null;
+        StateLost = false;
         // The stream goes on after the snapshot; what came before it is the snapshot's, not compared entry by entry.
         Next = SkippedTo = through + 1;
     }

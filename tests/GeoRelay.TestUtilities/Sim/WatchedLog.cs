@@ -26,7 +26,18 @@ public sealed class WatchedLog(MemoryLog inner) : IEntryLog
     public ulong DurableIndex => Inner.DurableIndex;
     public ulong LastEpoch => Inner.LastEpoch;
 
-    public bool Append(in LogEntry entry) => Inner.Append(entry);
+    // Every entry appended, by index (a rewrite replaces it), copied: what a leader committed and retention dropped within one step.
+    private readonly Dictionary<ulong, LogEntry> _appended = new();
+
+    public bool Append(in LogEntry entry)
+    {
+        bool appended = Inner.Append(entry);
+        if (appended) _appended[entry.Index] = entry with { Key = entry.Key.ToArray(), Payload = entry.Payload.ToArray() };
+        return appended;
+    }
+
+    /// <summary>The entry last appended at <paramref name="index"/>, kept after retention dropped it.</summary>
+    public bool TryGetAppended(ulong index, out LogEntry entry) => _appended.TryGetValue(index, out entry);
     public void Flush() => Inner.Flush();
     public bool FlushWaitsForDisk => Inner.FlushWaitsForDisk;
     public bool TryGet(ulong index, out LogEntry entry) => Inner.TryGet(index, out entry);
