@@ -84,8 +84,11 @@ public sealed class VoterChaosTests
     /// its keyed state accepted the loss at once (unlike the SDK, the simulated learner did not try its other endpoints),
     /// and its state then lacked what it skipped; learners now try every endpoint first, and a state known to lack
     /// entries is not compared until its next snapshot. 284: a leader committed and dropped entries within one step, and
-    /// the reference for keyed state had a hole; what each voter appended is now kept for it.
+    /// the reference for keyed state had a hole; what each voter appended is now kept for it. 443 and 602 (the second
+    /// soak): a learner whose stream ended before its last snapshot was never taken for holding the leader's last entry.
     /// </summary>
+    [TestCase(443)]
+    [TestCase(602)]
     [TestCase(88)]
     [TestCase(273)]
     [TestCase(284)]
