@@ -64,10 +64,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         _delivered = _delivery == LearnerDelivery.Durable ? log.DurableIndex : 0;
         _learners = new LearnerFanout(log, env, Outbox,
             learnerOptions ?? LearnerFanoutOptions.ForTopology(topology.Defaults), _logger,
-            visibleThrough: _delivered)
-        {
-            KeyedSnapshots = log is KeyedLog keyed ? keyed.Snapshot : null,
-        };
+            visibleThrough: _delivered);
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Member, _highestEpoch, topology.Cluster, _topologyHash);
         if (log.LastIndex > 0) RelayLog.Recovered(_logger, log.FirstIndex, log.LastIndex);
         _lastFedMicros = env.NowMicros;
@@ -204,7 +201,7 @@ public sealed class MemberEngine : IEngine, IDisposable
                 _learners.OnTruncated(e.Index - 1); // learners sent what was dropped (durable delivery) are told
                 _ackedDurable = Math.Min(_ackedDurable, e.Index - 1);
             }
-            _log.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous(), e.IsTombstone ? EntryFlags.Tombstone : EntryFlags.None));
+            _log.Append(e.ToLogEntry());
         }
         // As in Raft: entries this Append carried (or confirmed) match the leader's log, and so does all before them.
         if (epoch == _highestEpoch) _matched = Math.Max(_matched, Math.Min(first + count - 1, _log.LastIndex));

@@ -104,7 +104,6 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             visibleThrough: _published)
         {
             Refill = RequestRefill,
-            KeyedSnapshots = retention is KeyedLog keyed ? keyed.Snapshot : null,
         };
         LocalHello = Hello.ForThisBuild(nodeId, NodeKind.Relay, 0, topology.Cluster, _topologyHash);
         _unfedSinceMicros = env.NowMicros;
@@ -470,7 +469,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             RelayLog.Truncated(_logger, e.Index - 1, e.Epoch);
             TruncateRetention(e.Index - 1);
         }
-        _retention.Append(new LogEntry(e.Index, e.Epoch, e.TimestampMicros, e.Key.AsContiguous(), e.Payload.AsContiguous(), e.IsTombstone ? EntryFlags.Tombstone : EntryFlags.None));
+        _retention.Append(e.ToLogEntry());
     }
 
     private void TruncateRetention(ulong after)

@@ -1,3 +1,4 @@
+using GeoRelay.Storage;
 using System.Text;
 using GeoRelay.LearnerClient;
 
@@ -10,7 +11,7 @@ namespace GeoRelay.Cli;
 /// </summary>
 public sealed class KeyedStateBuilder
 {
-    private readonly Dictionary<byte[], byte[]> _values = new(BytesComparer.Instance);
+    private readonly Dictionary<byte[], byte[]> _values = new(KeyComparer.Instance);
     private bool _begun;
 
     /// <summary>The index the state is the log's as of: the snapshot's (0 before its begin marker).</summary>
@@ -65,20 +66,6 @@ public sealed class KeyedStateBuilder
             KeyValueText.AppendEscaped(line, key).Append('\t');
             KeyValueText.AppendEscaped(line, value).Append('\n');
             output.Write(line);
-        }
-    }
-
-    private sealed class BytesComparer : IEqualityComparer<byte[]>
-    {
-        public static readonly BytesComparer Instance = new();
-
-        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
-
-        public int GetHashCode(byte[] bytes)
-        {
-            var hash = new HashCode();
-            hash.AddBytes(bytes);
-            return hash.ToHashCode();
         }
     }
 }

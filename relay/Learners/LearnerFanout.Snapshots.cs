@@ -9,7 +9,8 @@ public sealed partial class LearnerFanout
 {
     /// <summary>
     /// The node's snapshot of keyed state, or null when it has none (no keyed compaction, or a state that is not
-    /// whole since the log was installed from a later start). Set by the owning engine when the log is a <see cref="KeyedLog"/>.
+    /// whole since the log was installed from a later start). Taken from the retention log when it is a
+    /// <see cref="KeyedLog"/>; a host whose fan-out reads another view of that log sets it.
     /// </summary>
     public Func<KeyedSnapshot?>? KeyedSnapshots { get; init; }
 

@@ -71,6 +71,7 @@ public sealed partial class LearnerFanout : IDisposable
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _visible = visibleThrough;
+        KeyedSnapshots = retention is KeyedLog keyed ? keyed.Snapshot : null;
     }
 
     /// <summary>The highest index learners may be sent now (at most what retention holds).</summary>
