@@ -33,6 +33,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     private readonly TopologyConfig _topology;
     private readonly LeaderOptions _options;
     private readonly IEntryLog _log;
+    private readonly KeyedStateServer? _keyedServer;
     private readonly IEngineEnvironment _env;
     private readonly ILogger _logger;
     private readonly Random _random;
@@ -73,6 +74,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         _options = options ?? LeaderOptions.Default;
         Epoch = epoch;
         _log = log;
+        _keyedServer = KeyedStateServer.For(log);
         _sync = new GroupSync(log.Flush, log.FlushWaitsForDisk);
         _env = env;
         _logger = logger ?? NullLogger.Instance;
@@ -108,7 +110,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             LeaderLog.EpochStarted(_logger, epoch, log.LastIndex);
         }
         LocalHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, epoch, topology.Cluster, _topologyHash,
-            (_compressionLevel > 0 ? Capabilities.Zstd : Capabilities.None) | Capabilities.Mux | Capabilities.Delta | Capabilities.SnapshotInstall);
+            (_compressionLevel > 0 ? Capabilities.Zstd : Capabilities.None) | Capabilities.Mux | Capabilities.Delta | Capabilities.SnapshotInstall | Capabilities.KeyedState);
     }
 
     public ulong Epoch { get; }
@@ -338,6 +340,9 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 Heartbeat.Read(payload, ref channel.RxDelta);
                 if (link.Kind == LinkKind.Relay && _datacenters[link.Datacenter].RelayConnection == connection)
                     _datacenters[link.Datacenter].LastHeardMicros = channel.LastHeardMicros;
+                break;
+            case FrameType.Subscribe when _keyedServer is not null && link.Kind is LinkKind.Relay or LinkKind.Member:
+                _keyedServer.Serve(channel, Subscribe.Read(payload), Outbox, _scratch);
                 break;
             case FrameType.Publish when link.Kind == LinkKind.Publisher:
                 OnPublish(connection, payload);

@@ -43,6 +43,9 @@ public sealed class MemberEngine : IEngine, IDisposable
     private bool _draining;
     private bool _finalAckSent;
     private int _learnerRefusals;
+    private readonly KeyedStateFetch? _keyedFetch;
+    /// <summary>The upstream whose Append or install came last: the one asked for the keyed state.</summary>
+    private int _feeder = -1;
 
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
@@ -62,6 +65,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         _delivery = topology.Defaults.Delivery;
         // Committed delivery waits for a leader to say what is committed: nothing held is known committed after a restart.
         _delivered = _delivery == LearnerDelivery.Durable ? log.DurableIndex : 0;
+        _keyedFetch = KeyedStateFetch.For(log);
         _learners = new LearnerFanout(log, env, Outbox,
             learnerOptions ?? LearnerFanoutOptions.ForTopology(topology.Defaults), _logger,
             visibleThrough: _delivered);
@@ -124,7 +128,11 @@ public sealed class MemberEngine : IEngine, IDisposable
     public void OnDisconnected(int connection)
     {
         if (_learners.Owns(connection)) _learners.OnDisconnected(connection);
-        else if (_upstreams.Remove(connection, out var channel)) channel.Dispose();
+        else if (_upstreams.Remove(connection, out var channel))
+        {
+            _keyedFetch?.OnDisconnected(connection);
+            channel.Dispose();
+        }
     }
 
     public void OnDialFailed(string nodeId, string reason) { }
@@ -145,6 +153,8 @@ public sealed class MemberEngine : IEngine, IDisposable
             case FrameType.Append: OnAppend(channel, payload); break;
             case FrameType.InstallSnapshot: OnInstallSnapshot(channel, InstallSnapshot.Read(payload)); break;
             case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Relay: ServeRefill(channel, Subscribe.Read(payload)); break;
+            case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, _env.NowMicros, Outbox, _scratch); break;
+            case FrameType.SnapshotRequired when _keyedFetch is not null: _keyedFetch.OnRefused(channel, _env.NowMicros); break;
             case FrameType.Heartbeat:
                 var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                 if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
@@ -178,6 +188,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         var entries = AppendFrame.Read(payload, ref channel.RxDelta, out var epoch, out var commit, out var first, out var count);
         if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
         TakeNewerEpoch(epoch);
+        _feeder = channel.Connection;
         if (count == 0) { AdvanceCommit(commit); return; }
         // An empty member starts at 1 too (or where a snapshot install pinned it): a batch that raced its (re)connect must
         // not start its log mid-stream.
@@ -220,6 +231,7 @@ public sealed class MemberEngine : IEngine, IDisposable
     {
         if (install.Epoch < _highestEpoch) { Fence(channel.Connection, install.Epoch); return; }
         TakeNewerEpoch(install.Epoch);
+        _feeder = channel.Connection;
         bool startsPast = _log.LastIndex > 0 && _log.FirstIndex > install.Index;
         if (LogStart.MustReset(_log, install, out bool holds))
         {
@@ -302,6 +314,8 @@ public sealed class MemberEngine : IEngine, IDisposable
             }
         }
         _ackedDurable = durable;
+        // Installed past its keyed state: the feeding upstream sends its own, to merge once folded that far.
+        _keyedFetch?.OnTick(_upstreams.GetValueOrDefault(_feeder), now, Outbox, _scratch);
         _learners.OnTick();
     }
 

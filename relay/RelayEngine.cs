@@ -38,6 +38,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
     private readonly TopologyConfig _topology;
     private readonly NodeConfig _self;
     private readonly IEntryLog _retention;
+    private readonly KeyedStateFetch? _keyedFetch;
+    private readonly KeyedStateServer? _keyedServer;
     private readonly IEngineEnvironment _env;
     private readonly ILogger _logger;
     private readonly LearnerFanout _learners;
@@ -83,6 +85,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         _self = topology.GetNode(nodeId);
         if (_self.Role != NodeRole.Relay) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a relay", nameof(nodeId));
         _retention = retention;
+        _keyedFetch = KeyedStateFetch.For(retention);
+        _keyedServer = KeyedStateServer.For(retention);
         _env = env;
         _logger = logger ?? NullLogger.Instance;
         _random = new Random(seed);
@@ -223,6 +227,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         }
         if (_upstream?.Connection == connection)
         {
+            _keyedFetch?.OnDisconnected(connection);
             _upstream.Dispose();
             _upstream = null;
             _leaderFeeding = false;
@@ -284,6 +289,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             {
                 case FrameType.Batch: OnBatch(channel, payload); break;
                 case FrameType.InstallSnapshot: ForwardInstall(channel, InstallSnapshot.Read(payload)); break;
+                case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, now, Outbox, _scratch); break;
+                case FrameType.SnapshotRequired when _keyedFetch is not null: _keyedFetch.OnRefused(channel, now); break;
                 case FrameType.Heartbeat:
                     var hb = Heartbeat.Read(payload, ref channel.RxDelta);
                     if (hb.Epoch < _highestEpoch) { Fence(connection, hb.Epoch); return; }
@@ -318,6 +325,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
                     RaiseEpoch(ack.Epoch);
                     break;
                 case FrameType.Heartbeat: break;
+                case FrameType.Subscribe when _keyedServer is not null: _keyedServer.Serve(channel, Subscribe.Read(payload), Outbox, _scratch); break;
                 case FrameType.Deliver:
                     var refilled = TakeRefill(member);
                     _learners.OnRefilled(refilled.Learner, refilled.From, payload);
@@ -531,6 +539,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);
         TickFeed(now, heartbeat);
+        // Retention installed past its keyed state: the leader sends its own, to merge once folded that far.
+        _keyedFetch?.OnTick(_upstream, now, Outbox, _scratch);
         // Not fed (the leader routes elsewhere, or cannot reach us): learners that have all we hold
         // go find a relay or member that is fed. Members need no heartbeat from us then either.
         if (_upstream is null)

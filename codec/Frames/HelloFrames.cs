@@ -28,6 +28,12 @@ public enum Capabilities : uint
     LearnerHeartbeats = 8,
     /// <summary>The peer understands <see cref="FrameType.InstallSnapshot"/> (a relay forwards it; a member installs it).</summary>
     SnapshotInstall = 16,
+    /// <summary>
+    /// The peer serves its keyed state on a peer link (a <see cref="FrameType.Subscribe"/> with the Snapshot flag is
+    /// answered with one <see cref="FrameType.SnapshotChunk"/>, tombstones included), and asks its upstream for it when
+    /// its log was installed past its own state.
+    /// </summary>
+    KeyedState = 32,
 }
 
 /// <summary>
@@ -54,7 +60,7 @@ public readonly record struct Hello(
     public const int MaxAuthLength = 4096;
 
     public static Hello ForThisBuild(string nodeId, NodeKind kind, ulong epoch, string cluster, ulong topologyHash,
-        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | Capabilities.LearnerHeartbeats | Capabilities.SnapshotInstall, ReadOnlyMemory<byte> auth = default) =>
+        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | Capabilities.LearnerHeartbeats | Capabilities.SnapshotInstall | Capabilities.KeyedState, ReadOnlyMemory<byte> auth = default) =>
         new(ProtocolVersion.Min, ProtocolVersion.Max, ProtocolVersion.DefinitionsHash, nodeId, kind, epoch, capabilities, cluster, topologyHash, auth);
 
     public void Write(IBufferWriter<byte> w)

@@ -1,4 +1,5 @@
 using GeoRelay.Codec.Frames;
+using GeoRelay.Engines;
 using GeoRelay.Storage;
 using GeoRelay.Transport;
 
@@ -91,35 +92,12 @@ public sealed partial class LearnerFanout
         for (int step = 0; step < _options.CatchUpFramesPerTick && read < budget; step++)
         {
             if (Backlog(s) >= BacklogLimit(s) / 2) return read;
-            int pos = s.TransferPos, end = pos, count = 0;
-            long bytes = 0;
-            ulong first = 0;
-            for (; end < entries.Count; end++)
-            {
-                var e = entries[end];
-                if (!Wanted(e.Key.Span, s.Prefix)) continue;
-                int size = e.EncodedSize;
-                if (count > 0 && (bytes + size > _options.MaxDeliverBytes || count >= _options.MaxDeliverEntries)) break;
-                if (count == 0) first = e.Index;
-                bytes += size;
-                count++;
-            }
-            bool last = end >= entries.Count;
             var frame = FrameBuffer.Rent();
             var w = frame.Writer;
             int start = FrameWriter.Begin(w);
-            var flags = (s.TransferBegins ? SnapshotChunkFlags.Begin : SnapshotChunkFlags.None) | (last ? SnapshotChunkFlags.End : SnapshotChunkFlags.None);
-            SnapshotChunkFrame.WriteHeader(w, s.TransferThrough, flags, (ulong)entries.Count, first, (ulong)count);
-            int recordsAt = w.WrittenCount;
-            ulong expected = first;
-            for (int i = pos; i < end; i++)
-            {
-                var e = entries[i];
-                if (!Wanted(e.Key.Span, s.Prefix)) continue;
-                EntryRecord.Write(w, e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span, e.IsTombstone);
-                expected = e.Index + 1;
-            }
-            SnapshotChunkFrame.WriteCrc(w, w.WrittenSpan[recordsAt..]);
+            int end = SnapshotChunks.Write(w, s.TransferThrough, entries, s.TransferPos, s.TransferBegins, s.Prefix,
+                _options.MaxDeliverBytes, _options.MaxDeliverEntries, out long bytes);
+            bool last = end >= entries.Count;
             FrameWriter.End(w, start, FrameType.SnapshotChunk);
             read += bytes + 1;
             bool sent = Send(s, frame);

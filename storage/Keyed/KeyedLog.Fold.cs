@@ -49,6 +49,7 @@ public sealed partial class KeyedLog
                 lock (_gate)
                 {
                     if (_disposed) return;
+                    MergeOfferedIfReady();
                     from = _through + 1;
                     target = _foldTarget;
                     generation = _generation;
@@ -64,7 +65,7 @@ public sealed partial class KeyedLog
                     {
                         if (generation != _generation || _through + 1 != from) continue;
                         _complete = false;
-                        _through = first - 1;
+                        _through = _missingThrough = first - 1;
                         if (_foldTarget < _through) _foldTarget = _through;
                         _version++;
                         Monitor.PulseAll(_gate);
@@ -115,8 +116,8 @@ public sealed partial class KeyedLog
     {
         lock (_gate)
         {
-            if (_through == _persistedThrough) return;
-            bool bytesDue = _foldedBytesSincePersist >= _options.PersistEveryBytes;
+            if (_through == _persistedThrough && !_persistDue) return;
+            bool bytesDue = _persistDue || _foldedBytesSincePersist >= _options.PersistEveryBytes;
             bool timeDue = _now is { } now && _lastPersistAt is { } last && now - last >= _options.PersistEvery;
             if (!bytesDue && !timeDue) return;
         }
@@ -130,16 +131,19 @@ public sealed partial class KeyedLog
     private void PersistLocked(bool throwOnDiskFailure)
     {
         ulong through;
-        bool complete;
+        bool complete, due;
         long bytes;
         DateTimeOffset? now;
         LogEntry[]? entries = null;
         lock (_gate)
         {
             now = _now;
-            if (now is { } at) DropTombstonesOlderThan(ToMicros(at) - _options.TombstoneRetention.Ticks / TimeSpan.TicksPerMicrosecond);
+            // An incomplete state keeps its tombstones: an image merged later must not bring the deleted key back.
+            if (now is { } at && _complete) DropTombstonesOlderThan(ToMicros(at) - _options.TombstoneRetention.Ticks / TimeSpan.TicksPerMicrosecond);
             through = _through;
             complete = _complete;
+            due = _persistDue;
+            _persistDue = false;
             bytes = _foldedBytesSincePersist;
             if (_path is not null)
             {
@@ -156,7 +160,11 @@ public sealed partial class KeyedLog
             }
             catch (DiskFailedException e)
             {
-                lock (_gate) _lastPersistError = e;
+                lock (_gate)
+                {
+                    _lastPersistError = e;
+                    _persistDue |= due;
+                }
                 if (throwOnDiskFailure) throw;
                 return;
             }

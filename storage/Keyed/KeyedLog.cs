@@ -94,6 +94,8 @@ public sealed partial class KeyedLog : IEntryLog
     {
         _through = _persistedThrough = _foldTarget = contents.Through;
         _complete = contents.Complete;
+        // The file does not say where an incomplete state's gap ends; its index is a safe bound (an image must reach it).
+        if (!_complete) _missingThrough = contents.Through;
         foreach (LogEntry entry in contents.Entries) Put(entry);
     }
 
@@ -327,7 +329,8 @@ public sealed partial class KeyedLog : IEntryLog
                 _liveKeys = _tombstones = 0;
                 _stateBytes = 0;
                 _complete = false;
-                _through = nextIndex == 0 ? 0 : nextIndex - 1;
+                _through = _missingThrough = nextIndex == 0 ? 0 : nextIndex - 1;
+                _offered = null;
                 // Entries appended from nextIndex on are not committed yet; the next ApplyRetention says how far.
                 _foldTarget = _through;
                 Monitor.PulseAll(_gate);

@@ -1,0 +1,224 @@
+using System.Buffers;
+using GeoRelay.Codec;
+using GeoRelay.Codec.Frames;
+using GeoRelay.Storage;
+
+namespace GeoRelay.Engines;
+
+/// <summary>Writes <see cref="FrameType.SnapshotChunk"/> payloads: for learners (live keys) and for nodes installing a state (tombstones too).</summary>
+public static class SnapshotChunks
+{
+    /// <summary>
+    /// Writes one chunk's payload of <paramref name="entries"/> from <paramref name="position"/>: as many entries with
+    /// the key prefix as fit in <paramref name="maxBytes"/> and <paramref name="maxEntries"/> (one at least). Returns the
+    /// position after the chunk; the chunk is the last when that is <c>entries.Count</c>.
+    /// </summary>
+    public static int Write(PooledBufferWriter w, ulong through, IReadOnlyList<LogEntry> entries, int position, bool begins,
+        ReadOnlySpan<byte> prefix, long maxBytes, int maxEntries, out long bytes)
+    {
+        int end = position, count = 0;
+        bytes = 0;
+        ulong first = 0;
+        for (; end < entries.Count; end++)
+        {
+            var e = entries[end];
+            if (!e.Key.Span.StartsWith(prefix)) continue;
+            int size = e.EncodedSize;
+            if (count > 0 && (bytes + size > maxBytes || count >= maxEntries)) break;
+            if (count == 0) first = e.Index;
+            bytes += size;
+            count++;
+        }
+        bool last = end >= entries.Count;
+        var flags = (begins ? SnapshotChunkFlags.Begin : SnapshotChunkFlags.None) | (last ? SnapshotChunkFlags.End : SnapshotChunkFlags.None);
+        SnapshotChunkFrame.WriteHeader(w, through, flags, (ulong)entries.Count, first, (ulong)count);
+        int recordsAt = w.WrittenCount;
+        ulong expected = first;
+        for (int i = position; i < end; i++)
+        {
+            var e = entries[i];
+            if (!e.Key.Span.StartsWith(prefix)) continue;
+            EntryRecord.Write(w, e.Index - expected, e.Epoch, e.TimestampMicros, e.Key.Span, e.Payload.Span, e.IsTombstone);
+            expected = e.Index + 1;
+        }
+        SnapshotChunkFrame.WriteCrc(w, w.WrittenSpan[recordsAt..]);
+        return end;
+    }
+}
+
+/// <summary>
+/// Serves this node's keyed state (<see cref="KeyedLog.StateImage"/>) to a node whose log was installed past its own
+/// state: a <see cref="Subscribe"/> with <see cref="SubscribeFlags.Snapshot"/> on a peer link is answered with one
+/// chunk, so the asking node paces the transfer and the state crosses a region boundary once per node that asks.
+/// </summary>
+public sealed class KeyedStateServer
+{
+    /// <summary>The chunk size: a cross-region transfer moves one chunk per round trip.</summary>
+    public const int ChunkBytes = 1 << 20;
+    private const int ChunkEntries = 64 * 1024;
+    private const int ImagesKept = 2;
+
+    private readonly KeyedLog _log;
+    // The images transfers began from lately, so a node that asks again mid-transfer resumes the one it has.
+    private readonly List<KeyedSnapshot> _served = new();
+
+    private KeyedStateServer(KeyedLog log) => _log = log;
+
+    /// <summary>A server for <paramref name="log"/>, or null when it keeps no keyed state.</summary>
+    public static KeyedStateServer? For(IEntryLog log) => log is KeyedLog keyed ? new KeyedStateServer(keyed) : null;
+
+    /// <summary>Chunks sent since start.</summary>
+    public long ChunksSent { get; private set; }
+
+    /// <summary>
+    /// Answers <paramref name="request"/> on <paramref name="channel"/>: the next chunk of the image it resumes, or the
+    /// first of the newest image, or <see cref="FrameType.SnapshotRequired"/> while this node's own state is incomplete.
+    /// </summary>
+    public void Serve(PeerChannel channel, in Subscribe request, List<EngineCommand> outbox, PooledBufferWriter scratch)
+    {
+        scratch.Clear();
+        KeyedSnapshot? image = null;
+        int position = 0;
+        if (request.SnapshotThrough != 0)
+        {
+            ulong resumed = request.SnapshotThrough;
+            image = _served.Find(i => i.Through == resumed);
+            if (image is not null) position = image.StartAfter(request.FromIndex - 1);
+        }
+        bool begins = image is null;
+        if (image is null && _log.StateImage() is { } newest)
+        {
+            image = newest;
+            if (!_served.Contains(image))
+            {
+                _served.Add(image);
+                if (_served.Count > ImagesKept) _served.RemoveAt(0);
+            }
+        }
+        if (image is null)
+        {
+            new SnapshotRequired(Math.Max(1, _log.FirstIndex)).Write(scratch);
+            outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotRequired, scratch.WrittenSpan, compress: false)));
+            return;
+        }
+        SnapshotChunks.Write(scratch, image.Through, image.Entries, position, begins, default, ChunkBytes, ChunkEntries, out _);
+        outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotChunk, scratch.WrittenSpan)));
+        ChunksSent++;
+    }
+}
+
+/// <summary>
+/// Fetches the keyed state from upstream when this node's log was installed or reset past its own state: asks for one
+/// chunk at a time on the feeding peer link, resumes after a reconnect, and offers the whole image to the
+/// <see cref="KeyedLog"/>, which merges it once it has folded that far.
+/// </summary>
+public sealed class KeyedStateFetch
+{
+    private const long RetryMicros = 1_000_000;
+    /// <summary>A request unanswered this long (a peer that dropped it) is asked again.</summary>
+    private const long AnswerTimeoutMicros = 10_000_000;
+
+    private readonly KeyedLog _log;
+    private readonly List<LogEntry> _entries = new();
+    private ulong _through;
+    private ulong _next = 1;
+    private bool _receiving;
+    private int _askedOn = -1;
+    private long _askedAtMicros;
+    private long _retryAtMicros;
+
+    private KeyedStateFetch(KeyedLog log) => _log = log;
+
+    /// <summary>A fetcher for <paramref name="log"/>, or null when it keeps no keyed state.</summary>
+    public static KeyedStateFetch? For(IEntryLog log) => log is KeyedLog keyed ? new KeyedStateFetch(keyed) : null;
+
+    /// <summary>Images received whole and offered to the log.</summary>
+    public long ImagesReceived { get; private set; }
+
+    /// <summary>Whether a request is out (the engine should tick again soon to notice a lost answer).</summary>
+    public bool Asking => _askedOn >= 0;
+
+    /// <summary>Asks <paramref name="upstream"/> for the next chunk when the state is incomplete and nothing is asked yet.</summary>
+    public void OnTick(PeerChannel? upstream, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
+    {
+        if (!_log.NeedsImage)
+        {
+            Forget();
+            return;
+        }
+        if (upstream is null || (upstream.Peer.Capabilities & Capabilities.KeyedState) == 0 || now < _retryAtMicros) return;
+        if (_askedOn >= 0 && _askedOn == upstream.Connection && now - _askedAtMicros < AnswerTimeoutMicros) return;
+        Ask(upstream, now, outbox, scratch);
+    }
+
+    /// <summary>A chunk arrived on <paramref name="channel"/>: kept, then the next is asked for, or the whole image is offered to the log.</summary>
+    /// <exception cref="CodecException">The chunk is corrupt or does not continue the transfer.</exception>
+    public void OnChunk(PeerChannel channel, ReadOnlySequence<byte> payload, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
+    {
+        var records = SnapshotChunkFrame.Read(payload, out ulong through, out var flags, out _, out ulong first, out ulong count);
+        if (channel.Connection != _askedOn) return; // an answer to a request given up on
+        _askedOn = -1;
+        if ((flags & SnapshotChunkFlags.Begin) != 0)
+        {
+            _entries.Clear();
+            _through = through;
+            _next = 1;
+            _receiving = true;
+        }
+        else if (!_receiving || through != _through || (count > 0 && first < _next))
+        {
+            throw new CodecException(CodecError.Protocol,
+                $"SnapshotChunk of the state at {through} from {first} does not continue the transfer here (state at {_through}, next entry {_next})");
+        }
+        while (records.TryNext(out var e))
+        {
+            _entries.Add(e.ToOwnedLogEntry());
+            _next = e.Index + 1;
+        }
+        if ((flags & SnapshotChunkFlags.End) == 0)
+        {
+            Ask(channel, now, outbox, scratch);
+            return;
+        }
+        ImagesReceived++;
+        // Too old to fill the gap here (the upstream's fold is behind ours): ask again later.
+        if (!_log.OfferImage(_through, _entries.ToArray())) _retryAtMicros = now + RetryMicros;
+        Forget();
+    }
+
+    /// <summary>The upstream has no whole state to send (its own was installed past it): ask again later.</summary>
+    public void OnRefused(PeerChannel channel, long now)
+    {
+        if (channel.Connection != _askedOn) return;
+        _askedOn = -1;
+        _retryAtMicros = now + RetryMicros;
+    }
+
+    /// <summary>A connection closed: a request on it is given up (what was received stays, to resume).</summary>
+    public void OnDisconnected(int connection)
+    {
+        if (_askedOn == connection) _askedOn = -1;
+    }
+
+    private void Ask(PeerChannel upstream, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
+    {
+        scratch.Clear();
+        // Resuming names the image and the next entry wanted; a fresh start asks for the newest.
+        var request = _receiving
+            ? new Subscribe(Math.Max(1, Math.Min(_next, _through)), default, SubscribeFlags.Snapshot, SnapshotThrough: _through)
+            : new Subscribe(1, default, SubscribeFlags.Snapshot);
+        request.Write(scratch);
+        outbox.Add(EngineCommand.Send(upstream.Connection, upstream.Frame(FrameType.Subscribe, scratch.WrittenSpan, compress: false)));
+        _askedOn = upstream.Connection;
+        _askedAtMicros = now;
+    }
+
+    private void Forget()
+    {
+        _entries.Clear();
+        _receiving = false;
+        _through = 0;
+        _next = 1;
+        _askedOn = -1;
+    }
+}
