@@ -2,6 +2,8 @@ using System.Buffers;
 using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace GeoRelay.Engines;
 
@@ -74,7 +76,9 @@ public sealed class KeyedStateServer
     /// Answers <paramref name="request"/> on <paramref name="channel"/>: the next chunk of the image it resumes, or the
     /// first of the newest image, or <see cref="FrameType.SnapshotRequired"/> while this node's own state is incomplete.
     /// </summary>
-    public void Serve(PeerChannel channel, in Subscribe request, List<EngineCommand> outbox, PooledBufferWriter scratch)
+    /// <param name="refuse">Whether to say SnapshotRequired when there is nothing to send; false stays silent (on a relay feed, where that frame means the feed fell behind).</param>
+    /// <param name="compress">Whether the chunk may go through the channel's zstd stream (not where another writer shares the connection).</param>
+    public void Serve(PeerChannel channel, in Subscribe request, List<EngineCommand> outbox, PooledBufferWriter scratch, bool refuse = true, bool compress = true)
     {
         scratch.Clear();
         KeyedSnapshot? image = null;
@@ -97,12 +101,13 @@ public sealed class KeyedStateServer
         }
         if (image is null)
         {
+            if (!refuse) return;
             new SnapshotRequired(Math.Max(1, _log.FirstIndex)).Write(scratch);
             outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotRequired, scratch.WrittenSpan, compress: false)));
             return;
         }
         SnapshotChunks.Write(scratch, image.Through, image.Entries, position, begins, default, ChunkBytes, ChunkEntries, out _);
-        outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotChunk, scratch.WrittenSpan)));
+        outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotChunk, scratch.WrittenSpan, compress)));
         ChunksSent++;
     }
 }
@@ -115,10 +120,11 @@ public sealed class KeyedStateServer
 public sealed class KeyedStateFetch
 {
     private const long RetryMicros = 1_000_000;
-    /// <summary>A request unanswered this long (a peer that dropped it) is asked again.</summary>
-    private const long AnswerTimeoutMicros = 10_000_000;
+    /// <summary>A request unanswered this long is asked again: a parent relay with no whole state stays silent (see <see cref="KeyedStateServer.Serve"/>).</summary>
+    private const long AnswerTimeoutMicros = 3_000_000;
 
     private readonly KeyedLog _log;
+    private readonly ILogger _logger;
     private readonly List<LogEntry> _entries = new();
     private ulong _through;
     private ulong _next = 1;
@@ -127,16 +133,21 @@ public sealed class KeyedStateFetch
     private long _askedAtMicros;
     private long _retryAtMicros;
 
-    private KeyedStateFetch(KeyedLog log) => _log = log;
+    private KeyedStateFetch(KeyedLog log, ILogger logger)
+    {
+        _log = log;
+        _logger = logger;
+    }
 
     /// <summary>A fetcher for <paramref name="log"/>, or null when it keeps no keyed state.</summary>
-    public static KeyedStateFetch? For(IEntryLog log) => log is KeyedLog keyed ? new KeyedStateFetch(keyed) : null;
+    public static KeyedStateFetch? For(IEntryLog log, ILogger? logger = null) =>
+        log is KeyedLog keyed ? new KeyedStateFetch(keyed, logger ?? NullLogger.Instance) : null;
 
     /// <summary>Images received whole and offered to the log.</summary>
     public long ImagesReceived { get; private set; }
 
-    /// <summary>Whether a request is out (the engine should tick again soon to notice a lost answer).</summary>
-    public bool Asking => _askedOn >= 0;
+    /// <summary>The connection a request is out on, or null.</summary>
+    public int? AskedOn => _askedOn >= 0 ? _askedOn : null;
 
     /// <summary>Asks <paramref name="upstream"/> for the next chunk when the state is incomplete and nothing is asked yet.</summary>
     public void OnTick(PeerChannel? upstream, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
@@ -157,6 +168,8 @@ public sealed class KeyedStateFetch
     {
         var records = SnapshotChunkFrame.Read(payload, out ulong through, out var flags, out _, out ulong first, out ulong count);
         if (channel.Connection != _askedOn) return; // an answer to a request given up on
+        // A request asked again after a slow answer is answered twice: the second copy is dropped.
+        if ((flags & SnapshotChunkFlags.Begin) == 0 && _receiving && through == _through && count > 0 && first < _next) return;
         _askedOn = -1;
         if ((flags & SnapshotChunkFlags.Begin) != 0)
         {
@@ -181,8 +194,10 @@ public sealed class KeyedStateFetch
             return;
         }
         ImagesReceived++;
+        bool taken = _log.OfferImage(_through, _entries.ToArray());
+        KeyedStateLog.ImageReceived(_logger, _through, _entries.Count, channel.Peer.NodeId, taken ? "merging it once folded that far" : "too old for the writes missing here; asking again");
         // Too old to fill the gap here (the upstream's fold is behind ours): ask again later.
-        if (!_log.OfferImage(_through, _entries.ToArray())) _retryAtMicros = now + RetryMicros;
+        if (!taken) _retryAtMicros = now + RetryMicros;
         Forget();
     }
 
@@ -190,6 +205,7 @@ public sealed class KeyedStateFetch
     public void OnRefused(PeerChannel channel, long now)
     {
         if (channel.Connection != _askedOn) return;
+        KeyedStateLog.ImageRefused(_logger, channel.Peer.NodeId);
         _askedOn = -1;
         _retryAtMicros = now + RetryMicros;
     }
@@ -202,6 +218,7 @@ public sealed class KeyedStateFetch
 
     private void Ask(PeerChannel upstream, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
     {
+        if (!_receiving) KeyedStateLog.Asking(_logger, upstream.Peer.NodeId, _log.MissingThrough);
         scratch.Clear();
         // Resuming names the image and the next entry wanted; a fresh start asks for the newest.
         var request = _receiving
@@ -221,4 +238,16 @@ public sealed class KeyedStateFetch
         _next = 1;
         _askedOn = -1;
     }
+}
+
+internal static partial class KeyedStateLog
+{
+    [LoggerMessage(EventId = 1000, Level = LogLevel.Information, Message = "Keyed state incomplete (the writes through {Missing} are missing here): asking {Peer} for its state")]
+    public static partial void Asking(ILogger logger, string peer, ulong missing);
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Keyed state at {Through} ({Entries} entries) received from {Peer}: {Outcome}")]
+    public static partial void ImageReceived(ILogger logger, ulong through, int entries, string peer, string outcome);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "{Peer} has no whole keyed state to send yet; asking again in a second")]
+    public static partial void ImageRefused(ILogger logger, string peer);
 }

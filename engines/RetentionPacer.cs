@@ -15,14 +15,17 @@ public struct RetentionPacer
 
     /// <summary>
     /// Applies retention when due, keeping every segment that holds <paramref name="keepFrom"/> or later. Returns the
-    /// number of segments dropped and the oldest index before.
+    /// number of segments dropped and the oldest index before. A <see cref="KeyedLog"/> folds through <paramref name="committed"/>
+    /// when given (else through <paramref name="keepFrom"/> - 1).
     /// </summary>
-    public (int Dropped, ulong OldestBefore) OnTick(IEntryLog log, long nowMicros, ulong keepFrom = ulong.MaxValue)
+    public (int Dropped, ulong OldestBefore) OnTick(IEntryLog log, long nowMicros, ulong keepFrom = ulong.MaxValue, ulong? committed = null)
     {
         if (nowMicros < _dueMicros) return (0, 0);
         _dueMicros = nowMicros + IntervalMicros;
         ulong before = log.FirstIndex;
         // Age is judged by the leader's wall-clock timestamps on the entries, so this uses the wall clock too.
-        return (log.ApplyRetention(DateTimeOffset.UtcNow, keepFrom), before);
+        var now = DateTimeOffset.UtcNow;
+        int dropped = committed is { } through && log is KeyedLog keyed ? keyed.ApplyRetention(now, keepFrom, through) : log.ApplyRetention(now, keepFrom);
+        return (dropped, before);
     }
 }

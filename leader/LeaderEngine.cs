@@ -34,6 +34,9 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     private readonly LeaderOptions _options;
     private readonly IEntryLog _log;
     private readonly KeyedStateServer? _keyedServer;
+    /// <summary>A leader whose own log was installed past its keyed state (it followed, then won) asks its followers for theirs.</summary>
+    private readonly KeyedStateFetch? _keyedFetch;
+    private int _keyedFetchCursor;
     private readonly IEngineEnvironment _env;
     private readonly ILogger _logger;
     private readonly Random _random;
@@ -75,6 +78,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         Epoch = epoch;
         _log = log;
         _keyedServer = KeyedStateServer.For(log);
+        _keyedFetch = KeyedStateFetch.For(log, _logger);
         _sync = new GroupSync(log.Flush, log.FlushWaitsForDisk);
         _env = env;
         _logger = logger ?? NullLogger.Instance;
@@ -259,6 +263,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     public void OnDisconnected(int connection)
     {
         if (!_links.Remove(connection, out var link)) return;
+        _keyedFetch?.OnDisconnected(connection);
         link.Channel.Dispose();
         _pendingPublishes.RemoveAll(p => p.Connection == connection);
         switch (link.Kind)
@@ -343,6 +348,13 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 break;
             case FrameType.Subscribe when _keyedServer is not null && link.Kind is LinkKind.Relay or LinkKind.Member:
                 _keyedServer.Serve(channel, Subscribe.Read(payload), Outbox, _scratch);
+                break;
+            case FrameType.SnapshotChunk when _keyedFetch is not null && link.Kind is LinkKind.Relay or LinkKind.Member:
+                _keyedFetch.OnChunk(channel, payload, _env.NowMicros, Outbox, _scratch);
+                break;
+            case FrameType.SnapshotRequired when _keyedFetch is not null && link.Kind is LinkKind.Relay or LinkKind.Member:
+                _keyedFetch.OnRefused(channel, _env.NowMicros);
+                _keyedFetchCursor++; // the next follower is asked next
                 break;
             case FrameType.Publish when link.Kind == LinkKind.Publisher:
                 OnPublish(connection, payload);
@@ -582,10 +594,21 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         CheckRoutes(now);
         // Retention keeps the segment holding the commit index, so the oldest entry is always committed: a follower
         // behind it is sent it as its log start (InstallSnapshot).
-        var (dropped, oldest) = _retentionPacer.OnTick(_log, now, keepFrom: _commitIndex);
+        var (dropped, oldest) = _retentionPacer.OnTick(_log, now, keepFrom: _commitIndex, committed: _commitIndex);
         if (dropped > 0) LeaderLog.RetentionApplied(_logger, dropped, oldest, _log.FirstIndex);
         FlushAndSend(now);
         SendHeartbeats(now);
+        if (_keyedFetch is not null) _keyedFetch.OnTick(KeyedStateSource(), now, Outbox, _scratch);
+    }
+
+    /// <summary>The follower asked for the keyed state: the one asked already, else the next relay or member link that can send it.</summary>
+    private PeerChannel? KeyedStateSource()
+    {
+        if (_keyedFetch!.AskedOn is int asked && _links.TryGetValue(asked, out var current)) return current.Channel;
+        var candidates = _links.Values
+            .Where(l => l.Kind is LinkKind.Relay or LinkKind.Member && (l.Channel.Peer.Capabilities & Capabilities.KeyedState) != 0)
+            .OrderBy(l => l.Channel.Connection).ToList();
+        return candidates.Count == 0 ? null : candidates[_keyedFetchCursor % candidates.Count].Channel;
     }
 
     private bool _ticked;

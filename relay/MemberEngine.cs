@@ -44,6 +44,8 @@ public sealed class MemberEngine : IEngine, IDisposable
     private bool _finalAckSent;
     private int _learnerRefusals;
     private readonly KeyedStateFetch? _keyedFetch;
+    /// <summary>Serves the keyed state to a leader whose own log was installed past it.</summary>
+    private readonly KeyedStateServer? _keyedServer;
     /// <summary>The upstream whose Append or install came last: the one asked for the keyed state.</summary>
     private int _feeder = -1;
 
@@ -65,7 +67,8 @@ public sealed class MemberEngine : IEngine, IDisposable
         _delivery = topology.Defaults.Delivery;
         // Committed delivery waits for a leader to say what is committed: nothing held is known committed after a restart.
         _delivered = _delivery == LearnerDelivery.Durable ? log.DurableIndex : 0;
-        _keyedFetch = KeyedStateFetch.For(log);
+        _keyedFetch = KeyedStateFetch.For(log, _logger);
+        _keyedServer = KeyedStateServer.For(log);
         _learners = new LearnerFanout(log, env, Outbox,
             learnerOptions ?? LearnerFanoutOptions.ForTopology(topology.Defaults), _logger,
             visibleThrough: _delivered);
@@ -153,6 +156,9 @@ public sealed class MemberEngine : IEngine, IDisposable
             case FrameType.Append: OnAppend(channel, payload); break;
             case FrameType.InstallSnapshot: OnInstallSnapshot(channel, InstallSnapshot.Read(payload)); break;
             case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Relay: ServeRefill(channel, Subscribe.Read(payload)); break;
+            case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Leader && _keyedServer is not null:
+                _keyedServer.Serve(channel, Subscribe.Read(payload), Outbox, _scratch);
+                break;
             case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, _env.NowMicros, Outbox, _scratch); break;
             case FrameType.SnapshotRequired when _keyedFetch is not null: _keyedFetch.OnRefused(channel, _env.NowMicros); break;
             case FrameType.Heartbeat:
@@ -289,7 +295,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         }
         long now = _env.NowMicros;
         // What is not known committed stays: if this member leads one day, its oldest entry must be committed.
-        var (dropped, oldest) = _retentionPacer.OnTick(_log, now, keepFrom: _commit);
+        var (dropped, oldest) = _retentionPacer.OnTick(_log, now, keepFrom: _commit, committed: _commit);
         if (dropped > 0) RelayLog.RetentionApplied(_logger, dropped, oldest, _log.FirstIndex);
         long heartbeat = (long)_topology.Defaults.Heartbeat.TotalMicroseconds;
         // Nothing from a fed upstream for a while: learners that have all we hold look elsewhere.

@@ -96,6 +96,7 @@ public sealed partial class RelayEngine
     private void OnFeedLost(string reason)
     {
         if (_feed is null) return;
+        _keyedFetch?.OnDisconnected(_feed.Connection);
         RelayLog.FeedLost(_logger, _feed.Peer.NodeId, reason);
         _feed.Dispose();
         _feed = null;
@@ -149,6 +150,7 @@ public sealed partial class RelayEngine
                 _learners.OnReset(oldest);
                 _published = Math.Min(_published, oldest - 1);
                 break;
+            case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(feed, payload, _env.NowMicros, Outbox, _scratch); break;
             case FrameType.Error: DropFeed("parent reported an error"); break;
             default: throw new CodecException(CodecError.Protocol, $"unexpected {frame.Type} from feed relay {feed.Peer.NodeId}");
         }

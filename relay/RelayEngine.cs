@@ -85,10 +85,10 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         _self = topology.GetNode(nodeId);
         if (_self.Role != NodeRole.Relay) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a relay", nameof(nodeId));
         _retention = retention;
-        _keyedFetch = KeyedStateFetch.For(retention);
         _keyedServer = KeyedStateServer.For(retention);
         _env = env;
         _logger = logger ?? NullLogger.Instance;
+        _keyedFetch = KeyedStateFetch.For(retention, _logger);
         _random = new Random(seed);
         _topologyHash = TopologyFingerprint.Of(topology);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
@@ -267,6 +267,14 @@ public sealed partial class RelayEngine : IEngine, IDisposable
 
     public void OnFrame(int connection, in Frame frame)
     {
+        if (frame.Type == FrameType.Subscribe && _keyedServer is not null && _children.TryGetValue(connection, out var child)
+            && !frame.IsCompressed && Subscribe.Read(frame.Payload) is { Flags: SubscribeFlags.Snapshot } request)
+        {
+            // A relay fed here asks for the keyed state (its retention was reset past its own); the feed goes on meanwhile.
+            // Silent when there is none: SnapshotRequired on a feed says the feed fell behind. Uncompressed: the fan-out shares the connection.
+            _keyedServer.Serve(child, request, Outbox, _scratch, refuse: false, compress: false);
+            return;
+        }
         if (_learners.Owns(connection))
         {
             _learners.OnFrame(connection, frame.Type, frame.Payload);
@@ -290,6 +298,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
                 case FrameType.Batch: OnBatch(channel, payload); break;
                 case FrameType.InstallSnapshot: ForwardInstall(channel, InstallSnapshot.Read(payload)); break;
                 case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, now, Outbox, _scratch); break;
+                case FrameType.Subscribe when _keyedServer is not null: _keyedServer.Serve(channel, Subscribe.Read(payload), Outbox, _scratch); break;
                 case FrameType.SnapshotRequired when _keyedFetch is not null: _keyedFetch.OnRefused(channel, now); break;
                 case FrameType.Heartbeat:
                     var hb = Heartbeat.Read(payload, ref channel.RxDelta);
@@ -539,8 +548,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);
         TickFeed(now, heartbeat);
-        // Retention installed past its keyed state: the leader sends its own, to merge once folded that far.
-        _keyedFetch?.OnTick(_upstream, now, Outbox, _scratch);
+        // Retention installed past its keyed state: whoever feeds this relay sends its own, to merge once folded that far.
+        _keyedFetch?.OnTick(_upstream ?? _feed, now, Outbox, _scratch);
         // Not fed (the leader routes elsewhere, or cannot reach us): learners that have all we hold
         // go find a relay or member that is fed. Members need no heartbeat from us then either.
         if (_upstream is null)

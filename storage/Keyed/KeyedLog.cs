@@ -196,7 +196,7 @@ public sealed partial class KeyedLog : IEntryLog
         return snapshot;
     }
 
-    /// <summary>Waits until the state is folded through <paramref name="index"/>; false on timeout or dispose. Folding only goes as far as <see cref="ApplyRetention"/> allows.</summary>
+    /// <summary>Waits until the state is folded through <paramref name="index"/>; false on timeout or dispose. Folding only goes as far as <see cref="ApplyRetention(DateTimeOffset, ulong, ulong)"/> allows.</summary>
     public bool WaitForFold(ulong index, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
@@ -243,7 +243,14 @@ public sealed partial class KeyedLog : IEntryLog
     /// on the fold thread or, without <see cref="KeyedCompactionOptions.Background"/>, before returning; persists when
     /// due; then applies the inner log's retention, keeping every entry not yet in a persisted state.
     /// </summary>
-    public int ApplyRetention(DateTimeOffset now, ulong keepFrom = ulong.MaxValue)
+    public int ApplyRetention(DateTimeOffset now, ulong keepFrom = ulong.MaxValue) =>
+        ApplyRetention(now, keepFrom, keepFrom == 0 ? 0 : keepFrom - 1);
+
+    /// <summary>
+    /// As <see cref="ApplyRetention(DateTimeOffset, ulong)"/>, folding through <paramref name="committed"/>: a node
+    /// whose retention keeps the entry at its commit index (so its oldest entry is always committed) still folds that entry.
+    /// </summary>
+    public int ApplyRetention(DateTimeOffset now, ulong keepFrom, ulong committed)
     {
         long generation;
         lock (_gate)
@@ -251,7 +258,6 @@ public sealed partial class KeyedLog : IEntryLog
             ObjectDisposedException.ThrowIf(_disposed, this);
             generation = _generation;
         }
-        ulong committed = keepFrom == 0 ? 0 : keepFrom - 1;
         ulong target = Math.Min(committed, Math.Min(_inner.DurableIndex, _inner.LastIndex));
         lock (_gate)
         {

@@ -27,6 +27,7 @@ public sealed class VoterCluster
     private readonly bool _retention;
     /// <summary>Keyed compaction on every node (<see cref="KeyedLog"/> over each log, folded in step with retention).</summary>
     private readonly bool _keyed;
+    /// <summary>Every voter's and relay's keyed log (a restarted relay's is new).</summary>
     private readonly Dictionary<string, KeyedLog> _keyedLogs = new();
     private static readonly KeyedCompactionOptions FoldInStep = KeyedCompactionOptions.Default with { Background = false, Fsync = false };
     // The committed application entries (key, value, tombstone) by index: the reference for keyed state.
@@ -77,7 +78,7 @@ public sealed class VoterCluster
             Network.Add(v, NewVoter(v));
         }
         foreach (var dc in Topology.Datacenters)
-            foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, NewRelayLog(), _env, logger: LoggerFor(p), seed: seed));
+            foreach (var p in dc.Relays) Network.Add(p, new RelayEngine(Topology, p, NewRelayLog(p), _env, logger: LoggerFor(p), seed: seed));
         Publisher = new SimPublisher("publisher", 0xC0FFEE00UL + (ulong)seed, Topology.Cluster, Voters, _env);
         Network.Add(Publisher.Id, Publisher);
         foreach (var dc in Topology.Datacenters)
@@ -186,12 +187,16 @@ public sealed class VoterCluster
     /// <summary>A relay comes back with empty retention (a relay keeps nothing it needs across a restart).</summary>
     public void RestartRelay(string id)
     {
-        Network.Restart(id, new RelayEngine(Topology, id, NewRelayLog(), new SimEnvironment(Network.Clock), logger: LoggerFor(id), seed: _seed));
+        Network.Restart(id, new RelayEngine(Topology, id, NewRelayLog(id), new SimEnvironment(Network.Clock), logger: LoggerFor(id), seed: _seed));
         Trace.Add($"{Network.Clock.NowMicros / 1000} ms: restart relay {id}");
     }
 
     /// <summary>A relay's retention: empty, and keyed like the voters' when they are.</summary>
-    private IEntryLog NewRelayLog() => _keyed ? KeyedLog.Open(new MemoryLog(), null, FoldInStep) : new MemoryLog();
+    private IEntryLog NewRelayLog(string id)
+    {
+        if (!_keyed) return new MemoryLog();
+        return _keyedLogs[id] = KeyedLog.Open(new MemoryLog(), null, FoldInStep);
+    }
 
     /// <summary>Terms in which some voter led.</summary>
     public int LeaderTerms => _leaderOfTerm.Count;
@@ -218,10 +223,13 @@ public sealed class VoterCluster
         Check();
     }
 
-    public void RunUntil(Func<bool> done, int maxSteps, string what)
+    public void RunUntil(Func<bool> done, int maxSteps, string what) => RunUntil(done, maxSteps, () => what);
+
+    /// <summary>As above, with the goal described once it is missed (so the description may say what is still missing).</summary>
+    public void RunUntil(Func<bool> done, int maxSteps, Func<string> what)
     {
         for (int i = 0; i < maxSteps && !done(); i++) Step();
-        if (!done()) Fail($"{what} not reached within {maxSteps} simulated ms; learners: " +
+        if (!done()) Fail($"{what()} not reached within {maxSteps} simulated ms; learners: " +
             string.Join(", ", Learners.Select(l => $"{l.Id} next {l.Next}{(l.Connected ? "" : " (disconnected)")}{(l.StateLost ? " (state lost)" : "")}")) +
             $"; leader {CurrentLeader()?.NodeId} last {CurrentLeader()?.Leader?.LastIndex} commit {CurrentLeader()?.Leader?.CommitIndex}; voters: " +
             string.Join(", ", Voters.Select(v => $"{v} {(Network.IsUp(v) ? "" : "down ")}{Logs[v].FirstIndex}..{Logs[v].LastIndex} durable {Logs[v].DurableIndex}")) +
@@ -517,7 +525,24 @@ public sealed class VoterCluster
                 CompareState($"{l.Id}'s snapshot at {through}", state, through);
             if (!l.StateLost) CompareState($"{l.Id}'s state at {l.Next - 1}", l.State, l.Next - 1);
         }
+        foreach (var (node, log) in _keyedLogs)
+        {
+            if (log.Snapshot() is not { } state) continue;
+            var asText = new SortedDictionary<string, (ulong Index, string Value)>(StringComparer.Ordinal);
+            foreach (var e in state.Entries) asText[Encoding.UTF8.GetString(e.Key.Span)] = (e.Index, Encoding.UTF8.GetString(e.Payload.Span));
+            CompareState($"{node}'s keyed state at {state.Through}{(log.ImagesInstalled > 0 ? " (with an image installed)" : "")}", asText, state.Through);
+        }
     }
+
+    /// <summary>Nodes whose keyed state is not whole (installed past it, and no image merged yet).</summary>
+    public List<string> IncompleteKeyedStates() =>
+        _keyedLogs.Where(p => Network.IsUp(p.Key) && !p.Value.HasCompleteState).Select(p => $"{p.Key} (missing through {p.Value.MissingThrough}, folded through {p.Value.Through})").ToList();
+
+    /// <summary>Keyed compaction on every node.</summary>
+    public bool Keyed => _keyed;
+
+    /// <summary>Keyed-state images nodes merged (installs that carried the state).</summary>
+    public long KeyedImagesInstalled => _keyedLogs.Values.Sum(l => l.ImagesInstalled);
 
     /// <summary>The snapshots learners received, for the run's summary.</summary>
     public int LearnerSnapshots => Learners.Sum(l => l.Snapshots.Count);

@@ -56,12 +56,15 @@ public sealed class VoterChaosTests
     /// <summary>
     /// Keyed compaction on every node, with small retention, under the same faults: keyed writes and tombstones; every
     /// snapshot a learner gets is the leader's keyed state at its index, and every learner ends with the leader's state.
+    /// Every node installed past its own keyed state ends with a whole one taken from another node, and every node's
+    /// whole state is the leader's keyed state at its index.
     /// </summary>
     [Test]
     public void KeyedCompactionGivesEveryLearnerTheLeadersKeyedState()
     {
         var failures = new List<string>();
         int snapshots = 0, installs = 0;
+        long images = 0;
         IEnumerable<int> seeds = OneSeedAsked is { } one ? [one] : Enumerable.Range(1, Seeds / 4);
         foreach (int seed in seeds)
         {
@@ -70,13 +73,18 @@ public sealed class VoterChaosTests
                 var r = VoterChaos.Run(seed, keyed: true);
                 snapshots += r.LearnerSnapshots;
                 installs += r.SnapshotInstalls;
+                images += r.KeyedImagesInstalled;
             }
             catch (InvariantViolationException e) { failures.Add(e.Message); }
             if (failures.Count >= 3) break;
         }
         Assert.That(failures, Is.Empty, string.Join("\n\n", failures));
-        TestContext.Out.WriteLine($"keyed compaction: {snapshots} snapshots to learners, {installs} installs");
-        if (OneSeedAsked is null) Assert.That(snapshots, Is.GreaterThan(0), "some learner took a snapshot");
+        TestContext.Out.WriteLine($"keyed compaction: {snapshots} snapshots to learners, {installs} installs, {images} keyed states installed from another node");
+        if (OneSeedAsked is null)
+        {
+            Assert.That(snapshots, Is.GreaterThan(0), "some learner took a snapshot");
+            Assert.That(images, Is.GreaterThan(0), "some node installed past its keyed state took another node's");
+        }
     }
 
     /// <summary>
