@@ -107,6 +107,11 @@ public static class StatusCommand
                                          (r.Role == "relay" ? $", retained {N(r.Indexes.Retained)}" : "") +
                                          $"; lag {N(r.Lag)}; batches {N(r.Batches)}" +
                                          (r.Role == "leader" ? "" : $"; feed {r.Feed ?? "none"}")));
+        if (r.Keyed is { } k)
+            console.MarkupLine(Markup.Escape($"keyed state: through {N(k.Through)} (persisted through {N(k.PersistedThrough)}), {N(k.LiveKeys)} live keys, " +
+                                             $"{N(k.Tombstones)} tombstones, {Bytes(k.Bytes)}" +
+                                             (k.Complete ? "" : $"; INCOMPLETE: the writes through {N(k.MissingThrough)} are missing (asking another node for its state)") +
+                                             (k.ImagesInstalled > 0 ? $"; {N(k.ImagesInstalled)} state(s) taken from another node" : "")));
         if (r.Election is { } e)
             console.MarkupLine(Markup.Escape($"election: term {N(e.Term)}, {e.Role}" + (e.Leader is null ? ", no leader known" : $", leader {e.Leader}") +
                                              (e.VotedFor is null ? "" : $", voted for {e.VotedFor}") + $"; {N(e.RoleChanges)} role change(s) since start"));

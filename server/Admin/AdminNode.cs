@@ -17,8 +17,13 @@ public abstract class AdminNode
     /// <summary>running, draining or deposed; anything but running answers /healthz with 503.</summary>
     public abstract string State { get; }
 
-    /// <summary>A consistent snapshot, taken under the engine lock.</summary>
-    public abstract NodeStatusReport Status();
+    /// <summary>A consistent snapshot, taken under the engine lock (the keyed state's figures under its own).</summary>
+    public NodeStatusReport Status() => EngineStatus() with { Keyed = KeyedStateReport.Of(Log) };
+
+    private protected abstract NodeStatusReport EngineStatus();
+
+    /// <summary>The node's log.</summary>
+    private protected abstract GeoRelay.Storage.IEntryLog Log { get; }
 
     /// <summary>The leader's ack latency samples; null on other roles.</summary>
     public virtual AckLatencyTracker? AckLatency => null;
@@ -134,7 +139,8 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
     public override AckLatencyTracker? AckLatency => node.AckLatency;
     public override EngineHost Host => node.Host;
 
-    public override NodeStatusReport Status() => StatusOf(this, node.Host, node.Engine);
+    private protected override NodeStatusReport EngineStatus() => StatusOf(this, node.Host, node.Engine);
+    private protected override GeoRelay.Storage.IEntryLog Log => node.Log;
 
     /// <summary>A leader engine's status (the leader daemon's, or a voter's while it leads).</summary>
     internal static NodeStatusReport StatusOf(AdminNode view, EngineHost host, LeaderEngine engine)
@@ -181,11 +187,12 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
 
 internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, node.NodeId)
 {
+    private protected override GeoRelay.Storage.IEntryLog Log => node.EntryLog;
     public override NodeRole Role => NodeRole.Relay;
     public override EngineHost Host => node.Host;
     private protected override LearnerFanout Fanout => node.Engine.Learners;
 
-    public override NodeStatusReport Status()
+    private protected override NodeStatusReport EngineStatus()
     {
         var traffic = TrafficByPeer(node.Host);
         var engine = node.Engine;
@@ -210,11 +217,12 @@ internal sealed class RelayAdmin(RelayNode node) : ReplicaAdmin(node.Topology, n
 
 internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology, node.NodeId)
 {
+    private protected override GeoRelay.Storage.IEntryLog Log => node.EntryLog;
     public override NodeRole Role => NodeRole.Member;
     public override EngineHost Host => node.Host;
     private protected override LearnerFanout Fanout => node.Engine.Learners;
 
-    public override NodeStatusReport Status() => StatusOf(this, node.Host, node.Engine, Topology);
+    private protected override NodeStatusReport EngineStatus() => StatusOf(this, node.Host, node.Engine, Topology);
 
     /// <summary>A member engine's status (the member daemon's, or a voter's while it follows).</summary>
     internal static NodeStatusReport StatusOf(ReplicaAdmin view, EngineHost host, MemberEngine engine, TopologyConfig topology)
@@ -243,6 +251,7 @@ internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology,
 /// <summary>A voter: the leader's view while it leads, the member's while it follows, and the election's state either way.</summary>
 internal sealed class VoterAdmin(VoterNode node) : ReplicaAdmin(node.Topology, node.NodeId)
 {
+    private protected override GeoRelay.Storage.IEntryLog Log => node.Log;
     public override NodeRole Role => node.Engine.Leader is not null ? NodeRole.Leader : NodeRole.Member;
     public override EngineHost Host => node.Host;
     public override string State => node.Draining ? "draining" : "running";
@@ -251,7 +260,7 @@ internal sealed class VoterAdmin(VoterNode node) : ReplicaAdmin(node.Topology, n
     public override IReadOnlyList<LearnerConnectionReport> Learners() =>
         node.Host.Invoke(_ => node.Engine.Member is null ? (IReadOnlyList<LearnerConnectionReport>)[] : Connections(node.Engine.Member.Learners));
 
-    public override NodeStatusReport Status()
+    private protected override NodeStatusReport EngineStatus()
     {
         var (leader, member) = node.Host.Invoke(_ => (node.Engine.Leader, node.Engine.Member));
         var report = leader is not null ? LeaderAdmin.StatusOf(this, node.Host, leader) : MemberAdmin.StatusOf(this, node.Host, member!, Topology);

@@ -22,7 +22,22 @@ public sealed record NodeStatusReport(
     LearnerReport? Learners,
     IReadOnlyDictionary<string, long>? Refusals = null,
     ElectionReport? Election = null,
-    string? Feed = null);
+    string? Feed = null,
+    KeyedStateReport? Keyed = null);
+
+/// <summary>The node's keyed state (<c>compaction: keyed</c>); absent without keyed compaction.</summary>
+/// <param name="Complete">False after the node's log was installed past its state, until another node's state is merged.</param>
+/// <param name="Through">The state is that of the log through this index (folded through).</param>
+/// <param name="PersistedThrough">The <c>keyed-state</c> file holds the state through this index; retention drops nothing above it.</param>
+/// <param name="MissingThrough">While incomplete: the writes through this index are missing; 0 when complete.</param>
+/// <param name="ImagesInstalled">States taken from another node since start (installs that carried the state).</param>
+public sealed record KeyedStateReport(bool Complete, ulong Through, ulong PersistedThrough, ulong MissingThrough, int LiveKeys, int Tombstones,
+    long Bytes, long ImagesInstalled)
+{
+    public static KeyedStateReport? Of(GeoRelay.Storage.IEntryLog log) => log is GeoRelay.Storage.KeyedLog k
+        ? new KeyedStateReport(k.HasCompleteState, k.Through, k.PersistedThrough, k.MissingThrough, k.LiveKeys, k.Tombstones, k.StateBytes, k.ImagesInstalled)
+        : null;
+}
 
 /// <summary>A voter's election state (nodes with <c>elections: true</c>).</summary>
 /// <param name="Role">follower, precandidate, candidate or leader.</param>

@@ -14,6 +14,9 @@ public sealed class LeaderNode : IAsyncDisposable
 {
     private readonly EngineHost _host;
     private readonly IEntryLog _log;
+
+    /// <summary>The node's log (a <see cref="KeyedLog"/> with keyed compaction).</summary>
+    public IEntryLog Log => _log;
     private readonly Queue<(ulong Index, TaskCompletionSource Done)> _accepted = new();
     private readonly Queue<(ulong Index, TaskCompletionSource Done)> _committed = new();
     private readonly Dictionary<string, Queue<(ulong Index, TaskCompletionSource Done)>> _delivered = new();

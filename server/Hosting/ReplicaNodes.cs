@@ -14,6 +14,9 @@ public abstract class ReplicaNode<TEngine> : IAsyncDisposable where TEngine : cl
 {
     private protected readonly IEntryLog Log;
 
+    /// <summary>The node's log (a <see cref="KeyedLog"/> with keyed compaction).</summary>
+    public IEntryLog EntryLog => Log;
+
     public TEngine Engine { get; }
     public EngineHost Host { get; }
     public TopologyConfig Topology { get; }

@@ -16,6 +16,9 @@ namespace GeoRelay.Server.Hosting;
 public sealed class VoterNode : IAsyncDisposable
 {
     private readonly IEntryLog _log;
+
+    /// <summary>The node's log (a <see cref="KeyedLog"/> with keyed compaction).</summary>
+    public IEntryLog Log => _log;
     private readonly ILogger _logger;
     private volatile bool _draining;
 

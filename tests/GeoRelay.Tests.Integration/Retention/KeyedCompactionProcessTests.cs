@@ -115,6 +115,61 @@ public sealed class KeyedCompactionProcessTests
         Assert.That(lines, Is.EqualTo(expectedTail), "tail --from-snapshot: the snapshot's entries, then the stream");
     }
 
+    /// <summary>
+    /// Raft's InstallSnapshot gives a member down past the leader's retention only the log's start; with keyed compaction
+    /// the state before it comes from the relay feeding the member, so the member serves the whole state again.
+    /// </summary>
+    [Test]
+    public async Task AMemberDownPastTheLeadersRetentionComesBackWithTheWholeKeyedState()
+    {
+        using var cluster = new ClusterFixture("relays.yaml", yaml => yaml.Replace("defaults:\n",
+            "defaults:\n  retention: { max-bytes: 256KiB, max-age: 1h }\n  compaction: keyed\n", StringComparison.Ordinal));
+        await cluster.StartAllAsync();
+        var random = new Random(21);
+        var written = new List<Write>();
+        var publisherOptions = PublisherClientOptions.Default with { Endpoints = [cluster.Topology.Leader.Publish!.Value.ToString()], ExactlyOnce = false };
+        await using (var publisher = await PublisherClient.ConnectAsync(publisherOptions))
+        {
+            await PublishKeyedAsync(publisher, random, written, 300, () => { });
+            // Keys written once, early: after the install below, only the state taken from another node has them.
+            var early = Enumerable.Range(0, 20).Select(i => new PublishEntry(Encoding.UTF8.GetBytes($"early-{i:D2}"), Encoding.UTF8.GetBytes($"first and last {i}"))).ToList();
+            var ack = await publisher.PublishAsync(early, WaitLevel.Committed).AsTask().WaitAsync(Patience);
+            for (int i = 0; i < early.Count; i++) written.Add(new Write(ack.FirstIndex + (ulong)i, $"early-{i:D2}", $"first and last {i}", false));
+        }
+        await Poll.UntilAsync(() => DurableAsync(cluster, "f1"), d => d >= written[^1].Index, "f1 holds the first writes", Patience);
+        cluster.Processes["f1"].Kill();
+
+        await using (var publisher = await PublisherClient.ConnectAsync(publisherOptions))
+            await PublishKeyedAsync(publisher, random, written, Writes, () => { });
+        var f1 = cluster.StartNode("f1");
+        var recovered = await f1.WaitForLineAsync(@"Recovered log: entries (\d+)\.\.(\d+)", Patience);
+        var installed = await f1.WaitForLineAsync(@"The leader's log starts at (\d+) \(epoch \d+\), past this log", Patience);
+        ulong start = ulong.Parse(installed.Groups[1].Value);
+        Assert.That(start, Is.GreaterThan(ulong.Parse(recovered.Groups[2].Value) + 1), "f1 could not have continued its own log");
+        var received = await f1.WaitForLineAsync(@"Keyed state at (\d+) \((\d+) entries\) received from (\S+): merging", Patience);
+        TestContext.Out.WriteLine($"f1: log installed at {start}; {received.Value}");
+
+        await using (var publisher = await PublisherClient.ConnectAsync(publisherOptions))
+            await PublishKeyedAsync(publisher, random, written, 100, () => { });
+        ulong last = written[^1].Index;
+        var keyed = await Poll.UntilAsync(async () => (await StatusAsync(cluster, "f1")).GetProperty("keyed"),
+            k => k.GetProperty("complete").GetBoolean() && k.GetProperty("through").GetUInt64() >= last - 1,
+            "f1's /status shows a whole keyed state at the head", Patience);
+        Assert.That(keyed.GetProperty("imagesInstalled").GetInt64(), Is.GreaterThanOrEqualTo(1L));
+        Assert.That(keyed.GetProperty("missingThrough").GetUInt64(), Is.EqualTo(0UL));
+
+        // What f1 serves is exactly the state of the log: every live key's latest value, though its own log starts at `start`.
+        var stateCommand = cluster.Run("state", $"state --connect {cluster.Topology.GetNode("f1").Learners}");
+        Assert.That(await stateCommand.WaitForExitAsync(Patience), Is.EqualTo(0), stateCommand.Errors);
+        var stateAt = System.Text.RegularExpressions.Regex.Match(stateCommand.Errors, @"state at (\d+): (\d+) keys");
+        Assert.That(stateAt.Success, Is.True, stateCommand.Errors);
+        ulong at = ulong.Parse(stateAt.Groups[1].Value);
+        Assert.That(at, Is.GreaterThanOrEqualTo(start), "the state comes from f1 after its install");
+        var expectedLines = StateAt(written, at).OrderBy(w => w.Key, StringComparer.Ordinal).Select(w => $"{w.Key}\t{w.Value}").ToList();
+        Assert.That(StandardOutput(stateCommand), Is.EqualTo(expectedLines), "f1's state: KEY<TAB>VALUE per live key, as written");
+        Assert.That(expectedLines.Count(l => l.StartsWith("early-", StringComparison.Ordinal)), Is.EqualTo(20), "the keys written before f1's log start are there");
+    }
+
     private static async Task<(ulong Through, List<Write> Entries)> ReadSnapshotAsync(IAsyncEnumerator<LearnerEntry> entries)
     {
         Assert.That(await entries.MoveNextAsync(), Is.True);
