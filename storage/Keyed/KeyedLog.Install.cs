@@ -44,33 +44,7 @@ public sealed partial class KeyedLog
     /// The whole state at <see cref="Through"/> for another node to install: every key's latest entry, tombstones
     /// included, by ascending index; null while the state is incomplete. The same object until the state changes.
     /// </summary>
-    public KeyedSnapshot? StateImage()
-    {
-        LogEntry[] entries;
-        ulong through;
-        long version, bytes = 0;
-        lock (_gate)
-        {
-            if (!_complete) return null;
-            if (_imageVersion == _version) return _image;
-            version = _version;
-            through = _through;
-            entries = new LogEntry[_state.Count];
-            _state.Values.CopyTo(entries, 0);
-        }
-        foreach (LogEntry entry in entries) bytes += entry.EncodedSize;
-        Array.Sort(entries, ByIndex);
-        var image = new KeyedSnapshot(through, entries, bytes);
-        lock (_gate)
-        {
-            if (_version == version)
-            {
-                _image = image;
-                _imageVersion = version;
-            }
-        }
-        return image;
-    }
+    public KeyedSnapshot? StateImage() => Sorted(withTombstones: true);
 
     /// <summary>
     /// Offers another node's state through <paramref name="through"/> (its <see cref="StateImage"/>; entries own their

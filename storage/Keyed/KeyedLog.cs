@@ -163,7 +163,13 @@ public sealed partial class KeyedLog : IEntryLog
     /// The state at <see cref="Through"/>, or null while <see cref="HasCompleteState"/> is false. The same object is
     /// returned until the state changes.
     /// </summary>
-    public KeyedSnapshot? Snapshot()
+    public KeyedSnapshot? Snapshot() => Sorted(withTombstones: false);
+
+    /// <summary>
+    /// The state by ascending index (live keys only, or with tombstones too), cached until the state changes; null
+    /// while it is incomplete. Copied under the lock, sorted outside it.
+    /// </summary>
+    private KeyedSnapshot? Sorted(bool withTombstones)
     {
         LogEntry[] entries;
         ulong through;
@@ -171,29 +177,24 @@ public sealed partial class KeyedLog : IEntryLog
         lock (_gate)
         {
             if (!_complete) return null;
-            if (_snapshotVersion == _version) return _snapshot;
+            if (withTombstones ? _imageVersion == _version : _snapshotVersion == _version) return withTombstones ? _image : _snapshot;
             version = _version;
             through = _through;
-            entries = new LogEntry[_liveKeys];
+            entries = new LogEntry[withTombstones ? _state.Count : _liveKeys];
             int i = 0;
             foreach (LogEntry entry in _state.Values)
-            {
-                if (entry.IsTombstone) continue;
-                entries[i++] = entry;
-                bytes += entry.EncodedSize;
-            }
+                if (withTombstones || !entry.IsTombstone) entries[i++] = entry;
         }
+        foreach (LogEntry entry in entries) bytes += entry.EncodedSize;
         Array.Sort(entries, ByIndex);
-        var snapshot = new KeyedSnapshot(through, entries, bytes);
+        var sorted = new KeyedSnapshot(through, entries, bytes);
         lock (_gate)
         {
-            if (_version == version)
-            {
-                _snapshot = snapshot;
-                _snapshotVersion = version;
-            }
+            if (_version != version) return sorted;
+            if (withTombstones) (_image, _imageVersion) = (sorted, version);
+            else (_snapshot, _snapshotVersion) = (sorted, version);
         }
-        return snapshot;
+        return sorted;
     }
 
     /// <summary>Waits until the state is folded through <paramref name="index"/>; false on timeout or dispose. Folding only goes as far as <see cref="ApplyRetention(DateTimeOffset, ulong, ulong)"/> allows.</summary>
