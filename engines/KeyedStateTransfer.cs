@@ -119,8 +119,8 @@ public sealed class KeyedStateServer
 /// </summary>
 public sealed class KeyedStateFetch
 {
-    private const long RetryMicros = 1_000_000;
-    /// <summary>A request unanswered this long is asked again: a parent relay with no whole state stays silent (see <see cref="KeyedStateServer.Serve"/>).</summary>
+    private const long RetryMicros = 250_000;
+    /// <summary>A request unanswered this long passes the turn on: a feed parent or a member with no whole state stays silent (see <see cref="KeyedStateServer.Serve"/>).</summary>
     private const long AnswerTimeoutMicros = 3_000_000;
 
     private readonly KeyedLog _log;
@@ -132,6 +132,9 @@ public sealed class KeyedStateFetch
     private int _askedOn = -1;
     private long _askedAtMicros;
     private long _retryAtMicros;
+    /// <summary>Whose turn it is among the candidates; moves on at each refusal or silence.</summary>
+    private ulong _turn;
+    private int _loggedAsking = -1;
 
     private KeyedStateFetch(KeyedLog log, ILogger logger)
     {
@@ -146,21 +149,44 @@ public sealed class KeyedStateFetch
     /// <summary>Images received whole and offered to the log.</summary>
     public long ImagesReceived { get; private set; }
 
-    /// <summary>The connection a request is out on, or null.</summary>
-    public int? AskedOn => _askedOn >= 0 ? _askedOn : null;
+    /// <summary>
+    /// Whether the state is incomplete and nothing is offered yet: the engine then lists whom to ask (<see cref="OnTick"/>).
+    /// Otherwise drops what a transfer left.
+    /// </summary>
+    public bool NeedsAsking()
+    {
+        if (_log.NeedsImage) return true;
+        Forget();
+        return false;
+    }
 
-    /// <summary>Asks <paramref name="upstream"/> for the next chunk when the state is incomplete and nothing is asked yet.</summary>
-    public void OnTick(PeerChannel? upstream, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
+    /// <summary>
+    /// Asks for the next chunk when the state is incomplete and no request is out: the peer asked last while it answers,
+    /// else the next of <paramref name="candidates"/> in turn (the one feeding this node first). A peer that refuses,
+    /// or stays silent past the answer timeout, passes the turn on; peers without <see cref="Capabilities.KeyedState"/> are skipped.
+    /// </summary>
+    public void OnTick(IReadOnlyList<PeerChannel> candidates, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
     {
         if (!_log.NeedsImage)
         {
             Forget();
             return;
         }
-        if (upstream is null || (upstream.Peer.Capabilities & Capabilities.KeyedState) == 0 || now < _retryAtMicros) return;
-        if (_askedOn >= 0 && _askedOn == upstream.Connection && now - _askedAtMicros < AnswerTimeoutMicros) return;
-        Ask(upstream, now, outbox, scratch);
+        if (now < _retryAtMicros) return;
+        PeerChannel? asked = null;
+        foreach (var c in candidates)
+            if (c.Connection == _askedOn) asked = c;
+        if (asked is not null && now - _askedAtMicros < AnswerTimeoutMicros) return;
+        if (asked is not null) _turn++; // silent: the next one
+        var able = candidates.Where(c => (c.Peer.Capabilities & Capabilities.KeyedState) != 0).ToList();
+        _askedOn = -1;
+        if (able.Count == 0) return;
+        Ask(able[(int)(_turn % (ulong)able.Count)], now, outbox, scratch);
     }
+
+    /// <summary>As above, with one candidate (or none).</summary>
+    public void OnTick(PeerChannel? upstream, long now, List<EngineCommand> outbox, PooledBufferWriter scratch) =>
+        OnTick(upstream is null ? [] : [upstream], now, outbox, scratch);
 
     /// <summary>A chunk arrived on <paramref name="channel"/>: kept, then the next is asked for, or the whole image is offered to the log.</summary>
     /// <exception cref="CodecException">The chunk is corrupt or does not continue the transfer.</exception>
@@ -207,6 +233,7 @@ public sealed class KeyedStateFetch
         if (channel.Connection != _askedOn) return;
         KeyedStateLog.ImageRefused(_logger, channel.Peer.NodeId);
         _askedOn = -1;
+        _turn++;
         _retryAtMicros = now + RetryMicros;
     }
 
@@ -218,7 +245,11 @@ public sealed class KeyedStateFetch
 
     private void Ask(PeerChannel upstream, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
     {
-        if (!_receiving) KeyedStateLog.Asking(_logger, upstream.Peer.NodeId, _log.MissingThrough);
+        if (!_receiving && upstream.Connection != _loggedAsking)
+        {
+            KeyedStateLog.Asking(_logger, upstream.Peer.NodeId, _log.MissingThrough);
+            _loggedAsking = upstream.Connection;
+        }
         scratch.Clear();
         // Resuming names the image and the next entry wanted; a fresh start asks for the newest.
         var request = _receiving
@@ -248,6 +279,6 @@ internal static partial class KeyedStateLog
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Keyed state at {Through} ({Entries} entries) received from {Peer}: {Outcome}")]
     public static partial void ImageReceived(ILogger logger, ulong through, int entries, string peer, string outcome);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "{Peer} has no whole keyed state to send yet; asking again in a second")]
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "{Peer} has no whole keyed state to send yet; asking the next peer")]
     public static partial void ImageRefused(ILogger logger, string peer);
 }

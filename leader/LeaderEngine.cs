@@ -36,7 +36,6 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     private readonly KeyedStateServer? _keyedServer;
     /// <summary>A leader whose own log was installed past its keyed state (it followed, then won) asks its followers for theirs.</summary>
     private readonly KeyedStateFetch? _keyedFetch;
-    private int _keyedFetchCursor;
     private readonly IEngineEnvironment _env;
     private readonly ILogger _logger;
     private readonly Random _random;
@@ -78,10 +77,10 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         Epoch = epoch;
         _log = log;
         _keyedServer = KeyedStateServer.For(log);
-        _keyedFetch = KeyedStateFetch.For(log, _logger);
         _sync = new GroupSync(log.Flush, log.FlushWaitsForDisk);
         _env = env;
         _logger = logger ?? NullLogger.Instance;
+        _keyedFetch = KeyedStateFetch.For(log, _logger);
         _random = new Random(_options.Seed);
         _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
         _lingerMicros = Micros(topology.Defaults.BatchLinger);
@@ -354,7 +353,6 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 break;
             case FrameType.SnapshotRequired when _keyedFetch is not null && link.Kind is LinkKind.Relay or LinkKind.Member:
                 _keyedFetch.OnRefused(channel, _env.NowMicros);
-                _keyedFetchCursor++; // the next follower is asked next
                 break;
             case FrameType.Publish when link.Kind == LinkKind.Publisher:
                 OnPublish(connection, payload);
@@ -598,17 +596,12 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         if (dropped > 0) LeaderLog.RetentionApplied(_logger, dropped, oldest, _log.FirstIndex);
         FlushAndSend(now);
         SendHeartbeats(now);
-        if (_keyedFetch is not null) _keyedFetch.OnTick(KeyedStateSource(), now, Outbox, _scratch);
-    }
-
-    /// <summary>The follower asked for the keyed state: the one asked already, else the next relay or member link that can send it.</summary>
-    private PeerChannel? KeyedStateSource()
-    {
-        if (_keyedFetch!.AskedOn is int asked && _links.TryGetValue(asked, out var current)) return current.Channel;
-        var candidates = _links.Values
-            .Where(l => l.Kind is LinkKind.Relay or LinkKind.Member && (l.Channel.Peer.Capabilities & Capabilities.KeyedState) != 0)
-            .OrderBy(l => l.Channel.Connection).ToList();
-        return candidates.Count == 0 ? null : candidates[_keyedFetchCursor % candidates.Count].Channel;
+        if (_keyedFetch?.NeedsAsking() == true)
+        {
+            // Its followers in turn: the relays and the members it links to directly.
+            var followers = _links.Values.Where(l => l.Kind is LinkKind.Relay or LinkKind.Member).Select(l => l.Channel).OrderBy(c => c.Connection).ToList();
+            _keyedFetch.OnTick(followers, now, Outbox, _scratch);
+        }
     }
 
     private bool _ticked;

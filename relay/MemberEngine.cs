@@ -155,10 +155,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         {
             case FrameType.Append: OnAppend(channel, payload); break;
             case FrameType.InstallSnapshot: OnInstallSnapshot(channel, InstallSnapshot.Read(payload)); break;
-            case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Relay: ServeRefill(channel, Subscribe.Read(payload)); break;
-            case FrameType.Subscribe when channel.Peer.Kind == NodeKind.Leader && _keyedServer is not null:
-                _keyedServer.Serve(channel, Subscribe.Read(payload), Outbox, _scratch);
-                break;
+            case FrameType.Subscribe: OnSubscribe(channel, Subscribe.Read(payload)); break;
             case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, _env.NowMicros, Outbox, _scratch); break;
             case FrameType.SnapshotRequired when _keyedFetch is not null: _keyedFetch.OnRefused(channel, _env.NowMicros); break;
             case FrameType.Heartbeat:
@@ -256,6 +253,22 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// <summary>How many times the leader's log start replaced this member's log (<see cref="FrameType.InstallSnapshot"/>).</summary>
     public long SnapshotsInstalled { get; private set; }
 
+    /// <summary>
+    /// A relay asks for entries below its own retention, for a learner; or a relay or the leader, installed past its
+    /// keyed state, asks for this member's. A relay hears nothing when there is no whole state here (SnapshotRequired
+    /// on its member link answers refills) and asks the next node after a while.
+    /// </summary>
+    private void OnSubscribe(PeerChannel channel, in Subscribe request)
+    {
+        if (request.Flags == SubscribeFlags.Snapshot)
+        {
+            _keyedServer?.Serve(channel, request, Outbox, _scratch, refuse: channel.Peer.Kind == NodeKind.Leader);
+            return;
+        }
+        if (channel.Peer.Kind != NodeKind.Relay) throw new CodecException(CodecError.Protocol, $"unexpected Subscribe from {channel.Peer.NodeId}");
+        ServeRefill(channel, request);
+    }
+
     /// <summary>A relay asks for entries below its own retention, for a learner: one Deliver frame, or SnapshotRequired.</summary>
     private void ServeRefill(PeerChannel channel, Subscribe request)
     {
@@ -321,7 +334,12 @@ public sealed class MemberEngine : IEngine, IDisposable
         }
         _ackedDurable = durable;
         // Installed past its keyed state: the feeding upstream sends its own, to merge once folded that far.
-        _keyedFetch?.OnTick(_upstreams.GetValueOrDefault(_feeder), now, Outbox, _scratch);
+        if (_keyedFetch?.NeedsAsking() == true)
+        {
+            // The upstream feeding it first (its datacenter's relay, where the state crosses the region once), then the others.
+            var upstreams = _upstreams.Values.OrderBy(c => c.Connection == _feeder ? 0 : 1).ThenBy(c => c.Connection).ToList();
+            _keyedFetch.OnTick(upstreams, now, Outbox, _scratch);
+        }
         _learners.OnTick();
     }
 

@@ -137,7 +137,8 @@ public sealed partial class RelayEngine
                 break;
             case FrameType.Truncated:
                 var truncated = Truncated.Read(payload);
-                if (truncated.After < _final)
+                // Only what is held and known final cannot be taken back; a parent that proves nothing shared takes back the rest.
+                if (truncated.After < _final && _final >= _retention.FirstIndex)
                     throw new CodecException(CodecError.Corrupt, $"{feed.Peer.NodeId} took back entries from {truncated.After + 1}; {_final} is final here");
                 if (truncated.After < _retention.LastIndex) TruncateRetention(truncated.After);
                 break;

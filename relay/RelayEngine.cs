@@ -334,6 +334,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
                     RaiseEpoch(ack.Epoch);
                     break;
                 case FrameType.Heartbeat: break;
+                case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, now, Outbox, _scratch); break;
                 case FrameType.Subscribe when _keyedServer is not null: _keyedServer.Serve(channel, Subscribe.Read(payload), Outbox, _scratch); break;
                 case FrameType.Deliver:
                     var refilled = TakeRefill(member);
@@ -548,8 +549,16 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         if (_upstream is not null && (_ackDirty || now - _lastAckMicros >= heartbeat))
             SendDcAck(now);
         TickFeed(now, heartbeat);
-        // Retention installed past its keyed state: whoever feeds this relay sends its own, to merge once folded that far.
-        _keyedFetch?.OnTick(_upstream ?? _feed, now, Outbox, _scratch);
+        // Retention installed past its keyed state: whoever feeds this relay sends its own, to merge once folded that far;
+        // else its members in turn (a leader installed past its own state has none to send).
+        if (_keyedFetch?.NeedsAsking() == true)
+        {
+            var sources = new List<PeerChannel>();
+            if ((_upstream ?? _feed) is { } feeding) sources.Add(feeding);
+            foreach (var m in _members)
+                if (m.Channel is not null) sources.Add(m.Channel);
+            _keyedFetch.OnTick(sources, now, Outbox, _scratch);
+        }
         // Not fed (the leader routes elsewhere, or cannot reach us): learners that have all we hold
         // go find a relay or member that is fed. Members need no heartbeat from us then either.
         if (_upstream is null)

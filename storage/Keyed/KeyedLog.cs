@@ -279,14 +279,20 @@ public sealed partial class KeyedLog : IEntryLog
         return _inner.ApplyRetention(now, Math.Min(keepFrom, PersistedThrough + 1));
     }
 
-    /// <summary>Passes through; the entries dropped must not be folded yet (folding stops at the commit index, which truncation never goes below).</summary>
-    /// <exception cref="InvalidOperationException"><paramref name="index"/> is below <see cref="Through"/>: a committed entry would be truncated.</exception>
+    /// <summary>
+    /// Passes through; the entries dropped must not be folded yet (folding stops at the commit index, which truncation
+    /// never goes below). Entries this log holds that were never folded may all go, whatever the state's index (a relay
+    /// whose feed parent cannot prove any of them shared takes them all back).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An entry this log holds and the state folded would be dropped: a committed entry.</exception>
     public void TruncateAfter(ulong index)
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (index < _through)
+            // What the state folded from the entries this log holds: none below its first, or below an incomplete state's gap.
+            ulong foldedFrom = Math.Max(_inner.FirstIndex, (_complete ? 0 : _missingThrough) + 1);
+            if (index < _through && _through >= foldedFrom)
                 throw new InvalidOperationException(
                     $"TruncateAfter({index}) would drop entries through {_through} that are already folded into the keyed state; only uncommitted entries may be truncated");
             if (_foldTarget > index) _foldTarget = index;

@@ -182,8 +182,16 @@ public static class VoterChaos
         c.CheckLearnerStreams(c.Logs[leader.NodeId], last);
         if (c.Keyed)
         {
-            // Every node installed past its keyed state gets the state from whoever feeds it.
-            c.RunUntil(() => c.IncompleteKeyedStates().Count == 0, 60_000,
+            // Every node installed past its keyed state gets the state from whoever feeds it. It merges that state once
+            // it has folded as far, and a relay folds only what it knows final: one still holding a deposed leader's
+            // suffix past the leader's last index learns where it ends only when the log grows past it (its feed
+            // parent compares there), so the leader publishes that far, as above for learners.
+            c.RunUntil(() =>
+            {
+                if (c.IncompleteKeyedStates().Count == 0) return true;
+                if (c.CurrentLeader() is { Leader: { } l } && c.HighestRelayIndex() > l.LastIndex) c.Publish((int)(c.HighestRelayIndex() - l.LastIndex));
+                return false;
+            }, 60_000,
                 () => "every node's keyed state whole; still incomplete: " + string.Join(", ", c.IncompleteKeyedStates()));
         }
         c.CheckKeyedStates();

@@ -538,6 +538,10 @@ public sealed class VoterCluster
     public List<string> IncompleteKeyedStates() =>
         _keyedLogs.Where(p => Network.IsUp(p.Key) && !p.Value.HasCompleteState).Select(p => $"{p.Key} (missing through {p.Value.MissingThrough}, folded through {p.Value.Through})").ToList();
 
+    /// <summary>The highest index a running relay holds (a deposed leader's suffix may reach past the leader's log).</summary>
+    public ulong HighestRelayIndex() =>
+        _keyedLogs.Where(p => Network.IsUp(p.Key) && !Voters.Contains(p.Key)).Select(p => p.Value.LastIndex).DefaultIfEmpty(0UL).Max();
+
     /// <summary>Keyed compaction on every node.</summary>
     public bool Keyed => _keyed;
 

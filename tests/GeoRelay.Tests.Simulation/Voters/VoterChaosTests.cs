@@ -94,7 +94,16 @@ public sealed class VoterChaosTests
     /// entries is not compared until its next snapshot. 284: a leader committed and dropped entries within one step, and
     /// the reference for keyed state had a hole; what each voter appended is now kept for it. 443 and 602 (the second
     /// soak): a learner whose stream ended before its last snapshot was never taken for holding the leader's last entry.
+    /// Then, once every node had to end with a whole keyed state (installs carry the state): 289 and 15345, a leader
+    /// installed past its state, with every node it links to incomplete too (it now asks its followers, and relays ask
+    /// their members); 20686, a standby relay whose feed parent could prove none of its entries shared told it to take
+    /// them all back, and the relay refused because of an older final index below its retention (a reconnect loop) and
+    /// its keyed log because of a state index no held entry was folded into.
     /// </summary>
+    [TestCase(289)]
+    [TestCase(15345)]
+    [TestCase(20686)]
+    [TestCase(24206)]
     [TestCase(443)]
     [TestCase(602)]
     [TestCase(88)]

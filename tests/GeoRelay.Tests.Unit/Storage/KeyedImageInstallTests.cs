@@ -161,6 +161,23 @@ public sealed class KeyedImageInstallTests
     }
 
     [Test]
+    public void Entries_the_state_never_folded_may_all_be_truncated_but_not_folded_ones()
+    {
+        // A relay reset to 132 that holds 132..140 and knows none of it final: its feed parent may take all of it back.
+        using KeyedLog unfolded = InMemory();
+        unfolded.ResetTo(132);
+        for (ulong i = 132; i <= 140; i++) unfolded.Append(Write(i));
+        unfolded.Flush();
+        unfolded.ApplyRetention(T0, keepFrom: 132);
+        Assert.That((unfolded.Through, unfolded.MissingThrough), Is.EqualTo((131UL, 131UL)));
+        unfolded.TruncateAfter(0);
+        Assert.That(unfolded.LastIndex, Is.EqualTo(0UL));
+
+        using KeyedLog folded = InstalledAt(132, 140);
+        Assert.That(() => folded.TruncateAfter(135), Throws.InvalidOperationException.With.Message.Contains("already folded"));
+    }
+
+    [Test]
     public void A_reset_past_an_offered_image_drops_it_and_the_log_asks_again()
     {
         using KeyedLog source = Folded(100);
