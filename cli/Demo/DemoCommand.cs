@@ -140,7 +140,7 @@ public static class DemoCommand
             string tls = throwawayCerts ? "mutual TLS between nodes (throwaway certificates), TLS to learners" : "TLS from the topology's tls section";
             console.MarkupLine(Markup.Escape($"GeoRelay demo: cluster {topology.Cluster}, {topology.Datacenters.Count} datacenters, {cluster.Members.Count} members, " +
                                              $"{cluster.Relays.Count} relays, {settings.Learners} learners per datacenter{wan}, {tls}; publishing {settings.Rate:N0} entries/s for {settings.Duration.TotalSeconds:0} s"));
-            console.MarkupLine(Markup.Escape($"console: {webConsole.Address}"));
+            output.WriteLine($"console: {webConsole.Address}"); // one line, never wrapped: it is to be copied
             if (!await run.WaitForRoutesAsync(TimeSpan.FromSeconds(20), ct))
                 console.MarkupLine("[yellow]Not every datacenter is connected yet; publishing anyway.[/]");
             bool ok = false;
