@@ -1,6 +1,7 @@
 using System.CommandLine;
 using GeoRelay.Leader;
 using GeoRelay.Server.Admin;
+using GeoRelay.Server.Admin.Console;
 using GeoRelay.Server.Hosting;
 using GeoRelay.Server.Web;
 using GeoRelay.Storage;
@@ -224,6 +225,7 @@ public static class DaemonCommands
         private NodeMetrics? _metrics;
         private PrometheusExporter? _exporter;
         private AdminServer? _admin;
+        private ClusterConsole? _console;
         private WebLearnerServer? _web;
         private IDisposable? _otlp;
 
@@ -251,7 +253,9 @@ public static class DaemonCommands
             if (settings.Admin is { } admin)
             {
                 _exporter = new PrometheusExporter(_metrics.Meter, _metrics.Invalidate);
-                _admin = await AdminServer.StartAsync(admin, view, _exporter, loggers, cancellationToken).ConfigureAwait(false);
+                // A peer that has not answered within a second shows as down: the console refreshes every second.
+                _console = ClusterConsole.ForNode(settings.Topology, view, TimeSpan.FromSeconds(1));
+                _admin = await AdminServer.StartAsync(admin, view, _exporter, loggers, cancellationToken, _console).ConfigureAwait(false);
             }
         }
 
@@ -272,6 +276,7 @@ public static class DaemonCommands
             // Web clients are told the node is stopping (they resume elsewhere) before their upstream learners are cut.
             if (_web is not null) await _web.DisposeAsync().ConfigureAwait(false);
             if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
+            _console?.Dispose();
             if (_node is not null) await _node.DisposeAsync().ConfigureAwait(false);
             _exporter?.Dispose();
             _metrics?.Dispose();

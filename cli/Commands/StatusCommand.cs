@@ -80,8 +80,8 @@ public static class StatusCommand
         var topology = loaded.Config;
         if (!client.TryCredentials(parse, "status", topology.Tls?.CaFile, out var token, out var tls)) return 2;
         ClusterStatusReport report;
-        using (tls) report = await ClusterStatus.QueryAsync(topology, token, tls, timeout, ct).ConfigureAwait(false);
-        if (json) Console.WriteLine(ClusterStatus.Json(report));
+        using (tls) report = await ClusterQuery.QueryAsync(topology, token, tls, timeout, ct).ConfigureAwait(false);
+        if (json) Console.WriteLine(ClusterQuery.Json(report));
         else ClusterStatus.Print(Terminal(), report);
         // Some nodes down is what the table is for; none answering is more likely a wrong file, port or credential.
         return report.Asked > 0 && report.Down == report.Asked ? 1 : 0;

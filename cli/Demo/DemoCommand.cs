@@ -134,11 +134,13 @@ public static class DemoCommand
             regions.Add(new DemoRegion(topology, route, settings.Learners, loggers));
         try
         {
+            await using var webConsole = await DemoConsole.StartAsync(cluster, loggers);
             var run = new DemoRun(cluster, regions, settings, output);
             string wan = settings.WanDelay > TimeSpan.Zero ? $", {settings.WanDelay.TotalMilliseconds:0} ms one-way between regions" : ", no WAN delay";
             string tls = throwawayCerts ? "mutual TLS between nodes (throwaway certificates), TLS to learners" : "TLS from the topology's tls section";
             console.MarkupLine(Markup.Escape($"GeoRelay demo: cluster {topology.Cluster}, {topology.Datacenters.Count} datacenters, {cluster.Members.Count} members, " +
                                              $"{cluster.Relays.Count} relays, {settings.Learners} learners per datacenter{wan}, {tls}; publishing {settings.Rate:N0} entries/s for {settings.Duration.TotalSeconds:0} s"));
+            output.WriteLine($"console: {webConsole.Address}"); // one line, never wrapped: it is to be copied
             if (!await run.WaitForRoutesAsync(TimeSpan.FromSeconds(20), ct))
                 console.MarkupLine("[yellow]Not every datacenter is connected yet; publishing anyway.[/]");
             bool ok = false;

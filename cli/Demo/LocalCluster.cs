@@ -70,6 +70,15 @@ public sealed class LocalCluster : IAsyncDisposable
         return null;
     }
 
+    /// <summary>The running node of that id (leader, voter, relay or member); null while it is stopped or crashed.</summary>
+    public IAsyncDisposable? Running(string id)
+    {
+        if (id == Topology.LeaderId && Leader is not null) return Leader;
+        if (Voters.TryGetValue(id, out var voter)) return voter;
+        if (Relays.TryGetValue(id, out var relay)) return _stopped.Contains(id) ? null : relay;
+        return Members.GetValueOrDefault(id);
+    }
+
     /// <summary>Stops a voter as a crash would look to its peers (its connections close); its data stays for <see cref="RestartVoter"/>.</summary>
     public async Task CrashVoterAsync(string id)
     {

@@ -31,6 +31,9 @@ public sealed class AdminAccess
 
     public static AdminAccess For(HostSecurity security) => new(security.Tokens, open: security.Tokens is null && security.Tls is null);
 
+    /// <summary>Admin-scope tokens checked against <paramref name="tokens"/>, whatever the node's own settings (the demo's console).</summary>
+    public static AdminAccess WithTokens(TokenVerifier tokens) => new(tokens, open: false);
+
     /// <summary>Anyone who reaches the endpoint may use it.</summary>
     public bool IsOpen => _open;
 

@@ -155,9 +155,10 @@ internal sealed class LeaderAdmin(LeaderNode node) : AdminNode
         {
             var s = status[i];
             batches += s.Batches;
+            var ack = view.AckLatency?.Recent(s.Name);
             datacenters.Add(new DatacenterReport(s.Name, s.Route, s.Connected, s.Delivered, Lag(last, s.Delivered), s.Batches,
                 s.BytesSent, s.EntryBytesSent, s.BytesSent > 0 ? (double)s.EntryBytesSent / s.BytesSent : 0,
-                s.Failovers, s.InflightBytes, s.DirectTime.TotalSeconds));
+                s.Failovers, s.InflightBytes, s.DirectTime.TotalSeconds, ack?.P50, ack?.P99));
             var (_, relays, members) = peerStatus[i];
             foreach (var p in relays)
                 peers.Add(Peer(p.Id, "relay", s.Name, RelayStateName(p.State), traffic, s.Delivered, Lag(last, s.Delivered)));

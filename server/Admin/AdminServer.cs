@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using GeoRelay.Server.Admin.Console;
 using GeoRelay.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -13,6 +14,8 @@ namespace GeoRelay.Server.Admin;
 /// (<see cref="PrometheusExporter"/>), <c>/healthz</c> (200 while running, 503 while draining or deposed), <c>/status</c>
 /// (JSON), <c>/learners</c> (list, disconnect one) and <c>/blacklist</c> (list, add, remove). Every route but
 /// <c>/healthz</c> passes <see cref="AdminAccess"/> first; it serves HTTPS with the node's certificate when the node has one.
+/// With a <see cref="ClusterConsole"/> it also serves the live console page at <c>/</c> and its feed at <c>/console/events</c>
+/// (docs/operations.md); those two routes also take the token as <c>?token=</c>, since a browser's EventSource cannot send a header.
 /// </summary>
 public sealed class AdminServer : IAsyncDisposable
 {
@@ -30,12 +33,17 @@ public sealed class AdminServer : IAsyncDisposable
     /// Not passed to the bind: a stop asked for while the endpoint starts (SIGTERM right after the node
     /// listens) must still find it up, so the drain runs with /healthz saying so instead of the start failing.
     /// </param>
-    public static async Task<AdminServer> StartAsync(EndPoint endPoint, AdminNode node, PrometheusExporter metrics, ILoggerFactory loggers, CancellationToken ct = default)
+    /// <param name="metrics">Serves <c>/metrics</c>; null for none.</param>
+    /// <param name="console">Serves the console; null for none.</param>
+    /// <param name="access">Who may use the endpoint; default the node's tokens (<see cref="AdminAccess.For"/>).</param>
+    /// <param name="tls">False serves plain HTTP even when the node has TLS (the demo's console, on loopback, for a browser that does not trust the demo's CA).</param>
+    public static async Task<AdminServer> StartAsync(EndPoint endPoint, AdminNode node, PrometheusExporter? metrics, ILoggerFactory loggers, CancellationToken ct = default,
+        ClusterConsole? console = null, AdminAccess? access = null, bool tls = true)
     {
         var logger = loggers.CreateLogger("georelay.admin");
-        var access = AdminAccess.For(node.Host.Security);
-        var tls = node.Host.Security.Tls;
-        var builder = NodeWebHost.CreateBuilder("georelay-admin", endPoint, tls, loggers);
+        access ??= AdminAccess.For(node.Host.Security);
+        var certificate = tls ? node.Host.Security.Tls : null;
+        var builder = NodeWebHost.CreateBuilder("georelay-admin", endPoint, certificate, loggers);
         var app = builder.Build();
         app.Use(async (context, next) =>
         {
@@ -44,7 +52,7 @@ public sealed class AdminServer : IAsyncDisposable
                 await next(context).ConfigureAwait(false);
                 return;
             }
-            var verdict = access.Check(context.Request.Headers.Authorization, DateTimeOffset.UtcNow);
+            var verdict = access.Check(AuthorizationOf(context.Request, console is not null), DateTimeOffset.UtcNow);
             if (verdict.Error is { } error)
             {
                 HostingLog.AdminRefused(logger, context.Connection.RemoteIpAddress?.ToString() ?? "?", context.Request.Method, context.Request.Path, verdict.Status, error.Message);
@@ -54,7 +62,8 @@ public sealed class AdminServer : IAsyncDisposable
             }
             await next(context).ConfigureAwait(false);
         });
-        metrics.Map(app, "/metrics");
+        metrics?.Map(app, "/metrics");
+        if (console is not null) ConsoleRoutes.Map(app, console);
         app.MapGet("/healthz", () =>
         {
             string state = node.State;
@@ -76,13 +85,22 @@ public sealed class AdminServer : IAsyncDisposable
             return Json(started, AdminJson.Default.TransferStarted, status);
         });
         app.MapDelete("/blacklist/{**range}", (HttpContext context) => operations.RemoveFromBlacklist(context.Request.RouteValues["range"] as string));
-        app.MapFallback(() => Error(404, "not-found", "no such route; the admin routes are GET /metrics, /healthz, /status, /learners, /blacklist; " +
+        app.MapFallback(() => Error(404, "not-found", "no such route; the admin routes are GET / (console), /console/events, /metrics, /healthz, /status, /learners, /blacklist; " +
             "POST /learners/{connection}/disconnect, /blacklist, /transfer-leader/{node}; DELETE /blacklist/{address or range}"));
         await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
         var bound = NodeWebHost.BoundEndPoint(app, endPoint);
-        HostingLog.AdminListening(logger, tls is null ? "http" : "https", bound.ToString() ?? "", access.Describe());
+        HostingLog.AdminListening(logger, certificate is null ? "http" : "https", bound.ToString() ?? "", access.Describe());
         if (access.IsOpen && !ConnectionAcceptor.IsLoopback(bound)) HostingLog.AdminOpenBeyondLoopback(logger, bound.ToString() ?? "");
         return new AdminServer(app, bound);
+    }
+
+    /// <summary>The <c>Authorization</c> header; on the console's routes, without one, the <c>token</c> query parameter as a bearer token.</summary>
+    private static string? AuthorizationOf(HttpRequest request, bool console)
+    {
+        string? header = request.Headers.Authorization;
+        if (!string.IsNullOrEmpty(header) || !console || !ConsoleRoutes.Serves(request.Path)) return header;
+        var token = request.Query["token"];
+        return token.Count == 1 && !string.IsNullOrWhiteSpace(token[0]) ? "Bearer " + token[0] : null;
     }
 
     internal static IResult Json<T>(T value, JsonTypeInfo<T> type, int status = 200) =>

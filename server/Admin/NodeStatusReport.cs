@@ -60,8 +60,11 @@ public sealed record PeerReport(string Id, string Role, string Datacenter, strin
 /// <summary>The leader's view of one datacenter.</summary>
 /// <param name="Acked">Highest index durable on every reachable member of the datacenter.</param>
 /// <param name="CompressionRatio">Entry bytes sent per wire byte sent (mux sharing and zstd together); 0 before anything was sent.</param>
+/// <param name="AckP50Seconds">Median time from durable on the leader to acked by the datacenter, over its last 1024 samples; null where not measured.</param>
+/// <param name="AckP99Seconds">The 99th percentile of the same samples.</param>
 public sealed record DatacenterReport(string Name, string Route, bool Connected, ulong Acked, long Lag, long Batches,
-    long BytesSent, long EntryBytesSent, double CompressionRatio, long Failovers, long InflightBytes, double DirectSeconds);
+    long BytesSent, long EntryBytesSent, double CompressionRatio, long Failovers, long InflightBytes, double DirectSeconds,
+    double? AckP50Seconds = null, double? AckP99Seconds = null);
 
 /// <param name="Connected">Connections on the learner port (relays taking their feed from this one are not learners).</param>
 /// <param name="Connections">Each learner connection, oldest first.</param>

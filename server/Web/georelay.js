@@ -4,14 +4,16 @@
 //   subscribe("http://HOST:PORT", { from: 1 }, e => console.log(e.index, e.key, e.payload));
 //
 // Every entry reaches the callback once and in order: the client remembers the last index it handed over and, after
-// any disconnect, connects again (with back-off) from that index + 1. It uses WebSocket, or Server-Sent Events where
+// any disconnect, connects again (with back-off) from that index + 1, to the next of the addresses given (a list of
+// nodes' web addresses, so the stream goes on when a node dies). It uses WebSocket, or Server-Sent Events where
 // WebSocket is not available (or with { transport: "sse" }).
 
 const RESUMABLE = new Set(["stopping", "slow-consumer", "upstream-lost", "internal-error", "client-gone", "unavailable"]);
 
 /**
  * Subscribes to a GeoRelay log through a node's web endpoint.
- * @param {string} url  the node's web address, e.g. "http://127.0.0.1:7014" (https:// when the cluster has tls)
+ * @param {string|string[]} urls  a node's web address, e.g. "http://127.0.0.1:7014" (https:// when the cluster has tls), or
+ *   several: the client starts on the first and, after each disconnect, resumes on the next (round robin)
  * @param {{from?: number, prefix?: string, token?: string, transport?: "websocket"|"sse",
  *          backoffInitialMs?: number, backoffMaxMs?: number,
  *          onError?: (error: {error: string, message: string}) => void,
@@ -19,7 +21,12 @@ const RESUMABLE = new Set(["stopping", "slow-consumer", "upstream-lost", "intern
  * @param {(entry: {index: number, key: string, payload: string|null, keyBytes: Uint8Array|null, payloadBytes: Uint8Array|null}) => void} onEntry
  * @returns {{close: () => void, lastIndex: () => number}}
  */
-export function subscribe(url, options, onEntry) {
+export function subscribe(urls, options, onEntry) {
+  const addresses = Array.isArray(urls) ? [...urls] : [urls];
+  if (addresses.length === 0 || addresses.some(a => typeof a !== "string" || !/^https?:\/\//.test(a)))
+    throw new TypeError("georelay: subscribe needs a web address (http://HOST:PORT or https://...) or a non-empty list of them, got " + JSON.stringify(urls));
+  let next = 0;
+  let url = addresses[0];
   const opts = { from: 1, transport: typeof WebSocket === "function" ? "websocket" : "sse",
     backoffInitialMs: 250, backoffMaxMs: 10000, ...options };
   let last = Math.max(0, (opts.from ?? 1) - 1);
@@ -71,6 +78,7 @@ export function subscribe(url, options, onEntry) {
 
   function connect() {
     if (closed) return;
+    url = addresses[next++ % addresses.length];
     status("connecting");
     if (opts.transport === "sse") connectSse(); else connectWebSocket();
   }

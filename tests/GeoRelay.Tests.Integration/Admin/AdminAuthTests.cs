@@ -253,4 +253,30 @@ public sealed class AdminAuthTests
             await prometheus.WaitForExitAsync();
         }
     }
+
+    [Test]
+    public async Task TheConsoleNeedsAnAdminTokenWhichItsRoutesAloneTakeInTheQuery()
+    {
+        Assert.That((await _admin.SendAsync(HttpMethod.Get, "/")).Status, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That((await _admin.SendAsync(HttpMethod.Get, "/console/events")).Status, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That((await _admin.SendAsync(HttpMethod.Get, "/?token=" + Uri.EscapeDataString(_learnToken))).Status, Is.EqualTo(HttpStatusCode.Forbidden));
+        // Only the console's routes take the query: the others still need the header.
+        Assert.That((await _admin.SendAsync(HttpMethod.Get, "/status?token=" + Uri.EscapeDataString(_adminToken))).Status, Is.EqualTo(HttpStatusCode.Unauthorized));
+
+        var (status, page, headers) = await _admin.SendAsync(HttpMethod.Get, "/?token=" + Uri.EscapeDataString(_adminToken));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK), page);
+        Assert.That(page, Does.Contain("/console/events"));
+        Assert.That(headers.GetValues("Referrer-Policy"), Is.EqualTo(new[] { "no-referrer" }));
+
+        using var http = new HttpClient(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true } });
+        using var response = await http.GetAsync($"https://127.0.0.1:{_port}/console/events?token={Uri.EscapeDataString(_adminToken)}", HttpCompletionOption.ResponseHeadersRead);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        string? line = await reader.ReadLineAsync();
+        Assert.That(line, Does.StartWith("data: "));
+        var snapshot = JsonDocument.Parse(line![6..]).RootElement;
+        Assert.That(snapshot.GetProperty("node").GetString(), Is.EqualTo("m1"));
+        var m1 = snapshot.GetProperty("nodes").EnumerateArray().Single(n => n.GetProperty("id").GetString() == "m1");
+        Assert.That(m1.GetProperty("state").GetString(), Is.EqualTo("running"));
+    }
 }

@@ -33,7 +33,7 @@ public sealed class ClusterStatusTests
             ["p2"] = (null, "cannot read http://127.0.0.1:7033/status: Connection refused (127.0.0.1:7033)"),
             ["a1"] = (Report("a1", "member", "away", "relay p1", 4, 5, new ElectionReport(3, "follower", "ldr", null, 0)), null),
         }; // a2: no admin address, not asked
-        return ClusterStatus.Build(Topology(), answers);
+        return ClusterQuery.Build(Topology(), answers);
     }
 
     [Test]
@@ -62,7 +62,7 @@ public sealed class ClusterStatusTests
     public void TheTotalLimitIsTheSumWhenEveryNodeServingLearnersHasOne()
     {
         var topology = Topology() with { Defaults = ClusterDefaults.Default with { MaxLearners = 10 } };
-        var report = ClusterStatus.Build(topology, new Dictionary<string, (NodeStatusReport?, string?)>());
+        var report = ClusterQuery.Build(topology, new Dictionary<string, (NodeStatusReport?, string?)>());
         var away = report.Datacenters.Single(d => d.Name == "away");
         Assert.That(away.MaxLearners, Is.EqualTo(2 + 10 + 5), "p1, p2 (the default), a1; a2 serves no learners");
         Assert.That(away.Learners, Is.Zero);
@@ -84,7 +84,7 @@ public sealed class ClusterStatusTests
         Assert.That(table, Does.Match(@"│ home\s+│ total\s+│\s+│\s+│\s+│ 0\s+│ -\s+│"), table);
         Assert.That(table, Does.Contain("1 node(s) did not answer; their learners are not counted"));
 
-        var json = JsonDocument.Parse(ClusterStatus.Json(report)).RootElement;
+        var json = JsonDocument.Parse(ClusterQuery.Json(report)).RootElement;
         var p1 = json.GetProperty("datacenters")[1].GetProperty("nodes")[0];
         Assert.That((p1.GetProperty("node").GetString(), p1.GetProperty("feed").GetString(), p1.GetProperty("learners").GetInt32(), p1.GetProperty("maxLearners").GetInt32()),
             Is.EqualTo(("p1", "leader ldr", 2, 2)));
@@ -107,7 +107,7 @@ public sealed class ClusterStatusTests
             .Replace("learners: 127.0.0.1:7022 }", $"learners: 127.0.0.1:7022, admin: 127.0.0.1:{silentPort} }}")
             .Replace("learners: 127.0.0.1:7032 }", $"learners: 127.0.0.1:7032, admin: 127.0.0.1:{closedPort} }}"));
 
-        var report = await ClusterStatus.QueryAsync(topology, null, null, TimeSpan.FromMilliseconds(300), CancellationToken.None);
+        var report = await ClusterQuery.QueryAsync(topology, null, null, TimeSpan.FromMilliseconds(300), CancellationToken.None);
 
         var away = report.Datacenters.Single(d => d.Name == "away").Nodes;
         Assert.That(away[0].State, Is.EqualTo($"down: cannot read http://127.0.0.1:{silentPort}/status: no answer within 0.3 s"));
