@@ -206,6 +206,6 @@ public sealed class WebEndpointTests
         using var response = await _http.GetAsync($"{_web}/georelay.js");
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("text/javascript"));
-        Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("export function subscribe(url, options, onEntry)"));
+        Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("export function subscribe(urls, options, onEntry)"));
     }
 }
