@@ -69,9 +69,6 @@ public sealed class KeyedStateServer
     /// <summary>A server for <paramref name="log"/>, or null when it keeps no keyed state.</summary>
     public static KeyedStateServer? For(IEntryLog log) => log is KeyedLog keyed ? new KeyedStateServer(keyed) : null;
 
-    /// <summary>Chunks sent since start.</summary>
-    public long ChunksSent { get; private set; }
-
     /// <summary>
     /// Answers <paramref name="request"/> on <paramref name="channel"/>: the next chunk of the image it resumes, or the
     /// first of the newest image, or <see cref="FrameType.SnapshotRequired"/> while this node's own state is incomplete.
@@ -108,7 +105,6 @@ public sealed class KeyedStateServer
         }
         SnapshotChunks.Write(scratch, image.Through, image.Entries, position, begins, default, ChunkBytes, ChunkEntries, out _);
         outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.SnapshotChunk, scratch.WrittenSpan, compress)));
-        ChunksSent++;
     }
 }
 
@@ -146,9 +142,6 @@ public sealed class KeyedStateFetch
     public static KeyedStateFetch? For(IEntryLog log, ILogger? logger = null) =>
         log is KeyedLog keyed ? new KeyedStateFetch(keyed, logger ?? NullLogger.Instance) : null;
 
-    /// <summary>Images received whole and offered to the log.</summary>
-    public long ImagesReceived { get; private set; }
-
     /// <summary>
     /// Whether the state is incomplete and nothing is offered yet: the engine then lists whom to ask (<see cref="OnTick"/>).
     /// Otherwise drops what a transfer left.
@@ -161,17 +154,13 @@ public sealed class KeyedStateFetch
     }
 
     /// <summary>
-    /// Asks for the next chunk when the state is incomplete and no request is out: the peer asked last while it answers,
-    /// else the next of <paramref name="candidates"/> in turn (the one feeding this node first). A peer that refuses,
-    /// or stays silent past the answer timeout, passes the turn on; peers without <see cref="Capabilities.KeyedState"/> are skipped.
+    /// Called while <see cref="NeedsAsking"/>: asks for the next chunk unless a request is out: the peer asked last
+    /// while it answers, else the next of <paramref name="candidates"/> in turn (the one feeding this node first). A peer
+    /// that refuses, or stays silent past the answer timeout, passes the turn on; peers without
+    /// <see cref="Capabilities.KeyedState"/> are skipped.
     /// </summary>
     public void OnTick(IReadOnlyList<PeerChannel> candidates, long now, List<EngineCommand> outbox, PooledBufferWriter scratch)
     {
-        if (!_log.NeedsImage)
-        {
-            Forget();
-            return;
-        }
         if (now < _retryAtMicros) return;
         PeerChannel? asked = null;
         foreach (var c in candidates)
@@ -183,10 +172,6 @@ public sealed class KeyedStateFetch
         if (able.Count == 0) return;
         Ask(able[(int)(_turn % (ulong)able.Count)], now, outbox, scratch);
     }
-
-    /// <summary>As above, with one candidate (or none).</summary>
-    public void OnTick(PeerChannel? upstream, long now, List<EngineCommand> outbox, PooledBufferWriter scratch) =>
-        OnTick(upstream is null ? [] : [upstream], now, outbox, scratch);
 
     /// <summary>A chunk arrived on <paramref name="channel"/>: kept, then the next is asked for, or the whole image is offered to the log.</summary>
     /// <exception cref="CodecException">The chunk is corrupt or does not continue the transfer.</exception>
@@ -219,7 +204,6 @@ public sealed class KeyedStateFetch
             Ask(channel, now, outbox, scratch);
             return;
         }
-        ImagesReceived++;
         bool taken = _log.OfferImage(_through, _entries.ToArray());
         KeyedStateLog.ImageReceived(_logger, _through, _entries.Count, channel.Peer.NodeId, taken ? "merging it once folded that far" : "too old for the writes missing here; asking again");
         // Too old to fill the gap here (the upstream's fold is behind ours): ask again later.
