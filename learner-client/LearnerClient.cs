@@ -128,6 +128,14 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
     /// <summary>Entries received from the relay that the enumerator has not handed to the application yet.</summary>
     public long BufferedEntries => _budget?.Buffered ?? 0;
 
+    /// <summary>
+    /// Entries already received that follow the one the application holds now: 0 means it has everything the node
+    /// has sent so far. (<see cref="BufferedEntries"/> still counts a frame's entries until the last is handed out.)
+    /// </summary>
+    public long EntriesWaiting => Math.Max(0, BufferedEntries - Volatile.Read(ref _handedOfFrame));
+
+    private int _handedOfFrame;
+
     /// <summary>Completes the first time the socket reader waits for the application to take entries (the buffer is full).</summary>
     internal Task ReadingPaused => _budget?.FirstWait ?? throw new InvalidOperationException("no subscription has started");
 
@@ -203,15 +211,18 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
                                 Volatile.Write(ref _lastIndex, index);
                                 handed = index;
                             }
+                            Volatile.Write(ref _handedOfFrame, i + 1);
                             yield return frame.Entries[i];
                             continue;
                         }
                         if (!_truncations.IsEmpty && Voided(index)) continue; // taken back before the application saw it
                         Volatile.Write(ref _lastIndex, index);
+                        Volatile.Write(ref _handedOfFrame, i + 1);
                         handed = index;
                         yield return frame.Entries[i];
                     }
                     buffer.Release(frame.Count);
+                    Volatile.Write(ref _handedOfFrame, 0);
                     frame.ReturnBuffers();
                 }
             }

@@ -48,7 +48,8 @@ public sealed class WebLearnerServer : IAsyncDisposable
             context.Response.Headers.AccessControlAllowOrigin = "*";
             await next(context).ConfigureAwait(false);
         });
-        app.MapGet("/stream", context => StreamAsync(context, nodeId, upstream, options, logger, upstreamLogger, stopping.Token));
+        var feeds = new WebFeeds(upstream, nodeId, topology.Defaults.LearnerBacklog, loggers.CreateLogger("georelay.web.feed"), stopping.Token);
+        app.MapGet("/stream", context => StreamAsync(context, nodeId, upstream, feeds, options, logger, upstreamLogger, stopping.Token));
         app.MapGet("/georelay.js", ServeClientAsync);
         app.MapFallback(context => Answer(context, 404, "not-found",
             "no such route; the web routes are GET /stream?from=N[&prefix=P] (WebSocket, or Server-Sent Events with Accept: text/event-stream) and GET /georelay.js"));
@@ -59,7 +60,7 @@ public sealed class WebLearnerServer : IAsyncDisposable
         return new WebLearnerServer(app, stopping, bound);
     }
 
-    private static async Task StreamAsync(HttpContext context, string nodeId, WebUpstream upstream,
+    private static async Task StreamAsync(HttpContext context, string nodeId, WebUpstream upstream, WebFeeds feeds,
         WebEndpointOptions options, ILogger logger, ILogger upstreamLogger, CancellationToken stopping)
     {
         string remote = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
@@ -77,40 +78,67 @@ public sealed class WebLearnerServer : IAsyncDisposable
             return;
         }
         string clientId = $"web-{nodeId}-{context.Connection.Id}";
-        using var watch = new UpstreamCutWatch();
-        // Connected before the upgrade, so a refused token is an HTTP 401 or 403 a browser can show.
+        string transport = webSocket ? "WebSocket" : "Server-Sent Events";
+        string prefix = request!.Prefix is null ? "" : $" with prefix '{request.Prefix}'";
+        // A client resuming inside a shared feed reads it, its token checked here; any other subscribes on its own,
+        // so the node judges its token and a refusal is an HTTP 401 or 403 a browser can show.
+        if (upstream.Authorize(request, out var claims) is null && feeds.TryJoin(request.Prefix, request.From, create: false, out long cursor) is { } feed)
+        {
+            WebStreamSink feedSink;
+            try
+            {
+                feedSink = await AcceptAsync(context, webSocket, options).ConfigureAwait(false);
+            }
+            catch
+            {
+                feeds.Leave(feed);
+                throw;
+            }
+            WebLog.Started(logger, clientId, remote, transport + " (shared feed)", request.From, prefix);
+            await RunAsync(feedSink, clientId, logger, stream => stream.RunAsync(request, feed, cursor, claims, stopping)).ConfigureAwait(false);
+            return;
+        }
+        var watch = new UpstreamCutWatch();
         Upstream? client;
         WebRefusal refusal;
         try
         {
-            (client, refusal) = await upstream.ConnectAsync(request!, clientId, upstreamLogger, watch.OnDisconnected, context.RequestAborted).ConfigureAwait(false);
+            (client, refusal) = await upstream.ConnectAsync(request, clientId, upstreamLogger, watch.OnDisconnected, context.RequestAborted).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
+            watch.Dispose();
             return; // the client left while the node was still answering
         }
-        if (client is null)
+        using (watch)
         {
-            WebLog.Refused(logger, context.Request.Path, remote, refusal.Status, refusal.Message);
-            if (refusal.Status == 401) context.Response.Headers.WWWAuthenticate = "Bearer realm=\"georelay\"";
-            await Answer(context, refusal.Status, refusal.Code, refusal.Message).ConfigureAwait(false);
-            return;
-        }
-        watch.Buffered = () => client.BufferedEntries;
-        await using (client.ConfigureAwait(false))
-        {
+            if (client is null)
+            {
+                WebLog.Refused(logger, context.Request.Path, remote, refusal.Status, refusal.Message);
+                if (refusal.Status == 401) context.Response.Headers.WWWAuthenticate = "Bearer realm=\"georelay\"";
+                await Answer(context, refusal.Status, refusal.Code, refusal.Message).ConfigureAwait(false);
+                return;
+            }
+            watch.Buffered = () => client.BufferedEntries;
             WebStreamSink sink;
-            if (webSocket)
-                // Negotiated only when the client offers permessage-deflate.
-                sink = new WebSocketSink(await context.WebSockets.AcceptWebSocketAsync(
-                    new WebSocketAcceptContext { DangerousEnableCompression = options.Compression }).ConfigureAwait(false), context.RequestAborted);
-            else
-                sink = await ServerSentEventsSink.StartAsync(context).ConfigureAwait(false);
-            WebLog.Started(logger, clientId, remote, webSocket ? "WebSocket" : "Server-Sent Events", request!.From,
-                request.Prefix is null ? "" : $" with prefix '{request.Prefix}'");
             try
             {
-                var (reason, last) = await new WebStream(client, watch, sink, upstream, options, nodeId).RunAsync(request, stopping).ConfigureAwait(false);
+                sink = await AcceptAsync(context, webSocket, options).ConfigureAwait(false);
+            }
+            catch
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            WebLog.Started(logger, clientId, remote, transport, request.From, prefix);
+            await RunAsync(sink, clientId, logger, stream => stream.RunAsync(request, client, watch, stopping)).ConfigureAwait(false);
+        }
+
+        async Task RunAsync(WebStreamSink sink, string clientId, ILogger logger, Func<WebStream, Task<(WebCloseReason, ulong)>> run)
+        {
+            try
+            {
+                var (reason, last) = await run(new WebStream(sink, upstream, feeds, options, nodeId, clientId, logger)).ConfigureAwait(false);
                 WebLog.Ended(logger, clientId, last, reason.Code, reason.Message);
                 if (reason.Code != "client-gone") await sink.CloseAsync(reason, ErrorJson(reason.Code, reason.Message)).ConfigureAwait(false);
                 else if (sink is WebSocketSink) await sink.CloseAsync(reason, default).ConfigureAwait(false); // completes the client's closing handshake
@@ -126,6 +154,13 @@ public sealed class WebLearnerServer : IAsyncDisposable
             }
         }
     }
+
+    private static async Task<WebStreamSink> AcceptAsync(HttpContext context, bool webSocket, WebEndpointOptions options) =>
+        webSocket
+            // Negotiated only when the client offers permessage-deflate.
+            ? new WebSocketSink(await context.WebSockets.AcceptWebSocketAsync(
+                new WebSocketAcceptContext { DangerousEnableCompression = options.Compression }).ConfigureAwait(false), context.RequestAborted)
+            : await ServerSentEventsSink.StartAsync(context).ConfigureAwait(false);
 
     private static async Task ServeClientAsync(HttpContext context)
     {

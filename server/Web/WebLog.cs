@@ -21,4 +21,16 @@ internal static partial class WebLog
 
     [LoggerMessage(EventId = 535, Level = LogLevel.Warning, Message = "Web endpoint {EndPoint} is not loopback and serves plain HTTP (insecure: true): web clients' tokens and entries cross the network in the clear")]
     public static partial void PlainBeyondLoopback(ILogger logger, string endPoint);
+
+    [LoggerMessage(EventId = 536, Level = LogLevel.Information, Message = "Web feed for prefix '{Prefix}' subscribed from index {From}: its live clients share it")]
+    public static partial void FeedStarted(ILogger logger, string prefix, ulong from);
+
+    [LoggerMessage(EventId = 537, Level = LogLevel.Information, Message = "Web feed for prefix '{Prefix}' renews its token ({Reason})")]
+    public static partial void FeedTokenRenewed(ILogger logger, string prefix, string reason);
+
+    [LoggerMessage(EventId = 538, Level = LogLevel.Error, Message = "Web feed for prefix '{Prefix}' failed")]
+    public static partial void FeedFailed(ILogger logger, string prefix, Exception exception);
+
+    [LoggerMessage(EventId = 539, Level = LogLevel.Information, Message = "Web client {Client} caught up: reads the shared feed from index {From}")]
+    public static partial void JoinedFeed(ILogger logger, string client, ulong from);
 }

@@ -3,25 +3,47 @@ using GeoRelay.Codec;
 using GeoRelay.Codec.Frames;
 using GeoRelay.LearnerClient;
 using Upstream = GeoRelay.LearnerClient.LearnerClient;
+using GeoRelay.Transport.Security;
 using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.Server.Web;
 
 /// <summary>
-/// One web client's stream: entries from its upstream subscription, encoded one at a time and sent before the next is
-/// read, so the gateway holds at most the SDK's small buffer and one message. A client that does not keep up stops the
-/// reading, the node's <c>learner-backlog</c> fills and the node cuts the subscription; the client is then closed
-/// saying so, and resumes from its last index + 1.
+/// One web client's stream. A client whose start is in a shared feed's ring reads the feed (<see cref="WebFeeds"/>);
+/// any other reads a subscription of its own, one entry encoded and sent before the next is read, and moves onto the
+/// feed once its upstream has nothing more buffered. On its own subscription a client that does not keep up stops the
+/// reading, the node's <c>learner-backlog</c> fills and the node cuts it; on a feed, it falls out of the ring. Either
+/// way it is closed saying so, and resumes from its last index + 1.
 /// </summary>
-internal sealed class WebStream(Upstream upstream, UpstreamCutWatch watch, WebStreamSink sink, WebUpstream refusals,
-    WebEndpointOptions options, string nodeId)
+internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFeeds feeds, WebEndpointOptions options, string nodeId, string clientId, ILogger logger)
 {
     /// <summary>A message buffer that grew past this for one large entry is dropped afterwards, not kept for the client's lifetime.</summary>
     private const int KeptBufferBytes = 1 << 20;
 
-    /// <summary>Streams from <paramref name="request"/> until the client leaves or the stream must end; returns why it ended.</summary>
-    public async Task<(WebCloseReason Reason, ulong Last)> RunAsync(WebStreamRequest request, CancellationToken stopping)
+    /// <summary>Streams a client that joined <paramref name="feed"/> at <paramref name="cursor"/>; returns why it ended.</summary>
+    public Task<(WebCloseReason Reason, ulong Last)> RunAsync(WebStreamRequest request, WebFeed feed, long cursor, TokenClaims? claims, CancellationToken stopping) =>
+        RunFeedAsync(feed, cursor, request.From, request.From - 1, claims, stopping);
+
+    /// <summary>
+    /// Streams from <paramref name="request"/> on the client's own subscription, then on the shared feed once caught up;
+    /// returns why it ended. Takes <paramref name="own"/> over and disposes it.
+    /// </summary>
+    public async Task<(WebCloseReason Reason, ulong Last)> RunAsync(WebStreamRequest request, Upstream own, UpstreamCutWatch watch, CancellationToken stopping)
     {
+        var (reason, last, feed, cursor) = await RunOwnAsync(request, own, watch, stopping).ConfigureAwait(false);
+        if (feed is null) return (reason!.Value, last);
+        // On the feed the client's token is checked here, not by the node.
+        if (upstream.Authorize(request, out var claims) is { } refused)
+        {
+            feeds.Leave(feed);
+            return (WebCloseReason.Refused(refused.Status, refused.Code, refused.Message), last);
+        }
+        return await RunFeedAsync(feed, cursor, last + 1, last, claims, stopping).ConfigureAwait(false);
+    }
+
+    private async Task<(WebCloseReason? Reason, ulong Last, WebFeed? Feed, long Cursor)> RunOwnAsync(WebStreamRequest request, Upstream own, UpstreamCutWatch watch, CancellationToken stopping)
+    {
+        await using var ownedUpstream = own.ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping, sink.ClientGone, watch.Cut);
         var buffer = new ArrayBufferWriter<byte>(4096);
         var json = WebEntryJson.CreateWriter(buffer);
@@ -32,53 +54,60 @@ internal sealed class WebStream(Upstream upstream, UpstreamCutWatch watch, WebSt
         ulong last = request.From - 1;
         try
         {
-            await foreach (var entry in upstream.SubscribeAsync(request.From, stop.Token).ConfigureAwait(false))
+            await foreach (var entry in own.SubscribeAsync(request.From, stop.Token).ConfigureAwait(false))
             {
-                if (InternalEntries.IsInternal(entry.Key.Span)) continue;
-                if (buffer.Capacity > KeptBufferBytes)
+                if (!InternalEntries.IsInternal(entry.Key.Span))
                 {
-                    buffer = new ArrayBufferWriter<byte>(4096);
-                    await json.DisposeAsync().ConfigureAwait(false);
-                    json = WebEntryJson.CreateWriter(buffer);
+                    if (buffer.Capacity > KeptBufferBytes)
+                    {
+                        buffer = new ArrayBufferWriter<byte>(4096);
+                        await json.DisposeAsync().ConfigureAwait(false);
+                        json = WebEntryJson.CreateWriter(buffer);
+                    }
+                    buffer.ResetWrittenCount();
+                    json.Reset(buffer);
+                    WebEntryJson.Write(json, entry.Index, entry.Key.Span, entry.Payload.Span, entry.IsTombstone);
+                    // A client that takes nothing at all would hold the stream open for ever; one that is merely slow is
+                    // cut by the node first (the backlog fills while this send waits).
+                    send.CancelAfter(options.SendTimeout);
+                    await sink.SendAsync(entry.Index, buffer.WrittenMemory, send.Token).ConfigureAwait(false);
+                    if (!send.TryReset()) { last = entry.Index; break; } // cancelled just as the send ended: judged below
                 }
-                buffer.ResetWrittenCount();
-                json.Reset(buffer);
-                WebEntryJson.Write(json, entry.Index, entry.Key.Span, entry.Payload.Span, entry.IsTombstone);
-                // A client that takes nothing at all would hold the stream open for ever; one that is merely slow is
-                // cut by the node first (the backlog fills while this send waits).
-                send.CancelAfter(options.SendTimeout);
-                await sink.SendAsync(entry.Index, buffer.WrittenMemory, send.Token).ConfigureAwait(false);
                 last = entry.Index;
-                if (!send.TryReset()) break; // cancelled just as the send ended: judged below
+                // Caught up with what the node had sent: from here the shared feed serves this client.
+                if (own.EntriesWaiting == 0 && feeds.TryJoin(request.Prefix, last + 1, create: true, out long cursor) is { } feed)
+                {
+                    WebLog.JoinedFeed(logger, clientId, last + 1);
+                    return (null, last, feed, cursor);
+                }
             }
-            return (Ended(stopping, send), last);
+            return (Ended(stopping, send, watch), last, null, 0);
         }
         catch (OperationCanceledException)
         {
-            return (Ended(stopping, send), last);
+            return (Ended(stopping, send, watch), last, null, 0);
         }
         catch (ClientRefusedException e) when (e.Code != CodecError.Unauthorized)
         {
-            return (WebCloseReason.UpstreamLost(nodeId, e.Code, e.Detail), last);
+            return (WebCloseReason.UpstreamLost(nodeId, e.Code, e.Detail), last, null, 0);
         }
         catch (ClientRefusedException e) when (e.Code == CodecError.Unauthorized)
         {
             // Welcomed, then refused: a revoked or expired token, or a prefix the token does not cover.
-            var refusal = refusals.Classify(request.Token, e.Detail);
-            return (WebCloseReason.Refused(refusal.Status, refusal.Code, refusal.Message), last);
+            var refusal = upstream.Classify(request.Token, e.Detail);
+            return (WebCloseReason.Refused(refusal.Status, refusal.Code, refusal.Message), last, null, 0);
         }
         catch (SnapshotRequiredException e)
         {
-            return (WebCloseReason.SnapshotRequired(e.RequestedIndex, e.OldestAvailableIndex), last);
+            return (WebCloseReason.SnapshotRequired(e.RequestedIndex, e.OldestAvailableIndex), last, null, 0);
         }
         catch (LogTruncatedException e)
         {
-            return (WebCloseReason.Truncated(e.TruncatedAfter, e.LastDelivered), last);
+            return (WebCloseReason.Truncated(e.TruncatedAfter, e.LastDelivered), last, null, 0);
         }
-        catch (Exception e) when (e is System.Net.WebSockets.WebSocketException or IOException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        catch (Exception e) when (IsClientGone(e))
         {
-            // The client's connection broke mid-send.
-            return (new WebCloseReason(1001, "client-gone", e.Message, true), last);
+            return (ClientGone(e), last, null, 0);
         }
         finally
         {
@@ -86,10 +115,64 @@ internal sealed class WebStream(Upstream upstream, UpstreamCutWatch watch, WebSt
         }
     }
 
-    private WebCloseReason Ended(CancellationToken stopping, CancellationTokenSource send)
+    /// <summary>
+    /// Sends the feed's messages from <paramref name="cursor"/> on, skipping those before <paramref name="from"/>, each
+    /// waking with whatever arrived meanwhile. The client's token is checked again at each wake-up, as the node checks
+    /// its learners' at each sweep: nothing more is sent once it has expired or been revoked.
+    /// </summary>
+    private async Task<(WebCloseReason Reason, ulong Last)> RunFeedAsync(WebFeed feed, long cursor, ulong from, ulong last, TokenClaims? claims, CancellationToken stopping)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping, sink.ClientGone);
+        using var send = new CancellationTokenSource();
+        using var stopSending = stopping.Register(static s => ((CancellationTokenSource)s!).Cancel(), send);
+        int tokenVersion = upstream.TokenVersion;
+        try
+        {
+            while (true)
+            {
+                await feed.WaitAsync(cursor, stop.Token).ConfigureAwait(false);
+                if (feed.Failure is { } failure) return (failure.For(last), last);
+                if (upstream.Recheck(claims, ref tokenVersion) is { } refusal)
+                    return (WebCloseReason.Refused(refusal.Status, refusal.Code, refusal.Message), last);
+                while (true)
+                {
+                    var read = feed.TryRead(cursor, out var message);
+                    if (read == WebFeedRead.Empty) break;
+                    if (read == WebFeedRead.Overrun)
+                        return (WebCloseReason.SlowConsumer($"this client fell more than the learner-backlog ({feed.MaxBytes:N0} bytes, or {WebFeed.Slots:N0} entries) behind {nodeId}'s live stream"), last);
+                    cursor++;
+                    if (message!.Index < from) continue;
+                    send.CancelAfter(options.SendTimeout);
+                    await sink.SendAsync(message.Index, message.Json, send.Token).ConfigureAwait(false);
+                    last = message.Index;
+                    if (!send.TryReset()) return (Ended(stopping, send, null), last);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return (Ended(stopping, send, null), last);
+        }
+        catch (Exception e) when (IsClientGone(e))
+        {
+            return (ClientGone(e), last);
+        }
+        finally
+        {
+            feeds.Leave(feed);
+        }
+    }
+
+    private static bool IsClientGone(Exception e) =>
+        e is System.Net.WebSockets.WebSocketException or IOException or Microsoft.AspNetCore.Connections.ConnectionResetException;
+
+    // The client's connection broke mid-send.
+    private static WebCloseReason ClientGone(Exception e) => new(1001, "client-gone", e.Message, true);
+
+    private WebCloseReason Ended(CancellationToken stopping, CancellationTokenSource send, UpstreamCutWatch? watch)
     {
         if (sink.Violation is { } violation) return violation;
-        if (watch.Cut.IsCancellationRequested)
+        if (watch is not null && watch.Cut.IsCancellationRequested)
         {
             if (watch.Code == CodecError.SlowConsumer)
                 return WebCloseReason.SlowConsumer($"this client fell more than the node's learner-backlog behind and {nodeId} cut its subscription ({watch.Message})");

@@ -51,25 +51,8 @@ internal sealed class WebUpstream
     {
         // Checked here with the node's own rule so a token that may not read this prefix is answered 403 before the
         // upgrade; the node checks it again at Subscribe.
-        string wanted = request.Prefix ?? "";
-        if (Claims(request.Token) is { } claims && !claims.AllowsSubscription(Encoding.UTF8.GetBytes(wanted)))
-            return (null, new(403, "forbidden", $"the token for '{claims.Subject}' does not allow key prefix '{wanted}'; subscribe with one of its prefixes"));
-        var options = LearnerClientOptions.Default with
-        {
-            Endpoints = [_learners],
-            Cluster = _topology.Cluster,
-            NodeId = clientId,
-            AuthToken = request.Token,
-            KeyPrefix = request.Prefix,
-            BufferedEntries = _options.BufferedEntries,
-            ReceiveBufferSize = _options.ReceiveBufferSize,
-            // Each entry is encoded before the next is asked for: the SDK may reuse its frame buffers.
-            ReuseBuffers = true,
-            MaxFrameBytes = (int)Math.Min(_topology.Defaults.MaxFrame, int.MaxValue),
-            ConnectRetryFor = _options.ConnectRetryFor,
-            TlsValidation = _security.UsesTls(PortKind.Learner) ? IsThisNode : null,
-            Disconnected = disconnected,
-        };
+        if (Claims(request.Token) is { } claims && PrefixRefusal(claims, request.Prefix) is { } refused) return (null, refused);
+        var options = Options(clientId, request.Token, request.Prefix, disconnected);
         try
         {
             return (await Upstream.ConnectAsync(options, logger, ct).ConfigureAwait(false), default);
@@ -87,6 +70,98 @@ internal sealed class WebUpstream
             return (null, new(503, "unavailable", $"this node serves no learners right now ({e.Message}); retry shortly"));
         }
     }
+
+    /// <summary>
+    /// Connects a shared feed (<see cref="WebFeed"/>) at <paramref name="from"/>: with a token this node mints for itself
+    /// (learn scope, the feed's prefix, an hour), since the feed outlives any one client's token. The clients' own
+    /// tokens are checked by <see cref="Authorize"/> instead.
+    /// </summary>
+    public async Task<(Upstream? Client, WebRefusal Refusal)> ConnectFeedAsync(string? prefix, ulong from, ILogger logger, CancellationToken ct)
+    {
+        string? token = null;
+        if (_security.RequiredScope(PortKind.Learner) != TokenScopes.None)
+            token = _security.Tokens!.Current.Authority.Mint(new TokenClaims($"web-feed@{_nodeId}", DateTimeOffset.UtcNow.AddHours(1),
+                TokenScopes.Learn, [Encoding.UTF8.GetBytes(prefix ?? "")]));
+        var options = Options($"web-feed-{_nodeId}", token, prefix, null);
+        try
+        {
+            return (await Upstream.ConnectAsync(options, logger, ct).ConfigureAwait(false), default);
+        }
+        catch (ClientRefusedException e)
+        {
+            return (null, new(502, "refused", $"this node's learner port refused the web endpoint: {e.Detail}"));
+        }
+        catch (LearnerConnectException e)
+        {
+            return (null, new(503, "unavailable", $"this node serves no learners right now ({e.Message}); retry shortly"));
+        }
+    }
+
+    private LearnerClientOptions Options(string clientId, string? token, string? prefix, Action<CodecError?, string>? disconnected) =>
+        LearnerClientOptions.Default with
+        {
+            Endpoints = [_learners],
+            Cluster = _topology.Cluster,
+            NodeId = clientId,
+            AuthToken = token,
+            KeyPrefix = prefix,
+            BufferedEntries = _options.BufferedEntries,
+            ReceiveBufferSize = _options.ReceiveBufferSize,
+            // Each entry is encoded before the next is asked for: the SDK may reuse its frame buffers.
+            ReuseBuffers = true,
+            MaxFrameBytes = (int)Math.Min(_topology.Defaults.MaxFrame, int.MaxValue),
+            ConnectRetryFor = _options.ConnectRetryFor,
+            TlsValidation = _security.UsesTls(PortKind.Learner) ? IsThisNode : null,
+            Disconnected = disconnected,
+        };
+
+    /// <summary>
+    /// The node's own learner-port rule for a client that reads a shared feed, checked here since its token never
+    /// reaches the node: a valid token (signature, expiry, revocation) with the learn scope, for the prefix asked.
+    /// Null when the client may read; <paramref name="claims"/> then holds its token's claims when tokens are required.
+    /// </summary>
+    public WebRefusal? Authorize(WebStreamRequest request, out TokenClaims? claims)
+    {
+        claims = null;
+        var scope = _security.RequiredScope(PortKind.Learner);
+        if (scope == TokenScopes.None) return null;
+        if (request.Token is null) return Classify(null, "no token");
+        var bytes = Encoding.UTF8.GetBytes(request.Token);
+        string error;
+        try
+        {
+            claims = _security.Tokens!.Current.Authority.Verify(bytes, DateTimeOffset.UtcNow, out error);
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(bytes);
+        }
+        if (claims is null) return new(401, "invalid-token", "the token was refused: " + error);
+        if ((claims.Scopes & scope) != scope)
+            return new(403, "forbidden", $"the token for '{claims.Subject}' lacks the learn scope; " + MintHint);
+        return PrefixRefusal(claims, request.Prefix);
+    }
+
+    private static WebRefusal? PrefixRefusal(TokenClaims claims, string? prefix) =>
+        claims.AllowsSubscription(Encoding.UTF8.GetBytes(prefix ?? "")) ? null
+        : new(403, "forbidden", $"the token for '{claims.Subject}' does not allow key prefix '{prefix ?? ""}'; subscribe with one of its prefixes");
+
+    /// <summary>
+    /// Whether a feed client's token still holds: not expired, and not revoked by a reload since <paramref name="version"/>
+    /// (which moves to the current version). Null when it holds.
+    /// </summary>
+    public WebRefusal? Recheck(TokenClaims? claims, ref int version)
+    {
+        if (claims is null) return null;
+        if (claims.Expires <= DateTimeOffset.UtcNow) return new(401, "invalid-token", $"token for '{claims.Subject}' expired at {claims.Expires:u}");
+        var current = _security.Tokens!.Current;
+        if (current.Version == version) return null;
+        version = current.Version;
+        return current.Authority.IsRevoked(claims, out string why) ? new(401, "invalid-token", why) : null;
+    }
+
+    /// <summary>The token authority's version now, for <see cref="Recheck"/>.</summary>
+    public int TokenVersion => _security.Tokens?.Current.Version ?? 0;
 
     /// <summary>
     /// The node refused the token; which HTTP status says it best: 401 without a token or with one the node cannot

@@ -31,7 +31,7 @@ namespace GeoRelay.Bench.Fanout;
 /// latency. The publisher stays at most <see cref="Window"/> entries ahead of the slowest subscriber,
 /// the same rule for GeoRelay and NATS, so neither cuts subscribers for falling behind.
 /// </remarks>
-public static class FanoutBenchmark
+public static partial class FanoutBenchmark
 {
     private const int EntryBytes = 256;
     private const int Window = 8_192;
@@ -51,6 +51,8 @@ public static class FanoutBenchmark
         string output = "bench/results/fanout.md";
         string? only = null;
         int repeat = 3;
+        int webLearners = 1000;
+        long webDeliveries = 10_000_000;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -60,8 +62,10 @@ public static class FanoutBenchmark
                 case "--output": output = args[++i]; break;
                 case "--only": only = args[++i]; break;
                 case "--repeat": repeat = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--web-learners": webLearners = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--web-deliveries": webDeliveries = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --output FILE --repeat 3 --only georelay|nats|raw (prints, writes no report)");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --web-learners 1000 (0: no WebSocket column) --web-deliveries N --output FILE --repeat 3 --only georelay|nats|raw|websocket (prints, writes no report)");
                     return 2;
             }
         }
@@ -71,6 +75,12 @@ public static class FanoutBenchmark
         var results = new List<Result>();
         string loadBefore = LoadAverage();
         var clock = Stopwatch.StartNew();
+        int webEntries = webLearners > 0 ? (int)Math.Clamp(webDeliveries / webLearners, 2_000, 100_000) : 0;
+        if (only == "websocket")
+        {
+            await RunWebSocketRoundsAsync(clock, webLearners, webEntries, repeat);
+            return 0;
+        }
         foreach (int n in counts)
         {
             int entries = (int)Math.Clamp(deliveries / n, 4_000, 200_000);
@@ -102,8 +112,9 @@ public static class FanoutBenchmark
                 results.Add(Median(rounds.Where(r => r.System == system).ToList()));
         }
         if (only is not null) return 0;
+        var webRounds = webLearners > 0 ? await RunWebSocketRoundsAsync(clock, webLearners, webEntries, repeat) : [];
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        File.WriteAllText(output, Report(results, deliveries, repeat, clock.Elapsed, loadBefore, LoadAverage()));
+        File.WriteAllText(output, Report(results, webRounds, deliveries, repeat, clock.Elapsed, loadBefore, LoadAverage()));
         Console.WriteLine($"wrote {output}");
         return 0;
     }
@@ -403,7 +414,7 @@ public static class FanoutBenchmark
         catch (IOException) { return "unknown"; }
     }
 
-    private static string Report(List<Result> results, long deliveries, int repeat, TimeSpan total, string loadBefore, string loadAfter)
+    private static string Report(List<Result> results, List<Result> webRounds, long deliveries, int repeat, TimeSpan total, string loadBefore, string loadAfter)
     {
         var md = new StringBuilder();
         md.AppendLine("# Fan-out: one relay to N learners, against nats-server and raw sockets");
@@ -445,6 +456,7 @@ public static class FanoutBenchmark
         md.AppendLine("- Where GeoRelay comes out above raw, raw's rounds varied most (see the notes): read it as level with raw, not above it.");
         md.AppendLine("- NATS subscribers go through NATS.Net (per message: its read loop parses the MSG, copies the payload into a pooled buffer and passes it through the subscription's channel to the subscriber's loop), GeoRelay's and raw's through a counter that reads only frame headers: part of the NATS gap is that client-side cost, not nats-server; the CPU figures in the notes show how the two cores went to this process (publisher and subscribers) and to nats-server.");
         md.AppendLine("- With N = 10 every system is bound by its publisher (GeoRelay: one `AppendAsync` per entry through the leader's engine lock), not by fan-out.");
+        AppendWebSocketSection(md, webRounds, repeat);
         md.AppendLine();
         md.AppendLine("## Machine");
         md.AppendLine();

@@ -8,9 +8,12 @@ namespace GeoRelay.Bench.Nats;
 public static class BenchNats
 {
     /// <summary>The client's defaults, except that a full subscription channel waits instead of dropping.</summary>
-    public static NatsOpts Options(IPEndPoint server, string name) => NatsOpts.Default with
+    public static NatsOpts Options(IPEndPoint server, string name) => Options($"nats://{server}", name);
+
+    /// <summary>As above for any URL the client takes: <c>nats://</c>, or <c>ws://</c> for nats-server's WebSocket listener.</summary>
+    public static NatsOpts Options(string url, string name) => NatsOpts.Default with
     {
-        Url = $"nats://{server}",
+        Url = url,
         Name = name,
         // The default (DropNewest) loses messages in the client; a benchmark counts every delivery, so a full
         // channel holds the connection's read loop instead, and through TCP the server, which may then cut it.
@@ -18,9 +21,11 @@ public static class BenchNats
         ConnectTimeout = TimeSpan.FromSeconds(10),
     };
 
-    public static async Task<NatsConnection> ConnectAsync(IPEndPoint server, string name)
+    public static Task<NatsConnection> ConnectAsync(IPEndPoint server, string name) => ConnectAsync($"nats://{server}", name);
+
+    public static async Task<NatsConnection> ConnectAsync(string url, string name)
     {
-        var connection = new NatsConnection(Options(server, name));
+        var connection = new NatsConnection(Options(url, name));
         try
         {
             await connection.ConnectAsync();

@@ -60,14 +60,21 @@ public sealed record NatsServerConfig
     /// <summary>Per-connection pending bytes before the server cuts a slow consumer. Default 64 MiB (nats-server's default).</summary>
     public long MaxPending { get; init; } = 64L << 20;
 
+    /// <summary>Whether nats-server also listens for WebSocket clients (its <c>websocket</c> block, plain, no compression). Default false.</summary>
+    public bool WebSocket { get; init; }
+
+    /// <summary>The WebSocket listener's port, when <see cref="WebSocket"/>; 0 takes a free one.</summary>
+    public int WebSocketPort { get; init; }
+
     public NatsServerConfig WithFreePorts()
     {
-        var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(3));
+        var free = new Queue<int>(LocalCluster.FreeLoopbackPorts(4));
         return this with
         {
             ClientPort = ClientPort != 0 ? ClientPort : free.Dequeue(),
             ClusterPort = ClusterName is null || ClusterPort != 0 ? ClusterPort : free.Dequeue(),
             GatewayPort = !Gateway || GatewayPort != 0 ? GatewayPort : free.Dequeue(),
+            WebSocketPort = !WebSocket || WebSocketPort != 0 ? WebSocketPort : free.Dequeue(),
         };
     }
 
@@ -84,6 +91,7 @@ public sealed record NatsServerConfig
         text.AppendLine(inv, $"max_pending: {MaxPending}");
         if (MonitorPort != 0) text.AppendLine(inv, $"http: \"127.0.0.1:{MonitorPort}\"");
         if (JetStreamStoreDir is not null) text.AppendLine(inv, $"jetstream {{ store_dir: \"{JetStreamStoreDir}\" }}");
+        if (WebSocket) text.AppendLine(inv, $"websocket {{ listen: \"127.0.0.1:{WebSocketPort}\", no_tls: true, compression: false }}");
         if (ClusterName is not null)
         {
             text.AppendLine("cluster {");
@@ -134,6 +142,7 @@ public sealed class NatsServerProcess : IAsyncDisposable
     public NatsServerConfig Config { get; }
     public IPEndPoint ClientEndPoint => new(IPAddress.Loopback, Config.ClientPort);
     public IPEndPoint? GatewayEndPoint => Config.Gateway ? new(IPAddress.Loopback, Config.GatewayPort) : null;
+    public IPEndPoint? WebSocketEndPoint => Config.WebSocket ? new(IPAddress.Loopback, Config.WebSocketPort) : null;
     public int ProcessId { get; }
     public bool HasExited => _process.HasExited;
 

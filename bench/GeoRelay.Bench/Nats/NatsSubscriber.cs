@@ -46,9 +46,13 @@ public sealed class NatsSubscriber : IAsyncDisposable
     /// <summary>Whether the connection dropped (e.g. the server cut it as a slow consumer).</summary>
     public bool Disconnected => _disconnected;
 
-    public static async Task<NatsSubscriber> StartAsync(IPEndPoint server, string subject, string name, NatsPayloadHandler? handler = null)
+    public static Task<NatsSubscriber> StartAsync(IPEndPoint server, string subject, string name, NatsPayloadHandler? handler = null) =>
+        StartAsync($"nats://{server}", subject, name, handler);
+
+    /// <summary>As above at any URL the client takes (<c>ws://</c> for nats-server's WebSocket listener).</summary>
+    public static async Task<NatsSubscriber> StartAsync(string url, string subject, string name, NatsPayloadHandler? handler = null)
     {
-        var connection = await BenchNats.ConnectAsync(server, name);
+        var connection = await BenchNats.ConnectAsync(url, name);
         try
         {
             var subscription = await connection.SubscribeCoreAsync(subject, serializer: NatsRawSerializer<NatsMemoryOwner<byte>>.Default);

@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using GeoRelay.Bench.Harness;
+using GeoRelay.Bench.Nats;
+using GeoRelay.Cli.Demo;
+using GeoRelay.Leader;
+using GeoRelay.Server.Web;
+using GeoRelay.Topology;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GeoRelay.Bench.Fanout;
+
+/// <summary>
+/// The WebSocket column: the same stream to N WebSocket clients, through a relay's web endpoint (<c>GET /stream</c>,
+/// one JSON text message per entry) and through nats-server's own WebSocket listener (NATS.Net over <c>ws://</c>).
+/// </summary>
+public static partial class FanoutBenchmark
+{
+    /// <summary>The payload opens with the publish timestamp as this many decimal digits (text, so the JSON carries it as is).</summary>
+    internal const int StampDigits = 19;
+
+    private const string WebTopology = """
+        cluster: fanout-web
+        leader: leader
+        quorum: 1
+        insecure: true
+        defaults: { elections: false, fsync: false, learner-backlog: 32MiB, compression: { level: 1 }, failover-after: 5s, max-connections-per-address: 10000 }
+        datacenters:
+          home: { relays: [], members: [m1] }
+          edge: { relays: [p1], members: [m2] }
+        nodes:
+          leader: { dc: home, publish: 127.0.0.1:7000, listen: 127.0.0.1:7001 }
+          m1:     { dc: home, listen: 127.0.0.1:7011 }
+          p1:     { dc: edge, listen: 127.0.0.1:7021, learners: 127.0.0.1:7022, web: 127.0.0.1:7023 }
+          m2:     { dc: edge, listen: 127.0.0.1:7031 }
+        """;
+
+    /// <summary>256 bytes of text: the timestamp in <see cref="StampDigits"/> digits, then filler.</summary>
+    private static byte[] StampedPayload()
+    {
+        var payload = new byte[EntryBytes];
+        payload.AsSpan().Fill((byte)'x');
+        return payload;
+    }
+
+    private static void Stamp(byte[] payload)
+    {
+        long now = Stopwatch.GetTimestamp();
+        for (int i = StampDigits - 1; i >= 0; i--, now /= 10) payload[i] = (byte)('0' + now % 10);
+    }
+
+    /// <summary>Rounds of GeoRelay's web endpoint and NATS's WebSocket listener in turn, at <paramref name="n"/> clients.</summary>
+    private static async Task<List<Result>> RunWebSocketRoundsAsync(Stopwatch clock, int n, int entries, int repeat)
+    {
+        var rounds = new List<Result>();
+        for (int round = 0; round < repeat; round++)
+        {
+            var geo = await RunGeoRelayWebAsync(n, entries);
+            Print(clock, geo);
+            var nats = await RunNatsWebAsync(n, entries);
+            Print(clock, nats);
+            rounds.AddRange([geo, nats]);
+        }
+        return rounds;
+    }
+
+    private static async Task<Result> RunGeoRelayWebAsync(int n, int entries)
+    {
+        var topology = TopologyLoader.Parse(WebTopology, "fanout-web.yaml").GetConfigOrThrow();
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(NullLoggerProvider.Instance));
+        await using var cluster = LocalCluster.Start(topology, LeaderOptions.Default, loggers);
+        var leader = cluster.Leader!; // elections: false
+        var relay = cluster.Relays["p1"];
+        var payload = StampedPayload();
+        for (int i = 0; i < 1000; i++) await leader.AppendAsync(payload); // routes up, JIT warm
+        ulong from = leader.Host.Invoke(_ => leader.Engine.LastIndex) + 1;
+
+        var web = cluster.Topology.GetNode("p1").Web!.Value.ToEndPoint();
+        await using var server = await WebLearnerServer.StartAsync(web, cluster.Topology, "p1", relay.Host.Security, WebEndpointOptions.Default, loggers);
+        var latency = LatencyHistogram.Create();
+        var receivers = new WebSocketCounter[n];
+        for (int i = 0; i < n; i++)
+            receivers[i] = await WebSocketCounter.ConnectAsync(server.EndPoint, from, i == 0 ? latency : null);
+
+        using var stop = new CancellationTokenSource();
+        var reading = receivers.Select(r => Task.Run(() => r.RunAsync(entries, stop.Token))).ToArray();
+        double cpu = ProcessCpu.Seconds(Environment.ProcessId);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < entries; i++)
+        {
+            if (i % 512 == 0) await PaceAsync(i, () => MinOf(receivers));
+            Stamp(payload);
+            await leader.AppendAsync(payload);
+        }
+        string note = await WhenAllReceivedAsync(reading, () => MinOf(receivers), entries);
+        sw.Stop();
+        cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
+        stop.Cancel();
+        await Task.WhenAll(reading.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)));
+        foreach (var r in receivers) r.Socket.Dispose();
+        var (p50, p99) = Percentiles(latency);
+        long delivered = receivers.Sum(r => Math.Min(r.Messages, entries));
+        return new Result("GeoRelay web", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}"));
+    }
+
+    private static long MinOf(WebSocketCounter[] receivers)
+    {
+        long min = long.MaxValue;
+        foreach (var r in receivers) min = Math.Min(min, r.Messages);
+        return min;
+    }
+
+    private static async Task<Result> RunNatsWebAsync(int n, int entries)
+    {
+        await using var server = await NatsServerProcess.StartAsync(new NatsServerConfig { ServerName = "fanout-ws", WebSocket = true }.WithFreePorts());
+        var latency = LatencyHistogram.Create();
+        var subscribers = new List<NatsSubscriber>(n);
+        string url = $"ws://{server.WebSocketEndPoint}";
+        try
+        {
+            for (int i = 0; i < n; i++)
+                subscribers.Add(await NatsSubscriber.StartAsync(url, "fanout", $"bench-ws-{i}", i == 0 ? RecordLatency : null));
+            foreach (var s in subscribers) await s.PingAsync(); // every SUB is registered
+            await using var publisher = await BenchNats.ConnectAsync(server.ClientEndPoint, "bench-pub");
+            long MinReceived()
+            {
+                long min = long.MaxValue;
+                foreach (var s in subscribers) min = Math.Min(min, s.Disconnected ? long.MaxValue : s.Received);
+                return min;
+            }
+
+            var payload = StampedPayload();
+            double cpu = ProcessCpu.Seconds(Environment.ProcessId), serverCpu = ProcessCpu.Seconds(server.ProcessId);
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < entries; i++)
+            {
+                if (i % 512 == 0) await PaceAsync(i, MinReceived);
+                Stamp(payload);
+                await publisher.PublishRawAsync("fanout", payload);
+            }
+            await publisher.PingAsync(); // the server has every PUB
+            string note = await WhenAllReceivedAsync([], MinReceived, entries);
+            sw.Stop();
+            cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
+            serverCpu = ProcessCpu.Seconds(server.ProcessId) - serverCpu;
+            int cut = subscribers.Count(s => s.Disconnected);
+            if (cut > 0) note += $" {cut} subscribers disconnected (slow consumer)";
+            long delivered = subscribers.Sum(s => Math.Min(s.Received, entries));
+            await DisposeAllAsync(subscribers);
+            var (p50, p99) = Percentiles(latency);
+            return new Result("NATS ws", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}+{serverCpu:F1}"));
+        }
+        finally
+        {
+            await DisposeAllAsync(subscribers);
+        }
+
+        void RecordLatency(ReadOnlySpan<byte> payload)
+        {
+            if (payload.Length >= StampDigits && System.Buffers.Text.Utf8Parser.TryParse(payload[..StampDigits], out long stamp, out _))
+                latency.RecordSince(stamp);
+        }
+    }
+
+    private static void AppendWebSocketSection(StringBuilder md, List<Result> rounds, int repeat)
+    {
+        if (rounds.Count == 0) return;
+        int n = rounds[0].Subscribers;
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"## WebSocket: {n:N0} web learners");
+        md.AppendLine();
+        md.AppendLine($"The same stream of 256-byte entries (text: the publish timestamp in {StampDigits} digits, then filler) to {n:N0} WebSocket clients, {repeat} rounds of each in turn:");
+        md.AppendLine();
+        md.AppendLine("- **GeoRelay web**: the same in-process cluster with the relay's web endpoint (`WebLearnerServer`, `GET /stream?from=N`, defaults), one JSON text message per entry (`{\"index\":N,\"key\":\"\",\"payload\":\"…\"}`); each client a `ClientWebSocket` without compression that counts whole messages.");
+        md.AppendLine($"- **NATS ws**: nats-server's own WebSocket listener (`websocket {{ no_tls: true, compression: false }}`); each client NATS.Net {NatsClientVersion()} over `ws://`, a core subscription as in the table above; the publisher on the TCP client port.");
+        md.AppendLine();
+        md.AppendLine("Every round, in the order run (deliveries/s, publish-to-client latency of the first client, CPU seconds of this process (+ nats-server)):");
+        md.AppendLine();
+        md.AppendLine("| round | system | deliveries/s | p50 ms | p99 ms | CPU s | GeoRelay web / NATS ws | notes |");
+        md.AppendLine("|---:|---|---:|---:|---:|---:|---:|---|");
+        for (int i = 0; i < rounds.Count; i++)
+        {
+            var r = rounds[i];
+            string ratio = r.System == "NATS ws" && i > 0 ? (rounds[i - 1].PerSecond / r.PerSecond).ToString("F2", CultureInfo.InvariantCulture) + "x" : "";
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {i / 2 + 1} | {r.System} | {r.PerSecond:N0} | {r.P50Ms:F2} | {r.P99Ms:F2} | {r.Cpu} | {ratio} | {r.Note} |");
+        }
+        var geo = Median(rounds.Where(r => r.System == "GeoRelay web").ToList());
+        var nats = Median(rounds.Where(r => r.System == "NATS ws").ToList());
+        double ratioOfMedians = geo.PerSecond / nats.PerSecond;
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Target (issue 24): at {n:N0} web learners at least 1.5x NATS's WebSocket deliveries/s. Measured (median rounds): {geo.PerSecond:N0} against {nats.PerSecond:N0}, {ratioOfMedians:F2}x ({(ratioOfMedians >= 1.5 ? "met" : "not met")}).");
+    }
+}
