@@ -171,6 +171,11 @@ internal sealed class WebFeed
                 {
                     return new(WebCloseReason.UpstreamLost(nodeId, e.Code, e.Detail), null);
                 }
+                catch (LearnerConnectException e)
+                {
+                    // The SDK's own resume found no way back to this node's learner port: the clients go elsewhere.
+                    return new(WebCloseReason.UpstreamLost(nodeId, null, e.Message), null);
+                }
                 catch (SnapshotRequiredException e)
                 {
                     return new(WebCloseReason.UpstreamLost(nodeId, CodecError.SnapshotRequired, $"index {e.RequestedIndex} is no longer retained"), null);

@@ -71,6 +71,7 @@ public sealed class WebLearnerServer : IAsyncDisposable
             return;
         }
         bool webSocket = context.WebSockets.IsWebSocketRequest;
+        if (!webSocket) request = request! with { Batch = false }; // an SSE event is one entry: its id is the index
         if (!webSocket && !request!.ServerSentEvents)
         {
             await Answer(context, 400, "bad-request",

@@ -20,9 +20,15 @@ internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFee
     /// <summary>A message buffer that grew past this for one large entry is dropped afterwards, not kept for the client's lifetime.</summary>
     private const int KeptBufferBytes = 1 << 20;
 
+    /// <summary>A client on its own subscription looks for a feed whose ring it is in after this many entries.</summary>
+    private const int FeedLookEvery = 64;
+
+    /// <summary>A batched message takes no more entries once it holds this many bytes (one larger entry still goes whole).</summary>
+    private const int BatchBytes = 256 << 10;
+
     /// <summary>Streams a client that joined <paramref name="feed"/> at <paramref name="cursor"/>; returns why it ended.</summary>
     public Task<(WebCloseReason Reason, ulong Last)> RunAsync(WebStreamRequest request, WebFeed feed, long cursor, TokenClaims? claims, CancellationToken stopping) =>
-        RunFeedAsync(feed, cursor, request.From, request.From - 1, claims, stopping);
+        RunFeedAsync(feed, cursor, request.From, request.From - 1, claims, request.Batch, stopping);
 
     /// <summary>
     /// Streams from <paramref name="request"/> on the client's own subscription, then on the shared feed once caught up;
@@ -38,7 +44,7 @@ internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFee
             feeds.Leave(feed);
             return (WebCloseReason.Refused(refused.Status, refused.Code, refused.Message), last);
         }
-        return await RunFeedAsync(feed, cursor, last + 1, last, claims, stopping).ConfigureAwait(false);
+        return await RunFeedAsync(feed, cursor, last + 1, last, claims, request.Batch, stopping).ConfigureAwait(false);
     }
 
     private async Task<(WebCloseReason? Reason, ulong Last, WebFeed? Feed, long Cursor)> RunOwnAsync(WebStreamRequest request, Upstream own, UpstreamCutWatch watch, CancellationToken stopping)
@@ -52,6 +58,7 @@ internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFee
         // ends, and the close that says why goes after it.
         using var stopSending = stopping.Register(static s => ((CancellationTokenSource)s!).Cancel(), send);
         ulong last = request.From - 1;
+        int sinceFeedLooked = 0;
         try
         {
             await foreach (var entry in own.SubscribeAsync(request.From, stop.Token).ConfigureAwait(false))
@@ -65,8 +72,10 @@ internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFee
                         json = WebEntryJson.CreateWriter(buffer);
                     }
                     buffer.ResetWrittenCount();
+                    if (request.Batch) buffer.Write("["u8); // a batched stream's messages are all arrays
                     json.Reset(buffer);
                     WebEntryJson.Write(json, entry.Index, entry.Key.Span, entry.Payload.Span, entry.IsTombstone);
+                    if (request.Batch) buffer.Write("]"u8);
                     // A client that takes nothing at all would hold the stream open for ever; one that is merely slow is
                     // cut by the node first (the backlog fills while this send waits).
                     send.CancelAfter(options.SendTimeout);
@@ -74,12 +83,15 @@ internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFee
                     if (!send.TryReset()) { last = entry.Index; break; } // cancelled just as the send ended: judged below
                 }
                 last = entry.Index;
-                // Caught up with what the node had sent: from here the shared feed serves this client.
-                if (own.EntriesWaiting == 0 && feeds.TryJoin(request.Prefix, last + 1, create: true, out long cursor) is { } feed)
+                // Inside a feed's ring (looked at every so often), or caught up with what the node had sent (then starting
+                // the feed if there is none): from here the shared feed serves this client.
+                bool caughtUp = own.EntriesWaiting == 0;
+                if ((caughtUp || ++sinceFeedLooked >= FeedLookEvery) && feeds.TryJoin(request.Prefix, last + 1, create: caughtUp, out long cursor) is { } feed)
                 {
                     WebLog.JoinedFeed(logger, clientId, last + 1);
                     return (null, last, feed, cursor);
                 }
+                if (sinceFeedLooked >= FeedLookEvery) sinceFeedLooked = 0;
             }
             return (Ended(stopping, send, watch), last, null, 0);
         }
@@ -117,15 +129,18 @@ internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFee
 
     /// <summary>
     /// Sends the feed's messages from <paramref name="cursor"/> on, skipping those before <paramref name="from"/>, each
-    /// waking with whatever arrived meanwhile. The client's token is checked again at each wake-up, as the node checks
-    /// its learners' at each sweep: nothing more is sent once it has expired or been revoked.
+    /// waking with whatever arrived meanwhile (with <paramref name="batch"/>, as few messages as <see cref="BatchBytes"/>
+    /// allows). The client's token is checked again at each wake-up, as the node checks its learners' at each sweep:
+    /// nothing more is sent once it has expired or been revoked.
     /// </summary>
-    private async Task<(WebCloseReason Reason, ulong Last)> RunFeedAsync(WebFeed feed, long cursor, ulong from, ulong last, TokenClaims? claims, CancellationToken stopping)
+    private async Task<(WebCloseReason Reason, ulong Last)> RunFeedAsync(WebFeed feed, long cursor, ulong from, ulong last, TokenClaims? claims,
+        bool batch, CancellationToken stopping)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping, sink.ClientGone);
         using var send = new CancellationTokenSource();
         using var stopSending = stopping.Register(static s => ((CancellationTokenSource)s!).Cancel(), send);
         int tokenVersion = upstream.TokenVersion;
+        var array = batch ? new ArrayBufferWriter<byte>(4096) : null;
         try
         {
             while (true)
@@ -134,19 +149,42 @@ internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFee
                 if (feed.Failure is { } failure) return (failure.For(last), last);
                 if (upstream.Recheck(claims, ref tokenVersion) is { } refusal)
                     return (WebCloseReason.Refused(refusal.Status, refusal.Code, refusal.Message), last);
-                while (true)
+                bool overrun = false;
+                while (!overrun)
                 {
-                    var read = feed.TryRead(cursor, out var message);
-                    if (read == WebFeedRead.Empty) break;
-                    if (read == WebFeedRead.Overrun)
-                        return (WebCloseReason.SlowConsumer($"this client fell more than the learner-backlog ({feed.MaxBytes:N0} bytes, or {WebFeed.Slots:N0} entries) behind {nodeId}'s live stream"), last);
-                    cursor++;
-                    if (message!.Index < from) continue;
+                    // One message, or with batching a JSON array of what is there, up to BatchBytes.
+                    ReadOnlyMemory<byte> content = default;
+                    ulong through = 0;
+                    if (array is not null && array.Capacity > KeptBufferBytes) array = new ArrayBufferWriter<byte>(4096);
+                    array?.ResetWrittenCount();
+                    while (array is null ? content.IsEmpty : array.WrittenCount < BatchBytes)
+                    {
+                        var read = feed.TryRead(cursor, out var message);
+                        if (read == WebFeedRead.Empty) break;
+                        if (read == WebFeedRead.Overrun) { overrun = true; break; }
+                        cursor++;
+                        if (message!.Index < from) continue;
+                        through = message.Index;
+                        if (array is null) content = message.Json;
+                        else
+                        {
+                            array.Write(array.WrittenCount == 0 ? "["u8 : ","u8);
+                            array.Write(message.Json);
+                        }
+                    }
+                    if (array is { WrittenCount: > 0 })
+                    {
+                        array.Write("]"u8);
+                        content = array.WrittenMemory;
+                    }
+                    if (content.IsEmpty) break;
                     send.CancelAfter(options.SendTimeout);
-                    await sink.SendAsync(message.Index, message.Json, send.Token).ConfigureAwait(false);
-                    last = message.Index;
+                    await sink.SendAsync(through, content, send.Token).ConfigureAwait(false);
+                    last = through;
                     if (!send.TryReset()) return (Ended(stopping, send, null), last);
                 }
+                if (overrun)
+                    return (WebCloseReason.SlowConsumer($"this client fell more than the learner-backlog ({feed.MaxBytes:N0} bytes, or {WebFeed.Slots:N0} entries) behind {nodeId}'s live stream"), last);
             }
         }
         catch (OperationCanceledException)

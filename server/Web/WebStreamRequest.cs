@@ -10,6 +10,13 @@ namespace GeoRelay.Server.Web;
 /// </summary>
 public sealed record WebStreamRequest(ulong From, string? Prefix, string? Token, bool ServerSentEvents)
 {
+    /// <summary>
+    /// <c>batch=1</c>: over WebSocket, a message may carry several entries, as a JSON array of entry objects in order
+    /// (what arrived together goes together); without it each message is one entry object. SSE events are one entry each
+    /// either way, since each carries its index as its id.
+    /// </summary>
+    public bool Batch { get; init; }
+
     /// <summary>The longest key prefix, in UTF-8 bytes: the learner SDK's limit.</summary>
     public const int MaxPrefixBytes = 1024;
 
@@ -59,8 +66,16 @@ public sealed record WebStreamRequest(ulong From, string? Prefix, string? Token,
             return false;
         }
 
+        if (Single(query["batch"], "batch", out string? batchText, out error) is false) return false;
+        bool batch = false;
+        if (batchText is not null && !TryFlag(batchText, out batch))
+        {
+            error = $"batch must be 1 (several entries per WebSocket message, as a JSON array) or 0, not '{Shorten(batchText)}'";
+            return false;
+        }
+
         if (!TryToken(query, headers, out string? token, out status, out error)) return false;
-        request = new WebStreamRequest(from, prefix, token, AcceptsEventStream(headers.Accept));
+        request = new WebStreamRequest(from, prefix, token, AcceptsEventStream(headers.Accept)) { Batch = batch };
         status = 200;
         return true;
     }
@@ -106,6 +121,12 @@ public sealed record WebStreamRequest(ulong From, string? Prefix, string? Token,
         }
         value = values.Count == 1 ? values[0] : null;
         return true;
+    }
+
+    private static bool TryFlag(string text, out bool flag)
+    {
+        flag = text is "1" or "true";
+        return text is "0" or "1" or "true" or "false";
     }
 
     private static bool TryIndex(string text, out ulong index) =>

@@ -42,13 +42,20 @@ export function subscribe(urls, options, onEntry) {
     const u = new URL("/stream", url);
     if (scheme) u.protocol = scheme;
     u.searchParams.set("from", String(last + 1));
+    if (scheme) u.searchParams.set("batch", "1"); // WebSocket: what arrived together comes as one array
     if (opts.prefix) u.searchParams.set("prefix", opts.prefix);
     if (opts.token) u.searchParams.set("token", opts.token);
     return u.toString();
   }
 
   function deliver(text) {
-    const m = JSON.parse(text);
+    const parsed = JSON.parse(text);
+    // A node that predates batching sends one object per message.
+    if (Array.isArray(parsed)) parsed.forEach(deliverOne);
+    else deliverOne(parsed);
+  }
+
+  function deliverOne(m) {
     if (m.index <= last) return; // already handed over (never expected; the server resumes at last + 1)
     last = m.index;
     failures = 0;

@@ -99,7 +99,11 @@ public sealed class WebSocketStream : IDisposable
     }
 
     /// <summary>The next message; null when the server closed (see <see cref="ClientWebSocket.CloseStatus"/>).</summary>
-    public async Task<WebMessage?> NextAsync(CancellationToken ct)
+    public async Task<WebMessage?> NextAsync(CancellationToken ct) =>
+        await NextJsonAsync(ct) is { } json ? new WebMessage(null, null, json) : null;
+
+    /// <summary>The next message's JSON as it came (an array with <c>batch=1</c>); null when the server closed.</summary>
+    public async Task<JsonElement?> NextJsonAsync(CancellationToken ct)
     {
         var buffer = new byte[64 << 10];
         using var message = new MemoryStream();
@@ -108,7 +112,7 @@ public sealed class WebSocketStream : IDisposable
             var received = await Socket.ReceiveAsync(buffer, ct);
             if (received.MessageType == WebSocketMessageType.Close) return null;
             message.Write(buffer, 0, received.Count);
-            if (received.EndOfMessage) return new WebMessage(null, null, JsonDocument.Parse(message.ToArray()).RootElement.Clone());
+            if (received.EndOfMessage) return JsonDocument.Parse(message.ToArray()).RootElement.Clone();
         }
     }
 

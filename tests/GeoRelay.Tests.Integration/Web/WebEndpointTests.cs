@@ -149,6 +149,22 @@ public sealed class WebEndpointTests
     }
 
     [Test]
+    public async Task WithBatchEveryWebSocketMessageIsAnArrayAndTogetherTheyHoldEveryEntryInOrder()
+    {
+        using var deadline = Deadline();
+        using var stream = await WebSocketStream.OpenAsync($"ws://{_cluster.Topology.GetNode("m1").Web}/stream?from=1&batch=1", deadline.Token);
+        var entries = new List<WebMessage>();
+        while (entries.Count < Published.Length)
+        {
+            var json = await stream.NextJsonAsync(deadline.Token) ?? throw new EndOfStreamException($"closed after {entries.Count}: {stream.Socket.CloseStatusDescription}");
+            Assert.That(json.ValueKind, Is.EqualTo(System.Text.Json.JsonValueKind.Array), "batch=1: every message is an array");
+            Assert.That(json.GetArrayLength(), Is.GreaterThan(0));
+            entries.AddRange(json.EnumerateArray().Select(e => new WebMessage(null, null, e.Clone())));
+        }
+        AssertArePublished(entries, 0);
+    }
+
+    [Test]
     public async Task AWebSocketClientThatOffersPermessageDeflateGetsItAndEveryEntry()
     {
         using var deadline = Deadline();

@@ -56,6 +56,18 @@ public sealed class WebStreamRequestTests
     }
 
     [Test]
+    public void BatchIsOneOrZeroAndOffByDefault()
+    {
+        Assert.That(Parse("from=1").Request!.Batch, Is.False);
+        Assert.That(Parse("from=1&batch=1").Request!.Batch, Is.True);
+        Assert.That(Parse("from=1&batch=true").Request!.Batch, Is.True);
+        Assert.That(Parse("from=1&batch=0").Request!.Batch, Is.False);
+        var (_, status, error) = Parse("from=1&batch=yes");
+        Assert.That(status, Is.EqualTo(400));
+        Assert.That(error, Does.Contain("batch must be 1").And.Contain("'yes'"));
+    }
+
+    [Test]
     public void APrefixLongerThan1024BytesIs400()
     {
         var (_, status, error) = Parse("from=1&prefix=" + new string('é', 513));
