@@ -48,7 +48,7 @@ public static partial class FanoutBenchmark
     {
         var counts = new List<int> { 10, 100, 1000, 5000 };
         long deliveries = 40_000_000;
-        string output = "bench/results/fanout.md";
+        string? output = null;
         string? only = null;
         int repeat = 3;
         int webLearners = 1000;
@@ -65,7 +65,7 @@ public static partial class FanoutBenchmark
                 case "--web-learners": webLearners = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--web-deliveries": webDeliveries = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --web-learners 1000 (0: no WebSocket column) --web-deliveries N --output FILE --repeat 3 --only georelay|nats|raw|websocket (prints, writes no report)");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --web-learners 1000 (0: no WebSocket column) --web-deliveries N --output FILE --repeat 3 --only georelay|nats|raw (prints, writes no report)|websocket (writes bench/results/fanout-websocket.md)");
                     return 2;
             }
         }
@@ -78,7 +78,8 @@ public static partial class FanoutBenchmark
         int webEntries = webLearners > 0 ? (int)Math.Clamp(webDeliveries / webLearners, 2_000, 100_000) : 0;
         if (only == "websocket")
         {
-            await RunWebSocketRoundsAsync(clock, webLearners, webEntries, repeat);
+            var rounds = await RunWebSocketRoundsAsync(clock, webLearners, webEntries, repeat);
+            WriteReport(output ?? "bench/results/fanout-websocket.md", WebSocketReport(rounds, repeat, clock.Elapsed, loadBefore, LoadAverage()));
             return 0;
         }
         foreach (int n in counts)
@@ -113,10 +114,15 @@ public static partial class FanoutBenchmark
         }
         if (only is not null) return 0;
         var webRounds = webLearners > 0 ? await RunWebSocketRoundsAsync(clock, webLearners, webEntries, repeat) : [];
-        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        File.WriteAllText(output, Report(results, webRounds, deliveries, repeat, clock.Elapsed, loadBefore, LoadAverage()));
-        Console.WriteLine($"wrote {output}");
+        WriteReport(output ?? "bench/results/fanout.md", Report(results, webRounds, deliveries, repeat, clock.Elapsed, loadBefore, LoadAverage()));
         return 0;
+    }
+
+    private static void WriteReport(string path, string text)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+        Console.WriteLine($"wrote {path}");
     }
 
     /// <summary>The round with the median deliveries/s (its latency with it); the note gives every round's figure.</summary>
