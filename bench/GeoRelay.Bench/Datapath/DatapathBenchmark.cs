@@ -16,7 +16,9 @@ namespace GeoRelay.Bench.Datapath;
 /// End-to-end data path on loopback: the whole three-regions topology in this process
 /// (<see cref="LocalCluster"/>), group fsync on, publishing through <c>LeaderNode.AppendAsync</c> as
 /// fast as the window allows, timed from the first publish to the commit of the last entry. Each
-/// size runs through the relays and then direct-to-every-member, back to back in the same process.
+/// size runs through the relays and then direct-to-every-member, back to back in the same process,
+/// with the nodes' logs on disk and on tmpfs, in alternating order over several rounds; then the
+/// leader-cost sweep over the members behind the relays (<see cref="MemberSweep"/>).
 /// Writes <c>bench/results/datapath.md</c>.
 /// </summary>
 public static class DatapathBenchmark
@@ -52,6 +54,9 @@ public static class DatapathBenchmark
         public long Remote(string homeDc) => Bytes.Where(b => b.Key != homeDc).Sum(b => b.Value);
     }
 
+    /// <summary>One throughput run with its storage and round, for the disk vs tmpfs table.</summary>
+    private sealed record StorageRun(string Storage, int Round, RunResult Result);
+
     public static async Task<int> RunAsync(string[] args)
     {
         var loads = new List<Load> { new(128, 300_000), new(256, 500_000), new(1024, 100_000), new(16 * 1024, 10_000) };
@@ -59,12 +64,19 @@ public static class DatapathBenchmark
         int? localLevel = null;
         var modes = new HashSet<string> { "relays", "direct" };
         var placements = new HashSet<string> { "in-process", "processes" };
+        var storages = new List<string> { "disk", "tmpfs" };
+        var parts = new HashSet<string> { "throughput", "sweep" };
+        int rounds = 2;
+        var sweep = MemberSweep.Settings.Default;
 
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
-                case "--quick": loads = loads.Select(l => l with { Count = Math.Max(1000, l.Count / 20) }).ToList(); break;
+                case "--quick":
+                    loads = loads.Select(l => l with { Count = Math.Max(1000, l.Count / 20) }).ToList();
+                    sweep = sweep with { FlatCount = sweep.FlatCount / 10, PacedSeconds = 2, Warmup = 2_000 };
+                    break;
                 case "--out": output = Path.GetFullPath(args[++i]); break;
                 case "--sizes":
                     var sizes = args[++i].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToHashSet();
@@ -74,9 +86,13 @@ public static class DatapathBenchmark
                 case "--local-level": localLevel = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--modes": modes = args[++i].Split(',').Select(m => m == "proxies" ? "relays" : m).ToHashSet(); break; // "proxies": the old spelling
                 case "--followers": placements = args[++i].Split(',').ToHashSet(); break;
+                case "--storage": storages = args[++i].Split(',').ToList(); break;
+                case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--only": parts = [args[++i]]; break;
+                case "--members": sweep = sweep with { Members = args[++i].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray() }; break;
                 case "--log": s_logLevel = Enum.Parse<LogLevel>(args[++i], ignoreCase: true); break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --sizes 128,256,1024,16384, --count N, --modes relays,direct, --followers in-process,processes, --local-level N, --log warning, --out FILE");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --quick, --sizes 128,256,1024,16384, --count N, --modes relays,direct, --followers in-process,processes, --storage disk,tmpfs, --rounds 2, --only throughput|sweep (prints, writes no report), --members 8,24,48 (sweep), --local-level N, --log warning, --out FILE");
                     return 2;
             }
         }
@@ -90,33 +106,64 @@ public static class DatapathBenchmark
         if (localLevel is { } level) yaml = Regex.Replace(yaml, @"local-level: *\d+", $"local-level: {level}");
         var topology = TopologyLoader.Parse(yaml, "three-regions.yaml").GetConfigOrThrow();
         var clock = Stopwatch.StartNew();
-        double diskRate = DiskCeiling.MeasureWriteRate();
-        Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] disk: {diskRate / 1e6:F0} MB/s sequential (1 MiB writes, fsync every 64 MiB)");
-        var results = new List<(RunResult Relay, RunResult Direct)>();
-        var separate = new List<(RunResult Relay, RunResult Direct)>();
-        foreach (var processes in new[] { false, true })
+        double diskRate = double.NaN;
+        var runs = new List<StorageRun>();
+        if (parts.Contains("throughput"))
         {
-            if (!placements.Contains(processes ? "processes" : "in-process")) continue;
-            foreach (var load in loads)
+            if (storages.Contains("disk"))
             {
-                RunResult? relay = null, direct = null;
-                if (modes.Contains("relays"))
+                diskRate = DiskCeiling.MeasureWriteRate();
+                Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] disk: {diskRate / 1e6:F0} MB/s sequential (1 MiB writes, fsync every 64 MiB)");
+            }
+            foreach (var processes in new[] { false, true })
+            {
+                if (!placements.Contains(processes ? "processes" : "in-process")) continue;
+                foreach (var load in loads)
                 {
-                    relay = await RunOnceAsync(topology, yaml, processes, LeaderOptions.Default, "relays", load);
-                    Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(relay)}");
+                    // ABBA: storages and modes swap order every round, so a drift in the machine's load hits both alike.
+                    for (int round = 1; round <= rounds; round++)
+                    {
+                        bool reversed = round % 2 == 0;
+                        foreach (var storage in reversed ? Enumerable.Reverse(storages) : storages)
+                        {
+                            using var tmpfs = storage == "tmpfs" ? new TmpfsTempDirectory() : null;
+                            foreach (var mode in reversed ? ["direct", "relays"] : new[] { "relays", "direct" })
+                            {
+                                if (!modes.Contains(mode)) continue;
+                                var options = mode == "relays" ? LeaderOptions.Default : LeaderOptions.Default with { UseRelays = false };
+                                var r = await RunOnceAsync(topology, yaml, processes, options, mode, load, tmpfs);
+                                runs.Add(new StorageRun(storage, round, r));
+                                Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {storage,-5} round {round} {Describe(r)}");
+                            }
+                        }
+                    }
                 }
-                if (modes.Contains("direct"))
-                {
-                    direct = await RunOnceAsync(topology, yaml, processes, LeaderOptions.Default with { UseRelays = false }, "direct", load);
-                    Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {Describe(direct)}");
-                }
-                if (relay is not null && direct is not null) (processes ? separate : results).Add((relay, direct));
             }
         }
+        MemberSweep.Result? sweepRuns = null;
+        if (parts.Contains("sweep"))
+            sweepRuns = await MemberSweep.RunAsync(sweep, modes, rounds, s_logLevel, clock);
 
-        if (results.Count == 0 || separate.Count == 0) return 0; // a partial run: the lines above are the result
+        // The earlier sections show round 1 on disk, one run per configuration, as before.
+        (RunResult Relay, RunResult Direct)? Pair(bool processes, Load load)
+        {
+            var relay = runs.FirstOrDefault(x => x.Storage == "disk" && x.Round == 1 && x.Result.Processes == processes && x.Result.Load == load && x.Result.Mode == "relays");
+            var direct = runs.FirstOrDefault(x => x.Storage == "disk" && x.Round == 1 && x.Result.Processes == processes && x.Result.Load == load && x.Result.Mode == "direct");
+            return relay is null || direct is null ? null : (relay.Result, direct.Result);
+        }
+        var results = loads.Select(l => Pair(false, l)).OfType<(RunResult, RunResult)>().ToList();
+        var separate = loads.Select(l => Pair(true, l)).OfType<(RunResult, RunResult)>().ToList();
+
+        bool complete = results.Count == loads.Count && separate.Count == loads.Count && storages.Contains("tmpfs") && sweepRuns is not null;
+        if (!complete)
+        {
+            // A partial run: the lines above and the new sections for what ran are the result.
+            if (runs.Any(r => r.Storage == "tmpfs") && runs.Any(r => r.Storage == "disk")) Console.WriteLine(StorageSection(runs));
+            if (sweepRuns is not null) Console.WriteLine(MemberSweep.Section(sweepRuns, sweep, rounds));
+            return 0;
+        }
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        File.WriteAllText(output, Report(topology, results, separate, clock.Elapsed, diskRate));
+        File.WriteAllText(output, Report(topology, results, separate, clock.Elapsed, diskRate, rounds) + Environment.NewLine + StorageSection(runs) + MemberSweep.Section(sweepRuns!, sweep, rounds));
         Console.WriteLine($"wrote {output}");
         return 0;
     }
@@ -127,7 +174,9 @@ public static class DatapathBenchmark
         string.Join(", ", r.Equal.Bytes.Select(b => $"{b.Key} {b.Value / (double)r.Equal.Entries:F2}"));
 
     /// <param name="processes">Relays and members run as `georelay` processes (this process's CPU is the leader's), else all in this process.</param>
-    private static async Task<RunResult> RunOnceAsync(TopologyConfig topology, string yaml, bool processes, LeaderOptions options, string mode, Load load)
+    /// <param name="tmpfs">Set when the nodes' logs must be on tmpfs: checked, so a temp path taken elsewhere cannot pass for it.</param>
+    private static async Task<RunResult> RunOnceAsync(TopologyConfig topology, string yaml, bool processes, LeaderOptions options, string mode, Load load,
+        TmpfsTempDirectory? tmpfs = null)
     {
         using var loggers = LoggerFactory.Create(b =>
         {
@@ -137,6 +186,8 @@ public static class DatapathBenchmark
         await using var local = processes ? null : LocalCluster.Start(topology, options, loggers);
         await using var followers = processes ? await FollowerProcesses.StartAsync(yaml, options, loggers) : null;
         var leader = local?.Leader ?? followers!.Leader;
+        if (tmpfs is not null && !tmpfs.Holds(local?.DataDirectory ?? followers!.Directory))
+            throw new InvalidOperationException($"node data in {local?.DataDirectory ?? followers!.Directory}, not on tmpfs under {tmpfs.Path}");
         var payloads = Pool();
         long cursor = 0;
 
@@ -209,7 +260,7 @@ public static class DatapathBenchmark
     }
 
     /// <summary>Publishes <paramref name="count"/> entries, at most <see cref="MaxOutstanding"/> uncommitted; returns the last index once committed.</summary>
-    private static async Task<ulong> PublishAsync(GeoRelay.Server.Hosting.LeaderNode leader, byte[] pool, int size, long first, int count)
+    internal static async Task<ulong> PublishAsync(GeoRelay.Server.Hosting.LeaderNode leader, byte[] pool, int size, long first, int count)
     {
         var ring = new Task[MaxOutstanding];
         ulong last = 0;
@@ -232,7 +283,7 @@ public static class DatapathBenchmark
     /// repeats within zstd's window (level 1 on the links) and compression finds roughly what it would
     /// in real telemetry (~2x: hex digits carry 4 bits per byte), neither all-zero nor incompressible.
     /// </summary>
-    private static byte[] Pool()
+    internal static byte[] Pool()
     {
         var random = new Random(42);
         var pool = new byte[32 << 20];
@@ -255,11 +306,11 @@ public static class DatapathBenchmark
         return pool;
     }
 
-    private static ReadOnlyMemory<byte> Slice(byte[] pool, int size, long i) =>
+    internal static ReadOnlyMemory<byte> Slice(byte[] pool, int size, long i) =>
         pool.AsMemory((int)(i * size % (pool.Length - size)), size);
 
     private static string Report(TopologyConfig topology, List<(RunResult Relay, RunResult Direct)> results,
-        List<(RunResult Relay, RunResult Direct)> separate, TimeSpan total, double diskRate)
+        List<(RunResult Relay, RunResult Direct)> separate, TimeSpan total, double diskRate, int rounds)
     {
         var inv = CultureInfo.InvariantCulture;
         var md = new StringBuilder();
@@ -279,7 +330,7 @@ public static class DatapathBenchmark
         md.AppendLine("- Payloads: consecutive slices of a 32 MiB pool of JSON-like text with random hex values (no repeats within zstd's window; compresses about 2x).");
         md.AppendLine("- CPU µs/entry = `Process.TotalProcessorTime` delta over the measured entries, divided by entries: in-process, the *whole cluster* (leader + 4 relays + 8 members, fsync syscalls and the publisher); with processes, the benchmark process (leader + publisher) and, separately, the sum over the 12 follower processes. Allocated B/entry = `GC.GetTotalAllocatedBytes` delta of the benchmark process per entry.");
         md.AppendLine("- Leader egress = `LeaderEngine.Status()` `BytesSent` deltas per DC (bytes the leader wrote toward that DC, after framing and compression) over the measured entries.");
-        md.AppendLine("- Single measurement per configuration on a shared 2-core machine that other jobs load too (see the load average above): throughput has varied up to 2.5x run to run, so compare figures within one file; the egress bytes are steady unless a relay fails over.");
+        md.AppendLine(string.Create(inv, $"- Every configuration runs {rounds} rounds on disk and {rounds} with the logs on tmpfs (see [Disk vs tmpfs](#disk-vs-tmpfs-what-the-protocol-costs-and-what-the-disk-allows), which lists every round); the sections up to the verdicts show round 1 on disk, one run per configuration. A shared 2-core machine that other jobs load too (see the load average above): throughput has varied up to 2.5x run to run, so compare figures within one file; the egress bytes are steady unless a relay fails over."));
         md.AppendLine();
 
         md.AppendLine("## Throughput");
@@ -373,6 +424,54 @@ public static class DatapathBenchmark
         long failovers = results.Sum(x => x.Relay.PerDc.Sum(d => d.Failovers));
         if (failovers > 0)
             md.AppendLine($"- Observed: {failovers} relay failovers during the measured relay runs ({string.Join(", ", results.Where(x => x.Relay.PerDc.Sum(d => d.Failovers) > 0).Select(x => Size(x.Relay.Load.Size)))}): with every node sharing 2 saturated cores, a relay's acks/heartbeats can stay silent past `failover-after` ({FailoverAfter.TotalSeconds:F0} s here), the leader switches relay and re-sends, which costs throughput and adds egress. The direct runs have no relays to fail over.");
+        return md.ToString();
+    }
+
+    private const double TargetClusterMicrosPerEntry = 8; // issue #21: whole cluster, 256 B, through relays, logs on tmpfs
+
+    /// <summary>Every round of every configuration, disk and tmpfs side by side.</summary>
+    private static string StorageSection(List<StorageRun> runs)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var md = new StringBuilder();
+        md.AppendLine("## Disk vs tmpfs: what the protocol costs and what the disk allows");
+        md.AppendLine();
+        md.AppendLine("- The same configurations as above, once with every node's data directory on the disk (the temp directory, as above) and once in a fresh directory under `/dev/shm` (tmpfs; `TMPDIR` pointed there for the run, each node's directory checked to lie in it, all deleted afterwards). Group fsync stays **on** in both: on tmpfs an fsync returns at once, so the tmpfs runs show what the protocol and the code cost, the disk runs what the disk allows.");
+        md.AppendLine("- Order for each entry size: round 1 disk (relays, direct) then tmpfs (relays, direct); round 2 the reverse (tmpfs direct, relays; disk direct, relays), and so on alternately. Every round is listed; none is dropped.");
+        md.AppendLine("- CPU µs/entry as above: in-process the whole cluster, with processes the benchmark process (leader + publisher) and the 12 follower processes summed.");
+        md.AppendLine();
+        foreach (bool processes in new[] { false, true })
+        {
+            var keys = runs.Where(r => r.Result.Processes == processes && r.Storage == "disk")
+                .Select(r => (r.Result.Load, r.Result.Mode, r.Round)).Distinct().ToList();
+            if (keys.Count == 0) continue;
+            md.AppendLine(processes ? "Followers as processes (leader alone in the benchmark process):" : "All nodes in one process:");
+            md.AppendLine();
+            md.AppendLine(processes
+                ? "| entry size | mode | round | disk entries/s | tmpfs entries/s | tmpfs / disk | disk leader CPU µs/entry | **tmpfs leader CPU µs/entry** | disk followers CPU µs/entry | tmpfs followers CPU µs/entry | failovers disk / tmpfs |"
+                : "| entry size | mode | round | disk entries/s | tmpfs entries/s | tmpfs / disk | disk CPU µs/entry (whole cluster) | **tmpfs CPU µs/entry (whole cluster)** | failovers disk / tmpfs |");
+            md.AppendLine(processes ? "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|" : "|---:|---|---:|---:|---:|---:|---:|---:|---|");
+            foreach (var (load, mode, round) in keys.OrderBy(k => k.Load.Size).ThenBy(k => k.Mode == "direct").ThenBy(k => k.Round))
+            {
+                var d = runs.First(r => r.Storage == "disk" && r.Result.Processes == processes && r.Result.Load == load && r.Result.Mode == mode && r.Round == round).Result;
+                var t = runs.FirstOrDefault(r => r.Storage == "tmpfs" && r.Result.Processes == processes && r.Result.Load == load && r.Result.Mode == mode && r.Round == round)?.Result;
+                if (t is null) continue;
+                string failovers = $"{d.PerDc.Sum(x => x.Failovers)} / {t.PerDc.Sum(x => x.Failovers)}";
+                md.AppendLine(processes
+                    ? string.Create(inv, $"| {Size(load.Size)} | {mode} | {round} | {d.EntriesPerSecond:N0} | {t.EntriesPerSecond:N0} | {t.EntriesPerSecond / d.EntriesPerSecond:F2} | {d.CpuMicrosPerEntry:F2} | **{t.CpuMicrosPerEntry:F2}** | {d.FollowersCpuMicrosPerEntry:F2} | {t.FollowersCpuMicrosPerEntry:F2} | {failovers} |")
+                    : string.Create(inv, $"| {Size(load.Size)} | {mode} | {round} | {d.EntriesPerSecond:N0} | {t.EntriesPerSecond:N0} | {t.EntriesPerSecond / d.EntriesPerSecond:F2} | {d.CpuMicrosPerEntry:F2} | **{t.CpuMicrosPerEntry:F2}** | {failovers} |"));
+            }
+            md.AppendLine();
+        }
+        var target = runs.Where(r => r.Storage == "tmpfs" && !r.Result.Processes && r.Result.Load.Size == 256 && r.Result.Mode == "relays").OrderBy(r => r.Round).ToList();
+        if (target.Count > 0)
+        {
+            int met = target.Count(r => r.Result.CpuMicrosPerEntry <= TargetClusterMicrosPerEntry);
+            md.AppendLine(string.Create(inv, $"- **{(met == target.Count ? "MET" : "MISSED")}** — whole cluster in one process, 256 B through the relays, logs on tmpfs: CPU ≤ {TargetClusterMicrosPerEntry:F0} µs/entry (issue #21): ") +
+                string.Join(", ", target.Select(r => string.Create(inv, $"round {r.Round} **{r.Result.CpuMicrosPerEntry:F2} µs**"))) +
+                string.Create(inv, $" (met in {met} of {target.Count} rounds; {target.Average(r => r.Result.EntriesPerSecond):N0} entries/s on average)."));
+            md.AppendLine();
+        }
         return md.ToString();
     }
 

@@ -19,6 +19,10 @@ internal sealed class FollowerProcesses : IAsyncDisposable
 
     public LeaderNode Leader { get; }
     public TopologyConfig Topology { get; }
+    /// <summary>Where every node's data directory is (removed on dispose).</summary>
+    public string Directory => _directory;
+    /// <summary>Relay and member processes.</summary>
+    public int Count => _followers.Count;
 
     private FollowerProcesses(string directory, TopologyConfig topology, LeaderNode leader, List<GeoRelayProcess> followers)
     {
@@ -29,10 +33,11 @@ internal sealed class FollowerProcesses : IAsyncDisposable
     }
 
     /// <param name="yaml">The topology file's text; its ports are replaced by free ones.</param>
-    public static async Task<FollowerProcesses> StartAsync(string yaml, LeaderOptions options, ILoggerFactory loggers)
+    /// <param name="startTimeout">How long each process may take to listen; default 90 s (dozens of processes starting at once on two cores take longer).</param>
+    public static async Task<FollowerProcesses> StartAsync(string yaml, LeaderOptions options, ILoggerFactory loggers, TimeSpan? startTimeout = null)
     {
         var directory = Path.Combine(Path.GetTempPath(), "georelay-datapath-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(directory);
+        System.IO.Directory.CreateDirectory(directory);
         var config = Path.Combine(directory, "topology.yaml");
         File.WriteAllText(config, LocalCluster.WithFreePorts(yaml));
         var topology = TopologyLoader.LoadFile(config).GetConfigOrThrow();
@@ -45,7 +50,7 @@ internal sealed class FollowerProcesses : IAsyncDisposable
                 string command = topology.GetNode(id).Role == NodeRole.Relay ? "relay" : "member";
                 var process = new GeoRelayProcess(id, $"{command} --config \"{config}\" --node {id} --data \"{Path.Combine(directory, id)}\"");
                 followers.Add(process);
-                listening.Add(process.WaitForLineAsync("Listening for Peer", TimeSpan.FromSeconds(90)));
+                listening.Add(process.WaitForLineAsync("Listening for Peer", startTimeout ?? TimeSpan.FromSeconds(90)));
             }
         }
         try
@@ -61,12 +66,13 @@ internal sealed class FollowerProcesses : IAsyncDisposable
         return new FollowerProcesses(directory, topology, leader, followers);
     }
 
-    /// <summary>CPU time the follower processes have used so far, all together.</summary>
-    public TimeSpan FollowersCpu()
+    /// <summary>CPU time the follower processes have used so far, all together, or only the relays' (<paramref name="relaysOnly"/>).</summary>
+    public TimeSpan FollowersCpu(bool relaysOnly = false)
     {
         var total = TimeSpan.Zero;
         foreach (var f in _followers)
         {
+            if (relaysOnly && Topology.GetNode(f.Name).Role != NodeRole.Relay) continue;
             using var p = Process.GetProcessById(f.Id);
             total += p.TotalProcessorTime;
         }
@@ -82,6 +88,6 @@ internal sealed class FollowerProcesses : IAsyncDisposable
             catch (TimeoutException) { } // Dispose kills it
             f.Dispose();
         }
-        try { Directory.Delete(_directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        try { System.IO.Directory.Delete(_directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
