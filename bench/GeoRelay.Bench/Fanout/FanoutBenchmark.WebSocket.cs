@@ -9,6 +9,7 @@ using GeoRelay.Server.Web;
 using GeoRelay.Topology;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using HdrHistogram;
 
 namespace GeoRelay.Bench.Fanout;
 
@@ -20,22 +21,6 @@ public static partial class FanoutBenchmark
 {
     /// <summary>The payload opens with the publish timestamp as this many decimal digits (text, so the JSON carries it as is).</summary>
     internal const int StampDigits = 19;
-
-    private const string WebTopology = """
-        cluster: fanout-web
-        leader: leader
-        quorum: 1
-        insecure: true
-        defaults: { elections: false, fsync: false, learner-backlog: 32MiB, compression: { level: 1 }, failover-after: 5s, max-connections-per-address: 10000 }
-        datacenters:
-          home: { relays: [], members: [m1] }
-          edge: { relays: [p1], members: [m2] }
-        nodes:
-          leader: { dc: home, publish: 127.0.0.1:7000, listen: 127.0.0.1:7001 }
-          m1:     { dc: home, listen: 127.0.0.1:7011 }
-          p1:     { dc: edge, listen: 127.0.0.1:7021, learners: 127.0.0.1:7022, web: 127.0.0.1:7023 }
-          m2:     { dc: edge, listen: 127.0.0.1:7031 }
-        """;
 
     /// <summary>256 bytes of text: the timestamp in <see cref="StampDigits"/> digits, then filler.</summary>
     private static byte[] StampedPayload()
@@ -59,7 +44,7 @@ public static partial class FanoutBenchmark
         {
             var single = await RunGeoRelayWebAsync(n, entries, batch: false);
             Print(clock, single);
-            var nats = await RunNatsWebAsync(n, entries);
+            var nats = await RunNatsAsync(n, entries, webSocket: true);
             Print(clock, nats);
             var batched = await RunGeoRelayWebAsync(n, entries, batch: true);
             Print(clock, batched);
@@ -72,14 +57,12 @@ public static partial class FanoutBenchmark
 
     private static async Task<Result> RunGeoRelayWebAsync(int n, int entries, bool batch)
     {
-        var topology = TopologyLoader.Parse(WebTopology, "fanout-web.yaml").GetConfigOrThrow();
         using var loggers = LoggerFactory.Create(b => { b.SetMinimumLevel(LogLevel.Warning); if (Environment.GetEnvironmentVariable("GEORELAY_BENCH_LOG") is "1") b.AddSimpleConsole(); else b.AddProvider(NullLoggerProvider.Instance); });
-        await using var cluster = LocalCluster.Start(topology, LeaderOptions.Default, loggers);
-        var leader = cluster.Leader!; // elections: false
-        var relay = cluster.Relays["p1"];
         var payload = StampedPayload();
-        for (int i = 0; i < 1000; i++) await leader.AppendAsync(payload); // routes up, JIT warm
-        ulong from = leader.Host.Invoke(_ => leader.Engine.LastIndex) + 1;
+        var (started, from) = await StartClusterAsync(loggers, payload);
+        await using var cluster = started;
+        var leader = cluster.Leader!;
+        var relay = cluster.Relays["p1"];
 
         var web = cluster.Topology.GetNode("p1").Web!.Value.ToEndPoint();
         await using var server = await WebLearnerServer.StartAsync(web, cluster.Topology, "p1", relay.Host.Security, WebEndpointOptions.Default, loggers);
@@ -117,56 +100,11 @@ public static partial class FanoutBenchmark
         return min;
     }
 
-    private static async Task<Result> RunNatsWebAsync(int n, int entries)
+    /// <summary>Records the time since the stamp that opens <paramref name="payload"/>.</summary>
+    internal static void RecordStamp(HistogramBase latency, ReadOnlySpan<byte> payload)
     {
-        await using var server = await NatsServerProcess.StartAsync(new NatsServerConfig { ServerName = "fanout-ws", WebSocket = true }.WithFreePorts());
-        var latency = LatencyHistogram.Create();
-        var subscribers = new List<NatsSubscriber>(n);
-        string url = $"ws://{server.WebSocketEndPoint}";
-        try
-        {
-            for (int i = 0; i < n; i++)
-                subscribers.Add(await NatsSubscriber.StartAsync(url, "fanout", $"bench-ws-{i}", i == 0 ? RecordLatency : null));
-            foreach (var s in subscribers) await s.PingAsync(); // every SUB is registered
-            await using var publisher = await BenchNats.ConnectAsync(server.ClientEndPoint, "bench-pub");
-            long MinReceived()
-            {
-                long min = long.MaxValue;
-                foreach (var s in subscribers) min = Math.Min(min, s.Disconnected ? long.MaxValue : s.Received);
-                return min;
-            }
-
-            var payload = StampedPayload();
-            double cpu = ProcessCpu.Seconds(Environment.ProcessId), serverCpu = ProcessCpu.Seconds(server.ProcessId);
-            var sw = Stopwatch.StartNew();
-            for (int i = 0; i < entries; i++)
-            {
-                if (i % 512 == 0) await PaceAsync(i, MinReceived);
-                Stamp(payload);
-                await publisher.PublishRawAsync("fanout", payload);
-            }
-            await publisher.PingAsync(); // the server has every PUB
-            string note = await WhenAllReceivedAsync([], MinReceived, entries);
-            sw.Stop();
-            cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
-            serverCpu = ProcessCpu.Seconds(server.ProcessId) - serverCpu;
-            int cut = subscribers.Count(s => s.Disconnected);
-            if (cut > 0) note += $" {cut} subscribers disconnected (slow consumer)";
-            long delivered = subscribers.Sum(s => Math.Min(s.Received, entries));
-            await DisposeAllAsync(subscribers);
-            var (p50, p99) = Percentiles(latency);
-            return new Result(NatsWeb, n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}+{serverCpu:F1}"));
-        }
-        finally
-        {
-            await DisposeAllAsync(subscribers);
-        }
-
-        void RecordLatency(ReadOnlySpan<byte> payload)
-        {
-            if (payload.Length >= StampDigits && System.Buffers.Text.Utf8Parser.TryParse(payload[..StampDigits], out long stamp, out _))
-                latency.RecordSince(stamp);
-        }
+        if (payload.Length >= StampDigits && System.Buffers.Text.Utf8Parser.TryParse(payload[..StampDigits], out long stamp, out _))
+            latency.RecordSince(stamp);
     }
 
     private static void AppendWebSocketSection(StringBuilder md, List<Result> rounds, int repeat)

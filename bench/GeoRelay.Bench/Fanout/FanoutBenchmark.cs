@@ -142,6 +142,8 @@ public static partial class FanoutBenchmark
 
     // ---- GeoRelay: leader, relay and members in this process (LocalCluster), subscribers on the relay's learner port ----
 
+    // p1's web address serves only the WebSocket column (the endpoint is started there alone).
+
     private const string Topology = """
         cluster: fanout
         leader: leader
@@ -154,20 +156,28 @@ public static partial class FanoutBenchmark
         nodes:
           leader: { dc: home, publish: 127.0.0.1:7000, listen: 127.0.0.1:7001 }
           m1:     { dc: home, listen: 127.0.0.1:7011 }
-          p1:     { dc: edge, listen: 127.0.0.1:7021, learners: 127.0.0.1:7022 }
+          p1:     { dc: edge, listen: 127.0.0.1:7021, learners: 127.0.0.1:7022, web: 127.0.0.1:7023 }
           m2:     { dc: edge, listen: 127.0.0.1:7031 }
         """;
 
-    private static async Task<(Result, double EntriesPerFrame)> RunGeoRelayAsync(int n, int entries)
+    /// <summary>The cluster of <see cref="Topology"/>, its routes up and JIT warm (1,000 entries), and the next index.</summary>
+    private static async Task<(LocalCluster Cluster, ulong From)> StartClusterAsync(ILoggerFactory loggers, byte[] payload)
     {
         var topology = TopologyLoader.Parse(Topology, "fanout.yaml").GetConfigOrThrow();
-        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(NullLoggerProvider.Instance));
-        await using var cluster = LocalCluster.Start(topology, LeaderOptions.Default, loggers);
+        var cluster = LocalCluster.Start(topology, LeaderOptions.Default, loggers);
         var leader = cluster.Leader!; // elections: false
-        var relay = cluster.Relays["p1"];
+        for (int i = 0; i < 1000; i++) await leader.AppendAsync(payload);
+        return (cluster, leader.Host.Invoke(_ => leader.Engine.LastIndex) + 1);
+    }
+
+    private static async Task<(Result, double EntriesPerFrame)> RunGeoRelayAsync(int n, int entries)
+    {
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(NullLoggerProvider.Instance));
         var payload = new byte[EntryBytes];
-        for (int i = 0; i < 1000; i++) await leader.AppendAsync(payload);       // routes up, JIT warm
-        ulong from = leader.Host.Invoke(_ => leader.Engine.LastIndex) + 1;
+        var (started, from) = await StartClusterAsync(loggers, payload);
+        await using var cluster = started;
+        var leader = cluster.Leader!;
+        var relay = cluster.Relays["p1"];
 
         var endpoint = cluster.Topology.GetNode("p1").Learners!.Value.ToEndPoint();
         var latency = LatencyHistogram.Create();
@@ -239,15 +249,17 @@ public static partial class FanoutBenchmark
 
     // ---- NATS: nats-server, N subscribers and one publisher, each its own NATS.Net connection ----
 
-    private static async Task<Result> RunNatsAsync(int n, int entries)
+    /// <param name="webSocket">Subscribers on nats-server's WebSocket listener, with the text-stamped payload of the WebSocket column.</param>
+    private static async Task<Result> RunNatsAsync(int n, int entries, bool webSocket = false)
     {
-        await using var server = await NatsServerProcess.StartAsync(new NatsServerConfig { ServerName = "fanout" }.WithFreePorts());
+        await using var server = await NatsServerProcess.StartAsync(new NatsServerConfig { ServerName = "fanout", WebSocket = webSocket }.WithFreePorts());
         var latency = LatencyHistogram.Create();
         var subscribers = new List<NatsSubscriber>(n);
+        string url = webSocket ? $"ws://{server.WebSocketEndPoint}" : $"nats://{server.ClientEndPoint}";
         try
         {
             for (int i = 0; i < n; i++)
-                subscribers.Add(await NatsSubscriber.StartAsync(server.ClientEndPoint, "fanout", $"bench-sub-{i}", i == 0 ? RecordLatency : null));
+                subscribers.Add(await NatsSubscriber.StartAsync(url, "fanout", $"bench-sub-{i}", i == 0 ? RecordLatency : null));
             foreach (var s in subscribers) await s.PingAsync();    // every SUB is registered
             await using var publisher = await BenchNats.ConnectAsync(server.ClientEndPoint, "bench-pub");
             long MinReceived()
@@ -257,13 +269,14 @@ public static partial class FanoutBenchmark
                 return min;
             }
 
-            var payload = new byte[EntryBytes];
+            var payload = webSocket ? StampedPayload() : new byte[EntryBytes];
             double cpu = ProcessCpu.Seconds(Environment.ProcessId), serverCpu = ProcessCpu.Seconds(server.ProcessId);
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < entries; i++)
             {
                 if (i % 512 == 0) await PaceAsync(i, MinReceived);
-                BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
+                if (webSocket) Stamp(payload);
+                else BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
                 await publisher.PublishRawAsync("fanout", payload);
             }
             await publisher.PingAsync();    // the server has every PUB
@@ -276,7 +289,7 @@ public static partial class FanoutBenchmark
             long delivered = subscribers.Sum(s => Math.Min(s.Received, entries));
             await DisposeAllAsync(subscribers);    // the latency subscriber's loop has ended after this
             var (p50, p99) = Percentiles(latency);
-            return new Result("NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}+{serverCpu:F1}"));
+            return new Result(webSocket ? NatsWeb : "NATS", n, entries, delivered, sw.Elapsed, p50, p99, note.Trim(), Inv($"{cpu:F1}+{serverCpu:F1}"));
         }
         finally
         {
@@ -285,7 +298,8 @@ public static partial class FanoutBenchmark
 
         void RecordLatency(ReadOnlySpan<byte> payload)
         {
-            if (payload.Length >= 8) latency.RecordSince(BinaryPrimitives.ReadInt64LittleEndian(payload));
+            if (webSocket) RecordStamp(latency, payload);
+            else if (payload.Length >= 8) latency.RecordSince(BinaryPrimitives.ReadInt64LittleEndian(payload));
         }
     }
 

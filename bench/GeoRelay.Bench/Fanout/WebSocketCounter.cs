@@ -68,8 +68,7 @@ internal sealed class WebSocketCounter(ClientWebSocket socket, bool batch, Histo
         for (int at; (at = json.IndexOf(PayloadField)) >= 0;)
         {
             json = json[(at + PayloadField.Length)..];
-            if (json.Length >= FanoutBenchmark.StampDigits && Utf8Parser.TryParse(json[..FanoutBenchmark.StampDigits], out long stamp, out _))
-                latency!.RecordSince(stamp);
+            FanoutBenchmark.RecordStamp(latency!, json);
         }
     }
 }
