@@ -119,7 +119,7 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     {
         lock (gate)
         {
-            if (_failure is not null) return;
+            if (_failure is not null || stopping.IsCancellationRequested) return; // a stopped engine may have disposed its log
             try
             {
                 _engine.OnFrame(connection, frame);
@@ -143,7 +143,7 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
         lock (gate)
         {
             connections.Remove(connection, peer);
-            if (_failure is not null) return;
+            if (_failure is not null || stopping.IsCancellationRequested) return;
             try
             {
                 _engine.OnDisconnected(connection.Id);
@@ -161,7 +161,7 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     {
         lock (gate)
         {
-            if (_failure is not null) return;
+            if (_failure is not null || stopping.IsCancellationRequested) return;
             try
             {
                 _engine.OnDialFailed(nodeId, reason);
