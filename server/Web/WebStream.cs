@@ -86,12 +86,11 @@ internal sealed class WebStream(WebStreamSink sink, WebUpstream upstream, WebFee
                 // Inside a feed's ring (looked at every so often), or caught up with what the node had sent (then starting
                 // the feed if there is none): from here the shared feed serves this client.
                 bool caughtUp = own.EntriesWaiting == 0;
-                if ((caughtUp || ++sinceFeedLooked >= FeedLookEvery) && feeds.TryJoin(request.Prefix, last + 1, create: caughtUp, out long cursor) is { } feed)
+                if ((caughtUp || ++sinceFeedLooked % FeedLookEvery == 0) && feeds.TryJoin(request.Prefix, last + 1, create: caughtUp, out long cursor) is { } feed)
                 {
                     WebLog.JoinedFeed(logger, clientId, last + 1);
                     return (null, last, feed, cursor);
                 }
-                if (sinceFeedLooked >= FeedLookEvery) sinceFeedLooked = 0;
             }
             return (Ended(stopping, send, watch), last, null, 0);
         }

@@ -126,16 +126,7 @@ internal sealed class WebUpstream
         var scope = _security.RequiredScope(PortKind.Learner);
         if (scope == TokenScopes.None) return null;
         if (request.Token is null) return Classify(null, "no token");
-        var bytes = Encoding.UTF8.GetBytes(request.Token);
-        string error;
-        try
-        {
-            claims = _security.Tokens!.Current.Authority.Verify(bytes, DateTimeOffset.UtcNow, out error);
-        }
-        finally
-        {
-            System.Security.Cryptography.CryptographicOperations.ZeroMemory(bytes);
-        }
+        claims = Claims(request.Token, out string error);
         if (claims is null) return new(401, "invalid-token", "the token was refused: " + error);
         if ((claims.Scopes & scope) != scope)
             return new(403, "forbidden", $"the token for '{claims.Subject}' lacks the learn scope; " + MintHint);
@@ -173,13 +164,16 @@ internal sealed class WebUpstream
         return Claims(token) is null ? new(401, "invalid-token", "the token was refused: " + detail) : new(403, "forbidden", "the token was refused: " + detail);
     }
 
-    private TokenClaims? Claims(string? token)
+    private TokenClaims? Claims(string? token) => Claims(token, out _);
+
+    private TokenClaims? Claims(string? token, out string error)
     {
+        error = "no token";
         if (token is null || _security.RequiredScope(PortKind.Learner) == TokenScopes.None) return null;
         var bytes = Encoding.UTF8.GetBytes(token);
         try
         {
-            return _security.Tokens!.Current.Authority.Verify(bytes, DateTimeOffset.UtcNow, out _);
+            return _security.Tokens!.Current.Authority.Verify(bytes, DateTimeOffset.UtcNow, out error);
         }
         finally
         {
