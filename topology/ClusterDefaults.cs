@@ -50,8 +50,12 @@ public sealed record ClusterDefaults
     /// Default 1MiB; at most <see cref="MaxFrame"/> and <see cref="Window"/>.</summary>
     public long BatchMaxBytes { get; init; } = 1L << 20;
 
-    /// <summary><c>batch.linger</c>: the longest an entry waits for a batch to fill. Default 1ms; 0 sends at once.</summary>
-    public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(1);
+    /// <summary>
+    /// <c>batch.linger</c>: the least time between two flushes, and two batches to a datacenter, under load. Default 0:
+    /// natural batching, where a node sends as soon as it is free and whatever arrived meanwhile leaves as one batch;
+    /// a linger only makes batches bigger, at the price of that much latency.
+    /// </summary>
+    public TimeSpan BatchLinger { get; init; } = TimeSpan.Zero;
 
     /// <summary><c>window</c>: un-acked bytes in flight per datacenter before publishers are held back. Default 64MiB.</summary>
     public long Window { get; init; } = 64L << 20;

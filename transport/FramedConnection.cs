@@ -448,7 +448,14 @@ public sealed partial class FramedConnection : IAsyncDisposable
     /// Calls <paramref name="onFrame"/> for every frame until the peer closes or something is wrong.
     /// The frame's payload is only valid during the call. Bad input closes the connection with its reason.
     /// </summary>
-    public async Task ReadLoopAsync(Func<ValueTask>? beforeRead, Action<Frame> onFrame)
+    public Task ReadLoopAsync(Func<ValueTask>? beforeRead, Action<Frame> onFrame) =>
+        ReadLoopAsync(beforeRead, (frame, _) => onFrame(frame));
+
+    /// <summary>
+    /// As <see cref="ReadLoopAsync(Func{ValueTask}?, Action{Frame})"/>, telling <paramref name="onFrame"/> whether another
+    /// whole frame follows in the bytes already read: a receiver can act once on a burst (natural batching).
+    /// </summary>
+    public async Task ReadLoopAsync(Func<ValueTask>? beforeRead, Action<Frame, bool> onFrame)
     {
         try
         {
@@ -460,10 +467,22 @@ public sealed partial class FramedConnection : IAsyncDisposable
                 var buffer = result.Buffer;
                 long before = buffer.Length;
                 int frames = 0;
-                while (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
+                if (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
                 {
-                    onFrame(frame);
-                    frames++;
+                    while (true)
+                    {
+                        // Look one frame ahead; a bad one is reported only after the good frame before it is handled.
+                        bool more;
+                        Frame next = default;
+                        CodecException? bad = null;
+                        try { more = FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out next); }
+                        catch (CodecException e) { more = false; bad = e; }
+                        onFrame(frame, more);
+                        frames++;
+                        if (bad is not null) throw bad;
+                        if (!more) break;
+                        frame = next;
+                    }
                 }
                 Interlocked.Add(ref BytesReceived, before - buffer.Length);
                 // A frame's clock starts with its first bytes: bytes left after a complete frame began in this read.

@@ -20,7 +20,7 @@ internal sealed class ConnectionReader(EngineLoop loop, PublishBackPressure publ
         bool guarded = false;
         try
         {
-            await connection.ReadLoopAsync(peer.Port == PortKind.Publish ? publish.WaitAsync : null, frame =>
+            await connection.ReadLoopAsync(peer.Port == PortKind.Publish ? publish.WaitAsync : null, (frame, more) =>
             {
                 if (guard?.Check(frame, Environment.TickCount64) is { } refused)
                 {
@@ -29,7 +29,7 @@ internal sealed class ConnectionReader(EngineLoop loop, PublishBackPressure publ
                     EngineHostLog.LimitBroken(logger, peer.NodeId, connection.RemoteEndPoint, refused.Kind, refused.Error.Detail);
                     throw refused.Error;
                 }
-                loop.OnFrame(connection.Id, frame);
+                loop.OnFrame(connection.Id, frame, more);
             }).ConfigureAwait(false);
         }
         catch (CodecException e)

@@ -34,6 +34,12 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     private long _timerDueMicros; // when the tick loop next wakes; under gate
     private long _lastTimerTickMicros = long.MinValue / 2;
     private DiskFailedException? _failure; // under gate
+    // Events on their way into the gate. While one is, a settle leaves the tick to it, so whatever arrived meanwhile
+    // is flushed and sent as one batch (smart batching): a lone event ticks at once, a burst ticks once.
+    private int _arriving;
+    private int _deferredTicks; // under gate
+    /// <summary>A settle defers its tick to the next event at most this many times in a row: a steady stream still sends.</summary>
+    private const int MaxDeferredTicks = 64;
     private readonly TaskCompletionSource<DiskFailedException> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes with the disk failure that stopped the engine.</summary>
@@ -61,8 +67,10 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     /// </summary>
     public T Invoke<T>(Func<IEngine, T> action)
     {
+        Interlocked.Increment(ref _arriving);
         lock (gate)
         {
+            Interlocked.Decrement(ref _arriving);
             T result;
             try
             {
@@ -97,8 +105,10 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     /// <summary>Adds the connection to the table and tells the engine; false (and the connection aborted) once stopping.</summary>
     public bool OnConnected(FramedConnection connection, PeerInfo peer, ConnectionGuard? guard)
     {
+        Interlocked.Increment(ref _arriving);
         lock (gate)
         {
+            Interlocked.Decrement(ref _arriving);
             if (stopping.IsCancellationRequested || _failure is not null) { connection.Abort(CodecError.Shutdown, "stopping"); return false; }
             connections.Add(connection, peer, guard);
             try
@@ -115,10 +125,13 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
         }
     }
 
-    public void OnFrame(int connection, in Frame frame)
+    /// <param name="more">Another frame of the same read follows at once: the tick waits for it.</param>
+    public void OnFrame(int connection, in Frame frame, bool more = false)
     {
+        Interlocked.Increment(ref _arriving);
         lock (gate)
         {
+            Interlocked.Decrement(ref _arriving);
             if (_failure is not null || stopping.IsCancellationRequested) return; // a stopped engine may have disposed its log
             try
             {
@@ -134,14 +147,16 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
                 Settle();
                 throw;
             }
-            Settle();
+            Settle(more);
         }
     }
 
     public void OnDisconnected(FramedConnection connection, PeerInfo peer)
     {
+        Interlocked.Increment(ref _arriving);
         lock (gate)
         {
+            Interlocked.Decrement(ref _arriving);
             connections.Remove(connection, peer);
             if (_failure is not null || stopping.IsCancellationRequested) return;
             try
@@ -159,8 +174,10 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
 
     public void OnDialFailed(string nodeId, string reason)
     {
+        Interlocked.Increment(ref _arriving);
         lock (gate)
         {
+            Interlocked.Decrement(ref _arriving);
             if (_failure is not null || stopping.IsCancellationRequested) return;
             try
             {
@@ -178,8 +195,10 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     /// <summary>The sync thread's fsync ended; false once stopping, when the engine is no longer told.</summary>
     public bool OnSynced()
     {
+        Interlocked.Increment(ref _arriving);
         lock (gate)
         {
+            Interlocked.Decrement(ref _arriving);
             if (stopping.IsCancellationRequested || _failure is not null) return false;
             try
             {
@@ -217,6 +236,7 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
                     if (due <= now && now - _lastTimerTickMicros >= minSpacing)
                     {
                         _lastTimerTickMicros = now;
+                        _deferredTicks = 0;
                         if (!TryTick()) return;
                         Drain();
                         due = _engine.NextTickMicros;
@@ -248,14 +268,22 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     /// <summary>
     /// After an engine call (lock held): runs its commands, ticks it at once when that left work waiting (an entry
     /// is sent as soon as it is appended, not at the next timer), and wakes the tick loop if its timer moved closer.
+    /// When another event is already on its way in (<paramref name="more"/> frames of the same read, or a thread
+    /// waiting for the lock), the tick is left to that event's settle, so a burst leaves as one batch.
     /// </summary>
-    private void Settle()
+    private void Settle(bool more = false)
     {
         Drain();
         if (_failure is not null) return;
         long due = _engine.NextTickMicros;
         if (due <= NowMicros)
         {
+            if ((more || Volatile.Read(ref _arriving) > 0) && _deferredTicks < MaxDeferredTicks)
+            {
+                _deferredTicks++;
+                return;
+            }
+            _deferredTicks = 0;
             if (!TryTick()) return;
             Drain();
             due = _engine.NextTickMicros;

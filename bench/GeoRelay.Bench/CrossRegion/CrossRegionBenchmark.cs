@@ -25,16 +25,17 @@ public static partial class CrossRegionBenchmark
     {
         string scenarioName = "default";
         string? outDir = null;
-        bool quick = false;
+        bool quick = false, reverse = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--quick": quick = true; break;
+                case "--reverse": reverse = true; break; // the systems in the opposite order: alternate runs to cancel order effects
                 case "--out-dir": outDir = Path.GetFullPath(args[++i]); break;
                 case var a when !a.StartsWith('-'): scenarioName = a; break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; usage: bench/run cross-region [SCENARIO] [--quick] [--out-dir DIR]");
+                    Console.Error.WriteLine($"unknown option {args[i]}; usage: bench/run cross-region [SCENARIO] [--quick] [--reverse] [--out-dir DIR]");
                     return 2;
             }
         }
@@ -56,6 +57,7 @@ public static partial class CrossRegionBenchmark
             scenario.LearnersPerRegion = Math.Min(scenario.LearnersPerRegion, 10);
             if (scenario.Fault is { } f) f.Seconds = Math.Min(f.Seconds, 14);
         }
+        if (reverse) scenario.Systems.Reverse();
         outDir ??= Path.Combine(root, "bench", "results");
         Directory.CreateDirectory(outDir);
         DebianPackages.Require(Nats.NatsServerProcess.Binary, "nats-server");
@@ -122,7 +124,7 @@ public static partial class CrossRegionBenchmark
                 var result = await RunPhaseAsync(system, mesh, recorder, corpus, phase, scenario.DrainSeconds, timeline: false, ct);
                 seq = phase.LastSeq + 1;
                 phases.Add(result);
-                Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}: {Describe(result, recorder, phases.Count - 1, regions, scenario)}");
+                Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}: {Describe(name, result, recorder, phases.Count - 1, regions, scenario)}");
                 if (!result.Drained)
                 {
                     events.Add($"stopped the sweep after {rate}/s: not everything was delivered within {scenario.DrainSeconds} s of the step's end");
@@ -171,7 +173,7 @@ public static partial class CrossRegionBenchmark
                 fault = await RunPhaseAsync(system, mesh, recorder, corpus, phase, scenario.DrainSeconds * 2, timeline: true, ct);
                 await Task.WhenAll(faults);
                 seq = phase.LastSeq + 1;
-                Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}: {Describe(fault, recorder, phases.Count, regions, scenario)}");
+                Console.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}: {Describe(name, fault, recorder, phases.Count, regions, scenario)}");
             }
 
             var cpu = system.Processes.ToDictionary(p => p.Key, p => ProcessCpu.Seconds(p.Value) - cpuBefore[p.Key]);
@@ -190,13 +192,13 @@ public static partial class CrossRegionBenchmark
     /// <summary>Longest wait for an undrained step's backlog before the fault phase starts anyway.</summary>
     private const double FaultSettleSeconds = 120;
 
-    private static string Describe(PhaseResult r, Recorder recorder, int phaseIndex, string[] regions, Scenario scenario)
+    private static string Describe(string system, PhaseResult r, Recorder recorder, int phaseIndex, string[] regions, Scenario scenario)
     {
         var parts = new List<string>();
         for (int i = 0; i < regions.Length; i++)
         {
             var cell = recorder.CellOf(phaseIndex, i);
-            double floor = scenario.FloorMs(regions[i]);
+            double floor = scenario.FloorMs(regions[i], system);
             string split = cell.FromLeader.TotalCount > 0 ? $" (leader to learner p50 {cell.FromLeader.Quantile(0.5) / 1000 - floor:F1} / p99 {cell.FromLeader.Quantile(0.99) / 1000 - floor:F1})" : "";
             parts.Add($"{regions[i]} p50-floor {cell.Latency.Quantile(0.5) / 1000 - floor:F1} p99-floor {cell.Latency.Quantile(0.99) / 1000 - floor:F1} ms{split}");
         }

@@ -29,7 +29,7 @@ public static class Plots
                     for (int g = 0; g < regions.Length; g++)
                     {
                         string file = Path.Combine(work, $"cdf-{rate}-{r.Name}-{regions[g]}.dat");
-                        double floor = scenario.FloorMs(regions[g]);
+                        double floor = scenario.FloorMs(regions[g], r.Name);
                         File.WriteAllLines(file, r.Recorder.CellOf(phase, g).Latency.Cdf()
                             .Select(p => string.Create(Inv, $"{Math.Max(0.01, p.Micros / 1000 - floor)} {p.Fraction}")));
                         // Colour says the system, dash the region.

@@ -21,7 +21,7 @@ public static class Report
         {
             var latency = r.Recorder.CellOf(phase, g).Latency;
             if (latency.TotalCount == 0) return double.PositiveInfinity; // nothing arrived in that region
-            worst = Math.Max(worst, latency.Quantile(q) / 1000 - scenario.FloorMs(regions[g]));
+            worst = Math.Max(worst, latency.Quantile(q) / 1000 - scenario.FloorMs(regions[g], r.Name));
         }
         return worst;
     }
@@ -68,8 +68,9 @@ public static class Report
         md.AppendLine(Inv, $"- Load: warm-up {scenario.Warmup.Rate}/s for {scenario.Warmup.Seconds} s (not measured), then {string.Join(", ", scenario.Rates)} entries/s for {scenario.StepSeconds} s each, lowest first; a step ends when every learner has everything (at most {scenario.DrainSeconds} s after the last publish), and a system's sweep stops at the first step it does not drain.");
         if (scenario.Fault is { } fault)
             md.AppendLine(Inv, $"- Fault phase, started once every learner has every entry of the steps before: {fault.Rate}/s for {fault.Seconds} s; {(fault.KillRelay is { } k ? $"SIGKILL of {k.Region}'s first relay at {k.AtSeconds} s" : "")}{(fault.CutLink is { } c ? $"; blackhole of the {c.Between[0]}–{c.Between[1]} link at {c.AtSeconds} s for {c.Seconds} s" : "")}.");
-        md.AppendLine("- Latency is publish to learner: the publisher stamps each payload with a monotonic clock just before handing it to its client; the learner reads the clock when the SDK (or NATS client) hands the entry over. *Floor* is the one-way delay from the leader's region to the learner's region (0 in the leader's region); *overhead* = latency − floor.");
-        md.AppendLine(Inv, $"- GeoRelay's settings: `batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}`, `fsync: false` (core NATS keeps messages in memory only), `failover-after` and `heartbeat` at their defaults (500 ms, 100 ms).");
+        md.AppendLine("- Latency is publish to learner: the publisher stamps each payload with a monotonic clock just before handing it to its client; the learner reads the clock when the SDK (or NATS client) hands the entry over. *Floor* is, for learners given durable entries (NATS, georelay-durable), the one-way delay from the leader's region to the learner's region (0 in the leader's region); for learners given committed entries (every other GeoRelay system), the earliest moment that region could know a majority of the members holds the entry (the majority-th earliest of: leader to member's region, plus member's region to the learner's); *overhead* = latency − floor.");
+        md.AppendLine("- Floors per region (ms), one-way / committed: " + string.Join(", ", scenario.Regions.Keys.Select(g => string.Create(Inv, $"{g} {scenario.DelayMs(scenario.LeaderRegion, g):F0} / {scenario.CommittedFloorMs(g):F0}"))) + ".");
+        md.AppendLine(Inv, $"- GeoRelay's settings: `batch: {{ max-bytes: 1MiB{(scenario.GeorelayLingerMs > 0 ? $", linger: {scenario.GeorelayLingerMs}ms" : "")} }}` ({(scenario.GeorelayLingerMs > 0 ? "a linger" : "natural batching, no linger")}), `fsync: false` (core NATS keeps messages in memory only), `failover-after` and `heartbeat` at their defaults (500 ms, 100 ms).");
         md.AppendLine("- Systems:");
         foreach (var r in results) md.AppendLine(Inv, $"  - **{r.Name}**: {r.Description}.");
         md.AppendLine();
@@ -101,7 +102,7 @@ public static class Report
                 for (int g = 0; g < regions.Length; g++)
                 {
                     var h = r.Recorder.CellOf(i, g).Latency;
-                    double floor = scenario.FloorMs(regions[g]);
+                    double floor = scenario.FloorMs(regions[g], r.Name);
                     var (lost, dup) = LostAndDuplicated(r, i, g);
                     long expected = p.Phase.Count * r.Recorder.LearnersIn(g);
                     if (h.TotalCount == 0)
@@ -192,7 +193,7 @@ public static class Report
                         md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | – | – | no delivery in the phase |");
                         continue;
                     }
-                    md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | {Ms(h.Quantile(0.99))} | {Ms(h.GetMaxValue())} | {Ms(h.GetMaxValue() - scenario.FloorMs(regions[g]) * 1000)} |");
+                    md.AppendLine(Inv, $"| {r.Name} | {regions[g]} | {lost:N0} | {dup:N0} | {Ms(h.Quantile(0.99))} | {Ms(h.GetMaxValue())} | {Ms(h.GetMaxValue() - scenario.FloorMs(regions[g], r.Name) * 1000)} |");
                 }
             }
             md.AppendLine();
@@ -259,6 +260,7 @@ public static class Report
                 ? "- p99 overhead no higher than NATS at every rate both sustain: no rate was sustained by both."
                 : $"- p99 overhead (worst region) no higher than NATS at every rate both sustain — georelay vs NATS: {string.Join("; ", both)} → **{(ok ? "met" : "not met")}**.");
         }
+        md.Append(LatencyAtEveryRateTargets(scenario, results, nats));
         foreach (var (baseline, limit) in new[] { (nats, 0.35), (direct, 0.01) })
         {
             if (baseline is null) continue;
@@ -295,6 +297,36 @@ public static class Report
         return md.ToString();
     }
 
+    /// <summary>
+    /// Issue #21's targets, for each delivery mode run: p50 overhead at most 1 ms in every region at 1,000/s; p50 and
+    /// worst-region p99 overhead no higher than NATS's at 1,000/s and 5,000/s.
+    /// </summary>
+    private static string LatencyAtEveryRateTargets(Scenario scenario, List<SystemResult> results, SystemResult? nats)
+    {
+        var md = new StringBuilder();
+        foreach (var geo in results.Where(r => r.Name is "georelay" or "georelay-durable"))
+        {
+            string mode = geo.Name == "georelay" ? "committed delivery" : "durable delivery";
+            int at1k = geo.Phases.FindIndex(p => p.Phase.Rate == 1_000);
+            if (at1k >= 0)
+            {
+                double p50 = WorstOverhead(geo, at1k, 0.5, scenario);
+                md.AppendLine(string.Create(Inv, $"- {geo.Name} ({mode}): p50 overhead ≤ 1 ms at 1,000/s in every region: worst region {p50:F2} ms → **{(p50 <= 1 ? "met" : "not met")}**."));
+            }
+            if (nats is null) continue;
+            foreach (int rate in new[] { 1_000, 5_000 })
+            {
+                int i = geo.Phases.FindIndex(p => p.Phase.Rate == rate), j = nats.Phases.FindIndex(p => p.Phase.Rate == rate);
+                if (i < 0 || j < 0) continue;
+                double g50 = WorstOverhead(geo, i, 0.5, scenario), n50 = WorstOverhead(nats, j, 0.5, scenario);
+                double g99 = WorstOverhead(geo, i, 0.99, scenario), n99 = WorstOverhead(nats, j, 0.99, scenario);
+                bool met = g50 <= n50 && g99 <= n99 && Sustained(geo, i, scenario);
+                md.AppendLine(string.Create(Inv, $"- {geo.Name} ({mode}) against NATS at {rate:N0}/s, overhead of the worst region: p50 {g50:F2} vs {n50:F2} ms, p99 {g99:F2} vs {n99:F2} ms → **{(met ? "met" : "not met")}**."));
+            }
+        }
+        return md.ToString();
+    }
+
     /// <summary>GeoRelay's path cut at the leader's append (the entry's own timestamp): publish to append, append to learner.</summary>
     private static string Split(Scenario scenario, List<SystemResult> results, string[] regions)
     {
@@ -314,7 +346,7 @@ public static class Report
                 {
                     var cell = r.Recorder.CellOf(i, g);
                     if (cell.FromLeader.TotalCount == 0) continue;
-                    double floor = scenario.FloorMs(regions[g]) * 1000;
+                    double floor = scenario.FloorMs(regions[g], r.Name) * 1000;
                     double total50 = cell.Latency.Quantile(0.5) - floor, leg50 = cell.FromLeader.Quantile(0.5) - floor;
                     md.AppendLine(Inv, $"| {r.Name} | {(all[i].Phase.Name == "fault" ? "fault " : "")}{all[i].Phase.Rate} | {regions[g]} | {Ms(total50)} | {Ms(leg50)} | {Ms(total50 - leg50)} | {Ms(cell.Latency.Quantile(0.99) - floor)} | {Ms(cell.FromLeader.Quantile(0.99) - floor)} |");
                 }

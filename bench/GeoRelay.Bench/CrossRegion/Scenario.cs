@@ -19,8 +19,8 @@ public sealed class Scenario
     public double DrainSeconds { get; set; } = 10;
     public FaultSpec? Fault { get; set; }
     public List<string> Systems { get; set; } = new();
-    /// <summary>batch.linger of the GeoRelay systems (ms): the longest an entry waits for its batch under load.</summary>
-    public double GeorelayLingerMs { get; set; } = 1;
+    /// <summary>batch.linger of the GeoRelay systems (ms); 0, the default, is natural batching (no linger line in the topology).</summary>
+    public double GeorelayLingerMs { get; set; }
 
     public sealed class RegionSpec
     {
@@ -75,7 +75,10 @@ public sealed class Scenario
         public double Seconds { get; set; }
     }
 
-    public static readonly string[] KnownSystems = ["direct", "relays-plain", "mux-plain", "georelay", "nats"];
+    public static readonly string[] KnownSystems = ["direct", "relays-plain", "mux-plain", "georelay", "georelay-durable", "nats"];
+
+    /// <summary>Systems whose learners get entries once durable where they are served, not once committed: their floor is the one-way delay.</summary>
+    public static bool DeliversDurable(string system) => system is "nats" or "georelay-durable";
 
     public static Scenario Load(string path)
     {
@@ -134,6 +137,27 @@ public sealed class Scenario
     public LinkSpec? FindLink(string a, string b) =>
         Links.FirstOrDefault(l => l.Between.Count == 2 && ((l.Between[0] == a && l.Between[1] == b) || (l.Between[0] == b && l.Between[1] == a)));
 
-    /// <summary>The physical floor for a learner in <paramref name="region"/>: the one-way delay from the leader's region.</summary>
-    public double FloorMs(string region) => region == LeaderRegion ? 0 : FindLink(LeaderRegion, region)!.DelayMs;
+    /// <summary>The one-way delay between two regions (0 within one).</summary>
+    public double DelayMs(string a, string b) => a == b ? 0 : FindLink(a, b)!.DelayMs;
+
+    /// <summary>
+    /// The physical floor for a learner of <paramref name="system"/> in <paramref name="region"/>: the one-way delay from
+    /// the leader's region when learners get durable entries (NATS, georelay-durable), else <see cref="CommittedFloorMs"/>.
+    /// </summary>
+    public double FloorMs(string region, string system) => DeliversDurable(system) ? DelayMs(LeaderRegion, region) : CommittedFloorMs(region);
+
+    /// <summary>
+    /// The earliest a learner in <paramref name="region"/> could know an entry committed: a member in region X holds it
+    /// one leader-to-X delay after the append, and word of that reaches the region X-to-region later; the entry is
+    /// committed once a majority of the members (the benchmark runs with <c>elections: false</c> and <c>quorum: majority</c>,
+    /// where the leader does not count) hold it. The smallest such moment is the majority-th earliest of those times.
+    /// </summary>
+    public double CommittedFloorMs(string region)
+    {
+        var known = new List<double>();
+        foreach (var (name, spec) in Regions)
+            for (int i = 0; i < spec.Members; i++) known.Add(DelayMs(LeaderRegion, name) + DelayMs(name, region));
+        known.Sort();
+        return known[known.Count / 2];
+    }
 }

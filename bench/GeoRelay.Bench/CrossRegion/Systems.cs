@@ -57,7 +57,8 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         "direct" => "GeoRelay, relays off (`georelay leader --direct`): the leader sends to every member itself; every learner subscribes to a member in the leader's region, so each learner's stream crosses the WAN on its own",
         "relays-plain" => "GeoRelay through one relay per region, mux off (`--no-mux`) and `compression: { level: 0 }`",
         "mux-plain" => "GeoRelay through one relay per region, mux on and `compression: { level: 0 }`",
-        _ => "GeoRelay as designed: one mux batch per region, streaming zstd (level 1), through the first relay",
+        "georelay-durable" => "GeoRelay as designed, learners given entries once durable where they are served (`delivery: durable`) instead of once committed",
+        _ => "GeoRelay as designed: one mux batch per region, streaming zstd (level 1), through the first relay; learners get committed entries (the default `delivery: committed`)",
     };
 
     public IReadOnlyDictionary<string, int> Processes => _processes.ToDictionary(p => p.Key, p => p.Value.Id);
@@ -120,7 +121,10 @@ public sealed class GeoRelaySystem(string mode, Scenario scenario, WanMesh mesh)
         y.AppendLine("insecure: true"); // loopback, and NATS runs without TLS too: like for like
         y.AppendLine("defaults:");
         y.AppendLine("  elections: false"); // the data path's latency with its leader fixed; bench/run failover measures elections
-        y.AppendLine(inv, $"  batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}");
+        y.AppendLine(scenario.GeorelayLingerMs > 0
+            ? string.Create(inv, $"  batch: {{ max-bytes: 1MiB, linger: {scenario.GeorelayLingerMs}ms }}")
+            : "  batch: { max-bytes: 1MiB }"); // natural batching
+        if (mode == "georelay-durable") y.AppendLine("  delivery: durable");
         y.AppendLine(inv, $"  compression: {{ level: {(mode is "relays-plain" or "mux-plain" ? 0 : 1)} }}");
         // Core NATS keeps messages in memory only; GeoRelay writes its logs but does not fsync here, like for like.
         y.AppendLine("  fsync: false");

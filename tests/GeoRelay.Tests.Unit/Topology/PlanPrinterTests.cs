@@ -64,7 +64,7 @@ public sealed class PlanPrinterTests
             cluster   three-regions
             leader    us-leader in us-east: publish 127.0.0.1:7100, listen 127.0.0.1:7101
             quorum    majority: 5 of 8 member acks commit an entry
-            defaults  heartbeat 100ms, failover-after 500ms, failback-after 10s, batch 1MiB or 1ms, window 64MiB, compression zstd 1 (off inside a DC)
+            defaults  heartbeat 100ms, failover-after 500ms, failback-after 10s, batch 1MiB (natural batching), window 64MiB, compression zstd 1 (off inside a DC)
                       retention 256MiB or 1h, max-frame 16MiB, learner-backlog 8MiB, delivery committed, handshake-timeout 5s, fsync on
 
             datacenter us-east (leader's)
