@@ -53,13 +53,13 @@ public sealed partial class LeaderEngine
 
     private long _tick;
 
-    /// <summary>The table of entries from <paramref name="from"/> up to the durable index, within the batch budget.</summary>
+    /// <summary>The table of entries from <paramref name="from"/> up to the sendable index, within the batch budget.</summary>
     private EntryTable Table(ulong from)
     {
         if (_table.BuiltAtTick == _tick && _table.First == from) return _table;
         _table.Reset(from);
         _table.BuiltAtTick = _tick;
-        ulong durable = _log.DurableIndex;
+        ulong durable = SendableIndex;
         long budget = _topology.Defaults.BatchMaxBytes;
         ulong next = from;
         while (next <= durable && _table.Bytes.WrittenCount < budget)
@@ -122,7 +122,7 @@ public sealed partial class LeaderEngine
     /// </summary>
     private void SendRelayBatch(DatacenterState dc)
     {
-        ulong durable = _log.DurableIndex;
+        ulong durable = SendableIndex;
         ulong oldest = Math.Max(1, _log.FirstIndex);
         var link = _links[dc.RelayConnection];
         if (!SendLogStartIfBehind(link, oldest, ref dc.RetainedSentThrough, 0, dc.CurrentRelayId!)) return;
@@ -244,7 +244,7 @@ public sealed partial class LeaderEngine
     private void SendDirect(DatacenterState dc, MemberState member)
     {
         var link = _links[member.DirectConnection];
-        ulong durable = _log.DurableIndex;
+        ulong durable = SendableIndex;
         bool commitNews = link.Channel.TxDelta.Commit != _commitIndex;
         if (member.SentThrough >= durable && !commitNews) return;
         ulong oldest = Math.Max(1, _log.FirstIndex);

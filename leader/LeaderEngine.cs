@@ -692,10 +692,16 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             if (durable > _durableSeen) return long.MinValue;
             if (!_sync.Running && _log.LastIndex > durable) next = Math.Min(next, SyncDueMicros);
             for (int d = 0; d < _datacenters.Length; d++)
-                if (Behind(_datacenters[d], durable) || CommitUntold(_datacenters[d])) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
+                if (Behind(_datacenters[d], SendableIndex) || CommitUntold(_datacenters[d])) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
             return next;
         }
     }
+
+    /// <summary>
+    /// The last entry batches may carry: the durable one, or with <see cref="LeaderOptions.SendBeforeDurable"/> the last
+    /// appended (a follower then writes it while this leader's fsync runs).
+    /// </summary>
+    private ulong SendableIndex => _options.SendBeforeDurable ? _log.LastIndex : _log.DurableIndex;
 
     /// <summary>Whether SendBatches would send the datacenter entries: it is reachable, within its window, and behind <paramref name="durable"/>.</summary>
     private bool Behind(DatacenterState dc, ulong durable)

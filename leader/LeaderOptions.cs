@@ -20,6 +20,14 @@ public sealed record LeaderOptions
     /// <summary>Longest reconnect or relay-probe delay. Default 2 s.</summary>
     public TimeSpan ReconnectMax { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Send entries as soon as they are appended, while the leader's own fsync runs (Raft §10.2.1, as etcd does), so the
+    /// followers' fsyncs overlap the leader's instead of following it. The commit index still waits for the leader's
+    /// own durability. Only for an elected leader: a leader that crashes loses its unsynced tail, and only a new term
+    /// (an election) tells its next entries at those indexes from the ones the followers hold. Default false.
+    /// </summary>
+    public bool SendBeforeDurable { get; init; }
+
     /// <summary>Seed for back-off jitter (the simulator fixes it). Default 1.</summary>
     public int Seed { get; init; } = 1;
 

@@ -387,7 +387,7 @@ public sealed class VoterEngine : IEngine, IDisposable
         RoleChanges++;
         if (leads)
         {
-            _leader = new LeaderEngine(_file.LedBy(_self), Election.Term, _log, _env, _options.Leader with { Seed = _options.Seed ^ (int)Election.Term }, _logger);
+            _leader = new LeaderEngine(_file.LedBy(_self), Election.Term, _log, _env, _options.Leader with { Seed = _options.Seed ^ (int)Election.Term, SendBeforeDurable = true }, _logger);
             _lastBeatMicros = long.MinValue / 2;
             VoterLog.Leads(_logger, _self, Election.Term, _log.LastIndex);
         }

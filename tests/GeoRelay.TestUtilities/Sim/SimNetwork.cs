@@ -54,6 +54,7 @@ public sealed class SimNetwork
     private readonly Dictionary<int, Link> _links = new();
     private readonly PriorityQueue<Delivery, (long, long)> _inFlight = new();
     private readonly Queue<(Node From, string To, NodeKind As)> _dials = new();
+    private readonly PriorityQueue<(Node Node, Action Work), (long, long)> _syncs = new();
     private readonly HashSet<(string, string)> _cut = new();
     private readonly HashSet<(string, string)> _silenced = new();
     private readonly HashSet<int> _holding = new();
@@ -71,6 +72,13 @@ public sealed class SimNetwork
         _profile = profile;
         _random = new Random(seed);
     }
+
+    /// <summary>
+    /// How long a node's group fsync takes, in microseconds (0, the default: the disk is instant). A sync that takes
+    /// time leaves a window in which the engine runs on with appended entries not yet durable; a crash inside it loses
+    /// them (the sync never completes), as on a real disk.
+    /// </summary>
+    public Func<string, long>? SyncMicros { get; set; }
 
     /// <summary>Told when a node stopped on a disk failure (it is down by then, as a crashed node is).</summary>
     public Action<string, DiskFailedException>? DiskFailed { get; set; }
@@ -188,6 +196,12 @@ public sealed class SimNetwork
             Deliver(d);
         }
         if (_holding.Count > 0) ReleaseHeld();
+        while (_syncs.TryPeek(out var sync, out var due) && due.Item1 <= Clock.NowMicros)
+        {
+            _syncs.Dequeue();
+            // A crashed node's sync never completes; its restart is another node.
+            if (sync.Node.Up && _nodes[sync.Node.Id] == sync.Node) Sync(sync.Node, sync.Work);
+        }
         int dials = _dials.Count;
         for (int i = 0; i < dials; i++)
         {
@@ -414,17 +428,24 @@ public sealed class SimNetwork
                 _dials.Enqueue((node, c.Text!, c.DialAs)); // connects on the next step, like a real dial
                 break;
             case CommandKind.Sync:
-                // The disk is instant here; the engine is ticked next, as EngineHost does after a sync.
-                try
-                {
-                    c.Work!();
-                    node.Engine.OnSynced();
-                }
-                catch (DiskFailedException e)
-                {
-                    StopOnDiskFailure(node, e);
-                }
+                long takes = SyncMicros?.Invoke(node.Id) ?? 0;
+                if (takes > 0) _syncs.Enqueue((node, c.Work!), (Clock.NowMicros + takes, ++_seq));
+                else Sync(node, c.Work!);
                 break;
+        }
+    }
+
+    /// <summary>Runs a group fsync and tells the engine, as EngineHost does (the engine is ticked next).</summary>
+    private void Sync(Node node, Action work)
+    {
+        try
+        {
+            work();
+            node.Engine.OnSynced();
+        }
+        catch (DiskFailedException e)
+        {
+            StopOnDiskFailure(node, e);
         }
     }
 
