@@ -153,11 +153,18 @@ public static partial class FanoutBenchmark
         return new PaceStats(published, skipped, warm, ticks.Quantile(0.5) / 1000, ticks.Quantile(0.99) / 1000, ticks.GetMaxValue() / 1000.0, tickCount);
     }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    /// <summary>Waits until every learner has <paramref name="published"/> measured entries, or none moved for <see cref="PacedDrainStall"/>.</summary>
+    /// <summary>After the last publish, the longest the learners may take to get everything, even while it still trickles in.</summary>
+    private static readonly TimeSpan PacedDrainMax = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Waits until every learner has <paramref name="published"/> measured entries, or none moved for <see cref="PacedDrainStall"/>,
+    /// or <see cref="PacedDrainMax"/> has passed.
+    /// </summary>
     private static async Task<string> WhenAllMeasuredAsync(PacedCounter[] counters, long published)
     {
         long last = -1;
         var moved = Stopwatch.StartNew();
+        var since = Stopwatch.StartNew();
         while (true)
         {
             long min = long.MaxValue, sum = 0;
@@ -165,17 +172,25 @@ public static partial class FanoutBenchmark
             if (min >= published) return "";
             if (sum != last) { last = sum; moved.Restart(); }
             else if (moved.Elapsed > PacedDrainStall) return Inv($"INCOMPLETE: slowest learner stopped at {min:N0} of {published:N0}");
+            if (since.Elapsed > PacedDrainMax) return Inv($"INCOMPLETE: slowest learner at {min:N0} of {published:N0} {PacedDrainMax.TotalSeconds:0} s after the last publish");
             await Task.Delay(10);
         }
     }
 
-    private static PacedResult PacedResultOf(string system, int round, PacedSettings s, PaceStats pace, PacedCounter[] counters, LongHistogram latency, string cpu, string note)
+    /// <param name="cpu">CPU seconds of this process from the first (warm-up) publish to the end of the drain.</param>
+    /// <param name="serverCpu">The same for nats-server; null for GeoRelay (its cluster is in this process).</param>
+    private static PacedResult PacedResultOf(string system, int round, PacedSettings s, PaceStats pace, PacedCounter[] counters, LongHistogram latency, double cpu, double? serverCpu, string note)
     {
         long delivered = counters.Sum(c => Math.Min(c.Measured, pace.Published));
+        // CPU per delivery over the whole window, warm-up included: what the two cores must give per entry and learner.
+        double deliveries = Math.Max(1, (pace.Published + pace.WarmupPublished) * (double)s.Learners);
+        string perDelivery = Inv($"CPU µs/delivery {cpu * 1e6 / deliveries:F1}") + (serverCpu is { } sc ? Inv($" + nats-server {sc * 1e6 / deliveries:F1}") : "");
+        note = string.Join(", ", new[] { note.Trim().TrimStart(',', ' '), perDelivery }.Where(part => part.Length > 0));
+        string cpuText = serverCpu is { } server ? Inv($"{cpu:F1}+{server:F1}") : Inv($"{cpu:F1}");
         bool any = latency.TotalCount > 0;
         return new PacedResult(system, round, s.Learners, s.Rate, s.Seconds, pace, delivered, pace.Published * s.Learners,
             any ? latency.Quantile(0.50) / 1000 : double.NaN, any ? latency.Quantile(0.90) / 1000 : double.NaN,
-            any ? latency.Quantile(0.99) / 1000 : double.NaN, any ? latency.GetMaxValue() / 1000.0 : double.NaN, latency.TotalCount, cpu, note.Trim());
+            any ? latency.Quantile(0.99) / 1000 : double.NaN, any ? latency.GetMaxValue() / 1000.0 : double.NaN, latency.TotalCount, cpuText, note);
     }
 
     // ---- GeoRelay: the cluster in this process; PublisherClient on the leader's publish port, LearnerClient learners on the relay ----
@@ -235,21 +250,19 @@ public static partial class FanoutBenchmark
             });
             string note = await WhenAllMeasuredAsync(counters, pace.Published);
             cpu = ProcessCpu.Seconds(Environment.ProcessId) - cpu;
-            foreach (var ack in acks)
-            {
-                try { await ack.WaitAsync(TimeSpan.FromSeconds(5)); }
-                catch (Exception) { failed++; }
-            }
+            try { await Task.WhenAll(acks).WaitAsync(TimeSpan.FromSeconds(5)); }
+            catch (Exception) { }
+            failed += acks.Count(a => !a.IsCompletedSuccessfully);
             if (failed > 0) note += $" {failed} publishes failed";
             long entries = pace.Published + pace.WarmupPublished;
             framesEncoded = relay.Host.Invoke(_ => relay.Engine.Learners.FramesEncoded) - framesEncoded;
             framesSent = relay.Host.Invoke(_ => relay.Engine.Learners.FramesSent) - framesSent;
             long cuts = relay.Host.Invoke(_ => relay.Engine.Learners.SlowConsumerCuts);
             if (cuts > 0) note += $" {cuts} slow-consumer cuts";
-            note += Inv($" relay: {entries / (double)Math.Max(1, framesEncoded):F2} entries/frame encoded, {entries * (double)s.Learners / Math.Max(1, framesSent):F2} entries/frame sent");
+            note += Inv($", relay: {entries / (double)Math.Max(1, framesEncoded):F2} entries/frame encoded, {entries * (double)s.Learners / Math.Max(1, framesSent):F2} entries/frame sent");
             stop.Cancel();
             await Task.WhenAll(loops).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
-            return PacedResultOf("GeoRelay", round, s, pace, counters, latency.Merge(), Inv($"{cpu:F1}"), note);
+            return PacedResultOf("GeoRelay", round, s, pace, counters, latency.Merge(), cpu, null, note);
         }
         finally
         {
@@ -303,7 +316,7 @@ public static partial class FanoutBenchmark
             int cut = subscribers.Count(x => x.Disconnected);
             if (cut > 0) note += $" {cut} subscribers disconnected (slow consumer)";
             await DisposeAllAsync(subscribers);    // every subscriber's loop has ended after this
-            return PacedResultOf("NATS", round, s, pace, counters, latency.Merge(), Inv($"{cpu:F1}+{serverCpu:F1}"), note);
+            return PacedResultOf("NATS", round, s, pace, counters, latency.Merge(), cpu, serverCpu, note);
         }
         finally
         {
@@ -323,20 +336,20 @@ public static partial class FanoutBenchmark
         md.AppendLine("- **GeoRelay**: leader, relay and members in the bench process (`LocalCluster`, fsync off, the topology of the flat-out table in `fanout.md`); the publisher is the `PublisherClient` SDK on the leader's publish port (waits for acknowledgement `accepted`, not one by one: it goes on at its pace); each learner is a `LearnerClient` SDK client on the relay's learner port (`ReuseBuffers`, otherwise defaults), its own connection, read with `await foreach (var e in client.SubscribeAsync(from))` as the README shows. The SDK rather than plain sockets: it is what a user's latency goes through (its socket reader, frame decoding, the hand-over to the enumerator).");
         md.AppendLine($"- **NATS**: `nats-server` (Debian package) on loopback; the publisher one NATS.Net {NatsClientVersion()} connection (`PublishAsync` with raw `byte[]`), each learner its own NATS.Net connection with a core subscription on subject `fanout` (pooled raw payloads from its bounded channel, full mode Wait).");
         md.AppendLine();
-        md.AppendLine(Inv($"Pacing: a dedicated publisher thread wakes every ~1 ms (`Thread.Sleep(1)`, no spinning) and publishes the entries due by then (entry i is due at i / {s.Rate:N0} s after the start); due entries more than {MaxLate.TotalMilliseconds:0} ms old are skipped, not published late, so a late wake-up never sends a burst (the table counts them; the learners expect only what was published). The timer's wake-up intervals are in the table (tick p50 / p99 / max): that is the timer granularity, and the most an entry can wait for its slot. Each payload's first 8 bytes are a `Stopwatch` timestamp taken just before its publish call; latency is from that to the moment the learner's loop has the entry."));
+        md.AppendLine(Inv($"Pacing: a dedicated publisher thread wakes every ~1 ms (`Thread.Sleep(1)`, no spinning) and publishes the entries due by then (entry i is due at i / {s.Rate:N0} s after the start); due entries more than {MaxLate.TotalMilliseconds:0} ms old are skipped, not published late, so a late wake-up never sends a burst (the table counts them; the learners expect only what was published). The timer's wake-up intervals are in the table (tick p50 / p99 / max): that is the timer granularity; it moves when an entry goes out, not its measured latency, which starts at the publish call. Each payload's first 8 bytes are a `Stopwatch` timestamp taken just before its publish call; latency is from that to the moment the learner's loop has the entry."));
         md.AppendLine();
-        md.AppendLine(Inv($"Warm-up: each run first publishes {s.WarmupSeconds:0.###} s at the same pace (payload stamp 0, not measured) on the same connections, after the cluster's own start-up entries; the process's JIT-compiled code carries over from run to run, so the first round runs on the least-warm code. Then {s.Seconds:0.###} s are measured: every learner decodes every entry and records its latency (HdrHistogram, µs, 3 significant digits, one histogram per recording thread merged at the end, so no counter is shared). A run ends when every learner has every measured entry, or after {PacedDrainStall.TotalSeconds:0} s with nothing arriving."));
+        md.AppendLine(Inv($"Warm-up: each run first publishes {s.WarmupSeconds:0.###} s at the same pace (payload stamp 0, not measured) on the same connections, after the cluster's own start-up entries; the process's JIT-compiled code carries over from run to run, so the first round runs on the least-warm code. Then {s.Seconds:0.###} s are measured: every learner decodes every entry and records its latency (HdrHistogram, µs, 3 significant digits, one histogram per recording thread merged at the end, so no counter is shared). A run ends when every learner has every measured entry, or after {PacedDrainStall.TotalSeconds:0} s with nothing arriving, or {PacedDrainMax.TotalSeconds:0} s after the last publish."));
         md.AppendLine();
         md.AppendLine(s.InlineCompletions
             ? "Socket completions: inline on the epoll thread (`DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, `--inline-completions on`), the daemons' setting. Here it applies to the whole process: the leader, relay and members, every learner (the SDK's socket reader and, through its synchronous hand-over, the learner's loop) and the NATS.Net clients share the epoll thread(s) (one on two cores), which the daemons' own note says is not for a process hosting several engines."
             : "Socket completions: on the thread pool (`DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0`, the default of `--inline-completions off`), .NET's default and so what a learner's own process does. The daemons run them inline, but here the leader, relay, members and every learner share one process, and inline they would all queue on one epoll thread (on two cores), which `SocketRuntime`'s note says is not for a process hosting several engines. The same setting holds for the NATS.Net clients.");
         md.AppendLine();
-        md.AppendLine(Inv($"Rounds in ABBA order (round 1 GeoRelay then NATS, round 2 NATS then GeoRelay, ...), {s.Rounds} rounds; every run is listed in the order run. Latency percentiles are over all learners' entries of the run; delivered / expected counts entries × learners."));
+        md.AppendLine(Inv($"Rounds in ABBA order (round 1 GeoRelay then NATS, round 2 NATS then GeoRelay, ...), {s.Rounds} round{(s.Rounds == 1 ? "" : "s")}; every run is listed in the order run. Latency percentiles are over all learners' entries of the run; delivered / expected counts entries × learners."));
         md.AppendLine();
         md.AppendLine("| round | system | published (skipped) | delivered / expected | p50 ms | p90 ms | p99 ms | max ms | timer tick p50 / p99 / max ms | CPU s | notes |");
         md.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
-            md.AppendLine(Inv($"| {r.Round} | {r.System} | {r.Pace.Published:N0} ({r.Pace.Skipped:N0}) | {r.Delivered:N0} / {r.Expected:N0} | {r.P50Ms:F3} | {r.P90Ms:F3} | {r.P99Ms:F3} | {r.MaxMs:F3} | {r.Pace.TickP50Ms:F2} / {r.Pace.TickP99Ms:F2} / {r.Pace.TickMaxMs:F2} | {r.Cpu} | {r.Note} |"));
+            md.AppendLine(Inv($"| {r.Round} | {r.System} | {r.Pace.Published:N0} = {r.Pace.Published / r.Seconds:N0}/s ({r.Pace.Skipped:N0}) | {r.Delivered:N0} / {r.Expected:N0} | {r.P50Ms:F3} | {r.P90Ms:F3} | {r.P99Ms:F3} | {r.MaxMs:F3} | {r.Pace.TickP50Ms:F2} / {r.Pace.TickP99Ms:F2} / {r.Pace.TickMaxMs:F2} | {r.Cpu} | {r.Note} |"));
         md.AppendLine();
         md.AppendLine(Inv($"Target (issue 21): publish-to-learner p50 at most 1 ms at {s.Rate:N0} entries/s with {s.Learners:N0} learners on loopback (the issue's figures are 1,000/s and 1,000 learners), every entry delivered. Per round, with GeoRelay / NATS (a ratio below 1 means GeoRelay is faster):"));
         md.AppendLine();
@@ -350,7 +363,8 @@ public static partial class FanoutBenchmark
         md.AppendLine("Read with care:");
         md.AppendLine();
         md.AppendLine(Inv($"- The machine is shared (load average {loadBefore} at the start, {loadAfter} at the end, on {Environment.ProcessorCount} cores), and each system shares this process's cores with all its learners (GeoRelay also with its leader, relay and members, NATS with nats-server beside): learners in the same process as the server are not free, and at many learners their wake-ups, not the server, can dominate the latency. Read the rounds side by side."));
-        md.AppendLine("- CPU s is this process's CPU over the measured run and the drain (for NATS + nats-server's); it includes the learners.");
+        md.AppendLine("- CPU s is this process's CPU from the first warm-up publish to the end of the drain (for NATS + nats-server's); it includes the learners. The notes divide it by the deliveries of that window (warm-up included): at 1,000 entries/s and N learners the two cores can give at most 2,000,000 / (1,000 × N) µs per delivery (2 µs at 1,000 learners); above that, queues grow until batching brings the cost down, and latency with them.");
+        md.AppendLine("- Skipped slots: the publisher thread woke more than 2 ms after an entry was due (it waited for a core); the published column gives the rate it kept.");
         md.AppendLine("- GeoRelay's relay notes: entries per Deliver frame encoded, and per frame queued on a learner connection; near 1 means each entry goes out on its own (a send per learner per entry).");
         md.AppendLine();
         md.AppendLine("## Machine");
