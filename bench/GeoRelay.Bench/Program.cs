@@ -8,7 +8,7 @@ var benchmarks = new Dictionary<string, (string Summary, Func<string[], Task<int
 {
     ["codec"] = ("mux, zstd: wire bytes per recipient and codec throughput -> bench/results/codec.md", CodecBenchmark.RunAsync),
     ["wan"] = ("WAN emulator's own overhead: zero-delay link vs direct, delivery lateness -> bench/results/wan.md", GeoRelay.Bench.Wan.WanOverheadBenchmark.RunAsync),
-    ["fanout"] = ("one relay to 10..5,000 learners vs nats-server and raw sockets -> bench/results/fanout.md", GeoRelay.Bench.Fanout.FanoutBenchmark.RunAsync),
+    ["fanout"] = ("one relay to 10..5,000 learners vs nats-server and raw sockets -> bench/results/fanout.md; --paced R: latency at R entries/s vs NATS -> fanout-paced.md", GeoRelay.Bench.Fanout.FanoutBenchmark.RunAsync),
     ["fuzz"] = ("mutation fuzzer over every decoder and the handshake: fuzz [iterations] [--seed N] -> bench/results/fuzz.md", GeoRelay.Bench.Fuzz.FuzzBenchmark.RunAsync),
     ["cross-region"] = ("GeoRelay vs direct vs NATS supercluster over emulated WAN links -> bench/results/cross-region-<scenario>.md", GeoRelay.Bench.CrossRegion.CrossRegionBenchmark.RunAsync),
     ["datapath"] = ("publish to quorum commit on loopback, relays vs direct egress, disk vs tmpfs, leader CPU vs members (--only sweep) -> bench/results/datapath.md", GeoRelay.Bench.Datapath.DatapathBenchmark.RunAsync),

@@ -53,11 +53,21 @@ public static partial class FanoutBenchmark
         int repeat = 3;
         int webLearners = 1000;
         long webDeliveries = 10_000_000;
+        int? paced = null;
+        bool learnersGiven = false;
+        double pacedSeconds = 10, pacedWarmup = 2;
+        int pacedRounds = 4;
+        bool pacedInline = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
-                case "--learners": counts = args[++i].Split(',').Select(int.Parse).ToList(); break;
+                case "--learners": counts = args[++i].Split(',').Select(int.Parse).ToList(); learnersGiven = true; break;
+                case "--paced": paced = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--seconds": pacedSeconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--rounds": pacedRounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--warmup": pacedWarmup = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--inline-completions": pacedInline = args[++i] switch { "on" => true, "off" => false, var v => throw new ArgumentException($"--inline-completions takes on or off, not '{v}'") }; break;
                 case "--deliveries": deliveries = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--output": output = args[++i]; break;
                 case "--only": only = args[++i]; break;
@@ -65,9 +75,18 @@ public static partial class FanoutBenchmark
                 case "--web-learners": webLearners = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--web-deliveries": webDeliveries = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --web-learners 1000 (0: no WebSocket column) --web-deliveries N --output FILE --repeat 3 --only georelay|nats|raw (prints, writes no report)|websocket (writes bench/results/fanout-websocket.md)");
+                    Console.Error.WriteLine($"unknown option {args[i]}; options: --learners 10,100,1000,5000 --deliveries N --web-learners 1000 (0: no WebSocket column) --web-deliveries N --output FILE --repeat 3 --only georelay|nats|raw (prints, writes no report)|websocket (writes bench/results/fanout-websocket.md); paced latency: --paced RATE [--learners 1000] [--seconds 10] [--rounds 4] [--warmup 2] [--inline-completions off|on] (writes bench/results/fanout-paced.md)");
                     return 2;
             }
+        }
+        if (paced is { } rate)
+        {
+            if (only is not null) { Console.Error.WriteLine("--paced runs GeoRelay and NATS in turn; --only does not apply"); return 2; }
+            if (learnersGiven && counts.Count != 1) { Console.Error.WriteLine("--paced takes one --learners count"); return 2; }
+            if (rate < 1 || pacedSeconds <= 0 || pacedRounds < 1 || pacedWarmup < 0) { Console.Error.WriteLine("--paced, --seconds and --rounds must be positive, --warmup not negative"); return 2; }
+            // Before the first socket of the process: the runtime reads this once (Program.cs set it to 1 unless the caller had set it).
+            Environment.SetEnvironmentVariable(InlineCompletionsVariable, pacedInline ? "1" : "0");
+            return await RunPacedAsync(new PacedSettings(rate, learnersGiven ? counts[0] : 1000, pacedSeconds, pacedRounds, pacedWarmup, pacedInline), output ?? "bench/results/fanout-paced.md");
         }
         RaiseFileLimit(counts.Max() * 3 + 1000);
         await EnsureNatsServerAsync();
