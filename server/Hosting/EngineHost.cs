@@ -171,6 +171,9 @@ public sealed class EngineHost : IEngineEnvironment, IAsyncDisposable
     /// <summary>Runs <paramref name="action"/> against the engine under its lock, then its commands.</summary>
     public T Invoke<T>(Func<IEngine, T> action) => _loop.Invoke(action);
 
+    /// <inheritdoc cref="EngineLoop.InvokeHandingOffTick{T}"/>
+    public T InvokeHandingOffTick<T>(Func<IEngine, T> action) => _loop.InvokeHandingOffTick(action);
+
     public EndPoint Listen(EndPoint endPoint, PortKind port)
     {
         var (bound, acceptLoop) = _acceptor.Listen(endPoint, port);

@@ -38,6 +38,8 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     // is flushed and sent as one batch (smart batching): a lone event ticks at once, a burst ticks once.
     private int _arriving;
     private int _deferredTicks; // under gate
+    // A tick handed to the tick loop by an in-process call (see InvokeHandingOffTick); under gate.
+    private bool _tickHandedOff;
     /// <summary>A settle defers its tick to the next event at most this many times in a row: a steady stream still sends.</summary>
     private const int MaxDeferredTicks = 64;
     private readonly TaskCompletionSource<DiskFailedException> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -65,7 +67,16 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     /// Runs <paramref name="action"/> under the lock, then the engine's commands. After a disk failure the action still
     /// runs (status reads work; a write throws from the failed log) but no command is carried out.
     /// </summary>
-    public T Invoke<T>(Func<IEngine, T> action)
+    public T Invoke<T>(Func<IEngine, T> action) => Invoke(action, handOffTick: false);
+
+    /// <summary>
+    /// As <see cref="Invoke{T}"/>, but work the call leaves (a batch to send) is done by the tick loop, which wakes at
+    /// once, not by the caller. For in-process publishers: calls made while the tick loop wakes up (and while it sends)
+    /// leave together as one batch, as frames of one read do.
+    /// </summary>
+    public T InvokeHandingOffTick<T>(Func<IEngine, T> action) => Invoke(action, handOffTick: true);
+
+    private T Invoke<T>(Func<IEngine, T> action, bool handOffTick)
     {
         Interlocked.Increment(ref _arriving);
         lock (gate)
@@ -81,7 +92,7 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
                 Fail(e);
                 throw;
             }
-            Settle();
+            Settle(handOffTick: handOffTick);
             return result;
         }
     }
@@ -233,7 +244,16 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
                     if (_failure is not null) return;
                     long now = NowMicros;
                     long due = _engine.NextTickMicros;
-                    if (due <= now && now - _lastTimerTickMicros >= minSpacing)
+                    if (due <= now && _tickHandedOff)
+                    {
+                        // An in-process call's tick: at once, not held to the timer's spacing.
+                        _tickHandedOff = false;
+                        _deferredTicks = 0;
+                        if (!TryTick()) return;
+                        Drain();
+                        due = _engine.NextTickMicros;
+                    }
+                    else if (due <= now && now - _lastTimerTickMicros >= minSpacing)
                     {
                         _lastTimerTickMicros = now;
                         _deferredTicks = 0;
@@ -271,11 +291,17 @@ internal sealed class EngineLoop(object gate, ConnectionTable connections, Publi
     /// When another event is already on its way in (<paramref name="more"/> frames of the same read, or a thread
     /// waiting for the lock), the tick is left to that event's settle, so a burst leaves as one batch.
     /// </summary>
-    private void Settle(bool more = false)
+    private void Settle(bool more = false, bool handOffTick = false)
     {
         Drain();
         if (_failure is not null) return;
         long due = _engine.NextTickMicros;
+        if (due <= NowMicros && handOffTick)
+        {
+            _tickHandedOff = true;
+            if (_wake.CurrentCount == 0) _wake.Release();
+            return;
+        }
         if (due <= NowMicros)
         {
             if ((more || Volatile.Read(ref _arriving) > 0) && _deferredTicks < MaxDeferredTicks)

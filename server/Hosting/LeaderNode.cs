@@ -69,7 +69,8 @@ public sealed class LeaderNode : IAsyncDisposable
         while (true)
         {
             Task? wait = null;
-            var result = _host.Invoke(engine =>
+            // The tick loop sends what this and the calls meanwhile appended, as one batch per datacenter.
+            var result = _host.InvokeHandingOffTick(engine =>
             {
                 var leader = (LeaderEngine)engine;
                 if (_host.Failure is { } failure) throw DiskFailedException.Earlier(failure);
