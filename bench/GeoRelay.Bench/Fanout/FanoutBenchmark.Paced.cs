@@ -260,6 +260,9 @@ public static partial class FanoutBenchmark
             long cuts = relay.Host.Invoke(_ => relay.Engine.Learners.SlowConsumerCuts);
             if (cuts > 0) note += $" {cuts} slow-consumer cuts";
             note += Inv($", relay: {entries / (double)Math.Max(1, framesEncoded):F2} entries/frame encoded, {entries * (double)s.Learners / Math.Max(1, framesSent):F2} entries/frame sent");
+            // A learner whose subscription ended with an error is not counted: say how many, and the first error.
+            var broken = loops.Where(l => l.IsFaulted).ToList();
+            if (broken.Count > 0) note += $"; {broken.Count} learners' subscriptions failed, the first: {broken[0].Exception!.InnerException!.GetType().Name}: {broken[0].Exception!.InnerException!.Message}";
             stop.Cancel();
             await Task.WhenAll(loops).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
             return PacedResultOf("GeoRelay", round, s, pace, counters, latency.Merge(), cpu, null, note);
