@@ -113,6 +113,18 @@ public sealed class RelayQuorumTests
     }
 
     [Test]
+    public void ANewLeadersConnectionEndsTheCountWithTheOldLeadersProgress()
+    {
+        var r = new Relay(epoch: 2);
+        r.Batch(2, 1, [2, 2], progress: [2, 2, 0]);
+        r.Ack(A1, 2, 1, 2);
+        r.Engine.OnConnected(4, new PeerInfo("ldr", NodeKind.Leader, 3, PortKind.Peer, Hello.ForThisBuild("ldr", NodeKind.Leader, 3, "", 0).Capabilities));
+        r.Ack(A1, 3, 2, 2);
+        r.Ack(A2, 3, 2, 2);
+        Assert.That(r.Released, Is.EqualTo(0UL), "the leader of term 3 may rewrite entry 2; nothing counts until its own batch");
+    }
+
+    [Test]
     public void NothingCountsOnceAMemberHasHeardOfANewerTerm()
     {
         var r = new Relay(epoch: 2);
