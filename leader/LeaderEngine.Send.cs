@@ -138,7 +138,11 @@ public sealed partial class LeaderEngine
             anyBehind |= m.SentThrough < durable;
         }
         bool commitNews = link.Channel.TxDelta.Commit != _commitIndex;
-        if (!anyBehind && !commitNews) return;
+        ReadOnlySpan<ulong> progress = default;
+        ulong reach = 0;
+        if (TakesProgress(link)) progress = VoterProgress(dc, out reach);
+        bool progressNews = reach > link.ProgressReachTold && reach > _commitIndex;
+        if (!anyBehind && !commitNews && !progressNews) return;
 
         var table = Table(minFrom);
         ulong tableEnd = table.Count > 0 ? table.Last : minFrom - 1;
@@ -191,7 +195,8 @@ public sealed partial class LeaderEngine
 
         _batch.Clear();
         BatchFrame.WriteHeader(_batch, ref link.Channel.TxDelta, Epoch, _commitIndex, ++_batchSeq, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_slots),
-            minFrom, (ulong)table.Count, _skips.AsSpan(0, k));
+            minFrom, (ulong)table.Count, _skips.AsSpan(0, k), progress);
+        link.ProgressReachTold = Math.Max(link.ProgressReachTold, reach);
         StructuredMuxEncoder.Encode(_batch, _packets.AsSpan(0, k), entryBytes, offsets);
         var frame = link.Channel.Frame(FrameType.Batch, _batch.WrittenSpan);
 

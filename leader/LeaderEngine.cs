@@ -25,6 +25,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         public LinkKind Kind { get; } = kind;
         public int Datacenter { get; } = datacenter;
         public int Slot { get; } = slot;
+        /// <summary>A relay link: the highest index the voters' progress last sent on it would let the relay release.</summary>
+        public ulong ProgressReachTold;
     }
 
     /// <summary>A publish waiting for <see cref="Last"/> to be durable or committed; its ack names <see cref="First"/> (0 for an old duplicate) and <see cref="Count"/>.</summary>
@@ -113,7 +115,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             LeaderLog.EpochStarted(_logger, epoch, log.LastIndex);
         }
         LocalHello = Hello.ForThisBuild(topology.LeaderId, NodeKind.Leader, epoch, topology.Cluster, _topologyHash,
-            (_compressionLevel > 0 ? Capabilities.Zstd : Capabilities.None) | Capabilities.Mux | Capabilities.Delta | Capabilities.SnapshotInstall | Capabilities.KeyedState);
+            (_compressionLevel > 0 ? Capabilities.Zstd : Capabilities.None) | Capabilities.Mux | Capabilities.Delta | Capabilities.SnapshotInstall | Capabilities.KeyedState | Capabilities.VoterProgress);
     }
 
     public ulong Epoch { get; }
@@ -692,7 +694,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             if (durable > _durableSeen) return long.MinValue;
             if (!_sync.Running && _log.LastIndex > durable) next = Math.Min(next, SyncDueMicros);
             for (int d = 0; d < _datacenters.Length; d++)
-                if (Behind(_datacenters[d], SendableIndex) || CommitUntold(_datacenters[d])) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
+                if (Behind(_datacenters[d], SendableIndex) || CommitUntold(_datacenters[d]) || ProgressUntold(_datacenters[d])) next = Math.Min(next, _lastBatchMicros[d] + _lingerMicros);
             return next;
         }
     }

@@ -181,11 +181,12 @@ public sealed partial class RelayEngine
             TruncateRetention(through);
         }
         // Sent from where our last entry matched the parent's (an empty Deliver says only that), so through is ours too.
-        // A parent hands out committed entries only (delivery: committed): final wherever they are.
+        // A parent hands out committed entries only (delivery: committed): final wherever they are. Not our commit index,
+        // which members are told: the parent may know them committed by counting acks, before any leader does.
         if (_delivery == LearnerDelivery.Committed && through <= _retention.LastIndex)
         {
             _matched = Math.Max(_matched, through);
-            _commit = Math.Max(_commit, through);
+            _final = Math.Max(_final, through);
         }
         PublishToLearners();
     }

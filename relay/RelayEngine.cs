@@ -198,6 +198,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             _upstream = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
             _leaderFeeding = false; // a probe, until its first batch: the feed from another relay goes on meanwhile
             _matched = _final; // the new upstream may hold another log above what is final
+            _voterProgress.Clear(); // the old leader's indexes count nothing towards the new one's log
             RelayLog.UpstreamConnected(_logger, peer.NodeId, peer.Epoch);
             foreach (var m in _members)
                 if (m.State != MemberLinkState.Down) m.State = MemberLinkState.Resync;
@@ -231,6 +232,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             _upstream.Dispose();
             _upstream = null;
             _leaderFeeding = false;
+            _voterProgress.Clear();
             if (_feed is null) _unfedSinceMicros = _env.NowMicros;
             return;
         }
@@ -332,6 +334,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
                     // A member has heard from a newer leader than our upstream: a standby relay learns
                     // the epoch this way, and a deposed leader still feeding us is cut off.
                     RaiseEpoch(ack.Epoch);
+                    PublishToLearners(); // its ack may complete a quorum (see CommittedByQuorum)
                     break;
                 case FrameType.Heartbeat: break;
                 case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, now, Outbox, _scratch); break;
@@ -420,10 +423,11 @@ public sealed partial class RelayEngine : IEngine, IDisposable
 
     private void OnBatch(PeerChannel channel, ReadOnlySequence<byte> payload)
     {
-        var mux = BatchFrame.Read(payload, ref channel.RxDelta, _slots, _skips, out var epoch, out var commit, out _, out var tableFirst, out var tableCount);
+        var mux = BatchFrame.Read(payload, ref channel.RxDelta, _slots, _skips, out var epoch, out var commit, out _, out var tableFirst, out var tableCount, _voterProgress);
         BatchesReceived++;
-        if (epoch < _highestEpoch) { Fence(channel.Connection, epoch); return; }
+        if (epoch < _highestEpoch) { _voterProgress.Clear(); Fence(channel.Connection, epoch); return; }
         _highestEpoch = epoch;
+        _progressEpoch = epoch;
         _leaderFeeding = true;
         var batch = MuxBatch.Parse(mux.AsContiguous(), _slots.Count + 1);
         if (batch.PacketCount != _slots.Count + 1)
@@ -504,7 +508,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
     /// </summary>
     private void PublishToLearners()
     {
-        _final = Math.Max(_final, Math.Min(_retention.LastIndex, Math.Min(_commit, _matched)));
+        _final = Math.Max(_final, Math.Min(_retention.LastIndex, Math.Min(Math.Max(_commit, CommittedByQuorum()), _matched)));
         ulong head = _delivery == LearnerDelivery.Durable ? _retention.LastIndex : _final;
         if (head <= _published) return;
         _learners.OnAppended(Math.Max(_published + 1, _retention.FirstIndex), head);

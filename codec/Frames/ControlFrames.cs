@@ -36,9 +36,10 @@ public struct DeltaState
     public void Reset() => this = default;
 
     /// <summary>Writes the presence byte and the fields that changed, and remembers them.</summary>
-    public void WriteEpochCommit(IBufferWriter<byte> w, ulong epoch, ulong commit)
+    /// <param name="extra">Bits above the two fields that the frame uses for fields of its own (see <see cref="BatchFrame"/>).</param>
+    public void WriteEpochCommit(IBufferWriter<byte> w, ulong epoch, ulong commit, byte extra = 0)
     {
-        byte present = 0;
+        byte present = extra;
         if (!Primed || epoch != Epoch) present |= 1;
         if (!Primed || commit != Commit) present |= 2;
         PayloadWriter.Byte(w, present);
@@ -49,17 +50,20 @@ public struct DeltaState
         Primed = true;
     }
 
-    public void ReadEpochCommit(ref PayloadReader r, out ulong epoch, out ulong commit)
+    /// <param name="extra">Bits above the two fields that this frame may carry; any other bit is refused.</param>
+    /// <returns>The <paramref name="extra"/> bits that are set.</returns>
+    public byte ReadEpochCommit(ref PayloadReader r, out ulong epoch, out ulong commit, byte extra = 0)
     {
         byte present = r.ReadByte("present");
-        if ((present & ~3) != 0) throw r.Corrupt("present", $"has unknown bits 0x{present:x2}");
-        if (!Primed && present != 3)
+        if ((present & ~(3 | extra)) != 0) throw r.Corrupt("present", $"has unknown bits 0x{present:x2}");
+        if (!Primed && (present & 3) != 3)
             throw r.Corrupt("present", "omits a field before the connection has sent it once");
         epoch = (present & 1) != 0 ? r.ReadVarint("epoch") : Epoch;
         commit = (present & 2) != 0 ? r.ReadVarint("commit") : Commit;
         Epoch = epoch;
         Commit = commit;
         Primed = true;
+        return (byte)(present & ~3);
     }
 
     /// <summary>Writes both fields, leaving the state alone: for messages forwarded to another connection.</summary>

@@ -168,17 +168,28 @@ public static class DeliverFrame
 /// <c>first + skip</c>). Packets hold records only: the relay rebuilds each member's Append header
 /// (epoch, commit, first, count) from these fields, so a member costs one varint here instead of a
 /// header of its own in the mux (in the common case every skip is 0 and the mux is one shared chunk).
-/// <code>epoch/commit (delta) | v seq | v k | k × v slot | v first | v count | (k+1) × v skip | mux(k+1)</code>
+/// <code>epoch/commit (delta) | [v n | n × v progress] | v seq | v k | k × v slot | v first | v count | (k+1) × v skip | mux(k+1)</code>
+/// The voters' progress is there when bit <see cref="ProgressBit"/> of the presence byte is set, only towards relays
+/// with <see cref="Capabilities.VoterProgress"/>: the leader's durable index, then the highest match indexes of the
+/// voters outside the relay's datacenter, highest first.
 /// </summary>
 public static class BatchFrame
 {
     public const int MaxMembers = 65535;
+    /// <summary>The presence-byte bit that says the voters' progress follows the epoch and commit.</summary>
+    public const byte ProgressBit = 4;
 
+    /// <param name="progress">The voters' progress (see above); empty for none.</param>
     public static void WriteHeader(IBufferWriter<byte> w, ref DeltaState delta, ulong epoch, ulong commit, ulong seq, ReadOnlySpan<int> slots,
-        ulong first, ulong count, ReadOnlySpan<ulong> skips)
+        ulong first, ulong count, ReadOnlySpan<ulong> skips, ReadOnlySpan<ulong> progress = default)
     {
         if (skips.Length != slots.Length + 1) throw new ArgumentException($"{skips.Length} skips for {slots.Length} members + retention", nameof(skips));
-        delta.WriteEpochCommit(w, epoch, commit);
+        delta.WriteEpochCommit(w, epoch, commit, progress.IsEmpty ? (byte)0 : ProgressBit);
+        if (!progress.IsEmpty)
+        {
+            PayloadWriter.Varint(w, (ulong)progress.Length);
+            foreach (var index in progress) PayloadWriter.Varint(w, index);
+        }
         PayloadWriter.Varint(w, seq);
         PayloadWriter.Varint(w, (ulong)slots.Length);
         foreach (var s in slots) PayloadWriter.Varint(w, (ulong)s);
@@ -191,11 +202,23 @@ public static class BatchFrame
     /// Reads the header; <paramref name="slots"/> receives the member slots and <paramref name="skips"/> one
     /// skip per packet (retention first); returns the mux bytes.
     /// </summary>
+    /// <param name="progress">Receives the voters' progress, cleared (left empty when the batch has none); null to skip it.</param>
     public static ReadOnlySequence<byte> Read(ReadOnlySequence<byte> payload, ref DeltaState delta, List<int> slots, List<ulong> skips,
-        out ulong epoch, out ulong commit, out ulong seq, out ulong first, out ulong count)
+        out ulong epoch, out ulong commit, out ulong seq, out ulong first, out ulong count, List<ulong>? progress = null)
     {
         var r = new PayloadReader(payload, "Batch");
-        delta.ReadEpochCommit(ref r, out epoch, out commit);
+        byte extra = delta.ReadEpochCommit(ref r, out epoch, out commit, ProgressBit);
+        progress?.Clear();
+        if ((extra & ProgressBit) != 0)
+        {
+            var n = r.ReadVarint("progress count");
+            if (n == 0 || n > MaxMembers + 1 || n > (ulong)r.Remaining) throw r.Corrupt("progress count", $"{n} voters' indexes do not fit the payload");
+            for (ulong i = 0; i < n; i++)
+            {
+                var index = r.ReadVarint("progress");
+                progress?.Add(index);
+            }
+        }
         seq = r.ReadVarint("seq");
         var k = r.ReadVarint("k");
         if (k > MaxMembers || k > (ulong)r.Remaining) throw r.Corrupt("k", $"{k} member slots do not fit the payload");

@@ -34,6 +34,11 @@ public enum Capabilities : uint
     /// its log was installed past its own state.
     /// </summary>
     KeyedState = 32,
+    /// <summary>
+    /// The peer (a relay) reads the voters' progress on batches (<see cref="BatchFrame.ProgressBit"/>), and with its own
+    /// members' acks hands learners entries a quorum holds before the leader's commit index comes back.
+    /// </summary>
+    VoterProgress = 64,
 }
 
 /// <summary>
@@ -60,7 +65,7 @@ public readonly record struct Hello(
     public const int MaxAuthLength = 4096;
 
     public static Hello ForThisBuild(string nodeId, NodeKind kind, ulong epoch, string cluster, ulong topologyHash,
-        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | Capabilities.LearnerHeartbeats | Capabilities.SnapshotInstall | Capabilities.KeyedState, ReadOnlyMemory<byte> auth = default) =>
+        Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | Capabilities.LearnerHeartbeats | Capabilities.SnapshotInstall | Capabilities.KeyedState | Capabilities.VoterProgress, ReadOnlyMemory<byte> auth = default) =>
         new(ProtocolVersion.Min, ProtocolVersion.Max, ProtocolVersion.DefinitionsHash, nodeId, kind, epoch, capabilities, cluster, topologyHash, auth);
 
     public void Write(IBufferWriter<byte> w)

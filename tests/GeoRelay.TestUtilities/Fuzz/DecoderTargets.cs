@@ -56,7 +56,7 @@ public static class DecoderTargets
             var delta = new DeltaState();
             var slots = new List<int>();
             var skips = new List<ulong>();
-            var mux = BatchFrame.Read(Seq(bytes), ref delta, slots, skips, out _, out _, out _, out var first, out var count);
+            var mux = BatchFrame.Read(Seq(bytes), ref delta, slots, skips, out _, out _, out _, out var first, out var count, new List<ulong>());
             var batch = MuxBatch.Parse(mux.AsContiguous(), slots.Count + 1);
             for (int p = 0; p < batch.PacketCount; p++)
             {
@@ -129,6 +129,7 @@ public static class DecoderTargets
         yield return ("append", "five", Write(w => { var d = new DeltaState(); AppendFrame.WriteHeader(w, ref d, 7, 3, 10, 5); w.Write(entries); }));
         yield return ("deliver", "five", Write(w => { DeliverFrame.WriteHeader(w, 10, 5, 14); w.Write(entries); }));
         yield return ("batch", "two-members", Batch(entries));
+        yield return ("batch", "voter-progress", Batch(entries, [14, 14, 12, 9]));
         yield return ("mux", "generic", Write(w => GenericMuxEncoder.Encode(w, [entries, entries.AsMemory(3), Encoding.UTF8.GetBytes("other packet")])));
         yield return ("ack", "durable", Write(new Ack(7, 9, 12).Write));
         yield return ("dcack", "three", Write(new DcAck(7, 12, [new(0, 9, MemberLinkState.Up), new(1, 3, MemberLinkState.Resync), new(2, 0, MemberLinkState.Down)], 6, 10).Write));
@@ -165,13 +166,14 @@ public static class DecoderTargets
         yield return ("frame", "hello-subscribe", frame.WrittenSpan.ToArray());
     }
 
-    private static byte[] Batch(byte[] entries)
+    /// <param name="progress">The voters' progress the batch carries; none when empty.</param>
+    private static byte[] Batch(byte[] entries, ulong[]? progress = null)
     {
         // Records of 10..14: retention and member 0 take all of them, member 1 from 12 on.
         return Write(w =>
         {
             var d = new DeltaState();
-            BatchFrame.WriteHeader(w, ref d, 7, 3, 1, [0, 1], 10, 5, [0, 0, 2]);
+            BatchFrame.WriteHeader(w, ref d, 7, 3, 1, [0, 1], 10, 5, [0, 0, 2], progress);
             GenericMuxEncoder.Encode(w, [entries, entries, Entries(2, 3)]);
         });
     }

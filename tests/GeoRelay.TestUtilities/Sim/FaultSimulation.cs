@@ -281,6 +281,8 @@ public sealed class FaultSimulation
             Check();
         }
         CheckConvergedLogs();
+        if (_receivedAhead.Count > 0)
+            throw Violation($"learner {_receivedAhead.First().Value[0].Learner} got entry {_receivedAhead.First().Key}, never committed");
         long failovers = 0, direct = 0;
         foreach (var s in _leader.Status()) { failovers += s.Failovers; direct += s.DirectFallbacks; }
         long reconnects = 0;
@@ -626,16 +628,36 @@ public sealed class FaultSimulation
             if (l.Violation is { } v) throw Violation(v);
             if (!_durableDelivery && l.Truncations > 0) throw Violation($"learner {l.Id} was told Truncated, though learners get committed entries only");
         }
-        // Committed delivery: whatever a learner got is an entry some leader committed, at that index (so no leader
-        // change can take it back).
+        // Committed delivery: whatever a learner got is the entry committed at that index (so no leader change can take
+        // it back). A relay may count the quorum itself and hand out an entry before the leader's commit index reaches
+        // it: then the leader and a quorum of members hold it durably, and it is compared once the leader commits there.
+        while (_receivedAhead.Count > 0 && _receivedAhead.First() is var (ahead, got) && ahead <= (ulong)_committed.Count)
+        {
+            foreach (var (learner, hash) in got)
+                if (_committed[(int)ahead - 1] != hash) throw Violation($"learner {learner} got an entry {ahead} other than the one committed later");
+            _receivedAhead.Remove(ahead);
+        }
         foreach (var (learner, index, hash) in _received)
         {
-            if (index > (ulong)_committed.Count)
-                throw Violation($"learner {learner.Id} got entry {index}, above the highest commit index any leader reached ({_committed.Count})");
-            if (_committed[(int)index - 1] != hash) throw Violation($"learner {learner.Id} got an entry {index} other than the committed one");
+            if (index <= (ulong)_committed.Count)
+            {
+                if (_committed[(int)index - 1] != hash) throw Violation($"learner {learner.Id} got an entry {index} other than the committed one");
+                continue;
+            }
+            int holders = 0;
+            foreach (var log in _memberLogArray)
+                if (log.DurableIndex >= index && log.TryGet(index, out var e) && Hash(e.Epoch, e.Payload.Span) == hash) holders++;
+            if (_leaderLog.DurableIndex < index || holders < _topology.RequiredAcks)
+                throw Violation($"learner {learner.Id} got entry {index}, beyond the commit index ({_committed.Count}), durable on {holders} members" +
+                    $" and {(_leaderLog.DurableIndex < index ? "not" : "")} on the leader; a commit needs the leader and {_topology.RequiredAcks}");
+            if (!_receivedAhead.TryGetValue(index, out var list)) _receivedAhead[index] = list = new();
+            list.Add((learner.Id, hash));
         }
         _received.Clear();
     }
+
+    /// <summary>Entries learners got beyond the commit index, by index, until the leader commits there.</summary>
+    private readonly SortedDictionary<ulong, List<(string Learner, ulong Hash)>> _receivedAhead = new();
 
     private bool Converged()
     {

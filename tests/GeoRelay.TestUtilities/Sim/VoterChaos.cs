@@ -21,7 +21,7 @@ public enum VoterFault
 
 /// <summary>What one voter chaos run did.</summary>
 public sealed record VoterChaosResult(int Seed, ulong TraceHash, long Steps, ulong Entries, ulong Term, int LeaderTerms,
-    int Truncations, long LearnerReconnects, IReadOnlyDictionary<VoterFault, int> Faults, int SnapshotInstalls = 0, int LearnerSnapshots = 0, long KeyedImagesInstalled = 0);
+    int Truncations, long LearnerReconnects, IReadOnlyDictionary<VoterFault, int> Faults, int SnapshotInstalls = 0, int LearnerSnapshots = 0, long KeyedImagesInstalled = 0, int DeliveredAhead = 0);
 
 /// <summary>
 /// One seeded run of <see cref="VoterCluster"/> (the three-region sample with every voter a <c>VoterEngine</c>) under
@@ -180,6 +180,7 @@ public static class VoterChaos
         ulong last = leader.Leader!.LastIndex;
         c.CheckRelayRetention(c.Logs[leader.NodeId], last);
         c.CheckLearnerStreams(c.Logs[leader.NodeId], last);
+        c.CheckEveryDeliveredEntryCommitted();
         if (c.Keyed)
         {
             // Every node installed past its keyed state gets the state from whoever feeds it. It merges that state once
@@ -196,6 +197,6 @@ public static class VoterChaos
         }
         c.CheckKeyedStates();
         return new VoterChaosResult(seed, c.Network.TraceHash, c.Network.Clock.NowMicros / 1000, last, leader.Election.Term,
-            c.LeaderTerms, c.Learners.Sum(l => l.Truncations), c.Learners.Sum(l => l.Reconnects), faults, c.SnapshotInstalls, c.LearnerSnapshots, c.KeyedImagesInstalled);
+            c.LeaderTerms, c.Learners.Sum(l => l.Truncations), c.Learners.Sum(l => l.Reconnects), faults, c.SnapshotInstalls, c.LearnerSnapshots, c.KeyedImagesInstalled, c.DeliveredAhead);
     }
 }

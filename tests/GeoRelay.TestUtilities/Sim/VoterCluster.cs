@@ -418,9 +418,12 @@ public sealed class VoterCluster
     }
 
     /// <summary>
-    /// Committed delivery (the default): every entry a learner got is one a leader committed, at that index, so no
-    /// leader change can take it back; and no learner is ever told Truncated. Durable delivery is checked whole by
-    /// <see cref="CheckLearnerStreams"/> instead.
+    /// Committed delivery (the default): every entry a learner got is the one committed at that index, so no leader
+    /// change can take it back; and no learner is ever told Truncated. A relay may hand out an entry before any leader's
+    /// commit index reaches it (it counts a quorum itself, see docs/consensus.md): such an entry must be held durably, when
+    /// it arrives, by as many voters as a commit needs (members' acks and the leader), and is compared once a leader
+    /// commits there; <see cref="CheckEveryDeliveredEntryCommitted"/> ends the run with none left uncompared. Durable
+    /// delivery is checked whole by <see cref="CheckLearnerStreams"/> instead.
     /// </summary>
     private void CheckLearners()
     {
@@ -433,14 +436,53 @@ public sealed class VoterCluster
         }
         foreach (var l in Learners)
             if (l.Truncations > 0) Fail($"{l.Id} was told Truncated, though learners get committed entries only");
+        while (_receivedAhead.Count > 0 && _receivedAhead.First() is var (index, got) && index <= _highestCommit)
+        {
+            foreach (var (learner, epoch, entry) in got) CheckCommitted(learner, index, epoch, entry);
+            _receivedAhead.Remove(index);
+        }
         foreach (var (learner, index, epoch, entry) in _received)
         {
-            if (index > _highestCommit) Fail($"{learner.Id} got entry {index}, above the highest commit index any leader reached ({_highestCommit})");
-            if (!_committed.TryGetValue(index, out var c)) continue;
-            if (c.Epoch != epoch || !c.Entry.EndsWith("|" + entry, StringComparison.Ordinal))
-                Fail($"{learner.Id} got entry {index} of epoch {epoch}, not the committed one (epoch {c.Epoch})");
+            if (index <= _highestCommit)
+            {
+                CheckCommitted(learner.Id, index, epoch, entry);
+                continue;
+            }
+            int holders = Voters.Count(v => Logs[v].FirstIndex > index
+                || (Logs[v].DurableIndex >= index && Logs[v].TryGet(index, out var e) && e.Epoch == epoch && Describe(e).EndsWith("|" + entry, StringComparison.Ordinal)));
+            if (holders < Topology.RequiredAcks + 1)
+                Fail($"{learner.Id} got entry {index} of epoch {epoch}, beyond every commit so far ({_highestCommit}), held durably by {holders} voters; a commit needs {Topology.RequiredAcks + 1}");
+            if (!_receivedAhead.TryGetValue(index, out var list)) _receivedAhead[index] = list = new();
+            list.Add((learner.Id, epoch, entry));
+            DeliveredAhead++;
         }
         _received.Clear();
+    }
+
+    /// <summary>How many entries learners got beyond every commit a leader had reached when they arrived.</summary>
+    public int DeliveredAhead { get; private set; }
+
+    /// <summary>Entries learners got beyond every commit a leader had reached, by index, until a leader commits there.</summary>
+    private readonly SortedDictionary<ulong, List<(string Learner, ulong Epoch, string Entry)>> _receivedAhead = new();
+
+    private void CheckCommitted(string learner, ulong index, ulong epoch, string entry)
+    {
+        if (!_committed.TryGetValue(index, out var c)) return; // committed and dropped by retention within one step
+        if (c.Epoch != epoch || !c.Entry.EndsWith("|" + entry, StringComparison.Ordinal))
+            Fail($"{learner} got entry {index} of epoch {epoch}, not the committed one (epoch {c.Epoch})");
+    }
+
+    /// <summary>
+    /// Once a leader has committed everything it holds: every entry any learner got was compared with the entry committed
+    /// at its index (none is still beyond every commit).
+    /// </summary>
+    public void CheckEveryDeliveredEntryCommitted()
+    {
+        if (_receivedAhead.Count > 0)
+        {
+            var (index, got) = _receivedAhead.First();
+            Fail($"{got[0].Learner} got entry {index} of epoch {got[0].Epoch}, and no leader has committed there ({_highestCommit})");
+        }
     }
 
     /// <summary>

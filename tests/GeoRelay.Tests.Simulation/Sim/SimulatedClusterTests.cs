@@ -26,7 +26,9 @@ public sealed class SimulatedClusterTests
 
     /// <param name="relayLog">The retention log for a relay (default: an unbounded MemoryLog).</param>
     /// <param name="defaults">Changes to the sample's defaults (default: none).</param>
-    internal static Cluster Build(int seed, Func<string, MemoryLog>? relayLog = null, Func<ClusterDefaults, ClusterDefaults>? defaults = null)
+    /// <param name="acrossRegions">The one-way delay in microseconds between two datacenters (default: 40-100 ms, drawn per link).</param>
+    internal static Cluster Build(int seed, Func<string, MemoryLog>? relayLog = null, Func<ClusterDefaults, ClusterDefaults>? defaults = null,
+        Func<string, string, long>? acrossRegions = null)
     {
         var topology = TopologyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "samples", "three-regions.yaml")).GetConfigOrThrow();
         if (defaults is not null) topology = topology with { Defaults = defaults(topology.Defaults) };
@@ -41,7 +43,7 @@ public sealed class SimulatedClusterTests
                 // A node outside the topology sits where Placement puts it (a learner next to its relay), else in the leader's DC (a second leader).
                 string Dc(string id) => topology.Nodes.TryGetValue(id, out var n) ? n.Datacenter : placement.GetValueOrDefault(id, topology.Leader.Datacenter);
                 bool same = Dc(a) == Dc(b);
-                delays[(a, b)] = d = same ? 200 : 40_000 + random.Next(60_000);
+                delays[(a, b)] = d = same ? 200 : acrossRegions?.Invoke(Dc(a), Dc(b)) ?? 40_000 + random.Next(60_000);
             }
             return d;
         }

@@ -122,6 +122,36 @@ public sealed class FrameTests
             Assert.That(BatchFrame.Range(first, count, skips[1]), Is.EqualTo((43UL, 7UL)), "a member 3 records in");
             Assert.That(BatchFrame.Range(first, count, skips[2]), Is.EqualTo((52UL, 0UL)), "a member past the records: empty, next index 52");
         });
+        yield return Case("BatchWithVoterProgress", FrameType.Batch, w =>
+        {
+            var d = new DeltaState();
+            BatchFrame.WriteHeader(w, ref d, 2, 50, 7, [1], 40, 10, [0, 0], [49, 60, 45, 12]);
+            w.Write("muxbytes"u8);
+        }, p =>
+        {
+            var d = new DeltaState();
+            var progress = new List<ulong> { 99 };
+            var mux = BatchFrame.Read(p, ref d, new List<int>(), new List<ulong>(), out var epoch, out var commit, out var seq, out _, out _, progress);
+            Assert.That((epoch, commit, seq, progress, Encoding.UTF8.GetString(mux)),
+                Is.EqualTo((2UL, 50UL, 7UL, new List<ulong> { 49, 60, 45, 12 }, "muxbytes")));
+        });
+    }
+
+    [Test]
+    public void ABatchWithoutVoterProgressLeavesNoneAndOnlyABatchMayCarryIt()
+    {
+        var w = new ArrayBufferWriter<byte>();
+        var d = new DeltaState();
+        BatchFrame.WriteHeader(w, ref d, 2, 50, 7, [], 40, 0, [0]);
+        var progress = new List<ulong> { 99 };
+        BatchFrame.Read(new ReadOnlySequence<byte>(w.WrittenMemory), ref d, new List<int>(), new List<ulong>(), out _, out _, out _, out _, out _, progress);
+        Assert.That(progress, Is.Empty, "an older leader's batch says nothing of the voters");
+
+        var heartbeat = new ArrayBufferWriter<byte>();
+        new DeltaState().WriteEpochCommit(heartbeat, 2, 50, BatchFrame.ProgressBit);
+        PayloadWriter.Varint(heartbeat, 123);
+        var e = Assert.Throws<CodecException>(() => { var rd = new DeltaState(); Heartbeat.Read(new ReadOnlySequence<byte>(heartbeat.WrittenMemory), ref rd); });
+        Assert.That(e!.Reason, Is.EqualTo(CodecError.Corrupt));
     }
 
     private static void AssertEntries(ref EntriesReader entries, ulong first, int count)
