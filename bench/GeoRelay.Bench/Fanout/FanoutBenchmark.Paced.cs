@@ -369,11 +369,7 @@ public static partial class FanoutBenchmark
         md.AppendLine("- CPU s is this process's CPU from the first warm-up publish to the end of the drain (for NATS + nats-server's); it includes the learners. The notes divide it by the deliveries of that window (warm-up included): at 1,000 entries/s and N learners the two cores can give at most 2,000,000 / (1,000 × N) µs per delivery (2 µs at 1,000 learners); above that, queues grow until batching brings the cost down, and latency with them.");
         md.AppendLine("- Skipped slots: the publisher thread woke more than 2 ms after an entry was due (it waited for a core); the published column gives the rate it kept.");
         md.AppendLine("- GeoRelay's relay notes: entries per Deliver frame encoded, and per frame queued on a learner connection; near 1 means each entry goes out on its own (a send per learner per entry).");
-        md.AppendLine();
-        md.AppendLine("## Machine");
-        md.AppendLine();
-        foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
-        md.AppendLine($"- total run time: {total:mm\\:ss}");
+        AppendMachine(md, total);
         return md.ToString();
     }
 }

@@ -149,11 +149,7 @@ public static partial class FanoutBenchmark
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"`bench/run fanout --only websocket --web-learners {rounds.FirstOrDefault()?.Subscribers ?? 0} --repeat {repeat}`: every system in this process's two cores with its clients (and GeoRelay with its leader, relay and members; NATS with nats-server beside). Time runs from the first publish to the last client's last entry; the publisher stays at most {Window:N0} entries ahead of the slowest client. Load average {loadBefore} at the start, {loadAfter} at the end: the machine is shared, so read the ratios of each round, not the absolute figures.");
         AppendWebSocketSection(md, rounds, repeat);
-        md.AppendLine();
-        md.AppendLine("## Machine");
-        md.AppendLine();
-        foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
-        md.AppendLine($"- total run time: {total:mm\\:ss}");
+        AppendMachine(md, total);
         return md.ToString();
     }
 }

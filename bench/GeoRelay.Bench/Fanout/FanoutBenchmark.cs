@@ -496,11 +496,17 @@ public static partial class FanoutBenchmark
         md.AppendLine("- NATS subscribers go through NATS.Net (per message: its read loop parses the MSG, copies the payload into a pooled buffer and passes it through the subscription's channel to the subscriber's loop), GeoRelay's and raw's through a counter that reads only frame headers: part of the NATS gap is that client-side cost, not nats-server; the CPU figures in the notes show how the two cores went to this process (publisher and subscribers) and to nats-server.");
         md.AppendLine("- With N = 10 every system is bound by its publisher (GeoRelay: one `AppendAsync` per entry through the leader's engine lock), not by fan-out.");
         AppendWebSocketSection(md, webRounds, repeat);
+        AppendMachine(md, total);
+        return md.ToString();
+    }
+
+    /// <summary>The report's closing section: the machine and how long the run took.</summary>
+    private static void AppendMachine(StringBuilder md, TimeSpan total)
+    {
         md.AppendLine();
         md.AppendLine("## Machine");
         md.AppendLine();
         foreach (var line in MachineInfo.Describe()) md.AppendLine(line);
         md.AppendLine($"- total run time: {total:mm\\:ss}");
-        return md.ToString();
     }
 }
