@@ -51,6 +51,8 @@ public sealed partial class LeaderEngine
         if (dc.IsDirect || dc.RelayConnection < 0 || !dc.RelaySynced || dc.InflightBytes >= _topology.Defaults.Window) return false;
         var link = _links[dc.RelayConnection];
         if (!TakesProgress(link)) return false;
+        // The reach is never past our durable index: nothing to tell (and no sort, on this per-event path) below it.
+        if (_log.DurableIndex <= Math.Max(link.ProgressReachTold, _commitIndex)) return false;
         VoterProgress(dc, out ulong reach);
         return reach > link.ProgressReachTold && reach > _commitIndex;
     }
