@@ -122,7 +122,7 @@ public sealed partial class Election
             else
                 BecomeLeader(nowMicros);
         }
-        else if (_others.Length + 1 - _refused.Count < Quorum)
+        else if (VoterCount - _refused.Count < Quorum)
         {
             // Lost for sure: stop asking, and campaign again at the randomized deadline drawn for this round.
             var was = Role;

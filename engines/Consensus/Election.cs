@@ -18,14 +18,17 @@ namespace GeoRelay.Engines.Consensus;
 /// </remarks>
 public sealed partial class Election
 {
-    private readonly string[] _others;
-    /// <summary>Every voter, this node included, in the order given: who campaigns first when a leader's link drops.</summary>
-    private readonly string[] _campaignOrder;
+    // The voter set: replaced whole by Reconfigure when the cluster's membership changes.
+    private string[] _others = [];
+    /// <summary>Every voter, this node included when it votes, in the order given: who campaigns first when a leader's link drops.</summary>
+    private string[] _campaignOrder = [];
     /// <summary>This node's place among the leader candidates in <see cref="_campaignOrder"/> (-1: it may not lead), and how many there are.</summary>
-    private readonly int _candidateRank;
-    private readonly int _candidateCount;
-    private readonly Dictionary<string, int> _otherSlots;
-    private readonly IReadOnlySet<string>? _candidates;
+    private int _candidateRank;
+    private int _candidateCount;
+    private Dictionary<string, int> _otherSlots = new(StringComparer.Ordinal);
+    private IReadOnlySet<string>? _candidates;
+    /// <summary>False for a non-voting member (catching up before promotion, or removed): it never campaigns and its own vote does not count.</summary>
+    private bool _selfVotes = true;
     private readonly IElectionStore _store;
     private readonly ElectionOptions _options;
     private readonly Func<LogPosition> _lastLog;
@@ -42,8 +45,8 @@ public sealed partial class Election
     private readonly List<string> _refused = [];
 
     /// <summary>Leader: when each other voter (by slot) was last reported active in this term.</summary>
-    private readonly long[] _lastActive;
-    private readonly long[] _activeScratch;
+    private long[] _lastActive = [];
+    private long[] _activeScratch = [];
 
     private string? _transferTarget;
     private long _transferDeadline;
@@ -56,8 +59,9 @@ public sealed partial class Election
     /// <param name="lastLog">This node's last log position, read whenever a vote is asked or answered.</param>
     /// <param name="random">Source of the randomized election timeouts (seeded in simulations).</param>
     /// <param name="nowMicros">Current monotonic time in microseconds.</param>
+    /// <param name="selfVotes">False for a non-voting member: it follows and never campaigns (see <see cref="Reconfigure"/>).</param>
     public Election(string self, IReadOnlyList<string> voters, IElectionStore store, ElectionOptions options,
-        Func<LogPosition> lastLog, Random random, long nowMicros)
+        Func<LogPosition> lastLog, Random random, long nowMicros, bool selfVotes = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(self);
         ArgumentNullException.ThrowIfNull(voters);
@@ -67,33 +71,13 @@ public sealed partial class Election
         ArgumentNullException.ThrowIfNull(random);
         options.Validate();
 
-        var others = new List<string>();
-        _otherSlots = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var voter in voters)
-        {
-            if (string.IsNullOrEmpty(voter)) throw new ArgumentException("a voter id is empty", nameof(voters));
-            if (voter == self) continue;
-            if (!_otherSlots.TryAdd(voter, others.Count)) throw new ArgumentException($"voter '{voter}' is listed twice", nameof(voters));
-            others.Add(voter);
-        }
-        _others = others.ToArray();
-        _campaignOrder = voters.Contains(self) ? voters.ToArray() : [.. voters, self];
-        _candidates = options.Candidates;
-        var candidatesInOrder = Array.FindAll(_campaignOrder, CanLead);
-        _candidateCount = Math.Max(1, candidatesInOrder.Length);
-        _candidateRank = Array.IndexOf(candidatesInOrder, self);
-        if (!CanLead(self) && Array.TrueForAll(_others, v => !CanLead(v)))
-            throw new ArgumentException($"no voter is among the leader candidates ({string.Join(", ", _candidates!)}), so none could ever lead", nameof(options));
-
         Self = self;
         _store = store;
         _options = options;
         _lastLog = lastLog;
         _random = random;
         _timeoutMicros = (long)options.ElectionTimeout.TotalMicroseconds;
-        _lastActive = new long[_others.Length];
-        _activeScratch = new long[_others.Length];
-        Quorum = (_others.Length + 1) / 2 + 1;
+        SetVoters(voters, options.Candidates, selfVotes, nameof(voters));
 
         var state = store.Load();
         Term = state.Term;
@@ -112,8 +96,70 @@ public sealed partial class Election
     public string? Leader { get; private set; }
     /// <summary>Whom this node voted for in <see cref="Term"/>, or null.</summary>
     public string? VotedFor { get; private set; }
-    /// <summary>Votes needed to win: a majority of all voters, this node included.</summary>
-    public int Quorum { get; }
+    /// <summary>Votes needed to win: a majority of all voters, this node included when it votes.</summary>
+    public int Quorum { get; private set; }
+
+    /// <summary>Whether this node is a voter of the configuration in use.</summary>
+    public bool SelfVotes => _selfVotes;
+
+    /// <summary>The other voters of the configuration in use.</summary>
+    public IReadOnlyList<string> OtherVoters => _others;
+
+    private int VoterCount => _others.Length + (_selfVotes ? 1 : 0);
+
+    /// <summary>
+    /// The cluster's membership changed (Raft §4.1: a node uses the newest configuration in its log, committed or not):
+    /// from now on votes, check-quorum and candidacy count <paramref name="voters"/>. This node votes only when listed.
+    /// A leader keeps what it knew of the voters that stay; a round in progress keeps the answers of voters that stay,
+    /// and a candidate that is no longer a voter gives up. Term and vote are untouched.
+    /// </summary>
+    public void Reconfigure(IReadOnlyList<string> voters, IReadOnlySet<string>? candidates, long nowMicros)
+    {
+        var lastActive = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (int i = 0; i < _others.Length; i++) lastActive[_others[i]] = _lastActive[i];
+        bool selfVotes = voters.Contains(Self);
+        SetVoters(voters, candidates, selfVotes, nameof(voters));
+        for (int i = 0; i < _others.Length; i++)
+            _lastActive[i] = lastActive.TryGetValue(_others[i], out long at) ? at : nowMicros; // a new voter gets a full timeout
+        _granted.RemoveAll(v => v != Self ? !_otherSlots.ContainsKey(v) : !selfVotes);
+        _refused.RemoveAll(v => !_otherSlots.ContainsKey(v));
+        Emit(ElectionEventKind.Reconfigured, null, $"voters now {string.Join(", ", _campaignOrder)}{(selfVotes ? "" : $" ({Self} does not vote)")}; {Quorum} make a quorum");
+        if (Role is RaftRole.PreCandidate or RaftRole.Candidate && !CanLead(Self))
+        {
+            Role = RaftRole.Follower;
+            Emit(ElectionEventKind.BecameFollower, null, "no longer a voter that may lead");
+        }
+        if (_transferTarget is not null && (!_otherSlots.ContainsKey(_transferTarget) || !CanLead(_transferTarget)))
+            AbortTransfer($"{_transferTarget} is no longer a voter that may lead");
+    }
+
+    private void SetVoters(IReadOnlyList<string> voters, IReadOnlySet<string>? candidates, bool selfVotes, string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(voters);
+        var others = new List<string>();
+        var slots = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var voter in voters)
+        {
+            if (string.IsNullOrEmpty(voter)) throw new ArgumentException("a voter id is empty", parameter);
+            if (voter == Self) continue;
+            if (!slots.TryAdd(voter, others.Count)) throw new ArgumentException($"voter '{voter}' is listed twice", parameter);
+            others.Add(voter);
+        }
+        string[] order = !selfVotes ? [.. others] : voters.Contains(Self) ? voters.ToArray() : [.. voters, Self];
+        var ranked = candidates is null ? order : Array.FindAll(order, candidates.Contains);
+        if (ranked.Length == 0)
+            throw new ArgumentException(candidates is null ? "no voter at all, so none could ever lead" : $"no voter is among the leader candidates ({string.Join(", ", candidates)}), so none could ever lead", parameter);
+        _others = others.ToArray();
+        _otherSlots = slots;
+        _campaignOrder = order;
+        _candidates = candidates;
+        _selfVotes = selfVotes;
+        _candidateCount = ranked.Length;
+        _candidateRank = Array.IndexOf(ranked, Self);
+        _lastActive = new long[_others.Length];
+        _activeScratch = new long[_others.Length];
+        Quorum = VoterCount / 2 + 1;
+    }
     /// <summary>The voter a transfer started by this node is handing leadership to, until it completes or aborts.</summary>
     public string? TransferTarget => _transferTarget;
 
@@ -135,10 +181,10 @@ public sealed partial class Election
         }
     }
 
-    /// <summary>May <paramref name="node"/> lead (it is in <see cref="ElectionOptions.Candidates"/>, or that is unset)?</summary>
-    public bool CanLead(string node) => _candidates is null || _candidates.Contains(node);
+    /// <summary>May <paramref name="node"/> lead: a voter in <see cref="ElectionOptions.Candidates"/>, or that is unset?</summary>
+    public bool CanLead(string node) => (node == Self ? _selfVotes : _otherSlots.ContainsKey(node)) && (_candidates is null || _candidates.Contains(node));
 
-    public bool IsVoter(string node) => node == Self || _otherSlots.ContainsKey(node);
+    public bool IsVoter(string node) => node == Self ? _selfVotes : _otherSlots.ContainsKey(node);
 
     public void OnTick(long nowMicros)
     {
@@ -147,7 +193,7 @@ public sealed partial class Election
         if (Role == RaftRole.Leader)
         {
             if (_options.CheckQuorum && nowMicros >= QuorumDeadline())
-                StepDownCore($"check-quorum: heard from {ActiveVoters(nowMicros)} of {_others.Length + 1} voters within the election timeout, {Quorum} needed", nowMicros);
+                StepDownCore($"check-quorum: heard from {ActiveVoters(nowMicros)} of {VoterCount} voters within the election timeout, {Quorum} needed", nowMicros);
         }
         else if (nowMicros >= _electionDeadline)
         {
@@ -306,7 +352,7 @@ public sealed partial class Election
         _leaderHeardMicros = nowMicros;
         // Every voter gets a full election timeout to be heard from before check-quorum judges.
         Array.Fill(_lastActive, nowMicros);
-        Emit(ElectionEventKind.BecameLeader, null, $"votes from {string.Join(", ", _granted)} ({Quorum} of {_others.Length + 1} needed)");
+        Emit(ElectionEventKind.BecameLeader, null, $"votes from {string.Join(", ", _granted)} ({Quorum} of {VoterCount} needed)");
     }
 
     private void StepDownCore(string reason, long nowMicros)
@@ -356,7 +402,7 @@ public sealed partial class Election
     {
         _granted.Clear();
         _refused.Clear();
-        _granted.Add(Self);
+        if (_selfVotes) _granted.Add(Self);
         ResetElectionTimer(nowMicros);
     }
 
@@ -386,8 +432,9 @@ public sealed partial class Election
     /// <summary>Leader: when, absent new reports, fewer than a quorum (self included) will have been active within the timeout.</summary>
     private long QuorumDeadline()
     {
-        int needed = Quorum - 1;
+        int needed = Quorum - (_selfVotes ? 1 : 0);
         if (needed == 0) return long.MaxValue;
+        if (needed > _others.Length) return long.MinValue; // too few voters left to ever make a quorum
         _lastActive.CopyTo(_activeScratch, 0);
         Array.Sort(_activeScratch);
         // The needed-th most recent report keeps the quorum until it is a timeout old.
@@ -396,7 +443,7 @@ public sealed partial class Election
 
     private int ActiveVoters(long nowMicros)
     {
-        int active = 1;
+        int active = _selfVotes ? 1 : 0;
         foreach (long at in _lastActive)
             if (nowMicros - at < _timeoutMicros) active++;
         return active;

@@ -25,6 +25,8 @@ public enum ElectionEventKind : byte
     Ignored,
     /// <summary>The link to the leader closed (its process died, or the network reset it): this node stops waiting on it.</summary>
     LeaderLost,
+    /// <summary>The voter set changed (a membership change); <see cref="ElectionEvent.Reason"/> names the voters.</summary>
+    Reconfigured,
 }
 
 /// <summary>
