@@ -1119,5 +1119,5 @@ internal sealed partial class TopologyReader(string fileName)
     };
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex NamePattern();
+    internal static partial Regex NamePattern();
 }
