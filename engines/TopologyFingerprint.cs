@@ -24,6 +24,11 @@ public static class TopologyFingerprint
         foreach (var dc in topology.Datacenters)
             foreach (var relay in dc.Relays)
                 if (topology.GetNode(relay).FeedFrom is { Count: > 0 } parents) text.Append("|f=").Append(relay).Append(':').AppendJoin(',', parents);
+        // Only files with non-voters get this part, so every older file hashes as before.
+        var nonVoters = new List<string>();
+        foreach (var member in topology.AllMembers)
+            if (!member.Voter) nonVoters.Add(member.Id);
+        if (nonVoters.Count > 0) text.Append("|nv=").AppendJoin(',', nonVoters);
         return GeoRelay.Codec.Frames.ProtocolVersion.Fnv1a64(text.ToString());
     }
 }

@@ -17,14 +17,16 @@ public static class PlanPrinter
         var text = new StringBuilder();
         var leader = topology.Leader;
         var d = topology.Defaults;
-        int members = topology.MemberCount;
+        int members = topology.VotingMemberCount;
+        int nonVoters = topology.MemberCount - members;
 
         text.Append("cluster   ").Append(topology.Cluster).Append('\n');
         text.Append("leader    ").Append(leader.Id).Append(" in ").Append(leader.Datacenter)
             .Append(": publish ").Append(leader.Publish?.ToString() ?? "-")
             .Append(", listen ").Append(leader.Listen?.ToString() ?? "-").Append('\n');
         text.Append("quorum    ").Append(topology.Quorum).Append(": ").Append(topology.RequiredAcks)
-            .Append(" of ").Append(members).Append(members == 1 ? " member ack" : " member acks").Append(" commit an entry\n");
+            .Append(" of ").Append(members).Append(members == 1 ? " member ack" : " member acks").Append(" commit an entry")
+            .Append(nonVoters == 0 ? "" : nonVoters == 1 ? " (1 non-voting member)" : $" ({nonVoters} non-voting members)").Append('\n');
         text.Append("defaults  heartbeat ").Append(ConfigUnits.FormatDuration(d.Heartbeat))
             .Append(", failover-after ").Append(ConfigUnits.FormatDuration(d.FailoverAfter))
             .Append(", failback-after ").Append(ConfigUnits.FormatDuration(d.FailbackAfter))

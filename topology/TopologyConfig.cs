@@ -42,6 +42,13 @@ public sealed record NodeConfig
     /// relay. Null: <see cref="ClusterDefaults.MaxLearners"/>.</summary>
     public int? MaxLearners { get; init; }
 
+    /// <summary>
+    /// <c>voter</c> (members only): false for a non-voting member, which takes the log and serves learners but never
+    /// votes, never leads and does not count toward the quorum (a new member catching up before its promotion).
+    /// Default true; the leader and relays always have true.
+    /// </summary>
+    public bool Voter { get; init; } = true;
+
     /// <summary>A relay the leader may route to: it has no <see cref="FeedFrom"/>.</summary>
     public bool IsFirstTier => FeedFrom.Count == 0;
 }
@@ -136,7 +143,7 @@ public sealed record TopologyConfig
         }
     }
 
-    /// <summary>Number of members over all datacenters.</summary>
+    /// <summary>Number of members over all datacenters, non-voters included.</summary>
     public int MemberCount
     {
         get
@@ -150,7 +157,27 @@ public sealed record TopologyConfig
         }
     }
 
-    /// <summary>The nodes that vote in elections: the preferred leader, then every member in file order. The same in every <see cref="LedBy"/> view.</summary>
+    /// <summary>Number of members that vote (<see cref="NodeConfig.Voter"/>): the ones <see cref="RequiredAcks"/> counts.</summary>
+    public int VotingMemberCount
+    {
+        get
+        {
+            int count = 0;
+            foreach (var dc in _datacenters)
+            {
+                foreach (string id in dc.Members)
+                {
+                    if (Nodes[id].Voter)
+                    {
+                        count++;
+                    }
+                }
+            }
+            return count;
+        }
+    }
+
+    /// <summary>The nodes that vote in elections: the preferred leader, then every voting member in file order. The same in every <see cref="LedBy"/> view.</summary>
     public IEnumerable<string> Voters
     {
         get
@@ -160,7 +187,7 @@ public sealed record TopologyConfig
             {
                 foreach (string id in dc.Members)
                 {
-                    if (id != PreferredLeaderId)
+                    if (id != PreferredLeaderId && Nodes[id].Voter)
                     {
                         yield return id;
                     }
@@ -173,7 +200,8 @@ public sealed record TopologyConfig
         }
     }
 
-    public bool IsVoter(string nodeId) => Nodes.TryGetValue(nodeId, out var node) && node.Role != NodeRole.Relay;
+    /// <summary>The leader and the voting members: not relays, not non-voting members.</summary>
+    public bool IsVoter(string nodeId) => Nodes.TryGetValue(nodeId, out var node) && node.Role != NodeRole.Relay && node.Voter;
 
     /// <summary>
     /// Whether the node may become leader: a voter listed in <see cref="LeaderCandidates"/> when that is given, else any
@@ -236,8 +264,8 @@ public sealed record TopologyConfig
         return view;
     }
 
-    /// <summary>Member acks that commit an entry (<see cref="Quorum"/> over all members).</summary>
-    public int RequiredAcks => Quorum.RequiredAcks(MemberCount);
+    /// <summary>Member acks that commit an entry (<see cref="Quorum"/> over the voting members; non-voters' acks do not count).</summary>
+    public int RequiredAcks => Quorum.RequiredAcks(VotingMemberCount);
 
     /// <exception cref="KeyNotFoundException">No datacenter has that name.</exception>
     public DatacenterConfig GetDatacenter(string name) =>

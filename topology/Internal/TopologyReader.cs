@@ -22,7 +22,7 @@ internal sealed partial class TopologyReader(string fileName)
 
     /// <summary>Keys renamed since an older release: their old spelling still reads as the new one.</summary>
     private static readonly Dictionary<string, string> OldKeySpellings = new(StringComparer.Ordinal) { ["proxies"] = "relays" };
-    private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin", "web", "feed-from", "max-learners"];
+    private static readonly string[] NodeKeys = ["dc", "listen", "publish", "learners", "admin", "web", "feed-from", "max-learners", "voter"];
 
     internal const long MinMaxFrame = 64L << 10;
     /// <summary>A learner's queue must hold two Deliver frames (256 KiB each): catch-up pauses at half of it.</summary>
@@ -48,6 +48,8 @@ internal sealed partial class TopologyReader(string fileName)
         public YamlNode? FeedFromAt { get; set; }
         public int? MaxLearners { get; set; }
         public YamlNode? MaxLearnersAt { get; set; }
+        public bool Voter { get; set; } = true;
+        public YamlNode? VoterAt { get; set; }
         public string? ListedIn { get; set; }
         /// <summary>Its settings were missing or not a mapping (already reported): skip checks that would only repeat that.</summary>
         public bool Incomplete { get; set; }
@@ -228,9 +230,16 @@ internal sealed partial class TopologyReader(string fileName)
                 }
             }
         }
-        if (quorumAt is not null && quorum.Kind == QuorumKind.Count && quorum.Count > memberCount && datacenters is not null && nodes is not null)
+        int votingMembers = memberCount;
+        if (datacenters is not null && nodes is not null)
         {
-            Problem(quorumAt, $"quorum {quorum.Count} is larger than the {memberCount} member{(memberCount == 1 ? "" : "s")} of the cluster");
+            votingMembers = CheckNonVoters(nodes, memberCount);
+        }
+        if (quorumAt is not null && quorum.Kind == QuorumKind.Count && quorum.Count > votingMembers && datacenters is not null && nodes is not null)
+        {
+            string members = $"{votingMembers}{(votingMembers == memberCount ? "" : " voting")} member{(votingMembers == 1 ? "" : "s")}";
+            string nonVoters = votingMembers == memberCount ? "" : $" ({memberCount - votingMembers} of its {memberCount} members have voter: false)";
+            Problem(quorumAt, $"quorum {quorum.Count} is larger than the {members} of the cluster{nonVoters}");
         }
 
         if (candidates is not null && nodes is not null && leader is not null)
@@ -523,6 +532,12 @@ internal sealed partial class TopologyReader(string fileName)
                     node.FeedFromAt = v;
                     return;
                 }
+                if (k == "voter")
+                {
+                    node.Voter = ReadBool(v, $"node '{node.Id}' voter", true);
+                    node.VoterAt = v;
+                    return;
+                }
                 if (k == "max-learners")
                 {
                     if (TryPositiveInt(v, $"node '{node.Id}' max-learners", out int max))
@@ -676,6 +691,35 @@ internal sealed partial class TopologyReader(string fileName)
         }
     }
 
+    /// <summary>
+    /// <c>voter: false</c> is for members only (the leader and relays have no vote to give up), and some member must vote:
+    /// the quorum counts member acks, so without a voting member nothing could commit. Returns the voting members.
+    /// </summary>
+    private int CheckNonVoters(Dictionary<string, NodeDraft> nodes, int memberCount)
+    {
+        int nonVoters = 0;
+        YamlNode? firstNonVoterAt = null;
+        foreach (var node in nodes.Values)
+        {
+            if (node.Voter || node.Role is not { } role)
+            {
+                continue;
+            }
+            if (role != NodeRole.Member)
+            {
+                Problem(node.VoterAt!, $"node '{node.Id}' is a {RoleName(role)}; only members can be non-voters (voter: false)");
+                continue;
+            }
+            nonVoters++;
+            firstNonVoterAt ??= node.VoterAt;
+        }
+        if (memberCount > 0 && nonVoters == memberCount)
+        {
+            Problem(firstNonVoterAt!, "every member has voter: false; at least one member must vote (the quorum counts voting members' acks)");
+        }
+        return memberCount - nonVoters;
+    }
+
     private void CheckNodes(Dictionary<string, NodeDraft> nodes, Dictionary<string, DatacenterDraft>? datacenters)
     {
         var addresses = new Dictionary<NodeEndpoint, (NodeDraft Node, string Key, YamlNode At)>();
@@ -760,6 +804,7 @@ internal sealed partial class TopologyReader(string fileName)
                 Web = node.Get("web"),
                 FeedFrom = node.FeedFrom?.ConvertAll(f => f.Value) ?? [],
                 MaxLearners = node.MaxLearners,
+                Voter = node.Voter,
             });
         }
         var dcConfigs = new List<DatacenterConfig>(datacenters.Count);
@@ -896,6 +941,10 @@ internal sealed partial class TopologyReader(string fileName)
             else if (node.Role == NodeRole.Relay)
             {
                 Problem(item, $"leader-candidates: '{item.Value}' is a relay; only the leader and members vote and may lead");
+            }
+            else if (!node.Voter && node.Role == NodeRole.Member)
+            {
+                Problem(item, $"leader-candidates: '{item.Value}' is a non-voting member (voter: false); only voters may lead");
             }
             else if (node.Get("publish") is null && !node.Incomplete)
             {
@@ -1070,5 +1119,5 @@ internal sealed partial class TopologyReader(string fileName)
     };
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex NamePattern();
+    internal static partial Regex NamePattern();
 }
