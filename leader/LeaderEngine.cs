@@ -109,6 +109,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         // Entries the log already holds were accepted before a restart; nothing of them is known committed.
         _ownEpochFrom = FirstIndexOfEpoch(log, epoch);
         _producers = ProducerTable.Rebuild(log);
+        if (_options.KnownCommit >= _ownEpochFrom) _commitIndex = Math.Min(_options.KnownCommit, log.DurableIndex);
         if (_ownEpochFrom > log.LastIndex && log.LastIndex > 0)
         {
             Append(InternalEntries.NoOpKey.ToArray(), default, WallClock.UnixMicros(), internalEntry: true);
@@ -160,6 +161,16 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         throw new ArgumentException($"unknown datacenter '{datacenter}'", nameof(datacenter));
     }
 
+    /// <summary>
+    /// Appends a configuration entry (the cluster's next membership, encoded); returns its index. The caller (the voter)
+    /// acts on it at once, and checks first that it is the only configuration not yet committed (Raft §4.1).
+    /// </summary>
+    public ulong AppendConfiguration(ReadOnlyMemory<byte> membership) =>
+        Append(InternalEntries.ConfigurationKey.ToArray(), membership, WallClock.UnixMicros(), internalEntry: true);
+
+    /// <summary>Whether this leader committed an entry of its own epoch (the no-op it started with, or later).</summary>
+    public bool CommittedOwnEpoch => _commitIndex >= _ownEpochFrom;
+
     /// <summary>Appends one entry (not yet durable); returns its index.</summary>
     /// <exception cref="ArgumentException">The key is reserved for internal entries, or the key or payload is too large.</exception>
     public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros, bool tombstone = false) =>
@@ -175,7 +186,9 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         if (payload.Length > _maxFrame / 2)
             throw new ArgumentException($"payload is {payload.Length} bytes, over half the max frame of {_maxFrame}", nameof(payload));
         ulong index = _log.LastIndex + 1;
-        _log.Append(new LogEntry(index, Epoch, timestampMicros, key, payload, tombstone ? EntryFlags.Tombstone : EntryFlags.None));
+        var entry = new LogEntry(index, Epoch, timestampMicros, key, payload, tombstone ? EntryFlags.Tombstone : EntryFlags.None);
+        _options.LogObserver?.BeforeAppend(entry);
+        _log.Append(entry);
         _appendedBytesSinceFlush += payload.Length + key.Length + 32;
         if (_appendedBytesSinceFlush >= _topology.Defaults.BatchMaxBytes) RequestSync(_env.NowMicros);
         return index;

@@ -28,6 +28,15 @@ public sealed record LeaderOptions
     /// </summary>
     public bool SendBeforeDurable { get; init; }
 
+    /// <summary>Hears of every entry before it is appended (a voter's configuration history). Default none.</summary>
+    public GeoRelay.Engines.ILogObserver? LogObserver { get; init; }
+
+    /// <summary>
+    /// The commit index an earlier engine of the same epoch reached (the leader's engine is rebuilt when the membership
+    /// changes): known committed, so the new engine starts from it. Default 0.
+    /// </summary>
+    public ulong KnownCommit { get; init; }
+
     /// <summary>Seed for back-off jitter (the simulator fixes it). Default 1.</summary>
     public int Seed { get; init; } = 1;
 

@@ -17,6 +17,7 @@ namespace GeoRelay.Relay;
 public sealed class MemberEngine : IEngine, IDisposable
 {
     private readonly TopologyConfig _topology;
+    private readonly GeoRelay.Engines.ILogObserver? _logObserver;
     private readonly NodeConfig _self;
     private readonly IEntryLog _log;
     private readonly IEngineEnvironment _env;
@@ -49,9 +50,11 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// <summary>The upstream whose Append or install came last: the one asked for the keyed state.</summary>
     private int _feeder = -1;
 
+    /// <param name="logObserver">Hears of every append, truncation and reset (a voter's configuration history).</param>
     public MemberEngine(TopologyConfig topology, string nodeId, IEntryLog log, IEngineEnvironment env,
-        LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null)
+        LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, GeoRelay.Engines.ILogObserver? logObserver = null)
     {
+        _logObserver = logObserver;
         _topology = topology;
         _self = topology.GetNode(nodeId);
         // The preferred leader follows as a member too while another voter leads.
@@ -211,11 +214,14 @@ public sealed class MemberEngine : IEngine, IDisposable
                     throw new CodecException(CodecError.Corrupt, $"entry {e.Index} of epoch {e.Epoch} conflicts with committed entry of epoch {held.Epoch}");
                 RelayLog.Truncated(_logger, e.Index - 1, e.Epoch);
                 _log.TruncateAfter(e.Index - 1);
+                _logObserver?.AfterTruncate(e.Index - 1);
                 _delivered = Math.Min(_delivered, e.Index - 1);
                 _learners.OnTruncated(e.Index - 1); // learners sent what was dropped (durable delivery) are told
                 _ackedDurable = Math.Min(_ackedDurable, e.Index - 1);
             }
-            _log.Append(e.ToLogEntry());
+            var entry = e.ToLogEntry();
+            _logObserver?.BeforeAppend(entry);
+            _log.Append(entry);
         }
         // As in Raft: entries this Append carried (or confirmed) match the leader's log, and so does all before them.
         if (epoch == _highestEpoch) _matched = Math.Max(_matched, Math.Min(first + count - 1, _log.LastIndex));
@@ -240,6 +246,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         {
             RelayLog.SnapshotInstalled(_logger, install.Index, install.IndexEpoch, _log.FirstIndex, _log.LastIndex);
             _log.ResetTo(install.Index);
+            _logObserver?.AfterReset(install.Index);
             if (_delivered >= install.Index) _learners.OnTruncated(install.Index - 1); // durable delivery had sent a suffix now gone
             _delivered = install.Index - 1;
             _ackedDurable = Math.Min(_ackedDurable, install.Index - 1);

@@ -11,6 +11,12 @@ public static class InternalEntries
     public static ReadOnlySpan<byte> NoOpKey => "\0georelay.no-op"u8;
 
     /// <summary>
+    /// A configuration entry: its payload is the cluster's new membership (encoded). Every voter counts votes and commits
+    /// with the newest one its log holds (Raft §4.1), committed or not.
+    /// </summary>
+    public static ReadOnlySpan<byte> ConfigurationKey => "\0georelay.config"u8;
+
+    /// <summary>
     /// Written just before the entries of a publish request that named a producer: <c>v producer | v firstSeq | v count</c>.
     /// A leader rebuilds from these which requests its log holds, so a retry is never appended twice, whoever leads.
     /// </summary>
