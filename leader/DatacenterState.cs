@@ -11,10 +11,12 @@ public enum RelayHealth : byte
 }
 
 /// <summary>What the leader knows of one member: what it holds durably and what was sent to it.</summary>
-internal sealed class MemberState(string id, int slot)
+internal sealed class MemberState(string id, int slot, bool voting)
 {
     public string Id { get; } = id;
     public int Slot { get; } = slot;
+    /// <summary>False for a non-voting member (catching up before promotion): it is sent everything and counts for no commit.</summary>
+    public bool Voting { get; } = voting;
     public ulong Durable;
     /// <summary>Highest index sent on the current path; reset to Durable whenever the path is new.</summary>
     public ulong SentThrough;
@@ -115,17 +117,23 @@ internal sealed class DatacenterState
         LastFailbackMicros = long.MinValue / 2;
     }
 
-    public DatacenterState(DatacenterConfig config)
+    public DatacenterState(DatacenterConfig config, Func<string, bool> votes)
     {
         Config = config;
         Members = new MemberState[config.Members.Count];
-        for (int i = 0; i < Members.Length; i++) Members[i] = new MemberState(config.Members[i], i);
+        for (int i = 0; i < Members.Length; i++)
+        {
+            Members[i] = new MemberState(config.Members[i], i, votes(config.Members[i]));
+            if (Members[i].Voting) VotingMembers++;
+        }
         Health = new RelayHealth[config.Relays.Count];
         RelayBackoff = new Backoff[config.Relays.Count];
         RelayDialPending = new bool[config.Relays.Count];
         HealthySinceMicros = new long[config.Relays.Count];
         Array.Fill(HealthySinceMicros, -1);
     }
+
+    public int VotingMembers { get; }
 
     public bool HasRelays => Config.Relays.Count > 0;
     public bool IsDirect => CurrentRelay < 0;

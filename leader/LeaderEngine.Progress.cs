@@ -26,12 +26,13 @@ public sealed partial class LeaderEngine
         int n = 0;
         foreach (var other in _datacenters)
             if (other != dc)
-                foreach (var m in other.Members) _progressScratch[n++] = m.Durable;
+                foreach (var m in other.Members)
+                    if (m.Voting) _progressScratch[n++] = m.Durable;
         Array.Sort(_progressScratch, 0, n);
         int count = Math.Min(n, _requiredAcks);
         _progress[0] = _log.DurableIndex;
         for (int i = 0; i < count; i++) _progress[1 + i] = _progressScratch[n - 1 - i];
-        int fromElsewhere = _requiredAcks - dc.Members.Length;
+        int fromElsewhere = _requiredAcks - dc.VotingMembers;
         reach = fromElsewhere <= 0 ? _progress[0] : fromElsewhere <= count ? Math.Min(_progress[0], _progress[fromElsewhere]) : 0;
         // Only an entry of this epoch commits by counting (Raft §5.4.2).
         if (reach < _ownEpochFrom) reach = 0;

@@ -96,7 +96,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         {
             // The leader routes only to first-tier relays; second-tier ones (feed-from) are fed inside their datacenter.
             var config = topology.Datacenters[d];
-            var dc = _datacenters[d] = new DatacenterState(config with { Relays = config.Relays.Where(r => topology.GetNode(r).IsFirstTier).ToList() });
+            var dc = _datacenters[d] = new DatacenterState(config with { Relays = config.Relays.Where(r => topology.GetNode(r).IsFirstTier).ToList() }, topology.IsVoter);
             for (int s = 0; s < dc.Members.Length; s++) _memberIndex[dc.Members[s].Id] = (d, s);
             for (int p = 0; p < dc.Config.Relays.Count; p++) _relayIndex[dc.Config.Relays[p]] = (d, p);
             if (_options.UseRelays && dc.HasRelays && !dc.Config.IsLeaderDatacenter) dc.CurrentRelay = 0;
@@ -480,7 +480,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         int n = 0;
         foreach (var dc in _datacenters)
             foreach (var m in dc.Members)
-                _durableScratch[n++] = m.Durable;
+                if (m.Voting) _durableScratch[n++] = m.Durable;
+        if (n == 0) return;
         Array.Sort(_durableScratch, 0, n);
         // the required-th highest durable index
         ulong candidate = _durableScratch[n - Math.Min(_requiredAcks, n)];

@@ -30,7 +30,7 @@ public sealed partial class RelayEngine
         if (_quorumScratch.Length < size) _quorumScratch = new ulong[size];
         int n = 0;
         foreach (var m in _members)
-            if (m.Id != _upstream.Peer.NodeId) // a member that leads counts as the leader, in the progress
+            if (m.Voting && m.Id != _upstream.Peer.NodeId) // a member that leads counts as the leader, in the progress
                 _quorumScratch[n++] = MatchedWithLeader(m);
         for (int i = 1; i < _voterProgress.Count; i++) _quorumScratch[n++] = _voterProgress[i];
         if (n < need) return 0;

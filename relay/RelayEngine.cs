@@ -19,10 +19,12 @@ namespace GeoRelay.Relay;
 /// </summary>
 public sealed partial class RelayEngine : IEngine, IDisposable
 {
-    private sealed class MemberLink(string id, int slot)
+    private sealed class MemberLink(string id, int slot, bool voting)
     {
         public string Id { get; } = id;
         public int Slot { get; } = slot;
+        /// <summary>False for a non-voting member: it gets every entry and counts toward no quorum.</summary>
+        public bool Voting { get; } = voting;
         public int Connection = -1;
         public PeerChannel? Channel;
         public ulong Durable;
@@ -97,7 +99,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         _progress = new MemberProgress[_members.Length]; // reused by every DcAck
         for (int i = 0; i < _members.Length; i++)
         {
-            _members[i] = new MemberLink(dc.Members[i], i);
+            _members[i] = new MemberLink(dc.Members[i], i, topology.IsVoter(dc.Members[i]));
             _memberById[dc.Members[i]] = _members[i];
         }
         _delivery = topology.Defaults.Delivery;

@@ -44,18 +44,26 @@ public sealed record VoterOptions
 /// </summary>
 public sealed class VoterEngine : IEngine, IDisposable
 {
+    /// <summary>The topology file this node started from: the cluster's name, defaults and security never change at runtime.</summary>
     private readonly TopologyConfig _file;
+    /// <summary>The configurations the log holds; <see cref="_config"/> is its newest.</summary>
+    private readonly MembershipHistory _history;
+    private volatile TopologyConfig _config;
+    /// <summary>The newest configuration that lists this node (it keeps serving under it once removed, until stopped).</summary>
+    private TopologyConfig _roleTopology;
+    private int _appliedVersion;
+    /// <summary>The role's engine must be rebuilt for a new configuration (once the disk is not busy for the old one).</summary>
+    private bool _roleStale;
     private readonly string _self;
     private readonly IEntryLog _log;
     private readonly IEngineEnvironment _env;
     private readonly ILogger _logger;
     private readonly VoterOptions _options;
     private readonly Random _random;
-    private readonly ulong _topologyHash;
     private readonly long _heartbeatMicros;
     private readonly long _failbackMicros;
 
-    private readonly string[] _dialed; // voters this node dials (ids above its own)
+    private string[] _dialed; // members this node dials for voter links (ids above its own)
     private readonly Dictionary<string, Backoff> _backoff = new(StringComparer.Ordinal);
     private readonly HashSet<string> _dialPending = new(StringComparer.Ordinal);
     private readonly Dictionary<int, string> _voterByLink = new();
@@ -71,11 +79,16 @@ public sealed class VoterEngine : IEngine, IDisposable
     private ulong _preferredMark = ulong.MaxValue; // nothing is caught up before the first period
     private long _lastTickMicros;
 
+    /// <param name="membership">Where the configurations this voter's log holds are kept (the <c>membership</c> file); memory when null.</param>
     public VoterEngine(TopologyConfig topology, string nodeId, IEntryLog log, IElectionStore store, IEngineEnvironment env,
-        VoterOptions? options = null, ILogger? logger = null)
+        VoterOptions? options = null, ILogger? logger = null, IMembershipStore? membership = null)
     {
         _file = topology.AsWritten;
-        if (!_file.IsVoter(nodeId)) throw new ArgumentException($"{nodeId} is not a voter (the leader or a member) of cluster '{_file.Cluster}'", nameof(nodeId));
+        _history = new MembershipHistory(_file, membership ?? new MemoryMembershipStore(), log);
+        _config = _history.Latest;
+        _roleTopology = _config.Nodes.TryGetValue(nodeId, out var listed) && listed.Role != NodeRole.Relay ? _config
+            : _file.Nodes.TryGetValue(nodeId, out var inFile) && inFile.Role != NodeRole.Relay ? _file
+            : throw new ArgumentException($"{nodeId} is not a voter (the leader or a member) of cluster '{_file.Cluster}'", nameof(nodeId));
         _self = nodeId;
         _log = log;
         _env = env;
@@ -83,24 +96,33 @@ public sealed class VoterEngine : IEngine, IDisposable
         _options = options ?? VoterOptions.Default;
         // Mixed with the node id: voters sharing a seed (every process's default) must still time out apart.
         _random = new Random(_options.Seed ^ (int)GeoRelay.Codec.Frames.ProtocolVersion.Fnv1a64(nodeId));
-        _topologyHash = TopologyFingerprint.Of(_file);
         _heartbeatMicros = (long)_file.Defaults.Heartbeat.TotalMicroseconds;
         _failbackMicros = (long)(_options.FailbackAfter ?? _file.Defaults.ElectionTimeout).TotalMicroseconds;
-        var voters = _file.Voters.ToList();
-        _dialed = voters.Where(v => string.CompareOrdinal(v, _self) > 0).ToArray();
+        var voters = _config.Voters.ToList();
+        _dialed = DialedOf(_config);
         Election = new Election(_self, voters, store, new ElectionOptions
         {
             ElectionTimeout = _file.Defaults.ElectionTimeout,
             Heartbeat = _file.Defaults.Heartbeat,
             PreVote = _options.PreVote,
             CheckQuorum = _options.CheckQuorum,
-            Candidates = voters.Where(_file.CanLead).ToHashSet(StringComparer.Ordinal),
-        }, () => new LogPosition(_log.LastEpoch, _log.LastIndex), _random, env.NowMicros);
+            Candidates = CandidatesOf(_config),
+        }, () => new LogPosition(_log.LastEpoch, _log.LastIndex), _random, env.NowMicros, selfVotes: _config.IsVoter(_self));
+        _appliedVersion = _history.Version;
         // Entries of a term imply that term was reached: a restart on them never goes back below it.
         Election.ObserveTerm(_log.LastEpoch, env.NowMicros);
         _member = NewMember();
         LogElection();
     }
+
+    /// <summary>The configuration this voter acts on: the newest its log holds (committed or not), else the file's.</summary>
+    public TopologyConfig Configuration => _config;
+
+    /// <summary>The configurations this voter knows (committed, and the newest in its log).</summary>
+    public MembershipHistory Memberships => _history;
+
+    /// <summary>This node is in no configuration's membership any more: it was removed, and may be stopped.</summary>
+    public bool Removed => !_config.Nodes.ContainsKey(_self);
 
     /// <summary>The election state: term, role, leader, vote.</summary>
     public Election Election { get; }
@@ -126,9 +148,11 @@ public sealed class VoterEngine : IEngine, IDisposable
         {
             if (port != PortKind.Peer) return new CodecException(CodecError.Protocol, $"voter links use the peer port, not {port}");
             if (hello.Cluster != _file.Cluster) return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{_file.Cluster}'");
-            if (hello.TopologyHash != _topologyHash)
-                return new CodecException(CodecError.Protocol, $"topology differs: {hello.NodeId} has {hello.TopologyHash:x16}, {_self} has {_topologyHash:x16}");
-            if (!_file.IsVoter(hello.NodeId) || hello.NodeId == _self)
+            // Voters on protocol 3 may hold different configurations for a while (the log brings them together);
+            // an older build knows only its file, which must then be the same.
+            if (hello.TopologyHash != TopologyFingerprint.Of(_config) && !ProtocolVersion.CarriesConfiguration(hello))
+                return new CodecException(CodecError.Protocol, $"topology differs: {hello.NodeId} has {hello.TopologyHash:x16}, {_self} has {TopologyFingerprint.Of(_config):x16}");
+            if (!IsVoterPeer(_config, hello.NodeId) || hello.NodeId == _self)
                 return new CodecException(CodecError.UnknownNode, $"{hello.NodeId} is not another voter of cluster '{_file.Cluster}'");
             if (string.CompareOrdinal(hello.NodeId, _self) > 0)
                 return new CodecException(CodecError.Protocol, $"{_self} dials {hello.NodeId} for the voter link, not the other way");
@@ -318,13 +342,13 @@ public sealed class VoterEngine : IEngine, IDisposable
     private void MoveLeadershipHome(long now)
     {
         var leader = _leader!;
-        string preferred = _file.PreferredLeaderId;
+        string preferred = _config.PreferredLeaderId;
         if (Election.TransferTarget is { } target)
         {
             if (leader.Reaches(target) && leader.DurableOf(target) >= _log.LastIndex && _log.DurableIndex == _log.LastIndex) Election.SendTimeoutNow(target, now);
             return;
         }
-        if (_self == preferred || !_file.CanLead(preferred)) return;
+        if (_self == preferred || !_config.CanLead(preferred)) return;
         // Under load the commit index moves on while an entry crosses the WAN, so "caught up" is judged per check period:
         // the preferred leader holds, durably, what was committed one period ago.
         if (now - _preferredCheckedAt < 2 * _heartbeatMicros) return;
@@ -339,6 +363,81 @@ public sealed class VoterEngine : IEngine, IDisposable
             Election.TransferLeadership(preferred, now);
         }
     }
+
+    /// <summary>
+    /// The log now holds another configuration (appended, truncated away, or installed): votes and commits count its
+    /// voters from now on, voter links follow its members, and the role's engine is rebuilt under it.
+    /// </summary>
+    private void ApplyConfiguration(long now)
+    {
+        _appliedVersion = _history.Version;
+        var config = _config = _history.Latest;
+        var voters = config.Voters.ToList();
+        Election.Reconfigure(voters, CandidatesOf(config), now);
+        _dialed = DialedOf(config);
+        foreach (var (voter, link) in _linkByVoter.ToList())
+        {
+            if (IsVoterPeer(config, voter)) continue;
+            _linkByVoter.Remove(voter);
+            _voterByLink.Remove(link);
+            Outbox.Add(EngineCommand.Close(link, CodecError.None, $"{voter} is no longer a member of the cluster"));
+        }
+        bool listed = config.Nodes.TryGetValue(_self, out var self) && self.Role != NodeRole.Relay;
+        if (listed) _roleTopology = config;
+        _roleStale = listed;
+        VoterLog.Reconfigured(_logger, _self, _history.LatestIndex, _history.CommittedIndex, string.Join(", ", voters),
+            listed ? (Election.SelfVotes ? "a voter" : "a non-voter") : "removed");
+    }
+
+    /// <summary>Any member (voting or not) has voter links: a non-voter hears who leads from them.</summary>
+    private static bool IsVoterPeer(TopologyConfig config, string node) =>
+        config.Nodes.TryGetValue(node, out var n) && n.Role != NodeRole.Relay;
+
+    private string[] DialedOf(TopologyConfig config) =>
+        config.Nodes.Values.Where(n => n.Role != NodeRole.Relay && string.CompareOrdinal(n.Id, _self) > 0).Select(n => n.Id).Order(StringComparer.Ordinal).ToArray();
+
+    private static HashSet<string> CandidatesOf(TopologyConfig config) => config.Voters.Where(config.CanLead).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Leader: appends <paramref name="next"/> as the cluster's membership, as one configuration entry, and acts on it at
+    /// once; returns its index, or 0 with <paramref name="refusal"/> saying why not. Safe changes only (Raft §4.1): the
+    /// voters change by at most one, no other configuration entry is uncommitted, this leader has committed an entry of
+    /// its term (so a change a deposed leader left behind cannot combine with this one), and this leader stays a voter
+    /// (hand leadership over first).
+    /// </summary>
+    public ulong ProposeMembership(Membership next, out string? refusal)
+    {
+        refusal = MembershipRefusal(next);
+        if (refusal is not null) return 0;
+        if (next.Equals(_history.LatestMembership)) return _history.LatestIndex;
+        ulong index = _leader!.AppendConfiguration(next.Encode());
+        After(_env.NowMicros);
+        return index;
+    }
+
+    private string? MembershipRefusal(Membership next)
+    {
+        if (_leader is not { Deposed: false } leader || Election.Role != RaftRole.Leader)
+            return NotLeaderMessage();
+        if (Election.TransferTarget is { } target) return $"leadership is being handed to {target}; retry once it leads";
+        if (!leader.CommittedOwnEpoch) return $"{_self} has not yet committed an entry of term {Election.Term}; retry shortly";
+        if (_history.Uncommitted > 0)
+            return $"configuration entry {_history.LatestIndex} is not committed yet (commit index {leader.CommitIndex}); one change at a time";
+        if (_file.Quorum.Kind == QuorumKind.Count)
+            return $"quorum: {_file.Quorum} is a fixed count; membership changes need 'majority' or 'all', whose quorums overlap from one configuration to the next";
+        if (next.Problems(_file) is { Count: > 0 } problems) return "the membership is not valid: " + string.Join("; ", problems);
+        var before = _config.Voters.ToHashSet(StringComparer.Ordinal);
+        var after = next.Voters.ToHashSet(StringComparer.Ordinal);
+        int changed = before.Count(v => !after.Contains(v)) + after.Count(v => !before.Contains(v));
+        if (changed > 1)
+            return $"it changes {changed} voters at once ({string.Join(", ", before.Except(after).Select(v => "-" + v).Concat(after.Except(before).Select(v => "+" + v)))}); one at a time (`georelay config apply` splits it into steps)";
+        if (!after.Contains(_self)) return $"it removes {_self}, which leads: hand leadership to another voter first";
+        return null;
+    }
+
+    /// <summary>Leader: where <paramref name="node"/> stands (reachable, durable index), for promotion once it has caught up.</summary>
+    public (bool Reachable, ulong Durable, ulong Last, ulong Commit)? ProgressOf(string node) =>
+        _leader is { } leader ? (leader.Reaches(node), leader.DurableOf(node), _log.LastIndex, leader.CommitIndex) : null;
 
     /// <summary>
     /// The term this voter last led and the commit index it reached there (null if it never led since it started): kept
@@ -359,6 +458,10 @@ public sealed class VoterEngine : IEngine, IDisposable
         if (_leader is { Deposed: true } && Election.Role == RaftRole.Leader)
             Election.StepDown("a node has a later epoch", now);
         DrainRole();
+        _history.OnCommitted(_leader?.CommitIndex ?? _member?.CommitIndex ?? 0);
+        if (_history.Version != _appliedVersion) ApplyConfiguration(now);
+        if (_leader is { Deposed: false } && !Election.SelfVotes && _history.Uncommitted == 0)
+            Election.StepDown("this node is no longer a voter: the configuration that removed it is committed", now); // Raft §4.2.2
         foreach (var message in Election.Outbox)
         {
             if (!_linkByVoter.TryGetValue(message.To, out int link)) continue; // lost, as Raft allows; the sender retries
@@ -376,18 +479,25 @@ public sealed class VoterEngine : IEngine, IDisposable
     private void Reconcile(long now)
     {
         bool leads = Election.Role == RaftRole.Leader;
-        if (leads == (_leader is not null) && (!leads || _leader!.Epoch == Election.Term)) return;
+        bool sameRole = leads == (_leader is not null) && (!leads || _leader!.Epoch == Election.Term);
+        if (sameRole && !_roleStale) return;
         // Stop acknowledging at once; the engines themselves change once the disk is not busy for the old one.
         if (!leads) _leader?.StopLeading();
         if (_syncOwner is not null) return;
-        CloseRoleConnections(leads ? "this node leads now" : "this node no longer leads");
+        CloseRoleConnections(!sameRole ? (leads ? "this node leads now" : "this node no longer leads") : "the cluster's membership changed");
+        // A leader rebuilt for a new membership in its own term keeps what it knew committed.
+        ulong knownCommit = sameRole && _leader is { } before ? before.CommitIndex : 0;
         (Role as IDisposable)?.Dispose();
         _member = null;
         _leader = null;
-        RoleChanges++;
+        _roleStale = false;
+        if (!sameRole) RoleChanges++;
         if (leads)
         {
-            _leader = new LeaderEngine(_file.LedBy(_self), Election.Term, _log, _env, _options.Leader with { Seed = _options.Seed ^ (int)Election.Term, SendBeforeDurable = true }, _logger);
+            _leader = new LeaderEngine(_roleTopology.LedBy(_self), Election.Term, _log, _env, _options.Leader with
+            {
+                Seed = _options.Seed ^ (int)Election.Term, SendBeforeDurable = true, LogObserver = _history, KnownCommit = knownCommit,
+            }, _logger);
             _lastBeatMicros = long.MinValue / 2;
             VoterLog.Leads(_logger, _self, Election.Term, _log.LastIndex);
         }
@@ -401,7 +511,7 @@ public sealed class VoterEngine : IEngine, IDisposable
 
     private MemberEngine NewMember()
     {
-        var member = new MemberEngine(_file, _self, _log, _env, _options.Learners, _logger);
+        var member = new MemberEngine(_roleTopology, _self, _log, _env, _options.Learners, _logger, _history);
         member.ObserveEpoch(Election.Term);
         return member;
     }
@@ -426,7 +536,7 @@ public sealed class VoterEngine : IEngine, IDisposable
     }
 
     private string NotLeaderMessage() =>
-        Election.Leader is { } leader && leader != _self && _file.Nodes[leader].Publish is { } at
+        Election.Leader is { } leader && leader != _self && _config.Nodes.TryGetValue(leader, out var leaderNode) && leaderNode.Publish is { } at
             ? $"{_self} does not lead; {leader} leads term {Election.Term}, publish at {at}"
             : Election.Leader is { } known && known != _self
                 ? $"{_self} does not lead; {known} leads term {Election.Term}"
@@ -453,6 +563,9 @@ public sealed class VoterEngine : IEngine, IDisposable
 
 internal static partial class VoterLog
 {
+    [LoggerMessage(EventId = 903, Level = LogLevel.Warning, Message = "{Node} acts on the configuration of entry {Index} (committed through entry {Committed}): voters {Voters}; this node is {Standing}")]
+    public static partial void Reconfigured(ILogger logger, string node, ulong index, ulong committed, string voters, string standing);
+
     [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "Election: {Kind} in term {Term} at {Node} (peer {Peer}) {Reason}")]
     public static partial void Election(ILogger logger, ElectionEventKind kind, ulong term, string node, string peer, string reason);
 

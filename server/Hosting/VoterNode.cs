@@ -38,9 +38,11 @@ public sealed class VoterNode : IAsyncDisposable
         _log = NodeSetup.OpenLog(topology, dataDirectory, topology.Defaults.Fsync,
             progress => logger.LogInformation("Recovery: {Progress}", progress));
         var store = new FileElectionStore(dataDirectory, topology.Defaults.Fsync);
-        Host = new EngineHost(NodeSetup.Resolver(topology), NodeSetup.Connections(topology, topology.Defaults.Window * 2),
+        // Peers are found in the configuration the log holds now, which membership changes move past the file.
+        Host = new EngineHost(id => NodeSetup.Resolver(Engine?.Configuration ?? topology)(id), NodeSetup.Connections(topology, topology.Defaults.Window * 2),
             loggers.CreateLogger("georelay.transport"), security: NodeSetup.Security(topology, nodeId));
-        Engine = new VoterEngine(topology, nodeId, _log, store, Host, options, logger);
+        Engine = new VoterEngine(topology, nodeId, _log, store, Host, options, logger, new FileMembershipStore(dataDirectory, topology.Defaults.Fsync));
+        ReportFileDifferences(logger);
         Host.Attach(Engine);
         Host.PublishCapacity = () => !_draining && (Engine.Leader is not { } leader || (leader.HasCapacity && Engine.TakesPublishes));
         Host.Listen(node.Listen!.Value.ToEndPoint(), PortKind.Peer);
@@ -84,13 +86,28 @@ public sealed class VoterNode : IAsyncDisposable
         var leader = Engine.Leader!;
         string? best = null;
         ulong bestDurable = 0;
-        foreach (var voter in Topology.Voters)
+        var config = Engine.Configuration;
+        foreach (var voter in config.Voters)
         {
-            if (voter == NodeId || !Topology.CanLead(voter) || !leader.Reaches(voter)) continue;
+            if (voter == NodeId || !config.CanLead(voter) || !leader.Reaches(voter)) continue;
             ulong durable = leader.DurableOf(voter);
             if (best is null || durable > bestDurable) (best, bestDurable) = (voter, durable);
         }
         return best;
+    }
+
+    /// <summary>
+    /// A node restarted with a file the log has since changed (or an operator's edited copy) keeps the log's configuration,
+    /// and says what differs, so that a file contradicting the cluster is seen rather than silently obeyed or ignored.
+    /// </summary>
+    private void ReportFileDifferences(ILogger logger)
+    {
+        var history = Engine.Memberships;
+        if (history.LatestIndex == 0) return;
+        var changes = MembershipDiff.Between(Membership.Of(Topology), history.LatestMembership);
+        if (changes.Count == 0) return;
+        HostingLog.FileDiffersFromLog(logger, Topology.SourcePath, history.LatestIndex, history.CommittedIndex,
+            string.Join("; ", changes.Select(c => c.ToString())));
     }
 
     public async ValueTask DisposeAsync()
