@@ -15,7 +15,12 @@ public enum PortKind : byte
 
 /// <summary>The other side of a connection, as its handshake stated.</summary>
 /// <param name="Capabilities">What the peer said it understands (its Hello, or the Welcome's intersection): frames newer peers understand are sent only to them.</param>
-public readonly record struct PeerInfo(string NodeId, NodeKind Kind, ulong Epoch, PortKind Port, Capabilities Capabilities = Capabilities.None);
+/// <param name="Version">
+/// The protocol version the handshake chose: a frame newer than it (<see cref="FrameType.Configuration"/> needs 3) must not
+/// be sent on this connection. The default, this build's newest, suits drivers without a handshake (the simulator).
+/// </param>
+public readonly record struct PeerInfo(string NodeId, NodeKind Kind, ulong Epoch, PortKind Port, Capabilities Capabilities = Capabilities.None,
+    ushort Version = ProtocolVersion.Max);
 
 /// <summary>What an engine may ask of whatever drives it (real sockets or the simulator).</summary>
 public interface IEngineEnvironment

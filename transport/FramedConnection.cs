@@ -94,6 +94,12 @@ public sealed partial class FramedConnection : IAsyncDisposable
     public Capabilities PeerCapabilities { get; internal set; }
 
     /// <summary>
+    /// The protocol version the handshake chose (either side); 0 before it. <see cref="ReadLoopAsync(Func{ValueTask}?, Action{Frame, bool})"/>
+    /// refuses frame types newer than it (before a handshake, newer than <see cref="ProtocolVersion.LocalMax"/>).
+    /// </summary>
+    public ushort Version { get; internal set; }
+
+    /// <summary>
     /// <see cref="Environment.TickCount64"/> when the first bytes of a frame that has not arrived whole were read by
     /// <see cref="ReadLoopAsync"/>, or 0 when no frame is partly read. The clock stops while the loop itself holds
     /// off reading (back-pressure): only the peer's slowness counts.
@@ -467,7 +473,8 @@ public sealed partial class FramedConnection : IAsyncDisposable
                 var buffer = result.Buffer;
                 long before = buffer.Length;
                 int frames = 0;
-                if (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out var frame))
+                ushort version = Version != 0 ? Version : ProtocolVersion.LocalMax;
+                if (FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, version, out var frame))
                 {
                     while (true)
                     {
@@ -475,7 +482,7 @@ public sealed partial class FramedConnection : IAsyncDisposable
                         bool more;
                         Frame next = default;
                         CodecException? bad = null;
-                        try { more = FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, out next); }
+                        try { more = FrameReader.TryRead(ref buffer, _options.MaxFrameBytes, version, out next); }
                         catch (CodecException e) { more = false; bad = e; }
                         onFrame(frame, more);
                         frames++;

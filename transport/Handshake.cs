@@ -33,6 +33,7 @@ public static class Handshake
                 if (welcome.Version < local.MinVersion || welcome.Version > local.MaxVersion)
                     throw new CodecException(CodecError.VersionMismatch, $"peer chose version {welcome.Version}, we speak {local.MinVersion}..{local.MaxVersion}");
                 connection.PeerCapabilities = welcome.Capabilities;
+                connection.Version = welcome.Version;
                 return welcome;
             case FrameType.Error:
                 var error = ErrorFrame.Read(new(payload));
@@ -65,6 +66,7 @@ public static class Handshake
             new Welcome(version, local.NodeId, local.Kind, local.Epoch, local.Capabilities & hello.Capabilities).Write(frame.Writer);
             FrameWriter.End(frame.Writer, start, FrameType.Welcome);
             connection.TrySend(frame);
+            connection.Version = version;
             return (hello, version);
         }
         catch (CodecException e)

@@ -171,6 +171,11 @@ public static class DaemonCommands
         Func<ILoggerFactory, IAsyncDisposable> start, CancellationToken ct)
     {
         if (!SecurityCommands.MayStart(topology)) return 2;
+        if (GeoRelay.Codec.Frames.ProtocolVersion.LocalMaxProblem is { } pin)
+        {
+            Console.Error.WriteLine(pin);
+            return 2;
+        }
         if (!TryAdminEndPoint(parse, topology, nodeId, out var admin)) return 2;
         // One engine per process (not the in-process demo, whose many engines stalled with it): see SocketRuntime.
         GeoRelay.Transport.SocketRuntime.PreferInlineCompletions();

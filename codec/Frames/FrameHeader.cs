@@ -30,6 +30,10 @@ public enum FrameType : byte
     InstallSnapshot = 20,
     /// <summary>To a learner: a chunk of a snapshot of keyed state (<see cref="SnapshotChunkFrame"/>).</summary>
     SnapshotChunk = 21,
+    /// <summary>
+    /// Protocol 3. Leader or relay to a follower link, before any batch: the cluster membership (<see cref="ConfigurationFrame"/>).
+    /// </summary>
+    Configuration = 22,
 }
 
 [Flags]
@@ -52,7 +56,7 @@ public enum FrameFlags : byte
 public readonly struct FrameHeader
 {
     public const int Size = 6;
-    public const FrameType MaxType = FrameType.SnapshotChunk;
+    public const FrameType MaxType = FrameType.Configuration;
 
     public readonly int PayloadLength;
     public readonly FrameType Type;
@@ -100,7 +104,14 @@ public static class FrameReader
     /// <see cref="CodecException"/>: for an unknown type, unknown flags, or a length above
     /// <paramref name="maxPayload"/>, which are checked before any payload is awaited.
     /// </summary>
-    public static bool TryRead(ref ReadOnlySequence<byte> buffer, int maxPayload, out Frame frame)
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, int maxPayload, out Frame frame) =>
+        TryRead(ref buffer, maxPayload, ProtocolVersion.Max, out frame);
+
+    /// <summary>
+    /// As <see cref="TryRead(ref ReadOnlySequence{byte}, int, out Frame)"/> on a connection that speaks
+    /// <paramref name="version"/>: a frame type this build knows but that version does not have is a protocol error.
+    /// </summary>
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, int maxPayload, ushort version, out Frame frame)
     {
         frame = default;
         if (buffer.Length < FrameHeader.Size)
@@ -114,6 +125,8 @@ public static class FrameReader
             throw new CodecException(CodecError.TooLarge, $"frame of {length} bytes is over the maximum of {maxPayload}");
         if (!FrameHeader.IsKnown(type))
             throw new CodecException(CodecError.UnknownType, $"unknown frame type {head[4]}");
+        if (type > ProtocolVersion.MaxFrameType(version))
+            throw new CodecException(CodecError.Protocol, $"{type} frame (type {head[4]}) is not part of protocol {version}, which this connection speaks");
         if (((byte)flags & ~(byte)FrameFlags.Compressed) != 0)
             throw new CodecException(CodecError.Corrupt, $"unknown frame flags 0x{head[5]:x2}");
         if (buffer.Length < FrameHeader.Size + length)

@@ -64,9 +64,13 @@ public readonly record struct Hello(
     public const int MaxIdLength = 255;
     public const int MaxAuthLength = 4096;
 
+    /// <summary>
+    /// A Hello for <see cref="ProtocolVersion.Min"/>..<see cref="ProtocolVersion.LocalMax"/>, with the definitions
+    /// hash of the highest (so a process pinned to an older version looks exactly like a build of that version).
+    /// </summary>
     public static Hello ForThisBuild(string nodeId, NodeKind kind, ulong epoch, string cluster, ulong topologyHash,
         Capabilities capabilities = Capabilities.Zstd | Capabilities.Mux | Capabilities.Delta | Capabilities.LearnerHeartbeats | Capabilities.SnapshotInstall | Capabilities.KeyedState | Capabilities.VoterProgress, ReadOnlyMemory<byte> auth = default) =>
-        new(ProtocolVersion.Min, ProtocolVersion.Max, ProtocolVersion.DefinitionsHash, nodeId, kind, epoch, capabilities, cluster, topologyHash, auth);
+        new(ProtocolVersion.Min, ProtocolVersion.LocalMax, ProtocolVersion.DefinitionsHashFor(ProtocolVersion.LocalMax)!.Value, nodeId, kind, epoch, capabilities, cluster, topologyHash, auth);
 
     public void Write(IBufferWriter<byte> w)
     {
@@ -136,16 +140,22 @@ public static class ProtocolVersion
 {
     /// <summary>
     /// Version 2 added the tombstone flag to entry records and published entries, and snapshots of keyed state for
-    /// learners (keyed compaction).
+    /// learners (keyed compaction). Version 3 added <see cref="FrameType.Configuration"/> (runtime membership changes).
     /// </summary>
     public const ushort Min = 2;
-    public const ushort Max = 2;
+    public const ushort Max = 3;
 
     /// <summary>
-    /// Describes every frame layout of this build; both sides of a connection must hash it the same,
-    /// so a changed layout without a version bump is caught at the handshake.
+    /// The environment variable that pins this process to an older version (<c>2</c> or <c>3</c>; unset for
+    /// <see cref="Max"/>): for rolling upgrades, and to test against the previous version's wire format.
     /// </summary>
-    public const string Definitions =
+    public const string MaxVariable = "GEORELAY_PROTOCOL_MAX";
+
+    /// <summary>
+    /// Version 2's frame layouts, exactly as version-2 builds hash them: a version-2 peer's Hello carries this hash,
+    /// so the text must never change.
+    /// </summary>
+    public const string DefinitionsV2 =
         "header:u32len,u8type,u8flags;" +
         "Hello:u32magic,u16min,u16max,u64defs,str,u8kind,v epoch,u32caps,str cluster,u64 topo,bytes auth;" +
         "Welcome:u16,str,u8,v,u32;Error:u16 code,str;" +
@@ -161,9 +171,54 @@ public static class ProtocolVersion
         "VoteRequest:v term,v lastTerm,v lastIndex,u8 flags,str candidate;VoteResponse:v term,u8 flags,str reason;TimeoutNow:v term;" +
         "VoterBeat:v term,u8 flags;Truncated:v after";
 
+    /// <summary>
+    /// Describes every frame layout of version 3 (this build's newest); both sides of a connection must hash it the
+    /// same, so a changed layout without a version bump is caught at the handshake.
+    /// </summary>
+    public const string Definitions = DefinitionsV2 + ";Configuration:v index,v epoch,u64 hash,bytes membership";
+
+    /// <summary>The hash of <see cref="Definitions"/> (version 3's layouts).</summary>
     public static readonly ulong DefinitionsHash = Fnv1a64(Definitions);
 
-    /// <summary>Picks the highest version both ranges contain, or refuses naming both ranges.</summary>
+    private static readonly ulong DefinitionsV2Hash = Fnv1a64(DefinitionsV2);
+
+    // Read once: a process speaks one range for its whole life.
+    private static readonly (ushort Max, string? Problem) s_pin = ParseMax(Environment.GetEnvironmentVariable(MaxVariable));
+
+    /// <summary>
+    /// The highest version this process speaks: <see cref="Max"/>, or lower when <see cref="MaxVariable"/> pins it.
+    /// Throws <see cref="InvalidOperationException"/> naming the variable when its value is not a version this build has.
+    /// </summary>
+    public static ushort LocalMax => s_pin.Problem is null ? s_pin.Max : throw new InvalidOperationException(s_pin.Problem);
+
+    /// <summary>Why <see cref="MaxVariable"/> cannot be used, or null when it is unset or valid: for a daemon to refuse to start.</summary>
+    public static string? LocalMaxProblem => s_pin.Problem;
+
+    /// <summary>A value of <see cref="MaxVariable"/>: unset or empty means <see cref="Max"/>; else exactly "2" or "3".</summary>
+    public static (ushort Max, string? Problem) ParseMax(string? value) => value switch
+    {
+        null or "" => (Max, null),
+        "2" => (2, null),
+        "3" => (3, null),
+        _ => (Max, $"{MaxVariable} is '{value}': it must be 2 or 3 (the highest protocol version this process speaks), or unset for {Max}"),
+    };
+
+    /// <summary>The hash of version <paramref name="version"/>'s frame layouts, or null for a version this build does not have.</summary>
+    public static ulong? DefinitionsHashFor(ushort version) => version switch
+    {
+        2 => DefinitionsV2Hash,
+        3 => DefinitionsHash,
+        _ => null,
+    };
+
+    /// <summary>The newest frame type of version <paramref name="version"/>: a peer that sends a newer one breaks the protocol.</summary>
+    public static FrameType MaxFrameType(ushort version) => version >= 3 ? FrameType.Configuration : FrameType.SnapshotChunk;
+
+    /// <summary>
+    /// Picks the highest version both ranges contain, or refuses naming both ranges. A Hello's definitions hash is
+    /// that of its sender's highest version, so a peer whose highest is the chosen version is checked against our
+    /// definitions of it; a peer whose highest is above it checks our hash itself (each side checks the older one).
+    /// </summary>
     public static ushort Negotiate(in Hello local, in Hello remote)
     {
         ushort low = Math.Max(local.MinVersion, remote.MinVersion);
@@ -171,9 +226,13 @@ public static class ProtocolVersion
         if (low > high)
             throw new CodecException(CodecError.VersionMismatch,
                 $"no common protocol version: {local.NodeId} speaks {local.MinVersion}..{local.MaxVersion}, {remote.NodeId} speaks {remote.MinVersion}..{remote.MaxVersion}");
-        if (high == local.MaxVersion && high == Max && local.DefinitionsHash != remote.DefinitionsHash)
-            throw new CodecException(CodecError.DefinitionsMismatch,
-                $"protocol {high} frame definitions differ: {local.NodeId} has {local.DefinitionsHash:x16}, {remote.NodeId} has {remote.DefinitionsHash:x16}");
+        if (remote.MaxVersion == high)
+        {
+            ulong? ours = local.MaxVersion == high ? local.DefinitionsHash : DefinitionsHashFor(high);
+            if (ours is { } hash && hash != remote.DefinitionsHash)
+                throw new CodecException(CodecError.DefinitionsMismatch,
+                    $"protocol {high} frame definitions differ: {local.NodeId} has {hash:x16}, {remote.NodeId} has {remote.DefinitionsHash:x16}");
+        }
         return high;
     }
 

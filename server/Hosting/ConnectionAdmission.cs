@@ -55,12 +55,13 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
         var connection = new FramedConnection(socket, options, tls);
         connection.StartWriting();
         Hello hello;
+        ushort version;
         TokenClaims? claims = null;
         int tokenVersion = 0;
         RefusalKind refusal = RefusalKind.HandshakeRefused;
         try
         {
-            (hello, _) = await Handshake.AcceptAsync(connection, loop.LocalHello, h =>
+            (hello, version) = await Handshake.AcceptAsync(connection, loop.LocalHello, h =>
             {
                 // Refused in the handshake, not at accept: after TLS is the first point the client can be told why.
                 if (port is PortKind.Learner or PortKind.Publish && socket.RemoteEndPoint is System.Net.IPEndPoint { Address: var address }
@@ -107,7 +108,7 @@ internal sealed class ConnectionAdmission(ConnectionOptions options, HostSecurit
             return null;
         }
         var guard = new ConnectionGuard(port, claims, options.MaxSubscribesPerSecond) { TokenVersion = tokenVersion };
-        return (connection, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port, hello.Capabilities), guard);
+        return (connection, new PeerInfo(hello.NodeId, hello.Kind, hello.Epoch, port, hello.Capabilities, version), guard);
     }
 
     /// <summary>The token has been checked: its bytes need not linger in memory.</summary>

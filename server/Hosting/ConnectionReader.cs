@@ -16,7 +16,7 @@ internal sealed class ConnectionReader(EngineLoop loop, PublishBackPressure publ
     public async Task RunAsync(FramedConnection connection, PeerInfo peer, ConnectionGuard? guard)
     {
         if (!loop.OnConnected(connection, peer, guard)) return;
-        EngineHostLog.Connected(logger, peer.NodeId, peer.Kind.ToString(), connection.RemoteEndPoint);
+        EngineHostLog.Connected(logger, peer.NodeId, peer.Kind.ToString(), connection.RemoteEndPoint, peer.Version);
         bool guarded = false;
         try
         {

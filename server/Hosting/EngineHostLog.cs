@@ -9,8 +9,8 @@ internal static partial class EngineHostLog
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Listening for {Port} connections on {EndPoint}")]
     public static partial void Listening(ILogger logger, string port, EndPoint endPoint);
 
-    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Connected to {Peer} ({Kind}) at {EndPoint}")]
-    public static partial void Connected(ILogger logger, string peer, string kind, EndPoint? endPoint);
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Connected to {Peer} ({Kind}) at {EndPoint}, protocol {Version}")]
+    public static partial void Connected(ILogger logger, string peer, string kind, EndPoint? endPoint, ushort version);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Refused connection from {EndPoint}: {Reason}: {Message}")]
     public static partial void Refused(ILogger logger, EndPoint? endPoint, CodecError reason, string message);

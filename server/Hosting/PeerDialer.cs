@@ -44,7 +44,7 @@ internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOpti
             var welcome = await Handshake.DialAsync(connection, hello, options.HandshakeTimeout, cts.Token).ConfigureAwait(false);
             if (welcome.NodeId != nodeId)
                 throw new CodecException(CodecError.UnknownNode, $"dialed {nodeId} at {endPoint} but {welcome.NodeId} answered");
-            await reader.RunAsync(connection, new PeerInfo(welcome.NodeId, dialAs == NodeKind.Voter ? NodeKind.Voter : welcome.Kind, welcome.Epoch, PortKind.Outbound, welcome.Capabilities), null).ConfigureAwait(false);
+            await reader.RunAsync(connection, new PeerInfo(welcome.NodeId, dialAs == NodeKind.Voter ? NodeKind.Voter : welcome.Kind, welcome.Epoch, PortKind.Outbound, welcome.Capabilities, welcome.Version), null).ConfigureAwait(false);
         }
         catch (Exception e) when (e is CodecException or HandshakeRefusedException or OperationCanceledException or IOException or SocketException or AuthenticationException)
         {

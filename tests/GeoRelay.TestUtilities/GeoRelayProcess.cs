@@ -22,6 +22,10 @@ public sealed partial class GeoRelayProcess : IDisposable
     public string Name { get; }
     public int Id => _process.Id;
 
+    /// <param name="environment">
+    /// Variables set for the process on top of this one's, e.g. <c>GEORELAY_PROTOCOL_MAX=2</c> for a node that speaks the
+    /// previous protocol version's wire format.
+    /// </param>
     /// <param name="launcher">
     /// A command the process is started through, which must exec its arguments in place (so the process's id is
     /// georelay's and signals reach it), e.g. <c>["ip", "netns", "exec", "ns1"]</c>; null for none.

@@ -103,6 +103,7 @@ public static class DecoderTargets
             var reader = SnapshotChunkFrame.Read(Seq(bytes), out _, out _, out _, out _, out _);
             while (reader.TryNext(out var e)) _ = e.Payload.Length + (e.IsTombstone ? 1 : 0);
         }),
+        new("configuration", bytes => ConfigurationFrame.Read(Seq(bytes))),
         new("zstd-stream", bytes =>
         {
             using var decompressor = new ZstdStreamDecompressor();
@@ -157,6 +158,9 @@ public static class DecoderTargets
             w.Write(records.WrittenSpan);
             SnapshotChunkFrame.WriteCrc(w, records.WrittenSpan);
         }));
+        yield return ("configuration", "membership", Write(new ConfigurationFrame(120, 7, 0x1234_5678_9abc_def0,
+            Encoding.UTF8.GetBytes("eu:relay-eu,eu-m1,eu-m2;us:relay-us,us-m1,us-m2")).Write));
+        yield return ("configuration", "bootstrap", Write(new ConfigurationFrame(0, 0, 42, Encoding.UTF8.GetBytes("eu:relay-eu,eu-m1")).Write));
         yield return ("subscribe", "snapshot-resume", Write(new Subscribe(12, default, SubscribeFlags.Snapshot, 0, 0, 40).Write));
         using var compressor = new ZstdStreamCompressor(3);
         yield return ("zstd-stream", "entries", Write(w => compressor.CompressMessage(entries, w)));

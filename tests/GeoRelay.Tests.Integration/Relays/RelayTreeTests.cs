@@ -16,7 +16,7 @@ using LearnerClientOptions = GeoRelay.LearnerClient.LearnerClientOptions;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class RelayTreeTests
+public sealed partial class RelayTreeTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
 
