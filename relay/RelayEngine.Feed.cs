@@ -23,7 +23,7 @@ public sealed partial class RelayEngine
     private const long FeedRetryMaxMicros = 2_000_000;
 
     /// <summary>Relays this one may take its feed from, in order: its feed-from list, else the other first-tier relays.</summary>
-    private readonly string[] _parents;
+    private string[] _parents = [];
     /// <summary>The connection this relay takes its feed on (subscribed as soon as it opens), or null.</summary>
     private PeerChannel? _feed;
     private string? _feedDialing;

@@ -37,24 +37,29 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         public readonly Queue<(int Learner, ulong From)> Refills = new();
     }
 
-    private readonly TopologyConfig _topology;
-    private readonly NodeConfig _self;
+    // Replaced together by Reconfigure when the upstream's membership differs from ours.
+    private TopologyConfig _topology;
+    private NodeConfig _self;
+    /// <summary>The file this relay started from: cluster, defaults and security stay; the membership follows the leader.</summary>
+    private readonly TopologyConfig _file;
+    /// <summary>The membership this relay acts on, as it passes it to its members on protocol 3.</summary>
+    private ConfigurationFrame _configuration;
     private readonly IEntryLog _retention;
     private readonly KeyedStateFetch? _keyedFetch;
     private readonly KeyedStateServer? _keyedServer;
     private readonly IEngineEnvironment _env;
     private readonly ILogger _logger;
     private readonly LearnerFanout _learners;
-    private readonly MemberLink[] _members;
+    private MemberLink[] _members = [];
     private readonly Dictionary<int, MemberLink> _memberByConnection = new();
     private readonly Dictionary<string, MemberLink> _memberById = new();
-    private readonly ulong _topologyHash;
+    private ulong _topologyHash;
     private readonly int _maxFrame;
     private readonly Random _random;
     private readonly List<int> _slots = new();
     private readonly List<ulong> _skips = new();
     private readonly PooledBufferWriter _scratch = new(64 * 1024);
-    private readonly MemberProgress[] _progress;
+    private MemberProgress[] _progress = [];
     private PeerChannel? _upstream;
     private ulong _highestEpoch;
     private ulong _commit;
@@ -83,9 +88,10 @@ public sealed partial class RelayEngine : IEngine, IDisposable
     public RelayEngine(TopologyConfig topology, string nodeId, IEntryLog retention, IEngineEnvironment env,
         LearnerFanoutOptions? learnerOptions = null, ILogger? logger = null, int seed = 1)
     {
-        _topology = topology;
+        _topology = _file = topology;
         _self = topology.GetNode(nodeId);
         if (_self.Role != NodeRole.Relay) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a relay", nameof(nodeId));
+        _configuration = ConfigurationOf(Membership.Of(topology), 0, 0);
         _retention = retention;
         _keyedServer = KeyedStateServer.For(retention);
         _env = env;
@@ -94,14 +100,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         _random = new Random(seed);
         _topologyHash = TopologyFingerprint.Of(topology);
         _maxFrame = (int)Math.Min(int.MaxValue - 1024, topology.Defaults.MaxFrame);
-        var dc = topology.GetDatacenter(_self.Datacenter);
-        _members = new MemberLink[dc.Members.Count];
-        _progress = new MemberProgress[_members.Length]; // reused by every DcAck
-        for (int i = 0; i < _members.Length; i++)
-        {
-            _members[i] = new MemberLink(dc.Members[i], i, topology.IsVoter(dc.Members[i]));
-            _memberById[dc.Members[i]] = _members[i];
-        }
+        SetMembers(topology);
         _delivery = topology.Defaults.Delivery;
         // Committed delivery waits for the leader to say what is committed: nothing retained is known committed after a restart.
         _published = _delivery == LearnerDelivery.Durable ? retention.LastIndex : 0;
@@ -116,6 +115,84 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         _parents = ParentsOf(topology, _self);
         _housekeepingMicros = TickCadence.HousekeepingMicros(topology.Defaults.Heartbeat, topology.Defaults.FailoverAfter);
         _ackSpacingMicros = (long)topology.Defaults.BatchLinger.TotalMicroseconds;
+    }
+
+    private void SetMembers(TopologyConfig topology)
+    {
+        var dc = topology.GetDatacenter(_self.Datacenter);
+        _members = new MemberLink[dc.Members.Count];
+        _progress = new MemberProgress[_members.Length]; // reused by every DcAck
+        _memberById.Clear();
+        _memberByConnection.Clear();
+        for (int i = 0; i < _members.Length; i++)
+        {
+            _members[i] = new MemberLink(dc.Members[i], i, topology.IsVoter(dc.Members[i]));
+            _memberById[dc.Members[i]] = _members[i];
+        }
+    }
+
+    private static ConfigurationFrame ConfigurationOf(Membership membership, ulong index, ulong epoch) =>
+        new(index, epoch, membership.Hash, membership.Encode());
+
+    /// <summary>The membership this relay acts on: its file's, until an upstream sent another.</summary>
+    public TopologyConfig Topology => _topology;
+
+    /// <summary>The membership no longer lists this relay: it feeds nobody and sends its learners elsewhere.</summary>
+    public bool Removed { get; private set; }
+
+    /// <summary>
+    /// The upstream (leader, on protocol 3) sent its membership before any batch. The slots its batches and our DcAcks
+    /// name are positions in that membership, so a different one is adopted before anything else is read: member links
+    /// close (they are dialed again, and told it in turn), learners stay.
+    /// </summary>
+    private void OnConfiguration(PeerChannel from, ConfigurationFrame frame)
+    {
+        if (frame.Hash == _configuration.Hash) return;
+        Membership membership;
+        TopologyConfig topology;
+        try
+        {
+            membership = Membership.Decode(frame.Membership.Span);
+            topology = membership.ApplyTo(_file);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException)
+        {
+            throw new CodecException(CodecError.Protocol, $"{from.Peer.NodeId} sent a membership this relay cannot use: {e.Message}");
+        }
+        _configuration = frame with { Membership = frame.Membership.ToArray() };
+        if (!topology.Nodes.TryGetValue(_self.Id, out var self) || self.Role != NodeRole.Relay)
+        {
+            Removed = true;
+            RelayLog.Removed(_logger, _self.Id, frame.Index);
+            BeginDrain();
+            _learners.CloseAll($"{_self.Id} was removed from the cluster; resume at another relay or member");
+            Outbox.Add(EngineCommand.Close(from.Connection, CodecError.Shutdown, $"{_self.Id} is not in the membership of entry {frame.Index}"));
+            return;
+        }
+        RelayLog.Reconfigured(_logger, _self.Id, frame.Index, from.Peer.NodeId);
+        foreach (var m in _members)
+        {
+            if (m.Connection >= 0) Outbox.Add(EngineCommand.Close(m.Connection, CodecError.None, "the cluster's membership changed"));
+            m.Channel?.Dispose();
+            while (m.Refills.TryDequeue(out var refill)) _learners.OnRefillFailed(refill.Learner);
+        }
+        _topology = topology;
+        _self = self;
+        _topologyHash = TopologyFingerprint.Of(topology);
+        LocalHello = LocalHello with { TopologyHash = _topologyHash };
+        SetMembers(topology);
+        _parents = ParentsOf(topology, _self);
+        _voterProgress.Clear();
+        _ackDirty = true;
+    }
+
+    /// <summary>On protocol 3, a member link starts with the membership this relay acts on.</summary>
+    private void SendConfiguration(PeerChannel channel)
+    {
+        if (channel.Peer.Version < 3) return;
+        _scratch.Clear();
+        _configuration.Write(_scratch);
+        Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.Configuration, _scratch.WrittenSpan, compress: false)));
     }
 
     public List<EngineCommand> Outbox { get; } = new();
@@ -214,6 +291,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             member.Connection = connection;
             member.Channel = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
             _memberByConnection[connection] = member;
+            SendConfiguration(member.Channel);
             // State stays Down until the member's first Ack says what it holds.
             return;
         }
@@ -300,6 +378,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             switch (frame.Type)
             {
                 case FrameType.Batch: OnBatch(channel, payload); break;
+                case FrameType.Configuration: OnConfiguration(channel, ConfigurationFrame.Read(payload)); break;
                 case FrameType.InstallSnapshot: ForwardInstall(channel, InstallSnapshot.Read(payload)); break;
                 case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, now, Outbox, _scratch); break;
                 case FrameType.Subscribe when _keyedServer is not null: _keyedServer.Serve(channel, Subscribe.Read(payload), Outbox, _scratch); break;

@@ -42,4 +42,10 @@ internal static partial class RelayLog
 
     [LoggerMessage(EventId = 311, Level = LogLevel.Debug, Message = "No feed from a relay: {Reason}")]
     public static partial void FeedRefused(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 312, Level = LogLevel.Warning, Message = "{Relay} takes the membership of entry {Index} from {Upstream}: member links reconnect under it, learners stay")]
+    public static partial void Reconfigured(ILogger logger, string relay, ulong index, string upstream);
+
+    [LoggerMessage(EventId = 313, Level = LogLevel.Warning, Message = "{Relay} is not in the membership of entry {Index}: it was removed; its learners resume elsewhere, and it may be stopped")]
+    public static partial void Removed(ILogger logger, string relay, ulong index);
 }

@@ -240,7 +240,7 @@ public static class ProtocolVersion
     /// Whether the connection with <paramref name="remote"/> speaks protocol 3 or later, where nodes may hold different
     /// configurations (the leader sends its own first) instead of having to load the same topology file.
     /// </summary>
-    public static bool CarriesConfiguration(in Hello remote) => Max >= 3 && remote.MaxVersion >= 3;
+    public static bool CarriesConfiguration(in Hello remote) => LocalMax >= 3 && remote.MaxVersion >= 3;
 
     public static ulong Fnv1a64(string text)
     {

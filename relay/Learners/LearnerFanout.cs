@@ -399,6 +399,14 @@ public sealed partial class LearnerFanout : IDisposable
             CloseSession(session, CodecError.None, reason);
     }
 
+    /// <summary>Closes every learner (each resumes elsewhere from its next index), telling it why.</summary>
+    public void CloseAll(string reason)
+    {
+        BeginCall();
+        foreach (var session in _sessions.Values.ToList())
+            if (session.State != LearnerState.Closing) CloseSession(session, CodecError.Shutdown, reason);
+    }
+
     public IReadOnlyList<LearnerStatus> Status()
     {
         var list = new List<LearnerStatus>(_sessions.Count);

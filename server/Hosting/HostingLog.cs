@@ -60,4 +60,7 @@ internal static partial class HostingLog
 
     [LoggerMessage(EventId = 522, Level = LogLevel.Warning, Message = "Member drain timed out after {Seconds:0.#} s with entries through {Durable} durable; a restarted member catches up from its log")]
     public static partial void MemberDrainTimedOut(ILogger logger, double seconds, ulong durable);
+
+    [LoggerMessage(EventId = 530, Level = LogLevel.Warning, Message = "{File} differs from the configuration the log holds (entry {Index}, committed through entry {Committed}); the log's is used. Differences: {Changes}")]
+    public static partial void FileDiffersFromLog(ILogger logger, string file, ulong index, ulong committed, string changes);
 }
