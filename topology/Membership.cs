@@ -145,6 +145,17 @@ public sealed partial class Membership : IEquatable<Membership>
         };
     }
 
+    /// <summary>The topology <see cref="ApplyTo"/> would give, or null when the membership has problems.</summary>
+    internal TopologyConfig? TryApplyTo(TopologyConfig file)
+    {
+        file = file.AsWritten;
+        var (result, nameProblems) = Load(file);
+        return nameProblems.Count > 0 || !result!.Success ? null : result.Config with
+        {
+            Defaults = file.Defaults, Tls = file.Tls, Auth = file.Auth, Insecure = file.Insecure, SourcePath = file.SourcePath,
+        };
+    }
+
     /// <summary>
     /// Validates by loading the file's head and <see cref="ToYaml"/> with the topology loader, so a membership is held to
     /// exactly the rules of a file. Names and addresses are checked first: they go into YAML unquoted.
