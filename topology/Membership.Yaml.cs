@@ -44,6 +44,18 @@ public sealed partial class Membership
         return text.ToString();
     }
 
+    /// <summary>Node ids in the order <see cref="ToYaml"/> writes them: per datacenter the leader, relays, members; unplaced nodes last.</summary>
+    internal IEnumerable<string> NodeIdsInOrder()
+    {
+        foreach (var group in NodesByDatacenter())
+        {
+            foreach (var node in group)
+            {
+                yield return node.Id;
+            }
+        }
+    }
+
     /// <summary>Nodes grouped as the samples group them: per datacenter the leader, relays, then members; unplaced nodes last.</summary>
     private List<List<MembershipNode>> NodesByDatacenter()
     {

@@ -113,10 +113,16 @@ public sealed partial class Membership : IEquatable<Membership>
         var problems = new List<string>(result!.Problems.Count);
         foreach (var problem in result.Problems)
         {
-            problems.Add(problem.Message);
+            problems.Add(WithoutLineNumbers(problem.Message));
         }
         return problems;
     }
+
+    // Line numbers point into the YAML this was checked as, which the caller never sees.
+    private static string WithoutLineNumbers(string message) => LineReference().Replace(message, "");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@" \((?:first )?(?:at )?line \d+\)|;? first (?:defined )?at line \d+")]
+    private static partial System.Text.RegularExpressions.Regex LineReference();
 
     /// <summary>
     /// The topology with this membership and everything else (cluster, quorum, defaults, tls, auth, insecure, source path)
@@ -130,10 +136,21 @@ public sealed partial class Membership : IEquatable<Membership>
         var (result, nameProblems) = Load(file);
         if (nameProblems.Count > 0 || !result!.Success)
         {
-            var problems = nameProblems.Count > 0 ? nameProblems : result!.Problems.Select(p => p.Message).ToList();
+            var problems = nameProblems.Count > 0 ? nameProblems : result!.Problems.Select(p => WithoutLineNumbers(p.Message)).ToList();
             throw new ArgumentException($"the membership has {problems.Count} problem{(problems.Count == 1 ? "" : "s")}:\n" + string.Join("\n", problems));
         }
         return result.Config with
+        {
+            Defaults = file.Defaults, Tls = file.Tls, Auth = file.Auth, Insecure = file.Insecure, SourcePath = file.SourcePath,
+        };
+    }
+
+    /// <summary>The topology <see cref="ApplyTo"/> would give, or null when the membership has problems.</summary>
+    internal TopologyConfig? TryApplyTo(TopologyConfig file)
+    {
+        file = file.AsWritten;
+        var (result, nameProblems) = Load(file);
+        return nameProblems.Count > 0 || !result!.Success ? null : result.Config with
         {
             Defaults = file.Defaults, Tls = file.Tls, Auth = file.Auth, Insecure = file.Insecure, SourcePath = file.SourcePath,
         };
