@@ -208,6 +208,7 @@ public sealed partial class Membership : IEquatable<Membership>
     }
 
     /// <summary>FNV-1a 64 of <see cref="Encode"/>: equal memberships hash equal on every node and every run.</summary>
+    /// <exception cref="InvalidOperationException">The membership cannot be encoded (see <see cref="Encode"/>).</exception>
     public ulong Hash => Fnv1a64(Encoding());
 
     public bool Equals(Membership? other)

@@ -97,7 +97,8 @@ public static class PlanPrinter
             for (int i = 0; i < route.Members.Count; i++)
             {
                 string id = route.Members[i];
-                text.Append(i == 0 ? "" : ", ").Append(id).Append(' ').Append(topology.Nodes[id].Listen?.ToString() ?? "-");
+                text.Append(i == 0 ? "" : ", ").Append(id).Append(' ').Append(topology.Nodes[id].Listen?.ToString() ?? "-")
+                    .Append(topology.Nodes[id].Voter ? "" : " (non-voter)");
             }
             text.Append('\n');
 

@@ -103,6 +103,7 @@ public sealed class MembershipNonVoterTests
     {
         var config = Valid(WithNonVoter);
         string plan = PlanPrinter.Format(config, RoutePlanner.Plan(config, _ => true));
-        Assert.That(plan, Does.Contain("quorum    majority: 3 of 4 member acks commit an entry (1 non-voting member)"));
+        Assert.That(plan, Does.Contain("quorum    majority: 3 of 4 member acks commit an entry (1 non-voting member)\n"));
+        Assert.That(plan, Does.Contain("a2 127.0.0.1:7131, a3 127.0.0.1:7141 (non-voter)\n"));
     }
 }
