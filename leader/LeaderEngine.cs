@@ -68,6 +68,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     /// </summary>
     private readonly ulong _ownEpochFrom;
     private readonly ProducerTable _producers;
+    private readonly ConfigurationFrame _configuration;
     // The log copies what it appends: one array serves every marker (was one per exactly-once request).
     private static readonly byte[] ProducerKey = InternalEntries.ProducerKey.ToArray();
 
@@ -109,6 +110,8 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
         // Entries the log already holds were accepted before a restart; nothing of them is known committed.
         _ownEpochFrom = FirstIndexOfEpoch(log, epoch);
         _producers = ProducerTable.Rebuild(log);
+        var membership = Membership.Of(topology);
+        _configuration = _options.Configuration ?? new ConfigurationFrame(0, 0, membership.Hash, membership.Encode());
         if (_options.KnownCommit >= _ownEpochFrom) _commitIndex = Math.Min(_options.KnownCommit, log.DurableIndex);
         if (_ownEpochFrom > log.LastIndex && log.LastIndex > 0)
         {
@@ -236,6 +239,7 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             if (dc.CurrentRelay == p.Relay && dc.RelayConnection < 0)
             {
                 _links[connection] = new Link(channel, LinkKind.Relay, p.Datacenter, p.Relay);
+                SendConfiguration(channel);
                 dc.RelayConnection = connection;
                 dc.RelaySynced = false;
                 dc.LastHeardMicros = now;
@@ -266,12 +270,22 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
                 return;
             }
             _links[connection] = new Link(channel, LinkKind.Member, m.Datacenter, m.Slot);
+            SendConfiguration(channel);
             member.DirectConnection = connection;
             member.Reachable = false; // until its first Ack says where it is
             return;
         }
         _links[connection] = new Link(channel, LinkKind.Other, -1, -1);
         Outbox.Add(EngineCommand.Close(connection, CodecError.UnknownNode, $"{peer.NodeId} is not in the topology"));
+    }
+
+    /// <summary>On protocol 3 a follower link starts with our membership: the slots our batches name are positions in it.</summary>
+    private void SendConfiguration(PeerChannel channel)
+    {
+        if (channel.Peer.Version < 3) return;
+        _scratch.Clear();
+        _configuration.Write(_scratch);
+        Outbox.Add(EngineCommand.Send(channel.Connection, channel.Frame(FrameType.Configuration, _scratch.WrittenSpan, compress: false)));
     }
 
     public void OnDisconnected(int connection)

@@ -37,6 +37,12 @@ public sealed record LeaderOptions
     /// </summary>
     public ulong KnownCommit { get; init; }
 
+    /// <summary>
+    /// The membership this leader acts on, sent first on every relay and member link of protocol 3 so followers number
+    /// members as it does. Default: the topology's own, as configuration 0.
+    /// </summary>
+    public GeoRelay.Codec.Frames.ConfigurationFrame? Configuration { get; init; }
+
     /// <summary>Seed for back-off jitter (the simulator fixes it). Default 1.</summary>
     public int Seed { get; init; } = 1;
 

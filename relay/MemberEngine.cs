@@ -57,8 +57,8 @@ public sealed class MemberEngine : IEngine, IDisposable
         _logObserver = logObserver;
         _topology = topology;
         _self = topology.GetNode(nodeId);
-        // The preferred leader follows as a member too while another voter leads.
-        if (!topology.IsVoter(nodeId)) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a member", nameof(nodeId));
+        // The preferred leader follows as a member too while another voter leads; a non-voting member follows as any.
+        if (_self.Role == NodeRole.Relay) throw new ArgumentException($"{nodeId} is a {_self.Role}, not a member", nameof(nodeId));
         _log = log;
         _sync = new GroupSync(log.Flush, log.FlushWaitsForDisk);
         _env = env;
@@ -112,11 +112,15 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// <summary>The drain is done: everything appended is durable and was acked to every upstream.</summary>
     public bool Drained => _finalAckSent;
 
+    /// <summary>The upstream sent its membership (protocol 3).</summary>
+    public Action<ConfigurationFrame>? ConfigurationReceived { get; set; }
+
     public CodecException? CheckPeer(in Hello hello, PortKind port) =>
         (port == PortKind.Learner ? LearnerCapacity.Check(_topology, _self.Id, _learners.LearnerPortConnections, _draining, ref _learnerRefusals) : null) ??
         PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
-            mayFeed: hello.Kind == NodeKind.Leader ? _topology.CanLead(hello.NodeId) && hello.NodeId != _self.Id
-                : hello.Kind == NodeKind.Relay && _allowedUpstreams.Contains(hello.NodeId), _highestEpoch);
+            // On protocol 3 a leader or relay our membership does not know yet may be one a later configuration added.
+            mayFeed: hello.Kind == NodeKind.Leader ? (_topology.CanLead(hello.NodeId) || ProtocolVersion.CarriesConfiguration(hello)) && hello.NodeId != _self.Id
+                : hello.Kind == NodeKind.Relay && (_allowedUpstreams.Contains(hello.NodeId) || ProtocolVersion.CarriesConfiguration(hello)), _highestEpoch);
 
     public void OnConnected(int connection, PeerInfo peer)
     {
@@ -157,6 +161,8 @@ public sealed class MemberEngine : IEngine, IDisposable
         switch (frame.Type)
         {
             case FrameType.Append: OnAppend(channel, payload); break;
+            // Its upstream's membership (protocol 3). A voter takes its own from its log; this engine needs none of it.
+            case FrameType.Configuration: ConfigurationReceived?.Invoke(ConfigurationFrame.Read(payload)); break;
             case FrameType.InstallSnapshot: OnInstallSnapshot(channel, InstallSnapshot.Read(payload)); break;
             case FrameType.Subscribe: OnSubscribe(channel, Subscribe.Read(payload)); break;
             case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, _env.NowMicros, Outbox, _scratch); break;

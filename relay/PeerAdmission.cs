@@ -18,7 +18,8 @@ internal static class PeerAdmission
             return new CodecException(CodecError.UnknownNode, $"cluster '{hello.Cluster}' is not '{topology.Cluster}'");
         if (!mayFeed)
             return new CodecException(CodecError.UnknownNode, $"{hello.Kind} {hello.NodeId} may not feed {self}");
-        if (hello.TopologyHash != topologyHash)
+        // On protocol 3 the upstream sends its membership first, and it is adopted: files may differ.
+        if (hello.TopologyHash != topologyHash && !ProtocolVersion.CarriesConfiguration(hello))
             return new CodecException(CodecError.Protocol, $"topology differs: {hello.NodeId} has {hello.TopologyHash:x16}, {self} has {topologyHash:x16}");
         if (hello.Kind == NodeKind.Leader && hello.Epoch < highestEpoch)
             return new CodecException(CodecError.StaleEpoch, $"epoch {hello.Epoch} is below {highestEpoch}, the highest {self} has seen");

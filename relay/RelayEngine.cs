@@ -137,6 +137,9 @@ public sealed partial class RelayEngine : IEngine, IDisposable
     /// <summary>The membership this relay acts on: its file's, until an upstream sent another.</summary>
     public TopologyConfig Topology => _topology;
 
+    /// <summary>The upstream may lead in the membership this relay acts on (else it must first send one in which it may).</summary>
+    private bool _upstreamVouched;
+
     /// <summary>The membership no longer lists this relay: it feeds nobody and sends its learners elsewhere.</summary>
     public bool Removed { get; private set; }
 
@@ -147,7 +150,11 @@ public sealed partial class RelayEngine : IEngine, IDisposable
     /// </summary>
     private void OnConfiguration(PeerChannel from, ConfigurationFrame frame)
     {
-        if (frame.Hash == _configuration.Hash) return;
+        if (frame.Hash == _configuration.Hash)
+        {
+            _upstreamVouched |= _topology.CanLead(from.Peer.NodeId);
+            return;
+        }
         Membership membership;
         TopologyConfig topology;
         try
@@ -169,6 +176,9 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             Outbox.Add(EngineCommand.Close(from.Connection, CodecError.Shutdown, $"{_self.Id} is not in the membership of entry {frame.Index}"));
             return;
         }
+        if (!topology.CanLead(from.Peer.NodeId))
+            throw new CodecException(CodecError.UnknownNode, $"{from.Peer.NodeId} sent a membership in which it may not lead");
+        _upstreamVouched = true;
         RelayLog.Reconfigured(_logger, _self.Id, frame.Index, from.Peer.NodeId);
         foreach (var m in _members)
         {
@@ -240,8 +250,10 @@ public sealed partial class RelayEngine : IEngine, IDisposable
         if (port == PortKind.Learner && LearnerCapacity.Check(_topology, _self.Id, _learners.LearnerPortConnections, _draining, ref _learnerRefusals) is { } refused) return refused;
         if (port == PortKind.Peer && hello.Kind == NodeKind.Relay)
             return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id, mayFeed: true, _highestEpoch) ?? CheckFeedChild(hello);
+        // A leader our membership does not list may lead one a later configuration made: on protocol 3 its membership
+        // comes first and must list it (OnConfiguration), before any batch is taken.
         return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
-            mayFeed: hello.Kind == NodeKind.Leader && _topology.CanLead(hello.NodeId), _highestEpoch);
+            mayFeed: hello.Kind == NodeKind.Leader && (_topology.CanLead(hello.NodeId) || ProtocolVersion.CarriesConfiguration(hello)), _highestEpoch);
     }
 
     private bool Unfed(long now) => !Fed && now - _unfedSinceMicros > (long)_topology.Defaults.FailoverAfter.TotalMicroseconds;
@@ -275,6 +287,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             _highestEpoch = Math.Max(_highestEpoch, peer.Epoch);
             LocalHello = LocalHello with { Epoch = _highestEpoch };
             _upstream = new PeerChannel(connection, peer, _topology.CompressionLevelBetween(_self.Id, peer.NodeId), now);
+            _upstreamVouched = _topology.CanLead(peer.NodeId);
             _leaderFeeding = false; // a probe, until its first batch: the feed from another relay goes on meanwhile
             _matched = _final; // the new upstream may hold another log above what is final
             _voterProgress.Clear(); // the old leader's indexes count nothing towards the new one's log
@@ -377,6 +390,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             var payload = channel.Payload(frame, _maxFrame);
             switch (frame.Type)
             {
+                case FrameType.Batch when !_upstreamVouched:
+                    throw new CodecException(CodecError.UnknownNode, $"{channel.Peer.NodeId} is not a leader of this relay's membership and sent none that lists it");
                 case FrameType.Batch: OnBatch(channel, payload); break;
                 case FrameType.Configuration: OnConfiguration(channel, ConfigurationFrame.Read(payload)); break;
                 case FrameType.InstallSnapshot: ForwardInstall(channel, InstallSnapshot.Read(payload)); break;

@@ -164,6 +164,8 @@ public sealed class VoterEngine : IEngine, IDisposable
                 : new CodecException(CodecError.Protocol, $"the publish port takes publishers, not {hello.Kind}");
         if (port == PortKind.Learner && _leader is not null)
             return new CodecException(CodecError.Shutdown, $"{_self} leads now and serves no learners; subscribe at a member or relay");
+        if (port == PortKind.Learner && Removed)
+            return new CodecException(CodecError.Shutdown, $"{_self} was removed from the cluster and is fed no more; subscribe at another member or relay");
         return Role.CheckPeer(hello, port);
     }
 
@@ -235,6 +237,14 @@ public sealed class VoterEngine : IEngine, IDisposable
             return;
         }
         if (!_roleConnections.Contains(connection)) return;
+        if (frame.Type == FrameType.Configuration && _member is not null)
+        {
+            // Our own log says which configuration we act on; the upstream's only tells us of one our log's start skipped.
+            var configuration = ConfigurationFrame.Read(frame.Payload);
+            _history.AdoptCommitted(configuration.Index, configuration.Epoch, configuration.Membership.ToArray());
+            After(now);
+            return;
+        }
         Role.OnFrame(connection, frame);
         After(now);
     }
@@ -385,6 +395,8 @@ public sealed class VoterEngine : IEngine, IDisposable
         bool listed = config.Nodes.TryGetValue(_self, out var self) && self.Role != NodeRole.Relay;
         if (listed) _roleTopology = config;
         _roleStale = listed;
+        // Removed, it is fed no more: its learners resume where they will be.
+        if (!listed) _member?.Learners.CloseAll($"{_self} was removed from the cluster; resume at another member or relay");
         VoterLog.Reconfigured(_logger, _self, _history.LatestIndex, _history.CommittedIndex, string.Join(", ", voters),
             listed ? (Election.SelfVotes ? "a voter" : "a non-voter") : "removed");
     }
@@ -497,6 +509,7 @@ public sealed class VoterEngine : IEngine, IDisposable
             _leader = new LeaderEngine(_roleTopology.LedBy(_self), Election.Term, _log, _env, _options.Leader with
             {
                 Seed = _options.Seed ^ (int)Election.Term, SendBeforeDurable = true, LogObserver = _history, KnownCommit = knownCommit,
+                Configuration = new ConfigurationFrame(_history.LatestIndex, _history.LatestEpoch, _history.LatestMembership.Hash, _history.LatestMembership.Encode()),
             }, _logger);
             _lastBeatMicros = long.MinValue / 2;
             VoterLog.Leads(_logger, _self, Election.Term, _log.LastIndex);

@@ -97,6 +97,9 @@ public sealed class MembershipHistory : ILogObserver
     /// <summary>Configuration entries held above the committed one (at most one while leaders follow the rules).</summary>
     public int Uncommitted => _pending.Count;
 
+    /// <summary>The indexes of the configuration entries held above the committed one, oldest first.</summary>
+    public IEnumerable<ulong> PendingIndexes => _pending.Select(c => c.Index);
+
     /// <summary>The topology file this node started from.</summary>
     public TopologyConfig File => _file;
 

@@ -21,7 +21,11 @@ public enum VoterFault
 
 /// <summary>What one voter chaos run did.</summary>
 public sealed record VoterChaosResult(int Seed, ulong TraceHash, long Steps, ulong Entries, ulong Term, int LeaderTerms,
-    int Truncations, long LearnerReconnects, IReadOnlyDictionary<VoterFault, int> Faults, int SnapshotInstalls = 0, int LearnerSnapshots = 0, long KeyedImagesInstalled = 0, int DeliveredAhead = 0);
+    int Truncations, long LearnerReconnects, IReadOnlyDictionary<VoterFault, int> Faults, int SnapshotInstalls = 0, int LearnerSnapshots = 0, long KeyedImagesInstalled = 0, int DeliveredAhead = 0)
+{
+    public int MembershipChanges { get; init; }
+    public int ConfigurationsCommitted { get; init; }
+}
 
 /// <summary>
 /// One seeded run of <see cref="VoterCluster"/> (the three-region sample with every voter a <c>VoterEngine</c>) under
@@ -46,13 +50,14 @@ public static class VoterChaos
     /// <summary>Runs one seed; throws <see cref="InvariantViolationException"/> at the first broken invariant.</summary>
     /// <param name="retention">Voters keep only <see cref="SmallRetention"/>.</param>
     /// <param name="keyed">Keyed compaction on every node (with <see cref="SmallRetention"/>): keyed writes and tombstones, and learners behind retention take snapshots.</param>
-    public static VoterChaosResult Run(int seed, LearnerDelivery delivery = LearnerDelivery.Committed, bool retention = false, bool keyed = false)
+    /// <param name="membership">Membership changes too: the leader promotes, demotes, removes and re-adds members, one at a time.</param>
+    public static VoterChaosResult Run(int seed, LearnerDelivery delivery = LearnerDelivery.Committed, bool retention = false, bool keyed = false, bool membership = false)
     {
         var c = new VoterCluster(seed, d => d with { Delivery = delivery, Compaction = keyed ? LogCompaction.Keyed : LogCompaction.None },
             retention || keyed ? SmallRetention : null, keyed);
         try
         {
-            return Run(seed, c);
+            return Run(seed, c, membership);
         }
         catch (Exception e) when (e is not InvariantViolationException)
         {
@@ -66,7 +71,7 @@ public static class VoterChaos
         (keyed ? "KeyedCompactionGivesEveryLearnerTheLeadersKeyedState" : retention ? (delivery == LearnerDelivery.Durable ? "SmallRetentionWithDurableDeliveryKeepsEveryLearnersStreamTheLeaders" : "SmallRetentionInstallsSnapshotsAndKeepsTheInvariants")
             : delivery == LearnerDelivery.Durable ? "DurableDeliveryTellsLearnersWhatWasTakenBack" : "EverySeedKeepsTheInvariantsAndConverges");
 
-    private static VoterChaosResult Run(int seed, VoterCluster c)
+    private static VoterChaosResult Run(int seed, VoterCluster c, bool membership)
     {
         var random = new Random(seed ^ 0x5EED);
         var voters = c.Voters;
@@ -81,6 +86,9 @@ public static class VoterChaos
             c.Publisher.Publish(random.Next(1, 5));
             switch (random.Next(8))
             {
+                case 7 when membership:
+                    c.ChangeMembership(random);
+                    break;
                 case 0 when down.Count < 2: // a voter crashes; a quorum of the nine stays up
                 {
                     var v = voters[random.Next(voters.Count)];
@@ -161,7 +169,7 @@ public static class VoterChaos
         c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: everything healed and restarted");
         c.Publish(1); // commits what earlier terms left, if the leader has not yet
         c.RunUntil(() => c.CurrentLeader() is { Leader: { } l } && l.CommitIndex == l.LastIndex && l.CommitIndex > 0
-            && c.Publisher.AllAcknowledged && c.Voters.All(v => c.Logs[v].DurableIndex >= l.LastIndex), 60_000,
+            && c.Publisher.AllAcknowledged && c.Members().All(v => c.Logs[v].DurableIndex >= l.LastIndex), 60_000,
             "a leader with every voter caught up, and every publish acknowledged");
         c.CheckExactlyOnce(c.Logs[c.CurrentLeader()!.NodeId]);
         // With durable delivery a learner may hold a deposed leader's entries beyond the leader's log; they are taken
@@ -197,6 +205,10 @@ public static class VoterChaos
         }
         c.CheckKeyedStates();
         return new VoterChaosResult(seed, c.Network.TraceHash, c.Network.Clock.NowMicros / 1000, last, leader.Election.Term,
-            c.LeaderTerms, c.Learners.Sum(l => l.Truncations), c.Learners.Sum(l => l.Reconnects), faults, c.SnapshotInstalls, c.LearnerSnapshots, c.KeyedImagesInstalled, c.DeliveredAhead);
+            c.LeaderTerms, c.Learners.Sum(l => l.Truncations), c.Learners.Sum(l => l.Reconnects), faults, c.SnapshotInstalls, c.LearnerSnapshots, c.KeyedImagesInstalled, c.DeliveredAhead)
+        {
+            MembershipChanges = c.MembershipChanges,
+            ConfigurationsCommitted = c.ConfigurationsCommitted,
+        };
     }
 }

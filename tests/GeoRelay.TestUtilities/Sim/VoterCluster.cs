@@ -20,6 +20,8 @@ public sealed class VoterCluster
     public TopologyConfig Topology { get; }
     public Dictionary<string, MemoryLog> Logs { get; } = new();
     public Dictionary<string, CrashConsistentStore> Stores { get; } = new();
+    /// <summary>Each voter's membership file: saved before a configuration entry is appended, so it survives crashes whole.</summary>
+    private readonly Dictionary<string, GeoRelay.Engines.MemoryMembershipStore> _membershipStores = new();
     /// <summary>Each voter's log as its engine writes it, so the checks see what a truncation rewrote.</summary>
     private readonly Dictionary<string, WatchedLog> _watched = new();
     public List<string> Voters { get; }
@@ -83,6 +85,7 @@ public sealed class VoterCluster
             _watched[v] = new WatchedLog(Logs[v]);
             if (keyed) _keyedLogs[v] = KeyedLog.Open(_watched[v], null, FoldInStep);
             Stores[v] = new CrashConsistentStore();
+            _membershipStores[v] = new GeoRelay.Engines.MemoryMembershipStore();
             Network.Add(v, NewVoter(v));
         }
         foreach (var dc in Topology.Datacenters)
@@ -123,7 +126,7 @@ public sealed class VoterCluster
     public int SnapshotInstalls => _watched.Values.Sum(w => w.Resets);
 
     private VoterEngine NewVoter(string id) =>
-        new(Topology, id, _keyed ? _keyedLogs[id] : _watched[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) }, LoggerFor(id));
+        new(Topology, id, _keyed ? _keyedLogs[id] : _watched[id], Stores[id], _env, VoterOptions.Default with { Seed = _seed * 31 + Voters.IndexOf(id) }, LoggerFor(id), _membershipStores[id]);
 
     /// <summary>A node's datacenter; a learner's is in its id (learner-DC-i); the publisher sits in the preferred leader's.</summary>
     private string DatacenterOf(string id) =>
@@ -325,8 +328,131 @@ public sealed class VoterCluster
         foreach (var dc in Topology.Datacenters)
             foreach (var p in dc.Relays)
                 if (Network.IsUp(p)) CheckCommitMonotonic(p, Network.Engine(p), ((RelayEngine)Network.Engine(p)).CommitIndex);
+        CheckConfigurations();
         CheckLearners();
     }
+
+    /// <summary>
+    /// Voters a commit needs (the leader and its required acks), under the smallest quorum any running voter acts on: a
+    /// membership change moves it, and a relay counts with the membership its leader sent it.
+    /// </summary>
+    private int CommitNeeds() =>
+        Voters.Where(Network.IsUp).Select(v => Voter(v).Configuration.RequiredAcks + 1).DefaultIfEmpty(Topology.RequiredAcks + 1).Min();
+
+    /// <summary>The voters' processes the current leader's configuration lists (all of them, without membership changes).</summary>
+    public IEnumerable<string> Members() =>
+        CurrentLeader() is { } leader ? Voters.Where(v => leader.Configuration.Nodes.ContainsKey(v)) : Voters;
+
+    /// <summary>Membership changes proposed (and not refused) at a leader, and configuration entries seen committed.</summary>
+    public int MembershipChanges { get; private set; }
+    public int ConfigurationsCommitted => _configurationsCommitted.Count;
+    private readonly HashSet<ulong> _configurationsCommitted = new();
+
+    /// <summary>
+    /// Every configuration a node acts on is the newest configuration entry its own log holds (or its committed one when
+    /// its log holds none above it), its election counts exactly that configuration's voters, every older configuration
+    /// it still holds above its committed one is committed, and a leader holds at most one uncommitted configuration.
+    /// </summary>
+    private void CheckConfigurations()
+    {
+        foreach (var id in Voters)
+        {
+            if (!Network.IsUp(id)) continue;
+            var voter = Voter(id);
+            var history = voter.Memberships;
+            ulong at = history.LatestIndex;
+            if (at > 0)
+            {
+                if (at >= Logs[id].FirstIndex && at <= Logs[id].LastIndex)
+                {
+                    if (!Logs[id].TryGet(at, out var e) || !e.Key.Span.SequenceEqual(InternalEntries.ConfigurationKey) || e.Epoch != history.LatestEpoch)
+                        Fail($"{id} acts on the configuration of entry {at} (epoch {history.LatestEpoch}), which its log does not hold");
+                    if (!Membership.Decode(e.Payload.Span).Equals(history.LatestMembership))
+                        Fail($"{id} acts on another membership than the one its log holds at {at}");
+                }
+                else if (at > Logs[id].LastIndex)
+                    Fail($"{id} acts on the configuration of entry {at}, beyond its log's end {Logs[id].LastIndex}");
+                // A deposed leader's configuration may be acted on until its entry is replaced, never once known committed.
+                ulong known = voter.Leader?.CommitIndex ?? voter.Member?.CommitIndex ?? 0;
+                if (at <= known && _committed.TryGetValue(at, out var c) && c.Epoch != history.LatestEpoch)
+                    Fail($"{id} acts on the configuration of entry {at} epoch {history.LatestEpoch}, below its commit index {known}, but epoch {c.Epoch}'s entry is committed there");
+                if (history.CommittedIndex > 0 && history.CommittedIndex <= _highestCommit && !_configurationsCommitted.Contains(history.CommittedIndex)
+                    && _committed.TryGetValue(history.CommittedIndex, out var committed) && committed.Entry.StartsWith(ConfigurationPrefix, StringComparison.Ordinal))
+                    _configurationsCommitted.Add(history.CommittedIndex);
+            }
+            if (history.CommittedIndex > _highestCommit)
+                Fail($"{id} takes the configuration of entry {history.CommittedIndex} as committed; no leader committed beyond {_highestCommit}");
+            var config = voter.Configuration;
+            var expected = config.Voters.Where(v => v != id).OrderBy(v => v, StringComparer.Ordinal);
+            if (!voter.Election.OtherVoters.OrderBy(v => v, StringComparer.Ordinal).SequenceEqual(expected) || voter.Election.SelfVotes != config.IsVoter(id))
+                Fail($"{id}'s election counts voters {string.Join(",", voter.Election.OtherVoters)} (self votes: {voter.Election.SelfVotes}), not its configuration's {string.Join(",", config.Voters)}");
+            // The one step in flight: a leader's log never holds two configurations that are not committed.
+            if (voter.Leader is { Deposed: false } && voter.Election.Role == RaftRole.Leader && history.LatestIndex > _highestCommit
+                && voter.Memberships.Uncommitted > 1 && voter.Memberships.PendingIndexes.Count(i => i > _highestCommit) > 1)
+                Fail($"{id} leads with configurations {string.Join(", ", voter.Memberships.PendingIndexes)} above the highest commit {_highestCommit}; one at a time");
+        }
+    }
+
+    /// <summary>
+    /// The current leader changes one member's standing: a non-voter is promoted, or a voter (not the leader, not the
+    /// preferred one) is demoted, or a non-voter leaves its datacenter altogether, or one that left comes back as a
+    /// non-voter. At least five voters stay. Returns what it asked, for the trace.
+    /// </summary>
+    public string? ChangeMembership(Random random)
+    {
+        if (CurrentLeader() is not { Leader: not null } leader) return null;
+        var m = leader.Memberships.LatestMembership;
+        var members = m.Nodes.Values.Where(n => m.RoleOf(n.Id) == NodeRole.Member && n.Id != leader.NodeId && n.Id != m.PreferredLeader).ToList();
+        int voting = m.Voters.Count;
+        var nonVoters = members.Where(n => !n.Voter).ToList();
+        Membership next;
+        string what;
+        int choice = random.Next(4);
+        if (choice == 0 && _leftCluster.Count > 0)
+        {
+            var back = _leftCluster[random.Next(_leftCluster.Count)];
+            next = new Membership(m.PreferredLeader, m.LeaderCandidates,
+                m.Datacenters.Select(d => d.Name == back.Datacenter ? d with { Members = [.. d.Members, back.Id] } : d).ToList(),
+                m.Nodes.Values.Append(back with { Voter = false }));
+            what = $"add {back.Id} back as a non-voter";
+        }
+        else if (choice == 1 && nonVoters.Count > 0)
+        {
+            var gone = nonVoters[random.Next(nonVoters.Count)];
+            next = new Membership(m.PreferredLeader, m.LeaderCandidates,
+                m.Datacenters.Select(d => d with { Members = d.Members.Where(x => x != gone.Id).ToList() }).ToList(),
+                m.Nodes.Values.Where(n => n.Id != gone.Id));
+            what = $"remove non-voter {gone.Id}";
+        }
+        else if (nonVoters.Count > 0 && (choice == 2 || voting <= 5))
+        {
+            var up = nonVoters[random.Next(nonVoters.Count)];
+            next = new Membership(m.PreferredLeader, m.LeaderCandidates, m.Datacenters, m.Nodes.Values.Select(n => n.Id == up.Id ? n with { Voter = true } : n));
+            what = $"promote {up.Id}";
+        }
+        else
+        {
+            var voters = members.Where(n => n.Voter).ToList();
+            if (voters.Count == 0 || voting <= 5) return null;
+            var down = voters[random.Next(voters.Count)];
+            next = new Membership(m.PreferredLeader, m.LeaderCandidates, m.Datacenters, m.Nodes.Values.Select(n => n.Id == down.Id ? n with { Voter = false } : n));
+            what = $"demote {down.Id}";
+        }
+        ulong index = leader.ProposeMembership(next, out var refusal);
+        if (refusal is null)
+        {
+            MembershipChanges++;
+            if (what.StartsWith("remove", StringComparison.Ordinal)) _leftCluster.Add(m.Nodes[what.Split(' ')[^1]]);
+            if (what.StartsWith("add", StringComparison.Ordinal)) _leftCluster.RemoveAll(n => n.Id == what.Split(' ')[1]);
+        }
+        string line = $"{Network.Clock.NowMicros / 1000} ms: {leader.NodeId} asked to {what}: " + (refusal ?? $"configuration entry {index}");
+        Trace.Add(line);
+        return line;
+    }
+
+    /// <summary>Members a change removed from the cluster (their processes keep running, as an operator's would until stopped).</summary>
+    private readonly List<MembershipNode> _leftCluster = new();
+    private static readonly string ConfigurationPrefix = Encoding.UTF8.GetString(InternalEntries.ConfigurationKey) + "|";
 
     private readonly Dictionary<string, ulong> _verified = new();
     private readonly HashSet<(string, ulong)> _leaderChecked = new();
@@ -450,8 +576,9 @@ public sealed class VoterCluster
             }
             int holders = Voters.Count(v => Logs[v].FirstIndex > index
                 || (Logs[v].DurableIndex >= index && Logs[v].TryGet(index, out var e) && e.Epoch == epoch && Describe(e).EndsWith("|" + entry, StringComparison.Ordinal)));
-            if (holders < Topology.RequiredAcks + 1)
-                Fail($"{learner.Id} got entry {index} of epoch {epoch}, beyond every commit so far ({_highestCommit}), held durably by {holders} voters; a commit needs {Topology.RequiredAcks + 1}");
+            int needed = CommitNeeds();
+            if (holders < needed)
+                Fail($"{learner.Id} got entry {index} of epoch {epoch}, beyond every commit so far ({_highestCommit}), held durably by {holders} voters; a commit needs {needed}");
             if (!_receivedAhead.TryGetValue(index, out var list)) _receivedAhead[index] = list = new();
             list.Add((learner.Id, epoch, entry));
             DeliveredAhead++;

@@ -1,0 +1,43 @@
+using GeoRelay.TestUtilities.Sim;
+using NUnit.Framework;
+
+namespace GeoRelay.Tests.Simulation.Voters;
+
+/// <summary>
+/// <see cref="VoterChaos"/> with membership changes interleaved with the faults: the leader promotes, demotes, removes and
+/// re-adds members one at a time while voters crash, leaders are cut off or silenced, and relays die. Beside the cluster's
+/// invariants (one leader per term, committed entries survive, logs match), every configuration a node acts on is the newest
+/// its log holds, its election counts that configuration's voters, and a leader never holds two uncommitted configurations.
+/// <c>GEORELAY_MEMBERSHIP_SEEDS</c> sets the number of seeds (default 60); <c>GEORELAY_SEED=N</c> replays one.
+/// </summary>
+[TestFixture]
+public sealed class MembershipChaosTests
+{
+    private static int Seeds => int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_MEMBERSHIP_SEEDS"), out int n) ? n : 60;
+
+    private static int? OneSeedAsked =>
+        int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_SEED"), out int seed) ? seed : null;
+
+    [Test]
+    public void MembershipChangesUnderFaultsKeepTheInvariants()
+    {
+        var failures = new List<string>();
+        int changes = 0, committed = 0, passed = 0;
+        IEnumerable<int> seeds = OneSeedAsked is { } one ? [one] : Enumerable.Range(1, Seeds);
+        foreach (int seed in seeds)
+        {
+            try
+            {
+                var r = VoterChaos.Run(seed, membership: true);
+                changes += r.MembershipChanges;
+                committed += r.ConfigurationsCommitted;
+                passed++;
+            }
+            catch (InvariantViolationException e) { failures.Add(e.Message); }
+            if (failures.Count >= 3) break;
+        }
+        TestContext.Out.WriteLine($"{passed} of {passed + failures.Count} seeds passed: {changes} membership changes proposed, {committed} configurations seen committed");
+        Assert.That(failures, Is.Empty, string.Join("\n\n", failures));
+        if (OneSeedAsked is null) Assert.That(committed, Is.GreaterThan(Seeds), "membership changes were proposed and committed across the seeds");
+    }
+}
