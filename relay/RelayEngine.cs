@@ -137,6 +137,9 @@ public sealed partial class RelayEngine : IEngine, IDisposable
     /// <summary>The membership this relay acts on: its file's, until an upstream sent another.</summary>
     public TopologyConfig Topology => _topology;
 
+    /// <summary>The upstream speaks protocol 3 and has not yet sent its membership: no DcAck goes to it before.</summary>
+    private bool _awaitingConfiguration;
+
     /// <summary>The upstream may lead in the membership this relay acts on (else it must first send one in which it may).</summary>
     private bool _upstreamVouched;
 
@@ -150,11 +153,18 @@ public sealed partial class RelayEngine : IEngine, IDisposable
     /// </summary>
     private void OnConfiguration(PeerChannel from, ConfigurationFrame frame)
     {
-        if (frame.Hash == _configuration.Hash)
+        if (frame.Hash != _configuration.Hash) Reconfigure(from, frame);
+        else _upstreamVouched |= _topology.CanLead(from.Peer.NodeId);
+        if (_awaitingConfiguration && _upstream == from && !Removed)
         {
-            _upstreamVouched |= _topology.CanLead(from.Peer.NodeId);
-            return;
+            _awaitingConfiguration = false;
+            SendDcAck(_env.NowMicros); // the greeting, now in the leader's numbering
         }
+        else if (_upstream == from) _awaitingConfiguration = false;
+    }
+
+    private void Reconfigure(PeerChannel from, ConfigurationFrame frame)
+    {
         Membership membership;
         TopologyConfig topology;
         try
@@ -294,6 +304,8 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             RelayLog.UpstreamConnected(_logger, peer.NodeId, peer.Epoch);
             foreach (var m in _members)
                 if (m.State != MemberLinkState.Down) m.State = MemberLinkState.Resync;
+            // On protocol 3 the leader's membership comes first: our slots mean nothing to it before we number as it does.
+            _awaitingConfiguration = peer.Version >= 3;
             SendDcAck(now);
             return;
         }
@@ -683,7 +695,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
 
     private void SendDcAck(long now)
     {
-        if (_upstream is null) return;
+        if (_upstream is null || _awaitingConfiguration) return;
         var progress = _progress;
         for (int i = 0; i < _members.Length; i++)
         {

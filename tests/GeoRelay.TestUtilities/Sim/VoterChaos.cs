@@ -167,6 +167,7 @@ public static class VoterChaos
             else c.RestartRelay(v);
         }
         c.Trace.Add($"{c.Network.Clock.NowMicros / 1000} ms: everything healed and restarted");
+        if (membership) c.StopRemoved();
         c.Publish(1); // commits what earlier terms left, if the leader has not yet
         c.RunUntil(() => c.CurrentLeader() is { Leader: { } l } && l.CommitIndex == l.LastIndex && l.CommitIndex > 0
             && c.Publisher.AllAcknowledged && c.Members().All(v => c.Logs[v].DurableIndex >= l.LastIndex), 60_000,

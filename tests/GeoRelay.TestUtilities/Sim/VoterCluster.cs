@@ -343,6 +343,22 @@ public sealed class VoterCluster
     public IEnumerable<string> Members() =>
         CurrentLeader() is { } leader ? Voters.Where(v => leader.Configuration.Nodes.ContainsKey(v)) : Voters;
 
+    /// <summary>
+    /// As the runbook says once a removal has committed: stop the nodes the configuration no longer lists (their learners
+    /// resume elsewhere). Waits for a leader whose configuration is committed first.
+    /// </summary>
+    public void StopRemoved()
+    {
+        RunUntil(() => CurrentLeader() is { } l && l.Memberships.Uncommitted == 0 && l.Leader!.CommittedOwnEpoch, 60_000, "a leader with its configuration committed");
+        var config = CurrentLeader()!.Configuration;
+        foreach (var v in Voters)
+        {
+            if (config.Nodes.ContainsKey(v) || !Network.IsUp(v)) continue;
+            Network.Crash(v);
+            Trace.Add($"{Network.Clock.NowMicros / 1000} ms: stop {v}, which the configuration no longer lists");
+        }
+    }
+
     /// <summary>Membership changes proposed (and not refused) at a leader, and configuration entries seen committed.</summary>
     public int MembershipChanges { get; private set; }
     public int ConfigurationsCommitted => _configurationsCommitted.Count;

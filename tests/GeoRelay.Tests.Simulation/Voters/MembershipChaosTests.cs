@@ -8,12 +8,12 @@ namespace GeoRelay.Tests.Simulation.Voters;
 /// re-adds members one at a time while voters crash, leaders are cut off or silenced, and relays die. Beside the cluster's
 /// invariants (one leader per term, committed entries survive, logs match), every configuration a node acts on is the newest
 /// its log holds, its election counts that configuration's voters, and a leader never holds two uncommitted configurations.
-/// <c>GEORELAY_MEMBERSHIP_SEEDS</c> sets the number of seeds (default 60); <c>GEORELAY_SEED=N</c> replays one.
+/// <c>GEORELAY_MEMBERSHIP_SEEDS</c> sets the number of seeds (default 12; more in the soak); <c>GEORELAY_SEED=N</c> replays one.
 /// </summary>
 [TestFixture]
 public sealed class MembershipChaosTests
 {
-    private static int Seeds => int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_MEMBERSHIP_SEEDS"), out int n) ? n : 60;
+    private static int Seeds => int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_MEMBERSHIP_SEEDS"), out int n) ? n : 12;
 
     private static int? OneSeedAsked =>
         int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_SEED"), out int seed) ? seed : null;
