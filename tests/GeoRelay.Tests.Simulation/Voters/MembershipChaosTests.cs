@@ -15,6 +15,9 @@ public sealed class MembershipChaosTests
 {
     private static int Seeds => int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_MEMBERSHIP_SEEDS"), out int n) ? n : 12;
 
+    /// <summary>The first seed (<c>GEORELAY_MEMBERSHIP_FROM</c>, default 1), so a long run can continue where another stopped.</summary>
+    private static int From => int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_MEMBERSHIP_FROM"), out int n) ? n : 1;
+
     private static int? OneSeedAsked =>
         int.TryParse(Environment.GetEnvironmentVariable("GEORELAY_SEED"), out int seed) ? seed : null;
 
@@ -23,7 +26,7 @@ public sealed class MembershipChaosTests
     {
         var failures = new List<string>();
         int changes = 0, committed = 0, passed = 0;
-        IEnumerable<int> seeds = OneSeedAsked is { } one ? [one] : Enumerable.Range(1, Seeds);
+        IEnumerable<int> seeds = OneSeedAsked is { } one ? [one] : Enumerable.Range(From, Seeds);
         foreach (int seed in seeds)
         {
             try
