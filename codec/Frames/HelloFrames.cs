@@ -147,7 +147,7 @@ public static class ProtocolVersion
 
     /// <summary>
     /// The environment variable that pins this process to an older version (<c>2</c> or <c>3</c>; unset for
-    /// <see cref="Max"/>): for rolling upgrades, and to test against the previous version's wire format.
+    /// <see cref="Max"/>): to hold a new build at the previous version, and to stand in for a build of it in tests.
     /// </summary>
     public const string MaxVariable = "GEORELAY_PROTOCOL_MAX";
 
