@@ -65,7 +65,7 @@ public sealed partial class LearnerClient : IAsyncDisposable, IDisposable
             MaxFrameBytes = options.MaxFrameBytes,
             MaxQueuedBytes = 1 << 20,
             HandshakeTimeout = options.ConnectTimeout,
-        }, options.ReceiveBufferSize);
+        }, _logger, options.ReceiveBufferSize);
     }
 
     /// <summary>

@@ -109,7 +109,7 @@ public sealed class PublisherClient : IAsyncDisposable
             MaxFrameBytes = options.MaxFrameBytes,
             MaxQueuedBytes = Math.Max(options.MaxInFlightBytes, options.MaxFrameBytes) + HeartbeatRoom,
             HandshakeTimeout = options.ConnectTimeout,
-        });
+        }, logger);
         try
         {
             var clock = Stopwatch.StartNew();

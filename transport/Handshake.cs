@@ -15,6 +15,22 @@ public sealed class HandshakeRefusedException(CodecError reason, string message)
 
 public static class Handshake
 {
+    /// <summary>The version before <see cref="ProtocolVersion.Max"/>, which a dialer falls back to.</summary>
+    public const ushort PreviousVersion = ProtocolVersion.Max - 1;
+
+    /// <summary>
+    /// The Hello to redial the same endpoint with after <paramref name="refusal"/>, or null when no fallback applies.
+    /// A build of <see cref="PreviousVersion"/> compares its own definitions hash with the dialer's whatever the
+    /// dialer's highest version, so it refuses a Hello offering <see cref="ProtocolVersion.Max"/> with
+    /// <see cref="CodecError.DefinitionsMismatch"/>; the same Hello capped at that version is what its own builds
+    /// send. A fallback Hello offers no newer version, so it never falls back again.
+    /// </summary>
+    public static Hello? FallbackHello(in Hello local, Exception refusal) =>
+        refusal is HandshakeRefusedException { Reason: CodecError.DefinitionsMismatch }
+        && local.MaxVersion > PreviousVersion && local.MinVersion <= PreviousVersion
+            ? local with { MaxVersion = PreviousVersion, DefinitionsHash = ProtocolVersion.DefinitionsHashFor(PreviousVersion)!.Value }
+            : null;
+
     /// <summary>Dialing side: sends Hello, returns the peer's Welcome or throws why it refused.</summary>
     public static async Task<Welcome> DialAsync(FramedConnection connection, Hello local, TimeSpan timeout, CancellationToken ct)
     {

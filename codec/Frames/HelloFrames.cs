@@ -147,7 +147,7 @@ public static class ProtocolVersion
 
     /// <summary>
     /// The environment variable that pins this process to an older version (<c>2</c> or <c>3</c>; unset for
-    /// <see cref="Max"/>): for rolling upgrades, and to test against the previous version's wire format.
+    /// <see cref="Max"/>): to hold a new build at the previous version, and to stand in for a build of it in tests.
     /// </summary>
     public const string MaxVariable = "GEORELAY_PROTOCOL_MAX";
 
@@ -218,6 +218,8 @@ public static class ProtocolVersion
     /// Picks the highest version both ranges contain, or refuses naming both ranges. A Hello's definitions hash is
     /// that of its sender's highest version, so a peer whose highest is the chosen version is checked against our
     /// definitions of it; a peer whose highest is above it checks our hash itself (each side checks the older one).
+    /// A <paramref name="local"/> Hello whose highest is 2 (a process pinned to 2) negotiates exactly as version-2
+    /// builds do, refusing any peer whose hash differs from its own, version-3 dialers included.
     /// </summary>
     public static ushort Negotiate(in Hello local, in Hello remote)
     {
@@ -226,6 +228,16 @@ public static class ProtocolVersion
         if (low > high)
             throw new CodecException(CodecError.VersionMismatch,
                 $"no common protocol version: {local.NodeId} speaks {local.MinVersion}..{local.MaxVersion}, {remote.NodeId} speaks {remote.MinVersion}..{remote.MaxVersion}");
+        if (local.MaxVersion == 2)
+        {
+            // The rule of the previous release (a06841e), kept so a pinned process is a true stand-in for it in tests.
+            // Keyed on the Hello rather than LocalMax (which it equals for every Hello a process listens with) so
+            // tests can run both sides in one process.
+            if (high == local.MaxVersion && local.DefinitionsHash != remote.DefinitionsHash)
+                throw new CodecException(CodecError.DefinitionsMismatch,
+                    $"protocol {high} frame definitions differ: {local.NodeId} has {local.DefinitionsHash:x16}, {remote.NodeId} has {remote.DefinitionsHash:x16}");
+            return high;
+        }
         if (remote.MaxVersion == high)
         {
             ulong? ours = local.MaxVersion == high ? local.DefinitionsHash : DefinitionsHashFor(high);

@@ -6,6 +6,7 @@ using System.Text;
 using GeoRelay.Codec.Frames;
 using GeoRelay.Transport;
 using GeoRelay.Transport.Security;
+using Microsoft.Extensions.Logging;
 
 namespace GeoRelay.LearnerClient.Internal;
 
@@ -15,7 +16,7 @@ namespace GeoRelay.LearnerClient.Internal;
 /// compression: learners get the relay's one shared uncompressed buffer, and a publisher's acks are tiny.
 /// </summary>
 internal sealed class EndpointDialer(GeoRelayClientOptions options, IReadOnlyList<string> endpoints, NodeKind kind, ConnectionOptions connection,
-    int receiveBufferSize = 0) : IDisposable
+    ILogger logger, int receiveBufferSize = 0) : IDisposable
 {
     private readonly EndPoint[] _endpoints = Parse(endpoints);
     // A learner asks to be heartbeated (LearnerClientOptions.SilenceTimeout); a publisher's acks need none.
@@ -54,8 +55,24 @@ internal sealed class EndpointDialer(GeoRelayClientOptions options, IReadOnlyLis
 
     public Task<FramedConnection> DialAsync(int endpoint, CancellationToken ct) => DialAsync(_endpoints[endpoint], ct);
 
-    /// <summary>Dials an address that need not be one of the options' endpoints (a leader a node named).</summary>
+    /// <summary>
+    /// Dials an address that need not be one of the options' endpoints (a leader a node named); a node of the previous
+    /// protocol version is redialed once with a Hello it accepts (see <see cref="Handshake.FallbackHello"/>).
+    /// </summary>
     public async Task<FramedConnection> DialAsync(EndPoint target, CancellationToken ct)
+    {
+        try
+        {
+            return await DialAsync(target, _hello, ct).ConfigureAwait(false);
+        }
+        catch (HandshakeRefusedException e) when (Handshake.FallbackHello(_hello, e) is { } fallback)
+        {
+            EndpointDialerLog.ProtocolFallback(logger, target.ToString() ?? "", fallback.MaxVersion);
+            return await DialAsync(target, fallback, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<FramedConnection> DialAsync(EndPoint target, Hello hello, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.ConnectTimeout);
@@ -78,7 +95,7 @@ internal sealed class EndpointDialer(GeoRelayClientOptions options, IReadOnlyLis
                 ? await FramedConnection.SecureAsync(socket, connection, TlsOptions(target), timeout.Token).ConfigureAwait(false)
                 : new FramedConnection(socket, connection);
             framed.StartWriting();
-            await Handshake.DialAsync(framed, _hello, options.ConnectTimeout, timeout.Token).ConfigureAwait(false);
+            await Handshake.DialAsync(framed, hello, options.ConnectTimeout, timeout.Token).ConfigureAwait(false);
             return framed;
         }
         catch

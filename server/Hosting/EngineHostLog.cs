@@ -18,6 +18,9 @@ internal static partial class EngineHostLog
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Dial to {Peer} at {EndPoint} failed: {Message}")]
     public static partial void DialFailed(ILogger logger, string peer, string endPoint, string message);
 
+    [LoggerMessage(EventId = 124, Level = LogLevel.Information, Message = "{Peer} speaks protocol {Version} only; redialed with protocol {Version}")]
+    public static partial void ProtocolFallback(ILogger logger, string peer, ushort version);
+
     [LoggerMessage(EventId = 113, Level = LogLevel.Debug, Message = "Dial to {Peer} at {EndPoint}: it does not serve now ({Message}); the engine tries elsewhere")]
     public static partial void DialNotServing(ILogger logger, string peer, string endPoint, string message);
 

@@ -34,14 +34,17 @@ internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOpti
         FramedConnection? connection = null;
         try
         {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-            cts.CancelAfter(options.HandshakeTimeout);
-            connection = security.Tls is { } tls
-                ? await FramedConnection.ConnectTlsAsync(endPoint, options, tls.ClientOptions(nodeId, expectedNodeId: nodeId), cts.Token).ConfigureAwait(false)
-                : await FramedConnection.ConnectAsync(endPoint, options, cts.Token).ConfigureAwait(false);
-            connection.StartWriting();
             var hello = dialAs == NodeKind.Voter ? loop.LocalHello with { Kind = NodeKind.Voter } : loop.LocalHello;
-            var welcome = await Handshake.DialAsync(connection, hello, options.HandshakeTimeout, cts.Token).ConfigureAwait(false);
+            Welcome welcome;
+            try
+            {
+                (connection, welcome) = await HandshakeAsync(nodeId, endPoint, hello).ConfigureAwait(false);
+            }
+            catch (HandshakeRefusedException e) when (Handshake.FallbackHello(hello, e) is { } fallback)
+            {
+                EngineHostLog.ProtocolFallback(logger, nodeId, fallback.MaxVersion);
+                (connection, welcome) = await HandshakeAsync(nodeId, endPoint, fallback).ConfigureAwait(false);
+            }
             if (welcome.NodeId != nodeId)
                 throw new CodecException(CodecError.UnknownNode, $"dialed {nodeId} at {endPoint} but {welcome.NodeId} answered");
             await reader.RunAsync(connection, new PeerInfo(welcome.NodeId, dialAs == NodeKind.Voter ? NodeKind.Voter : welcome.Kind, welcome.Epoch, PortKind.Outbound, welcome.Capabilities, welcome.Version), null).ConfigureAwait(false);
@@ -56,6 +59,26 @@ internal sealed class PeerDialer(Func<string, EndPoint?> resolve, ConnectionOpti
             else
                 EngineHostLog.DialFailed(logger, nodeId, endPoint.ToString() ?? "", e.Message);
             loop.OnDialFailed(nodeId, e.Message);
+        }
+    }
+
+    /// <summary>Connects (over TLS when the host has it) and sends <paramref name="hello"/>; disposes the connection when either fails.</summary>
+    private async Task<(FramedConnection, Welcome)> HandshakeAsync(string nodeId, EndPoint endPoint, Hello hello)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        cts.CancelAfter(options.HandshakeTimeout);
+        var connection = security.Tls is { } tls
+            ? await FramedConnection.ConnectTlsAsync(endPoint, options, tls.ClientOptions(nodeId, expectedNodeId: nodeId), cts.Token).ConfigureAwait(false)
+            : await FramedConnection.ConnectAsync(endPoint, options, cts.Token).ConfigureAwait(false);
+        try
+        {
+            connection.StartWriting();
+            return (connection, await Handshake.DialAsync(connection, hello, options.HandshakeTimeout, cts.Token).ConfigureAwait(false));
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 }

@@ -47,9 +47,10 @@ internal sealed class RecordedStream(string name, int count, Func<ulong, string>
     }
 
     /// <summary>Subscribes from 1 with <paramref name="options"/> and records until entry <c>count</c> or cancellation.</summary>
-    public async Task RecordAsync(GeoRelay.LearnerClient.LearnerClientOptions options, Stopwatch clock, CancellationToken ct)
+    public async Task RecordAsync(GeoRelay.LearnerClient.LearnerClientOptions options, Stopwatch clock, CancellationToken ct,
+        Microsoft.Extensions.Logging.ILogger? logger = null)
     {
-        await using var client = new GeoRelay.LearnerClient.LearnerClient(options with { Disconnected = (_, _) => Interlocked.Increment(ref Reconnects) });
+        await using var client = new GeoRelay.LearnerClient.LearnerClient(options with { Disconnected = (_, _) => Interlocked.Increment(ref Reconnects) }, logger);
         try
         {
             await foreach (var entry in client.SubscribeAsync(1, ct))

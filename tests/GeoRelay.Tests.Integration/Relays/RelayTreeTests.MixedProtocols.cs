@@ -7,7 +7,8 @@ namespace GeoRelay.Tests.Integration.Relays;
 
 /// <summary>
 /// Issue #23: two adjacent protocol versions in one cluster. Nodes started with GEORELAY_PROTOCOL_MAX=2 speak exactly
-/// the previous version's wire format; every link to one of them must settle on 2, the others on 3.
+/// the previous version's wire format and negotiate as its builds do, refusing a Hello that offers 3; every link to
+/// one of them must settle on 2 (a version-3 dialer falls back), the others on 3.
 /// </summary>
 public sealed partial class RelayTreeTests
 {
@@ -25,7 +26,9 @@ public sealed partial class RelayTreeTests
         var clock = Stopwatch.StartNew();
         using var stop = new CancellationTokenSource();
         // The learner on p1 speaks 3 and is served by the pinned relay; the others through 3 or 2 nodes upstream.
-        var learners = new[] { "p1", "p3", "f1", "f2", "h1" }.Select(node => Learn(cluster, node, count, clock, stop.Token)).ToList();
+        var p1Learner = new LineCollector();
+        var learners = new[] { "p1", "p3", "f1", "f2", "h1" }
+            .Select(node => Learn(cluster, node, count, clock, stop.Token, node == "p1" ? p1Learner : null)).ToList();
         await PublishAsync(cluster, count, perSecond: 2_000, stop.Token);
         await AllReceivedAsync(learners, count);
         stop.Cancel();
@@ -35,6 +38,11 @@ public sealed partial class RelayTreeTests
         Assert.That(leader.Output, Does.Match(@"Connected to p1 \(Relay\) at \S+, protocol 2"), "the leader's link to the pinned relay");
         Assert.That(leader.Output, Does.Match(@"Connected to h1 \(Member\) at \S+, protocol 3"), "the leader's link to a member of its own version");
         Assert.That(leader.Output, Does.Not.Match(@"Connected to p1 .*, protocol 3"));
+        // The pinned relay refuses the leader's first Hello, as a version-2 build does; the leader redials with 2.
+        Assert.That(leader.Output, Does.Contain("p1 speaks protocol 2 only; redialed with protocol 2"));
+        Assert.That(leader.Output, Does.Not.Contain("h1 speaks protocol 2 only"));
+        Assert.That(cluster.Processes["p1"].Output, Does.Match(@"Refused connection from \S+: DefinitionsMismatch: protocol 2 frame definitions differ"));
+        Assert.That(p1Learner.Text, Does.Contain("speaks protocol 2 only; redialed with protocol 2"), "the SDK falls back too");
         Assert.That(cluster.Processes["f1"].Output, Does.Match(@"Connected to \S+ \(Relay\) at \S+, protocol 2"));
         Assert.That(cluster.Processes["p1"].Output, Does.Match(@"Connected to tree-learner-p1 \(Learner\) at \S+, protocol 2"));
         Assert.That(cluster.Processes["h1"].Output, Does.Match(@"Connected to tree-learner-h1 \(Learner\) at \S+, protocol 3"));

@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text;
 using GeoRelay.Codec.Frames;
 using GeoRelay.LearnerClient;
+using GeoRelay.TestUtilities;
+using Microsoft.Extensions.Logging;
 using NUnit.Framework;
 
 namespace GeoRelay.Tests.Integration.Relays;
@@ -103,7 +105,8 @@ public sealed partial class RelayTreeTests
             Assert.That(cluster.LogOf(member.Id), Is.EqualTo(expected), $"member {member.Id} differs from the leader");
     }
 
-    private static (RecordedStream Got, Task Run) Learn(ClusterFixture cluster, string node, int count, Stopwatch clock, CancellationToken ct)
+    private static (RecordedStream Got, Task Run) Learn(ClusterFixture cluster, string node, int count, Stopwatch clock, CancellationToken ct,
+        LineCollector? log = null)
     {
         var got = new RecordedStream("the learner on " + node, count, Payload);
         var options = LearnerClientOptions.Default with
@@ -114,7 +117,7 @@ public sealed partial class RelayTreeTests
             ReconnectInitial = TimeSpan.FromMilliseconds(50),
             ReconnectMax = TimeSpan.FromSeconds(1),
         };
-        return (got, Task.Run(() => got.RecordAsync(options, clock, ct)));
+        return (got, Task.Run(() => got.RecordAsync(options, clock, ct, log?.Factory.CreateLogger<LearnerClient>())));
     }
 
     private static async Task AllReceivedAsync(IEnumerable<(RecordedStream Got, Task Run)> learners, int count)

@@ -76,7 +76,8 @@ public sealed class EndpointSpreadTests
         Assert.That(RefusalHint.Addresses(message), Is.EqualTo(expected));
 
     private static EndpointDialer Dialer(params string[] endpoints) =>
-        new(LearnerClientOptions.Default with { Endpoints = endpoints }, endpoints, NodeKind.Learner, ConnectionOptions.Default);
+        new(LearnerClientOptions.Default with { Endpoints = endpoints }, endpoints, NodeKind.Learner, ConnectionOptions.Default,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
 
     private static List<int> Walk(EndpointRound round, Func<int, string?> refusalAt)
     {
