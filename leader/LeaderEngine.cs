@@ -584,6 +584,28 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
             if (link.Kind == LinkKind.Publisher) RefuseAsNotLeader(connection);
     }
 
+    /// <summary>
+    /// The membership changed within this epoch and <paramref name="successor"/> takes over: publishers stay connected and
+    /// their pending acks move with them (their links carry compression state, so they move whole). Returns the connections
+    /// moved; the driver closes the rest.
+    /// </summary>
+    public IReadOnlyList<int> HandOverPublishers(LeaderEngine successor)
+    {
+        if (successor.Epoch != Epoch) throw new ArgumentException($"the successor leads epoch {successor.Epoch}, not {Epoch}", nameof(successor));
+        var moved = new List<int>();
+        foreach (var (connection, link) in _links)
+        {
+            if (link.Kind != LinkKind.Publisher) continue;
+            successor._links[connection] = link;
+            moved.Add(connection);
+        }
+        foreach (int connection in moved) _links.Remove(connection);
+        successor._pendingPublishes.AddRange(_pendingPublishes);
+        _pendingPublishes.Clear();
+        successor.CompletePublishes();
+        return moved;
+    }
+
     private void RefuseAsNotLeader(int connection) =>
         Outbox.Add(EngineCommand.Close(connection, CodecError.NotLeader,
             $"{_topology.LeaderId} no longer leads (a node has an epoch above {Epoch}); publish to the current leader"));

@@ -70,6 +70,7 @@ public sealed class VoterEngine : IEngine, IDisposable
     private readonly Dictionary<string, int> _linkByVoter = new(StringComparer.Ordinal);
 
     private readonly HashSet<int> _roleConnections = new();
+    private readonly Dictionary<int, PeerInfo> _rolePeers = new();
     private MemberEngine? _member;
     private LeaderEngine? _leader;
     private IEngine? _syncOwner;
@@ -193,6 +194,7 @@ public sealed class VoterEngine : IEngine, IDisposable
             return;
         }
         _roleConnections.Add(connection);
+        _rolePeers[connection] = peer;
         Role.OnConnected(connection, peer);
         After(now);
     }
@@ -209,6 +211,7 @@ public sealed class VoterEngine : IEngine, IDisposable
             return;
         }
         if (!_roleConnections.Remove(connection)) return; // an old role's, or a publisher sent away
+        _rolePeers.Remove(connection);
         Role.OnDisconnected(connection);
         After(_env.NowMicros);
     }
@@ -496,10 +499,13 @@ public sealed class VoterEngine : IEngine, IDisposable
         // Stop acknowledging at once; the engines themselves change once the disk is not busy for the old one.
         if (!leads) _leader?.StopLeading();
         if (_syncOwner is not null) return;
-        CloseRoleConnections(!sameRole ? (leads ? "this node leads now" : "this node no longer leads") : "the cluster's membership changed");
-        // A leader rebuilt for a new membership in its own term keeps what it knew committed.
-        ulong knownCommit = sameRole && _leader is { } before ? before.CommitIndex : 0;
-        (Role as IDisposable)?.Dispose();
+        // A leader rebuilt for a new membership in its own term keeps what it knew committed, and its publishers.
+        var before = sameRole ? _leader : null;
+        ulong knownCommit = before?.CommitIndex ?? 0;
+        var keep = new HashSet<int>();
+        if (before is not null) foreach (var (connection, peer) in _rolePeers) if (peer.Port == PortKind.Publish) keep.Add(connection);
+        CloseRoleConnections(!sameRole ? (leads ? "this node leads now" : "this node no longer leads") : "the cluster's membership changed", keep);
+        var old = Role as IDisposable;
         _member = null;
         _leader = null;
         _roleStale = false;
@@ -511,11 +517,14 @@ public sealed class VoterEngine : IEngine, IDisposable
                 Seed = _options.Seed ^ (int)Election.Term, SendBeforeDurable = true, LogObserver = _history, KnownCommit = knownCommit,
                 Configuration = new ConfigurationFrame(_history.LatestIndex, _history.LatestEpoch, _history.LatestMembership.Hash, _history.LatestMembership.Encode()),
             }, _logger);
+            before?.HandOverPublishers(_leader); // before the old engine releases its links
+            old?.Dispose();
             _lastBeatMicros = long.MinValue / 2;
             VoterLog.Leads(_logger, _self, Election.Term, _log.LastIndex);
         }
         else
         {
+            old?.Dispose();
             _member = NewMember();
             VoterLog.Follows(_logger, _self, Election.Term, Election.Leader ?? "unknown");
         }
@@ -529,12 +538,14 @@ public sealed class VoterEngine : IEngine, IDisposable
         return member;
     }
 
-    private void CloseRoleConnections(string why)
+    private void CloseRoleConnections(string why, IReadOnlySet<int> keep)
     {
-        var code = _leader is not null ? CodecError.NotLeader : CodecError.Shutdown;
+        var code = _leader is not null && keep.Count == 0 ? CodecError.NotLeader : CodecError.Shutdown;
         foreach (int connection in _roleConnections)
-            Outbox.Add(EngineCommand.Close(connection, code, code == CodecError.NotLeader ? NotLeaderMessage() : why));
-        _roleConnections.Clear();
+            if (!keep.Contains(connection))
+                Outbox.Add(EngineCommand.Close(connection, code, code == CodecError.NotLeader ? NotLeaderMessage() : why));
+        _roleConnections.RemoveWhere(c => !keep.Contains(c));
+        foreach (var connection in _rolePeers.Keys.ToList()) if (!keep.Contains(connection)) _rolePeers.Remove(connection);
     }
 
     private void DrainRole()
