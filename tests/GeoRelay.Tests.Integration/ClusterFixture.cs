@@ -55,14 +55,20 @@ public sealed class ClusterFixture : IDisposable
     /// <summary>More command-line arguments for a node's process (e.g. `--log-format json`), by node id.</summary>
     public Dictionary<string, string> ExtraArguments { get; } = new();
 
-    public GeoRelayProcess StartNode(string node)
+    public GeoRelayProcess StartNode(string node) => StartNode(node, ConfigPath, Topology);
+
+    /// <summary>Starts a node with another topology file than the cluster's (one a membership change made, or an older one).</summary>
+    public GeoRelayProcess StartNode(string node, string configPath) =>
+        StartNode(node, configPath, TopologyLoader.LoadFile(configPath).GetConfigOrThrow());
+
+    private GeoRelayProcess StartNode(string node, string configPath, TopologyConfig topology)
     {
-        var role = Topology.GetNode(node).Role;
+        var role = topology.GetNode(node).Role;
         string args = role switch
         {
-            NodeRole.Leader => $"leader --config \"{ConfigPath}\" --data \"{DataOf(node)}\"",
-            NodeRole.Relay => $"relay --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
-            _ => $"member --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
+            NodeRole.Leader => $"leader --config \"{configPath}\" --data \"{DataOf(node)}\"",
+            NodeRole.Relay => $"relay --config \"{configPath}\" --node {node} --data \"{DataOf(node)}\"",
+            _ => $"member --config \"{configPath}\" --node {node} --data \"{DataOf(node)}\"",
         };
         if (ExtraArguments.TryGetValue(node, out var extra)) args += " " + extra;
         var process = new GeoRelayProcess(node, args, environment: NodeEnvironment.GetValueOrDefault(node));
