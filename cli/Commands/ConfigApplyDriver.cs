@@ -180,7 +180,7 @@ public sealed class ConfigApplyDriver(IConfigAdmin admin, ConfigApplyOptions opt
     private async Task<string?> CatchUpAsync(string node, long deadline, CancellationToken ct)
     {
         ulong? target = null;
-        long lastNote = 0;
+        long? lastNote = null;
         string last = "no answer yet";
         while (true)
         {
@@ -192,7 +192,7 @@ public sealed class ConfigApplyDriver(IConfigAdmin admin, ConfigApplyOptions opt
                 target ??= p.Commit;
                 if (p.Reachable && p.Durable >= target) return null;
                 last = $"{node} is {(p.Reachable ? "reachable" : "not reachable")} from {leader.Report.Leader}, durable to {p.Durable} of {target}";
-                if (options.Time.GetElapsedTime(lastNote) >= options.ProgressEvery)
+                if (lastNote is not { } noted || options.Time.GetElapsedTime(noted) >= options.ProgressEvery)
                 {
                     Note("catching up: " + last);
                     lastNote = options.Time.GetTimestamp();
