@@ -55,14 +55,19 @@ public sealed class ClusterFixture : IDisposable
     /// <summary>More command-line arguments for a node's process (e.g. `--log-format json`), by node id.</summary>
     public Dictionary<string, string> ExtraArguments { get; } = new();
 
-    public GeoRelayProcess StartNode(string node)
+    public GeoRelayProcess StartNode(string node) => StartNode(node, ConfigPath, Topology.GetNode(node).Role);
+
+    /// <summary>
+    /// Starts <paramref name="node"/> with another topology file than the fixture's (a node a membership change adds,
+    /// given the file that lists it); it is stopped with the others.
+    /// </summary>
+    public GeoRelayProcess StartNode(string node, string configPath, NodeRole role)
     {
-        var role = Topology.GetNode(node).Role;
         string args = role switch
         {
-            NodeRole.Leader => $"leader --config \"{ConfigPath}\" --data \"{DataOf(node)}\"",
-            NodeRole.Relay => $"relay --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
-            _ => $"member --config \"{ConfigPath}\" --node {node} --data \"{DataOf(node)}\"",
+            NodeRole.Leader => $"leader --config \"{configPath}\" --data \"{DataOf(node)}\"",
+            NodeRole.Relay => $"relay --config \"{configPath}\" --node {node} --data \"{DataOf(node)}\"",
+            _ => $"member --config \"{configPath}\" --node {node} --data \"{DataOf(node)}\"",
         };
         if (ExtraArguments.TryGetValue(node, out var extra)) args += " " + extra;
         var process = new GeoRelayProcess(node, args, environment: NodeEnvironment.GetValueOrDefault(node));
