@@ -16,6 +16,7 @@ public static class GeoRelayCommandLine
         root.Subcommands.Add(CheckConfigCommand.Create());
         root.Subcommands.Add(StatusCommand.Create());
         foreach (var command in AdminCommands.Create()) root.Subcommands.Add(command);
+        root.Subcommands.Add(ConfigCommand.Create());
         foreach (var command in SecurityCommands.Create()) root.Subcommands.Add(command);
         root.Subcommands.Add(DemoCommand.Create());
         return root;

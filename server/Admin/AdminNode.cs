@@ -38,6 +38,21 @@ public abstract class AdminNode
     public virtual (TransferStarted? Started, int Status, string Code, string Message) TransferLeadership(string to) =>
         (null, 409, "no-elections", $"{NodeId} is a {RoleName(Role)} of a cluster without elections; leadership moves only with `elections: true`");
 
+    /// <summary>The configuration this node holds (<c>GET /config</c>), or an error with its HTTP status: only voters of a cluster with elections hold one.</summary>
+    public virtual (ConfigReport? Report, int Status, AdminError? Error) Configuration() => (null, 409, NoElections());
+
+    /// <summary>
+    /// Leader: commits <paramref name="next"/> as the cluster's membership (<c>POST /config/propose</c>); the configuration
+    /// entry's index, or an error (421 with the leader from a voter that does not lead, 503 while the leader cannot take one yet (a change or transfer under way, its term not yet committed), 409 when it refuses this one).
+    /// </summary>
+    public virtual (ConfigProposed? Proposed, int Status, AdminError? Error) ProposeMembership(Membership next) => (null, 409, NoElections());
+
+    /// <summary>Leader: where it sees <paramref name="node"/> (<c>GET /config/progress/{node}</c>); 421 from a voter that does not lead.</summary>
+    public virtual (ConfigProgress? Progress, int Status, AdminError? Error) ProgressOf(string node) => (null, 409, NoElections());
+
+    private AdminError NoElections() =>
+        new("no-elections", $"{NodeId} is a {RoleName(Role)} of a cluster without elections; its membership changes only with `elections: true`");
+
     /// <summary>Each learner connection, taken under the engine lock; null on the leader, which serves none.</summary>
     public virtual IReadOnlyList<LearnerConnectionReport>? Learners() => null;
 
@@ -250,7 +265,7 @@ internal sealed class MemberAdmin(MemberNode node) : ReplicaAdmin(node.Topology,
 }
 
 /// <summary>A voter: the leader's view while it leads, the member's while it follows, and the election's state either way.</summary>
-internal sealed class VoterAdmin(VoterNode node) : ReplicaAdmin(node.Topology, node.NodeId)
+internal sealed partial class VoterAdmin(VoterNode node) : ReplicaAdmin(node.Topology, node.NodeId)
 {
     private protected override GeoRelay.Storage.IEntryLog Log => node.Log;
     public override NodeRole Role => node.Engine.Leader is not null ? NodeRole.Leader : NodeRole.Member;

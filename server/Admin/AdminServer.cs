@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using GeoRelay.Server.Admin.Console;
 using GeoRelay.Server.Hosting;
+using GeoRelay.Topology;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -12,7 +13,8 @@ namespace GeoRelay.Server.Admin;
 /// <summary>
 /// A node's admin HTTP endpoint (Kestrel, minimal APIs): <c>/metrics</c> in Prometheus text format
 /// (<see cref="PrometheusExporter"/>), <c>/healthz</c> (200 while running, 503 while draining or deposed), <c>/status</c>
-/// (JSON), <c>/learners</c> (list, disconnect one) and <c>/blacklist</c> (list, add, remove). Every route but
+/// (JSON), <c>/learners</c> (list, disconnect one), <c>/blacklist</c> (list, add, remove), <c>/transfer-leader</c>, and on a
+/// voter <c>/config</c> (the membership), <c>/config/propose</c> and <c>/config/progress/{node}</c> (changing it: docs/operations.md). Every route but
 /// <c>/healthz</c> passes <see cref="AdminAccess"/> first; it serves HTTPS with the node's certificate when the node has one.
 /// With a <see cref="ClusterConsole"/> it also serves the live console page at <c>/</c> and its feed at <c>/console/events</c>
 /// (docs/operations.md); those two routes also take the token as <c>?token=</c>, since a browser's EventSource cannot send a header.
@@ -84,9 +86,36 @@ public sealed class AdminServer : IAsyncDisposable
             HostingLog.TransferRequested(logger, started.From, started.To, started.Term);
             return Json(started, AdminJson.Default.TransferStarted, status);
         });
+        app.MapGet("/config", () => Answer(node.Configuration(), AdminJson.Default.ConfigReport));
+        app.MapPost("/config/propose", async (HttpRequest request) =>
+        {
+            ConfigProposal? proposal;
+            try
+            {
+                proposal = await JsonSerializer.DeserializeAsync(request.Body, AdminJson.Default.ConfigProposal, request.HttpContext.RequestAborted).ConfigureAwait(false);
+            }
+            catch (JsonException e)
+            {
+                return Error(400, "bad-request", "the body must be {\"membership\": \"<base64 of the encoded membership>\"}: " + e.Message);
+            }
+            Membership next;
+            try
+            {
+                next = Membership.Decode(Convert.FromBase64String(proposal?.Membership ?? throw new FormatException("no membership")));
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException or InvalidDataException)
+            {
+                return Error(400, "bad-request", "membership: not an encoded membership in base64: " + e.Message);
+            }
+            var answer = node.ProposeMembership(next);
+            if (answer.Proposed is { } proposed) HostingLog.MembershipProposed(logger, node.NodeId, proposed.Index, proposed.Term, next.ToString());
+            return Answer(answer, AdminJson.Default.ConfigProposed);
+        });
+        app.MapGet("/config/progress/{node}", (HttpContext context) =>
+            Answer(node.ProgressOf(context.Request.RouteValues["node"] as string ?? ""), AdminJson.Default.ConfigProgress));
         app.MapDelete("/blacklist/{**range}", (HttpContext context) => operations.RemoveFromBlacklist(context.Request.RouteValues["range"] as string));
-        app.MapFallback(() => Error(404, "not-found", "no such route; the admin routes are GET / (console), /console/events, /metrics, /healthz, /status, /learners, /blacklist; " +
-            "POST /learners/{connection}/disconnect, /blacklist, /transfer-leader/{node}; DELETE /blacklist/{address or range}"));
+        app.MapFallback(() => Error(404, "not-found", "no such route; the admin routes are GET / (console), /console/events, /metrics, /healthz, /status, /learners, /blacklist, /config, /config/progress/{node}; " +
+            "POST /learners/{connection}/disconnect, /blacklist, /transfer-leader/{node}, /config/propose; DELETE /blacklist/{address or range}"));
         await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
         var bound = NodeWebHost.BoundEndPoint(app, endPoint);
         HostingLog.AdminListening(logger, certificate is null ? "http" : "https", bound.ToString() ?? "", access.Describe());
@@ -105,6 +134,9 @@ public sealed class AdminServer : IAsyncDisposable
 
     internal static IResult Json<T>(T value, JsonTypeInfo<T> type, int status = 200) =>
         Results.Text(JsonSerializer.Serialize(value, type), "application/json", statusCode: status);
+
+    private static IResult Answer<T>((T? Value, int Status, AdminError? Error) answer, JsonTypeInfo<T> type) where T : class =>
+        answer.Value is { } value ? Json(value, type, answer.Status) : Json(answer.Error!, AdminJson.Default.AdminError, answer.Status);
 
     internal static IResult Error(int status, string code, string message) => Json(new AdminError(code, message), AdminJson.Default.AdminError, status);
 

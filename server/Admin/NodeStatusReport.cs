@@ -99,7 +99,9 @@ public sealed record LearnerDisconnected(string Node, int Connection);
 public sealed record TransferStarted(string From, string To, ulong Term);
 
 /// <summary>The body of every admin error (400, 401, 403, 404): a short code and a sentence saying what is wrong.</summary>
-public sealed record AdminError(string Error, string Message);
+/// <param name="Leader">On a 421 from a voter that does not lead (<c>/config</c> routes): the leader it knows, if any.</param>
+/// <param name="LeaderAdmin">The leader's admin endpoint, so a client can follow it.</param>
+public sealed record AdminError(string Error, string Message, string? Leader = null, string? LeaderAdmin = null);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -112,6 +114,10 @@ public sealed record AdminError(string Error, string Message);
 [JsonSerializable(typeof(LearnerDisconnected))]
 [JsonSerializable(typeof(TransferStarted))]
 [JsonSerializable(typeof(AdminError))]
+[JsonSerializable(typeof(ConfigReport))]
+[JsonSerializable(typeof(ConfigProposal))]
+[JsonSerializable(typeof(ConfigProposed))]
+[JsonSerializable(typeof(ConfigProgress))]
 public sealed partial class AdminJson : JsonSerializerContext;
 
 public sealed record HealthReport(string Status, string Node, string Role);

@@ -46,6 +46,9 @@ internal static partial class HostingLog
     [LoggerMessage(EventId = 515, Level = LogLevel.Warning, Message = "Admin: leadership transfer from {From} to {To} requested in term {Term}")]
     public static partial void TransferRequested(ILogger logger, string from, string to, ulong term);
 
+    [LoggerMessage(EventId = 516, Level = LogLevel.Warning, Message = "Admin: {Node} appended configuration entry {Index} in term {Term}: {Membership}")]
+    public static partial void MembershipProposed(ILogger logger, string node, ulong index, ulong term, string membership);
+
     [LoggerMessage(EventId = 514, Level = LogLevel.Information, Message = "Stopping: {Node} hands leadership to {Target} first")]
     public static partial void VoterHandingOver(ILogger logger, string node, string target);
 

@@ -55,15 +55,18 @@ public sealed class ClusterFixture : IDisposable
     /// <summary>More command-line arguments for a node's process (e.g. `--log-format json`), by node id.</summary>
     public Dictionary<string, string> ExtraArguments { get; } = new();
 
-    public GeoRelayProcess StartNode(string node) => StartNode(node, ConfigPath, Topology);
+    public GeoRelayProcess StartNode(string node) => StartNode(node, ConfigPath, Topology.GetNode(node).Role);
 
     /// <summary>Starts a node with another topology file than the cluster's (one a membership change made, or an older one).</summary>
     public GeoRelayProcess StartNode(string node, string configPath) =>
-        StartNode(node, configPath, TopologyLoader.LoadFile(configPath).GetConfigOrThrow());
+        StartNode(node, configPath, TopologyLoader.LoadFile(configPath).GetConfigOrThrow().GetNode(node).Role);
 
-    private GeoRelayProcess StartNode(string node, string configPath, TopologyConfig topology)
+    /// <summary>
+    /// Starts <paramref name="node"/> with another topology file than the fixture's (a node a membership change adds,
+    /// given the file that lists it); it is stopped with the others.
+    /// </summary>
+    public GeoRelayProcess StartNode(string node, string configPath, NodeRole role)
     {
-        var role = topology.GetNode(node).Role;
         string args = role switch
         {
             NodeRole.Leader => $"leader --config \"{configPath}\" --data \"{DataOf(node)}\"",

@@ -65,7 +65,8 @@ public sealed class AdminAuthTests
         Assert.That(Error(await _admin.GetAsync("/healthz")).GetProperty("status").GetString(), Is.EqualTo("running"), "/healthz needs no token");
 
         foreach (var (method, path) in new[] { (HttpMethod.Get, "/status"), (HttpMethod.Get, "/metrics"), (HttpMethod.Get, "/learners"),
-                     (HttpMethod.Get, "/blacklist"), (HttpMethod.Post, "/learners/1/disconnect"), (HttpMethod.Delete, "/blacklist/127.0.0.2") })
+                     (HttpMethod.Get, "/blacklist"), (HttpMethod.Post, "/learners/1/disconnect"), (HttpMethod.Delete, "/blacklist/127.0.0.2"),
+                     (HttpMethod.Get, "/config"), (HttpMethod.Post, "/config/propose"), (HttpMethod.Get, "/config/progress/m1") })
         {
             var (status, body, headers) = await _admin.SendAsync(method, path);
             Assert.That(status, Is.EqualTo(HttpStatusCode.Unauthorized), $"{method} {path} without a token: {body}");

@@ -1,0 +1,30 @@
+using GeoRelay.Server.Admin;
+using GeoRelay.Topology;
+
+namespace GeoRelay.Cli;
+
+/// <summary>
+/// One answer from a node's admin endpoint: the value of a 2xx answer, or the HTTP status (null when the node did not
+/// answer) and a sentence saying why not.
+/// </summary>
+public readonly record struct AdminCall<T>(T? Value, int? Status, string? Error) where T : class
+{
+    public static AdminCall<T> Of(T value) => new(value, 200, null);
+    public static AdminCall<T> Failed(int? status, string error) => new(null, status, error);
+}
+
+/// <summary>The admin routes <see cref="ConfigApplyDriver"/> drives a cluster with, each addressed to one node's admin endpoint (HOST:PORT).</summary>
+public interface IConfigAdmin
+{
+    /// <summary><c>GET /config</c>.</summary>
+    Task<AdminCall<ConfigReport>> ConfigAsync(string admin, CancellationToken ct);
+
+    /// <summary><c>POST /config/propose</c>; 421 from a voter that does not lead, 409 when the leader refuses.</summary>
+    Task<AdminCall<ConfigProposed>> ProposeAsync(string admin, Membership next, CancellationToken ct);
+
+    /// <summary><c>GET /config/progress/{node}</c>.</summary>
+    Task<AdminCall<ConfigProgress>> ProgressAsync(string admin, string node, CancellationToken ct);
+
+    /// <summary><c>POST /transfer-leader/{to}</c>.</summary>
+    Task<AdminCall<TransferStarted>> TransferLeadershipAsync(string admin, string to, CancellationToken ct);
+}
