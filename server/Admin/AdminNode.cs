@@ -286,8 +286,10 @@ internal sealed partial class VoterAdmin(VoterNode node) : ReplicaAdmin(node.Top
 
     public override (TransferStarted? Started, int Status, string Code, string Message) TransferLeadership(string to)
     {
-        if (!Topology.IsVoter(to)) return (null, 400, "bad-request", $"'{to}' is not a voter (the leader or a member) of cluster '{Topology.Cluster}'");
-        if (!Topology.CanLead(to)) return (null, 400, "bad-request", $"'{to}' is not among the leader-candidates");
+        // The configuration the log holds, not the file: a membership change may have added or promoted the target since.
+        var config = node.Host.Invoke(_ => node.Engine.Configuration);
+        if (!config.IsVoter(to)) return (null, 400, "bad-request", $"'{to}' is not a voter (the leader or a voting member) of cluster '{config.Cluster}'");
+        if (!config.CanLead(to)) return (null, 400, "bad-request", $"'{to}' is not among the leader-candidates");
         var (term, role, leader, _, _) = node.ElectionState();
         if (role != GeoRelay.Engines.Consensus.RaftRole.Leader)
             return (null, 409, "not-leader", leader is null

@@ -11,7 +11,7 @@ namespace GeoRelay.Tests.Integration.Elections;
 
 /// <summary>
 /// <c>georelay config show</c> and <c>config apply</c> against real voters with <c>elections: true</c>: a member added to
-/// the leader's datacenter joins as a non-voter, is promoted once caught up, and receives what is published after.
+/// the leader's datacenter joins as a non-voter, is promoted once caught up, receives what is published after, and can lead.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -72,5 +72,10 @@ public sealed class ConfigApplyProcessTests
                 using var status = JsonDocument.Parse(await http.GetStringAsync($"http://{m4.Admin}/status"));
                 return status.RootElement.GetProperty("indexes").GetProperty("durable").GetUInt64();
             }, durable => durable >= ack.LastIndex, $"m4 durable to {ack.LastIndex}", Patience);
+
+        // A voter now, though the files of the others do not list it: leadership can be handed to it.
+        var moved = cluster.Run("transfer-leader", $"transfer-leader --admin {cluster.Topology.Leader.Admin} --to m4");
+        Assert.That(await moved.WaitForExitAsync(Patience), Is.EqualTo(0), moved.Output + moved.Errors);
+        Assert.That(moved.Output, Does.Match(@"m4 leads term \d+ \(was leader, term \d+\)"));
     }
 }
