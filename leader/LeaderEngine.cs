@@ -174,6 +174,18 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
     /// <summary>Whether this leader committed an entry of its own epoch (the no-op it started with, or later).</summary>
     public bool CommittedOwnEpoch => _commitIndex >= _ownEpochFrom;
 
+    /// <summary>
+    /// Appends the no-op that starts this epoch if its log holds no entry of it yet (a leader elected on an empty log starts
+    /// without one, so numbering stays as it was): a membership change waits for an entry of the leader's own epoch to
+    /// commit. False when there already is one.
+    /// </summary>
+    public bool EnsureOwnEpochEntry()
+    {
+        if (_ownEpochFrom <= _log.LastIndex || Deposed) return false;
+        Append(InternalEntries.NoOpKey.ToArray(), default, WallClock.UnixMicros(), internalEntry: true);
+        return true;
+    }
+
     /// <summary>Appends one entry (not yet durable); returns its index.</summary>
     /// <exception cref="ArgumentException">The key is reserved for internal entries, or the key or payload is too large.</exception>
     public ulong Append(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, long timestampMicros, bool tombstone = false) =>

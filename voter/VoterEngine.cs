@@ -423,7 +423,11 @@ public sealed class VoterEngine : IEngine, IDisposable
     public ulong ProposeMembership(Membership next, out string? refusal)
     {
         refusal = MembershipRefusal(next);
-        if (refusal is not null) return 0;
+        if (refusal is not null)
+        {
+            After(_env.NowMicros); // a no-op it appended to commit its term goes out
+            return 0;
+        }
         if (next.Equals(_history.LatestMembership)) return _history.LatestIndex;
         ulong index = _leader!.AppendConfiguration(next.Encode());
         After(_env.NowMicros);
@@ -435,7 +439,11 @@ public sealed class VoterEngine : IEngine, IDisposable
         if (_leader is not { Deposed: false } leader || Election.Role != RaftRole.Leader)
             return NotLeaderMessage();
         if (Election.TransferTarget is { } target) return $"leadership is being handed to {target}; retry once it leads";
-        if (!leader.CommittedOwnEpoch) return $"{_self} has not yet committed an entry of term {Election.Term}; retry shortly";
+        if (!leader.CommittedOwnEpoch)
+        {
+            leader.EnsureOwnEpochEntry();
+            return $"{_self} has not yet committed an entry of term {Election.Term}; retry shortly";
+        }
         if (_history.Uncommitted > 0)
             return $"configuration entry {_history.LatestIndex} is not committed yet (commit index {leader.CommitIndex}); one change at a time";
         if (_file.Quorum.Kind == QuorumKind.Count)
