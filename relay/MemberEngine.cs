@@ -16,16 +16,16 @@ namespace GeoRelay.Relay;
 /// </summary>
 public sealed class MemberEngine : IEngine, IDisposable
 {
-    private readonly TopologyConfig _topology;
+    private TopologyConfig _topology;
     private readonly GeoRelay.Engines.ILogObserver? _logObserver;
-    private readonly NodeConfig _self;
+    private NodeConfig _self;
     private readonly IEntryLog _log;
     private readonly IEngineEnvironment _env;
     private readonly ILogger _logger;
     private readonly LearnerFanout _learners;
     private readonly Dictionary<int, PeerChannel> _upstreams = new();
     private readonly HashSet<string> _allowedUpstreams = new();
-    private readonly ulong _topologyHash;
+    private ulong _topologyHash;
     private readonly int _maxFrame;
     private readonly PooledBufferWriter _scratch = new(1024);
     private ulong _highestEpoch;
@@ -83,6 +83,22 @@ public sealed class MemberEngine : IEngine, IDisposable
 
     public List<EngineCommand> Outbox { get; } = new();
     public Hello LocalHello { get; private set; }
+
+    /// <summary>
+    /// The cluster's membership changed: who may feed this member and how many learners it takes follow it. Links stay
+    /// (what is matched with the leader, and the commit index, would otherwise be known again only with the next entry).
+    /// </summary>
+    public void Reconfigure(TopologyConfig topology)
+    {
+        var self = topology.GetNode(_self.Id);
+        if (self.Role == NodeRole.Relay) throw new ArgumentException($"{_self.Id} is a relay in the new membership", nameof(topology));
+        _topology = topology;
+        _self = self;
+        _topologyHash = TopologyFingerprint.Of(topology);
+        _allowedUpstreams.Clear();
+        foreach (var p in topology.GetDatacenter(_self.Datacenter).Relays) _allowedUpstreams.Add(p);
+        LocalHello = LocalHello with { TopologyHash = _topologyHash };
+    }
     public LearnerFanout Learners => _learners;
     public ulong DurableIndex => _log.DurableIndex;
     public ulong LastIndex => _log.LastIndex;

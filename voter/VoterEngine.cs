@@ -397,7 +397,9 @@ public sealed class VoterEngine : IEngine, IDisposable
         }
         bool listed = config.Nodes.TryGetValue(_self, out var self) && self.Role != NodeRole.Relay;
         if (listed) _roleTopology = config;
-        _roleStale = listed;
+        // A leader's engine is rebuilt (its routes, slots and quorum follow the membership); a member's is updated in place.
+        if (listed && _member is not null) _member.Reconfigure(config);
+        _roleStale = listed && _leader is not null;
         // Removed, it is fed no more: its learners resume where they will be.
         if (!listed) _member?.Learners.CloseAll($"{_self} was removed from the cluster; resume at another member or relay");
         VoterLog.Reconfigured(_logger, _self, _history.LatestIndex, _history.CommittedIndex, string.Join(", ", voters),

@@ -100,6 +100,9 @@ public sealed class SimLearner : IEngine
 
     public bool Connected => _connection >= 0;
 
+    /// <summary>The node it is connected to (or last was), for failure messages.</summary>
+    public string? Peer => _peer;
+
     public CodecException? CheckPeer(in Hello hello, PortKind port) => new(CodecError.Protocol, "a learner takes no connections");
 
     public void OnConnected(int connection, PeerInfo peer)

@@ -241,7 +241,7 @@ public sealed class VoterCluster
     {
         for (int i = 0; i < maxSteps && !done(); i++) Step();
         if (!done()) Fail($"{what()} not reached within {maxSteps} simulated ms; learners: " +
-            string.Join(", ", Learners.Select(l => $"{l.Id} next {l.Next}{(l.Connected ? "" : " (disconnected)")}{(l.StateLost ? " (state lost)" : "")}")) +
+            string.Join(", ", Learners.Select(l => $"{l.Id} next {l.Next}{(l.Connected ? $" at {l.Peer}" : " (disconnected)")}{(l.StateLost ? " (state lost)" : "")}")) +
             $"; leader {CurrentLeader()?.NodeId} last {CurrentLeader()?.Leader?.LastIndex} commit {CurrentLeader()?.Leader?.CommitIndex}; voters: " +
             string.Join(", ", Voters.Select(v => $"{v} {(Network.IsUp(v) ? "" : "down ")}{Logs[v].FirstIndex}..{Logs[v].LastIndex} durable {Logs[v].DurableIndex}")) +
             "; relays: " + string.Join(", ", Topology.Datacenters.SelectMany(d => d.Relays).Where(Network.IsUp)
