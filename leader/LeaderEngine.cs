@@ -410,6 +410,9 @@ public sealed partial class LeaderEngine : IEngine, IDisposable
 
     private void OnDcAck(DatacenterState dc, DcAck ack)
     {
+        // A relay still numbering members by an older membership (its ack crossed our Configuration frame): its slots are
+        // not ours. It sends another once it has taken ours.
+        if (ack.Members.Length != dc.Members.Length) return;
         dc.LastHeardMicros = _env.NowMicros;
         bool first = !dc.RelaySynced;
         if (first)

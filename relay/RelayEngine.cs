@@ -137,6 +137,9 @@ public sealed partial class RelayEngine : IEngine, IDisposable
     /// <summary>The membership this relay acts on: its file's, until an upstream sent another.</summary>
     public TopologyConfig Topology => _topology;
 
+    /// <summary>The topology fingerprint each leader's last Hello carried.</summary>
+    private readonly Dictionary<string, ulong> _leaderTopologyHash = new(StringComparer.Ordinal);
+
     /// <summary>The upstream speaks protocol 3 and has not yet sent its membership: no DcAck goes to it before.</summary>
     private bool _awaitingConfiguration;
 
@@ -262,6 +265,7 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id, mayFeed: true, _highestEpoch) ?? CheckFeedChild(hello);
         // A leader our membership does not list may lead one a later configuration made: on protocol 3 its membership
         // comes first and must list it (OnConfiguration), before any batch is taken.
+        if (hello.Kind == NodeKind.Leader) _leaderTopologyHash[hello.NodeId] = hello.TopologyHash;
         return PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
             mayFeed: hello.Kind == NodeKind.Leader && (_topology.CanLead(hello.NodeId) || ProtocolVersion.CarriesConfiguration(hello)), _highestEpoch);
     }
@@ -305,7 +309,9 @@ public sealed partial class RelayEngine : IEngine, IDisposable
             foreach (var m in _members)
                 if (m.State != MemberLinkState.Down) m.State = MemberLinkState.Resync;
             // On protocol 3 the leader's membership comes first: our slots mean nothing to it before we number as it does.
-            _awaitingConfiguration = peer.Version >= 3;
+            // With the same fingerprint (the same members in the same order) they already agree.
+            _awaitingConfiguration = peer.Version >= 3
+                && (!_leaderTopologyHash.TryGetValue(peer.NodeId, out ulong theirs) || theirs != _topologyHash);
             SendDcAck(now);
             return;
         }

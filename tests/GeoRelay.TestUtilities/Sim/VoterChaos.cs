@@ -184,7 +184,8 @@ public static class VoterChaos
             if (ahead > l.LastIndex + 1) c.Publish((int)(ahead - l.LastIndex));
             return l.CommitIndex == l.LastIndex && c.Learners.All(x => x.Next == l.LastIndex + 1 && c.HoldsLastOf(x, c.Logs[voter.NodeId]))
                 && c.RelaysHold(voter.NodeId, l.LastIndex);
-        }, 60_000, "every learner at the leader's last index, holding its entry there, and every relay holding it too");
+        }, 60_000, () => "every learner at the leader's last index, holding its entry there, and every relay holding it too; not holding it: " +
+            string.Join(", ", c.CurrentLeader() is { } v ? c.Learners.Where(x => !c.HoldsLastOf(x, c.Logs[v.NodeId])).Select(x => $"{x.Id} (last {x.Stream.LastOrDefault().Index} epoch {x.Stream.LastOrDefault().Epoch})") : []));
         var leader = c.CurrentLeader()!;
         ulong last = leader.Leader!.LastIndex;
         c.CheckRelayRetention(c.Logs[leader.NodeId], last);
