@@ -457,6 +457,11 @@ public sealed class VoterEngine : IEngine, IDisposable
         if (changed > 1)
             return $"it changes {changed} voters at once ({string.Join(", ", before.Except(after).Select(v => "-" + v).Concat(after.Except(before).Select(v => "+" + v)))}); one at a time (`georelay config apply` splits it into steps)";
         if (!after.Contains(_self)) return $"it removes {_self}, which leads: hand leadership to another voter first";
+        // Relays number members by position; a leader sets aside a report whose count is not its own (see docs/consensus.md),
+        // so members change position only with a change of count.
+        foreach (var dc in next.Datacenters)
+            if (_config.TryGetDatacenter(dc.Name, out var now) && now.Members.Count == dc.Members.Count && !now.Members.SequenceEqual(dc.Members, StringComparer.Ordinal))
+                return $"it changes the members of {dc.Name} or their order without changing how many there are; add and remove them in separate steps";
         return null;
     }
 

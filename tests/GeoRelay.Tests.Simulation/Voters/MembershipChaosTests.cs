@@ -43,4 +43,27 @@ public sealed class MembershipChaosTests
         Assert.That(failures, Is.Empty, string.Join("\n\n", failures));
         if (OneSeedAsked is null) Assert.That(committed, Is.GreaterThan(Seeds), "membership changes were proposed and committed across the seeds");
     }
+
+    /// <summary>
+    /// Relays number a datacenter's members by position, and a leader sets aside a relay's report whose count is not its
+    /// own; so a change that moves members without changing their count (a reorder, or one non-voter swapped for another)
+    /// is refused, and the same members in another count are not.
+    /// </summary>
+    [Test]
+    public void AChangeThatMovesMembersWithoutChangingTheirCountIsRefused()
+    {
+        var c = new VoterCluster(3);
+        c.RunUntil(() => c.CurrentLeader() is not null, 20_000, "a leader");
+        c.Publish(1);
+        c.RunUntil(() => c.CurrentLeader() is { Leader.CommittedOwnEpoch: true }, 20_000, "a leader with an entry of its term committed");
+        var leader = c.CurrentLeader()!;
+        var m = leader.Memberships.LatestMembership;
+        var reordered = new GeoRelay.Topology.Membership(m.PreferredLeader, m.LeaderCandidates,
+            m.Datacenters.Select(d => d.Name == "eu-west" ? d with { Members = d.Members.Reverse().ToList() } : d).ToList(), m.Nodes.Values);
+        Assert.That(leader.ProposeMembership(reordered, out var refusal), Is.EqualTo(0UL));
+        Assert.That(refusal, Does.Contain("eu-west").And.Contain("without changing how many"));
+        var demoted = new GeoRelay.Topology.Membership(m.PreferredLeader, m.LeaderCandidates, m.Datacenters,
+            m.Nodes.Values.Select(n => n.Id == "eu-m3" ? n with { Voter = false } : n));
+        Assert.That(leader.ProposeMembership(demoted, out refusal), Is.GreaterThan(0UL), refusal);
+    }
 }
