@@ -122,6 +122,8 @@ public sealed class MembershipProcessTests
                 var restarted = cluster.StartNode(node, node == "us-m1" ? cluster.ConfigPath : s3);
                 await restarted.WaitForLineAsync("Listening for Peer", Patience);
                 if (node == "us-m1") await restarted.WaitForLineAsync("differs from the configuration the log holds", Patience);
+                // As the runbook says: the next node only once this one holds what the leader had committed.
+                if (final.IsVoter(node)) await CaughtUpAsync(AnyAdmin(), node);
             });
         }
 
@@ -157,6 +159,29 @@ public sealed class MembershipProcessTests
             Assert.That((received.Count, firstDifference), Is.EqualTo((expected.Count, -1)),
                 $"{l.Name} saw every entry once, in order" + (firstDifference >= 0 ? $"; first difference at {firstDifference}: {received[firstDifference]} vs {expected[firstDifference]}" : ""));
         }
+    }
+
+    /// <summary>Until the leader reports <paramref name="node"/> reachable and holding, durably, what it had committed when asked first.</summary>
+    private static async Task CaughtUpAsync(string anyAdmin, string node)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        ulong mark = 0;
+        await Poll.UntilAsync(async () =>
+        {
+            try
+            {
+                using var config = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://{anyAdmin}/config"));
+                if (config.RootElement.GetProperty("leaderAdmin").GetString() is not { } leaderAdmin) return false;
+                using var progress = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://{leaderAdmin}/config/progress/{node}"));
+                var p = progress.RootElement;
+                if (mark == 0) mark = p.GetProperty("commit").GetUInt64();
+                return p.GetProperty("reachable").GetBoolean() && p.GetProperty("durable").GetUInt64() >= mark;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or InvalidOperationException or KeyNotFoundException or System.Text.Json.JsonException)
+            {
+                return false; // leadership moving, or the admin endpoint not up yet
+            }
+        }, caughtUp => caughtUp, $"{node} caught up with the leader", Patience);
     }
 
     private static GeoRelay.Topology.TopologyConfig TopologyFile(string path) => GeoRelay.Topology.TopologyLoader.LoadFile(path).GetConfigOrThrow();
