@@ -128,9 +128,6 @@ public sealed class MemberEngine : IEngine, IDisposable
     /// <summary>The drain is done: everything appended is durable and was acked to every upstream.</summary>
     public bool Drained => _finalAckSent;
 
-    /// <summary>The upstream sent its membership (protocol 3).</summary>
-    public Action<ConfigurationFrame>? ConfigurationReceived { get; set; }
-
     public CodecException? CheckPeer(in Hello hello, PortKind port) =>
         (port == PortKind.Learner ? LearnerCapacity.Check(_topology, _self.Id, _learners.LearnerPortConnections, _draining, ref _learnerRefusals) : null) ??
         PeerAdmission.Check(hello, port, _topology, _topologyHash, _self.Id,
@@ -178,7 +175,7 @@ public sealed class MemberEngine : IEngine, IDisposable
         {
             case FrameType.Append: OnAppend(channel, payload); break;
             // Its upstream's membership (protocol 3). A voter takes its own from its log; this engine needs none of it.
-            case FrameType.Configuration: ConfigurationReceived?.Invoke(ConfigurationFrame.Read(payload)); break;
+            case FrameType.Configuration: break;
             case FrameType.InstallSnapshot: OnInstallSnapshot(channel, InstallSnapshot.Read(payload)); break;
             case FrameType.Subscribe: OnSubscribe(channel, Subscribe.Read(payload)); break;
             case FrameType.SnapshotChunk when _keyedFetch is not null: _keyedFetch.OnChunk(channel, payload, _env.NowMicros, Outbox, _scratch); break;
